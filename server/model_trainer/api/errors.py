@@ -1,0 +1,69 @@
+"""Turn every failure into `{"code", "message", "request_id"}` with the right status.
+
+FastAPI hands validation errors over as untyped dicts, so this module is exempt from
+`disallow_any_expr` in pyproject; it reads them defensively.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from model_trainer.api.schemas.common import ErrorBody
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.logging import Log
+
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+_log = Log("api")
+
+_HTTP_CODES: dict[int, str] = {
+    401: ErrorCode.UNAUTHORIZED,
+    404: ErrorCode.NOT_FOUND,
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+}
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    body = ErrorBody(code=code, message=message, request_id=request_id_var.get())
+    return JSONResponse(status_code=status, content=body.model_dump())
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts: list[str] = []
+    for error in exc.errors()[:5]:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        where = ".".join(loc) or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, AppError):
+        raise exc
+    if exc.http_status >= 500:
+        _log.error("request_failed", error_code=str(exc.code), message=exc.message)
+    return error_response(exc.http_status, exc.code, exc.message)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):
+        raise exc
+    return error_response(422, ErrorCode.CONFIG_INVALID, _describe_validation(exc))
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):
+        raise exc
+    code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

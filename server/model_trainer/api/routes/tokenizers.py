@@ -1,0 +1,55 @@
+"""`/tokenizers`: train, list, inspect and try out tokenizers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from model_trainer.api.deps import TokenizersDep
+from model_trainer.api.schemas.tokenizers import (
+    EncodePublic,
+    EncodeRequest,
+    TokenizerCreate,
+    TokenizerPublic,
+    TokenizerQueued,
+    TokenizersPublic,
+)
+
+
+def train_tokenizer(body: TokenizerCreate, tokenizers: TokenizersDep) -> TokenizerQueued:
+    """Queue a tokenizer training job and return its id at once."""
+    manifest = tokenizers.enqueue_training(body)
+    return TokenizerQueued(tokenizer_id=manifest.tokenizer_id, status=manifest.status)
+
+
+def list_tokenizers(
+    tokenizers: TokenizersDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> TokenizersPublic:
+    """Tokenizers, newest first."""
+    data = [TokenizerPublic.from_view(v) for v in tokenizers.newest(limit)]
+    return TokenizersPublic(data=data, count=len(data))
+
+
+def get_tokenizer(tokenizer_id: str, tokenizers: TokenizersDep) -> TokenizerPublic:
+    """Status, stats and, if it failed, why."""
+    return TokenizerPublic.from_view(tokenizers.get(tokenizer_id))
+
+
+def encode(tokenizer_id: str, body: EncodeRequest, tokenizers: TokenizersDep) -> EncodePublic:
+    """Encode text with a trained tokenizer: ids and the token strings they stand for."""
+    ids, tokens = tokenizers.encode(tokenizer_id, body.text)
+    return EncodePublic(tokenizer_id=tokenizer_id, ids=ids, tokens=tokens, count=len(ids))
+
+
+router = APIRouter(prefix="/tokenizers", tags=["tokenizers"])
+router.add_api_route(
+    "/train", train_tokenizer, methods=["POST"], status_code=202, operation_id="tokenizers-train"
+)
+router.add_api_route("", list_tokenizers, methods=["GET"], operation_id="tokenizers-list")
+router.add_api_route(
+    "/{tokenizer_id}", get_tokenizer, methods=["GET"], operation_id="tokenizers-get"
+)
+router.add_api_route(
+    "/{tokenizer_id}/encode", encode, methods=["POST"], operation_id="tokenizers-encode"
+)

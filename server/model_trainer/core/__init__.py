@@ -1,0 +1,1 @@
+"""Core: settings, errors, logging, contracts and the service container."""

@@ -1,0 +1,1 @@
+"""Protocols that backends, queues, publishers and compute providers implement."""

@@ -1,0 +1,29 @@
+"""The job queue contract: enqueue by function name, ask about workers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobSpec(BaseModel):
+    """One unit of work: a module-level function, its JSON payload, and limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job_id: str
+    function: str
+    payload_json: str
+    timeout_s: Annotated[int, Field(ge=1)] = 7 * 24 * 3600
+    description: str = ""
+
+
+class JobQueue(Protocol):
+    """Where orchestrators put work and from where workers take it."""
+
+    def enqueue(self, job: JobSpec) -> None: ...
+
+    def live_workers(self) -> int:
+        """Workers that heartbeated recently."""
+        ...

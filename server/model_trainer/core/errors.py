@@ -1,0 +1,94 @@
+"""Typed application errors.
+
+    AppError                  every error we raise on purpose carries an ErrorCode
+    ├── (code -> HTTP status)   the API maps codes to statuses in one table below
+    └── (code -> FailureClass)  jobs use the class to decide about retries
+
+Third-party exceptions are translated where the library is called, never further out.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable, machine-readable error codes that appear in every error body."""
+
+    CONFIG_INVALID = "CONFIG_INVALID"
+    PATH_OUTSIDE_ROOT = "PATH_OUTSIDE_ROOT"
+    DATA_NOT_FOUND = "DATA_NOT_FOUND"
+    DATA_INVALID = "DATA_INVALID"
+    CORPUS_EMPTY = "CORPUS_EMPTY"
+    CORPUS_NOT_UTF8 = "CORPUS_NOT_UTF8"
+    TOKENIZER_NOT_FOUND = "TOKENIZER_NOT_FOUND"
+    TOKENIZER_NOT_READY = "TOKENIZER_NOT_READY"
+    TOKENIZER_TRAIN_FAILED = "TOKENIZER_TRAIN_FAILED"
+    UNKNOWN_BACKEND = "UNKNOWN_BACKEND"
+    PLUGIN_BROKEN = "PLUGIN_BROKEN"
+    NOT_FOUND = "NOT_FOUND"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    QUEUE_UNAVAILABLE = "QUEUE_UNAVAILABLE"
+    NOT_READY = "NOT_READY"
+    STORAGE_FAILED = "STORAGE_FAILED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+class FailureClass(StrEnum):
+    """Whether retrying could help: never for bad input, a few times for transient faults."""
+
+    USER_INPUT = "USER_INPUT"
+    TRANSIENT = "TRANSIENT"
+    FATAL = "FATAL"
+
+
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.CONFIG_INVALID: 422,
+    ErrorCode.PATH_OUTSIDE_ROOT: 400,
+    ErrorCode.DATA_NOT_FOUND: 404,
+    ErrorCode.DATA_INVALID: 400,
+    ErrorCode.CORPUS_EMPTY: 400,
+    ErrorCode.CORPUS_NOT_UTF8: 400,
+    ErrorCode.TOKENIZER_NOT_FOUND: 404,
+    ErrorCode.TOKENIZER_NOT_READY: 409,
+    ErrorCode.TOKENIZER_TRAIN_FAILED: 500,
+    ErrorCode.UNKNOWN_BACKEND: 422,
+    ErrorCode.PLUGIN_BROKEN: 500,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.QUEUE_UNAVAILABLE: 503,
+    ErrorCode.NOT_READY: 503,
+    ErrorCode.STORAGE_FAILED: 507,
+    ErrorCode.INTERNAL_ERROR: 500,
+}
+
+FAILURE_CLASS: dict[ErrorCode, FailureClass] = {
+    ErrorCode.QUEUE_UNAVAILABLE: FailureClass.TRANSIENT,
+    ErrorCode.NOT_READY: FailureClass.TRANSIENT,
+    ErrorCode.STORAGE_FAILED: FailureClass.FATAL,
+    ErrorCode.INTERNAL_ERROR: FailureClass.FATAL,
+    ErrorCode.TOKENIZER_TRAIN_FAILED: FailureClass.FATAL,
+    ErrorCode.PLUGIN_BROKEN: FailureClass.FATAL,
+}
+
+
+class AppError(Exception):
+    """An error we raise on purpose: a code, a message for people, and the failure class."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status the API answers with."""
+        return HTTP_STATUS[self.code]
+
+    @property
+    def failure_class(self) -> FailureClass:
+        """Bad input unless the code says otherwise."""
+        return FAILURE_CLASS.get(self.code, FailureClass.USER_INPUT)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"

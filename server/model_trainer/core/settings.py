@@ -1,0 +1,63 @@
+"""Settings from the environment, `.env` and defaults; the names here are public."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _default_threads() -> int:
+    """Every core the process may use, at least one."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+class SecuritySettings(BaseModel):
+    """API access; no key means the API is open (local use)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str | None = None
+
+
+class WorkerSettings(BaseModel):
+    """How a worker process runs jobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: Annotated[int, Field(ge=1, le=512)] = _default_threads()
+    queue_name: str = "model-trainer"
+    heartbeat_interval_s: Annotated[float, Field(gt=0, le=300)] = 2.0
+    heartbeat_ttl_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+
+
+class LimitSettings(BaseModel):
+    """Ceilings that stop one request from exhausting the machine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_vocab_size: Annotated[int, Field(ge=2)] = 1_000_000
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration; env names are `REDIS_URL`, `WORKER__THREADS`, ..."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    artifacts_root: Path = Path("artifacts")
+    corpus_root: Path = Path("corpus")
+    log_level: LogLevel = "INFO"
+    service_name: str = "model-trainer"
+    security: SecuritySettings = SecuritySettings()
+    worker: WorkerSettings = WorkerSettings()
+    limits: LimitSettings = LimitSettings()

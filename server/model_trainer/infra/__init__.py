@@ -1,0 +1,1 @@
+"""Adapters to the outside world: Redis, RQ, files on disk, the machine."""

@@ -1,0 +1,101 @@
+"""Live job state in Redis: status, message and heartbeat per job, plus a newest-first index.
+
+Keys follow the seed's shape, e.g. `runs:status:<id>`, `runs:msg:<id>`, `runs:hb:<id>`,
+`runs:<id>:cancelled`, with `tokenizers:` for tokenizer jobs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+
+from model_trainer.core.logging import Log
+from model_trainer.infra.redis_store import RedisStore, RedisUnavailable
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+_KNOWN = frozenset(s.value for s in JobStatus)
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class JobSnapshot:
+    """Status, message and heartbeat of one job as Redis knows them."""
+
+    def __init__(self, status: JobStatus | None, message: str | None, heartbeat: float | None):
+        self.status = status
+        self.message = message
+        self.heartbeat = heartbeat
+
+
+class JobStateStore:
+    """Reads and writes the live state of one kind of job (`runs` or `tokenizers`)."""
+
+    def __init__(self, store: RedisStore, kind: str) -> None:
+        self._store = store
+        self.kind = kind
+
+    def _key(self, field: str, job_id: str) -> str:
+        return f"{self.kind}:{field}:{job_id}"
+
+    @property
+    def index(self) -> str:
+        return f"{self.kind}:index"
+
+    def create(self, job_id: str, created_at: float) -> None:
+        self._store.set(self._key("status", job_id), JobStatus.QUEUED)
+        self._store.index_add(self.index, job_id, created_at)
+
+    def set_status(self, job_id: str, status: JobStatus, message: str | None = None) -> None:
+        values = {self._key("status", job_id): str(status)}
+        if message is not None:
+            values[self._key("msg", job_id)] = message
+        self._store.set_many(values)
+
+    def beat(self, job_id: str, ttl_s: float) -> None:
+        self._store.set(self._key("hb", job_id), f"{time.time():.3f}", ttl_s)
+
+    def snapshot(self, job_id: str) -> JobSnapshot:
+        status, message, beat = self._store.mget(
+            [self._key("status", job_id), self._key("msg", job_id), self._key("hb", job_id)]
+        )
+        return JobSnapshot(
+            JobStatus(status) if status is not None and status in _KNOWN else None,
+            message,
+            float(beat) if beat else None,
+        )
+
+    def newest(self, limit: int) -> list[str]:
+        return self._store.index_newest(self.index, limit)
+
+    @contextmanager
+    def heartbeat(self, job_id: str, interval_s: float, ttl_s: float, log: Log) -> Iterator[None]:
+        """Refresh the heartbeat from a thread while the block runs (native calls block us)."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                try:
+                    self.beat(job_id, ttl_s)
+                except RedisUnavailable as exc:
+                    log.warning("heartbeat_failed", error=str(exc))
+                stop.wait(interval_s)
+
+        thread = threading.Thread(target=loop, name=f"heartbeat-{job_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=interval_s + 1)

@@ -1,0 +1,150 @@
+"""A typed face for the few Redis commands we use.
+
+redis-py types most replies as `Any` (sync and async share one signature), so this module is
+the boundary: it is exempt from `disallow_any_expr` in pyproject and checks every reply's
+type before handing it on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from model_trainer.core.errors import AppError, ErrorCode
+
+_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class RedisUnavailable(AppError):
+    """Redis did not answer; transient by nature, so jobs may retry."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(ErrorCode.QUEUE_UNAVAILABLE, f"Redis is unavailable: {detail}")
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn redis-py's connection errors into `RedisUnavailable`, here and nowhere else."""
+    try:
+        yield
+    except _DOWN as exc:
+        raise RedisUnavailable(str(exc)) from exc
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"unexpected Redis reply type {type(value).__name__}")
+
+
+class RedisStore:
+    """String keys with TTLs, sorted-set indexes and pub/sub publish."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client = redis.Redis.from_url(
+            url, socket_connect_timeout=2.0, socket_timeout=10.0, health_check_interval=30
+        )
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except _DOWN:
+            return False
+
+    def get(self, key: str) -> str | None:
+        with translate_errors():
+            return _text(self.client.get(key))
+
+    def mget(self, keys: list[str]) -> list[str | None]:
+        with translate_errors():
+            if not keys:
+                return []
+            return [_text(v) for v in self.client.mget(keys)]
+
+    def set(self, key: str, value: str, ttl_s: float | None = None) -> None:
+        with translate_errors():
+            if ttl_s is None:
+                self.client.set(key, value)
+            else:
+                self.client.set(key, value, px=max(1, int(ttl_s * 1000)))
+
+    def set_many(self, values: dict[str, str]) -> None:
+        with translate_errors():
+            if values:
+                self.client.mset(values)
+
+    def delete(self, *keys: str) -> None:
+        with translate_errors():
+            if keys:
+                self.client.delete(*keys)
+
+    def exists(self, key: str) -> bool:
+        with translate_errors():
+            return int(self.client.exists(key)) > 0
+
+    def pttl_s(self, key: str) -> float | None:
+        with translate_errors():
+            """Remaining time to live in seconds, or None when the key is gone or has no TTL."""
+            ms = int(self.client.pttl(key))
+            return ms / 1000 if ms >= 0 else None
+
+    def index_add(self, index: str, member: str, score: float) -> None:
+        with translate_errors():
+            self.client.zadd(index, {member: score})
+
+    def index_newest(self, index: str, limit: int) -> list[str]:
+        with translate_errors():
+            return [t for t in (_text(v) for v in self.client.zrevrange(index, 0, limit - 1)) if t]
+
+    def index_count_since(self, index: str, min_score: float) -> int:
+        with translate_errors():
+            return int(self.client.zcount(index, min_score, "+inf"))
+
+    def index_remove(self, index: str, member: str) -> None:
+        with translate_errors():
+            self.client.zrem(index, member)
+
+    def publish(self, channel: str, message: str) -> None:
+        with translate_errors():
+            self.client.publish(channel, message)
+
+    def subscribe(self, channel: str, timeout_s: float) -> Iterator[str]:
+        """Yield messages on `channel` until `timeout_s` passes without one."""
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(channel)
+        try:
+            while True:
+                message = pubsub.get_message(timeout=timeout_s)
+                if message is None:
+                    return
+                data = _text(message.get("data"))
+                if data is not None:
+                    yield data
+        finally:
+            pubsub.close()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def require(store: RedisStore) -> None:
+    """Raise a clear error when Redis does not answer."""
+    if not store.ping():
+        raise AppError(ErrorCode.QUEUE_UNAVAILABLE, f"Redis at {redact_url(store.url)} is down")
+
+
+def redact_url(url: str) -> str:
+    """Hide a password in a Redis URL before it reaches a message."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"

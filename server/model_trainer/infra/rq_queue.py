@@ -1,0 +1,39 @@
+"""The job queue on RQ: enqueue module-level job functions by dotted name."""
+
+from __future__ import annotations
+
+import time
+
+from rq import Queue
+
+from model_trainer.core.contracts.queue import JobSpec
+from model_trainer.infra.redis_store import RedisStore, translate_errors
+
+WORKERS_ALIVE_INDEX = "workers:alive"
+"""Sorted set of worker names scored by their last heartbeat (unix seconds)."""
+
+RESULT_TTL_S = 24 * 3600
+"""How long RQ keeps a finished job's record; our own state lives in manifests."""
+
+
+class RqJobQueue:
+    """`JobQueue` over one RQ queue; liveness comes from our worker heartbeats."""
+
+    def __init__(self, store: RedisStore, queue_name: str, worker_ttl_s: float) -> None:
+        self._store = store
+        self._queue = Queue(queue_name, connection=store.client)
+        self._worker_ttl_s = worker_ttl_s
+
+    def enqueue(self, job: JobSpec) -> None:
+        with translate_errors():
+            self._queue.enqueue(
+                job.function,
+                job.payload_json,
+                job_id=job.job_id,
+                job_timeout=job.timeout_s,
+                result_ttl=RESULT_TTL_S,
+                description=job.description or job.function,
+            )
+
+    def live_workers(self) -> int:
+        return self._store.index_count_since(WORKERS_ALIVE_INDEX, time.time() - self._worker_ttl_s)

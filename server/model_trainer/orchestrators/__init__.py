@@ -1,0 +1,1 @@
+"""Orchestrators validate requests, record them, and hand work to the queue."""

@@ -1,0 +1,133 @@
+"""Accepts tokenizer training requests, answers questions about tokenizers."""
+
+from __future__ import annotations
+
+import time
+
+from model_trainer.core.contracts.events import utc_now
+from model_trainer.core.contracts.queue import JobQueue, JobSpec
+from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.ids import new_id, validate_id
+from model_trainer.core.logging import Log
+from model_trainer.core.settings import Settings
+from model_trainer.infra.atomic import write_model
+from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
+from model_trainer.infra.paths import corpus_files
+from model_trainer.tokenizers.manifest import (
+    MANIFEST,
+    TokenizerManifest,
+    TokenizerTrainConfig,
+    read_manifest,
+)
+from model_trainer.tokenizers.registry import TokenizerRegistry
+from model_trainer.tokenizers.training import tokenizer_dir
+
+TRAIN_JOB = "model_trainer.worker.jobs.train_tokenizer"
+"""Dotted name of the job function workers import."""
+
+HANDLE_CACHE_SIZE = 16
+"""Loaded tokenizers kept for the encode endpoint (oldest evicted first)."""
+
+_log = Log("tokenizer")
+
+
+class TokenizerView:
+    """A tokenizer as the API shows it: the manifest, with live status from Redis."""
+
+    def __init__(self, manifest: TokenizerManifest, message: str | None, heartbeat: float | None):
+        self.manifest = manifest
+        self.message = message
+        self.heartbeat = heartbeat
+
+
+class TokenizerOrchestrator:
+    """Validates, records and enqueues tokenizer jobs; reads their state back."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: TokenizerRegistry,
+        state: JobStateStore,
+        queue: JobQueue,
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._state = state
+        self._queue = queue
+        self._handles: dict[str, TokenizerHandle] = {}
+
+    def enqueue_training(self, config: TokenizerTrainConfig) -> TokenizerManifest:
+        """Check what can be checked now, write the manifest, enqueue; returns at once."""
+        if config.vocab_size > self._settings.limits.max_vocab_size:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"vocab_size: {config.vocab_size} exceeds the limit "
+                f"{self._settings.limits.max_vocab_size}",
+            )
+        self._registry.get(config.method)
+        corpus_files(self._settings.corpus_root, config.corpus_path)
+        tokenizer_id = new_id("tok")
+        manifest = TokenizerManifest(
+            tokenizer_id=tokenizer_id, status=JobStatus.QUEUED, config=config, created_at=utc_now()
+        )
+        write_model(tokenizer_dir(self._settings.artifacts_root, tokenizer_id) / MANIFEST, manifest)
+        self._state.create(tokenizer_id, time.time())
+        self._queue.enqueue(
+            JobSpec(
+                job_id=tokenizer_id,
+                function=TRAIN_JOB,
+                payload_json=tokenizer_id,
+                description=f"train {config.method} tokenizer {tokenizer_id}",
+            )
+        )
+        _log.info("tokenizer_enqueued", tokenizer_id=tokenizer_id, method=str(config.method))
+        return manifest
+
+    def get(self, tokenizer_id: str) -> TokenizerView:
+        validate_id(tokenizer_id, "tokenizer")
+        manifest = read_manifest(tokenizer_dir(self._settings.artifacts_root, tokenizer_id))
+        if manifest is None:
+            raise AppError(
+                ErrorCode.TOKENIZER_NOT_FOUND, f"tokenizer '{tokenizer_id}' does not exist"
+            )
+        live = self._state.snapshot(tokenizer_id)
+        # The manifest is the record of truth once it says the job ended; before that Redis
+        # knows better (the worker updates it first).
+        if manifest.status not in TERMINAL and live.status is not None:
+            manifest.status = live.status
+        message = manifest.error.message if manifest.error else live.message
+        return TokenizerView(manifest, message, live.heartbeat)
+
+    def newest(self, limit: int) -> list[TokenizerView]:
+        """Newest first: Redis's index, else the artifact folders (Redis may have forgotten)."""
+        ids = self._state.newest(limit)
+        if not ids:
+            root = self._settings.artifacts_root / "tokenizers"
+            folders = sorted(root.iterdir(), reverse=True) if root.is_dir() else []
+            ids = [f.name for f in folders if (f / MANIFEST).is_file()][:limit]
+        views: list[TokenizerView] = []
+        for tokenizer_id in ids:
+            try:
+                views.append(self.get(tokenizer_id))
+            except AppError as exc:
+                _log.warning("tokenizer_unlistable", tokenizer_id=tokenizer_id, error=exc.message)
+        return views
+
+    def encode(self, tokenizer_id: str, text: str) -> tuple[list[int], list[str]]:
+        """Token ids and token strings of `text` under a completed tokenizer."""
+        handle = self._handles.get(tokenizer_id)
+        if handle is None:
+            view = self.get(tokenizer_id)
+            if view.manifest.status is not JobStatus.COMPLETED:
+                raise AppError(
+                    ErrorCode.TOKENIZER_NOT_READY,
+                    f"tokenizer '{tokenizer_id}' is {view.manifest.status}, not completed",
+                )
+            backend = self._registry.get(view.manifest.config.method)
+            handle = backend.load(tokenizer_dir(self._settings.artifacts_root, tokenizer_id))
+            if len(self._handles) >= HANDLE_CACHE_SIZE:
+                self._handles.pop(next(iter(self._handles)))
+            self._handles[tokenizer_id] = handle
+        ids = handle.encode_batch([text])[0]
+        return ids, [handle.id_to_token(i) for i in ids]

@@ -1,0 +1,68 @@
+"""The composition root: which implementation stands behind each contract.
+
+The API and the worker both call `build_registry`; tests replace parts with
+`registry.register(KEY, factory)` before handing the registry on.
+"""
+
+from __future__ import annotations
+
+from model_trainer.core.container import Key, Registry
+from model_trainer.core.contracts.compute import ComputeProvider
+from model_trainer.core.contracts.events import EventPublisher
+from model_trainer.core.contracts.queue import JobQueue
+from model_trainer.core.settings import Settings
+from model_trainer.infra.compute import LocalCompute
+from model_trainer.infra.events import RedisEventPublisher
+from model_trainer.infra.job_state import JobStateStore
+from model_trainer.infra.redis_store import RedisStore
+from model_trainer.infra.rq_queue import RqJobQueue
+from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
+from model_trainer.tokenizers.registry import TokenizerRegistry, discover_backends
+from model_trainer.tokenizers.training import TokenizerTrainer
+
+SETTINGS: Key[Settings] = Key("settings")
+REDIS: Key[RedisStore] = Key("redis")
+QUEUE: Key[JobQueue] = Key("queue")
+EVENTS: Key[EventPublisher] = Key("events")
+COMPUTE: Key[ComputeProvider] = Key("compute")
+TOKENIZER_BACKENDS: Key[TokenizerRegistry] = Key("tokenizer_backends")
+TOKENIZER_STATE: Key[JobStateStore] = Key("tokenizer_state")
+TOKENIZERS: Key[TokenizerOrchestrator] = Key("tokenizer_orchestrator")
+TOKENIZER_TRAINER: Key[TokenizerTrainer] = Key("tokenizer_trainer")
+
+WORKER_TTL_FACTOR = 3.0
+"""A worker counts as live while its last heartbeat is younger than this many intervals."""
+
+
+def build_registry(settings: Settings) -> Registry:
+    """Process-wide services are built once here; per-use services come from factories."""
+    registry = Registry()
+    redis = RedisStore(settings.redis_url)
+    registry.on_close(redis.close)
+    backends = TokenizerRegistry(discover_backends())
+    tokenizer_state = JobStateStore(redis, "tokenizers")
+    queue = RqJobQueue(
+        redis,
+        settings.worker.queue_name,
+        worker_ttl_s=WORKER_TTL_FACTOR * settings.worker.heartbeat_interval_s,
+    )
+    registry.register_value(SETTINGS, settings)
+    registry.register_value(REDIS, redis)
+    registry.register_value(QUEUE, queue)
+    registry.register_value(EVENTS, RedisEventPublisher(redis))
+    registry.register_value(COMPUTE, LocalCompute(settings.worker.threads))
+    registry.register_value(TOKENIZER_BACKENDS, backends)
+    registry.register_value(TOKENIZER_STATE, tokenizer_state)
+    registry.register_singleton(
+        TOKENIZERS,
+        lambda c: TokenizerOrchestrator(
+            c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(TOKENIZER_STATE), c.get(QUEUE)
+        ),
+    )
+    registry.register(
+        TOKENIZER_TRAINER,
+        lambda c: TokenizerTrainer(
+            c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(TOKENIZER_STATE)
+        ),
+    )
+    return registry

@@ -1,0 +1,1 @@
+"""Tokenizer backends (plugins), corpus splitting, holdout statistics and the training job."""

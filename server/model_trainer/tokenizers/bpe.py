@@ -1,0 +1,75 @@
+"""Byte-level BPE (GPT-2 style) on Hugging Face `tokenizers`, trained with its native threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from model_trainer.core.contracts.tokenizer import (
+    TokenizerArtifact,
+    TokenizerConfig,
+    TokenizerHandle,
+    TokenizerInfo,
+    TokenizerMethod,
+    TokenizerTrainRequest,
+)
+from model_trainer.infra.atomic import move_into_place
+from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON, HfTokenizerHandle
+
+END_OF_TEXT = "<|endoftext|>"
+"""GPT-2's document separator; doubles as padding and end of sequence on export."""
+
+
+def byte_level_bpe(config: TokenizerConfig) -> tuple[Tokenizer, trainers.BpeTrainer]:
+    """The untrained tokenizer and its trainer (shared with the benchmark's direct call)."""
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = byte_level
+    tokenizer.decoder = decoders.ByteLevel()
+    specials: list[str] = [END_OF_TEXT, *config.special_tokens]
+    trainer = trainers.BpeTrainer(
+        vocab_size=config.vocab_size,
+        min_frequency=config.min_frequency,
+        show_progress=False,
+        special_tokens=specials,
+        initial_alphabet=byte_level.alphabet(),
+    )
+    return tokenizer, trainer
+
+
+class BpeBackend:
+    """`TokenizerBackend` for byte-level BPE; writes `tokenizer.json`."""
+
+    def name(self) -> str:
+        return "bpe"
+
+    def supported_methods(self) -> frozenset[TokenizerMethod]:
+        return frozenset({TokenizerMethod.BPE})
+
+    def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
+        # The Rust trainer reads this to size its thread pool.
+        os.environ["RAYON_NUM_THREADS"] = str(request.threads)
+        tokenizer, trainer = byte_level_bpe(config)
+        tokenizer.train([str(request.train_file)], trainer)
+        tmp = request.out_dir / f".{TOKENIZER_JSON}.tmp"
+        tokenizer.save(str(tmp))
+        move_into_place(tmp, request.out_dir / TOKENIZER_JSON)
+        return TokenizerArtifact(
+            main_file=TOKENIZER_JSON,
+            files=[TOKENIZER_JSON],
+            vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),
+        )
+
+    def load(self, artifact_dir: Path) -> TokenizerHandle:
+        return HfTokenizerHandle.from_dir(artifact_dir, unk_token=None)
+
+    def inspect(self, handle: TokenizerHandle) -> TokenizerInfo:
+        return handle.info()
+
+    def encode(self, handle: TokenizerHandle, text: str) -> list[int]:
+        return handle.encode_batch([text])[0]
+
+    def decode(self, handle: TokenizerHandle, ids: list[int]) -> str:
+        return handle.decode(ids)

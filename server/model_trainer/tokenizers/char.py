@@ -1,0 +1,85 @@
+"""Character-level tokenizer: one token per character seen, plus an unknown token.
+
+Saved as a standard `tokenizer.json` (a word-level model over single characters) so that
+`tokenizers` and `transformers` load it with no code of ours.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+from model_trainer.core.contracts.tokenizer import (
+    TokenizerArtifact,
+    TokenizerConfig,
+    TokenizerHandle,
+    TokenizerInfo,
+    TokenizerMethod,
+    TokenizerTrainRequest,
+)
+from model_trainer.infra.atomic import move_into_place
+from model_trainer.tokenizers.corpus import iter_text_batches
+from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON, HfTokenizerHandle
+
+UNK = "<unk>"
+
+
+def count_chars(path: Path) -> Counter[str]:
+    """Character frequencies of a UTF-8 file, streamed in batches."""
+    counts: Counter[str] = Counter()
+    for batch in iter_text_batches(path, batch_chars=8 << 20):
+        counts.update("\n".join(batch))
+        counts["\n"] += len(batch)
+    return counts
+
+
+def char_vocab(counts: Counter[str], vocab_size: int, min_frequency: int) -> dict[str, int]:
+    """`<unk>` first, then the most frequent characters, ids in code point order."""
+    frequent = sorted(
+        ((-n, c) for c, n in counts.items() if n >= min_frequency),
+    )
+    kept = sorted(c for _n, c in frequent[: vocab_size - 1])
+    return {UNK: 0} | {char: i + 1 for i, char in enumerate(kept)}
+
+
+def char_tokenizer(vocab: dict[str, int]) -> Tokenizer:
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    specials: list[str] = [UNK]
+    tokenizer.add_special_tokens(specials)
+    return tokenizer
+
+
+class CharBackend:
+    """`TokenizerBackend` for character-level vocabularies."""
+
+    def name(self) -> str:
+        return "char"
+
+    def supported_methods(self) -> frozenset[TokenizerMethod]:
+        return frozenset({TokenizerMethod.CHAR})
+
+    def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
+        vocab = char_vocab(count_chars(request.train_file), config.vocab_size, config.min_frequency)
+        tokenizer = char_tokenizer(vocab)
+        tmp = request.out_dir / f".{TOKENIZER_JSON}.tmp"
+        tokenizer.save(str(tmp))
+        move_into_place(tmp, request.out_dir / TOKENIZER_JSON)
+        return TokenizerArtifact(
+            main_file=TOKENIZER_JSON, files=[TOKENIZER_JSON], vocab_size=len(vocab)
+        )
+
+    def load(self, artifact_dir: Path) -> TokenizerHandle:
+        return HfTokenizerHandle.from_dir(artifact_dir, unk_token=UNK)
+
+    def inspect(self, handle: TokenizerHandle) -> TokenizerInfo:
+        return handle.info()
+
+    def encode(self, handle: TokenizerHandle, text: str) -> list[int]:
+        return handle.encode_batch([text])[0]
+
+    def decode(self, handle: TokenizerHandle, ids: list[int]) -> str:
+        return handle.decode(ids)

@@ -1,0 +1,118 @@
+"""What a tokenizer job was asked to do and what it produced, as stored in `manifest.json`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from model_trainer.core.contracts.tokenizer import (
+    SentencePieceModelType,
+    TokenizerConfig,
+    TokenizerMethod,
+)
+from model_trainer.core.errors import AppError, ErrorCode, FailureClass
+from model_trainer.infra.job_state import JobStatus
+from model_trainer.tokenizers.stats import TokenizerStats
+
+MANIFEST = "manifest.json"
+LOGS = "logs.jsonl"
+
+
+class TokenizerTrainConfig(BaseModel):
+    """A request to train a tokenizer (the body of `POST /tokenizers/train`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: TokenizerMethod
+    vocab_size: Annotated[int, Field(ge=2, description="Largest vocabulary to build.")]
+    min_frequency: Annotated[int, Field(ge=1)] = 2
+    corpus_path: Annotated[str, Field(min_length=1, max_length=1024)]
+    holdout_fraction: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
+    model_type: SentencePieceModelType | None = None
+
+    @model_validator(mode="after")
+    def _model_type_only_for_sentencepiece(self) -> Self:
+        if self.model_type is not None and self.method is not TokenizerMethod.SENTENCEPIECE:
+            raise ValueError("model_type applies only to method 'sentencepiece'")
+        return self
+
+    def backend_config(self) -> TokenizerConfig:
+        return TokenizerConfig(
+            method=self.method,
+            vocab_size=self.vocab_size,
+            min_frequency=self.min_frequency,
+            model_type=self.model_type,
+        )
+
+
+class CorpusInfo(BaseModel):
+    """The text a tokenizer was trained on, identified by content hash."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    files: list[str]
+    bytes: int
+    sha256: str
+    train_lines: int
+    holdout_lines: int
+
+
+class Durations(BaseModel):
+    """Seconds spent in each phase of the job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    split_s: float = 0.0
+    train_s: float = 0.0
+    stats_s: float = 0.0
+    total_s: float = 0.0
+
+
+class JobError(BaseModel):
+    """Why a job failed and whether retrying could help."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    failure_class: FailureClass
+    message: str
+
+
+class TokenizerManifest(BaseModel):
+    """The durable record of one tokenizer; rewritten atomically at each state change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokenizer_id: str
+    status: JobStatus
+    config: TokenizerTrainConfig
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    backend: str | None = None
+    threads: int | None = None
+    corpus: CorpusInfo | None = None
+    stats: TokenizerStats | None = None
+    files: list[str] = []
+    main_file: str | None = None
+    durations: Durations = Durations()
+    versions: dict[str, str] = {}
+    error: JobError | None = None
+
+
+def read_manifest(folder: Path) -> TokenizerManifest | None:
+    """The manifest in `folder`, None when absent; a corrupt one is an error, not a guess."""
+    path = folder / MANIFEST
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return TokenizerManifest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise AppError(ErrorCode.DATA_INVALID, f"{folder.name}/{MANIFEST} is unreadable") from exc

@@ -1,0 +1,87 @@
+"""`model-trainer worker`: an RQ forking worker with heavy imports done once, up front.
+
+RQ's stock worker forks a fresh horse per job; anything the horse imports (numeric
+libraries, tokenizers) it would import again every time. Importing the job modules here,
+before the first fork, makes job start cost a fork instead of seconds of imports. RQ's
+worker API is partly unannotated, so this module is exempt from `disallow_any_expr`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+from rq import Queue, Worker
+
+from model_trainer.core.logging import Log, configure_logging
+from model_trainer.core.settings import Settings
+from model_trainer.infra.compute import LocalCompute
+from model_trainer.infra.redis_store import RedisStore, RedisUnavailable
+from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
+
+_log = Log("worker")
+
+
+class _Liveness:
+    """Publishes this worker's heartbeat so `/readyz` can count live workers."""
+
+    def __init__(self, store: RedisStore, name: str, interval_s: float) -> None:
+        self._store = store
+        self._name = name
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="worker-liveness", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._store.index_add(WORKERS_ALIVE_INDEX, self._name, time.time())
+            except RedisUnavailable as exc:
+                _log.warning("worker_heartbeat_failed", error=str(exc))
+            self._stop.wait(self._interval_s)
+
+    def __enter__(self) -> _Liveness:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._interval_s + 1)
+        try:
+            self._store.index_remove(WORKERS_ALIVE_INDEX, self._name)
+        except RedisUnavailable as exc:
+            _log.warning("worker_unregister_failed", error=str(exc))
+
+
+def run_worker(settings: Settings, burst: bool = False) -> None:
+    """Consume jobs until told to stop (SIGTERM: finish the current job first)."""
+    compute = LocalCompute(settings.worker.threads)
+    compute.apply()  # before any native thread pool starts
+    configure_logging(settings.log_level, "model-trainer-worker")
+
+    from model_trainer.services import build_registry
+    from model_trainer.worker import jobs
+
+    registry = build_registry(settings)
+    jobs.install(registry)
+    store = RedisStore(settings.redis_url)
+    name = f"{socket.gethostname()}.{os.getpid()}"
+    worker = Worker(
+        [Queue(settings.worker.queue_name, connection=store.client)],
+        name=name,
+        connection=store.client,
+        worker_ttl=max(30, int(settings.worker.heartbeat_ttl_s * 2)),
+        maintenance_interval=30,
+    )
+    _log.info(
+        "worker_started", name=name, queue=settings.worker.queue_name, threads=compute.threads()
+    )
+    try:
+        with _Liveness(store, name, settings.worker.heartbeat_interval_s):
+            worker.work(burst=burst, logging_level="WARNING")
+    finally:
+        registry.close()
+        store.close()
+        _log.info("worker_stopped", name=name)
