@@ -15,10 +15,15 @@ from model_trainer.core.contracts.tokenizer import (
     TokenizerTrainRequest,
 )
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.logging import Log
 from model_trainer.infra.atomic import move_into_place
 
 MODEL_FILE = "tokenizer.model"
 VOCAB_FILE = "tokenizer.vocab"
+BYTE_FALLBACK_MIN_VOCAB = 512
+"""Smallest vocab_size for which byte fallback is tried (256 byte pieces plus characters)."""
+
+_log = Log("tokenizer")
 
 
 class SentencePieceHandle:
@@ -46,6 +51,26 @@ class SentencePieceHandle:
         return self.processor.id_to_piece(token_id)
 
 
+def _train(
+    config: TokenizerConfig, request: TokenizerTrainRequest, prefix: Path, byte_fallback: bool
+) -> None:
+    # Identity normalisation and kept whitespace make decode(encode(x)) give back x, which
+    # code corpora need; vocab_size is a ceiling, not a demand, on small corpora.
+    spm.SentencePieceTrainer.train(
+        input=str(request.train_file),
+        model_prefix=str(prefix),
+        vocab_size=config.vocab_size,
+        model_type=config.model_type or "unigram",
+        num_threads=request.threads,
+        hard_vocab_limit=False,
+        byte_fallback=byte_fallback,
+        character_coverage=1.0,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        minloglevel=2,
+    )
+
+
 class SentencePieceBackend:
     """`TokenizerBackend` for SentencePiece; writes `tokenizer.model` and `tokenizer.vocab`."""
 
@@ -57,24 +82,19 @@ class SentencePieceBackend:
 
     def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
         prefix = request.out_dir / ".spm-tmp"
-        spm.set_random_generator_seed(request.seed)
-        try:
-            # Identity normalisation and kept whitespace make decode(encode(x)) give back x,
-            # which code corpora need; vocab_size is a ceiling, not a demand, on small corpora.
-            spm.SentencePieceTrainer.train(
-                input=str(request.train_file),
-                model_prefix=str(prefix),
-                vocab_size=config.vocab_size,
-                model_type=config.model_type or "unigram",
-                num_threads=request.threads,
-                hard_vocab_limit=False,
-                character_coverage=1.0,
-                normalization_rule_name="identity",
-                remove_extra_whitespaces=False,
-                minloglevel=2,
-            )
-        except RuntimeError as exc:
-            raise AppError(ErrorCode.TOKENIZER_TRAIN_FAILED, f"sentencepiece: {exc}") from exc
+        # Byte fallback spells unseen characters as bytes instead of <unk>, so any text
+        # round-trips; it needs room for 256 byte pieces, so small vocabularies go without.
+        attempts = [True, False] if config.vocab_size >= BYTE_FALLBACK_MIN_VOCAB else [False]
+        for byte_fallback in attempts:
+            spm.set_random_generator_seed(request.seed)
+            try:
+                _train(config, request, prefix, byte_fallback)
+                break
+            except RuntimeError as exc:
+                if byte_fallback:
+                    _log.warning("sentencepiece_byte_fallback_dropped", reason=str(exc))
+                    continue
+                raise AppError(ErrorCode.TOKENIZER_TRAIN_FAILED, f"sentencepiece: {exc}") from exc
         move_into_place(prefix.with_suffix(".model"), request.out_dir / MODEL_FILE)
         move_into_place(prefix.with_suffix(".vocab"), request.out_dir / VOCAB_FILE)
         size = spm.SentencePieceProcessor(

@@ -22,6 +22,7 @@ class SentencePieceTrainer:
         model_type: str,
         num_threads: int,
         hard_vocab_limit: bool,
+        byte_fallback: bool,
         character_coverage: float,
         normalization_rule_name: str,
         remove_extra_whitespaces: bool,
