@@ -1,0 +1,50 @@
+"""Imports point down the layers DESIGN.md draws; this keeps the diagram true."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "model_trainer"
+
+# What each layer may import from the package (besides itself).
+ALLOWED: dict[str, set[str]] = {
+    "core": set(),
+    "infra": {"core"},
+    "tokenizers": {"core", "infra"},
+    "orchestrators": {"core", "infra", "tokenizers"},
+    "services": {"core", "infra", "tokenizers", "orchestrators"},
+    "api": {"core", "infra", "tokenizers", "orchestrators", "services"},
+    "worker": {"core", "infra", "tokenizers", "orchestrators", "services"},
+}
+
+
+def _layer(path: Path) -> str:
+    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+def _imported_layers(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "model_trainer" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def test_imports_point_down_the_layers() -> None:
+    wrong: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        layer = _layer(path)
+        if layer not in ALLOWED:
+            continue
+        for target in _imported_layers(path) - ALLOWED[layer] - {layer}:
+            wrong.append(f"{path.relative_to(PACKAGE)} imports {target}")
+    assert not wrong, "\n".join(wrong)
