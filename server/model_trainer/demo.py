@@ -7,7 +7,6 @@ byte-level BPE tokenizer through the API while showing progress, and says where 
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
 import subprocess
@@ -17,12 +16,9 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel
-
-from model_trainer.api.schemas.tokenizers import EncodePublic, TokenizerPublic, TokenizerQueued
 from model_trainer.core.settings import Settings
+from model_trainer.demo_client import DemoClient, request
 from model_trainer.infra.atomic import write_text
 from model_trainer.infra.redis_store import RedisStore
 
@@ -84,26 +80,10 @@ def redis_for(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
-def _request(method: str, url: str, body: BaseModel | None = None) -> tuple[int, bytes]:
-    """One HTTP call to the local API; (0, b"") when nothing answers."""
-    parts = urlsplit(url)
-    data = body.model_dump_json().encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if data else {}
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
-    try:
-        conn.request(method, parts.path, body=data, headers=headers)
-        response = conn.getresponse()
-        return response.status, response.read()
-    except OSError:
-        return 0, b""
-    finally:
-        conn.close()
-
-
 def _wait_ready(base: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if _request("GET", base + "/readyz")[0] == 200:
+        if request("GET", base + "/readyz")[0] == 200:
             return
         time.sleep(0.3)
     raise RuntimeError(f"the service did not become ready within {timeout_s:.0f} s")
@@ -125,56 +105,6 @@ def _spawn(args: list[str], env: dict[str, str], log: Path, stack: ExitStack) ->
     stack.callback(stop)
 
 
-def _train_demo_tokenizer(base: str, settings: Settings) -> int:
-    from model_trainer.api.schemas.tokenizers import EncodeRequest, TokenizerCreate
-    from model_trainer.core.contracts.tokenizer import TokenizerMethod
-
-    request = TokenizerCreate(
-        method=TokenizerMethod.BPE,
-        vocab_size=4096,
-        min_frequency=2,
-        corpus_path=DEMO_CORPUS,
-        holdout_fraction=0.1,
-        seed=42,
-    )
-    status, raw = _request("POST", base + "/tokenizers/train", request)
-    if status != 202:
-        say(f"training request refused ({status}): {raw.decode(errors='replace')}")
-        return 1
-    tokenizer_id = TokenizerQueued.model_validate_json(raw).tokenizer_id
-    say(f"queued tokenizer {tokenizer_id} (byte-level BPE, vocab 4096)")
-    started = time.monotonic()
-    while True:
-        status, raw = _request("GET", f"{base}/tokenizers/{tokenizer_id}")
-        view = TokenizerPublic.model_validate_json(raw) if status == 200 else None
-        state = view.status if view else f"HTTP {status}"
-        sys.stdout.write(f"\r  {state:<10} {time.monotonic() - started:6.1f} s")
-        sys.stdout.flush()
-        if view is not None and view.status in ("completed", "failed"):
-            break
-        time.sleep(0.5)
-    say("")
-    if view.status == "failed" or view.stats is None:
-        say(f"tokenizer failed: {view.message}")
-        return 1
-    stats = view.stats
-    say(
-        f"  vocab {stats.vocab_size}, {stats.tokens_per_char:.3f} tokens/char, "
-        f"{stats.tokens_per_word:.2f} tokens/word, coverage {stats.coverage:.4f} on the holdout"
-    )
-    status, raw = _request(
-        "POST",
-        f"{base}/tokenizers/{tokenizer_id}/encode",
-        EncodeRequest(text="def train(model, data):"),
-    )
-    if status == 200:
-        sample = EncodePublic.model_validate_json(raw)
-        say(f"  'def train(model, data):' -> {sample.tokens}")
-    folder = settings.artifacts_root.resolve() / "tokenizers" / tokenizer_id
-    say(f"artifacts: {folder}  (tokenizer.json, manifest.json, logs.jsonl)")
-    return 0
-
-
 def run_demo(settings: Settings, port: int, keep_running: bool) -> int:
     settings.artifacts_root.mkdir(parents=True, exist_ok=True)
     corpus = build_demo_corpus(settings.corpus_root)
@@ -193,7 +123,8 @@ def run_demo(settings: Settings, port: int, keep_running: bool) -> int:
         base = f"http://127.0.0.1:{port}"
         _wait_ready(base, 60)
         say(f"API at {base} (OpenAPI at {base}/docs); service logs in {logs.resolve()}")
-        code = _train_demo_tokenizer(base, settings)
+        client = DemoClient(base, sys.stdout)
+        code = client.run(settings.artifacts_root.resolve(), DEMO_CORPUS)
         if keep_running and code == 0:
             say("serving until Ctrl-C")
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from model_trainer.core.container import Key, Registry
 from model_trainer.core.contracts.compute import ComputeProvider
 from model_trainer.core.contracts.events import EventPublisher
+from model_trainer.core.contracts.model import ModelBackend
 from model_trainer.core.contracts.queue import JobQueue
 from model_trainer.core.settings import Settings
 from model_trainer.infra.compute import LocalCompute
@@ -16,9 +17,13 @@ from model_trainer.infra.events import RedisEventPublisher
 from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import RqJobQueue
+from model_trainer.orchestrators.artifacts import ArtifactStore
+from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
 from model_trainer.tokenizers.registry import TokenizerRegistry, discover_backends
 from model_trainer.tokenizers.training import TokenizerTrainer
+from model_trainer.training.evaluate import RunEvaluator
+from model_trainer.training.runner import RunTrainer
 
 SETTINGS: Key[Settings] = Key("settings")
 REDIS: Key[RedisStore] = Key("redis")
@@ -29,6 +34,12 @@ TOKENIZER_BACKENDS: Key[TokenizerRegistry] = Key("tokenizer_backends")
 TOKENIZER_STATE: Key[JobStateStore] = Key("tokenizer_state")
 TOKENIZERS: Key[TokenizerOrchestrator] = Key("tokenizer_orchestrator")
 TOKENIZER_TRAINER: Key[TokenizerTrainer] = Key("tokenizer_trainer")
+MODEL_BACKEND: Key[ModelBackend] = Key("model_backend")
+RUN_STATE: Key[JobStateStore] = Key("run_state")
+RUNS: Key[RunOrchestrator] = Key("run_orchestrator")
+RUN_TRAINER: Key[RunTrainer] = Key("run_trainer")
+RUN_EVALUATOR: Key[RunEvaluator] = Key("run_evaluator")
+ARTIFACTS: Key[ArtifactStore] = Key("artifacts")
 
 WORKER_TTL_FACTOR = 3.0
 """A worker counts as live while its last heartbeat is younger than this many intervals."""
@@ -65,4 +76,38 @@ def build_registry(settings: Settings) -> Registry:
             c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(TOKENIZER_STATE)
         ),
     )
+    registry.register_value(RUN_STATE, JobStateStore(redis, "runs"))
+    registry.register_value(ARTIFACTS, ArtifactStore(settings.artifacts_root))
+    registry.register_singleton(MODEL_BACKEND, lambda _c: _gpt2_backend())
+    registry.register_singleton(
+        RUNS,
+        lambda c: RunOrchestrator(
+            c.get(SETTINGS),
+            c.get(TOKENIZER_BACKENDS),
+            c.get(MODEL_BACKEND),
+            c.get(RUN_STATE),
+            c.get(QUEUE),
+        ),
+    )
+    registry.register(
+        RUN_TRAINER,
+        lambda c: RunTrainer(
+            c.get(SETTINGS),
+            c.get(TOKENIZER_BACKENDS),
+            c.get(MODEL_BACKEND),
+            c.get(RUN_STATE),
+            c.get(EVENTS),
+        ),
+    )
+    registry.register(
+        RUN_EVALUATOR,
+        lambda c: RunEvaluator(c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(MODEL_BACKEND)),
+    )
     return registry
+
+
+def _gpt2_backend() -> ModelBackend:
+    """Imported on first use: `transformers` takes seconds to import."""
+    from model_trainer.training.gpt2 import Gpt2Backend
+
+    return Gpt2Backend()

@@ -8,7 +8,7 @@ from model_trainer import __version__
 from model_trainer.api.deps import get_registry
 from model_trainer.api.errors import install_error_handlers
 from model_trainer.api.middleware import request_context
-from model_trainer.api.routes import health, tokenizers
+from model_trainer.api.routes import artifacts, health, runs, tokenizers
 from model_trainer.core.container import Registry
 from model_trainer.core.settings import Settings
 from model_trainer.services import SETTINGS
@@ -28,4 +28,6 @@ def create_app(registry: Registry) -> FastAPI:
     app.middleware("http")(request_context(settings.security.api_key))
     app.include_router(health.router)
     app.include_router(tokenizers.router)
+    app.include_router(runs.router)
+    app.include_router(artifacts.router)
     return app

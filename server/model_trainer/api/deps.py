@@ -10,8 +10,10 @@ from fastapi import Depends
 from model_trainer.core.container import Container, Registry
 from model_trainer.core.contracts.queue import JobQueue
 from model_trainer.infra.redis_store import RedisStore
+from model_trainer.orchestrators.artifacts import ArtifactStore
+from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
-from model_trainer.services import QUEUE, REDIS, TOKENIZERS
+from model_trainer.services import ARTIFACTS, QUEUE, REDIS, RUNS, TOKENIZERS
 
 
 def get_registry() -> Registry:
@@ -40,6 +42,16 @@ def get_tokenizers(container: ContainerDep) -> TokenizerOrchestrator:
     return container.get(TOKENIZERS)
 
 
+def get_runs(container: ContainerDep) -> RunOrchestrator:
+    return container.get(RUNS)
+
+
+def get_artifacts(container: ContainerDep) -> ArtifactStore:
+    return container.get(ARTIFACTS)
+
+
 RedisDep = Annotated[RedisStore, Depends(get_redis)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 TokenizersDep = Annotated[TokenizerOrchestrator, Depends(get_tokenizers)]
+RunsDep = Annotated[RunOrchestrator, Depends(get_runs)]
+ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]

@@ -42,6 +42,10 @@ class LimitSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_vocab_size: Annotated[int, Field(ge=2)] = 1_000_000
+    max_steps: Annotated[int, Field(ge=1)] = 10_000_000
+    max_parameters: Annotated[int, Field(ge=1)] = 2_000_000_000
+    max_seq_len: Annotated[int, Field(ge=2)] = 32_768
+    max_new_tokens: Annotated[int, Field(ge=1)] = 4096
 
 
 class Settings(BaseSettings):

@@ -26,6 +26,9 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+CANCEL_FLAG_TTL_S = 7 * 24 * 3600.0
+"""A cancellation request outlives any plausible queue wait, then cleans itself up."""
+
 _KNOWN = frozenset(s.value for s in JobStatus)
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
@@ -75,6 +78,19 @@ class JobStateStore:
             message,
             float(beat) if beat else None,
         )
+
+    def request_cancel(self, job_id: str) -> None:
+        """Raise the flag the job checks between steps (`runs:<id>:cancelled`)."""
+        self._store.set(f"{self.kind}:{job_id}:cancelled", "1", CANCEL_FLAG_TTL_S)
+
+    def is_cancelled(self, job_id: str) -> bool:
+        return self._store.exists(f"{self.kind}:{job_id}:cancelled")
+
+    def set_progress(self, job_id: str, progress_json: str) -> None:
+        self._store.set(self._key("progress", job_id), progress_json)
+
+    def progress(self, job_id: str) -> str | None:
+        return self._store.get(self._key("progress", job_id))
 
     def newest(self, limit: int) -> list[str]:
         return self._store.index_newest(self.index, limit)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from model_trainer.core.container import Registry
 from model_trainer.core.logging import bind_context, clear_context
 from model_trainer.core.settings import Settings
-from model_trainer.services import TOKENIZER_TRAINER, build_registry
+from model_trainer.services import RUN_EVALUATOR, RUN_TRAINER, TOKENIZER_TRAINER, build_registry
+from model_trainer.training.config import EvalRequest
 
 _registry: list[Registry] = []
 
@@ -32,3 +33,22 @@ def train_tokenizer(tokenizer_id: str) -> str:
     with _current().container() as container:
         manifest = container.get(TOKENIZER_TRAINER).run(tokenizer_id)
     return str(manifest.status)
+
+
+def train_model(run_id: str) -> str:
+    """Train (or resume) one model run; returns its final status."""
+    clear_context()
+    bind_context(job_id=run_id, run_id=run_id)
+    with _current().container() as container:
+        manifest = container.get(RUN_TRAINER).run(run_id)
+    return str(manifest.status)
+
+
+def evaluate_model(payload_json: str) -> str:
+    """Evaluate a finished run; returns the loss."""
+    request = EvalRequest.model_validate_json(payload_json)
+    clear_context()
+    bind_context(job_id=request.run_id, run_id=request.run_id)
+    with _current().container() as container:
+        metrics = container.get(RUN_EVALUATOR).run(request)
+    return f"{metrics.loss:.6f}"

@@ -61,11 +61,14 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     compute.apply()  # before any native thread pool starts
     configure_logging(settings.log_level, "model-trainer-worker")
 
-    from model_trainer.services import build_registry
+    # Heavy imports happen once here, before the first fork, never per job.
+    from model_trainer.services import MODEL_BACKEND, build_registry
     from model_trainer.worker import jobs
 
     registry = build_registry(settings)
     jobs.install(registry)
+    with registry.container() as container:
+        container.get(MODEL_BACKEND)  # imports transformers
     store = RedisStore(settings.redis_url)
     name = f"{socket.gethostname()}.{os.getpid()}"
     worker = Worker(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def utc_now() -> datetime:
@@ -20,7 +20,7 @@ class Event(BaseModel):
 
     type: str
     request_id: str
-    timestamp: datetime
+    timestamp: datetime = Field(default_factory=utc_now)
 
 
 class EventPublisher(Protocol):

@@ -1,0 +1,173 @@
+"""`/runs`: start, watch, cancel, evaluate and sample training runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from pydantic import ValidationError
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from model_trainer.api.deps import RunsDep
+from model_trainer.api.schemas.runs import (
+    EvalPublic,
+    EvaluateRequest,
+    GeneratePublic,
+    GenerateRequest,
+    LogsPublic,
+    MetricsPublic,
+    RunCreate,
+    RunPublic,
+    RunQueued,
+    RunsPublic,
+    Sample,
+)
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.infra.job_state import TERMINAL, JobStatus
+from model_trainer.orchestrators.runs import RunOrchestrator
+from model_trainer.training.config import EvalRequest
+from model_trainer.training.evaluate import EvalMetrics
+from model_trainer.training.manifest import EVAL
+
+POLL_S = 0.2
+"""How often the log stream looks for new lines."""
+STATUS_EVERY = 5
+"""Polls between status checks (the stream ends once the run ended and all is sent)."""
+
+
+def start_run(body: RunCreate, runs: RunsDep) -> RunQueued:
+    """Queue a training run and return its id at once."""
+    manifest = runs.enqueue_training(body)
+    return RunQueued(run_id=manifest.run_id, status=manifest.status)
+
+
+def list_runs(runs: RunsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> RunsPublic:
+    """Runs, newest first."""
+    data = [RunPublic.from_view(v) for v in runs.newest(limit)]
+    return RunsPublic(data=data, count=len(data))
+
+
+def get_run(run_id: str, runs: RunsDep) -> RunPublic:
+    """Status, message, last heartbeat, progress and latest metrics."""
+    return RunPublic.from_view(runs.get(run_id))
+
+
+def get_metrics(run_id: str, runs: RunsDep) -> MetricsPublic:
+    """Every logged step and evaluation, in order."""
+    data = runs.metrics(run_id)
+    return MetricsPublic(run_id=run_id, data=data, count=len(data))
+
+
+def get_logs(
+    run_id: str, runs: RunsDep, tail: Annotated[int, Query(ge=1, le=10_000)] = 100
+) -> LogsPublic:
+    """The last `tail` lines of the run's log."""
+    lines = runs.log_tail(run_id, tail)
+    return LogsPublic(run_id=run_id, lines=lines, count=len(lines))
+
+
+async def _log_events(
+    path: Path, after: int, run_id: str, runs: RunOrchestrator
+) -> AsyncIterator[ServerSentEvent]:
+    """Each complete line as an event whose id is its line number, until the run ends."""
+    line_no, offset, polls, pending = 0, 0, 0, b""
+    while True:
+        chunk = b""
+        if path.is_file():
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+        offset += len(chunk)
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            line_no += 1
+            if line_no > after:
+                yield ServerSentEvent(
+                    data=raw.decode("utf-8", "replace"), id=str(line_no), event="log"
+                )
+        if not chunk:
+            polls += 1
+            if polls % STATUS_EVERY == 0:
+                view = await asyncio.to_thread(runs.get, run_id)
+                if view.manifest.status in TERMINAL and not pending:
+                    return
+            await asyncio.sleep(POLL_S)
+
+
+def stream_logs(
+    run_id: str,
+    runs: RunsDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """Server-sent events, one per log line; `Last-Event-ID` resumes after that line."""
+    path = runs.log_path(run_id)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    return EventSourceResponse(_log_events(path, after, run_id, runs), ping=15)
+
+
+def cancel_run(run_id: str, runs: RunsDep) -> RunPublic:
+    """Ask the run to stop; it saves a checkpoint and ends `cancelled`."""
+    return RunPublic.from_view(runs.cancel(run_id))
+
+
+def evaluate_run(run_id: str, runs: RunsDep, body: EvaluateRequest | None = None) -> RunQueued:
+    """Queue an evaluation of a completed run; results at `GET /runs/{id}/eval`."""
+    request = body or EvaluateRequest()
+    runs.enqueue_evaluation(
+        EvalRequest(run_id=run_id, split=request.split, corpus_path=request.corpus_path)
+    )
+    return RunQueued(run_id=run_id, status=JobStatus.QUEUED)
+
+
+def get_eval(run_id: str, runs: RunsDep) -> EvalPublic:
+    """The latest evaluation's metrics and samples."""
+    folder = runs.folder(run_id)
+    runs.get(run_id)
+    try:
+        metrics = EvalMetrics.model_validate_json((folder / EVAL / "metrics.json").read_bytes())
+        lines = (folder / EVAL / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise AppError(ErrorCode.NOT_FOUND, f"run '{run_id}' has no evaluation yet") from None
+    except ValidationError as exc:
+        raise AppError(ErrorCode.DATA_INVALID, "the evaluation results are unreadable") from exc
+    samples = [Sample.model_validate_json(line) for line in lines if line]
+    return EvalPublic(run_id=run_id, metrics=metrics, samples=samples)
+
+
+def generate(run_id: str, body: GenerateRequest, runs: RunsDep) -> GeneratePublic:
+    """Sample from the run's exported model (runs in a worker thread, models cached)."""
+    text, ids = runs.generate(
+        run_id, body.prompt, body.max_new_tokens, body.temperature, body.top_k, body.seed
+    )
+    return GeneratePublic(run_id=run_id, prompt=body.prompt, text=text, ids=ids, count=len(ids))
+
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+router.add_api_route(
+    "/train", start_run, methods=["POST"], status_code=202, operation_id="runs-train"
+)
+router.add_api_route("", list_runs, methods=["GET"], operation_id="runs-list")
+router.add_api_route("/{run_id}", get_run, methods=["GET"], operation_id="runs-get")
+router.add_api_route("/{run_id}/metrics", get_metrics, methods=["GET"], operation_id="runs-metrics")
+router.add_api_route("/{run_id}/logs", get_logs, methods=["GET"], operation_id="runs-logs")
+router.add_api_route(
+    "/{run_id}/logs/stream",
+    stream_logs,
+    methods=["GET"],
+    operation_id="runs-logs-stream",
+    response_class=EventSourceResponse,
+)
+router.add_api_route("/{run_id}/cancel", cancel_run, methods=["POST"], operation_id="runs-cancel")
+router.add_api_route(
+    "/{run_id}/evaluate",
+    evaluate_run,
+    methods=["POST"],
+    status_code=202,
+    operation_id="runs-evaluate",
+)
+router.add_api_route("/{run_id}/eval", get_eval, methods=["GET"], operation_id="runs-eval")
+router.add_api_route("/{run_id}/generate", generate, methods=["POST"], operation_id="runs-generate")

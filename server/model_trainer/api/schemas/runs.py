@@ -1,0 +1,170 @@
+"""`/runs` bodies: RunCreate in; RunPublic and friends out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from model_trainer.core.contracts.model import Architecture
+from model_trainer.infra.job_state import JobStatus
+from model_trainer.orchestrators.runs import RunView
+from model_trainer.training.config import RunConfig
+from model_trainer.training.dataset import DatasetInfo
+from model_trainer.training.device import DeviceInfo
+from model_trainer.training.evaluate import EvalMetrics
+from model_trainer.training.manifest import (
+    EvalSummary,
+    MetricRecord,
+    MetricsSummary,
+    Progress,
+    RunDurations,
+    TokenizerRef,
+)
+
+RunCreate = RunConfig
+
+
+class RunQueued(BaseModel):
+    """The answer to a training or evaluation request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    status: JobStatus
+
+
+class RunPublic(BaseModel):
+    """One run: live status and progress, the latest metrics, and what it was asked to do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    status: JobStatus
+    message: str | None
+    last_heartbeat: float | None
+    progress: Progress
+    metrics: MetricsSummary
+    error_code: str | None
+    failure_class: str | None
+    config: RunConfig
+    architecture: Architecture
+    parameters: int
+    tokenizer: TokenizerRef
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    device: DeviceInfo | None
+    dataset: DatasetInfo | None
+    durations: RunDurations
+    artifacts: list[str]
+    eval: EvalSummary | None
+
+    @classmethod
+    def from_view(cls, view: RunView) -> RunPublic:
+        m = view.manifest
+        return cls(
+            run_id=m.run_id,
+            status=m.status,
+            message=view.message,
+            last_heartbeat=view.heartbeat,
+            progress=m.progress,
+            metrics=m.metrics,
+            error_code=m.error.code if m.error else None,
+            failure_class=str(m.error.failure_class) if m.error else None,
+            config=m.config,
+            architecture=m.architecture,
+            parameters=m.parameters,
+            tokenizer=m.tokenizer,
+            created_at=m.created_at,
+            started_at=m.started_at,
+            finished_at=m.finished_at,
+            device=m.device,
+            dataset=m.dataset,
+            durations=m.durations,
+            artifacts=m.artifacts,
+            eval=m.eval,
+        )
+
+
+class RunsPublic(BaseModel):
+    """A page of runs, newest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: list[RunPublic]
+    count: int
+
+
+class MetricsPublic(BaseModel):
+    """A run's logged steps and evaluations, in order (for charts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    data: list[MetricRecord]
+    count: int
+
+
+class LogsPublic(BaseModel):
+    """The last lines of a run's `logs.jsonl`, each a JSON record as written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    lines: list[str]
+    count: int
+
+
+class EvaluateRequest(BaseModel):
+    """Evaluate on a split of the run's own data, or on another corpus."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    split: Literal["train", "val"] = "val"
+    corpus_path: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+
+
+class Sample(BaseModel):
+    """One seeded generation from a fixed prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    seed: int
+    completion: str
+
+
+class EvalPublic(BaseModel):
+    """The latest evaluation: `eval/metrics.json` and `eval/samples.jsonl`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    metrics: EvalMetrics
+    samples: list[Sample]
+
+
+class GenerateRequest(BaseModel):
+    """Sampling settings; the same seed gives the same text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: Annotated[str, Field(max_length=100_000)] = ""
+    max_new_tokens: Annotated[int, Field(ge=1)] = 64
+    temperature: Annotated[float, Field(ge=0.0, le=10.0)] = 0.8
+    top_k: Annotated[int, Field(ge=1)] | None = 40
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+
+
+class GeneratePublic(BaseModel):
+    """Generated text (without the prompt) and its token ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    prompt: str
+    text: str
+    ids: list[int]
+    count: int

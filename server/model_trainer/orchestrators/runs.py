@@ -1,0 +1,280 @@
+"""Accepts training runs, reports on them, cancels, evaluates and samples them."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from model_trainer.core.contracts.events import utc_now
+from model_trainer.core.contracts.model import Architecture, ModelBackend
+from model_trainer.core.contracts.queue import JobQueue, JobSpec
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.ids import new_id, validate_id
+from model_trainer.core.logging import Log
+from model_trainer.core.settings import Settings
+from model_trainer.infra.atomic import write_model
+from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
+from model_trainer.infra.paths import corpus_files
+from model_trainer.tokenizers.manifest import read_manifest
+from model_trainer.tokenizers.registry import TokenizerRegistry
+from model_trainer.tokenizers.training import tokenizer_dir
+from model_trainer.training.config import EvalRequest, ModelSpec, RunConfig
+from model_trainer.training.generation import ModelCache
+from model_trainer.training.manifest import (
+    EXPORT,
+    LOGS,
+    MANIFEST,
+    METRICS,
+    MetricRecord,
+    Progress,
+    RunManifest,
+    TokenizerRef,
+    read_run_manifest,
+    run_dir,
+)
+
+TRAIN_JOB = "model_trainer.worker.jobs.train_model"
+EVAL_JOB = "model_trainer.worker.jobs.evaluate_model"
+
+_log = Log("training")
+
+
+class RunView:
+    """A run as the API shows it: the manifest with live state from Redis."""
+
+    def __init__(self, manifest: RunManifest, message: str | None, heartbeat: float | None) -> None:
+        self.manifest = manifest
+        self.message = message
+        self.heartbeat = heartbeat
+
+
+def resolve_architecture(
+    spec: ModelSpec, sizes: dict[str, tuple[int, int, int]], vocab_size: int
+) -> Architecture:
+    """A named size with the request's overrides, or a 422 naming the field."""
+    if spec.size not in sizes:
+        known = ", ".join(sorted(sizes))
+        raise AppError(
+            ErrorCode.CONFIG_INVALID, f"model.size: unknown size '{spec.size}' ({known})"
+        )
+    n_layer, n_head, n_embd = sizes[spec.size]
+    n_layer, n_head, n_embd = spec.n_layer or n_layer, spec.n_head or n_head, spec.n_embd or n_embd
+    if n_embd % n_head:
+        raise AppError(
+            ErrorCode.CONFIG_INVALID, f"model.n_embd: {n_embd} is not divisible by n_head {n_head}"
+        )
+    return Architecture(
+        family=str(spec.family),
+        n_layer=n_layer,
+        n_head=n_head,
+        n_embd=n_embd,
+        max_seq_len=spec.max_seq_len,
+        vocab_size=vocab_size,
+        dropout=spec.dropout,
+    )
+
+
+class RunOrchestrator:
+    """Validates, records and enqueues runs; reads their state and results back."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tokenizers: TokenizerRegistry,
+        backend: ModelBackend,
+        state: JobStateStore,
+        queue: JobQueue,
+    ) -> None:
+        self._settings = settings
+        self._tokenizers = tokenizers
+        self._backend = backend
+        self._state = state
+        self._queue = queue
+        self._models = ModelCache(backend)
+
+    def folder(self, run_id: str) -> Path:
+        return run_dir(self._settings.artifacts_root, validate_id(run_id, "run"))
+
+    def enqueue_training(self, config: RunConfig) -> RunManifest:
+        """Refuse what cannot work before queueing it; then record, enqueue and return."""
+        limits = self._settings.limits
+        if config.trainer.max_steps > limits.max_steps:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"trainer.max_steps: {config.trainer.max_steps} exceeds the limit "
+                f"{limits.max_steps}",
+            )
+        if config.model.max_seq_len > limits.max_seq_len:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"model.max_seq_len: exceeds the limit {limits.max_seq_len}",
+            )
+        tokenizer = self._tokenizer_ref(config.data.tokenizer_id)
+        corpus_files(self._settings.corpus_root, config.data.corpus_path)
+        arch = resolve_architecture(config.model, self._backend.sizes(), tokenizer.vocab_size)
+        parameters = arch.parameter_estimate()
+        if parameters > limits.max_parameters:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"model: {parameters:,} parameters exceed the limit {limits.max_parameters:,}",
+            )
+        run_id = new_id("run")
+        manifest = RunManifest(
+            run_id=run_id,
+            status=JobStatus.QUEUED,
+            config=config,
+            tokenizer=tokenizer,
+            architecture=arch,
+            parameters=parameters,
+            created_at=utc_now(),
+            progress=Progress(max_steps=config.trainer.max_steps),
+        )
+        write_model(run_dir(self._settings.artifacts_root, run_id) / MANIFEST, manifest)
+        self._state.create(run_id, time.time())
+        self._queue.enqueue(
+            JobSpec(
+                job_id=run_id,
+                function=TRAIN_JOB,
+                payload_json=run_id,
+                description=f"train {arch.family} run {run_id}",
+            )
+        )
+        _log.info("run_enqueued", run_id=run_id, parameters=parameters)
+        return manifest
+
+    def _tokenizer_ref(self, tokenizer_id: str) -> TokenizerRef:
+        validate_id(tokenizer_id, "tokenizer")
+        tok = read_manifest(tokenizer_dir(self._settings.artifacts_root, tokenizer_id))
+        if tok is None:
+            raise AppError(
+                ErrorCode.TOKENIZER_NOT_FOUND,
+                f"data.tokenizer_id: tokenizer '{tokenizer_id}' does not exist",
+            )
+        if tok.status is not JobStatus.COMPLETED or tok.stats is None:
+            raise AppError(
+                ErrorCode.TOKENIZER_NOT_READY,
+                f"data.tokenizer_id: tokenizer '{tokenizer_id}' is {tok.status}, not completed",
+            )
+        return TokenizerRef(
+            tokenizer_id=tokenizer_id,
+            method=str(tok.config.method),
+            vocab_size=tok.stats.vocab_size,
+        )
+
+    def get(self, run_id: str) -> RunView:
+        manifest = read_run_manifest(self.folder(run_id))
+        if manifest is None:
+            raise AppError(ErrorCode.NOT_FOUND, f"run '{run_id}' does not exist")
+        live = self._state.snapshot(run_id)
+        if manifest.status not in TERMINAL and live.status is not None:
+            manifest.status = live.status
+        if manifest.status not in TERMINAL:
+            raw = self._state.progress(run_id)
+            if raw:
+                manifest.progress = Progress.model_validate_json(raw)
+        message = manifest.error.message if manifest.error else live.message
+        return RunView(manifest, message, live.heartbeat)
+
+    def newest(self, limit: int) -> list[RunView]:
+        ids = self._state.newest(limit)
+        if not ids:
+            root = self._settings.artifacts_root / "models"
+            folders = sorted(root.iterdir(), reverse=True) if root.is_dir() else []
+            ids = [f.name for f in folders if (f / MANIFEST).is_file()][:limit]
+        views: list[RunView] = []
+        for run_id in ids:
+            try:
+                views.append(self.get(run_id))
+            except AppError as exc:
+                _log.warning("run_unlistable", run_id=run_id, error=exc.message)
+        return views
+
+    def cancel(self, run_id: str) -> RunView:
+        view = self.get(run_id)
+        if view.manifest.status in TERMINAL:
+            raise AppError(
+                ErrorCode.RUN_NOT_ACTIVE, f"run '{run_id}' already ended ({view.manifest.status})"
+            )
+        self._state.request_cancel(run_id)
+        _log.info("run_cancel_requested", run_id=run_id)
+        view.message = "cancellation requested"
+        return view
+
+    def metrics(self, run_id: str) -> list[MetricRecord]:
+        path = self.folder(run_id) / METRICS
+        self.get(run_id)
+        records: list[MetricRecord] = []
+        if path.is_file():
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        records.append(MetricRecord.model_validate_json(line))
+                    except ValidationError:
+                        continue  # a line being written right now
+        return records
+
+    def log_tail(self, run_id: str, lines: int) -> list[str]:
+        self.get(run_id)
+        path = self.folder(run_id) / LOGS
+        if not path.is_file():
+            return []
+        with path.open(encoding="utf-8") as handle:
+            return [line.rstrip("\n") for line in deque(handle, maxlen=lines)]
+
+    def log_path(self, run_id: str) -> Path:
+        self.get(run_id)
+        return self.folder(run_id) / LOGS
+
+    def enqueue_evaluation(self, request: EvalRequest) -> RunView:
+        run_id, corpus_path = request.run_id, request.corpus_path
+        view = self.get(run_id)
+        if view.manifest.status is not JobStatus.COMPLETED:
+            raise AppError(
+                ErrorCode.RUN_NOT_READY,
+                f"run '{run_id}' is {view.manifest.status}; evaluate a completed run",
+            )
+        if corpus_path is not None:
+            corpus_files(self._settings.corpus_root, corpus_path)
+        payload = request
+        self._queue.enqueue(
+            JobSpec(
+                job_id=new_id("evl"),
+                function=EVAL_JOB,
+                payload_json=payload.model_dump_json(),
+                description=f"evaluate run {run_id}",
+            )
+        )
+        return view
+
+    def generate(
+        self,
+        run_id: str,
+        prompt: str,
+        max_new_tokens: int,
+        temperature: float,
+        top_k: int | None,
+        seed: int,
+    ) -> tuple[str, list[int]]:
+        if max_new_tokens > self._settings.limits.max_new_tokens:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"max_new_tokens: exceeds the limit {self._settings.limits.max_new_tokens}",
+            )
+        view = self.get(run_id)
+        manifest = view.manifest
+        export_dir = self.folder(run_id) / EXPORT
+        if manifest.status is not JobStatus.COMPLETED or not export_dir.is_dir():
+            raise AppError(
+                ErrorCode.RUN_NOT_READY,
+                f"run '{run_id}' is {manifest.status}; it has no exported model yet",
+            )
+        tok_folder = tokenizer_dir(self._settings.artifacts_root, manifest.tokenizer.tokenizer_id)
+        tok = read_manifest(tok_folder)
+        if tok is None:
+            raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, "the run's tokenizer is gone")
+        handle = self._tokenizers.get(tok.config.method).load(tok_folder)
+        loaded = self._models.get(run_id, export_dir, handle, manifest.architecture.max_seq_len)
+        return loaded.generate(prompt, max_new_tokens, temperature, top_k, seed)

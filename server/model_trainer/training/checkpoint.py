@@ -1,0 +1,89 @@
+"""Checkpoints that describe themselves: weights, optimizer, step, RNG and sampler state.
+
+Written to a temporary file and renamed, so `last.pt` and `best.pt` are always whole.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import Tensor
+
+from model_trainer.core.contracts.model import Architecture, LanguageModel
+from model_trainer.core.errors import AppError, ErrorCode
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+class CheckpointMeta(BaseModel):
+    """The plain-value part of a checkpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: int
+    tokens_seen: int
+    best_val_loss: float | None
+    architecture: Architecture
+    config_json: str
+
+
+class Checkpointer:
+    """Saves and restores training state in `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def save(
+        self,
+        name: str,
+        model: LanguageModel,
+        optimizer: torch.optim.Optimizer,
+        sampler_state: Tensor,
+        meta: CheckpointMeta,
+    ) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / name
+        tmp = self.folder / f".{name}.tmp"
+        payload = {
+            "model": model.module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "sampler": sampler_state,
+            "torch_rng": torch.get_rng_state(),
+            "meta": meta.model_dump(mode="json"),
+        }
+        try:
+            with tmp.open("wb") as handle:
+                torch.save(payload, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise AppError(
+                ErrorCode.STORAGE_FAILED, f"cannot write checkpoint {name}: {exc}"
+            ) from exc
+        return path
+
+    def load_weights(self, name: str, model: LanguageModel) -> CheckpointMeta:
+        """Load only the model weights (for evaluation and export)."""
+        payload = torch.load(self.folder / name, map_location="cpu", weights_only=True)
+        model.module.load_state_dict(payload["model"])
+        return CheckpointMeta.model_validate(payload["meta"])
+
+    def restore(
+        self, name: str, model: LanguageModel, optimizer: torch.optim.Optimizer
+    ) -> tuple[CheckpointMeta, Tensor]:
+        """Load everything back; returns the metadata and the sampler state."""
+        payload = torch.load(self.folder / name, map_location="cpu", weights_only=True)
+        model.module.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        torch.set_rng_state(payload["torch_rng"])
+        sampler: Tensor = payload["sampler"]
+        return CheckpointMeta.model_validate(payload["meta"]), sampler
+
+    def exists(self, name: str) -> bool:
+        return (self.folder / name).is_file()

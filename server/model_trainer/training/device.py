@@ -1,0 +1,98 @@
+"""Pick the device (CUDA > MPS > CPU unless told) and the numeric precision for a run."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+from contextlib import AbstractContextManager
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.training.config import DeviceChoice, Precision
+
+
+class DeviceInfo(BaseModel):
+    """Where a run computes, recorded in its manifest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: str
+    name: str
+    precision: Precision
+    threads: int
+    cpu: str
+    torch: str
+
+
+def pick_device(choice: DeviceChoice) -> torch.device:
+    """The requested device, or the best available one for `auto`."""
+    cuda = torch.cuda.is_available()
+    mps = torch.backends.mps.is_available()
+    if choice == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (choice == "cuda" and not cuda) or (choice == "mps" and not mps):
+        raise AppError(ErrorCode.CONFIG_INVALID, f"trainer.device: {choice} is not available here")
+    return torch.device(choice)
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU has native bf16 matmul (AVX-512 BF16 or AMX)."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    return "AVX512" in capability and _cpu_flags_have("avx512_bf16", "amx_bf16")
+
+
+def _cpu_flags_have(*flags: str) -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return False
+    return any(flag in text for flag in flags)
+
+
+def pick_precision(requested: Precision, device: torch.device) -> Precision:
+    """`auto` is bf16 where the hardware does it natively, else fp32."""
+    if requested is not Precision.AUTO:
+        return requested
+    if device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8:  # Ampere+
+        return Precision.BF16
+    if device.type == "cpu" and cpu_supports_bf16():
+        return Precision.BF16
+    return Precision.FP32
+
+
+def autocast(device: torch.device, precision: Precision) -> AbstractContextManager[None]:
+    """bf16 autocast for the forward pass when asked, else nothing."""
+    if precision is Precision.BF16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def device_info(device: torch.device, precision: Precision) -> DeviceInfo:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
+    return DeviceInfo(
+        device=str(device),
+        name=name,
+        precision=precision,
+        threads=torch.get_num_threads(),
+        cpu=_cpu_model(),
+        torch=torch.__version__,
+    )
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def set_threads(threads: int) -> None:
+    """Pin torch's intra-op pool; inter-op stays small (one op graph at a time here)."""
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # only settable before first parallel work
+        torch.set_num_interop_threads(max(1, min(2, threads)))

@@ -1,0 +1,195 @@
+"""The evaluation job: loss, perplexity and tokens per character, plus seeded samples."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch.nn import functional as F
+
+from model_trainer.core.contracts.events import utc_now
+from model_trainer.core.contracts.model import LanguageModel, ModelBackend
+from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.logging import Log, job_log_file
+from model_trainer.core.settings import Settings
+from model_trainer.infra.atomic import write_model, write_text
+from model_trainer.infra.paths import corpus_files
+from model_trainer.tokenizers.manifest import read_manifest
+from model_trainer.tokenizers.registry import TokenizerRegistry
+from model_trainer.tokenizers.training import tokenizer_dir
+from model_trainer.training.config import EvalRequest
+from model_trainer.training.dataset import load_tokens, prepare_dataset
+from model_trainer.training.device import set_threads
+from model_trainer.training.generation import sample
+from model_trainer.training.manifest import (
+    EVAL,
+    EXPORT,
+    LOGS,
+    MANIFEST,
+    EvalSummary,
+    RunManifest,
+    read_run_manifest,
+    run_dir,
+)
+from model_trainer.training.runner import datasets_root
+from model_trainer.training.sampler import to_long_tensor
+
+PROMPTS = ["", "The ", "\n", "Once upon a time", "ROMEO:", "def "]
+"""Fixed prompts for qualitative samples; the same for every run so runs compare."""
+SAMPLE_TOKENS = 64
+SAMPLE_SEED = 1234
+MAX_EVAL_WINDOWS = 512
+"""Evaluation reads at most this many non-overlapping windows (spread over the split)."""
+EVAL_BATCH = 16
+
+
+class EvalMetrics(BaseModel):
+    """`eval/metrics.json`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    split: str
+    corpus_path: str | None
+    loss: float
+    perplexity: float
+    tokens: int
+    chars: int
+    tokens_per_char: float
+    windows: int
+    finished_at: datetime
+
+
+def mean_loss(model: LanguageModel, tokens: torch.Tensor, block: int) -> tuple[float, int]:
+    """Mean next-token loss over non-overlapping windows spread evenly over `tokens`."""
+    count = (len(tokens) - 1) // block
+    if count < 1:
+        raise AppError(ErrorCode.CORPUS_EMPTY, f"{len(tokens)} tokens do not fill one window")
+    picks = torch.linspace(0, count - 1, steps=min(count, MAX_EVAL_WINDOWS)).long() * block
+    total, n = 0.0, 0
+    model.module.eval()
+    with torch.no_grad():
+        for start in range(0, len(picks), EVAL_BATCH):
+            offsets = picks[start : start + EVAL_BATCH].unsqueeze(1) + torch.arange(block + 1)
+            window = tokens[offsets]  # (B, T+1)
+            logits = model.logits(window[:, :-1])
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.size(-1)), window[:, 1:].reshape(-1), reduction="sum"
+            )
+            total += float(loss.item())
+            n += window[:, 1:].numel()
+    return total / n, int(len(picks))
+
+
+class RunEvaluator:
+    """Evaluates a completed run's exported model."""
+
+    def __init__(
+        self, settings: Settings, tokenizers: TokenizerRegistry, backend: ModelBackend
+    ) -> None:
+        self._settings = settings
+        self._tokenizers = tokenizers
+        self._backend = backend
+
+    def run(self, request: EvalRequest) -> EvalMetrics:
+        folder = run_dir(self._settings.artifacts_root, request.run_id)
+        manifest = read_run_manifest(folder)
+        if manifest is None:
+            raise AppError(ErrorCode.NOT_FOUND, f"run {request.run_id} has no manifest")
+        log = Log("training", run_id=request.run_id, job_id=request.run_id)
+        with job_log_file(folder / LOGS):
+            set_threads(self._settings.worker.threads)
+            tok_folder = tokenizer_dir(
+                self._settings.artifacts_root, manifest.tokenizer.tokenizer_id
+            )
+            tok = read_manifest(tok_folder)
+            if tok is None:
+                raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, "the run's tokenizer is gone")
+            handle = self._tokenizers.get(tok.config.method).load(tok_folder)
+            model = self._backend.load(folder / EXPORT)
+            tokens, chars = self._tokens(request, manifest, handle, log)
+            block = min(manifest.architecture.max_seq_len, len(tokens) - 1)
+            loss, windows = mean_loss(model, tokens, block)
+            metrics = EvalMetrics(
+                run_id=request.run_id,
+                split=request.split,
+                corpus_path=request.corpus_path,
+                loss=loss,
+                perplexity=math.exp(min(loss, 50.0)),
+                tokens=len(tokens),
+                chars=chars,
+                tokens_per_char=len(tokens) / chars if chars else 0.0,
+                windows=windows,
+                finished_at=utc_now(),
+            )
+            self._write(folder, metrics, model, handle, manifest.architecture.max_seq_len)
+            manifest.eval = EvalSummary(
+                split=request.corpus_path or request.split,
+                loss=loss,
+                perplexity=metrics.perplexity,
+                tokens_per_char=metrics.tokens_per_char,
+                tokens=metrics.tokens,
+                finished_at=metrics.finished_at,
+            )
+            write_model(folder / MANIFEST, manifest)
+            log.info(
+                "evaluation_completed",
+                loss=loss,
+                perplexity=metrics.perplexity,
+                split=metrics.split,
+            )
+        return metrics
+
+    def _tokens(
+        self, request: EvalRequest, manifest: RunManifest, handle: TokenizerHandle, log: Log
+    ) -> tuple[torch.Tensor, int]:
+        data = manifest.config.data
+        if request.corpus_path is not None:
+            # Another corpus is evaluated whole: nothing held out, everything lands in "train".
+            corpus, fraction, use_val = request.corpus_path, 0.0, False
+        else:
+            corpus, fraction, use_val = (
+                data.corpus_path,
+                data.holdout_fraction,
+                request.split == "val",
+            )
+        dataset = prepare_dataset(
+            files=corpus_files(self._settings.corpus_root, corpus),
+            corpus_root=self._settings.corpus_root,
+            handle=handle,
+            tokenizer_id=manifest.tokenizer.tokenizer_id,
+            holdout_fraction=fraction,
+            holdout_strategy=data.holdout_strategy,
+            seed=manifest.config.trainer.seed,
+            cache_root=datasets_root(self._settings.artifacts_root),
+            log=log,
+        )
+        path = dataset.val_path() if use_val else dataset.train_path()
+        chars = dataset.info.val_chars if use_val else dataset.info.train_chars
+        return to_long_tensor(load_tokens(path, dataset.info.dtype)), chars
+
+    def _write(
+        self,
+        folder: Path,
+        metrics: EvalMetrics,
+        model: LanguageModel,
+        handle: TokenizerHandle,
+        max_seq_len: int,
+    ) -> None:
+        lines = []
+        for i, prompt in enumerate(PROMPTS):
+            prompt_ids = handle.encode_batch([prompt])[0] if prompt else []
+            ids = sample(model, prompt_ids, SAMPLE_TOKENS, 0.8, 40, SAMPLE_SEED + i, max_seq_len)
+            lines.append(
+                json.dumps(
+                    {"prompt": prompt, "seed": SAMPLE_SEED + i, "completion": handle.decode(ids)},
+                    ensure_ascii=False,
+                )
+            )
+        write_text(folder / EVAL / "samples.jsonl", "\n".join(lines) + "\n")
+        write_model(folder / EVAL / "metrics.json", metrics)

@@ -1,0 +1,112 @@
+"""Tokenizer files for a Hugging Face model folder, loadable by `AutoTokenizer` as is.
+
+`tokenizer.json` tokenizers are copied; SentencePiece models are rebuilt as an equivalent
+`tokenizer.json` from their `.vocab` (pieces with scores), so `transformers` needs neither
+`sentencepiece` nor protobuf to load them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+from model_trainer.core.contracts.tokenizer import TokenizerMethod
+from model_trainer.core.json_types import JsonObject
+from model_trainer.infra.atomic import write_json
+from model_trainer.tokenizers.bpe import END_OF_TEXT
+from model_trainer.tokenizers.char import UNK
+from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON
+from model_trainer.tokenizers.sentencepiece import VOCAB_FILE
+
+SPM_SPACE = "\u2581"
+SPM_UNK = "<unk>"
+
+
+def _spm_pieces(vocab_file: Path) -> list[tuple[str, float]]:
+    pieces: list[tuple[str, float]] = []
+    for line in vocab_file.read_text(encoding="utf-8").splitlines():
+        piece, _, score = line.rpartition("\t")
+        pieces.append((piece, float(score)))
+    return pieces
+
+
+def _spm_merges(pieces: list[tuple[str, float]]) -> list[tuple[str, str]]:
+    """BPE merges implied by a SentencePiece BPE vocabulary (pieces ordered by rank)."""
+    rank = {piece: i for i, (piece, _score) in enumerate(pieces)}
+    merges: list[tuple[int, int, str, str]] = []
+    for piece, i in rank.items():
+        for cut in range(1, len(piece)):
+            left, right = piece[:cut], piece[cut:]
+            if left in rank and right in rank:
+                merges.append((i, rank[left] + rank[right], left, right))
+    merges.sort()
+    return [(left, right) for _i, _j, left, right in merges]
+
+
+def spm_to_tokenizer(vocab_file: Path, model_type: str) -> Tokenizer:
+    """An HF `Tokenizer` that segments like the SentencePiece model behind `vocab_file`."""
+    pieces = _spm_pieces(vocab_file)
+    byte_fallback = any(p.startswith("<0x") and p.endswith(">") for p, _s in pieces)
+    if model_type == "bpe":
+        vocab = {piece: i for i, (piece, _s) in enumerate(pieces)}
+        model: models.Model = models.BPE(
+            vocab=vocab,
+            merges=_spm_merges(pieces),
+            unk_token=SPM_UNK,
+            byte_fallback=byte_fallback,
+            fuse_unk=True,
+        )
+    else:
+        model = models.Unigram(pieces, 0, byte_fallback)
+    tokenizer = Tokenizer(model)
+    normalize: list[normalizers.Normalizer] = [
+        normalizers.Prepend(SPM_SPACE),
+        normalizers.Replace(" ", SPM_SPACE),
+    ]
+    tokenizer.normalizer = normalizers.Sequence(normalize)
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(
+        replacement=SPM_SPACE, prepend_scheme="never", split=False
+    )
+    steps: list[decoders.Decoder] = [decoders.Replace(SPM_SPACE, " ")]
+    if byte_fallback:
+        steps.append(decoders.ByteFallback())
+    steps += [decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    tokenizer.decoder = decoders.Sequence(steps)
+    specials: list[str] = [p for p, _s in pieces[:3]]
+    tokenizer.add_special_tokens(specials)
+    return tokenizer
+
+
+def export_tokenizer(
+    tokenizer_dir: Path,
+    method: TokenizerMethod,
+    model_type: str | None,
+    out_dir: Path,
+    max_len: int,
+) -> list[str]:
+    """Write tokenizer.json plus tokenizer_config.json into `out_dir`; returns file names."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config: JsonObject = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": max_len,
+        "clean_up_tokenization_spaces": False,
+    }
+    if method is TokenizerMethod.SENTENCEPIECE:
+        tokenizer = spm_to_tokenizer(tokenizer_dir / VOCAB_FILE, model_type or "unigram")
+        tokenizer.save(str(out_dir / TOKENIZER_JSON))
+        config |= {
+            "unk_token": "<unk>",
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "pad_token": "</s>",
+        }
+    else:
+        shutil.copyfile(tokenizer_dir / TOKENIZER_JSON, out_dir / TOKENIZER_JSON)
+        special = END_OF_TEXT if method is TokenizerMethod.BPE else UNK
+        config |= {"bos_token": special, "eos_token": special, "pad_token": special}
+        if method is TokenizerMethod.CHAR:
+            config["unk_token"] = UNK
+    write_json(out_dir / "tokenizer_config.json", config)
+    return [TOKENIZER_JSON, "tokenizer_config.json"]

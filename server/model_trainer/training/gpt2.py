@@ -1,0 +1,100 @@
+"""GPT-2 on `transformers`: built from a `GPT2Config` (never downloaded), exported as HF files.
+
+Calling an `nn.Module` and reading `transformers` outputs yields untyped values, so this
+module is a named exception to `disallow_any_expr` in pyproject; everything it returns is a
+typed `Tensor`, `Path` or `list[str]`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import Tensor, nn
+from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
+
+from model_trainer.core.contracts.model import Architecture, LanguageModel
+from model_trainer.core.errors import AppError, ErrorCode
+
+SIZES: dict[str, tuple[int, int, int]] = {
+    "nano": (4, 4, 128),
+    "tiny": (4, 4, 256),
+    "mini": (6, 6, 384),
+    "small": (12, 12, 768),
+}
+"""Named sizes as (n_layer, n_head, n_embd); `small` is the GPT-2 124M shape."""
+
+
+def gpt2_config(arch: Architecture, bos_id: int, eos_id: int) -> GPT2Config:
+    return GPT2Config(
+        vocab_size=arch.vocab_size,
+        n_positions=arch.max_seq_len,
+        n_embd=arch.n_embd,
+        n_layer=arch.n_layer,
+        n_head=arch.n_head,
+        resid_pdrop=arch.dropout,
+        embd_pdrop=arch.dropout,
+        attn_pdrop=arch.dropout,
+        bos_token_id=bos_id,
+        eos_token_id=eos_id,
+        tie_word_embeddings=True,
+    )
+
+
+class Gpt2Model:
+    """`LanguageModel` over `GPT2LMHeadModel`."""
+
+    def __init__(self, model: GPT2LMHeadModel) -> None:
+        self._model = model
+
+    @property
+    def module(self) -> nn.Module:
+        return self._model
+
+    @property
+    def hf_model(self) -> GPT2LMHeadModel:
+        return self._model
+
+    def logits(self, idx: Tensor) -> Tensor:
+        output = self._model(input_ids=idx, use_cache=False)
+        logits: Tensor = output.logits
+        return logits
+
+
+class Gpt2Backend:
+    """`ModelBackend` for GPT-2 shaped models."""
+
+    def __init__(self, bos_id: int = 0, eos_id: int = 0) -> None:
+        self._bos_id = bos_id
+        self._eos_id = eos_id
+
+    def name(self) -> str:
+        return "gpt2"
+
+    def sizes(self) -> dict[str, tuple[int, int, int]]:
+        return dict(SIZES)
+
+    def build(self, architecture: Architecture) -> LanguageModel:
+        config = gpt2_config(architecture, self._bos_id, self._eos_id)
+        config._attn_implementation = "sdpa"
+        return Gpt2Model(GPT2LMHeadModel(config))
+
+    def export(self, model: LanguageModel, architecture: Architecture, out_dir: Path) -> list[str]:
+        if not isinstance(model, Gpt2Model):
+            raise AppError(ErrorCode.CONFIG_INVALID, "only GPT-2 models export as GPT-2")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        hf = model.hf_model
+        hf.generation_config = GenerationConfig(
+            bos_token_id=self._bos_id,
+            eos_token_id=self._eos_id,
+            pad_token_id=self._eos_id,
+            do_sample=True,
+            top_k=50,
+            max_new_tokens=128,
+        )
+        hf.save_pretrained(str(out_dir), safe_serialization=True)
+        return sorted(p.name for p in out_dir.iterdir() if p.is_file())
+
+    def load(self, export_dir: Path) -> LanguageModel:
+        model = GPT2LMHeadModel.from_pretrained(str(export_dir), local_files_only=True)
+        model.eval()
+        return Gpt2Model(model)

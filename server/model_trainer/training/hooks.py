@@ -1,0 +1,138 @@
+"""Where the loop's reports go: metrics.jsonl, Redis, events, the manifest and the log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model_trainer.core.contracts.events import EventPublisher
+from model_trainer.core.logging import Log
+from model_trainer.infra.atomic import write_model
+from model_trainer.infra.job_state import JobStateStore
+from model_trainer.infra.redis_store import RedisUnavailable
+from model_trainer.training.events import (
+    GLOBAL_CHANNEL,
+    CheckpointSaved,
+    EvalCompleted,
+    TrainProgress,
+    run_channel,
+)
+from model_trainer.training.loop import EvalResult
+from model_trainer.training.manifest import MANIFEST, METRICS, Progress, RunManifest
+
+
+class RunReporter:
+    """`LoopHooks` for one run."""
+
+    def __init__(
+        self,
+        folder: Path,
+        manifest: RunManifest,
+        state: JobStateStore,
+        events: EventPublisher,
+        log: Log,
+    ) -> None:
+        self._folder = folder
+        self._manifest = manifest
+        self._state = state
+        self._events = events
+        self._log = log
+        self._run_id = manifest.run_id
+        self._channels = [GLOBAL_CHANNEL, run_channel(manifest.run_id)]
+        self._metrics = (folder / METRICS).open("a", encoding="utf-8")
+
+    def close(self) -> None:
+        self._metrics.close()
+
+    def _metric(self, record: dict[str, float | int | str | None]) -> None:
+        self._metrics.write(json.dumps(record) + "\n")
+        self._metrics.flush()
+
+    def on_progress(self, progress: Progress) -> None:
+        self._manifest.progress = progress
+        self._metric(
+            {
+                "kind": "train",
+                "step": progress.step,
+                "loss": progress.train_loss,
+                "lr": progress.lr,
+                "tokens_per_s": progress.tokens_per_s,
+                "tokens_seen": progress.tokens_seen,
+            }
+        )
+        self._log.info(
+            "train_progress",
+            step=progress.step,
+            max_steps=progress.max_steps,
+            loss=progress.train_loss,
+            lr=progress.lr,
+            tokens_per_s=progress.tokens_per_s,
+            eta_s=progress.eta_s,
+        )
+        try:
+            self._state.set_progress(self._run_id, progress.model_dump_json())
+        except RedisUnavailable as exc:
+            self._log.warning("progress_not_stored", error=exc.message)
+        self._events.publish(
+            self._channels,
+            TrainProgress(
+                request_id=self._run_id,
+                step=progress.step,
+                max_steps=progress.max_steps,
+                tokens_seen=progress.tokens_seen,
+                train_loss=progress.train_loss or 0.0,
+                lr=progress.lr or 0.0,
+                tokens_per_s=progress.tokens_per_s or 0.0,
+                eta_s=progress.eta_s,
+            ),
+        )
+
+    def on_eval(self, result: EvalResult) -> None:
+        self._manifest.progress.val_loss = result.val_loss
+        self._metric(
+            {
+                "kind": "eval",
+                "step": result.step,
+                "train_loss": result.train_loss,
+                "val_loss": result.val_loss,
+                "val_perplexity": result.val_perplexity,
+            }
+        )
+        self._log.info(
+            "eval_completed",
+            step=result.step,
+            train_loss=result.train_loss,
+            val_loss=result.val_loss,
+            val_perplexity=result.val_perplexity,
+        )
+        self._events.publish(
+            self._channels,
+            EvalCompleted(
+                request_id=self._run_id,
+                step=result.step,
+                train_loss=result.train_loss,
+                val_loss=result.val_loss,
+                val_perplexity=result.val_perplexity,
+            ),
+        )
+        write_model(self._folder / MANIFEST, self._manifest)
+
+    def on_checkpoint(self, step: int, path: str, best: bool) -> None:
+        self._log.info("checkpoint_saved", step=step, file=path, best=best)
+        self._events.publish(
+            self._channels,
+            CheckpointSaved(
+                request_id=self._run_id,
+                step=step,
+                path=path,
+                best=best,
+            ),
+        )
+        write_model(self._folder / MANIFEST, self._manifest)
+
+    def should_stop(self) -> bool:
+        try:
+            return self._state.is_cancelled(self._run_id)
+        except RedisUnavailable as exc:
+            self._log.warning("cancel_flag_unreadable", error=exc.message)
+            return False

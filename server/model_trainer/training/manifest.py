@@ -1,0 +1,142 @@
+"""The durable record of a training run, as stored in `artifacts/models/<id>/manifest.json`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from model_trainer.core.contracts.model import Architecture
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.infra.job_state import JobStatus
+from model_trainer.tokenizers.manifest import JobError
+from model_trainer.training.config import RunConfig
+from model_trainer.training.dataset import DatasetInfo
+from model_trainer.training.device import DeviceInfo
+
+MANIFEST = "manifest.json"
+LOGS = "logs.jsonl"
+METRICS = "metrics.jsonl"
+CHECKPOINTS = "checkpoints"
+EXPORT = "export"
+EVAL = "eval"
+
+
+class TokenizerRef(BaseModel):
+    """The tokenizer a run uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokenizer_id: str
+    method: str
+    vocab_size: int
+
+
+class Progress(BaseModel):
+    """Where a running job is; also kept in Redis for cheap polling."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: int = 0
+    max_steps: int = 0
+    tokens_seen: int = 0
+    train_loss: float | None = None
+    val_loss: float | None = None
+    lr: float | None = None
+    tokens_per_s: float | None = None
+    eta_s: float | None = None
+
+
+class MetricsSummary(BaseModel):
+    """Headline numbers of a run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    best_val_loss: float | None = None
+    best_step: int | None = None
+    final_train_loss: float | None = None
+    final_val_loss: float | None = None
+    final_val_perplexity: float | None = None
+    tokens_per_s: float | None = None
+
+
+class RunDurations(BaseModel):
+    """Seconds per phase."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prepare_s: float = 0.0
+    train_s: float = 0.0
+    export_s: float = 0.0
+    total_s: float = 0.0
+
+
+class EvalSummary(BaseModel):
+    """The latest evaluation (full results in `eval/metrics.json`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    split: str
+    loss: float
+    perplexity: float
+    tokens_per_char: float
+    tokens: int
+    finished_at: datetime
+
+
+class RunManifest(BaseModel):
+    """Rewritten atomically as the run advances."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    status: JobStatus
+    config: RunConfig
+    tokenizer: TokenizerRef
+    architecture: Architecture
+    parameters: int
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    dataset: DatasetInfo | None = None
+    device: DeviceInfo | None = None
+    versions: dict[str, str] = {}
+    progress: Progress = Progress()
+    metrics: MetricsSummary = MetricsSummary()
+    durations: RunDurations = RunDurations()
+    artifacts: list[str] = []
+    error: JobError | None = None
+    eval: EvalSummary | None = None
+
+
+def read_run_manifest(folder: Path) -> RunManifest | None:
+    """The manifest in `folder`, None when absent; a corrupt one is an error, not a guess."""
+    try:
+        raw = (folder / MANIFEST).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return RunManifest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise AppError(ErrorCode.DATA_INVALID, f"{folder.name}/{MANIFEST} is unreadable") from exc
+
+
+def run_dir(artifacts_root: Path, run_id: str) -> Path:
+    return artifacts_root / "models" / run_id
+
+
+class MetricRecord(BaseModel):
+    """One line of `metrics.jsonl`: a logged training step or an evaluation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    step: int
+    loss: float | None = None
+    lr: float | None = None
+    tokens_per_s: float | None = None
+    tokens_seen: int | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_perplexity: float | None = None

@@ -1,0 +1,34 @@
+"""AdamW with nanoGPT's parameter groups, and setting its learning rate.
+
+torch types `param_groups` as dicts of `Any`, so this module is a named exception to
+`disallow_any_expr` in pyproject.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from model_trainer.training.config import TrainerSpec
+
+
+def make_optimizer(module: nn.Module, spec: TrainerSpec, device: torch.device) -> torch.optim.AdamW:
+    """Weight decay on matrices (weights, embeddings), none on biases and norms."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": spec.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups,
+        lr=spec.learning_rate,
+        betas=(spec.beta1, spec.beta2),
+        fused=device.type == "cuda",
+    )
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

@@ -1,0 +1,288 @@
+"""The model training job: tokenize the corpus, train, export, record everything."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from model_trainer.core.contracts.events import EventPublisher, utc_now
+from model_trainer.core.contracts.model import ModelBackend
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.logging import Log, job_log_file
+from model_trainer.core.settings import Settings
+from model_trainer.infra.atomic import write_model
+from model_trainer.infra.job_state import JobStateStore, JobStatus
+from model_trainer.infra.paths import corpus_files
+from model_trainer.infra.versions import library_versions
+from model_trainer.tokenizers.manifest import JobError, read_manifest
+from model_trainer.tokenizers.registry import TokenizerRegistry
+from model_trainer.tokenizers.training import tokenizer_dir
+from model_trainer.training.checkpoint import Checkpointer
+from model_trainer.training.dataset import PreparedDataset, load_tokens, prepare_dataset
+from model_trainer.training.device import device_info, pick_device, pick_precision, set_threads
+from model_trainer.training.events import (
+    GLOBAL_CHANNEL,
+    TrainCancelled,
+    TrainCompleted,
+    TrainFailed,
+    TrainStarted,
+    run_channel,
+)
+from model_trainer.training.export import export_tokenizer
+from model_trainer.training.hooks import RunReporter
+from model_trainer.training.loop import LoopOutcome, TrainingData, train_loop
+from model_trainer.training.manifest import (
+    CHECKPOINTS,
+    EXPORT,
+    LOGS,
+    MANIFEST,
+    METRICS,
+    RunManifest,
+    read_run_manifest,
+    run_dir,
+)
+
+
+def datasets_root(artifacts_root: Path) -> Path:
+    return artifacts_root / "datasets"
+
+
+class RunTrainer:
+    """Runs one training job inside a worker's work horse."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tokenizers: TokenizerRegistry,
+        backend: ModelBackend,
+        state: JobStateStore,
+        events: EventPublisher,
+    ) -> None:
+        self._settings = settings
+        self._tokenizers = tokenizers
+        self._backend = backend
+        self._state = state
+        self._events = events
+
+    def run(self, run_id: str) -> RunManifest:
+        folder = run_dir(self._settings.artifacts_root, run_id)
+        manifest = read_run_manifest(folder)
+        if manifest is None:
+            raise AppError(ErrorCode.NOT_FOUND, f"run {run_id} has no manifest")
+        log = Log("training", run_id=run_id, job_id=run_id)
+        worker = self._settings.worker
+        channels = [GLOBAL_CHANNEL, run_channel(run_id)]
+        with (
+            job_log_file(folder / LOGS),
+            self._state.heartbeat(run_id, worker.heartbeat_interval_s, worker.heartbeat_ttl_s, log),
+        ):
+            try:
+                return self._train(folder, manifest, log)
+            except AppError as exc:
+                log.error("run_failed", error_code=str(exc.code), message=exc.message)
+                self._fail(folder, manifest, exc, channels)
+                return manifest
+            except Exception as exc:
+                log.exception("run_crashed", error_code=str(ErrorCode.INTERNAL_ERROR))
+                error = AppError(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+                self._fail(folder, manifest, error, channels)
+                raise
+
+    def _prepare(self, manifest: RunManifest, log: Log) -> PreparedDataset:
+        data = manifest.config.data
+        tok_folder = tokenizer_dir(self._settings.artifacts_root, data.tokenizer_id)
+        tok_manifest = read_manifest(tok_folder)
+        if tok_manifest is None or tok_manifest.status is not JobStatus.COMPLETED:
+            raise AppError(ErrorCode.TOKENIZER_NOT_READY, f"tokenizer {data.tokenizer_id} is gone")
+        handle = self._tokenizers.get(tok_manifest.config.method).load(tok_folder)
+        return prepare_dataset(
+            files=corpus_files(self._settings.corpus_root, data.corpus_path),
+            corpus_root=self._settings.corpus_root,
+            handle=handle,
+            tokenizer_id=data.tokenizer_id,
+            holdout_fraction=data.holdout_fraction,
+            holdout_strategy=data.holdout_strategy,
+            seed=manifest.config.trainer.seed,
+            cache_root=datasets_root(self._settings.artifacts_root),
+            log=log,
+        )
+
+    def _train(self, folder: Path, manifest: RunManifest, log: Log) -> RunManifest:
+        started = time.perf_counter()
+        run_id, spec, arch = manifest.run_id, manifest.config.trainer, manifest.architecture
+        channels = [GLOBAL_CHANNEL, run_channel(run_id)]
+        set_threads(self._settings.worker.threads)
+        device = pick_device(spec.device)
+        precision = pick_precision(spec.precision, device)
+        manifest.status = JobStatus.RUNNING
+        manifest.started_at = manifest.started_at or utc_now()
+        manifest.device = device_info(device, precision)
+        manifest.versions = library_versions("torch", "transformers", "tokenizers", "numpy")
+        write_model(folder / MANIFEST, manifest)
+        self._state.set_status(run_id, JobStatus.RUNNING, "preparing data")
+        log.info(
+            "run_started",
+            device=str(device),
+            precision=str(precision),
+            parameters=manifest.parameters,
+        )
+
+        dataset = self._prepare(manifest, log)
+        manifest.dataset = dataset.info
+        manifest.durations.prepare_s = time.perf_counter() - started
+        data = TrainingData(
+            train=load_tokens(dataset.train_path(), dataset.info.dtype),
+            val=load_tokens(dataset.val_path(), dataset.info.dtype),
+        )
+        for split, tokens in (("train", data.train), ("val", data.val)):
+            if len(tokens) <= arch.max_seq_len + 1:
+                raise AppError(
+                    ErrorCode.CORPUS_EMPTY,
+                    f"the {split} split has {len(tokens)} tokens, fewer than one window of "
+                    f"max_seq_len {arch.max_seq_len} + 1; use more text or a shorter max_seq_len",
+                )
+
+        torch.manual_seed(spec.seed)  # the same initial weights for the same seed
+        model = self._backend.build(arch)
+        checkpointer = Checkpointer(folder / CHECKPOINTS)
+        reporter = RunReporter(folder, manifest, self._state, self._events, log)
+        self._state.set_status(run_id, JobStatus.RUNNING, "training")
+        self._events.publish(
+            channels,
+            TrainStarted(
+                request_id=run_id,
+                max_steps=spec.max_steps,
+                device=str(device),
+                parameters=manifest.parameters,
+            ),
+        )
+        mark = time.perf_counter()
+        try:
+            outcome = train_loop(
+                model,
+                arch,
+                spec,
+                data,
+                device,
+                precision,
+                checkpointer,
+                reporter,
+                manifest.config.model_dump_json(),
+            )
+        finally:
+            reporter.close()
+        manifest.durations.train_s += time.perf_counter() - mark
+        self._summarise(manifest, outcome)
+        if outcome.cancelled:
+            return self._finish_cancelled(folder, manifest, outcome, channels, log)
+
+        mark = time.perf_counter()
+        export_dir = folder / EXPORT
+        staging = folder / f".{EXPORT}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        files = self._backend.export(model, arch, staging)
+        tok = manifest.config.data.tokenizer_id
+        tok_manifest = read_manifest(tokenizer_dir(self._settings.artifacts_root, tok))
+        if tok_manifest is not None:
+            files += export_tokenizer(
+                tokenizer_dir(self._settings.artifacts_root, tok),
+                tok_manifest.config.method,
+                tok_manifest.config.model_type,
+                staging,
+                arch.max_seq_len,
+            )
+        shutil.rmtree(export_dir, ignore_errors=True)
+        staging.rename(export_dir)  # the export appears whole or not at all
+        manifest.durations.export_s = time.perf_counter() - mark
+
+        manifest.status = JobStatus.COMPLETED
+        manifest.finished_at = utc_now()
+        manifest.durations.total_s = time.perf_counter() - started
+        manifest.artifacts = sorted(
+            [MANIFEST, LOGS, METRICS, f"{CHECKPOINTS}/last.pt", f"{CHECKPOINTS}/best.pt"]
+            + [f"{EXPORT}/{name}" for name in sorted(set(files))]
+        )
+        write_model(folder / MANIFEST, manifest)
+        message = (
+            f"completed {outcome.step} steps; val loss {manifest.metrics.final_val_loss:.4f}"
+            if manifest.metrics.final_val_loss is not None
+            else f"completed {outcome.step} steps"
+        )
+        self._state.set_status(run_id, JobStatus.COMPLETED, message)
+        self._events.publish(
+            channels,
+            TrainCompleted(
+                request_id=run_id,
+                step=outcome.step,
+                final_val_loss=manifest.metrics.final_val_loss,
+                best_val_loss=outcome.best_val_loss,
+                seconds=manifest.durations.total_s,
+            ),
+        )
+        log.info(
+            "run_completed",
+            steps=outcome.step,
+            seconds=round(manifest.durations.total_s, 2),
+            val_loss=manifest.metrics.final_val_loss,
+        )
+        return manifest
+
+    def _summarise(self, manifest: RunManifest, outcome: LoopOutcome) -> None:
+        metrics = manifest.metrics
+        metrics.best_val_loss = outcome.best_val_loss
+        metrics.best_step = outcome.best_step
+        metrics.final_train_loss = outcome.last_eval.train_loss if outcome.last_eval else None
+        metrics.final_val_loss = outcome.last_eval.val_loss if outcome.last_eval else None
+        metrics.final_val_perplexity = (
+            outcome.last_eval.val_perplexity if outcome.last_eval else None
+        )
+        metrics.tokens_per_s = outcome.tokens_per_s
+        manifest.progress.step = outcome.step
+        manifest.progress.tokens_seen = outcome.tokens_seen
+
+    def _finish_cancelled(
+        self,
+        folder: Path,
+        manifest: RunManifest,
+        outcome: LoopOutcome,
+        channels: list[str],
+        log: Log,
+    ) -> RunManifest:
+        manifest.status = JobStatus.CANCELLED
+        manifest.finished_at = utc_now()
+        write_model(folder / MANIFEST, manifest)
+        self._state.set_status(
+            manifest.run_id,
+            JobStatus.CANCELLED,
+            f"cancelled at step {outcome.step}; checkpoint saved",
+        )
+        self._events.publish(
+            channels, TrainCancelled(request_id=manifest.run_id, step=outcome.step)
+        )
+        log.info("run_cancelled", step=outcome.step)
+        return manifest
+
+    def _fail(
+        self, folder: Path, manifest: RunManifest, exc: AppError, channels: list[str]
+    ) -> None:
+        manifest.status = JobStatus.FAILED
+        manifest.finished_at = utc_now()
+        manifest.error = JobError(
+            code=str(exc.code), failure_class=exc.failure_class, message=exc.message
+        )
+        try:
+            write_model(folder / MANIFEST, manifest)
+        finally:
+            self._state.set_status(manifest.run_id, JobStatus.FAILED, exc.message)
+            self._events.publish(
+                channels,
+                TrainFailed(
+                    request_id=manifest.run_id,
+                    error_code=str(exc.code),
+                    failure_class=str(exc.failure_class),
+                    message=exc.message,
+                ),
+            )
