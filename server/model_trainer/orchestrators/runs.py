@@ -29,12 +29,12 @@ from model_trainer.training.manifest import (
     MANIFEST,
     METRICS,
     MetricRecord,
-    Progress,
     RunManifest,
     TokenizerRef,
     read_run_manifest,
     run_dir,
 )
+from model_trainer.training.progress import Progress
 
 TRAIN_JOB = "model_trainer.worker.jobs.train_model"
 EVAL_JOB = "model_trainer.worker.jobs.evaluate_model"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +45,16 @@ SAMPLE_SEED = 1234
 MAX_EVAL_WINDOWS = 512
 """Evaluation reads at most this many non-overlapping windows (spread over the split)."""
 EVAL_BATCH = 16
+
+
+class Sample(BaseModel):
+    """One seeded generation from a fixed prompt (a line of `eval/samples.jsonl`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    seed: int
+    completion: str
 
 
 class EvalMetrics(BaseModel):
@@ -181,15 +190,11 @@ class RunEvaluator:
         handle: TokenizerHandle,
         max_seq_len: int,
     ) -> None:
-        lines = []
+        lines: list[str] = []
         for i, prompt in enumerate(PROMPTS):
             prompt_ids = handle.encode_batch([prompt])[0] if prompt else []
             ids = sample(model, prompt_ids, SAMPLE_TOKENS, 0.8, 40, SAMPLE_SEED + i, max_seq_len)
-            lines.append(
-                json.dumps(
-                    {"prompt": prompt, "seed": SAMPLE_SEED + i, "completion": handle.decode(ids)},
-                    ensure_ascii=False,
-                )
-            )
+            record = Sample(prompt=prompt, seed=SAMPLE_SEED + i, completion=handle.decode(ids))
+            lines.append(record.model_dump_json())
         write_text(folder / EVAL / "samples.jsonl", "\n".join(lines) + "\n")
         write_model(folder / EVAL / "metrics.json", metrics)

@@ -18,7 +18,8 @@ from model_trainer.training.events import (
     run_channel,
 )
 from model_trainer.training.loop import EvalResult
-from model_trainer.training.manifest import MANIFEST, METRICS, Progress, RunManifest
+from model_trainer.training.manifest import MANIFEST, METRICS, RunManifest
+from model_trainer.training.progress import Progress
 
 
 class RunReporter:

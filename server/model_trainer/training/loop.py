@@ -15,8 +15,8 @@ from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.training.checkpoint import BEST, LAST, Checkpointer, CheckpointMeta
 from model_trainer.training.config import Precision, TrainerSpec
 from model_trainer.training.device import autocast
-from model_trainer.training.manifest import Progress
 from model_trainer.training.optim import make_optimizer, set_lr
+from model_trainer.training.progress import Progress
 from model_trainer.training.sampler import TokenArray, WindowSampler
 from model_trainer.training.schedule import get_lr
 

@@ -14,6 +14,7 @@ from model_trainer.tokenizers.manifest import JobError
 from model_trainer.training.config import RunConfig
 from model_trainer.training.dataset import DatasetInfo
 from model_trainer.training.device import DeviceInfo
+from model_trainer.training.progress import Progress
 
 MANIFEST = "manifest.json"
 LOGS = "logs.jsonl"
@@ -31,21 +32,6 @@ class TokenizerRef(BaseModel):
     tokenizer_id: str
     method: str
     vocab_size: int
-
-
-class Progress(BaseModel):
-    """Where a running job is; also kept in Redis for cheap polling."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    step: int = 0
-    max_steps: int = 0
-    tokens_seen: int = 0
-    train_loss: float | None = None
-    val_loss: float | None = None
-    lr: float | None = None
-    tokens_per_s: float | None = None
-    eta_s: float | None = None
 
 
 class MetricsSummary(BaseModel):

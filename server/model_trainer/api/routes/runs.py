@@ -23,13 +23,12 @@ from model_trainer.api.schemas.runs import (
     RunPublic,
     RunQueued,
     RunsPublic,
-    Sample,
 )
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.infra.job_state import TERMINAL, JobStatus
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.training.config import EvalRequest
-from model_trainer.training.evaluate import EvalMetrics
+from model_trainer.training.evaluate import EvalMetrics, Sample
 from model_trainer.training.manifest import EVAL
 
 POLL_S = 0.2
@@ -159,7 +158,6 @@ router.add_api_route(
     stream_logs,
     methods=["GET"],
     operation_id="runs-logs-stream",
-    response_class=EventSourceResponse,
 )
 router.add_api_route("/{run_id}/cancel", cancel_run, methods=["POST"], operation_id="runs-cancel")
 router.add_api_route(

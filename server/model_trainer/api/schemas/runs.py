@@ -13,15 +13,15 @@ from model_trainer.orchestrators.runs import RunView
 from model_trainer.training.config import RunConfig
 from model_trainer.training.dataset import DatasetInfo
 from model_trainer.training.device import DeviceInfo
-from model_trainer.training.evaluate import EvalMetrics
+from model_trainer.training.evaluate import EvalMetrics, Sample
 from model_trainer.training.manifest import (
     EvalSummary,
     MetricRecord,
     MetricsSummary,
-    Progress,
     RunDurations,
     TokenizerRef,
 )
+from model_trainer.training.progress import Progress
 
 RunCreate = RunConfig
 
@@ -124,16 +124,6 @@ class EvaluateRequest(BaseModel):
 
     split: Literal["train", "val"] = "val"
     corpus_path: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
-
-
-class Sample(BaseModel):
-    """One seeded generation from a fixed prompt."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    prompt: str
-    seed: int
-    completion: str
 
 
 class EvalPublic(BaseModel):

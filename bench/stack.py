@@ -1,0 +1,91 @@
+"""A private Redis, API and worker for benchmarks that drive the service end to end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from model_trainer.demo_client import request
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_CORPUS = ROOT.parent / "shared" / "corpus" / "tinyshakespeare.txt"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _start(args: list[str], env: dict[str, str], log: Path, stack: ExitStack) -> None:
+    handle = stack.enter_context(log.open("ab"))
+    proc = subprocess.Popen(args, env=env, stdout=handle, stderr=handle)
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    stack.callback(stop)
+
+
+@contextmanager
+def running_stack(work: Path, corpus_root: Path, threads: int) -> Iterator[str]:
+    """Yield the base URL of an API with one worker, on a Redis of their own."""
+    work.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        redis_port = free_port()
+        server = shutil.which("redis-server")
+        if server is None:
+            raise SystemExit("redis-server is needed for this benchmark")
+        _start(
+            [
+                server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(redis_port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(work),
+            ],
+            dict(os.environ),
+            work / "redis.log",
+            stack,
+        )
+        env = dict(os.environ) | {
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "ARTIFACTS_ROOT": str(work / "artifacts"),
+            "CORPUS_ROOT": str(corpus_root),
+            "WORKER__THREADS": str(threads),
+            "LOG_LEVEL": "WARNING",
+        }
+        api_port = free_port()
+        python = sys.executable
+        _start([python, "-m", "model_trainer", "worker"], env, work / "worker.log", stack)
+        _start(
+            [python, "-m", "model_trainer", "api", "--port", str(api_port)],
+            env,
+            work / "api.log",
+            stack,
+        )
+        base = f"http://127.0.0.1:{api_port}"
+        deadline = time.monotonic() + 120
+        while request("GET", base + "/readyz")[0] != 200:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the service did not start; see {work}")
+            time.sleep(0.3)
+        yield base

@@ -1,0 +1,240 @@
+"""Token-id datasets: a corpus encoded once per tokenizer into `train.bin` and `val.bin`.
+
+Text is streamed in chunks cut at line ends (newlines stay in the text, so models learn line
+breaks) and encoded in batches with the tokenizer's native threads; ids are appended to the
+files as they come, so memory stays flat whatever the corpus size. A dataset is cached by
+(corpus sha256, tokenizer, split settings): a second run on the same pair reuses it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.logging import Log
+from model_trainer.infra.atomic import write_model
+from model_trainer.infra.paths import display_path
+from model_trainer.tokenizers.corpus import BLOCK_BYTES, HoldoutStrategy, split_corpus
+from model_trainer.training.sampler import TokenArray
+
+DATASET_JSON = "dataset.json"
+CHUNK_CHARS = 64 * 1024
+"""Text per encode call item: long enough to amortise overhead, short enough to parallelise."""
+BATCH_CHUNKS = 64
+"""Chunks handed to the tokenizer at once (it spreads them over its threads)."""
+
+TokenDtype = Literal["uint16", "uint32"]
+
+
+class DatasetInfo(BaseModel):
+    """What a token-id dataset holds; stored as `dataset.json`, written last."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    tokenizer_id: str
+    corpus_sha256: str
+    holdout_strategy: HoldoutStrategy
+    holdout_fraction: float
+    seed: int
+    dtype: TokenDtype
+    vocab_size: int
+    train_tokens: int
+    val_tokens: int
+    train_chars: int
+    val_chars: int
+    files: list[str]
+    seconds: float
+
+
+class PreparedDataset(BaseModel):
+    """A dataset folder ready for training."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    folder: Path
+    info: DatasetInfo
+    reused: bool
+
+    def train_path(self) -> Path:
+        return self.folder / "train.bin"
+
+    def val_path(self) -> Path:
+        return self.folder / "val.bin"
+
+
+def corpus_sha256(files: list[Path]) -> str:
+    """The same digest `split_corpus` records: file bytes in order, each ending in a newline."""
+    digest = hashlib.sha256()
+    for path in files:
+        last = b"\n"
+        with path.open("rb") as handle:
+            while chunk := handle.read(BLOCK_BYTES):
+                digest.update(chunk)
+                last = chunk[-1:]
+        if last != b"\n":
+            digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _chunks(path: Path) -> Iterator[tuple[str, int]]:
+    """(text, bytes) pieces of about CHUNK_CHARS, cut after a newline."""
+    with path.open("rb") as handle:
+        carry = b""
+        while block := handle.read(CHUNK_CHARS):
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            yield data[:cut].decode("utf-8"), cut
+            carry = data[cut:]
+        if carry:
+            yield carry.decode("utf-8"), len(carry)
+
+
+def _encode_file(
+    source: Path,
+    target: Path,
+    handle: TokenizerHandle,
+    dtype: type[np.uint16] | type[np.uint32],
+    done: Callable[[int], None],
+) -> tuple[int, int]:
+    """Encode `source` into `target` (atomically); returns (tokens, characters)."""
+    tokens = chars = 0
+    tmp = target.with_name(f".{target.name}.tmp")
+    with tmp.open("wb") as out:
+        batch: list[str] = []
+        for text, size in _chunks(source):
+            batch.append(text)
+            chars += len(text)
+            done(size)
+            if len(batch) >= BATCH_CHUNKS:
+                tokens += _write_ids(out, handle.encode_batch(batch), dtype)
+                batch = []
+        if batch:
+            tokens += _write_ids(out, handle.encode_batch(batch), dtype)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, target)
+    return tokens, chars
+
+
+def _write_ids(
+    out: BinaryIO, batch: list[list[int]], dtype: type[np.uint16] | type[np.uint32]
+) -> int:
+    count = 0
+    for ids in batch:
+        out.write(np.asarray(ids, dtype=dtype).tobytes())
+        count += len(ids)
+    return count
+
+
+def _read_info(folder: Path) -> DatasetInfo | None:
+    try:
+        return DatasetInfo.model_validate_json((folder / DATASET_JSON).read_bytes())
+    except (FileNotFoundError, ValidationError):
+        return None
+
+
+def prepare_dataset(
+    *,
+    files: list[Path],
+    corpus_root: Path,
+    handle: TokenizerHandle,
+    tokenizer_id: str,
+    holdout_fraction: float,
+    holdout_strategy: HoldoutStrategy,
+    seed: int,
+    cache_root: Path,
+    log: Log,
+    progress: Callable[[float], None] | None = None,
+) -> PreparedDataset:
+    """The cached dataset for these inputs, built now if nobody built it before."""
+    vocab_size = handle.info().vocab_size
+    if vocab_size > 2**32:
+        raise AppError(ErrorCode.CONFIG_INVALID, f"vocab_size {vocab_size} does not fit 32 bits")
+    sha = corpus_sha256(files)
+    key = hashlib.sha256(
+        f"{sha}|{tokenizer_id}|{holdout_strategy}|{holdout_fraction!r}|{seed}".encode()
+    ).hexdigest()[:32]
+    folder = cache_root / key
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with (cache_root / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second run on the same data waits, then reuses
+        info = _read_info(folder)
+        if info is not None:
+            log.info("dataset_reused", key=key, train_tokens=info.train_tokens)
+            return PreparedDataset(folder=folder, info=info, reused=True)
+        started = time.perf_counter()
+        work = folder / ".split"
+        try:
+            split = split_corpus(files, corpus_root, work, holdout_fraction, seed, holdout_strategy)
+            total = max(1, split.train_bytes + split.holdout_bytes)
+            seen = 0
+
+            def done(size: int) -> None:
+                nonlocal seen
+                seen += size
+                if progress is not None:
+                    progress(seen / total)
+
+            dtype: type[np.uint16] | type[np.uint32] = (
+                np.uint16 if vocab_size <= 2**16 else np.uint32
+            )
+            train_tokens, train_chars = _encode_file(
+                split.train_file, folder / "train.bin", handle, dtype, done
+            )
+            val_tokens, val_chars = _encode_file(
+                split.holdout_file, folder / "val.bin", handle, dtype, done
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if train_tokens < 2:
+            raise AppError(ErrorCode.CORPUS_EMPTY, "the training split encodes to no tokens")
+        info = DatasetInfo(
+            key=key,
+            tokenizer_id=tokenizer_id,
+            corpus_sha256=sha,
+            holdout_strategy=holdout_strategy,
+            holdout_fraction=holdout_fraction,
+            seed=seed,
+            dtype="uint16" if dtype is np.uint16 else "uint32",
+            vocab_size=vocab_size,
+            train_tokens=train_tokens,
+            val_tokens=val_tokens,
+            train_chars=train_chars,
+            val_chars=val_chars,
+            files=[display_path(f, corpus_root) for f in files],
+            seconds=time.perf_counter() - started,
+        )
+        write_model(folder / DATASET_JSON, info)
+        log.info(
+            "dataset_prepared",
+            key=key,
+            train_tokens=train_tokens,
+            val_tokens=val_tokens,
+            seconds=round(info.seconds, 3),
+        )
+        return PreparedDataset(folder=folder, info=info, reused=False)
+
+
+def load_tokens(path: Path, dtype: str) -> TokenArray:
+    """A read-only memory map of a token file (an empty array for an empty file)."""
+    if path.stat().st_size == 0:
+        empty: TokenArray = np.zeros(0, dtype=np.uint16)
+        return empty
+    if dtype == "uint16":
+        return np.memmap(path, dtype=np.uint16, mode="r")
+    return np.memmap(path, dtype=np.uint32, mode="r")

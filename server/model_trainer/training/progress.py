@@ -1,0 +1,20 @@
+"""Where a running job is: reported by the loop, kept in Redis and the manifest."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Progress(BaseModel):
+    """Where a running job is; also kept in Redis for cheap polling."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: int = 0
+    max_steps: int = 0
+    tokens_seen: int = 0
+    train_loss: float | None = None
+    val_loss: float | None = None
+    lr: float | None = None
+    tokens_per_s: float | None = None
+    eta_s: float | None = None

@@ -1,0 +1,127 @@
+"""The training loop on a tiny model: it learns, stops when asked, and resumes exactly."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model_trainer.core.contracts.model import Architecture, LanguageModel
+from model_trainer.training.checkpoint import BEST, LAST, Checkpointer
+from model_trainer.training.config import Precision, TrainerSpec
+from model_trainer.training.gpt2 import Gpt2Backend
+from model_trainer.training.loop import EvalResult, LoopOutcome, TrainingData, train_loop
+from model_trainer.training.progress import Progress
+from model_trainer.training.schedule import get_lr
+
+TEXT = "".join(f"line {i % 17}: the cat sat on the mat {i % 5}\n" for i in range(400))
+VOCAB = sorted(set(TEXT))
+_IDS: list[int] = [VOCAB.index(c) for c in TEXT]
+IDS = np.array(_IDS, dtype=np.uint16)
+ARCH = Architecture(
+    family="gpt2",
+    n_layer=1,
+    n_head=2,
+    n_embd=32,
+    max_seq_len=16,
+    vocab_size=len(VOCAB),
+    dropout=0.0,
+)
+
+
+class Recorder:
+    """Hooks that remember what the loop said and stop after `stop_after` steps."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.progress: list[Progress] = []
+        self.evals: list[EvalResult] = []
+        self.checkpoints: list[tuple[int, str, bool]] = []
+        self._stop_after = stop_after
+
+    def on_progress(self, progress: Progress) -> None:
+        self.progress.append(progress)
+
+    def on_eval(self, result: EvalResult) -> None:
+        self.evals.append(result)
+
+    def on_checkpoint(self, step: int, path: str, best: bool) -> None:
+        self.checkpoints.append((step, path, best))
+
+    def should_stop(self) -> bool:
+        done = self.progress[-1].step if self.progress else 0
+        return self._stop_after is not None and done >= self._stop_after
+
+
+def _spec(**overrides: int) -> TrainerSpec:
+    base = TrainerSpec(
+        max_steps=40,
+        batch_size=4,
+        learning_rate=3e-3,
+        min_lr=3e-4,
+        warmup_steps=5,
+        eval_interval=20,
+        eval_steps=2,
+        checkpoint_interval=20,
+        log_interval=5,
+        seed=7,
+    )
+    return base.model_copy(update=overrides)
+
+
+def _train(folder: Path, spec: TrainerSpec, hooks: Recorder) -> tuple[LanguageModel, LoopOutcome]:
+    torch.manual_seed(spec.seed)
+    model = Gpt2Backend().build(ARCH)
+    data = TrainingData(train=IDS[:8000], val=IDS[8000:])
+    outcome = train_loop(
+        model,
+        ARCH,
+        spec,
+        data,
+        torch.device("cpu"),
+        Precision.FP32,
+        Checkpointer(folder),
+        hooks,
+        "{}",
+    )
+    return model, outcome
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor() -> None:
+    spec = _spec()
+    assert get_lr(0, spec) < get_lr(4, spec) <= spec.learning_rate
+    assert math.isclose(get_lr(5, spec), spec.learning_rate)
+    assert get_lr(20, spec) < spec.learning_rate
+    assert math.isclose(get_lr(40, spec), spec.min_lr)
+    assert math.isclose(get_lr(1000, spec), spec.min_lr)
+
+
+def test_loss_falls_and_checkpoints_are_written(tmp_path: Path) -> None:
+    hooks = Recorder()
+    _model, outcome = _train(tmp_path, _spec(), hooks)
+    assert outcome.step == 40 and not outcome.cancelled
+    assert [e.step for e in hooks.evals] == [0, 20, 40]
+    assert hooks.evals[-1].val_loss < hooks.evals[0].val_loss
+    assert (tmp_path / LAST).is_file() and (tmp_path / BEST).is_file()
+    assert [p.step for p in hooks.progress] == list(range(5, 41, 5))
+    assert all(p.tokens_per_s and p.tokens_per_s > 0 for p in hooks.progress)
+
+
+def test_stop_request_saves_a_checkpoint_and_ends_cancelled(tmp_path: Path) -> None:
+    hooks = Recorder(stop_after=10)
+    _model, outcome = _train(tmp_path, _spec(), hooks)
+    assert outcome.cancelled and outcome.step == 10
+    assert (tmp_path / LAST).is_file()
+
+
+@pytest.mark.timeout(120)
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    whole, _ = _train(tmp_path / "whole", _spec(), Recorder())
+    _train(tmp_path / "split", _spec(), Recorder(stop_after=15))
+    resumed, outcome = _train(tmp_path / "split", _spec(), Recorder())
+    assert outcome.resumed_from == 15 and outcome.step == 40
+    expected = dict(whole.module.named_parameters())
+    for name, value in resumed.module.named_parameters():
+        assert torch.allclose(value, expected[name], atol=1e-6), name
