@@ -1,0 +1,61 @@
+"""The package keeps its promises: no Any, no casts, no ignores, no prints, no dataclasses."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "model_trainer"
+NO_DATACLASS = ("core/contracts", "core/settings.py")
+
+
+def _findings(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    where = path.relative_to(PACKAGE)
+    found = [
+        f"{where}:{n}: type: ignore"
+        for n, line in enumerate(text.splitlines(), 1)
+        if "type: ignore" in line
+    ]
+    for node in ast.walk(ast.parse(text)):
+        line = node.lineno if isinstance(node, ast.stmt | ast.expr) else 0
+        if isinstance(node, ast.ImportFrom) and node.module == "typing":
+            found += [
+                f"{where}:{line}: imports {a.name}" for a in node.names if a.name in ("Any", "cast")
+            ]
+        elif isinstance(node, ast.Attribute) and node.attr in ("Any", "cast"):
+            if isinstance(node.value, ast.Name) and node.value.id == "typing":
+                found.append(f"{where}:{line}: typing.{node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in ("print", "cast"):
+                found.append(f"{where}:{line}: {node.func.id}()")
+        elif isinstance(node, ast.ClassDef) and str(where).startswith(NO_DATACLASS):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                name = ""
+                if isinstance(target, ast.Attribute):
+                    name = target.attr
+                elif isinstance(target, ast.Name):
+                    name = target.id
+                if name == "dataclass":
+                    found.append(f"{where}:{line}: @dataclass")
+    return found
+
+
+def test_no_escape_hatches_in_the_package() -> None:
+    findings = [f for path in sorted(PACKAGE.rglob("*.py")) for f in _findings(path)]
+    assert not findings, "\n".join(findings)
+
+
+def test_the_guard_sees_what_it_forbids(tmp_path: Path) -> None:
+    sample = PACKAGE / "core" / "_guard_probe.py"
+    sample.write_text(
+        "from typing import Any, cast\nimport typing\nx: typing.Any = cast(int, 1)\n"
+        "print(x)  # type: ignore\n",
+        encoding="utf-8",
+    )
+    try:
+        found = _findings(sample)
+    finally:
+        sample.unlink()
+    assert len(found) == 6, found
