@@ -9,9 +9,31 @@ PACKAGE = Path(__file__).resolve().parents[1] / "model_trainer"
 NO_DATACLASS = ("core/contracts", "core/settings.py")
 
 
+def _decorator_name(decorator: ast.expr) -> str:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return target.id if isinstance(target, ast.Name) else ""
+
+
+def _node_findings(node: ast.AST, dataclass_banned: bool) -> list[str]:
+    if isinstance(node, ast.ImportFrom) and node.module == "typing":
+        return [f"imports {a.name}" for a in node.names if a.name in ("Any", "cast")]
+    if isinstance(node, ast.Attribute) and node.attr in ("Any", "cast"):
+        if isinstance(node.value, ast.Name) and node.value.id == "typing":
+            return [f"typing.{node.attr}"]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id in ("print", "cast"):
+            return [f"{node.func.id}()"]
+    if isinstance(node, ast.ClassDef) and dataclass_banned:
+        return ["@dataclass" for d in node.decorator_list if _decorator_name(d) == "dataclass"]
+    return []
+
+
 def _findings(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8")
     where = path.relative_to(PACKAGE)
+    banned = str(where).startswith(NO_DATACLASS)
     found = [
         f"{where}:{n}: type: ignore"
         for n, line in enumerate(text.splitlines(), 1)
@@ -19,26 +41,7 @@ def _findings(path: Path) -> list[str]:
     ]
     for node in ast.walk(ast.parse(text)):
         line = node.lineno if isinstance(node, ast.stmt | ast.expr) else 0
-        if isinstance(node, ast.ImportFrom) and node.module == "typing":
-            found += [
-                f"{where}:{line}: imports {a.name}" for a in node.names if a.name in ("Any", "cast")
-            ]
-        elif isinstance(node, ast.Attribute) and node.attr in ("Any", "cast"):
-            if isinstance(node.value, ast.Name) and node.value.id == "typing":
-                found.append(f"{where}:{line}: typing.{node.attr}")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            if node.func.id in ("print", "cast"):
-                found.append(f"{where}:{line}: {node.func.id}()")
-        elif isinstance(node, ast.ClassDef) and str(where).startswith(NO_DATACLASS):
-            for decorator in node.decorator_list:
-                target = decorator.func if isinstance(decorator, ast.Call) else decorator
-                name = ""
-                if isinstance(target, ast.Attribute):
-                    name = target.attr
-                elif isinstance(target, ast.Name):
-                    name = target.id
-                if name == "dataclass":
-                    found.append(f"{where}:{line}: @dataclass")
+        found += [f"{where}:{line}: {what}" for what in _node_findings(node, banned)]
     return found
 
 
