@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 from pydantic import BaseModel, ConfigDict
-from torch.nn import functional as F
 
 from model_trainer.core.contracts.events import utc_now
 from model_trainer.core.contracts.model import LanguageModel, ModelBackend
@@ -25,6 +24,7 @@ from model_trainer.training.config import EvalRequest
 from model_trainer.training.dataset import load_tokens, prepare_dataset
 from model_trainer.training.device import set_threads
 from model_trainer.training.generation import sample
+from model_trainer.training.loop import mean_loss
 from model_trainer.training.manifest import (
     EVAL,
     EXPORT,
@@ -42,9 +42,6 @@ PROMPTS = ["", "The ", "\n", "Once upon a time", "ROMEO:", "def "]
 """Fixed prompts for qualitative samples; the same for every run so runs compare."""
 SAMPLE_TOKENS = 64
 SAMPLE_SEED = 1234
-MAX_EVAL_WINDOWS = 512
-"""Evaluation reads at most this many non-overlapping windows (spread over the split)."""
-EVAL_BATCH = 16
 
 
 class Sample(BaseModel):
@@ -72,27 +69,6 @@ class EvalMetrics(BaseModel):
     tokens_per_char: float
     windows: int
     finished_at: datetime
-
-
-def mean_loss(model: LanguageModel, tokens: torch.Tensor, block: int) -> tuple[float, int]:
-    """Mean next-token loss over non-overlapping windows spread evenly over `tokens`."""
-    count = (len(tokens) - 1) // block
-    if count < 1:
-        raise AppError(ErrorCode.CORPUS_EMPTY, f"{len(tokens)} tokens do not fill one window")
-    picks = torch.linspace(0, count - 1, steps=min(count, MAX_EVAL_WINDOWS)).long() * block
-    total, n = 0.0, 0
-    model.module.eval()
-    with torch.no_grad():
-        for start in range(0, len(picks), EVAL_BATCH):
-            offsets = picks[start : start + EVAL_BATCH].unsqueeze(1) + torch.arange(block + 1)
-            window = tokens[offsets]  # (B, T+1)
-            logits = model.logits(window[:, :-1])
-            loss = F.cross_entropy(
-                logits.reshape(-1, logits.size(-1)), window[:, 1:].reshape(-1), reduction="sum"
-            )
-            total += float(loss.item())
-            n += window[:, 1:].numel()
-    return total / n, int(len(picks))
 
 
 class RunEvaluator:

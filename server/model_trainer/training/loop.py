@@ -12,12 +12,13 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from model_trainer.core.contracts.model import Architecture, LanguageModel
+from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.training.checkpoint import BEST, LAST, Checkpointer, CheckpointMeta
 from model_trainer.training.config import Precision, TrainerSpec
 from model_trainer.training.device import autocast
 from model_trainer.training.optim import make_optimizer, set_lr
 from model_trainer.training.progress import Progress
-from model_trainer.training.sampler import TokenArray, WindowSampler
+from model_trainer.training.sampler import TokenArray, WindowSampler, to_long_tensor
 from model_trainer.training.schedule import get_lr
 
 EVAL_SEED_OFFSET = {"train": 1_000_003, "val": 2_000_003}
@@ -74,6 +75,34 @@ class TrainingData(BaseModel):
     val: TokenArray
 
 
+MAX_EVAL_WINDOWS = 2048
+"""A full evaluation reads at most this many non-overlapping windows, spread over the split."""
+EVAL_BATCH = 16
+
+
+def mean_loss(model: LanguageModel, tokens: Tensor, block: int) -> tuple[float, int]:
+    """Mean next-token loss over non-overlapping windows spread evenly over `tokens`."""
+    count = (len(tokens) - 1) // block
+    if count < 1:
+        raise AppError(ErrorCode.CORPUS_EMPTY, f"{len(tokens)} tokens do not fill one window")
+    picks = torch.linspace(0, count - 1, steps=min(count, MAX_EVAL_WINDOWS)).long() * block
+    total, n = 0.0, 0
+    was_training = model.module.training
+    model.module.eval()
+    with torch.no_grad():
+        for start in range(0, len(picks), EVAL_BATCH):
+            offsets = picks[start : start + EVAL_BATCH].unsqueeze(1) + torch.arange(block + 1)
+            window = tokens[offsets]  # (B, T+1)
+            logits = model.logits(window[:, :-1])
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.size(-1)), window[:, 1:].reshape(-1), reduction="sum"
+            )
+            total += float(loss.item())
+            n += window[:, 1:].numel()
+    model.module.train(was_training)
+    return total / n, int(len(picks))
+
+
 def _loss(model: LanguageModel, x: Tensor, y: Tensor) -> Tensor:
     logits = model.logits(x)  # (B, T, V)
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
@@ -88,12 +117,19 @@ def estimate_loss(
     device: torch.device,
     precision: Precision,
     step: int,
+    full_val: bool = False,
 ) -> EvalResult:
-    """Mean loss over `eval_steps` fixed windows of each split."""
+    """Mean loss over `eval_steps` fixed windows of each split; `full_val` reads the whole
+    validation split instead (the final evaluation, free of sampling noise)."""
     module = model.module
     module.eval()
     means: dict[str, float] = {}
     for split, tokens in (("train", data.train), ("val", data.val)):
+        if split == "val" and full_val:
+            block = min(arch.max_seq_len, len(tokens) - 1)
+            with autocast(device, precision):
+                means[split] = mean_loss(model, to_long_tensor(tokens).to(device), block)[0]
+            continue
         block = min(arch.max_seq_len, len(tokens) - 2)
         sampler = WindowSampler(tokens, block, spec.batch_size, spec.seed + EVAL_SEED_OFFSET[split])
         total = 0.0
@@ -172,7 +208,8 @@ def train_loop(
     while True:
         # evaluate (and keep the best weights) every eval_interval steps and at the end
         if step % spec.eval_interval == 0 or step == spec.max_steps:
-            last_eval = estimate_loss(model, data, spec, arch, device, precision, step)
+            final = step == spec.max_steps
+            last_eval = estimate_loss(model, data, spec, arch, device, precision, step, final)
             hooks.on_eval(last_eval)
             if step > 0 and (best is None or last_eval.val_loss < best):
                 best, best_step = last_eval.val_loss, step
