@@ -34,6 +34,8 @@ class WorkerSettings(BaseModel):
     queue_name: str = "model-trainer"
     heartbeat_interval_s: Annotated[float, Field(gt=0, le=300)] = 2.0
     heartbeat_ttl_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    reconcile_interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
 
 
 class LimitSettings(BaseModel):

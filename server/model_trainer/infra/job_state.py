@@ -24,6 +24,8 @@ class JobStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    STALLED = "stalled"
+    """Was running, but its heartbeat stopped: the worker died; it will be resumed."""
 
 
 CANCEL_FLAG_TTL_S = 7 * 24 * 3600.0
@@ -56,15 +58,46 @@ class JobStateStore:
     def index(self) -> str:
         return f"{self.kind}:index"
 
+    @property
+    def active_set(self) -> str:
+        return f"{self.kind}:active"
+
     def create(self, job_id: str, created_at: float) -> None:
         self._store.set(self._key("status", job_id), JobStatus.QUEUED)
         self._store.index_add(self.index, job_id, created_at)
+        self._store.set_add(self.active_set, job_id)
 
     def set_status(self, job_id: str, status: JobStatus, message: str | None = None) -> None:
         values = {self._key("status", job_id): str(status)}
         if message is not None:
             values[self._key("msg", job_id)] = message
         self._store.set_many(values)
+        if status in TERMINAL:
+            self._store.set_remove(self.active_set, job_id)
+        else:
+            self._store.set_add(self.active_set, job_id)
+
+    def active(self) -> list[str]:
+        """Jobs not yet ended (queued, running or stalled)."""
+        return self._store.set_members(self.active_set)
+
+    def acquire_lease(self, job_id: str, owner: str, ttl_s: float) -> bool:
+        """Only one worker at a time may hold a job's lease; it lapses with the heartbeat."""
+        return self._store.set_if_absent(self._key("lease", job_id), owner, ttl_s)
+
+    def refresh_lease(self, job_id: str, owner: str, ttl_s: float) -> bool:
+        return self._store.refresh_if_owner(self._key("lease", job_id), owner, ttl_s)
+
+    def release_lease(self, job_id: str, owner: str) -> None:
+        self._store.delete_if_owner(self._key("lease", job_id), owner)
+
+    def attempts(self, job_id: str) -> int:
+        """How many times the job has started so far."""
+        return int(self._store.get(self._key("attempts", job_id)) or 0)
+
+    def next_attempt(self, job_id: str) -> int:
+        """Count one more start of this job (1 for the first)."""
+        return self._store.incr(self._key("attempts", job_id))
 
     def beat(self, job_id: str, ttl_s: float) -> None:
         self._store.set(self._key("hb", job_id), f"{time.time():.3f}", ttl_s)
@@ -96,14 +129,20 @@ class JobStateStore:
         return self._store.index_newest(self.index, limit)
 
     @contextmanager
-    def heartbeat(self, job_id: str, interval_s: float, ttl_s: float, log: Log) -> Iterator[None]:
-        """Refresh the heartbeat from a thread while the block runs (native calls block us)."""
+    def heartbeat(
+        self, job_id: str, interval_s: float, ttl_s: float, log: Log, lease_owner: str = ""
+    ) -> Iterator[None]:
+        """Refresh the heartbeat (and our lease) from a thread while the block runs."""
         stop = threading.Event()
 
         def loop() -> None:
             while not stop.is_set():
                 try:
                     self.beat(job_id, ttl_s)
+                    if lease_owner and not self.refresh_lease(job_id, lease_owner, ttl_s):
+                        # Redis forgot it (restart): take it back unless someone else holds it
+                        if not self.acquire_lease(job_id, lease_owner, ttl_s):
+                            log.error("lease_lost", owner=lease_owner)
                 except RedisUnavailable as exc:
                     log.warning("heartbeat_failed", error=str(exc))
                 stop.wait(interval_s)

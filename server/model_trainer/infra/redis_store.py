@@ -35,6 +35,20 @@ def translate_errors() -> Iterator[None]:
         raise RedisUnavailable(str(exc)) from exc
 
 
+_REFRESH_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_DELETE_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
 def _text(value: object) -> str | None:
     if value is None:
         return None
@@ -53,6 +67,8 @@ class RedisStore:
         self.client = redis.Redis.from_url(
             url, socket_connect_timeout=2.0, socket_timeout=10.0, health_check_interval=30
         )
+        self._refresh = self.client.register_script(_REFRESH_IF_OWNER)
+        self._release = self.client.register_script(_DELETE_IF_OWNER)
 
     def ping(self) -> bool:
         try:
@@ -112,6 +128,35 @@ class RedisStore:
     def index_remove(self, index: str, member: str) -> None:
         with translate_errors():
             self.client.zrem(index, member)
+
+    def set_if_absent(self, key: str, value: str, ttl_s: float) -> bool:
+        with translate_errors():
+            return bool(self.client.set(key, value, px=max(1, int(ttl_s * 1000)), nx=True))
+
+    def refresh_if_owner(self, key: str, value: str, ttl_s: float) -> bool:
+        """Extend `key`'s TTL only while it still holds `value` (a lease we own)."""
+        with translate_errors():
+            return bool(self._refresh(keys=[key], args=[value, max(1, int(ttl_s * 1000))]))
+
+    def delete_if_owner(self, key: str, value: str) -> None:
+        with translate_errors():
+            self._release(keys=[key], args=[value])
+
+    def incr(self, key: str) -> int:
+        with translate_errors():
+            return int(self.client.incr(key))
+
+    def set_add(self, key: str, member: str) -> None:
+        with translate_errors():
+            self.client.sadd(key, member)
+
+    def set_remove(self, key: str, member: str) -> None:
+        with translate_errors():
+            self.client.srem(key, member)
+
+    def set_members(self, key: str) -> list[str]:
+        with translate_errors():
+            return sorted(t for t in (_text(v) for v in self.client.smembers(key)) if t)
 
     def publish(self, channel: str, message: str) -> None:
         with translate_errors():

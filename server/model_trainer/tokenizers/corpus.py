@@ -141,3 +141,20 @@ def iter_text_batches(path: Path, batch_chars: int = 1 << 20) -> Iterator[list[s
                     batch, size = [], 0
     if batch:
         yield batch
+
+
+def iter_text_chunks(path: Path, chunk_bytes: int = 64 * 1024) -> Iterator[tuple[str, int]]:
+    """(text, bytes) pieces of about `chunk_bytes`, each cut just after a newline, so every
+    piece is whole lines with their line ends."""
+    with path.open("rb") as handle:
+        carry = b""
+        while block := handle.read(chunk_bytes):
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            yield data[:cut].decode("utf-8"), cut
+            carry = data[cut:]
+        if carry:
+            yield carry.decode("utf-8"), len(carry)

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
-from model_trainer.tokenizers.corpus import iter_text_batches
+from model_trainer.tokenizers.corpus import iter_text_chunks
 
 
 class TokenizerStats(BaseModel):
@@ -33,30 +33,50 @@ def _ratio(part: float, whole: float, empty: float) -> float:
     return part / whole if whole else empty
 
 
+def _uncovered(handle: TokenizerHandle, unk: int | None, char_counts: Counter[str]) -> int:
+    """Occurrences of characters that, encoded alone, come out as the unknown token."""
+    if unk is None or not char_counts:
+        return 0
+    distinct = list(char_counts)
+    encoded = handle.encode_batch(distinct)
+    return sum(char_counts[c] for c, ids in zip(distinct, encoded, strict=True) if unk in ids)
+
+
+STATS_BATCH = 4096
+"""Holdout lines per encode call (the tokenizer spreads them over its threads)."""
+
+
 def holdout_stats(handle: TokenizerHandle, holdout_file: Path) -> TokenizerStats:
-    """Encode the holdout in batches and count tokens, unknowns, characters and words."""
+    """Encode the holdout line by line (in large batches); count tokens, unknowns, characters
+    (line ends excluded, as the tokenizers never saw them) and words."""
     info = handle.info()
     unk = info.unk_id
     lines = chars = words = tokens = unknown = 0
     char_counts: Counter[str] = Counter()
-    for batch in iter_text_batches(holdout_file):
-        lines += len(batch)
-        for line in batch:
-            chars += len(line) + 1
-            words += len(line.split())
-            char_counts.update(line)
+    batch: list[str] = []
+
+    def flush() -> None:
+        nonlocal tokens, unknown
         for ids in handle.encode_batch(batch):
             tokens += len(ids)
             if unk is not None:
                 unknown += ids.count(unk)
-    # A character is covered when encoding it alone yields no unknown token.
-    uncovered = 0
-    if unk is not None and char_counts:
-        distinct = list(char_counts)
-        for char, ids in zip(distinct, handle.encode_batch(distinct), strict=True):
-            if unk in ids:
-                uncovered += char_counts[char]
-    counted_chars = sum(char_counts.values())
+        batch.clear()
+
+    for text, _size in iter_text_chunks(holdout_file):
+        found = text.splitlines()
+        lines += len(found)
+        chars += len(text) - text.count("\n")
+        words += len(text.split())
+        if unk is not None:  # without an unknown token every character is covered
+            char_counts.update(text)
+        batch.extend(found)
+        if len(batch) >= STATS_BATCH:
+            flush()
+    if batch:
+        flush()
+    char_counts.pop("\n", None)
+    uncovered = _uncovered(handle, unk, char_counts)
     return TokenizerStats(
         vocab_size=info.vocab_size,
         holdout_lines=lines,
@@ -66,7 +86,7 @@ def holdout_stats(handle: TokenizerHandle, holdout_file: Path) -> TokenizerStats
         unknown_tokens=unknown,
         unknown_token_rate=_ratio(unknown, tokens, 0.0),
         coverage=1.0 - _ratio(unknown, tokens, 0.0),
-        char_coverage=1.0 - _ratio(uncovered, counted_chars, 0.0),
+        char_coverage=1.0 - _ratio(uncovered, chars, 0.0),
         tokens_per_char=_ratio(tokens, chars, 0.0),
         tokens_per_word=_ratio(tokens, words, 0.0),
     )

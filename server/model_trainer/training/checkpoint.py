@@ -85,5 +85,10 @@ class Checkpointer:
         sampler: Tensor = payload["sampler"]
         return CheckpointMeta.model_validate(payload["meta"]), sampler
 
+    def meta(self, name: str) -> CheckpointMeta:
+        """The plain-value part of a checkpoint (step, tokens, best loss)."""
+        payload = torch.load(self.folder / name, map_location="cpu", weights_only=True)
+        return CheckpointMeta.model_validate(payload["meta"])
+
     def exists(self, name: str) -> bool:
         return (self.folder / name).is_file()

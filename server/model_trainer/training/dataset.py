@@ -13,7 +13,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -25,7 +25,12 @@ from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import Log
 from model_trainer.infra.atomic import write_model
 from model_trainer.infra.paths import display_path
-from model_trainer.tokenizers.corpus import BLOCK_BYTES, HoldoutStrategy, split_corpus
+from model_trainer.tokenizers.corpus import (
+    BLOCK_BYTES,
+    HoldoutStrategy,
+    iter_text_chunks,
+    split_corpus,
+)
 from model_trainer.training.sampler import TokenArray
 
 DATASET_JSON = "dataset.json"
@@ -88,22 +93,6 @@ def corpus_sha256(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _chunks(path: Path) -> Iterator[tuple[str, int]]:
-    """(text, bytes) pieces of about CHUNK_CHARS, cut after a newline."""
-    with path.open("rb") as handle:
-        carry = b""
-        while block := handle.read(CHUNK_CHARS):
-            data = carry + block
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                carry = data
-                continue
-            yield data[:cut].decode("utf-8"), cut
-            carry = data[cut:]
-        if carry:
-            yield carry.decode("utf-8"), len(carry)
-
-
 def _encode_file(
     source: Path,
     target: Path,
@@ -116,7 +105,7 @@ def _encode_file(
     tmp = target.with_name(f".{target.name}.tmp")
     with tmp.open("wb") as out:
         batch: list[str] = []
-        for text, size in _chunks(source):
+        for text, size in iter_text_chunks(source, CHUNK_CHARS):
             batch.append(text)
             chars += len(text)
             done(size)

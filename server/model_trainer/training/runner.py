@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import time
 from pathlib import Path
 
 import torch
+from pydantic import ValidationError
 
 from model_trainer.core.contracts.events import EventPublisher, utc_now
 from model_trainer.core.contracts.model import ModelBackend
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import Log, job_log_file
 from model_trainer.core.settings import Settings
-from model_trainer.infra.atomic import write_model
-from model_trainer.infra.job_state import JobStateStore, JobStatus
+from model_trainer.infra.atomic import write_model, write_text
+from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
 from model_trainer.infra.paths import corpus_files
 from model_trainer.infra.versions import library_versions
 from model_trainer.tokenizers.manifest import JobError, read_manifest
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.tokenizers.training import tokenizer_dir
-from model_trainer.training.checkpoint import Checkpointer
+from model_trainer.training.checkpoint import LAST, Checkpointer
 from model_trainer.training.dataset import PreparedDataset, load_tokens, prepare_dataset
 from model_trainer.training.device import device_info, pick_device, pick_precision, set_threads
 from model_trainer.training.events import (
@@ -40,10 +43,27 @@ from model_trainer.training.manifest import (
     LOGS,
     MANIFEST,
     METRICS,
+    MetricRecord,
     RunManifest,
     read_run_manifest,
     run_dir,
 )
+
+
+def keep_metrics_until(path: Path, step: int) -> None:
+    """Drop records the resumed loop will write again: steps after `step`, and the
+    evaluation at `step` itself (the loop evaluates before its first step)."""
+    if not path.is_file():
+        return
+    kept: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = MetricRecord.model_validate_json(line)
+        except ValidationError:
+            continue  # a torn last line from the crash
+        if record.step < step or (record.step == step and record.kind != "eval"):
+            kept.append(line)
+    write_text(path, "".join(f"{line}\n" for line in kept))
 
 
 def datasets_root(artifacts_root: Path) -> Path:
@@ -74,22 +94,36 @@ class RunTrainer:
             raise AppError(ErrorCode.NOT_FOUND, f"run {run_id} has no manifest")
         log = Log("training", run_id=run_id, job_id=run_id)
         worker = self._settings.worker
+        owner = f"{socket.gethostname()}.{os.getpid()}"
+        if manifest.status in TERMINAL:
+            log.info("run_already_ended", status=str(manifest.status))
+            return manifest
+        if not self._state.acquire_lease(run_id, owner, worker.heartbeat_ttl_s):
+            log.warning("run_leased_elsewhere", owner=owner)  # another worker trains it
+            return manifest
         channels = [GLOBAL_CHANNEL, run_channel(run_id)]
-        with (
-            job_log_file(folder / LOGS),
-            self._state.heartbeat(run_id, worker.heartbeat_interval_s, worker.heartbeat_ttl_s, log),
-        ):
-            try:
-                return self._train(folder, manifest, log)
-            except AppError as exc:
-                log.error("run_failed", error_code=str(exc.code), message=exc.message)
-                self._fail(folder, manifest, exc, channels)
-                return manifest
-            except Exception as exc:
-                log.exception("run_crashed", error_code=str(ErrorCode.INTERNAL_ERROR))
-                error = AppError(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-                self._fail(folder, manifest, error, channels)
-                raise
+        try:
+            with (
+                job_log_file(folder / LOGS),
+                self._state.heartbeat(
+                    run_id, worker.heartbeat_interval_s, worker.heartbeat_ttl_s, log, owner
+                ),
+            ):
+                attempt = self._state.next_attempt(run_id)
+                log.info("run_job_started", attempt=attempt, owner=owner)
+                try:
+                    return self._train(folder, manifest, log)
+                except AppError as exc:
+                    log.error("run_failed", error_code=str(exc.code), message=exc.message)
+                    self._fail(folder, manifest, exc, channels)
+                    return manifest
+                except Exception as exc:
+                    log.exception("run_crashed", error_code=str(ErrorCode.INTERNAL_ERROR))
+                    error = AppError(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+                    self._fail(folder, manifest, error, channels)
+                    raise
+        finally:
+            self._state.release_lease(run_id, owner)
 
     def _prepare(self, manifest: RunManifest, log: Log) -> PreparedDataset:
         data = manifest.config.data
@@ -148,6 +182,10 @@ class RunTrainer:
         torch.manual_seed(spec.seed)  # the same initial weights for the same seed
         model = self._backend.build(arch)
         checkpointer = Checkpointer(folder / CHECKPOINTS)
+        if checkpointer.exists(LAST):
+            resume_step = checkpointer.meta(LAST).step
+            keep_metrics_until(folder / METRICS, resume_step)
+            log.info("run_resuming", from_step=resume_step)
         reporter = RunReporter(folder, manifest, self._state, self._events, log)
         self._state.set_status(run_id, JobStatus.RUNNING, "training")
         self._events.publish(
