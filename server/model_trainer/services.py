@@ -18,6 +18,7 @@ from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import RqJobQueue
 from model_trainer.orchestrators.artifacts import ArtifactStore
+from model_trainer.orchestrators.recovery import RunReconciler
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
 from model_trainer.tokenizers.registry import TokenizerRegistry, discover_backends
@@ -40,6 +41,7 @@ RUNS: Key[RunOrchestrator] = Key("run_orchestrator")
 RUN_TRAINER: Key[RunTrainer] = Key("run_trainer")
 RUN_EVALUATOR: Key[RunEvaluator] = Key("run_evaluator")
 ARTIFACTS: Key[ArtifactStore] = Key("artifacts")
+RECONCILER: Key[RunReconciler] = Key("run_reconciler")
 
 WORKER_TTL_FACTOR = 3.0
 """A worker counts as live while its last heartbeat is younger than this many intervals."""
@@ -102,6 +104,9 @@ def build_registry(settings: Settings) -> Registry:
     registry.register(
         RUN_EVALUATOR,
         lambda c: RunEvaluator(c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(MODEL_BACKEND)),
+    )
+    registry.register(
+        RECONCILER, lambda c: RunReconciler(c.get(SETTINGS), c.get(RUN_STATE), c.get(QUEUE))
     )
     return registry
 

@@ -77,7 +77,7 @@ class RunReconciler:
         _log.warning("run_stalled", run_id=run_id, reason=why, attempt=attempts)
         self._queue.enqueue(
             JobSpec(
-                job_id=f"{run_id}.{attempts}.{int(time.time())}",
+                job_id=f"{run_id}-r{attempts}-{int(time.time())}",
                 function=TRAIN_JOB,
                 payload_json=run_id,
                 description=f"resume run {run_id}",

@@ -171,6 +171,9 @@ class RunOrchestrator:
         live = self._state.snapshot(run_id)
         if manifest.status not in TERMINAL and live.status is not None:
             manifest.status = live.status
+            if live.status is JobStatus.RUNNING and live.heartbeat is None:
+                # The worker stopped heartbeating; a live worker will resume the run.
+                manifest.status = JobStatus.STALLED
         if manifest.status not in TERMINAL:
             raw = self._state.progress(run_id)
             if raw:

@@ -12,47 +12,73 @@ import os
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from rq import Queue, Worker
 
+from model_trainer.core.errors import AppError
 from model_trainer.core.logging import Log, configure_logging
 from model_trainer.core.settings import Settings
 from model_trainer.infra.compute import LocalCompute
 from model_trainer.infra.redis_store import RedisStore, RedisUnavailable
 from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
 
+if TYPE_CHECKING:  # imported for real only after the thread variables are set
+    from model_trainer.orchestrators.recovery import RunReconciler
+
 _log = Log("worker")
 
 
-class _Liveness:
-    """Publishes this worker's heartbeat so `/readyz` can count live workers."""
+class _Maintenance:
+    """A thread that heartbeats for this worker (`/readyz` counts it) and resumes runs
+    whose worker died (any live worker may pick them up)."""
 
-    def __init__(self, store: RedisStore, name: str, interval_s: float) -> None:
+    def __init__(
+        self,
+        store: RedisStore,
+        name: str,
+        interval_s: float,
+        reconciler: RunReconciler,
+        reconcile_every_s: float,
+    ) -> None:
         self._store = store
         self._name = name
         self._interval_s = interval_s
+        self._reconciler = reconciler
+        self._reconcile_every_s = reconcile_every_s
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="worker-liveness", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="worker-maintenance", daemon=True)
 
     def _loop(self) -> None:
+        next_reconcile = 0.0
         while not self._stop.is_set():
             try:
                 self._store.index_add(WORKERS_ALIVE_INDEX, self._name, time.time())
-            except RedisUnavailable as exc:
-                _log.warning("worker_heartbeat_failed", error=str(exc))
+                if time.monotonic() >= next_reconcile:
+                    first = next_reconcile == 0.0
+                    resumed = self._reconciler.reconcile(scan_artifacts=first)
+                    if resumed:
+                        _log.info("runs_resumed", runs=list(resumed))
+                    next_reconcile = time.monotonic() + self._reconcile_every_s
+            except AppError as exc:
+                _log.warning("worker_maintenance_failed", error=exc.message)
+            except Exception:  # noqa: BLE001 - logged with its stack; see below
+                # This thread is what keeps the worker visible and dead runs resumed; one
+                # bad pass must not end it for the life of the process.
+                _log.exception("worker_maintenance_crashed")
             self._stop.wait(self._interval_s)
 
-    def __enter__(self) -> _Liveness:
+    def __enter__(self) -> _Maintenance:
         self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=self._interval_s + 1)
+        self._thread.join(timeout=self._interval_s + 5)
         try:
             self._store.index_remove(WORKERS_ALIVE_INDEX, self._name)
         except RedisUnavailable as exc:
-            _log.warning("worker_unregister_failed", error=str(exc))
+            _log.warning("worker_unregister_failed", error=exc.message)
 
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
@@ -62,13 +88,14 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     configure_logging(settings.log_level, "model-trainer-worker")
 
     # Heavy imports happen once here, before the first fork, never per job.
-    from model_trainer.services import MODEL_BACKEND, build_registry
+    from model_trainer.services import MODEL_BACKEND, RECONCILER, build_registry
     from model_trainer.worker import jobs
 
     registry = build_registry(settings)
     jobs.install(registry)
     with registry.container() as container:
         container.get(MODEL_BACKEND)  # imports transformers
+        reconciler = container.get(RECONCILER)
     store = RedisStore(settings.redis_url)
     name = f"{socket.gethostname()}.{os.getpid()}"
     worker = Worker(
@@ -82,7 +109,13 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         "worker_started", name=name, queue=settings.worker.queue_name, threads=compute.threads()
     )
     try:
-        with _Liveness(store, name, settings.worker.heartbeat_interval_s):
+        with _Maintenance(
+            store,
+            name,
+            settings.worker.heartbeat_interval_s,
+            reconciler,
+            settings.worker.reconcile_interval_s,
+        ):
             worker.work(burst=burst, logging_level="WARNING")
     finally:
         registry.close()
