@@ -25,7 +25,9 @@ def create_app(registry: Registry) -> FastAPI:
     )
     app.dependency_overrides[get_registry] = lambda: registry
     install_error_handlers(app)
-    app.middleware("http")(request_context(settings.security.api_key))
+    app.middleware("http")(
+        request_context(settings.security.api_key, settings.limits.max_body_bytes)
+    )
     app.include_router(health.router)
     app.include_router(tokenizers.router)
     app.include_router(runs.router)

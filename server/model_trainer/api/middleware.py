@@ -24,8 +24,26 @@ _log = Log("api")
 CallNext = Callable[[Request], Awaitable[Response]]
 
 
-def request_context(api_key: str | None) -> Callable[[Request, CallNext], Awaitable[Response]]:
-    """Middleware: bind a request id, enforce the key if one is set, never leak a traceback."""
+def _refusal(request: Request, api_key: str | None, max_body: int) -> Response | None:
+    """An error response when the request must not reach a route, else None."""
+    if api_key and request.url.path not in OPEN_PATHS:
+        given = request.headers.get(API_KEY_HEADER, "")
+        if not hmac.compare_digest(given.encode(), api_key.encode()):
+            return error_response(
+                401, ErrorCode.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} header"
+            )
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_body:
+        return error_response(413, "PAYLOAD_TOO_LARGE", f"request body over {max_body} bytes")
+    if request.headers.get("transfer-encoding", "").lower() == "chunked":
+        return error_response(411, "LENGTH_REQUIRED", "send a Content-Length header")
+    return None
+
+
+def request_context(
+    api_key: str | None, max_body: int
+) -> Callable[[Request, CallNext], Awaitable[Response]]:
+    """Middleware: bind a request id, enforce key and size limits, never leak a traceback."""
 
     async def middleware(request: Request, call_next: CallNext) -> Response:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
@@ -34,16 +52,12 @@ def request_context(api_key: str | None) -> Callable[[Request, CallNext], Awaita
         clear_context()
         bind_context(request_id=request_id)
         try:
-            if api_key and request.url.path not in OPEN_PATHS:
-                given = request.headers.get(API_KEY_HEADER, "")
-                if not hmac.compare_digest(given.encode(), api_key.encode()):
-                    response: Response = error_response(
-                        401, ErrorCode.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} header"
-                    )
-                    response.headers[REQUEST_ID_HEADER] = request_id
-                    return response
+            refused = _refusal(request, api_key, max_body)
+            if refused is not None:
+                refused.headers[REQUEST_ID_HEADER] = request_id
+                return refused
             try:
-                response = await call_next(request)
+                response: Response = await call_next(request)
             except Exception:  # noqa: BLE001 - logged below; this is the top-level boundary
                 # The one place an unexpected error stops: logged with its stack, answered
                 # with a sanitised body; the process keeps serving.

@@ -48,6 +48,7 @@ class LimitSettings(BaseModel):
     max_parameters: Annotated[int, Field(ge=1)] = 2_000_000_000
     max_seq_len: Annotated[int, Field(ge=2)] = 32_768
     max_new_tokens: Annotated[int, Field(ge=1)] = 4096
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20
 
 
 class Settings(BaseSettings):

@@ -21,6 +21,9 @@ BLOCK_BYTES = 8 * 1024 * 1024
 """Read size; large enough that per-block overhead vanishes, small enough to stay flat."""
 
 
+NEWLINE = 10
+
+
 class HoldoutStrategy(StrEnum):
     """How held-out text is chosen."""
 
@@ -70,6 +73,28 @@ def _check_utf8(block: bytes, offset: int, name: str) -> None:
         ) from exc
 
 
+def _partition(
+    block: bytes,
+    seen: int,
+    tail_start: int,
+    rng: np.random.Generator,
+    fraction: float,
+    strategy: HoldoutStrategy,
+) -> tuple[bytes, bytes, int, int]:
+    """Split a block of whole lines (ending in a newline) into train and holdout bytes,
+    vectorised: one random draw per line, then a byte mask. Returns (train, holdout,
+    holdout lines, lines)."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(data == NEWLINE) + 1
+    starts = np.concatenate(([0], ends[:-1]))
+    if strategy is HoldoutStrategy.TAIL:
+        held = seen + starts >= tail_start
+    else:
+        held = rng.random(len(ends)) < fraction
+    mask = np.repeat(held, ends - starts)
+    return data[~mask].tobytes(), data[mask].tobytes(), int(held.sum()), len(ends)
+
+
 def split_corpus(
     files: list[Path],
     corpus_root: Path,
@@ -93,25 +118,16 @@ def split_corpus(
                 for offset, block in _blocks(handle):
                     _check_utf8(block, offset, name)
                     digest.update(block)
-                    lines = block.splitlines(keepends=True)
-                    if strategy is HoldoutStrategy.TAIL:
-                        held = [seen + len(block) > tail_start] * len(lines)
-                        if seen < tail_start < seen + len(block):
-                            pos, held = seen, []
-                            for line in lines:
-                                held.append(pos >= tail_start)
-                                pos += len(line)
-                    else:
-                        held = (rng.random(len(lines)) < holdout_fraction).tolist()
+                    kept, out, held_lines, lines = _partition(
+                        block, seen, tail_start, rng, holdout_fraction, strategy
+                    )
                     seen += len(block)
-                    kept = [line for line, h in zip(lines, held, strict=True) if not h]
-                    out = [line for line, h in zip(lines, held, strict=True) if h]
-                    train.write(b"".join(kept))
-                    holdout.write(b"".join(out))
-                    train_lines += len(kept)
-                    holdout_lines += len(out)
-                    train_bytes += sum(map(len, kept))
-                    holdout_bytes += sum(map(len, out))
+                    train.write(kept)
+                    holdout.write(out)
+                    train_lines += lines - held_lines
+                    holdout_lines += held_lines
+                    train_bytes += len(kept)
+                    holdout_bytes += len(out)
     if train_bytes == 0:
         raise AppError(ErrorCode.CORPUS_EMPTY, "the corpus has no text left for training")
     return CorpusSplit(
