@@ -32,7 +32,8 @@ def request(method: str, url: str, body: BaseModel | None = None) -> tuple[int, 
     headers = {"Content-Type": "application/json"} if data else {}
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
     try:
-        conn.request(method, parts.path, body=data, headers=headers)
+        target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+        conn.request(method, target, body=data, headers=headers)
         response = conn.getresponse()
         return response.status, response.read()
     except OSError:

@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     QUEUE_UNAVAILABLE = "QUEUE_UNAVAILABLE"
     NOT_READY = "NOT_READY"
     STORAGE_FAILED = "STORAGE_FAILED"
+    WORKER_LOST = "WORKER_LOST"
+    LEASE_LOST = "LEASE_LOST"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -65,6 +67,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.QUEUE_UNAVAILABLE: 503,
     ErrorCode.NOT_READY: 503,
     ErrorCode.STORAGE_FAILED: 507,
+    ErrorCode.WORKER_LOST: 500,
+    ErrorCode.LEASE_LOST: 409,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 
@@ -72,6 +76,8 @@ FAILURE_CLASS: dict[ErrorCode, FailureClass] = {
     ErrorCode.QUEUE_UNAVAILABLE: FailureClass.TRANSIENT,
     ErrorCode.NOT_READY: FailureClass.TRANSIENT,
     ErrorCode.STORAGE_FAILED: FailureClass.FATAL,
+    ErrorCode.WORKER_LOST: FailureClass.TRANSIENT,
+    ErrorCode.LEASE_LOST: FailureClass.TRANSIENT,
     ErrorCode.INTERNAL_ERROR: FailureClass.FATAL,
     ErrorCode.TOKENIZER_TRAIN_FAILED: FailureClass.FATAL,
     ErrorCode.PLUGIN_BROKEN: FailureClass.FATAL,

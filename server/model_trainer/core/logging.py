@@ -8,6 +8,7 @@ While a job runs, records are also appended to that job's `logs.jsonl`.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -43,8 +44,15 @@ class _TeeLogger:
             sys.stderr.write(message + "\n")
             sys.stderr.flush()
             if sink is not None:
-                sink.write(message + "\n")
-                sink.flush()
+                try:
+                    sink.write(message + "\n")
+                    sink.flush()
+                except (OSError, ValueError) as exc:
+                    # A full or vanished disk must not turn every log call into a crash;
+                    # the job fails on its next real write, and stderr keeps the record.
+                    _job_sink.set(None)
+                    note = {"event": "job_log_unwritable", "level": "error", "error": str(exc)}
+                    sys.stderr.write(json.dumps(note) + "\n")
 
     log = debug = info = warning = error = critical = exception = msg
 
@@ -110,12 +118,17 @@ def clear_context() -> None:
 def job_log_file(path: Path) -> Iterator[None]:
     """Append every record logged inside the block to `path` (a job's `logs.jsonl`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as sink:
-        token = _job_sink.set(sink)
+    sink = path.open("a", encoding="utf-8")
+    token = _job_sink.set(sink)
+    try:
+        yield
+    finally:
+        _job_sink.reset(token)
         try:
-            yield
-        finally:
-            _job_sink.reset(token)
+            sink.close()
+        except OSError as exc:  # the disk filled up: the records are on stderr too
+            sys.stderr.write(json.dumps({"event": "job_log_close_failed", "error": str(exc)}))
+            sys.stderr.write("\n")
 
 
 class Log:

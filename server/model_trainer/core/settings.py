@@ -36,6 +36,8 @@ class WorkerSettings(BaseModel):
     heartbeat_ttl_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
     reconcile_interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    transient_retries: Annotated[int, Field(ge=0, le=100)] = 3
+    retry_backoff_s: Annotated[float, Field(ge=0, le=600)] = 2.0
 
 
 class LimitSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -11,6 +12,26 @@ from pydantic import BaseModel
 
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonValue
+
+_STORAGE_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EIO: "the disk reported an I/O error",
+}
+
+
+def is_storage_fault(exc: OSError) -> bool:
+    """Whether `exc` says the disk cannot take writes (full, read-only, denied, failing)."""
+    return exc.errno in _STORAGE_REASONS
+
+
+def storage_error(exc: OSError, what: str) -> AppError:
+    """One clear `STORAGE_FAILED` error for an OS-level write failure."""
+    reason = _STORAGE_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+    return AppError(ErrorCode.STORAGE_FAILED, f"cannot write {what}: {reason} ({exc})")
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -25,7 +46,7 @@ def write_bytes(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise AppError(ErrorCode.STORAGE_FAILED, f"cannot write {path.name}: {exc}") from exc
+        raise storage_error(exc, path.name) from exc
 
 
 def write_text(path: Path, text: str) -> None:
@@ -48,4 +69,4 @@ def move_into_place(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise AppError(ErrorCode.STORAGE_FAILED, f"cannot write {path.name}: {exc}") from exc
+        raise storage_error(exc, path.name) from exc

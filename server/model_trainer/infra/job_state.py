@@ -131,9 +131,10 @@ class JobStateStore:
     @contextmanager
     def heartbeat(
         self, job_id: str, interval_s: float, ttl_s: float, log: Log, lease_owner: str = ""
-    ) -> Iterator[None]:
-        """Refresh the heartbeat (and our lease) from a thread while the block runs."""
-        stop = threading.Event()
+    ) -> Iterator[threading.Event]:
+        """Refresh the heartbeat (and our lease) from a thread while the block runs; the
+        event it yields is set once another worker holds the lease (we must stop)."""
+        stop, lost = threading.Event(), threading.Event()
 
         def loop() -> None:
             while not stop.is_set():
@@ -143,6 +144,7 @@ class JobStateStore:
                         # Redis forgot it (restart): take it back unless someone else holds it
                         if not self.acquire_lease(job_id, lease_owner, ttl_s):
                             log.error("lease_lost", owner=lease_owner)
+                            lost.set()
                 except RedisUnavailable as exc:
                     log.warning("heartbeat_failed", error=str(exc))
                 stop.wait(interval_s)
@@ -150,7 +152,7 @@ class JobStateStore:
         thread = threading.Thread(target=loop, name=f"heartbeat-{job_id}", daemon=True)
         thread.start()
         try:
-            yield
+            yield lost
         finally:
             stop.set()
             thread.join(timeout=interval_s + 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from model_trainer.core.contracts.queue import JobQueue, JobSpec
-from model_trainer.core.errors import FailureClass
+from model_trainer.core.errors import ErrorCode, FailureClass
 from model_trainer.core.logging import Log
 from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model
@@ -89,7 +89,9 @@ class RunReconciler:
         message = f"gave up after {starts} starts; the worker kept dying (see logs.jsonl)"
         manifest.status = JobStatus.FAILED
         manifest.error = JobError(
-            code="WORKER_LOST", failure_class=FailureClass.TRANSIENT, message=message
+            code=str(ErrorCode.WORKER_LOST),
+            failure_class=FailureClass.TRANSIENT,
+            message=message,
         )
         write_model(run_dir(self._settings.artifacts_root, manifest.run_id) / MANIFEST, manifest)
         self._state.set_status(manifest.run_id, JobStatus.FAILED, message)

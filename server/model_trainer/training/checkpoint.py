@@ -6,6 +6,7 @@ Written to a temporary file and renamed, so `last.pt` and `best.pt` are always w
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -14,9 +15,12 @@ from torch import Tensor
 
 from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.infra.atomic import storage_error
 
 LAST = "last.pt"
 BEST = "best.pt"
+FULL_BELOW_BYTES = 1 << 20
+"""A failed checkpoint write with less than this left on the disk is put down to a full disk."""
 
 
 class CheckpointMeta(BaseModel):
@@ -63,8 +67,14 @@ class Checkpointer:
             os.replace(tmp, path)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
+            raise storage_error(exc, f"checkpoint {name}") from exc
+        except RuntimeError as exc:  # torch's zip writer reports a failed write this way
+            free = shutil.disk_usage(self.folder).free  # measured before the temp file goes
+            tmp.unlink(missing_ok=True)
+            reason = "the disk is full" if free < FULL_BELOW_BYTES else "the write failed"
             raise AppError(
-                ErrorCode.STORAGE_FAILED, f"cannot write checkpoint {name}: {exc}"
+                ErrorCode.STORAGE_FAILED,
+                f"cannot write checkpoint {name}: {reason} ({free:,} bytes were free; {exc})",
             ) from exc
         return path
 

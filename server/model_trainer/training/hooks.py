@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 from model_trainer.core.contracts.events import EventPublisher
+from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import Log
 from model_trainer.infra.atomic import write_model
 from model_trainer.infra.job_state import JobStateStore
@@ -32,8 +34,10 @@ class RunReporter:
         state: JobStateStore,
         events: EventPublisher,
         log: Log,
+        lease_lost: threading.Event,
     ) -> None:
         self._folder = folder
+        self._lease_lost = lease_lost
         self._manifest = manifest
         self._state = state
         self._events = events
@@ -132,6 +136,10 @@ class RunReporter:
         write_model(self._folder / MANIFEST, self._manifest)
 
     def should_stop(self) -> bool:
+        if self._lease_lost.is_set():
+            # Another worker took the run over (ours stalled past the lease); stop before
+            # writing anything more, and leave the run to it.
+            raise AppError(ErrorCode.LEASE_LOST, f"run {self._run_id} is leased by another worker")
         try:
             return self._state.is_cancelled(self._run_id)
         except RedisUnavailable as exc:

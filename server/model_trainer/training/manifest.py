@@ -93,6 +93,10 @@ class RunManifest(BaseModel):
     durations: RunDurations = RunDurations()
     artifacts: list[str] = []
     error: JobError | None = None
+    retries: int = 0
+    """Times a transient failure was retried from the last checkpoint."""
+    last_error: JobError | None = None
+    """The latest failure, retried or not (`error` is set only once the run has failed)."""
     eval: EvalSummary | None = None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -13,12 +14,14 @@ from pydantic import ValidationError
 
 from model_trainer.core.contracts.events import EventPublisher, utc_now
 from model_trainer.core.contracts.model import ModelBackend
-from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.errors import AppError, ErrorCode, FailureClass
 from model_trainer.core.logging import Log, job_log_file
 from model_trainer.core.settings import Settings
-from model_trainer.infra.atomic import write_model, write_text
+from model_trainer.infra.atomic import is_storage_fault, storage_error, write_model, write_text
+from model_trainer.infra.backoff import delays, retry_transient
 from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
 from model_trainer.infra.paths import corpus_files
+from model_trainer.infra.redis_store import RedisUnavailable
 from model_trainer.infra.versions import library_versions
 from model_trainer.tokenizers.manifest import JobError, read_manifest
 from model_trainer.tokenizers.registry import TokenizerRegistry
@@ -98,32 +101,85 @@ class RunTrainer:
         if manifest.status in TERMINAL:
             log.info("run_already_ended", status=str(manifest.status))
             return manifest
-        if not self._state.acquire_lease(run_id, owner, worker.heartbeat_ttl_s):
+        leased = retry_transient(
+            lambda: self._state.acquire_lease(run_id, owner, worker.heartbeat_ttl_s),
+            "take the run's lease",
+            log,
+        )
+        if not leased:
             log.warning("run_leased_elsewhere", owner=owner)  # another worker trains it
             return manifest
-        channels = [GLOBAL_CHANNEL, run_channel(run_id)]
         try:
             with (
                 job_log_file(folder / LOGS),
                 self._state.heartbeat(
                     run_id, worker.heartbeat_interval_s, worker.heartbeat_ttl_s, log, owner
-                ),
+                ) as lease_lost,
             ):
-                attempt = self._state.next_attempt(run_id)
+                attempt = retry_transient(
+                    lambda: self._state.next_attempt(run_id), "count the start", log
+                )
                 log.info("run_job_started", attempt=attempt, owner=owner)
-                try:
-                    return self._train(folder, manifest, log)
-                except AppError as exc:
-                    log.error("run_failed", error_code=str(exc.code), message=exc.message)
-                    self._fail(folder, manifest, exc, channels)
-                    return manifest
-                except Exception as exc:
-                    log.exception("run_crashed", error_code=str(ErrorCode.INTERNAL_ERROR))
-                    error = AppError(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-                    self._fail(folder, manifest, error, channels)
-                    raise
+                return self._train_with_retries(folder, manifest, log, lease_lost)
         finally:
-            self._state.release_lease(run_id, owner)
+            try:
+                self._state.release_lease(run_id, owner)
+            except RedisUnavailable as exc:  # it lapses with its TTL anyway
+                log.warning("lease_not_released", error=exc.message)
+
+    def _train_with_retries(
+        self, folder: Path, manifest: RunManifest, log: Log, lease_lost: threading.Event
+    ) -> RunManifest:
+        """Train; a TRANSIENT failure is retried from the last checkpoint after a growing
+        wait, a bounded number of times; bad input and fatal errors fail at once."""
+        channels = [GLOBAL_CHANNEL, run_channel(manifest.run_id)]
+        waits = delays(first_s=self._settings.worker.retry_backoff_s, max_s=60.0)
+        while True:
+            try:
+                return self._train(folder, manifest, log, lease_lost)
+            except AppError as exc:
+                if exc.code is ErrorCode.LEASE_LOST:
+                    log.error("run_abandoned_to_other_worker", message=exc.message)
+                    return manifest
+                transient = exc.failure_class is FailureClass.TRANSIENT
+                if transient and manifest.retries < self._settings.worker.transient_retries:
+                    self._note_retry(folder, manifest, exc, next(waits), log)
+                    continue
+                log.error("run_failed", error_code=str(exc.code), message=exc.message)
+                self._fail(folder, manifest, exc, channels, log)
+                return manifest
+            except OSError as exc:
+                if not is_storage_fault(exc):
+                    raise
+                error = storage_error(exc, f"run {manifest.run_id}")
+                log.error("run_failed", error_code=str(error.code), message=error.message)
+                self._fail(folder, manifest, error, channels, log)
+                return manifest
+            except Exception as exc:
+                log.exception("run_crashed", error_code=str(ErrorCode.INTERNAL_ERROR))
+                error = AppError(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+                self._fail(folder, manifest, error, channels, log)
+                raise
+
+    def _note_retry(
+        self, folder: Path, manifest: RunManifest, exc: AppError, delay: float, log: Log
+    ) -> None:
+        """Record the transient error (manifest and Redis), then wait before the retry."""
+        manifest.retries += 1
+        manifest.last_error = JobError(
+            code=str(exc.code), failure_class=exc.failure_class, message=exc.message
+        )
+        message = (
+            f"retry {manifest.retries} of {self._settings.worker.transient_retries} in "
+            f"{delay:.0f} s after a transient error: {exc.message}"
+        )
+        log.warning("run_retrying", retry=manifest.retries, delay_s=delay, error=exc.message)
+        write_model(folder / MANIFEST, manifest)
+        try:
+            self._state.set_status(manifest.run_id, JobStatus.RUNNING, message)
+        except RedisUnavailable as unavailable:
+            log.warning("status_not_stored", error=unavailable.message)
+        time.sleep(delay)
 
     def _prepare(self, manifest: RunManifest, log: Log) -> PreparedDataset:
         data = manifest.config.data
@@ -144,7 +200,9 @@ class RunTrainer:
             log=log,
         )
 
-    def _train(self, folder: Path, manifest: RunManifest, log: Log) -> RunManifest:
+    def _train(
+        self, folder: Path, manifest: RunManifest, log: Log, lease_lost: threading.Event
+    ) -> RunManifest:
         started = time.perf_counter()
         run_id, spec, arch = manifest.run_id, manifest.config.trainer, manifest.architecture
         channels = [GLOBAL_CHANNEL, run_channel(run_id)]
@@ -186,7 +244,7 @@ class RunTrainer:
             resume_step = checkpointer.meta(LAST).step
             keep_metrics_until(folder / METRICS, resume_step)
             log.info("run_resuming", from_step=resume_step)
-        reporter = RunReporter(folder, manifest, self._state, self._events, log)
+        reporter = RunReporter(folder, manifest, self._state, self._events, log, lease_lost)
         self._state.set_status(run_id, JobStatus.RUNNING, "training")
         self._events.publish(
             channels,
@@ -249,7 +307,7 @@ class RunTrainer:
             if manifest.metrics.final_val_loss is not None
             else f"completed {outcome.step} steps"
         )
-        self._state.set_status(run_id, JobStatus.COMPLETED, message)
+        self._settle_status(run_id, JobStatus.COMPLETED, message, log)
         self._events.publish(
             channels,
             TrainCompleted(
@@ -292,10 +350,11 @@ class RunTrainer:
         manifest.status = JobStatus.CANCELLED
         manifest.finished_at = utc_now()
         write_model(folder / MANIFEST, manifest)
-        self._state.set_status(
+        self._settle_status(
             manifest.run_id,
             JobStatus.CANCELLED,
             f"cancelled at step {outcome.step}; checkpoint saved",
+            log,
         )
         self._events.publish(
             channels, TrainCancelled(request_id=manifest.run_id, step=outcome.step)
@@ -303,24 +362,35 @@ class RunTrainer:
         log.info("run_cancelled", step=outcome.step)
         return manifest
 
+    def _settle_status(self, run_id: str, status: JobStatus, message: str, log: Log) -> None:
+        """Tell Redis how the run ended, waiting out a short outage; the manifest already
+        says so, and a reconciling worker brings Redis up to date after a long one."""
+        try:
+            retry_transient(
+                lambda: self._state.set_status(run_id, status, message), "store the status", log
+            )
+        except RedisUnavailable as exc:
+            log.error("final_status_not_stored", status=str(status), error=exc.message)
+
     def _fail(
-        self, folder: Path, manifest: RunManifest, exc: AppError, channels: list[str]
+        self, folder: Path, manifest: RunManifest, exc: AppError, channels: list[str], log: Log
     ) -> None:
         manifest.status = JobStatus.FAILED
         manifest.finished_at = utc_now()
-        manifest.error = JobError(
+        manifest.error = manifest.last_error = JobError(
             code=str(exc.code), failure_class=exc.failure_class, message=exc.message
         )
         try:
             write_model(folder / MANIFEST, manifest)
-        finally:
-            self._state.set_status(manifest.run_id, JobStatus.FAILED, exc.message)
-            self._events.publish(
-                channels,
-                TrainFailed(
-                    request_id=manifest.run_id,
-                    error_code=str(exc.code),
-                    failure_class=str(exc.failure_class),
-                    message=exc.message,
-                ),
-            )
+        except AppError as unwritable:  # e.g. the disk is full: Redis still hears of it
+            log.error("manifest_not_written", error=unwritable.message)
+        self._settle_status(manifest.run_id, JobStatus.FAILED, exc.message, log)
+        self._events.publish(
+            channels,
+            TrainFailed(
+                request_id=manifest.run_id,
+                error_code=str(exc.code),
+                failure_class=str(exc.failure_class),
+                message=exc.message,
+            ),
+        )

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, Worker
 
 from model_trainer.core.errors import AppError
@@ -85,6 +86,8 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     """Consume jobs until told to stop (SIGTERM: finish the current job first)."""
     compute = LocalCompute(settings.worker.threads)
     compute.apply()  # before any native thread pool starts
+    # Library progress bars would interleave with the JSON log lines on stderr.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     configure_logging(settings.log_level, "model-trainer-worker")
 
     # Heavy imports happen once here, before the first fork, never per job.
@@ -117,6 +120,9 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
             settings.worker.reconcile_interval_s,
         ):
             worker.work(burst=burst, logging_level="WARNING")
+    except RedisConnectionError as exc:
+        # RQ waits out outages while idle or training, but not while it signs off.
+        _log.error("worker_stopped_without_redis", name=name, error=str(exc))
     finally:
         registry.close()
         store.close()

@@ -1,0 +1,156 @@
+"""Redis, API and worker as real processes that a test can kill and start again."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from model_trainer.api.schemas.runs import RunPublic
+from model_trainer.demo_client import request
+
+FAST_RECOVERY = {
+    "WORKER__HEARTBEAT_INTERVAL_S": "0.5",
+    "WORKER__HEARTBEAT_TTL_S": "3",
+    "WORKER__RECONCILE_INTERVAL_S": "1",
+    "WORKER__RETRY_BACKOFF_S": "0.5",
+    "WORKER__THREADS": "1",
+}
+"""Short heartbeats so that a lost worker is noticed in seconds, not minutes."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (RQ's work horse runs in a session of its own)."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+class ProcessStack:
+    """A private Redis, an API on a free port and any number of workers, by name."""
+
+    def __init__(self, work: Path, artifacts: Path, corpus: Path) -> None:
+        self.work = work
+        self.redis_port, self.api_port = free_port(), free_port()
+        self.base = f"http://127.0.0.1:{self.api_port}"
+        self.env = (
+            dict(os.environ)
+            | FAST_RECOVERY
+            | {
+                "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+                "ARTIFACTS_ROOT": str(artifacts),
+                "CORPUS_ROOT": str(corpus),
+                "WORKER__QUEUE_NAME": "faults",
+            }
+        )
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str) -> None:
+        """Start `redis`, `api`, or a worker (any name beginning with `worker`)."""
+        if name == "redis":
+            binary = shutil.which("redis-server")
+            assert binary is not None, "redis-server is needed"
+            args = [binary, "--bind", "127.0.0.1", "--port", str(self.redis_port)]
+            args += ["--save", "", "--appendonly", "no", "--dir", str(self.work)]
+        elif name == "api":
+            args = [sys.executable, "-m", "model_trainer", "api", "--port", str(self.api_port)]
+        else:
+            args = [sys.executable, "-m", "model_trainer", "worker"]
+        log = (self.work / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            args, env=self.env, stdout=log, stderr=log, start_new_session=True
+        )
+        log.close()
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process and its children: no warning, no clean-up."""
+        proc = self.procs.pop(name)
+        for child in children(proc.pid):
+            os.kill(child, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.procs.clear()
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while request("GET", self.base + "/readyz")[0] != 200:
+            assert time.monotonic() < deadline, f"the stack did not get ready; logs in {self.work}"
+            time.sleep(0.2)
+
+    def run(self, run_id: str) -> RunPublic | None:
+        status, raw = request("GET", f"{self.base}/runs/{run_id}")
+        return RunPublic.model_validate_json(raw) if status == 200 else None
+
+    def wait_run(
+        self, run_id: str, until: set[str], at_step: int = 0, timeout_s: float = 300
+    ) -> RunPublic:
+        """Poll until the run's status is in `until` or it has passed `at_step`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            run = self.run(run_id)
+            if run is not None and (
+                run.status in until or (at_step and run.progress.step >= at_step)
+            ):
+                return run
+            assert time.monotonic() < deadline, f"{run_id} never reached {until}: {run}"
+            time.sleep(0.1)
+
+
+def sse_events(base: str, path: str, last_id: str | None, limit: int) -> Iterator[tuple[int, str]]:
+    """(id, data) of server-sent events until `limit` arrived or the server ends the stream."""
+    parts = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(parts[0], int(parts[1]), timeout=120)
+    headers = {"Accept": "text/event-stream"}
+    if last_id is not None:
+        headers["Last-Event-ID"] = last_id
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    assert response.status == 200
+    event_id, data, seen = None, "", 0
+    try:
+        while seen < limit:
+            raw = response.readline()
+            if not raw:
+                return
+            line = raw.decode("utf-8").rstrip("\r\n")
+            if line.startswith("id:"):
+                event_id = int(line[3:].strip())
+            elif line.startswith("data:"):
+                data = line[5:].strip()
+            elif not line and event_id is not None:
+                yield event_id, data
+                seen += 1
+                event_id, data = None, ""
+    finally:
+        conn.close()
