@@ -20,7 +20,13 @@ def resolve_inside(root: Path, relative: str, what: str) -> Path:
             ErrorCode.PATH_OUTSIDE_ROOT, f"{what} must be relative to its root, not absolute"
         )
     base = root.resolve()
-    resolved = (base / candidate).resolve()
+    try:
+        resolved = (base / candidate).resolve()
+        resolved.exists()  # the OS refuses some names outright (too long, not encodable)
+    except (OSError, ValueError) as exc:
+        # The message keeps to the user's own words: the OS's would name machine paths.
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or "refused by the OS"
+        raise AppError(ErrorCode.DATA_INVALID, f"{what} is not a usable path: {reason}") from None
     if resolved != base and base not in resolved.parents:
         raise AppError(ErrorCode.PATH_OUTSIDE_ROOT, f"{what} '{relative}' points outside its root")
     return resolved

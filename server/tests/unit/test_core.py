@@ -88,6 +88,14 @@ def test_paths_stay_inside_their_root(tmp_path: Path) -> None:
     assert missing.value.code is ErrorCode.DATA_NOT_FOUND
 
 
+def test_names_the_os_refuses_are_bad_input(tmp_path: Path) -> None:
+    for name in ["x" * 300, "sub/" + "y" * 5000, "\ud800.txt"]:
+        with pytest.raises(AppError) as caught:
+            corpus_files(tmp_path, name)
+        assert caught.value.code is ErrorCode.DATA_INVALID
+        assert str(tmp_path) not in caught.value.message
+
+
 def test_atomic_write_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:
     target = tmp_path / "out" / "m.json"
     write_text(target, "first")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
 
 from model_trainer.api.deps import ArtifactsDep
+from model_trainer.api.schemas.common import Responses, error_responses
 from model_trainer.orchestrators.artifacts import ArtifactFile, ArtifactKind
 
 
@@ -39,7 +40,7 @@ def download(
     """One file, or a folder (the whole artifact when `path` is absent) as a tar archive."""
     target = artifacts.resolve(kind, artifact_id, path)
     if target.is_file():
-        return FileResponse(target, filename=target.name)
+        return FileResponse(target, filename=target.name, media_type="application/octet-stream")
     name = artifact_id if target == artifacts.folder(kind, artifact_id) else target.name
     archive = artifacts.archive(target, name)
     return FileResponse(
@@ -50,7 +51,19 @@ def download(
     )
 
 
-router = APIRouter(prefix="/artifacts", tags=["artifacts"])
+BINARY: dict[str, object] = {"schema": {"type": "string", "format": "binary"}}
+DOWNLOAD_RESPONSES: Responses = {
+    200: {
+        "description": "The file's bytes, or a tar of the folder",
+        "content": {"application/octet-stream": BINARY, "application/x-tar": BINARY},
+    },
+    **error_responses(400),
+}
+
+# Every route may answer 401 (API key), 404 (no such artifact), 422 (parameters) and 500.
+router = APIRouter(
+    prefix="/artifacts", tags=["artifacts"], responses=error_responses(401, 404, 422, 500)
+)
 router.add_api_route(
     "/{kind}/{artifact_id}", list_files, methods=["GET"], operation_id="artifacts-list"
 )
@@ -60,4 +73,5 @@ router.add_api_route(
     methods=["GET"],
     operation_id="artifacts-download",
     response_class=FileResponse,
+    responses=DOWNLOAD_RESPONSES,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from model_trainer.api.deps import QueueDep, RedisDep
-from model_trainer.api.schemas.common import Health
+from model_trainer.api.schemas.common import Health, error_responses
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.infra.redis_store import RedisUnavailable, redact_url
 
@@ -31,4 +31,10 @@ def readyz(redis: RedisDep, queue: QueueDep) -> Health:
 # Routes are added without decorators: FastAPI's decorator types carry `Any`.
 router = APIRouter(tags=["health"])
 router.add_api_route("/healthz", healthz, methods=["GET"], operation_id="health-healthz")
-router.add_api_route("/readyz", readyz, methods=["GET"], operation_id="health-readyz")
+router.add_api_route(
+    "/readyz",
+    readyz,
+    methods=["GET"],
+    operation_id="health-readyz",
+    responses=error_responses(401, 500, 503),
+)

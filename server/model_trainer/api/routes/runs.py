@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from model_trainer.api.deps import RunsDep
+from model_trainer.api.schemas.common import BODY_ERRORS, Responses, error_responses
 from model_trainer.api.schemas.runs import (
     EvalPublic,
     EvaluateRequest,
@@ -145,27 +147,90 @@ def generate(run_id: str, body: GenerateRequest, runs: RunsDep) -> GeneratePubli
     return GeneratePublic(run_id=run_id, prompt=body.prompt, text=text, ids=ids, count=len(ids))
 
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+LOG_EVENT: dict[str, object] = {
+    "type": "object",
+    "description": "One line of the run's `logs.jsonl`; `id` is its line number",
+    "properties": {
+        "event": {"const": "log"},
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "data": {"type": "string"},
+    },
+    "required": ["event", "id", "data"],
+}
+STREAM_RESPONSES: Responses = {
+    200: {
+        "description": "Server-sent events, one per log line, until the run has ended",
+        # Before OpenAPI 3.2 an event stream's `schema` describes each event.
+        "content": {"text/event-stream": {"schema": LOG_EVENT}},
+    },
+    **error_responses(404),
+}
+
+# Every route may answer 401 (API key), 422 (parameters), 500 and 503 (Redis); the rest are
+# declared per route so the schema lists what each one can answer.
+router = APIRouter(prefix="/runs", tags=["runs"], responses=error_responses(401, 422, 500, 503))
 router.add_api_route(
-    "/train", start_run, methods=["POST"], status_code=202, operation_id="runs-train"
+    "/train",
+    start_run,
+    methods=["POST"],
+    status_code=202,
+    operation_id="runs-train",
+    responses=error_responses(*BODY_ERRORS, 404, 409, 507),
 )
 router.add_api_route("", list_runs, methods=["GET"], operation_id="runs-list")
-router.add_api_route("/{run_id}", get_run, methods=["GET"], operation_id="runs-get")
-router.add_api_route("/{run_id}/metrics", get_metrics, methods=["GET"], operation_id="runs-metrics")
-router.add_api_route("/{run_id}/logs", get_logs, methods=["GET"], operation_id="runs-logs")
+router.add_api_route(
+    "/{run_id}", get_run, methods=["GET"], operation_id="runs-get", responses=error_responses(404)
+)
+router.add_api_route(
+    "/{run_id}/metrics",
+    get_metrics,
+    methods=["GET"],
+    operation_id="runs-metrics",
+    responses=error_responses(404),
+)
+router.add_api_route(
+    "/{run_id}/logs",
+    get_logs,
+    methods=["GET"],
+    operation_id="runs-logs",
+    responses=error_responses(404),
+)
 router.add_api_route(
     "/{run_id}/logs/stream",
     stream_logs,
     methods=["GET"],
     operation_id="runs-logs-stream",
+    # Not JSON: FastAPI then leaves the 200 to `responses` (EventSourceResponse's own type
+    # carries `Any`; it is what the route returns all the same).
+    response_class=StreamingResponse,
+    responses=STREAM_RESPONSES,
 )
-router.add_api_route("/{run_id}/cancel", cancel_run, methods=["POST"], operation_id="runs-cancel")
+router.add_api_route(
+    "/{run_id}/cancel",
+    cancel_run,
+    methods=["POST"],
+    operation_id="runs-cancel",
+    responses=error_responses(404, 409),
+)
 router.add_api_route(
     "/{run_id}/evaluate",
     evaluate_run,
     methods=["POST"],
     status_code=202,
     operation_id="runs-evaluate",
+    responses=error_responses(*BODY_ERRORS, 404, 409),
 )
-router.add_api_route("/{run_id}/eval", get_eval, methods=["GET"], operation_id="runs-eval")
-router.add_api_route("/{run_id}/generate", generate, methods=["POST"], operation_id="runs-generate")
+router.add_api_route(
+    "/{run_id}/eval",
+    get_eval,
+    methods=["GET"],
+    operation_id="runs-eval",
+    responses=error_responses(400, 404),
+)
+router.add_api_route(
+    "/{run_id}/generate",
+    generate,
+    methods=["POST"],
+    operation_id="runs-generate",
+    responses=error_responses(*BODY_ERRORS, 404, 409),
+)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from model_trainer.api.deps import TokenizersDep
+from model_trainer.api.schemas.common import BODY_ERRORS, error_responses
 from model_trainer.api.schemas.tokenizers import (
     EncodePublic,
     EncodeRequest,
@@ -42,14 +43,31 @@ def encode(tokenizer_id: str, body: EncodeRequest, tokenizers: TokenizersDep) ->
     return EncodePublic(tokenizer_id=tokenizer_id, ids=ids, tokens=tokens, count=len(ids))
 
 
-router = APIRouter(prefix="/tokenizers", tags=["tokenizers"])
+# Every route may answer 401 (API key), 422 (parameters), 500 and 503 (Redis); the rest are
+# declared per route so the schema lists what each one can answer.
+router = APIRouter(
+    prefix="/tokenizers", tags=["tokenizers"], responses=error_responses(401, 422, 500, 503)
+)
 router.add_api_route(
-    "/train", train_tokenizer, methods=["POST"], status_code=202, operation_id="tokenizers-train"
+    "/train",
+    train_tokenizer,
+    methods=["POST"],
+    status_code=202,
+    operation_id="tokenizers-train",
+    responses=error_responses(*BODY_ERRORS, 404, 507),
 )
 router.add_api_route("", list_tokenizers, methods=["GET"], operation_id="tokenizers-list")
 router.add_api_route(
-    "/{tokenizer_id}", get_tokenizer, methods=["GET"], operation_id="tokenizers-get"
+    "/{tokenizer_id}",
+    get_tokenizer,
+    methods=["GET"],
+    operation_id="tokenizers-get",
+    responses=error_responses(400, 404),
 )
 router.add_api_route(
-    "/{tokenizer_id}/encode", encode, methods=["POST"], operation_id="tokenizers-encode"
+    "/{tokenizer_id}/encode",
+    encode,
+    methods=["POST"],
+    operation_id="tokenizers-encode",
+    responses=error_responses(*BODY_ERRORS, 404, 409),
 )

@@ -24,3 +24,29 @@ class Health(BaseModel):
     redis: bool | None = None
     workers: int | None = None
     reason: str | None = None
+
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "The body is not JSON, a path is unusable or outside its root, or a stored file is bad",
+    401: "`X-Api-Key` is missing or wrong (only when the API has a key)",
+    404: "No such tokenizer, run, evaluation, artifact, file or corpus",
+    409: "The tokenizer or run is not in a state that allows this",
+    411: "A chunked body without `Content-Length`",
+    413: "The body is over the configured limit",
+    422: "A field is missing, unknown or out of range (the message names it)",
+    500: "An unexpected failure (logged with its stack; the body says nothing more)",
+    503: "Redis does not answer, or (readiness only) no worker is live",
+    507: "The artifacts folder cannot be written",
+}
+
+Responses = dict[int | str, dict[str, object]]
+"""What `add_api_route(responses=...)` takes, without `Any`."""
+
+BODY_ERRORS = (400, 411, 413, 422)
+"""What any route with a JSON body can answer before it runs: unparseable, chunked, too big,
+invalid."""
+
+
+def error_responses(*statuses: int) -> Responses:
+    """`responses=` for a JSON route: each status answers with an `ErrorBody`."""
+    return {s: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[s]} for s in statuses}
