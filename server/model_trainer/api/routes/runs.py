@@ -74,7 +74,7 @@ async def _log_events(
     path: Path, after: int, run_id: str, runs: RunOrchestrator
 ) -> AsyncIterator[ServerSentEvent]:
     """Each complete line as an event whose id is its line number, until the run ends."""
-    line_no, offset, polls, pending = 0, 0, 0, b""
+    line_no, offset, polls, pending, ended = 0, 0, 0, b"", False
     while True:
         chunk = b""
         if path.is_file():
@@ -95,7 +95,11 @@ async def _log_events(
             if polls % STATUS_EVERY == 0:
                 view = await asyncio.to_thread(runs.get, run_id)
                 if view.manifest.status in TERMINAL and not pending:
-                    return
+                    if ended:
+                        return
+                    # The job logs a last line or two after its manifest says it ended:
+                    # read once more before closing, so no line is lost.
+                    ended = True
             await asyncio.sleep(POLL_S)
 
 

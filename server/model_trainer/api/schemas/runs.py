@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.infra.job_state import JobStatus
 from model_trainer.orchestrators.runs import RunView
+from model_trainer.tokenizers.manifest import JobError
 from model_trainer.training.config import RunConfig
 from model_trainer.training.dataset import DatasetInfo
 from model_trainer.training.device import DeviceInfo
@@ -48,6 +49,8 @@ class RunPublic(BaseModel):
     metrics: MetricsSummary
     error_code: str | None
     failure_class: str | None
+    retries: int
+    last_error: JobError | None
     config: RunConfig
     architecture: Architecture
     parameters: int
@@ -73,6 +76,8 @@ class RunPublic(BaseModel):
             metrics=m.metrics,
             error_code=m.error.code if m.error else None,
             failure_class=str(m.error.failure_class) if m.error else None,
+            retries=m.retries,
+            last_error=m.last_error,
             config=m.config,
             architecture=m.architecture,
             parameters=m.parameters,
