@@ -22,7 +22,7 @@ from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueue
 from model_trainer.core.settings import Settings, WorkerSettings
 from model_trainer.services import build_registry
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = pytest.mark.timeout(900)
 
 FAST = {
     "WORKER__HEARTBEAT_INTERVAL_S": "0.5",
@@ -95,7 +95,7 @@ def client(crash_settings: Settings) -> Iterator[TestClient]:
 
 
 def _wait(api: TestClient, run_id: str, done: set[str], at_step: int = 0) -> RunPublic:
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600
     while True:
         run = RunPublic.model_validate_json(api.get(f"/runs/{run_id}").content)
         if run.status in done or (at_step and run.progress.step >= at_step):
