@@ -71,7 +71,9 @@ def _spec(**overrides: int) -> TrainerSpec:
     return base.model_copy(update=overrides)
 
 
-def _train(folder: Path, spec: TrainerSpec, hooks: Recorder) -> tuple[LanguageModel, LoopOutcome]:
+def _train(
+    folder: Path, spec: TrainerSpec, hooks: Recorder, precision: Precision = Precision.FP32
+) -> tuple[LanguageModel, LoopOutcome]:
     torch.manual_seed(spec.seed)
     model = Gpt2Backend().build(ARCH)
     data = TrainingData(train=IDS[:8000], val=IDS[8000:])
@@ -81,7 +83,7 @@ def _train(folder: Path, spec: TrainerSpec, hooks: Recorder) -> tuple[LanguageMo
         spec,
         data,
         torch.device("cpu"),
-        Precision.FP32,
+        precision,
         Checkpointer(folder),
         hooks,
         "{}",
@@ -117,10 +119,13 @@ def test_stop_request_saves_a_checkpoint_and_ends_cancelled(tmp_path: Path) -> N
 
 
 @pytest.mark.timeout(120)
-def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    whole, _ = _train(tmp_path / "whole", _spec(), Recorder())
-    _train(tmp_path / "split", _spec(), Recorder(stop_after=15))
-    resumed, outcome = _train(tmp_path / "split", _spec(), Recorder())
+@pytest.mark.parametrize("precision", [Precision.FP32, Precision.BF16])
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(
+    tmp_path: Path, precision: Precision
+) -> None:
+    whole, _ = _train(tmp_path / "whole", _spec(), Recorder(), precision)
+    _train(tmp_path / "split", _spec(), Recorder(stop_after=15), precision)
+    resumed, outcome = _train(tmp_path / "split", _spec(), Recorder(), precision)
     assert outcome.resumed_from == 15 and outcome.step == 40
     expected = dict(whole.module.named_parameters())
     for name, value in resumed.module.named_parameters():
