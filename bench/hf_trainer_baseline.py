@@ -78,7 +78,7 @@ def hf_trainer_tokens_per_s(
             logging_strategy="no",
             save_strategy="no",
             report_to=[],
-            use_cpu=True,
+            use_cpu=not torch.cuda.is_available(),
             dataloader_num_workers=0,
             disable_tqdm=True,
         )

@@ -69,26 +69,49 @@ def fresh_model() -> Gpt2Model:
     return model
 
 
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+PEAK_BF16_FLOPS = {"A100": 312e12, "H100": 989e12, "L4": 121e12, "4090": 165e12}
+"""Dense bf16 tensor-core peaks by GPU name, for model FLOPs utilisation."""
+
+
 def bare_loop(data: torch.Tensor, steps: int, bf16: bool) -> float:
     """Tokens per second of forward, backward and step on random windows."""
     model = fresh_model()
+    model.module.to(DEVICE)
     optimizer = torch.optim.AdamW(model.module.parameters(), lr=1e-3, betas=(0.9, 0.99))
     generator = torch.Generator().manual_seed(1337)
     offsets = torch.arange(BLOCK + 1)
     started = 0.0
     for i in range(steps + WARMUP):
         if i == WARMUP:
+            synchronize()
             started = time.perf_counter()
         starts = torch.randint(len(data) - BLOCK - 1, (BATCH,), generator=generator)
-        window = data[starts.unsqueeze(1) + offsets]  # (B, T+1)
-        cast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        window = data[starts.unsqueeze(1) + offsets].to(DEVICE)  # (B, T+1)
+        cast = (
+            torch.autocast(DEVICE.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        )
         with cast:
             logits = model.logits(window[:, :-1])
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), window[:, 1:].reshape(-1))
         torch.autograd.backward(loss)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+    synchronize()
     return steps * BATCH * BLOCK / (time.perf_counter() - started)
+
+
+def synchronize() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_flops() -> float | None:
+    """The GPU's dense bf16 peak when we know it; None on CPU or unknown cards."""
+    if DEVICE.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(DEVICE)
+    return next((peak for key, peak in PEAK_BF16_FLOPS.items() if key in name), None)
 
 
 def run_config(tokenizer_id: str, steps: int, precision: Precision, eval_steps: int) -> RunConfig:
@@ -208,10 +231,12 @@ def main() -> int:
         f"GPT-2 {LAYERS}/{HEADS}/{WIDTH}, vocab {VOCAB}, batch {BATCH} x {BLOCK}, "
         f"{args.threads} threads, medians of {args.rounds} rounds:"
     )
+    peak = peak_flops()
     for name, rate in median.items():
+        mfu = f"  MFU {gflops[name] * 1e9 / peak:.1%}" if peak else ""
         print(
             f"  {name:18} {rate:9,.0f} tok/s  {gflops[name]:6.1f} GFLOP/s  "
-            f"{rate / median['bare fp32']:.3f} of bare fp32"
+            f"{rate / median['bare fp32']:.3f} of bare fp32{mfu}"
         )
     ok = median["ours fp32"] / median["bare fp32"] >= TARGET_VS_BARE
     print(

@@ -10,7 +10,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.training.config import DeviceChoice, Precision
+from model_trainer.training.config import CompileChoice, DeviceChoice, Precision
 
 
 class DeviceInfo(BaseModel):
@@ -35,6 +35,18 @@ def pick_device(choice: DeviceChoice) -> torch.device:
     if (choice == "cuda" and not cuda) or (choice == "mps" and not mps):
         raise AppError(ErrorCode.CONFIG_INVALID, f"trainer.device: {choice} is not available here")
     return torch.device(choice)
+
+
+def wants_compile(choice: CompileChoice, device: torch.device) -> bool:
+    """`torch.compile` pays on CUDA (fused kernels); on CPU its start-up cost dominates."""
+    return choice == "on" or (choice == "auto" and device.type == "cuda")
+
+
+def prepare_device(device: torch.device) -> None:
+    """Let fp32 matmuls use TF32 tensor cores on CUDA (what nanoGPT-class trainers do)."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
 
 
 def cpu_supports_bf16() -> bool:

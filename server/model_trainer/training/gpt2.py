@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch import Tensor, nn
 from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
 
@@ -45,6 +46,7 @@ class Gpt2Model:
 
     def __init__(self, model: GPT2LMHeadModel) -> None:
         self._model = model
+        self._forward: nn.Module = model
 
     @property
     def module(self) -> nn.Module:
@@ -55,9 +57,15 @@ class Gpt2Model:
         return self._model
 
     def logits(self, idx: Tensor) -> Tensor:
-        output = self._model(input_ids=idx, use_cache=False)
+        output = self._forward(input_ids=idx, use_cache=False)
         logits: Tensor = output.logits
         return logits
+
+    def compile(self) -> None:
+        # The compiled wrapper shares the parameters; checkpoints keep using the plain module.
+        compiled = torch.compile(self._model)
+        if isinstance(compiled, nn.Module):
+            self._forward = compiled
 
 
 class Gpt2Backend:

@@ -28,7 +28,14 @@ from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.tokenizers.training import tokenizer_dir
 from model_trainer.training.checkpoint import LAST, Checkpointer
 from model_trainer.training.dataset import PreparedDataset, load_tokens, prepare_dataset
-from model_trainer.training.device import device_info, pick_device, pick_precision, set_threads
+from model_trainer.training.device import (
+    device_info,
+    pick_device,
+    pick_precision,
+    prepare_device,
+    set_threads,
+    wants_compile,
+)
 from model_trainer.training.events import (
     GLOBAL_CHANNEL,
     TrainCancelled,
@@ -208,6 +215,7 @@ class RunTrainer:
         channels = [GLOBAL_CHANNEL, run_channel(run_id)]
         set_threads(self._settings.worker.threads)
         device = pick_device(spec.device)
+        prepare_device(device)
         precision = pick_precision(spec.precision, device)
         manifest.status = JobStatus.RUNNING
         manifest.started_at = manifest.started_at or utc_now()
@@ -239,6 +247,8 @@ class RunTrainer:
 
         torch.manual_seed(spec.seed)  # the same initial weights for the same seed
         model = self._backend.build(arch)
+        if wants_compile(spec.compile, device):
+            model.compile()
         checkpointer = Checkpointer(folder / CHECKPOINTS)
         if checkpointer.exists(LAST):
             resume_step = checkpointer.meta(LAST).step

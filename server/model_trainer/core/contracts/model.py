@@ -41,6 +41,10 @@ class LanguageModel(Protocol):
         """(B, T) token ids -> (B, T, vocab) next-token logits."""
         ...
 
+    def compile(self) -> None:
+        """Run `logits` through `torch.compile` from now on (state dicts are unchanged)."""
+        ...
+
 
 class ModelBackend(Protocol):
     """A plugin that builds, exports and reloads one family of models."""
