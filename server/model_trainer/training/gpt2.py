@@ -35,6 +35,9 @@ def gpt2_config(arch: Architecture, bos_id: int, eos_id: int) -> GPT2Config:
         resid_pdrop=arch.dropout,
         embd_pdrop=arch.dropout,
         attn_pdrop=arch.dropout,
+        # GPT-2's tanh-approximated GELU as one native kernel rather than the element-wise
+        # formula of `gelu_new`: same function, about a fifth less time per step on CPU.
+        activation_function="gelu_pytorch_tanh",
         bos_token_id=bos_id,
         eos_token_id=eos_id,
         tie_word_embeddings=True,
