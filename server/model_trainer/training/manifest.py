@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.infra.atomic import write_text
 from model_trainer.infra.job_state import JobStatus
 from model_trainer.tokenizers.manifest import JobError
 from model_trainer.training.config import RunConfig
@@ -130,3 +131,19 @@ class MetricRecord(BaseModel):
     train_loss: float | None = None
     val_loss: float | None = None
     val_perplexity: float | None = None
+
+
+def keep_metrics_until(path: Path, step: int) -> None:
+    """Drop records the resumed loop will write again: steps after `step`, and the
+    evaluation at `step` itself (the loop evaluates before its first step)."""
+    if not path.is_file():
+        return
+    kept: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = MetricRecord.model_validate_json(line)
+        except ValidationError:
+            continue  # a torn last line from the crash
+        if record.step < step or (record.step == step and record.kind != "eval"):
+            kept.append(line)
+    write_text(path, "".join(f"{line}\n" for line in kept))

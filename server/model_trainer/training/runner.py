@@ -10,14 +10,13 @@ import time
 from pathlib import Path
 
 import torch
-from pydantic import ValidationError
 
 from model_trainer.core.contracts.events import EventPublisher, utc_now
 from model_trainer.core.contracts.model import ModelBackend
 from model_trainer.core.errors import AppError, ErrorCode, FailureClass
 from model_trainer.core.logging import Log, job_log_file
 from model_trainer.core.settings import Settings
-from model_trainer.infra.atomic import is_storage_fault, storage_error, write_model, write_text
+from model_trainer.infra.atomic import is_storage_fault, storage_error, write_model
 from model_trainer.infra.backoff import delays, retry_transient
 from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
 from model_trainer.infra.paths import corpus_files
@@ -36,44 +35,27 @@ from model_trainer.training.device import (
     set_threads,
     wants_compile,
 )
+from model_trainer.training.endings import RunEndings, summarise
 from model_trainer.training.events import (
     GLOBAL_CHANNEL,
-    TrainCancelled,
     TrainCompleted,
-    TrainFailed,
     TrainStarted,
     run_channel,
 )
 from model_trainer.training.export import export_tokenizer
 from model_trainer.training.hooks import RunReporter
-from model_trainer.training.loop import LoopOutcome, TrainingData, train_loop
+from model_trainer.training.loop import TrainingData, train_loop
 from model_trainer.training.manifest import (
     CHECKPOINTS,
     EXPORT,
     LOGS,
     MANIFEST,
     METRICS,
-    MetricRecord,
     RunManifest,
+    keep_metrics_until,
     read_run_manifest,
     run_dir,
 )
-
-
-def keep_metrics_until(path: Path, step: int) -> None:
-    """Drop records the resumed loop will write again: steps after `step`, and the
-    evaluation at `step` itself (the loop evaluates before its first step)."""
-    if not path.is_file():
-        return
-    kept: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = MetricRecord.model_validate_json(line)
-        except ValidationError:
-            continue  # a torn last line from the crash
-        if record.step < step or (record.step == step and record.kind != "eval"):
-            kept.append(line)
-    write_text(path, "".join(f"{line}\n" for line in kept))
 
 
 def datasets_root(artifacts_root: Path) -> Path:
@@ -96,6 +78,7 @@ class RunTrainer:
         self._backend = backend
         self._state = state
         self._events = events
+        self._endings = RunEndings(state, events)
 
     def run(self, run_id: str) -> RunManifest:
         folder = run_dir(self._settings.artifacts_root, run_id)
@@ -139,7 +122,6 @@ class RunTrainer:
     ) -> RunManifest:
         """Train; a TRANSIENT failure is retried from the last checkpoint after a growing
         wait, a bounded number of times; bad input and fatal errors fail at once."""
-        channels = [GLOBAL_CHANNEL, run_channel(manifest.run_id)]
         waits = delays(first_s=self._settings.worker.retry_backoff_s, max_s=60.0)
         while True:
             try:
@@ -153,19 +135,19 @@ class RunTrainer:
                     self._note_retry(folder, manifest, exc, next(waits), log)
                     continue
                 log.error("run_failed", error_code=str(exc.code), message=exc.message)
-                self._fail(folder, manifest, exc, channels, log)
+                self._endings.fail(folder, manifest, exc, log)
                 return manifest
             except OSError as exc:
                 if not is_storage_fault(exc):
                     raise
                 error = storage_error(exc, f"run {manifest.run_id}")
                 log.error("run_failed", error_code=str(error.code), message=error.message)
-                self._fail(folder, manifest, error, channels, log)
+                self._endings.fail(folder, manifest, error, log)
                 return manifest
             except Exception as exc:
                 log.exception("run_crashed", error_code=str(ErrorCode.INTERNAL_ERROR))
                 error = AppError(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-                self._fail(folder, manifest, error, channels, log)
+                self._endings.fail(folder, manifest, error, log)
                 raise
 
     def _note_retry(
@@ -281,9 +263,9 @@ class RunTrainer:
         finally:
             reporter.close()
         manifest.durations.train_s += time.perf_counter() - mark
-        self._summarise(manifest, outcome)
+        summarise(manifest, outcome)
         if outcome.cancelled:
-            return self._finish_cancelled(folder, manifest, outcome, channels, log)
+            return self._endings.cancel(folder, manifest, outcome, log)
 
         mark = time.perf_counter()
         export_dir = folder / EXPORT
@@ -317,7 +299,7 @@ class RunTrainer:
             if manifest.metrics.final_val_loss is not None
             else f"completed {outcome.step} steps"
         )
-        self._settle_status(run_id, JobStatus.COMPLETED, message, log)
+        self._endings.settle(run_id, JobStatus.COMPLETED, message, log)
         self._events.publish(
             channels,
             TrainCompleted(
@@ -335,72 +317,3 @@ class RunTrainer:
             val_loss=manifest.metrics.final_val_loss,
         )
         return manifest
-
-    def _summarise(self, manifest: RunManifest, outcome: LoopOutcome) -> None:
-        metrics = manifest.metrics
-        metrics.best_val_loss = outcome.best_val_loss
-        metrics.best_step = outcome.best_step
-        metrics.final_train_loss = outcome.last_eval.train_loss if outcome.last_eval else None
-        metrics.final_val_loss = outcome.last_eval.val_loss if outcome.last_eval else None
-        metrics.final_val_perplexity = (
-            outcome.last_eval.val_perplexity if outcome.last_eval else None
-        )
-        metrics.tokens_per_s = outcome.tokens_per_s
-        manifest.progress.step = outcome.step
-        manifest.progress.tokens_seen = outcome.tokens_seen
-
-    def _finish_cancelled(
-        self,
-        folder: Path,
-        manifest: RunManifest,
-        outcome: LoopOutcome,
-        channels: list[str],
-        log: Log,
-    ) -> RunManifest:
-        manifest.status = JobStatus.CANCELLED
-        manifest.finished_at = utc_now()
-        write_model(folder / MANIFEST, manifest)
-        self._settle_status(
-            manifest.run_id,
-            JobStatus.CANCELLED,
-            f"cancelled at step {outcome.step}; checkpoint saved",
-            log,
-        )
-        self._events.publish(
-            channels, TrainCancelled(request_id=manifest.run_id, step=outcome.step)
-        )
-        log.info("run_cancelled", step=outcome.step)
-        return manifest
-
-    def _settle_status(self, run_id: str, status: JobStatus, message: str, log: Log) -> None:
-        """Tell Redis how the run ended, waiting out a short outage; the manifest already
-        says so, and a reconciling worker brings Redis up to date after a long one."""
-        try:
-            retry_transient(
-                lambda: self._state.set_status(run_id, status, message), "store the status", log
-            )
-        except RedisUnavailable as exc:
-            log.error("final_status_not_stored", status=str(status), error=exc.message)
-
-    def _fail(
-        self, folder: Path, manifest: RunManifest, exc: AppError, channels: list[str], log: Log
-    ) -> None:
-        manifest.status = JobStatus.FAILED
-        manifest.finished_at = utc_now()
-        manifest.error = manifest.last_error = JobError(
-            code=str(exc.code), failure_class=exc.failure_class, message=exc.message
-        )
-        try:
-            write_model(folder / MANIFEST, manifest)
-        except AppError as unwritable:  # e.g. the disk is full: Redis still hears of it
-            log.error("manifest_not_written", error=unwritable.message)
-        self._settle_status(manifest.run_id, JobStatus.FAILED, exc.message, log)
-        self._events.publish(
-            channels,
-            TrainFailed(
-                request_id=manifest.run_id,
-                error_code=str(exc.code),
-                failure_class=str(exc.failure_class),
-                message=exc.message,
-            ),
-        )
