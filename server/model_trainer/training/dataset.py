@@ -1,8 +1,9 @@
 """Token-id datasets: a corpus encoded once per tokenizer into `train.bin` and `val.bin`.
 
 Text is streamed in chunks cut at line ends (newlines stay in the text, so models learn line
-breaks) and encoded in batches with the tokenizer's native threads; ids are appended to the
-files as they come, so memory stays flat whatever the corpus size. A dataset is cached by
+breaks) and encoded by `training.encode` (an exact word cache in worker processes for
+byte-level BPE, the tokenizer's batch encoder otherwise); ids are appended to the files as
+they come, so memory stays flat whatever the corpus size. A dataset is cached by
 (corpus sha256, tokenizer, split settings): a second run on the same pair reuses it.
 """
 
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -25,19 +25,12 @@ from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import Log
 from model_trainer.infra.atomic import write_model
 from model_trainer.infra.paths import display_path
-from model_trainer.tokenizers.corpus import (
-    BLOCK_BYTES,
-    HoldoutStrategy,
-    iter_text_chunks,
-    split_corpus,
-)
+from model_trainer.tokenizers.corpus import BLOCK_BYTES, HoldoutStrategy, split_corpus
+from model_trainer.tokenizers.fast_bpe import TypeCode
+from model_trainer.training.encode import encode_file
 from model_trainer.training.sampler import TokenArray
 
 DATASET_JSON = "dataset.json"
-CHUNK_CHARS = 64 * 1024
-"""Text per encode call item: long enough to amortise overhead, short enough to parallelise."""
-BATCH_CHUNKS = 64
-"""Chunks handed to the tokenizer at once (it spreads them over its threads)."""
 
 TokenDtype = Literal["uint16", "uint32"]
 
@@ -93,43 +86,6 @@ def corpus_sha256(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _encode_file(
-    source: Path,
-    target: Path,
-    handle: TokenizerHandle,
-    dtype: type[np.uint16] | type[np.uint32],
-    done: Callable[[int], None],
-) -> tuple[int, int]:
-    """Encode `source` into `target` (atomically); returns (tokens, characters)."""
-    tokens = chars = 0
-    tmp = target.with_name(f".{target.name}.tmp")
-    with tmp.open("wb") as out:
-        batch: list[str] = []
-        for text, size in iter_text_chunks(source, CHUNK_CHARS):
-            batch.append(text)
-            chars += len(text)
-            done(size)
-            if len(batch) >= BATCH_CHUNKS:
-                tokens += _write_ids(out, handle.encode_batch(batch), dtype)
-                batch = []
-        if batch:
-            tokens += _write_ids(out, handle.encode_batch(batch), dtype)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, target)
-    return tokens, chars
-
-
-def _write_ids(
-    out: BinaryIO, batch: list[list[int]], dtype: type[np.uint16] | type[np.uint32]
-) -> int:
-    count = 0
-    for ids in batch:
-        out.write(np.asarray(ids, dtype=dtype).tobytes())
-        count += len(ids)
-    return count
-
-
 def _read_info(folder: Path) -> DatasetInfo | None:
     try:
         return DatasetInfo.model_validate_json((folder / DATASET_JSON).read_bytes())
@@ -149,8 +105,10 @@ def prepare_dataset(
     cache_root: Path,
     log: Log,
     progress: Callable[[float], None] | None = None,
+    workers: int | None = None,
 ) -> PreparedDataset:
-    """The cached dataset for these inputs, built now if nobody built it before."""
+    """The cached dataset for these inputs, built now if nobody built it before; `workers`
+    encoding processes (default: as many as the tokenizer's thread pool)."""
     vocab_size = handle.info().vocab_size
     if vocab_size > 2**32:
         raise AppError(ErrorCode.CONFIG_INVALID, f"vocab_size {vocab_size} does not fit 32 bits")
@@ -179,18 +137,17 @@ def prepare_dataset(
                 if progress is not None:
                     progress(seen / total)
 
-            dtype: type[np.uint16] | type[np.uint32] = (
-                np.uint16 if vocab_size <= 2**16 else np.uint32
+            dtype: TokenDtype = "uint16" if vocab_size <= 2**16 else "uint32"
+            typecode: TypeCode = "H" if dtype == "uint16" else "I"
+            train = encode_file(
+                split.train_file, folder / "train.bin", handle, typecode, done, workers
             )
-            train_tokens, train_chars = _encode_file(
-                split.train_file, folder / "train.bin", handle, dtype, done
-            )
-            val_tokens, val_chars = _encode_file(
-                split.holdout_file, folder / "val.bin", handle, dtype, done
+            val = encode_file(
+                split.holdout_file, folder / "val.bin", handle, typecode, done, workers
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        if train_tokens < 2:
+        if train.tokens < 2:
             raise AppError(ErrorCode.CORPUS_EMPTY, "the training split encodes to no tokens")
         info = DatasetInfo(
             key=key,
@@ -199,12 +156,12 @@ def prepare_dataset(
             holdout_strategy=holdout_strategy,
             holdout_fraction=holdout_fraction,
             seed=seed,
-            dtype="uint16" if dtype is np.uint16 else "uint32",
+            dtype=dtype,
             vocab_size=vocab_size,
-            train_tokens=train_tokens,
-            val_tokens=val_tokens,
-            train_chars=train_chars,
-            val_chars=val_chars,
+            train_tokens=train.tokens,
+            val_tokens=val.tokens,
+            train_chars=train.chars,
+            val_chars=val.chars,
             files=[display_path(f, corpus_root) for f in files],
             seconds=time.perf_counter() - started,
         )
@@ -212,8 +169,10 @@ def prepare_dataset(
         log.info(
             "dataset_prepared",
             key=key,
-            train_tokens=train_tokens,
-            val_tokens=val_tokens,
+            train_tokens=train.tokens,
+            val_tokens=val.tokens,
+            encoder=train.encoder,
+            processes=train.processes,
             seconds=round(info.seconds, 3),
         )
         return PreparedDataset(folder=folder, info=info, reused=False)
