@@ -19,6 +19,7 @@ from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import RqJobQueue
 from model_trainer.orchestrators.artifacts import ArtifactStore
 from model_trainer.orchestrators.recovery import RunReconciler
+from model_trainer.orchestrators.run_logs import RunLogFollower
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
 from model_trainer.tokenizers.registry import TokenizerRegistry, discover_backends
@@ -38,6 +39,7 @@ TOKENIZER_TRAINER: Key[TokenizerTrainer] = Key("tokenizer_trainer")
 MODEL_BACKEND: Key[ModelBackend] = Key("model_backend")
 RUN_STATE: Key[JobStateStore] = Key("run_state")
 RUNS: Key[RunOrchestrator] = Key("run_orchestrator")
+RUN_LOGS: Key[RunLogFollower] = Key("run_logs")
 RUN_TRAINER: Key[RunTrainer] = Key("run_trainer")
 RUN_EVALUATOR: Key[RunEvaluator] = Key("run_evaluator")
 ARTIFACTS: Key[ArtifactStore] = Key("artifacts")
@@ -91,6 +93,7 @@ def build_registry(settings: Settings) -> Registry:
             c.get(QUEUE),
         ),
     )
+    registry.register_singleton(RUN_LOGS, lambda c: RunLogFollower(c.get(RUNS).has_ended))
     registry.register(
         RUN_TRAINER,
         lambda c: RunTrainer(

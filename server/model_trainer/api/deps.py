@@ -1,8 +1,14 @@
-"""Dependencies, declared once as `Annotated` aliases for routes to use."""
+"""Dependencies, declared once as `Annotated` aliases for routes to use.
+
+They are `async def` on purpose: none of them blocks, and FastAPI runs a plain `def`
+dependency in its thread pool, a round trip between threads that would cost more than the
+lookup itself on every request.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextvars import ContextVar, Token
 from typing import Annotated
 
 from fastapi import Depends
@@ -11,17 +17,34 @@ from model_trainer.core.container import Container, Registry
 from model_trainer.core.contracts.queue import JobQueue
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.orchestrators.artifacts import ArtifactStore
+from model_trainer.orchestrators.run_logs import RunLogFollower
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
-from model_trainer.services import ARTIFACTS, QUEUE, REDIS, RUNS, TOKENIZERS
+from model_trainer.services import ARTIFACTS, QUEUE, REDIS, RUN_LOGS, RUNS, TOKENIZERS
+
+_registry_var: ContextVar[Registry] = ContextVar("registry")
 
 
-def get_registry() -> Registry:
-    """Replaced by `create_app` with the registry it was given."""
-    raise LookupError("the API was built without a service registry")
+def bind_registry(registry: Registry) -> Token[Registry]:
+    """Make `registry` the one this request's dependencies use (the app's middleware does)."""
+    return _registry_var.set(registry)
 
 
-def get_container(registry: Annotated[Registry, Depends(get_registry)]) -> Iterator[Container]:
+def unbind_registry(token: Token[Registry]) -> None:
+    _registry_var.reset(token)
+
+
+async def get_registry() -> Registry:
+    """The registry of the app serving this request."""
+    try:
+        return _registry_var.get()
+    except LookupError:
+        raise LookupError("the API was built without a service registry") from None
+
+
+async def get_container(
+    registry: Annotated[Registry, Depends(get_registry)],
+) -> AsyncIterator[Container]:
     """One container per request, closed when the response is sent."""
     with registry.container() as container:
         yield container
@@ -30,23 +53,27 @@ def get_container(registry: Annotated[Registry, Depends(get_registry)]) -> Itera
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_redis(container: ContainerDep) -> RedisStore:
+async def get_redis(container: ContainerDep) -> RedisStore:
     return container.get(REDIS)
 
 
-def get_queue(container: ContainerDep) -> JobQueue:
+async def get_queue(container: ContainerDep) -> JobQueue:
     return container.get(QUEUE)
 
 
-def get_tokenizers(container: ContainerDep) -> TokenizerOrchestrator:
+async def get_tokenizers(container: ContainerDep) -> TokenizerOrchestrator:
     return container.get(TOKENIZERS)
 
 
-def get_runs(container: ContainerDep) -> RunOrchestrator:
+async def get_runs(container: ContainerDep) -> RunOrchestrator:
     return container.get(RUNS)
 
 
-def get_artifacts(container: ContainerDep) -> ArtifactStore:
+async def get_run_logs(container: ContainerDep) -> RunLogFollower:
+    return container.get(RUN_LOGS)
+
+
+async def get_artifacts(container: ContainerDep) -> ArtifactStore:
     return container.get(ARTIFACTS)
 
 
@@ -54,4 +81,5 @@ RedisDep = Annotated[RedisStore, Depends(get_redis)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 TokenizersDep = Annotated[TokenizerOrchestrator, Depends(get_tokenizers)]
 RunsDep = Annotated[RunOrchestrator, Depends(get_runs)]
+RunLogsDep = Annotated[RunLogFollower, Depends(get_run_logs)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]

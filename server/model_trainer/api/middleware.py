@@ -1,15 +1,24 @@
-"""Request correlation, API-key check, and the last line of defence for unexpected errors."""
+"""Request correlation, API-key check, and the last line of defence for unexpected errors.
+
+A plain ASGI middleware rather than Starlette's `BaseHTTPMiddleware`, which runs the rest of
+the app in a task of its own and pipes every response (each event of a log stream, too)
+through a memory stream: a cost paid on every request. ASGI scopes and messages are dicts
+of `Any`, so this module is exempt from `disallow_any_expr` in pyproject.
+"""
 
 from __future__ import annotations
 
 import hmac
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from model_trainer.api.deps import bind_registry, unbind_registry
 from model_trainer.api.errors import error_response, request_id_var
+from model_trainer.core.container import Registry
 from model_trainer.core.errors import ErrorCode
 from model_trainer.core.logging import Log, bind_context, clear_context
 
@@ -21,51 +30,71 @@ OPEN_PATHS = frozenset({"/healthz"})
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _log = Log("api")
 
-CallNext = Callable[[Request], Awaitable[Response]]
 
-
-def _refusal(request: Request, api_key: str | None, max_body: int) -> Response | None:
+def _refusal(path: str, headers: Headers, api_key: str | None, max_body: int) -> Response | None:
     """An error response when the request must not reach a route, else None."""
-    if api_key and request.url.path not in OPEN_PATHS:
-        given = request.headers.get(API_KEY_HEADER, "")
+    if api_key and path not in OPEN_PATHS:
+        given = headers.get(API_KEY_HEADER, "")
         if not hmac.compare_digest(given.encode(), api_key.encode()):
             return error_response(
                 401, ErrorCode.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} header"
             )
-    length = request.headers.get("content-length", "")
+    length = headers.get("content-length", "")
     if length.isdigit() and int(length) > max_body:
         return error_response(413, "PAYLOAD_TOO_LARGE", f"request body over {max_body} bytes")
-    if request.headers.get("transfer-encoding", "").lower() == "chunked":
+    if headers.get("transfer-encoding", "").lower() == "chunked":
         return error_response(411, "LENGTH_REQUIRED", "send a Content-Length header")
     return None
 
 
-def request_context(
-    api_key: str | None, max_body: int
-) -> Callable[[Request, CallNext], Awaitable[Response]]:
-    """Middleware: bind a request id, enforce key and size limits, never leak a traceback."""
+class RequestContext:
+    """Bind a request id (and the app's registry), enforce key and size limits, and never
+    leak a traceback; every response carries `X-Request-ID`."""
 
-    async def middleware(request: Request, call_next: CallNext) -> Response:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    def __init__(
+        self, app: ASGIApp, registry: Registry, api_key: str | None, max_body: int
+    ) -> None:
+        self._app = app
+        self._registry = registry
+        self._api_key = api_key
+        self._max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        incoming = headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
         token = request_id_var.set(request_id)
+        bound = bind_registry(self._registry)
         clear_context()
         bind_context(request_id=request_id)
         try:
-            refused = _refusal(request, api_key, max_body)
+            path: str = scope["path"]
+            refused = _refusal(path, headers, self._api_key, self._max_body)
             if refused is not None:
-                refused.headers[REQUEST_ID_HEADER] = request_id
-                return refused
+                await refused(scope, receive, send_with_id)
+                return
             try:
-                response: Response = await call_next(request)
+                await self._app(scope, receive, send_with_id)
             except Exception:  # noqa: BLE001 - logged below; this is the top-level boundary
                 # The one place an unexpected error stops: logged with its stack, answered
-                # with a sanitised body; the process keeps serving.
-                _log.exception("request_crashed", path=request.url.path, method=request.method)
-                response = error_response(500, ErrorCode.INTERNAL_ERROR, "internal error")
-            response.headers[REQUEST_ID_HEADER] = request_id
-            return response
+                # with a sanitised body; the process keeps serving. Once the response has
+                # started nothing more can be said: the server closes the connection.
+                _log.exception("request_crashed", path=path, method=str(scope["method"]))
+                if not started:
+                    crashed = error_response(500, ErrorCode.INTERNAL_ERROR, "internal error")
+                    await crashed(scope, receive, send_with_id)
         finally:
+            unbind_registry(bound)
             request_id_var.reset(token)
-
-    return middleware

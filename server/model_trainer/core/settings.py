@@ -38,6 +38,9 @@ class WorkerSettings(BaseModel):
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
     transient_retries: Annotated[int, Field(ge=0, le=100)] = 3
     retry_backoff_s: Annotated[float, Field(ge=0, le=600)] = 2.0
+    nice: Annotated[int, Field(ge=0, le=19)] = 10
+    """How far the worker lowers its CPU priority: on a shared machine, training yields the
+    cores to the API (and the rest) whenever they want them, and keeps them otherwise."""
 
 
 class LimitSettings(BaseModel):

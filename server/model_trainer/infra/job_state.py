@@ -36,12 +36,19 @@ TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED
 
 
 class JobSnapshot:
-    """Status, message and heartbeat of one job as Redis knows them."""
+    """Status, message, heartbeat and progress (JSON) of one job as Redis knows them."""
 
-    def __init__(self, status: JobStatus | None, message: str | None, heartbeat: float | None):
+    def __init__(
+        self,
+        status: JobStatus | None,
+        message: str | None,
+        heartbeat: float | None,
+        progress: str | None = None,
+    ):
         self.status = status
         self.message = message
         self.heartbeat = heartbeat
+        self.progress = progress
 
 
 class JobStateStore:
@@ -103,13 +110,14 @@ class JobStateStore:
         self._store.set(self._key("hb", job_id), f"{time.time():.3f}", ttl_s)
 
     def snapshot(self, job_id: str) -> JobSnapshot:
-        status, message, beat = self._store.mget(
-            [self._key("status", job_id), self._key("msg", job_id), self._key("hb", job_id)]
-        )
+        """Everything live about a job in one round trip (the API asks on every poll)."""
+        fields = ("status", "msg", "hb", "progress")
+        status, message, beat, progress = self._store.mget([self._key(f, job_id) for f in fields])
         return JobSnapshot(
             JobStatus(status) if status is not None and status in _KNOWN else None,
             message,
             float(beat) if beat else None,
+            progress,
         )
 
     def request_cancel(self, job_id: str) -> None:

@@ -18,6 +18,7 @@ from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model
 from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
 from model_trainer.infra.paths import corpus_files
+from model_trainer.orchestrators.manifest_cache import ManifestCache
 from model_trainer.tokenizers.manifest import read_manifest
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.tokenizers.training import tokenizer_dir
@@ -94,6 +95,7 @@ class RunOrchestrator:
         self._state = state
         self._queue = queue
         self._models = ModelCache(backend)
+        self._manifests = ManifestCache(read_run_manifest, MANIFEST)
 
     def folder(self, run_id: str) -> Path:
         return run_dir(self._settings.artifacts_root, validate_id(run_id, "run"))
@@ -165,7 +167,8 @@ class RunOrchestrator:
         )
 
     def get(self, run_id: str) -> RunView:
-        manifest = read_run_manifest(self.folder(run_id))
+        """The manifest (parsed again only when it changed) with live state from Redis."""
+        manifest = self._manifests.get(self.folder(run_id))
         if manifest is None:
             raise AppError(ErrorCode.NOT_FOUND, f"run '{run_id}' does not exist")
         live = self._state.snapshot(run_id)
@@ -174,12 +177,14 @@ class RunOrchestrator:
             if live.status is JobStatus.RUNNING and live.heartbeat is None:
                 # The worker stopped heartbeating; a live worker will resume the run.
                 manifest.status = JobStatus.STALLED
-        if manifest.status not in TERMINAL:
-            raw = self._state.progress(run_id)
-            if raw:
-                manifest.progress = Progress.model_validate_json(raw)
+        if manifest.status not in TERMINAL and live.progress:
+            manifest.progress = Progress.model_validate_json(live.progress)
         message = manifest.error.message if manifest.error else live.message
         return RunView(manifest, message, live.heartbeat)
+
+    def has_ended(self, run_id: str) -> bool:
+        """Whether the run completed, failed or was cancelled."""
+        return self.get(run_id).manifest.status in TERMINAL
 
     def newest(self, limit: int) -> list[RunView]:
         ids = self._state.newest(limit)

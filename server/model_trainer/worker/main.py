@@ -86,6 +86,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     """Consume jobs until told to stop (SIGTERM: finish the current job first)."""
     compute = LocalCompute(settings.worker.threads)
     compute.apply()  # before any native thread pool starts
+    os.nice(settings.worker.nice)  # work horses inherit it; requests are served first
     # Library progress bars would interleave with the JSON log lines on stderr.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     configure_logging(settings.log_level, "model-trainer-worker")
@@ -109,7 +110,11 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         maintenance_interval=30,
     )
     _log.info(
-        "worker_started", name=name, queue=settings.worker.queue_name, threads=compute.threads()
+        "worker_started",
+        name=name,
+        queue=settings.worker.queue_name,
+        threads=compute.threads(),
+        nice=os.nice(0),
     )
     try:
         with _Maintenance(

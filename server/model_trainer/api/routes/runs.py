@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
@@ -12,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from model_trainer.api.deps import RunsDep
+from model_trainer.api.deps import RunLogsDep, RunsDep
 from model_trainer.api.schemas.common import BODY_ERRORS, Responses, error_responses
 from model_trainer.api.schemas.runs import (
     EvalPublic,
@@ -27,16 +26,10 @@ from model_trainer.api.schemas.runs import (
     RunsPublic,
 )
 from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.infra.job_state import TERMINAL, JobStatus
-from model_trainer.orchestrators.runs import RunOrchestrator
+from model_trainer.infra.job_state import JobStatus
 from model_trainer.training.config import EvalRequest
 from model_trainer.training.evaluate import EvalMetrics, Sample
 from model_trainer.training.manifest import EVAL
-
-POLL_S = 0.2
-"""How often the log stream looks for new lines."""
-STATUS_EVERY = 5
-"""Polls between status checks (the stream ends once the run ended and all is sent)."""
 
 
 def start_run(body: RunCreate, runs: RunsDep) -> RunQueued:
@@ -71,47 +64,24 @@ def get_logs(
 
 
 async def _log_events(
-    path: Path, after: int, run_id: str, runs: RunOrchestrator
+    lines: AsyncGenerator[tuple[int, str], None],
 ) -> AsyncIterator[ServerSentEvent]:
     """Each complete line as an event whose id is its line number, until the run ends."""
-    line_no, offset, polls, pending, ended = 0, 0, 0, b"", False
-    while True:
-        chunk = b""
-        if path.is_file():
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                chunk = handle.read()
-        offset += len(chunk)
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for raw in complete:
-            line_no += 1
-            if line_no > after:
-                yield ServerSentEvent(
-                    data=raw.decode("utf-8", "replace"), id=str(line_no), event="log"
-                )
-        if not chunk:
-            polls += 1
-            if polls % STATUS_EVERY == 0:
-                view = await asyncio.to_thread(runs.get, run_id)
-                if view.manifest.status in TERMINAL and not pending:
-                    if ended:
-                        return
-                    # The job logs a last line or two after its manifest says it ended:
-                    # read once more before closing, so no line is lost.
-                    ended = True
-            await asyncio.sleep(POLL_S)
+    async with aclosing(lines):  # a client that leaves stops following at once
+        async for line_no, line in lines:
+            yield ServerSentEvent(data=line, id=str(line_no), event="log")
 
 
 def stream_logs(
     run_id: str,
     runs: RunsDep,
+    logs: RunLogsDep,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Server-sent events, one per log line; `Last-Event-ID` resumes after that line."""
     path = runs.log_path(run_id)
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
-    return EventSourceResponse(_log_events(path, after, run_id, runs), ping=15)
+    return EventSourceResponse(_log_events(logs.follow(run_id, path, after)), ping=15)
 
 
 def cancel_run(run_id: str, runs: RunsDep) -> RunPublic:

@@ -1,0 +1,60 @@
+"""Parsed manifests kept in memory until their file changes (the API reads them per poll)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+FRESH_NS = 50_000_000
+"""A file modified less than this long ago (ns) is re-read next time: a second write within
+one tick of the file system's clock could leave inode, mtime and size all unchanged."""
+ENTRIES = 1024
+"""Manifests kept at most; the oldest entry goes first."""
+
+_Stamp = tuple[int, int, int]
+
+
+class ManifestCache(Generic[M]):
+    """The manifest in a folder, parsed again only when its file was replaced.
+
+    Manifests are written to a temporary name and renamed into place, so a new version has a
+    new (inode, mtime, size). Each call returns a shallow copy: callers may replace fields of
+    what they get, never mutate the nested values in place.
+    """
+
+    def __init__(self, read: Callable[[Path], M | None], filename: str) -> None:
+        self._read = read
+        self._filename = filename
+        self._entries: dict[Path, tuple[_Stamp, M]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, folder: Path) -> M | None:
+        """The folder's manifest, None when it has none (as `read` says)."""
+        path = folder / self._filename
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            entry = self._entries.get(path)
+        if entry is not None and entry[0] == stamp:
+            return entry[1].model_copy()
+        manifest = self._read(folder)  # stat first: a newer file read here is re-read later
+        if manifest is None:
+            return None
+        if time.time_ns() - st.st_mtime_ns > FRESH_NS:
+            with self._lock:
+                self._entries.pop(path, None)
+                if len(self._entries) >= ENTRIES:
+                    del self._entries[next(iter(self._entries))]
+                self._entries[path] = (stamp, manifest)
+            return manifest.model_copy()
+        return manifest
