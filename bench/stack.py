@@ -40,39 +40,55 @@ def _start(args: list[str], env: dict[str, str], log: Path, stack: ExitStack) ->
 
 
 @contextmanager
-def running_stack(work: Path, corpus_root: Path, threads: int) -> Iterator[str]:
-    """Yield the base URL of an API with one worker, on a Redis of their own."""
+def running_redis(work: Path) -> Iterator[str]:
+    """Yield the URL of a private Redis (nothing persisted) once it accepts connections."""
     work.mkdir(parents=True, exist_ok=True)
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit("redis-server is needed for this benchmark")
+    port = free_port()
     with ExitStack() as stack:
-        redis_port = free_port()
-        server = shutil.which("redis-server")
-        if server is None:
-            raise SystemExit("redis-server is needed for this benchmark")
         _start(
-            [
-                server,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(redis_port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(work),
-            ],
+            [server, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+            + ["--appendonly", "no", "--dir", str(work)],
             dict(os.environ),
             work / "redis.log",
             stack,
         )
-        env = dict(os.environ) | {
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "ARTIFACTS_ROOT": str(work / "artifacts"),
-            "CORPUS_ROOT": str(corpus_root),
-            "WORKER__THREADS": str(threads),
-            "LOG_LEVEL": "WARNING",
-        }
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"redis-server did not start; see {work}") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@contextmanager
+def running_stack(
+    work: Path, corpus_root: Path, threads: int, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Yield the base URL of an API with one worker, on a Redis of their own.
+
+    `extra_env` overrides the environment of API and worker (e.g. `LOG_LEVEL=INFO` when a
+    benchmark reads the jobs' own log records)."""
+    work.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        redis_url = stack.enter_context(running_redis(work))
+        env = (
+            dict(os.environ)
+            | {
+                "REDIS_URL": redis_url,
+                "ARTIFACTS_ROOT": str(work / "artifacts"),
+                "CORPUS_ROOT": str(corpus_root),
+                "WORKER__THREADS": str(threads),
+                "LOG_LEVEL": "WARNING",
+            }
+            | (extra_env or {})
+        )
         api_port = free_port()
         python = sys.executable
         _start([python, "-m", "model_trainer", "worker"], env, work / "worker.log", stack)
