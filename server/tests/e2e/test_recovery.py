@@ -22,6 +22,8 @@ from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueue
 from model_trainer.core.settings import Settings, WorkerSettings
 from model_trainer.services import build_registry
 
+from .processes import children
+
 pytestmark = pytest.mark.timeout(900)
 
 FAST = {
@@ -52,23 +54,9 @@ def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (RQ's work horse runs in a session of its own)."""
-    found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     if proc.poll() is None:
-        for child in _children(proc.pid) if sig == signal.SIGKILL else []:
+        for child in children(proc.pid) if sig == signal.SIGKILL else []:
             os.kill(child, sig)
         os.killpg(proc.pid, sig)
         proc.wait(timeout=30)
