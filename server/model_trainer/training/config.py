@@ -75,7 +75,7 @@ class TrainerSpec(BaseModel):
     log_interval: Annotated[int, Field(ge=1)] = 10
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 1337
     device: DeviceChoice = "auto"
-    precision: Precision = Precision.FP32
+    precision: Precision = Precision.AUTO
     compile: CompileChoice = "auto"
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""Pick the device (CUDA > MPS > CPU unless told) and the numeric precision for a run."""
+"""Pick the device (CUDA > MPS > CPU unless told) and what it can do (see `precision.py`)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class DeviceInfo(BaseModel):
     device: str
     name: str
     precision: Precision
+    precision_reason: str = ""
     threads: int
     cpu: str
     torch: str
@@ -64,17 +65,6 @@ def _cpu_flags_have(*flags: str) -> bool:
     return any(flag in text for flag in flags)
 
 
-def pick_precision(requested: Precision, device: torch.device) -> Precision:
-    """`auto` is bf16 where the hardware does it natively, else fp32."""
-    if requested is not Precision.AUTO:
-        return requested
-    if device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8:  # Ampere+
-        return Precision.BF16
-    if device.type == "cpu" and cpu_supports_bf16():
-        return Precision.BF16
-    return Precision.FP32
-
-
 def autocast(device: torch.device, precision: Precision) -> AbstractContextManager[None]:
     """bf16 autocast for the forward pass when asked, else nothing."""
     if precision is Precision.BF16:
@@ -82,12 +72,13 @@ def autocast(device: torch.device, precision: Precision) -> AbstractContextManag
     return contextlib.nullcontext()
 
 
-def device_info(device: torch.device, precision: Precision) -> DeviceInfo:
+def device_info(device: torch.device, precision: Precision, reason: str = "") -> DeviceInfo:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
     return DeviceInfo(
         device=str(device),
         name=name,
         precision=precision,
+        precision_reason=reason,
         threads=torch.get_num_threads(),
         cpu=_cpu_model(),
         torch=torch.__version__,

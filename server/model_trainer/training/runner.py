@@ -30,7 +30,6 @@ from model_trainer.training.dataset import PreparedDataset, load_tokens, prepare
 from model_trainer.training.device import (
     device_info,
     pick_device,
-    pick_precision,
     prepare_device,
     set_threads,
     wants_compile,
@@ -56,6 +55,7 @@ from model_trainer.training.manifest import (
     read_run_manifest,
     run_dir,
 )
+from model_trainer.training.precision import choose_precision
 
 
 def datasets_root(artifacts_root: Path) -> Path:
@@ -198,19 +198,13 @@ class RunTrainer:
         set_threads(self._settings.worker.threads)
         device = pick_device(spec.device)
         prepare_device(device)
-        precision = pick_precision(spec.precision, device)
+        earlier = manifest.device
         manifest.status = JobStatus.RUNNING
         manifest.started_at = manifest.started_at or utc_now()
-        manifest.device = device_info(device, precision)
         manifest.versions = library_versions("torch", "transformers", "tokenizers", "numpy")
         write_model(folder / MANIFEST, manifest)
         self._state.set_status(run_id, JobStatus.RUNNING, "preparing data")
-        log.info(
-            "run_started",
-            device=str(device),
-            precision=str(precision),
-            parameters=manifest.parameters,
-        )
+        log.info("run_started", device=str(device), parameters=manifest.parameters)
 
         dataset = self._prepare(manifest, log)
         manifest.dataset = dataset.info
@@ -229,6 +223,11 @@ class RunTrainer:
 
         torch.manual_seed(spec.seed)  # the same initial weights for the same seed
         model = self._backend.build(arch)
+        choice = choose_precision(spec.precision, device, model, arch, earlier)
+        precision = choice.precision
+        manifest.device = device_info(device, precision, choice.reason)
+        write_model(folder / MANIFEST, manifest)
+        log.info("precision_chosen", precision=str(precision), reason=choice.reason)
         if wants_compile(spec.compile, device):
             model.compile()
         checkpointer = Checkpointer(folder / CHECKPOINTS)

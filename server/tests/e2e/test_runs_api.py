@@ -130,6 +130,7 @@ def test_completed_run_reports_progress_metrics_and_artifacts(
     run = RunPublic.model_validate_json(api.get(f"/runs/{finished_run}").content)
     assert run.progress.step == 40 and run.metrics.final_val_loss is not None
     assert run.device is not None and run.dataset is not None and run.dataset.dtype == "uint16"
+    assert run.device.precision in ("fp32", "bf16") and run.device.precision_reason  # auto resolved
     metrics = MetricsPublic.model_validate_json(api.get(f"/runs/{finished_run}/metrics").content)
     evals = [m for m in metrics.data if m.kind == "eval"]
     assert [m.step for m in evals] == [0, 20, 40]

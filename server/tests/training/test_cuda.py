@@ -12,9 +12,10 @@ import torch
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.training.checkpoint import Checkpointer
 from model_trainer.training.config import Precision, TrainerSpec
-from model_trainer.training.device import pick_precision, wants_compile
+from model_trainer.training.device import wants_compile
 from model_trainer.training.gpt2 import Gpt2Backend
 from model_trainer.training.loop import EvalResult, TrainingData, train_loop
+from model_trainer.training.precision import choose_precision
 from model_trainer.training.progress import Progress
 
 ARCH = Architecture(
@@ -46,8 +47,6 @@ def test_choices_follow_the_device() -> None:
     cpu = torch.device("cpu")
     assert not wants_compile("auto", cpu) and wants_compile("on", cpu)
     assert wants_compile("auto", torch.device("cuda")) and not wants_compile("off", cpu)
-    assert pick_precision(Precision.FP32, cpu) is Precision.FP32
-    assert pick_precision(Precision.AUTO, cpu) in (Precision.FP32, Precision.BF16)
 
 
 @needs_cuda
@@ -57,7 +56,7 @@ def test_cuda_run_uses_bf16_fused_adamw_and_compile(tmp_path: Path) -> None:
     model = Gpt2Backend().build(ARCH)
     model.compile()
     spec = TrainerSpec(max_steps=30, batch_size=8, eval_interval=15, eval_steps=2, warmup_steps=3)
-    precision = pick_precision(Precision.AUTO, device)
+    precision = choose_precision(Precision.AUTO, device, model, ARCH).precision
     if torch.cuda.get_device_capability(device)[0] >= 8:
         assert precision is Precision.BF16
     pattern: list[int] = [(i * 7919) % ARCH.vocab_size for i in range(4000)]
