@@ -8,7 +8,8 @@ byte of its response, so a slow server cannot hide its stalls by slowing the gen
 server in another process at the highest rate: that is the floor the generator and loopback
 add. The API is a real `model-trainer api` process; "idle" asks about a completed run with
 nothing else running, "training" about a run that trains in the worker meanwhile (cancelled
-at the end). Run: `python bench/api_latency.py`.
+at the end). With `--json PATH` it also writes the figures, for `bench/plots.py`.
+Run: `python bench/api_latency.py [--json PATH]`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from latency_common import (
     write_corpus,
 )
 from model_trainer.demo_client import request
+from results import ApiLatencyResults, LatencyPoint, Machine, write
 from stack import free_port, running_stack
 
 P99_TARGET_S = 0.010
@@ -48,6 +50,7 @@ class Args(argparse.Namespace):
 
     rates: str
     seconds: float
+    json: str
     stub: int
 
 
@@ -70,13 +73,25 @@ class Outcome:
         return sum(self.errors.values())
 
     def row(self) -> str:
-        ms = [x * 1000 for x in self.latencies]
+        f = self.figures()
         return (
-            f"{self.rate:>5} rps  n {len(ms):>5}  p50 {percentile(ms, 50):7.2f}  "
-            f"p99 {percentile(ms, 99):7.2f}  max {max(ms, default=0.0):7.2f} ms  "
-            f"errors {self.failed}  send lag p99 {percentile(self.send_lags, 99) * 1000:5.2f} ms"
-            f"  conns {self.opened}  server CPU "
-            f"{self.server_cpu_s * 1000 / max(1, len(ms)):.2f} ms/req"
+            f"{f.rate:>5} rps  n {f.requests:>5}  p50 {f.p50_ms:7.2f}  p99 {f.p99_ms:7.2f}  "
+            f"max {f.max_ms:7.2f} ms  errors {f.failed}  send lag p99 {f.send_lag_p99_ms:5.2f} ms"
+            f"  conns {f.connections}  server CPU {f.server_cpu_ms_per_request:.2f} ms/req"
+        )
+
+    def figures(self) -> LatencyPoint:
+        ms = [x * 1000 for x in self.latencies]
+        return LatencyPoint(
+            rate=self.rate,
+            requests=len(ms),
+            failed=self.failed,
+            p50_ms=percentile(ms, 50),
+            p99_ms=percentile(ms, 99),
+            max_ms=max(ms, default=0.0),
+            send_lag_p99_ms=percentile(self.send_lags, 99) * 1000,
+            connections=self.opened,
+            server_cpu_ms_per_request=self.server_cpu_s * 1000 / max(1, len(ms)),
         )
 
 
@@ -243,6 +258,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rates", default="50,100,200,400,800", help="requests per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="per rate")
+    parser.add_argument("--json", default="", help="also write the figures to this file")
     parser.add_argument("--stub", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(namespace=Args())
     if args.stub:
@@ -251,6 +267,7 @@ def main() -> int:
     rates = [int(r) for r in args.rates.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-apilat-"))
     write_corpus(work / "corpus", lines=0)
+    machine = Machine.now()
     floor = calibrate(max(rates), args.seconds)
     print(f"generator floor (stub server): {floor.row()}")
     with running_stack(work, work / "corpus", 2) as base:
@@ -274,6 +291,19 @@ def main() -> int:
         wait_run(base, live)
     print(f"after: {load_note()}; the run was still {still} at the end")
     print(table(idle, busy))
+    machine.finish()
+    if args.json:
+        results = ApiLatencyResults(
+            machine=machine,
+            path="/runs/{id}",
+            seconds_per_rate=args.seconds,
+            p99_target_ms=P99_TARGET_S * 1000,
+            target_rate=TARGET_RATE,
+            floor=floor.figures(),
+            idle=[outcome.figures() for outcome in idle],
+            training=[outcome.figures() for outcome in busy],
+        )
+        write(Path(args.json), results)
     at = rates.index(TARGET_RATE) if TARGET_RATE in rates else -1
     if at < 0:
         return 0

@@ -7,7 +7,8 @@ in 64 KiB chunks cut at line ends, 64 chunks per call, ids gathered into an arra
 nothing held out) and (c) `encode_file` alone on the corpus; checks that all three hold the
 same ids, and prints MB/s and the ratio of (b) to (a) against the target. Then it prepares
 corpora of growing size (the same text repeated) in a child process each and prints time and
-peak memory. Run: `python bench/dataset_encode.py [--scale 1,10,100,1000]`.
+peak memory. With `--json PATH` it also writes those figures, for `bench/plots.py`.
+Run: `python bench/dataset_encode.py [--scale 1,10,100,1000] [--json PATH]`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ from model_trainer.tokenizers.corpus import HoldoutStrategy, iter_text_chunks  #
 from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON, HfTokenizerHandle  # noqa: E402
 from model_trainer.training.dataset import prepare_dataset  # noqa: E402
 from model_trainer.training.encode import CHUNK_BYTES, LIBRARY_BATCH, encode_file  # noqa: E402
+from results import (  # noqa: E402
+    Machine,
+    TokenizationComparison,
+    TokenizationPoint,
+    TokenizationResults,
+    write,
+)
 
 TARGET = 2.0
 RSS_TARGET_MB = 1500
@@ -61,6 +69,7 @@ class Args(argparse.Namespace):
     mb: int
     rounds: int
     scale: str
+    json: str
     child: str
     train: str
 
@@ -198,7 +207,7 @@ def child(spec: str) -> int:
     return 0
 
 
-def compare(args: Args, work: Path, corpus: Path, tokenizer_dir: Path) -> bool:
+def compare(args: Args, work: Path, corpus: Path, tokenizer_dir: Path) -> TokenizationComparison:
     handle = HfTokenizerHandle.from_dir(tokenizer_dir, unk_token=None)
     mb = corpus.stat().st_size / 1e6
     seconds: dict[str, list[float]] = {"library": [], "prepare": [], "encode": []}
@@ -238,11 +247,23 @@ def compare(args: Args, work: Path, corpus: Path, tokenizer_dir: Path) -> bool:
         f"{ratio:.2f} (target >= {TARGET}); encoding alone {rate['encode']:.2f} MB/s, ratio "
         f"{rate['encode'] / rate['library']:.2f}; ids identical: {identical}"
     )
-    return identical and ratio >= TARGET
+    return TokenizationComparison(
+        corpus_mb=mb,
+        rounds=args.rounds,
+        library_mb_per_s=rate["library"],
+        prepare_mb_per_s=rate["prepare"],
+        encode_mb_per_s=rate["encode"],
+        library_with_offsets_mb_per_s=slow,
+        identical=identical,
+    )
 
 
-def scale(sizes: list[int], work: Path, corpus: Path, tokenizer_dir: Path) -> bool:
+def scale(
+    sizes: list[int], work: Path, corpus: Path, tokenizer_dir: Path
+) -> tuple[list[TokenizationPoint], bool]:
+    """Time and peak memory of each size, and whether 1 GB and above kept to the target."""
     text = corpus.read_text(encoding="utf-8")
+    points: list[TokenizationPoint] = []
     verdict = True
     print(
         "| corpus | seconds | MB/s | preparing process (after imports) | largest worker "
@@ -260,13 +281,25 @@ def scale(sizes: list[int], work: Path, corpus: Path, tokenizer_dir: Path) -> bo
             f"| {figures.own_mb:.0f} MB ({figures.start_mb:.0f} MB) | {figures.worker_mb:.0f} MB "
             f"| {figures.rss_mb:.0f} MB | {figures.pss_mb:.0f} MB |"
         )
+        points.append(
+            TokenizationPoint(
+                corpus_mb=mb,
+                seconds=figures.seconds,
+                mb_per_s=mb / figures.seconds,
+                start_mb=figures.start_mb,
+                own_mb=figures.own_mb,
+                worker_mb=figures.worker_mb,
+                rss_mb=figures.rss_mb,
+                pss_mb=figures.pss_mb,
+            )
+        )
         if size >= 1000:
             verdict = verdict and figures.rss_mb <= RSS_TARGET_MB
             print(
                 f"peak RSS at {mb:.0f} MB: {figures.rss_mb:.0f} MB, every process summed "
                 f"(target <= {RSS_TARGET_MB} MB)"
             )
-    return verdict
+    return points, verdict
 
 
 def main() -> int:
@@ -274,6 +307,7 @@ def main() -> int:
     parser.add_argument("--mb", type=int, default=33, help="corpus size for the comparison")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", default="1,10,100,1000", help="sizes in MB ('' to skip)")
+    parser.add_argument("--json", default="", help="also write the figures to this file")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     parser.add_argument("--train", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(namespace=Args())
@@ -285,6 +319,9 @@ def main() -> int:
     from tokenizer_train import build_corpus
 
     work = Path(tempfile.mkdtemp(prefix="bench-dataset-"))
+    results = TokenizationResults(
+        machine=Machine.now(), vocab=VOCAB, threads=THREADS, rss_target_mb=RSS_TARGET_MB
+    )
     try:
         corpus = build_corpus(work, args.mb)
         with corpus.open("a", encoding="utf-8") as out:
@@ -296,13 +333,22 @@ def main() -> int:
             [sys.executable, __file__, "--train", f"{corpus}|{tokenizer_dir}"], check=True
         )
         print(f"load: {os.getloadavg()[0]:.2f} (1 min average), {THREADS} cores")
-        verdicts = [compare(args, work, corpus, tokenizer_dir)]
+        comparison = compare(args, work, corpus, tokenizer_dir)
+        results.comparison = comparison
+        verdicts = [
+            comparison.identical
+            and comparison.prepare_mb_per_s / comparison.library_mb_per_s >= TARGET
+        ]
         sizes = [int(s) for s in args.scale.split(",") if s]
         if sizes:
-            verdicts.append(scale(sizes, work, corpus, tokenizer_dir))
+            results.scale, within = scale(sizes, work, corpus, tokenizer_dir)
+            verdicts.append(within)
         print(f"load: {os.getloadavg()[0]:.2f} (1 min average)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    results.machine.finish()
+    if args.json:
+        write(Path(args.json), results)
     return 0 if all(verdicts) else 1
 
 

@@ -5,9 +5,10 @@ char tokenizer, tail 10% holdout, GPT-2 4 layers / 4 heads / 128 wide, block 64,
 validation loss of about 1.88 for this recipe (its estimate from 20 random batches).
 
 The figure printed here is the loss over the whole validation split (every non-overlapping
-window), which has no sampling noise; nanoGPT's own train.py measured the same way on the
-same machine is recorded in docs/BENCHMARKS.md. Run: `python bench/nanogpt_recipe.py
---seeds 1337,1338,1339`.
+window), which has no sampling noise. With `--nanogpt PATH` (a nanoGPT checkout) nanoGPT's
+own train.py runs the recipe in the same invocation, is timed, and its final weights are
+scored by the same function over the same text. Run: `python bench/nanogpt_recipe.py
+--seeds 1337,1338,1339 --nanogpt ~/src/nanoGPT`.
 """
 
 from __future__ import annotations
@@ -23,16 +24,21 @@ from model_trainer.api.schemas.runs import RunPublic, RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
 from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.demo_client import request
-from model_trainer.tokenizers.corpus import HoldoutStrategy
+from model_trainer.tokenizers.corpus import HoldoutStrategy, split_corpus
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
+from nanogpt_baseline import (
+    encode_for_nanogpt,
+    nanogpt_as_gpt2,
+    nanogpt_val_bin,
+    run_nanogpt,
+    whole_split_loss,
+)
 from stack import SHARED_CORPUS, running_stack
 
 NANOGPT_VAL_LOSS = 1.88
 """nanoGPT's published figure for this recipe."""
-NANOGPT_WHOLE_SPLIT = {1337: 1.8982, 1338: 1.8980, 1339: 1.9059}
-"""nanoGPT's train.py run on this kind of machine with the same recipe and seed, its final
-weights then scored over the whole validation split as this bench scores ours (see
-docs/BENCHMARKS.md for how)."""
+NANOGPT_SEED = 1337
+"""nanoGPT's train.py always seeds 1337 on one process."""
 
 
 class Args(argparse.Namespace):
@@ -41,6 +47,7 @@ class Args(argparse.Namespace):
     steps: int
     threads: int
     seeds: str
+    nanogpt: Path | None
 
 
 def train_char_tokenizer(base: str) -> str:
@@ -103,11 +110,45 @@ def train(base: str, config: RunConfig) -> tuple[RunPublic, float]:
         time.sleep(0.5)
 
 
+def holdout_text(work: Path, corpus: Path) -> str:
+    """The validation text our runs are scored on: the corpus's last 10%, by line."""
+    split = split_corpus([corpus], corpus.parent, work / "split", 0.1, 1, HoldoutStrategy.TAIL)
+    return split.holdout_file.read_text(encoding="utf-8")
+
+
+def compare(args: Args, work: Path, corpus: Path, ours: dict[int, tuple[float, float]]) -> bool:
+    """Run nanoGPT's train.py, score it like ours, print both; True when ours is no worse."""
+    if args.nanogpt is None:
+        return True
+    theirs = run_nanogpt(args.nanogpt, work, corpus, args.steps, args.threads)
+    model = nanogpt_as_gpt2(theirs.checkpoint)
+    same_text = whole_split_loss(
+        model, encode_for_nanogpt(theirs.meta, holdout_text(work, corpus)), 64
+    )
+    own_split = whole_split_loss(model, nanogpt_val_bin(theirs.val_bin), 64)
+    print(
+        f"nanoGPT train.py, seed {NANOGPT_SEED}: {theirs.wall_s:.1f} s (train.py alone); "
+        f"val loss {same_text:.4f} over our validation text, {own_split:.4f} over its own "
+        f"val.bin, {theirs.printed_val_loss:.4f} in its printout (20 random batches)"
+    )
+    if NANOGPT_SEED not in ours:
+        print(f"(add seed {NANOGPT_SEED} to --seeds for a seed-matched comparison)")
+        return True
+    loss, wall = ours[NANOGPT_SEED]
+    print(
+        f"side by side, seed {NANOGPT_SEED}: val loss ours {loss:.4f} vs nanoGPT "
+        f"{same_text:.4f} ({loss - same_text:+.4f}); wall ours {wall:.1f} s end to end vs "
+        f"nanoGPT {theirs.wall_s:.1f} s, ratio {wall / theirs.wall_s:.3f}"
+    )
+    return loss <= same_text and wall <= theirs.wall_s
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", default="1337", help="comma-separated training seeds")
+    parser.add_argument("--nanogpt", type=Path, default=None, help="a nanoGPT checkout to run")
     args = parser.parse_args(namespace=Args())
     if not SHARED_CORPUS.is_file():
         print(f"needs {SHARED_CORPUS.name} beside the project (../shared/corpus/)")
@@ -117,7 +158,7 @@ def main() -> int:
     corpus.mkdir()
     shutil.copy(SHARED_CORPUS, corpus / "shakespeare.txt")
     seeds = [int(s) for s in args.seeds.split(",")]
-    losses: list[float] = []
+    ours: dict[int, tuple[float, float]] = {}
     with running_stack(work, corpus, args.threads) as base:
         tokenizer_id = train_char_tokenizer(base)
         for seed in seeds:
@@ -125,26 +166,19 @@ def main() -> int:
             val = run.metrics.final_val_loss
             if run.status != "completed" or val is None:
                 raise SystemExit(f"seed {seed}: {run.status}: {run.message}")
-            losses.append(val)
+            ours[seed] = (val, wall)
             print(
                 f"seed {seed}: val loss {val:.4f} (whole split), train loss "
                 f"{run.metrics.final_train_loss or 0:.4f}; {args.steps} steps in {wall:.1f} s "
                 f"end to end (enqueue to completed, evaluations included), "
                 f"{run.metrics.tokens_per_s or 0:,.0f} tok/s"
             )
-    mean = statistics.mean(losses)
+    mean = statistics.mean(loss for loss, _ in ours.values())
     print(
-        f"mean val loss {mean:.4f} over {len(losses)} seed(s) (nanoGPT's published figure "
+        f"mean val loss {mean:.4f} over {len(ours)} seed(s) (nanoGPT's published figure "
         f"{NANOGPT_VAL_LOSS}, from 20 random batches)"
     )
-    beaten = [
-        loss <= NANOGPT_WHOLE_SPLIT[seed]
-        for seed, loss in zip(seeds, losses, strict=True)
-        if seed in NANOGPT_WHOLE_SPLIT
-    ]
-    if beaten:
-        print(f"at or below nanoGPT's own run, seed by seed: {sum(beaten)}/{len(beaten)}")
-    return 0 if all(beaten) else 1
+    return 0 if compare(args, work, corpus / "shakespeare.txt", ours) else 1
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Tokenizer training: a job through the API and worker vs a direct library call.
 
-Both train a byte-level BPE (and, with `--methods`, SentencePiece) on the same ~32 MB corpus
+Both train a byte-level BPE and a SentencePiece unigram model on the same ~32 MB corpus
 with the same threads, in this one invocation, alternating. The job is timed from the POST
 to the moment its manifest says completed (split, training, holdout stats and artifact
 writes included). Run: `python bench/tokenizer_train.py`.
@@ -116,7 +116,7 @@ def job(base: str, method: TokenizerMethod, corpus: str) -> tuple[float, Tokeniz
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=32, help="corpus size for BPE")
-    parser.add_argument("--spm-mb", type=int, default=8, help="corpus size for SentencePiece")
+    parser.add_argument("--spm-mb", type=int, default=32, help="corpus size for SentencePiece")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--methods", default="bpe,sentencepiece")
     args = parser.parse_args(namespace=Args())

@@ -50,21 +50,25 @@ class Args(argparse.Namespace):
     corpus_mb: int
 
 
-def architecture() -> Architecture:
+def architecture(layers: int = LAYERS, heads: int = HEADS, width: int = WIDTH) -> Architecture:
+    """This benchmark's model, or (for `model_scaling.py`) another size with its vocab and block."""
     return Architecture(
         family="gpt2",
-        n_layer=LAYERS,
-        n_head=HEADS,
-        n_embd=WIDTH,
+        n_layer=layers,
+        n_head=heads,
+        n_embd=width,
         max_seq_len=BLOCK,
         vocab_size=VOCAB,
         dropout=0.0,
     )
 
 
-def fresh_model() -> Gpt2Model:
+ARCHITECTURE = architecture()
+
+
+def fresh_model(arch: Architecture = ARCHITECTURE) -> Gpt2Model:
     torch.manual_seed(1337)
-    model = Gpt2Backend().build(architecture())
+    model = Gpt2Backend().build(arch)
     assert isinstance(model, Gpt2Model)
     return model
 
@@ -74,19 +78,26 @@ PEAK_BF16_FLOPS = {"A100": 312e12, "H100": 989e12, "L4": 121e12, "4090": 165e12}
 """Dense bf16 tensor-core peaks by GPU name, for model FLOPs utilisation."""
 
 
-def bare_loop(data: torch.Tensor, steps: int, bf16: bool) -> float:
-    """Tokens per second of forward, backward and step on random windows."""
-    model = fresh_model()
+def bare_loop(
+    data: torch.Tensor,
+    steps: int,
+    bf16: bool,
+    arch: Architecture = ARCHITECTURE,
+    batch: int = BATCH,
+) -> float:
+    """Tokens per second of forward, backward and step on random windows of `batch` x block."""
+    block = arch.max_seq_len
+    model = fresh_model(arch)
     model.module.to(DEVICE)
     optimizer = torch.optim.AdamW(model.module.parameters(), lr=1e-3, betas=(0.9, 0.99))
     generator = torch.Generator().manual_seed(1337)
-    offsets = torch.arange(BLOCK + 1)
+    offsets = torch.arange(block + 1)
     started = 0.0
     for i in range(steps + WARMUP):
         if i == WARMUP:
             synchronize()
             started = time.perf_counter()
-        starts = torch.randint(len(data) - BLOCK - 1, (BATCH,), generator=generator)
+        starts = torch.randint(len(data) - block - 1, (batch,), generator=generator)
         window = data[starts.unsqueeze(1) + offsets].to(DEVICE)  # (B, T+1)
         cast = (
             torch.autocast(DEVICE.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
@@ -98,7 +109,7 @@ def bare_loop(data: torch.Tensor, steps: int, bf16: bool) -> float:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     synchronize()
-    return steps * BATCH * BLOCK / (time.perf_counter() - started)
+    return steps * batch * block / (time.perf_counter() - started)
 
 
 def synchronize() -> None:
@@ -179,10 +190,11 @@ def encoded(work: Path, tokenizer_id: str) -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
-def flops_per_token() -> float:
+def flops_per_token(arch: Architecture = ARCHITECTURE) -> float:
     """Training FLOPs per token: 6 per parameter plus attention's 12 * layers * block * width."""
-    params = 12 * LAYERS * WIDTH**2 + VOCAB * WIDTH + BLOCK * WIDTH
-    return 6 * params + 12 * LAYERS * BLOCK * WIDTH
+    layers, width, block = arch.n_layer, arch.n_embd, arch.max_seq_len
+    params = 12 * layers * width**2 + arch.vocab_size * width + block * width
+    return 6 * params + 12 * layers * block * width
 
 
 def main() -> int:

@@ -1,0 +1,130 @@
+"""nanoGPT's own `train.py` as a baseline, run from a checkout the user points at.
+
+The checkout is copied to a scratch folder (nanoGPT writes its data and checkpoints beside its
+code), given the same Shakespeare text, trained with its documented CPU command, and timed.
+Its final weights are then loaded into our GPT-2 module, so both trainers' models are scored
+by the same function over the same held-out text.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from transformers import GPT2LMHeadModel
+
+from model_trainer.core.contracts.model import Architecture
+from model_trainer.training.gpt2 import Gpt2Model, gpt2_config
+from model_trainer.training.loop import mean_loss
+
+FINAL_EVAL = re.compile(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)")
+CONV1D_WEIGHTS = (
+    "attn.c_attn.weight",
+    "attn.c_proj.weight",
+    "mlp.c_fc.weight",
+    "mlp.c_proj.weight",
+)
+"""nanoGPT keeps these as nn.Linear (out, in); Hugging Face's GPT-2 as Conv1D (in, out)."""
+
+
+class NanoGptRun(BaseModel):
+    """What one run of nanoGPT's train.py gave."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wall_s: float
+    printed_val_loss: float
+    checkpoint: Path
+    meta: Path
+    val_bin: Path
+
+
+def run_nanogpt(checkout: Path, work: Path, corpus: Path, steps: int, threads: int) -> NanoGptRun:
+    """nanoGPT's README command for a CPU, with the final weights kept; wall time of train.py
+    alone (data preparation excluded)."""
+    home = work / "nanogpt"
+    shutil.copytree(checkout, home, ignore=shutil.ignore_patterns(".git", "out*", "*.bin"))
+    data = home / "data" / "shakespeare_char"
+    shutil.copy(corpus, data / "input.txt")  # prepare.py downloads only when this is missing
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    subprocess.run(
+        [sys.executable, "prepare.py"], cwd=data, env=env, check=True, capture_output=True
+    )
+    out = work / "nanogpt-out"
+    command = [
+        sys.executable, "train.py", "config/train_shakespeare_char.py", "--device=cpu",
+        "--compile=False", "--eval_iters=20", "--log_interval=1", "--block_size=64",
+        "--batch_size=12", "--n_layer=4", "--n_head=4", "--n_embd=128",
+        f"--max_iters={steps}", f"--lr_decay_iters={steps}", "--dropout=0.0",
+        "--always_save_checkpoint=True", f"--out_dir={out}",
+    ]  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=home, env=env, check=True, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    evals = FINAL_EVAL.findall(done.stdout)
+    if not evals or int(evals[-1][0]) != steps:
+        raise SystemExit(f"nanoGPT did not report step {steps}:\n{done.stdout[-2000:]}")
+    return NanoGptRun(
+        wall_s=wall,
+        printed_val_loss=float(evals[-1][2]),
+        checkpoint=out / "ckpt.pt",
+        meta=data / "meta.pkl",
+        val_bin=data / "val.bin",
+    )
+
+
+def nanogpt_as_gpt2(checkpoint: Path) -> Gpt2Model:
+    """nanoGPT's weights in our GPT-2 module (exact GELU, as nanoGPT uses; absent biases 0)."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    shape = saved["model_args"]
+    arch = Architecture(
+        family="gpt2",
+        n_layer=shape["n_layer"],
+        n_head=shape["n_head"],
+        n_embd=shape["n_embd"],
+        max_seq_len=shape["block_size"],
+        vocab_size=shape["vocab_size"],
+        dropout=0.0,
+    )
+    config = gpt2_config(arch, 0, 0)
+    config.activation_function = "gelu"
+    host = GPT2LMHeadModel(config)
+    source = {k.removeprefix("_orig_mod."): v for k, v in saved["model"].items()}
+    with torch.no_grad():
+        for name, param in host.named_parameters():
+            if name in source:
+                value = source.pop(name)
+                param.copy_(value.t() if name.endswith(CONV1D_WEIGHTS) else value)
+            elif name.endswith(".bias"):
+                param.zero_()  # nanoGPT's recipe trains without biases
+            else:
+                raise SystemExit(f"nanoGPT checkpoint lacks {name}")
+    source.pop("lm_head.weight", None)  # tied to the token embedding, as in ours
+    leftover = [k for k in source if not k.endswith(".attn.bias")]  # its causal-mask buffer
+    if leftover:
+        raise SystemExit(f"nanoGPT weights not understood: {leftover}")
+    return Gpt2Model(host)
+
+
+def encode_for_nanogpt(meta: Path, text: str) -> torch.Tensor:
+    """Text as nanoGPT's character ids (its vocabulary covers the whole corpus)."""
+    with meta.open("rb") as handle:  # written moments ago by prepare.py in our scratch folder
+        stoi: dict[str, int] = pickle.load(handle)["stoi"]  # noqa: S301
+    return torch.tensor([stoi[c] for c in text], dtype=torch.long)
+
+
+def nanogpt_val_bin(path: Path) -> torch.Tensor:
+    """nanoGPT's own validation split (uint16 ids)."""
+    return torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint16).long()
+
+
+def whole_split_loss(model: Gpt2Model, tokens: torch.Tensor, block: int) -> float:
+    return mean_loss(model, tokens, block)[0]
