@@ -82,7 +82,7 @@ def run_nanogpt(checkout: Path, work: Path, corpus: Path, steps: int, threads: i
 
 
 def nanogpt_as_gpt2(checkpoint: Path) -> Gpt2Model:
-    """nanoGPT's weights in our GPT-2 module (exact GELU, as nanoGPT uses; absent biases 0)."""
+    """nanoGPT's weights in our GPT-2 module (its recipe trains no biases: they are set to 0)."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
     shape = saved["model_args"]
     arch = Architecture(
@@ -95,7 +95,7 @@ def nanogpt_as_gpt2(checkpoint: Path) -> Gpt2Model:
         dropout=0.0,
     )
     config = gpt2_config(arch, 0, 0)
-    config.activation_function = "gelu"
+    config.activation_function = "gelu"  # nanoGPT's nn.GELU(); ours is the same today
     host = GPT2LMHeadModel(config)
     source = {k.removeprefix("_orig_mod."): v for k, v in saved["model"].items()}
     with torch.no_grad():

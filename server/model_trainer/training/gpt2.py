@@ -35,9 +35,10 @@ def gpt2_config(arch: Architecture, bos_id: int, eos_id: int) -> GPT2Config:
         resid_pdrop=arch.dropout,
         embd_pdrop=arch.dropout,
         attn_pdrop=arch.dropout,
-        # GPT-2's tanh-approximated GELU as one native kernel rather than the element-wise
-        # formula of `gelu_new`: same function, about a fifth less time per step on CPU.
-        activation_function="gelu_pytorch_tanh",
+        # The exact (erf) GELU, as nanoGPT uses, rather than GPT-2's tanh approximation: on
+        # CPU its forward and backward take 2.5x less time (7 vs 18 ms at 4096 x 1024, two
+        # threads), 3-7% of a step at our sizes; the two functions differ by under 1e-3.
+        activation_function="gelu",
         bos_token_id=bos_id,
         eos_token_id=eos_id,
         tie_word_embeddings=True,
