@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 
 from model_trainer.api.schemas.runs import RunPublic, RunQueued
-from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
-from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.demo_client import request
 from model_trainer.tokenizers.corpus import HoldoutStrategy, split_corpus
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
@@ -33,7 +31,7 @@ from nanogpt_baseline import (
     run_nanogpt,
     whole_split_loss,
 )
-from stack import SHARED_CORPUS, running_stack
+from stack import SHARED_CORPUS, running_stack, train_char_tokenizer
 
 NANOGPT_VAL_LOSS = 1.88
 """nanoGPT's published figure for this recipe."""
@@ -48,29 +46,6 @@ class Args(argparse.Namespace):
     threads: int
     seeds: str
     nanogpt: Path | None
-
-
-def train_char_tokenizer(base: str) -> str:
-    raw = request(
-        "POST",
-        base + "/tokenizers/train",
-        TokenizerCreate(
-            method=TokenizerMethod.CHAR,
-            vocab_size=256,
-            min_frequency=1,
-            corpus_path="shakespeare.txt",
-            holdout_fraction=0.1,
-            seed=1,
-        ),
-    )[1]
-    tokenizer_id = TokenizerQueued.model_validate_json(raw).tokenizer_id
-    while True:
-        tok = TokenizerPublic.model_validate_json(
-            request("GET", f"{base}/tokenizers/{tokenizer_id}")[1]
-        )
-        if tok.status in ("completed", "failed"):
-            return tokenizer_id
-        time.sleep(0.2)
 
 
 def recipe(tokenizer_id: str, steps: int, seed: int) -> RunConfig:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
+from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.demo_client import request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,3 +107,27 @@ def running_stack(
                 raise SystemExit(f"the service did not start; see {work}")
             time.sleep(0.3)
         yield base
+
+
+def train_char_tokenizer(base: str) -> str:
+    """A char tokenizer on `shakespeare.txt` (10% held out) through the API; its id."""
+    raw = request(
+        "POST",
+        base + "/tokenizers/train",
+        TokenizerCreate(
+            method=TokenizerMethod.CHAR,
+            vocab_size=256,
+            min_frequency=1,
+            corpus_path="shakespeare.txt",
+            holdout_fraction=0.1,
+            seed=1,
+        ),
+    )[1]
+    tokenizer_id = TokenizerQueued.model_validate_json(raw).tokenizer_id
+    while True:
+        tok = TokenizerPublic.model_validate_json(
+            request("GET", f"{base}/tokenizers/{tokenizer_id}")[1]
+        )
+        if tok.status in ("completed", "failed"):
+            return tokenizer_id
+        time.sleep(0.2)

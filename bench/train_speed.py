@@ -19,15 +19,13 @@ import torch
 from torch.nn import functional as F
 
 from model_trainer.api.schemas.runs import MetricsPublic, RunPublic, RunQueued
-from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
 from model_trainer.core.contracts.model import Architecture
-from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.demo_client import request
 from model_trainer.tokenizers.corpus import HoldoutStrategy
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
 from model_trainer.training.gpt2 import Gpt2Backend
 from model_trainer.training.optim import make_optimizer
-from stack import SHARED_CORPUS, running_stack
+from stack import SHARED_CORPUS, running_stack, train_char_tokenizer
 
 TARGET = 0.98
 
@@ -122,23 +120,7 @@ def main() -> int:
     bare: list[float] = []
     ours: list[float] = []
     with running_stack(work, corpus, args.threads) as base:
-        raw = request(
-            "POST",
-            base + "/tokenizers/train",
-            TokenizerCreate(
-                method=TokenizerMethod.CHAR,
-                vocab_size=256,
-                min_frequency=1,
-                corpus_path="shakespeare.txt",
-                holdout_fraction=0.1,
-                seed=1,
-            ),
-        )[1]
-        tokenizer_id = TokenizerQueued.model_validate_json(raw).tokenizer_id
-        while TokenizerPublic.model_validate_json(
-            request("GET", f"{base}/tokenizers/{tokenizer_id}")[1]
-        ).status not in ("completed", "failed"):
-            time.sleep(0.2)
+        tokenizer_id = train_char_tokenizer(base)
         for _ in range(args.repeat):
             bare.append(bare_loop(text, args.steps, args.threads, batch, block))
             ours.append(worker_run(base, tokenizer_id, args.steps, batch, block))
