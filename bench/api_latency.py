@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from latency_common import (
+    CORPUS,
     api_pid,
-    char_tokenizer,
     cpu_seconds,
     load_note,
     percentile,
@@ -37,7 +37,7 @@ from latency_common import (
 )
 from model_trainer.demo_client import request
 from results import ApiLatencyResults, LatencyPoint, Machine, write
-from stack import free_port, running_stack
+from stack import free_port, running_stack, train_char_tokenizer
 
 P99_TARGET_S = 0.010
 TARGET_RATE = 200
@@ -272,7 +272,7 @@ def main() -> int:
     print(f"generator floor (stub server): {floor.row()}")
     with running_stack(work, work / "corpus", 2) as base:
         host, port = base.removeprefix("http://").split(":")
-        tokenizer_id = char_tokenizer(base)
+        tokenizer_id = train_char_tokenizer(base, CORPUS)
         done = start_run(base, tokenizer_id, steps=20)
         wait_run(base, done)
         print(f"idle, GET /runs/{{completed run}}   ({load_note()})")

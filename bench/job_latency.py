@@ -24,11 +24,10 @@ from rq import Queue
 from rq.job import Job, JobStatus
 
 from latency_common import CORPUS, epoch_of, load_note, percentile, verdict, write_corpus
-from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
-from model_trainer.core.contracts.tokenizer import TokenizerMethod
+from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.demo_client import request
 from model_trainer.infra.redis_store import RedisStore
-from stack import running_redis, running_stack
+from stack import char_tokenizer_body, running_redis, running_stack
 
 P50_TARGET_S = 0.050
 P99_TARGET_S = 0.200
@@ -66,14 +65,7 @@ def ours(base: str, artifacts: Path, jobs: int, gap_s: float) -> tuple[list[floa
     starts: list[float] = []
     posts: list[float] = []
     for i in range(jobs):
-        body = TokenizerCreate(
-            method=TokenizerMethod.CHAR,
-            vocab_size=256,
-            min_frequency=1,
-            corpus_path=CORPUS,
-            holdout_fraction=0.1,
-            seed=i,
-        )
+        body = char_tokenizer_body(CORPUS, seed=i)
         sent = time.time()
         status, raw = request("POST", base + "/tokenizers/train", body)
         posts.append(time.time() - sent)

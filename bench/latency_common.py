@@ -11,8 +11,6 @@ from datetime import datetime
 from pathlib import Path
 
 from model_trainer.api.schemas.runs import RunPublic, RunQueued
-from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
-from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.demo_client import request
 from model_trainer.tokenizers.corpus import HoldoutStrategy
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
@@ -74,29 +72,6 @@ def write_corpus(folder: Path, lines: int = 200) -> None:
     count = lines or 20_000
     text = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(8)) for i in range(count)]
     (folder / CORPUS).write_text("\n".join(text) + "\n", encoding="utf-8")
-
-
-def char_tokenizer(base: str, seed: int = 1) -> str:
-    """Train a char tokenizer on the corpus through the API; its id once completed."""
-    body = TokenizerCreate(
-        method=TokenizerMethod.CHAR,
-        vocab_size=256,
-        min_frequency=1,
-        corpus_path=CORPUS,
-        holdout_fraction=0.1,
-        seed=seed,
-    )
-    raw = request("POST", base + "/tokenizers/train", body)[1]
-    tokenizer_id = TokenizerQueued.model_validate_json(raw).tokenizer_id
-    while True:
-        tok = TokenizerPublic.model_validate_json(
-            request("GET", f"{base}/tokenizers/{tokenizer_id}")[1]
-        )
-        if tok.status == "completed":
-            return tokenizer_id
-        if tok.status == "failed":
-            raise SystemExit(f"tokenizer {tokenizer_id} failed: {tok.message}")
-        time.sleep(0.05)
 
 
 def start_run(base: str, tokenizer_id: str, steps: int, log_interval: int = 10) -> str:

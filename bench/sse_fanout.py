@@ -23,8 +23,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from latency_common import (
+    CORPUS,
     api_pid,
-    char_tokenizer,
     cpu_seconds,
     epoch_of,
     load_note,
@@ -34,7 +34,7 @@ from latency_common import (
     wait_run,
     write_corpus,
 )
-from stack import running_stack
+from stack import running_stack, train_char_tokenizer
 
 P99_TARGET_S = 0.250
 
@@ -146,7 +146,7 @@ def main() -> int:
     write_corpus(work / "corpus", lines=0)
     with running_stack(work, work / "corpus", 2, {"LOG_LEVEL": "INFO"}) as base:
         host, port = base.removeprefix("http://").split(":")
-        tokenizer_id = char_tokenizer(base)
+        tokenizer_id = train_char_tokenizer(base, CORPUS)
         print(f"before: {load_note()}")
         server = api_pid(int(port))
         cpu = cpu_seconds(server)

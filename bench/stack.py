@@ -109,25 +109,28 @@ def running_stack(
         yield base
 
 
-def train_char_tokenizer(base: str) -> str:
-    """A char tokenizer on `shakespeare.txt` (10% held out) through the API; its id."""
-    raw = request(
-        "POST",
-        base + "/tokenizers/train",
-        TokenizerCreate(
-            method=TokenizerMethod.CHAR,
-            vocab_size=256,
-            min_frequency=1,
-            corpus_path="shakespeare.txt",
-            holdout_fraction=0.1,
-            seed=1,
-        ),
-    )[1]
+def char_tokenizer_body(corpus: str, seed: int = 1) -> TokenizerCreate:
+    """A char tokenizer on `corpus` with 10% held out."""
+    return TokenizerCreate(
+        method=TokenizerMethod.CHAR,
+        vocab_size=256,
+        min_frequency=1,
+        corpus_path=corpus,
+        holdout_fraction=0.1,
+        seed=seed,
+    )
+
+
+def train_char_tokenizer(base: str, corpus: str = "shakespeare.txt", seed: int = 1) -> str:
+    """Train a char tokenizer through the API; its id once completed."""
+    raw = request("POST", base + "/tokenizers/train", char_tokenizer_body(corpus, seed))[1]
     tokenizer_id = TokenizerQueued.model_validate_json(raw).tokenizer_id
     while True:
         tok = TokenizerPublic.model_validate_json(
             request("GET", f"{base}/tokenizers/{tokenizer_id}")[1]
         )
-        if tok.status in ("completed", "failed"):
+        if tok.status == "completed":
             return tokenizer_id
-        time.sleep(0.2)
+        if tok.status == "failed":
+            raise SystemExit(f"tokenizer {tokenizer_id} failed: {tok.message}")
+        time.sleep(0.05)
