@@ -118,10 +118,11 @@ class DemoClient:
             self.say(f"tokenizer failed: {view.message}")
             return None
         st = view.stats
-        self.say(
-            f"  vocab {st.vocab_size}, {st.tokens_per_char:.3f} tokens/char, "
-            f"{st.tokens_per_word:.2f} tokens/word on the holdout"
-        )
+        if st.tokens_per_char is not None and st.tokens_per_word is not None:
+            self.say(
+                f"  vocab {st.vocab_size}, {st.tokens_per_char:.3f} tokens/char, "
+                f"{st.tokens_per_word:.2f} tokens/word on the holdout"
+            )
         status, raw = request(
             "POST",
             f"{self._base}/tokenizers/{tokenizer_id}/encode",

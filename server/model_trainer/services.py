@@ -14,9 +14,11 @@ from model_trainer.core.contracts.queue import JobQueue
 from model_trainer.core.settings import Settings
 from model_trainer.infra.compute import LocalCompute
 from model_trainer.infra.events import RedisEventPublisher
+from model_trainer.infra.inference_pool import InferencePool
 from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import RqJobQueue
+from model_trainer.infra.workers import WorkerDirectory
 from model_trainer.orchestrators.artifacts import ArtifactStore
 from model_trainer.orchestrators.recovery import RunReconciler
 from model_trainer.orchestrators.run_logs import RunLogFollower
@@ -44,6 +46,9 @@ RUN_TRAINER: Key[RunTrainer] = Key("run_trainer")
 RUN_EVALUATOR: Key[RunEvaluator] = Key("run_evaluator")
 ARTIFACTS: Key[ArtifactStore] = Key("artifacts")
 RECONCILER: Key[RunReconciler] = Key("run_reconciler")
+WORKERS: Key[WorkerDirectory] = Key("workers")
+GENERATION_POOL: Key[InferencePool] = Key("generation_pool")
+ENCODE_POOL: Key[InferencePool] = Key("encode_pool")
 
 WORKER_TTL_FACTOR = 3.0
 """A worker counts as live while its last heartbeat is younger than this many intervals."""
@@ -56,12 +61,14 @@ def build_registry(settings: Settings) -> Registry:
     registry.on_close(redis.close)
     backends = TokenizerRegistry(discover_backends())
     tokenizer_state = JobStateStore(redis, "tokenizers")
+    worker_ttl_s = WORKER_TTL_FACTOR * settings.worker.heartbeat_interval_s
     queue = RqJobQueue(
         redis,
         settings.worker.queue_name,
-        worker_ttl_s=WORKER_TTL_FACTOR * settings.worker.heartbeat_interval_s,
+        worker_ttl_s=worker_ttl_s,
     )
     registry.register_value(SETTINGS, settings)
+    registry.register_value(WORKERS, WorkerDirectory(redis, worker_ttl_s))
     registry.register_value(REDIS, redis)
     registry.register_value(QUEUE, queue)
     registry.register_value(EVENTS, RedisEventPublisher(redis))
@@ -91,6 +98,8 @@ def build_registry(settings: Settings) -> Registry:
             c.get(MODEL_BACKEND),
             c.get(RUN_STATE),
             c.get(QUEUE),
+            c.get(WORKERS),
+            c.get(EVENTS),
         ),
     )
     registry.register_singleton(RUN_LOGS, lambda c: RunLogFollower(c.get(RUNS).has_ended))
@@ -108,6 +117,11 @@ def build_registry(settings: Settings) -> Registry:
         RUN_EVALUATOR,
         lambda c: RunEvaluator(c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(MODEL_BACKEND)),
     )
+    api = settings.api
+    for key, name in ((GENERATION_POOL, "generate"), (ENCODE_POOL, "encode")):
+        pool = InferencePool(name, api.inference_workers, api.inference_queue)
+        registry.register_value(key, pool)
+        registry.on_close(pool.close)
     registry.register(
         RECONCILER, lambda c: RunReconciler(c.get(SETTINGS), c.get(RUN_STATE), c.get(QUEUE))
     )

@@ -15,12 +15,22 @@ from fastapi import Depends
 
 from model_trainer.core.container import Container, Registry
 from model_trainer.core.contracts.queue import JobQueue
+from model_trainer.infra.inference_pool import InferencePool
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.orchestrators.artifacts import ArtifactStore
 from model_trainer.orchestrators.run_logs import RunLogFollower
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
-from model_trainer.services import ARTIFACTS, QUEUE, REDIS, RUN_LOGS, RUNS, TOKENIZERS
+from model_trainer.services import (
+    ARTIFACTS,
+    ENCODE_POOL,
+    GENERATION_POOL,
+    QUEUE,
+    REDIS,
+    RUN_LOGS,
+    RUNS,
+    TOKENIZERS,
+)
 
 _registry_var: ContextVar[Registry] = ContextVar("registry")
 
@@ -77,9 +87,19 @@ async def get_artifacts(container: ContainerDep) -> ArtifactStore:
     return container.get(ARTIFACTS)
 
 
+async def get_generation_pool(container: ContainerDep) -> InferencePool:
+    return container.get(GENERATION_POOL)
+
+
+async def get_encode_pool(container: ContainerDep) -> InferencePool:
+    return container.get(ENCODE_POOL)
+
+
 RedisDep = Annotated[RedisStore, Depends(get_redis)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 TokenizersDep = Annotated[TokenizerOrchestrator, Depends(get_tokenizers)]
 RunsDep = Annotated[RunOrchestrator, Depends(get_runs)]
 RunLogsDep = Annotated[RunLogFollower, Depends(get_run_logs)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+GenerationPoolDep = Annotated[InferencePool, Depends(get_generation_pool)]
+EncodePoolDep = Annotated[InferencePool, Depends(get_encode_pool)]

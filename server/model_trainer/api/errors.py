@@ -42,23 +42,49 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _unreadable_body(cause: BaseException | None) -> str:
+    """Why a body that FastAPI could not parse is not JSON we read, in the client's terms."""
+    if isinstance(cause, RecursionError):
+        return "the body is nested too deeply to be read as JSON"
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid UTF-8, so it is not JSON"
+    if isinstance(cause, ValueError):
+        return "the body holds a number too long to read (more than 4300 digits)"
+    return "the body could not be read as JSON"
+
+
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, AppError):
         raise exc
     if exc.http_status >= 500:
-        _log.error("request_failed", error_code=str(exc.code), message=exc.message)
-    return error_response(exc.http_status, exc.code, exc.message)
+        _log.error(
+            "request_failed", error_code=str(exc.code), message=exc.message, detail=exc.detail
+        )
+    response = error_response(exc.http_status, exc.code, exc.message)
+    if exc.retry_after_s is not None:
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):
         raise exc
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            reason = error.get("ctx", {}).get("error", "malformed")
+            return error_response(
+                400, ErrorCode.BODY_NOT_JSON, f"the body is not valid JSON: {reason}"
+            )
     return error_response(422, ErrorCode.CONFIG_INVALID, _describe_validation(exc))
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):
         raise exc
+    if exc.status_code == 400:
+        # FastAPI answers 400 only when it cannot parse a body as JSON (too deep, not UTF-8,
+        # a number past Python's digit limit): one code for every unreadable body.
+        return error_response(400, ErrorCode.BODY_NOT_JSON, _unreadable_body(exc.__cause__))
     code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
     return error_response(exc.status_code, code, str(exc.detail))
 

@@ -28,6 +28,7 @@ OPEN_PATHS = frozenset({"/healthz"})
 """Paths that answer without an API key (liveness probes)."""
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_DIGITS = re.compile(r"[0-9]+")
 _log = Log("api")
 
 
@@ -40,7 +41,8 @@ def _refusal(path: str, headers: Headers, api_key: str | None, max_body: int) ->
                 401, ErrorCode.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} header"
             )
     length = headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_body:
+    # ASCII digits only: str.isdigit() also says yes to '²', which int() then refuses.
+    if _DIGITS.fullmatch(length) and (len(length) > 18 or int(length) > max_body):
         return error_response(413, "PAYLOAD_TOO_LARGE", f"request body over {max_body} bytes")
     if headers.get("transfer-encoding", "").lower() == "chunked":
         return error_response(411, "LENGTH_REQUIRED", "send a Content-Length header")

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+import os
+
 import uvicorn
 
 from model_trainer.api.app import create_app
 from model_trainer.core.logging import Log, configure_logging
 from model_trainer.core.settings import Settings
+from model_trainer.infra.compute import LocalCompute
 from model_trainer.services import build_registry
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
     """Serve until interrupted; the registry is closed on the way out."""
+    # Before torch and tokenizers start their thread pools: generation and encoding use
+    # these threads, and the remaining cores stay free for the event loop.
+    LocalCompute(settings.api.inference_threads).apply()
     secrets = [settings.security.api_key] if settings.security.api_key else []
+    # Library progress bars would interleave with the JSON log lines on stderr.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     configure_logging(settings.log_level, "model-trainer-api", secrets)
     registry = build_registry(settings)
     Log("api").info("api_starting", host=host, port=port)
     try:
+        # No log_config: uvicorn's loggers then propagate to the root's JSON handler instead
+        # of getting plain-text handlers of their own.
         uvicorn.run(
-            create_app(registry), host=host, port=port, log_level="warning", access_log=False
+            create_app(registry),
+            host=host,
+            port=port,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
         )
     finally:
         registry.close()

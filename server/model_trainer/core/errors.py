@@ -16,6 +16,11 @@ class ErrorCode(StrEnum):
     """Stable, machine-readable error codes that appear in every error body."""
 
     CONFIG_INVALID = "CONFIG_INVALID"
+    BODY_NOT_JSON = "BODY_NOT_JSON"
+    MEMORY_LIMIT_EXCEEDED = "MEMORY_LIMIT_EXCEEDED"
+    TOKENS_PER_STEP_LIMIT_EXCEEDED = "TOKENS_PER_STEP_LIMIT_EXCEEDED"
+    DEVICE_UNAVAILABLE = "DEVICE_UNAVAILABLE"
+    TRAINING_DIVERGED = "TRAINING_DIVERGED"
     PATH_OUTSIDE_ROOT = "PATH_OUTSIDE_ROOT"
     DATA_NOT_FOUND = "DATA_NOT_FOUND"
     DATA_INVALID = "DATA_INVALID"
@@ -32,6 +37,7 @@ class ErrorCode(StrEnum):
     MODEL_TRAIN_FAILED = "MODEL_TRAIN_FAILED"
     UNAUTHORIZED = "UNAUTHORIZED"
     QUEUE_UNAVAILABLE = "QUEUE_UNAVAILABLE"
+    SERVER_BUSY = "SERVER_BUSY"
     NOT_READY = "NOT_READY"
     STORAGE_FAILED = "STORAGE_FAILED"
     WORKER_LOST = "WORKER_LOST"
@@ -49,6 +55,11 @@ class FailureClass(StrEnum):
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CONFIG_INVALID: 422,
+    ErrorCode.BODY_NOT_JSON: 400,
+    ErrorCode.MEMORY_LIMIT_EXCEEDED: 422,
+    ErrorCode.TOKENS_PER_STEP_LIMIT_EXCEEDED: 422,
+    ErrorCode.DEVICE_UNAVAILABLE: 422,
+    ErrorCode.TRAINING_DIVERGED: 422,
     ErrorCode.PATH_OUTSIDE_ROOT: 400,
     ErrorCode.DATA_NOT_FOUND: 404,
     ErrorCode.DATA_INVALID: 400,
@@ -65,6 +76,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MODEL_TRAIN_FAILED: 500,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.QUEUE_UNAVAILABLE: 503,
+    ErrorCode.SERVER_BUSY: 503,
     ErrorCode.NOT_READY: 503,
     ErrorCode.STORAGE_FAILED: 507,
     ErrorCode.WORKER_LOST: 500,
@@ -74,6 +86,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 
 FAILURE_CLASS: dict[ErrorCode, FailureClass] = {
     ErrorCode.QUEUE_UNAVAILABLE: FailureClass.TRANSIENT,
+    ErrorCode.SERVER_BUSY: FailureClass.TRANSIENT,
     ErrorCode.NOT_READY: FailureClass.TRANSIENT,
     ErrorCode.STORAGE_FAILED: FailureClass.FATAL,
     ErrorCode.WORKER_LOST: FailureClass.TRANSIENT,
@@ -87,10 +100,20 @@ FAILURE_CLASS: dict[ErrorCode, FailureClass] = {
 class AppError(Exception):
     """An error we raise on purpose: a code, a message for people, and the failure class."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        detail: str | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.detail = detail
+        """What only the logs may hear (addresses, library messages), never a response."""
+        self.retry_after_s = retry_after_s
+        """When to try again (the `Retry-After` header of a busy answer)."""
 
     @property
     def http_status(self) -> int:
@@ -103,4 +126,5 @@ class AppError(Exception):
         return FAILURE_CLASS.get(self.code, FailureClass.USER_INPUT)
 
     def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"{self.code}: {self.message}{detail}"

@@ -3,7 +3,9 @@
 structlog's own API returns untyped values, so this module is the boundary (it is named in
 pyproject as exempt from `disallow_any_expr`). Every record carries `timestamp`, `level`,
 `service`, `category`, `event`, plus whatever context is bound (`request_id`, `job_id`).
-While a job runs, records are also appended to that job's `logs.jsonl`.
+While a job runs, records are also appended to that job's `logs.jsonl`. Records of the standard
+library's `logging` (uvicorn, asyncio, RQ, transformers, warnings) and uncaught exceptions are
+rendered the same way, so that every line on stderr is one JSON object.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import threading
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Literal, TextIO
 
 import structlog
@@ -80,11 +84,161 @@ def _redact(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     return event
 
 
+_LIBRARY_CATEGORIES: dict[str, Category] = {
+    "uvicorn": "api",
+    "fastapi": "api",
+    "starlette": "api",
+    "rq": "worker",
+    "transformers": "model",
+    "huggingface_hub": "model",
+    "torch": "model",
+    "tokenizers": "tokenizer",
+}
+"""Category of a standard-library record by the first part of its logger's name."""
+
+
+def _add_logger_name(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+    record = event.get("_record")
+    if isinstance(record, logging.LogRecord):
+        event["logger"] = record.name
+        event.setdefault("category", _LIBRARY_CATEGORIES.get(record.name.split(".")[0], "core"))
+    message = event.get("event")
+    if isinstance(message, str):
+        # `warnings` ends its text with a newline; nothing is gained by keeping it.
+        event["event"] = message.rstrip()
+    return event
+
+
+class _JsonHandler(logging.Handler):
+    """Standard-library records as JSON lines, through `_TeeLogger` (stderr and a job's log)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._out = _TeeLogger()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # noqa: BLE001 - a library's bad format args must not kill its caller
+            self.handleError(record)
+            return
+        self._out.msg(line)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        # logging's own report is a multi-line traceback on stderr; keep it one JSON line.
+        exc = sys.exc_info()[1]
+        note = {
+            "event": "log_record_unrenderable",
+            "level": "error",
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "service": _service,
+            "category": "core",
+            "logger": record.name,
+            "message": str(record.msg),
+            "error": repr(exc),
+        }
+        sys.stderr.write(json.dumps(_redact(None, "error", note)) + "\n")
+
+
+_root_handler = _JsonHandler()
+
+
+def _log_uncaught(
+    exc_type: type[BaseException],
+    exc: BaseException | None,
+    tb: TracebackType | None,
+    **fields: JsonValue,
+) -> None:
+    structlog.get_logger().critical(
+        "uncaught_exception", category="core", exc_info=(exc_type, exc, tb), **fields
+    )
+
+
+def _excepthook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    _log_uncaught(exc_type, exc, tb, thread="MainThread")
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if issubclass(args.exc_type, SystemExit):
+        return  # as the default hook does: a thread may end itself this way
+    name = args.thread.name if args.thread is not None else None
+    _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback, thread=name)
+
+
+def _unraisablehook(args: sys.UnraisableHookArgs) -> None:
+    try:
+        where = repr(args.object)
+    except Exception:  # noqa: BLE001 - the object may be half torn down; its repr is optional
+        where = "<unrepresentable>"
+    structlog.get_logger().error(
+        "unraisable_exception",
+        category="core",
+        message=args.err_msg or "Exception ignored",
+        object=where,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+
+
+def _route_stdlib(level: int) -> None:
+    """Render the standard library's records, warnings and uncaught exceptions as our JSON."""
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+            _add_logger_name,
+            _add_service,
+            structlog.processors.format_exc_info,
+            _redact,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(sort_keys=False),
+        ],
+    )
+    _root_handler.setFormatter(formatter)
+    root = logging.getLogger()
+    if _root_handler not in root.handlers:
+        # Other handlers (a test runner's capture) stay; libraries that look for an effective
+        # handler before adding their own plain-text one (RQ, uvicorn) now find this one.
+        root.addHandler(_root_handler)
+    # Libraries' INFO chatter stays out, as it did when only logging's last resort printed.
+    root.setLevel(max(level, logging.WARNING))
+    logging.captureWarnings(True)
+    # A hook someone else installed (a test runner's) keeps its place.
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _excepthook
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = _thread_excepthook
+    if sys.unraisablehook is sys.__unraisablehook__:
+        sys.unraisablehook = _unraisablehook
+
+
+def adopt_library_loggers(*names: str) -> None:
+    """Send the named libraries' loggers to the root's JSON handler, not their own stderr."""
+    loggers = [logging.getLogger(name) for name in names]
+    loggers += [
+        logger
+        for key, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger) and key.startswith(tuple(f"{n}." for n in names))
+    ]
+    for logger in loggers:
+        # Only plain stream handlers: file handlers and trace sinks a library set up stay.
+        plain = [h for h in logger.handlers if type(h) is logging.StreamHandler]
+        for handler in plain:
+            logger.removeHandler(handler)
+        if plain:
+            logger.propagate = True
+
+
 def configure_logging(level: str, service: str, secrets: list[str] | None = None) -> None:
     """Set up the processor chain once per process; later calls only update level/secrets."""
     global _service
     _service = service
     _secrets[:] = [s for s in (secrets or []) if s]
+    threshold = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     with _configured:
         structlog.configure(
             processors=[
@@ -96,12 +250,11 @@ def configure_logging(level: str, service: str, secrets: list[str] | None = None
                 _redact,
                 structlog.processors.JSONRenderer(sort_keys=False),
             ],
-            wrapper_class=structlog.make_filtering_bound_logger(
-                logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-            ),
+            wrapper_class=structlog.make_filtering_bound_logger(threshold),
             logger_factory=_tee_factory,
             cache_logger_on_first_use=False,
         )
+        _route_stdlib(threshold)
 
 
 def bind_context(**fields: JsonValue) -> None:

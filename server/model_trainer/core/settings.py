@@ -43,6 +43,19 @@ class WorkerSettings(BaseModel):
     cores to the API (and the rest) whenever they want them, and keeps them otherwise."""
 
 
+class ApiSettings(BaseModel):
+    """How the API process shares itself between cheap requests and heavy ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inference_workers: Annotated[int, Field(ge=1, le=64)] = 2
+    """Generation (and, in a pool of their own, encode) requests computed at once."""
+    inference_queue: Annotated[int, Field(ge=0, le=10_000)] = 8
+    """Requests that may wait for a free worker; past that they are refused with 503."""
+    inference_threads: Annotated[int, Field(ge=1, le=512)] = max(1, _default_threads() // 2)
+    """torch threads of the API process: the other cores stay free for serving requests."""
+
+
 class LimitSettings(BaseModel):
     """Ceilings that stop one request from exhausting the machine."""
 
@@ -54,6 +67,11 @@ class LimitSettings(BaseModel):
     max_seq_len: Annotated[int, Field(ge=2)] = 32_768
     max_new_tokens: Annotated[int, Field(ge=1)] = 4096
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20
+    max_tokens_per_step: Annotated[int, Field(ge=1)] = 1 << 22
+    """batch_size x grad_accum_steps x max_seq_len: 4 Mi tokens, eight times nanoGPT's
+    GPT-2 recipe; a step bigger than that runs for hours between checks for cancellation."""
+    memory_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    """Share of a worker's memory (RAM, or the GPU's) that one run's estimate may take."""
 
 
 class Settings(BaseSettings):
@@ -71,5 +89,6 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     service_name: str = "model-trainer"
     security: SecuritySettings = SecuritySettings()
+    api: ApiSettings = ApiSettings()
     worker: WorkerSettings = WorkerSettings()
     limits: LimitSettings = LimitSettings()

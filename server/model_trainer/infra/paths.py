@@ -1,7 +1,11 @@
-"""Resolve user-supplied paths inside their roots; nothing escapes."""
+"""Resolve user-supplied paths inside their roots; nothing escapes and no walk loops."""
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from model_trainer.core.errors import AppError, ErrorCode
@@ -9,27 +13,133 @@ from model_trainer.core.errors import AppError, ErrorCode
 CORPUS_SUFFIXES = frozenset({".txt"})
 """Files a corpus directory contributes; others (binaries, hidden files) are skipped."""
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+"""Open a directory only if it is one itself, never through a symlink."""
 
-def resolve_inside(root: Path, relative: str, what: str) -> Path:
-    """Join `relative` to `root`, resolving symlinks; refuse anything that lands outside."""
+Entry = tuple[tuple[str, ...], int, os.stat_result]
+"""A walked entry: its path parts under the top, an open descriptor of its directory, lstat."""
+
+
+def _usable(relative: str, what: str) -> None:
     if not relative or "\x00" in relative:
         raise AppError(ErrorCode.DATA_INVALID, f"{what} must be a non-empty relative path")
-    candidate = Path(relative)
-    if candidate.is_absolute():
+    if Path(relative).is_absolute():
         raise AppError(
             ErrorCode.PATH_OUTSIDE_ROOT, f"{what} must be relative to its root, not absolute"
         )
+
+
+def _refused(exc: OSError | ValueError | RuntimeError, relative: str, what: str) -> AppError:
+    """The OS's refusal in the user's own words: the OS's message would name machine paths."""
+    # Python 3.11's resolve() reports a symlink loop as RuntimeError, the OS as ELOOP.
+    if isinstance(exc, RuntimeError) or (isinstance(exc, OSError) and exc.errno == errno.ELOOP):
+        return AppError(ErrorCode.DATA_INVALID, f"{what} '{relative}' runs into a symlink loop")
+    reason = (exc.strerror if isinstance(exc, OSError) else None) or "refused by the OS"
+    return AppError(ErrorCode.DATA_INVALID, f"{what} is not a usable path: {reason}")
+
+
+def resolve_inside(root: Path, relative: str, what: str) -> Path:
+    """Join `relative` to `root`, resolving symlinks; refuse anything that lands outside."""
+    _usable(relative, what)
     base = root.resolve()
     try:
-        resolved = (base / candidate).resolve()
-        resolved.exists()  # the OS refuses some names outright (too long, not encodable)
-    except (OSError, ValueError) as exc:
-        # The message keeps to the user's own words: the OS's would name machine paths.
-        reason = (exc.strerror if isinstance(exc, OSError) else None) or "refused by the OS"
-        raise AppError(ErrorCode.DATA_INVALID, f"{what} is not a usable path: {reason}") from None
+        resolved = (base / relative).resolve()
+        os.stat(resolved)  # the OS refuses some names outright (too long, not encodable)
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # a missing path is the caller's to report
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _refused(exc, relative, what) from None
     if resolved != base and base not in resolved.parents:
         raise AppError(ErrorCode.PATH_OUTSIDE_ROOT, f"{what} '{relative}' points outside its root")
     return resolved
+
+
+def plain_path(root: Path, relative: str, what: str) -> Path | None:
+    """`relative` under `root` as written: None if missing, hidden or through a symlink."""
+    _usable(relative, what)
+    pieces = relative.split("/")
+    parts: list[str] = []
+    for index, piece in enumerate(pieces):
+        if piece in ("", "."):
+            continue
+        if piece == "..":
+            if not parts:
+                raise AppError(
+                    ErrorCode.PATH_OUTSIDE_ROOT, f"{what} '{relative}' points outside its root"
+                )
+            parts.pop()  # every part so far is a real directory, so this is its parent
+            continue
+        if piece.startswith("."):
+            return None
+        try:
+            info = os.lstat(root.joinpath(*parts, piece))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, ValueError) as exc:
+            raise _refused(exc, relative, what) from None
+        last = all(rest in ("", ".") for rest in pieces[index + 1 :])
+        if not (stat.S_ISDIR(info.st_mode) or (last and stat.S_ISREG(info.st_mode))):
+            return None  # a symlink, a device or a file used as a directory
+        parts.append(piece)
+    return root.joinpath(*parts)
+
+
+def walk_visible(top: Path) -> Iterator[Entry]:
+    """Entries under `top` other than directories, sorted; never through a symlink or a dot."""
+    try:
+        fd = os.open(top, _DIR_FLAGS)
+    except OSError:
+        return
+    try:
+        yield from _walk_fd(fd, (), set())
+    finally:
+        os.close(fd)
+
+
+def _walk_fd(fd: int, prefix: tuple[str, ...], seen: set[tuple[int, int]]) -> Iterator[Entry]:
+    here = os.fstat(fd)
+    if (here.st_dev, here.st_ino) in seen:
+        return  # a bind mount can loop a tree without any symlink
+    seen.add((here.st_dev, here.st_ino))
+    try:
+        names = sorted(os.listdir(fd))
+    except OSError:
+        return  # unreadable: skipped like a missing folder
+    for name in names:
+        if name.startswith("."):
+            continue
+        try:
+            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            continue  # removed since it was listed
+        if not stat.S_ISDIR(info.st_mode):
+            yield (*prefix, name), fd, info
+            continue
+        try:
+            sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+        except OSError:
+            continue  # replaced by a symlink or removed since it was listed
+        try:
+            yield from _walk_fd(sub, (*prefix, name), seen)
+        finally:
+            os.close(sub)
+
+
+def _corpus_file(top: Path, entry: Entry, base: Path) -> bool:
+    """A `.txt` file, or a symlink to one that stays inside the corpus root."""
+    parts, fd, info = entry
+    if Path(parts[-1]).suffix not in CORPUS_SUFFIXES:
+        return False
+    if stat.S_ISREG(info.st_mode):
+        return True
+    if not stat.S_ISLNK(info.st_mode):
+        return False
+    try:
+        if not stat.S_ISREG(os.stat(parts[-1], dir_fd=fd).st_mode):
+            return False
+        return base in top.joinpath(*parts).resolve().parents
+    except (OSError, RuntimeError):
+        return False  # dangling or a loop
 
 
 def corpus_files(corpus_root: Path, corpus_path: str) -> list[Path]:
@@ -41,12 +151,9 @@ def corpus_files(corpus_root: Path, corpus_path: str) -> list[Path]:
         return [target]
     base = corpus_root.resolve()
     files = sorted(
-        p
-        for p in target.rglob("*")
-        if p.suffix in CORPUS_SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(target).parts)
-        and base in p.resolve().parents
+        target.joinpath(*entry[0])
+        for entry in walk_visible(target)
+        if _corpus_file(target, entry, base)
     )
     if not files:
         raise AppError(ErrorCode.CORPUS_EMPTY, f"corpus_path '{corpus_path}' holds no .txt files")
@@ -57,5 +164,5 @@ def display_path(path: Path, root: Path) -> str:
     """A path as users named it (relative to its root), never a machine path."""
     try:
         return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):
         return path.name

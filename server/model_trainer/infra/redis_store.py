@@ -23,7 +23,11 @@ class RedisUnavailable(AppError):
     """Redis did not answer; transient by nature, so jobs may retry."""
 
     def __init__(self, detail: str) -> None:
-        super().__init__(ErrorCode.QUEUE_UNAVAILABLE, f"Redis is unavailable: {detail}")
+        # The client hears only that the queue is down; Redis's address and the driver's
+        # words stay in the logs.
+        super().__init__(
+            ErrorCode.QUEUE_UNAVAILABLE, "the queue is unavailable (Redis does not answer)", detail
+        )
 
 
 @contextmanager
@@ -125,6 +129,11 @@ class RedisStore:
         with translate_errors():
             return int(self.client.zcount(index, min_score, "+inf"))
 
+    def index_members_since(self, index: str, min_score: float) -> list[str]:
+        with translate_errors():
+            found = self.client.zrangebyscore(index, min_score, "+inf")
+            return [t for t in (_text(v) for v in found) if t]
+
     def index_remove(self, index: str, member: str) -> None:
         with translate_errors():
             self.client.zrem(index, member)
@@ -184,7 +193,11 @@ class RedisStore:
 def require(store: RedisStore) -> None:
     """Raise a clear error when Redis does not answer."""
     if not store.ping():
-        raise AppError(ErrorCode.QUEUE_UNAVAILABLE, f"Redis at {redact_url(store.url)} is down")
+        raise AppError(
+            ErrorCode.QUEUE_UNAVAILABLE,
+            "the queue is unavailable (Redis does not answer)",
+            f"Redis at {redact_url(store.url)} is down",
+        )
 
 
 def redact_url(url: str) -> str:

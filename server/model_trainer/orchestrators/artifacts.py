@@ -1,9 +1,15 @@
-"""Browse and download artifact folders without ever leaving them."""
+"""Browse and download artifact folders without ever leaving them.
+
+One rule decides what a listing shows and a download serves: regular files inside the
+artifact folder, not hidden (no part starting with a dot), reached without any symlink.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 import tarfile
-import tempfile
+from collections.abc import Generator
 from enum import StrEnum
 from pathlib import Path
 
@@ -11,7 +17,13 @@ from pydantic import BaseModel, ConfigDict
 
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import validate_id
-from model_trainer.infra.paths import resolve_inside
+from model_trainer.infra.paths import plain_path, walk_visible
+
+CHUNK_BYTES = 1 << 20
+"""What an archive holds in memory at once, whatever the sizes of its files."""
+
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+"""Never through a symlink, and never blocking on a FIFO swapped in after the walk."""
 
 
 class ArtifactKind(StrEnum):
@@ -30,11 +42,6 @@ class ArtifactFile(BaseModel):
     bytes: int
 
 
-def _visible(path: Path, folder: Path) -> bool:
-    """Temporary and scratch files (names starting with a dot) are not artifacts."""
-    return not any(part.startswith(".") for part in path.relative_to(folder).parts)
-
-
 class ArtifactStore:
     """Artifact folders by kind and id."""
 
@@ -43,35 +50,63 @@ class ArtifactStore:
 
     def folder(self, kind: ArtifactKind, artifact_id: str) -> Path:
         folder = self._root / kind.value / validate_id(artifact_id, "artifact")
-        if not folder.is_dir():
+        if folder.is_symlink() or not folder.is_dir():
             raise AppError(ErrorCode.NOT_FOUND, f"{kind.value} '{artifact_id}' does not exist")
         return folder
 
     def files(self, kind: ArtifactKind, artifact_id: str) -> list[ArtifactFile]:
-        folder = self.folder(kind, artifact_id)
+        """Exactly the files a whole-folder download would serve, in the same order."""
         return [
-            ArtifactFile(path=str(p.relative_to(folder)), bytes=p.stat().st_size)
-            for p in sorted(folder.rglob("*"))
-            if p.is_file() and _visible(p, folder)
+            ArtifactFile(path="/".join(parts), bytes=info.st_size)
+            for parts, _, info in walk_visible(self.folder(kind, artifact_id))
+            if stat.S_ISREG(info.st_mode)
         ]
 
     def resolve(self, kind: ArtifactKind, artifact_id: str, path: str | None) -> Path:
-        """A file or folder inside the artifact; anything else is refused."""
+        """A file or folder inside the artifact; a symlink on the way is as good as missing."""
         folder = self.folder(kind, artifact_id)
         if not path:
             return folder
-        target = resolve_inside(folder, path, "path")
-        if not target.exists() or not _visible(target, folder.resolve()):
+        target = plain_path(folder, path, "path")
+        if target is None:
             raise AppError(ErrorCode.NOT_FOUND, f"'{path}' is not in {kind.value} '{artifact_id}'")
         return target
 
-    def archive(self, folder: Path, name: str) -> Path:
-        """A tar of `folder`'s visible files in a temporary file (the caller deletes it)."""
-        handle = tempfile.NamedTemporaryFile(prefix="artifact-", suffix=".tar", delete=False)
-        handle.close()
-        base = folder.resolve()
-        with tarfile.open(handle.name, "w") as tar:
-            for path in sorted(base.rglob("*")):
-                if path.is_file() and not path.is_symlink() and _visible(path, base):
-                    tar.add(path, arcname=f"{name}/{path.relative_to(base)}")
-        return Path(handle.name)
+    def archive(self, folder: Path, name: str) -> Generator[bytes, None, None]:
+        """A tar of `folder`'s files under `name/`, produced as it is read; nothing on disk."""
+        for parts, dir_fd, info in walk_visible(folder):
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            try:
+                fd = os.open(parts[-1], _FILE_FLAGS, dir_fd=dir_fd)
+            except OSError:
+                continue  # removed, or swapped for a symlink, since the walk saw it
+            try:
+                yield from _member(fd, "/".join((name, *parts)))
+            finally:
+                os.close(fd)
+        yield bytes(2 * tarfile.BLOCKSIZE)
+
+
+def _member(fd: int, arcname: str) -> Generator[bytes, None, None]:
+    """One tar member: header, the bytes in chunks, padding to the next block."""
+    # The size comes from the open descriptor: a file replaced by a rename meanwhile is
+    # still the old one here, so header and bytes agree.
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return
+    member = tarfile.TarInfo(arcname)
+    member.size = info.st_size
+    member.mtime = int(info.st_mtime)
+    member.mode = stat.S_IMODE(info.st_mode)
+    yield member.tobuf(tarfile.PAX_FORMAT)
+    left = info.st_size
+    while left:
+        chunk = os.read(fd, min(CHUNK_BYTES, left))
+        if not chunk:
+            # The header already promised the size: stop rather than send a corrupt member.
+            raise AppError(ErrorCode.DATA_INVALID, f"'{arcname}' shrank while being archived")
+        left -= len(chunk)
+        yield chunk
+    if padding := -info.st_size % tarfile.BLOCKSIZE:
+        yield bytes(padding)

@@ -11,13 +11,15 @@ with a clear message instead.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from model_trainer.core.contracts.queue import JobQueue, JobSpec
-from model_trainer.core.errors import ErrorCode, FailureClass
+from model_trainer.core.errors import AppError, ErrorCode, FailureClass
 from model_trainer.core.logging import Log
 from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model
 from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
+from model_trainer.infra.unreadable import report_unreadable
 from model_trainer.tokenizers.manifest import JobError
 from model_trainer.training.manifest import MANIFEST, RunManifest, read_run_manifest, run_dir
 
@@ -46,12 +48,23 @@ class RunReconciler:
             resumed += self._adopt_forgotten()
         return resumed
 
+    def _read(self, folder: Path) -> RunManifest | None:
+        """The run's manifest; an unreadable one is reported once and skipped, so one bad
+        run never stops the pass (nor the runs after it)."""
+        try:
+            return read_run_manifest(folder)
+        except AppError as exc:
+            if exc.code is not ErrorCode.DATA_INVALID:
+                raise
+            report_unreadable(folder / MANIFEST, exc, _log)
+            return None
+
     def _adopt_forgotten(self) -> list[str]:
         """Runs on disk that should be alive but Redis knows nothing about."""
         root = self._settings.artifacts_root / "models"
         adopted: list[str] = []
         for folder in sorted(root.iterdir()) if root.is_dir() else []:
-            manifest = read_run_manifest(folder)
+            manifest = self._read(folder)
             if manifest is None or manifest.status in TERMINAL:
                 continue
             if self._state.snapshot(manifest.run_id).status is None:
@@ -62,7 +75,7 @@ class RunReconciler:
 
     def _requeue(self, run_id: str, why: str) -> bool:
         folder = run_dir(self._settings.artifacts_root, run_id)
-        manifest = read_run_manifest(folder)
+        manifest = self._read(folder)
         if manifest is None:
             return False
         if manifest.status in TERMINAL:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections import deque
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from model_trainer.core.contracts.events import utc_now
+from model_trainer.core.contracts.events import EventPublisher, utc_now
 from model_trainer.core.contracts.model import Architecture, ModelBackend
 from model_trainer.core.contracts.queue import JobQueue, JobSpec
 from model_trainer.core.errors import AppError, ErrorCode
@@ -17,12 +19,17 @@ from model_trainer.core.logging import Log
 from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model
 from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
+from model_trainer.infra.machine import memory_bytes
 from model_trainer.infra.paths import corpus_files
+from model_trainer.infra.unreadable import report_unreadable
+from model_trainer.infra.workers import DeviceCapacity, WorkerDirectory
 from model_trainer.orchestrators.manifest_cache import ManifestCache
 from model_trainer.tokenizers.manifest import read_manifest
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.tokenizers.training import tokenizer_dir
-from model_trainer.training.config import EvalRequest, ModelSpec, RunConfig
+from model_trainer.training.budget import check_memory, check_tokens_per_step
+from model_trainer.training.config import EvalRequest, ModelSpec, RunConfig, TrainerSpec
+from model_trainer.training.endings import RunEndings
 from model_trainer.training.generation import ModelCache
 from model_trainer.training.manifest import (
     EXPORT,
@@ -39,6 +46,8 @@ from model_trainer.training.progress import Progress
 
 TRAIN_JOB = "model_trainer.worker.jobs.train_model"
 EVAL_JOB = "model_trainer.worker.jobs.evaluate_model"
+CANCEL_LEASE_S = 30.0
+"""How long the API may hold a run's lease while it cancels it (it takes milliseconds)."""
 
 _log = Log("training")
 
@@ -78,6 +87,10 @@ def resolve_architecture(
     )
 
 
+def _memory_of(offer: tuple[str, DeviceCapacity]) -> int:
+    return offer[1].memory_bytes
+
+
 class RunOrchestrator:
     """Validates, records and enqueues runs; reads their state and results back."""
 
@@ -88,12 +101,16 @@ class RunOrchestrator:
         backend: ModelBackend,
         state: JobStateStore,
         queue: JobQueue,
+        workers: WorkerDirectory,
+        events: EventPublisher,
     ) -> None:
         self._settings = settings
         self._tokenizers = tokenizers
         self._backend = backend
         self._state = state
         self._queue = queue
+        self._workers = workers
+        self._endings = RunEndings(state, events)
         self._models = ModelCache(backend)
         self._manifests = ManifestCache(read_run_manifest, MANIFEST)
 
@@ -123,6 +140,8 @@ class RunOrchestrator:
                 ErrorCode.CONFIG_INVALID,
                 f"model: {parameters:,} parameters exceed the limit {limits.max_parameters:,}",
             )
+        check_tokens_per_step(arch, config.trainer, limits)
+        self._check_capacity(arch, config.trainer)
         run_id = new_id("run")
         manifest = RunManifest(
             run_id=run_id,
@@ -146,6 +165,31 @@ class RunOrchestrator:
         )
         _log.info("run_enqueued", run_id=run_id, parameters=parameters)
         return manifest
+
+    def _check_capacity(self, arch: Architecture, spec: TrainerSpec) -> None:
+        """Refuse what no live worker could run: a device none offers, or a step bigger than
+        the memory of the roomiest one (this machine's, while no worker has said)."""
+        workers = self._workers.live()
+        if spec.device in ("cuda", "mps"):
+            offered = [(w.name, d) for w in workers if (d := w.offers(spec.device)) is not None]
+            if not offered:
+                kinds: list[str] = sorted({d.kind for w in workers for d in w.devices})
+                raise AppError(
+                    ErrorCode.DEVICE_UNAVAILABLE,
+                    f"trainer.device: no live worker offers {spec.device} (live workers offer: "
+                    f"{', '.join(kinds) or 'none live'}); use 'auto' or 'cpu', or start a worker "
+                    "that has it",
+                )
+        elif spec.device == "cpu":
+            offered = [(w.name, d) for w in workers if (d := w.offers("cpu")) is not None]
+        else:
+            offered = [(w.name, w.best_device()) for w in workers]
+        if not offered:
+            here = DeviceCapacity(kind="cpu", name="cpu", memory_bytes=memory_bytes())
+            offered = [("this machine (no worker is live to ask)", here)]
+        name, device = max(offered, key=_memory_of)
+        where = name if name.startswith("this machine") else f"the roomiest worker, {name},"
+        check_memory(arch, spec, self._settings.limits, device, where)
 
     def _tokenizer_ref(self, tokenizer_id: str) -> TokenizerRef:
         validate_id(tokenizer_id, "tokenizer")
@@ -196,11 +240,15 @@ class RunOrchestrator:
         for run_id in ids:
             try:
                 views.append(self.get(run_id))
-            except AppError as exc:
-                _log.warning("run_unlistable", run_id=run_id, error=exc.message)
+            except AppError as exc:  # one bad run must not hide the others
+                report_unreadable(
+                    run_dir(self._settings.artifacts_root, run_id) / MANIFEST, exc, _log
+                )
         return views
 
     def cancel(self, run_id: str) -> RunView:
+        """Raise the run's cancel flag; a run that no worker holds (queued, or stalled) ends
+        `cancelled` at once, and a training one at its next step."""
         view = self.get(run_id)
         if view.manifest.status in TERMINAL:
             raise AppError(
@@ -208,8 +256,26 @@ class RunOrchestrator:
             )
         self._state.request_cancel(run_id)
         _log.info("run_cancel_requested", run_id=run_id)
+        if self._end_if_unheld(run_id):
+            return self.get(run_id)
         view.message = "cancellation requested"
         return view
+
+    def _end_if_unheld(self, run_id: str) -> bool:
+        """End the run now if no worker holds its lease. Holding the lease meanwhile keeps a
+        worker from starting it; one that takes it afterwards reads `cancelled` and stops."""
+        owner = f"api-cancel.{socket.gethostname()}.{os.getpid()}"
+        if not self._state.acquire_lease(run_id, owner, CANCEL_LEASE_S):
+            return False  # a worker trains it: it sees the flag before its next step
+        try:
+            folder = self.folder(run_id)
+            manifest = read_run_manifest(folder)
+            if manifest is None or manifest.status in TERMINAL:
+                return False
+            self._endings.cancel_unstarted(folder, manifest, _log.bind(run_id=run_id))
+            return True
+        finally:
+            self._state.release_lease(run_id, owner)
 
     def metrics(self, run_id: str) -> list[MetricRecord]:
         path = self.folder(run_id) / METRICS

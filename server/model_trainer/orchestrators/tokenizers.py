@@ -14,6 +14,7 @@ from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model
 from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
 from model_trainer.infra.paths import corpus_files
+from model_trainer.infra.unreadable import report_unreadable
 from model_trainer.tokenizers.manifest import (
     MANIFEST,
     TokenizerManifest,
@@ -110,8 +111,9 @@ class TokenizerOrchestrator:
         for tokenizer_id in ids:
             try:
                 views.append(self.get(tokenizer_id))
-            except AppError as exc:
-                _log.warning("tokenizer_unlistable", tokenizer_id=tokenizer_id, error=exc.message)
+            except AppError as exc:  # one bad tokenizer must not hide the others
+                folder = tokenizer_dir(self._settings.artifacts_root, tokenizer_id)
+                report_unreadable(folder / MANIFEST, exc, _log)
         return views
 
     def encode(self, tokenizer_id: str, text: str) -> tuple[list[int], list[str]]:

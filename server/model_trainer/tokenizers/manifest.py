@@ -14,6 +14,7 @@ from model_trainer.core.contracts.tokenizer import (
     TokenizerMethod,
 )
 from model_trainer.core.errors import AppError, ErrorCode, FailureClass
+from model_trainer.core.request_model import RequestModel
 from model_trainer.infra.job_state import JobStatus
 from model_trainer.tokenizers.stats import TokenizerStats
 
@@ -21,7 +22,7 @@ MANIFEST = "manifest.json"
 LOGS = "logs.jsonl"
 
 
-class TokenizerTrainConfig(BaseModel):
+class TokenizerTrainConfig(RequestModel):
     """A request to train a tokenizer (the body of `POST /tokenizers/train`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

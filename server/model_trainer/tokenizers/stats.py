@@ -12,7 +12,8 @@ from model_trainer.tokenizers.corpus import iter_text_chunks
 
 
 class TokenizerStats(BaseModel):
-    """Measured on the holdout split (all zero-safe when the holdout is empty)."""
+    """Measured on the holdout split; the ratios are absent (None) when the holdout is empty
+    (`holdout_fraction` 0, or a corpus too small to spare a line), never a made-up 0."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -22,15 +23,19 @@ class TokenizerStats(BaseModel):
     holdout_words: int
     token_count: int
     unknown_tokens: int
-    unknown_token_rate: float
-    coverage: float
-    char_coverage: float
-    tokens_per_char: float
-    tokens_per_word: float
+    unknown_token_rate: float | None
+    coverage: float | None
+    char_coverage: float | None
+    tokens_per_char: float | None
+    tokens_per_word: float | None
 
 
-def _ratio(part: float, whole: float, empty: float) -> float:
-    return part / whole if whole else empty
+def _ratio(part: float, whole: float) -> float | None:
+    return part / whole if whole else None
+
+
+def _complement(ratio: float | None) -> float | None:
+    return None if ratio is None else 1.0 - ratio
 
 
 def _uncovered(handle: TokenizerHandle, unk: int | None, char_counts: Counter[str]) -> int:
@@ -91,9 +96,9 @@ def holdout_stats(handle: TokenizerHandle, holdout_file: Path) -> TokenizerStats
         holdout_words=words,
         token_count=tokens,
         unknown_tokens=unknown,
-        unknown_token_rate=_ratio(unknown, tokens, 0.0),
-        coverage=1.0 - _ratio(unknown, tokens, 0.0),
-        char_coverage=1.0 - _ratio(uncovered, chars, 0.0),
-        tokens_per_char=_ratio(tokens, chars, 0.0),
-        tokens_per_word=_ratio(tokens, words, 0.0),
+        unknown_token_rate=_ratio(unknown, tokens),
+        coverage=_complement(_ratio(unknown, tokens)),
+        char_coverage=_complement(_ratio(uncovered, chars)),
+        tokens_per_char=_ratio(tokens, chars),
+        tokens_per_word=_ratio(tokens, words),
     )

@@ -141,7 +141,9 @@ class TokenizerTrainer:
         self._state.set_status(
             manifest.tokenizer_id,
             JobStatus.COMPLETED,
-            f"vocab {stats.vocab_size}, {stats.tokens_per_char:.3f} tokens/char on the holdout",
+            f"vocab {stats.vocab_size}, {stats.tokens_per_char:.3f} tokens/char on the holdout"
+            if stats.tokens_per_char is not None
+            else f"vocab {stats.vocab_size}; no holdout to measure on",
         )
         log.info(
             "tokenizer_completed",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from model_trainer.core.request_model import RequestModel
 from model_trainer.tokenizers.corpus import HoldoutStrategy
 
 
@@ -29,7 +30,7 @@ CompileChoice = Literal["auto", "on", "off"]
 """`auto` compiles on CUDA, where it pays; on CPU the compile time outweighs the gain."""
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(RequestModel):
     """The architecture: a named size, with any field overridden."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,7 +44,7 @@ class ModelSpec(BaseModel):
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
 
 
-class DataSpec(BaseModel):
+class DataSpec(RequestModel):
     """Which text, tokenized how, split how."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,7 +55,7 @@ class DataSpec(BaseModel):
     holdout_strategy: HoldoutStrategy = HoldoutStrategy.RANDOM_LINES
 
 
-class TrainerSpec(BaseModel):
+class TrainerSpec(RequestModel):
     """The optimisation: nanoGPT's knobs, with its small-model defaults."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -85,7 +86,7 @@ class TrainerSpec(BaseModel):
         return self
 
 
-class RunConfig(BaseModel):
+class RunConfig(RequestModel):
     """A whole run request."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -95,7 +96,7 @@ class RunConfig(BaseModel):
     trainer: TrainerSpec = TrainerSpec()
 
 
-class EvalRequest(BaseModel):
+class EvalRequest(RequestModel):
     """What an evaluation job evaluates: a split of the run's data or another corpus."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -10,6 +10,8 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.infra.machine import memory_bytes
+from model_trainer.infra.workers import DeviceCapacity, DeviceKind
 from model_trainer.training.config import CompileChoice, DeviceChoice, Precision
 
 
@@ -99,3 +101,12 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):  # only settable before first parallel work
         torch.set_num_interop_threads(max(1, min(2, threads)))
+
+
+def device_capacity(device: torch.device) -> DeviceCapacity:
+    """The memory a run on `device` has: the GPU's own, else this machine's (or container's)."""
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return DeviceCapacity(kind="cuda", name=props.name, memory_bytes=props.total_memory)
+    kind: DeviceKind = "mps" if device.type == "mps" else "cpu"
+    return DeviceCapacity(kind=kind, name=device.type, memory_bytes=memory_bytes())

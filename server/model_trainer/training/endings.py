@@ -12,9 +12,10 @@ from model_trainer.infra.backoff import retry_transient
 from model_trainer.infra.job_state import JobStateStore, JobStatus
 from model_trainer.infra.redis_store import RedisUnavailable
 from model_trainer.tokenizers.manifest import JobError
+from model_trainer.training.checkpoint import BEST, LAST
 from model_trainer.training.events import GLOBAL_CHANNEL, TrainCancelled, TrainFailed, run_channel
 from model_trainer.training.loop import LoopOutcome
-from model_trainer.training.manifest import MANIFEST, RunManifest
+from model_trainer.training.manifest import CHECKPOINTS, LOGS, MANIFEST, METRICS, RunManifest
 
 
 def summarise(manifest: RunManifest, outcome: LoopOutcome) -> None:
@@ -28,6 +29,13 @@ def summarise(manifest: RunManifest, outcome: LoopOutcome) -> None:
     metrics.tokens_per_s = outcome.tokens_per_s
     manifest.progress.step = outcome.step
     manifest.progress.tokens_seen = outcome.tokens_seen
+
+
+def present_artifacts(folder: Path) -> list[str]:
+    """The run's files that exist now, as `artifacts` lists them (a run that ended early
+    still has its log, metrics and checkpoints to download)."""
+    names = [MANIFEST, LOGS, METRICS, f"{CHECKPOINTS}/{LAST}", f"{CHECKPOINTS}/{BEST}"]
+    return sorted(name for name in names if (folder / name).is_file() or name == MANIFEST)
 
 
 class RunEndings:
@@ -50,21 +58,37 @@ class RunEndings:
     def cancel(
         self, folder: Path, manifest: RunManifest, outcome: LoopOutcome, log: Log
     ) -> RunManifest:
+        """The loop saw the cancel flag and saved `last.pt`."""
+        message = f"cancelled at step {outcome.step}; checkpoint saved"
+        return self._cancelled(folder, manifest, outcome.step, message, log)
+
+    def cancel_unstarted(self, folder: Path, manifest: RunManifest, log: Log) -> RunManifest:
+        """Cancelled before this start built anything: no model, evaluation or checkpoint."""
+        step = manifest.progress.step
+        message = (
+            f"cancelled at step {step} before it resumed" if step else "cancelled before it started"
+        )
+        return self._cancelled(folder, manifest, step, message, log)
+
+    def _cancelled(
+        self, folder: Path, manifest: RunManifest, step: int, message: str, log: Log
+    ) -> RunManifest:
         manifest.status = JobStatus.CANCELLED
         manifest.finished_at = utc_now()
+        manifest.artifacts = present_artifacts(folder)
         write_model(folder / MANIFEST, manifest)
-        message = f"cancelled at step {outcome.step}; checkpoint saved"
         self.settle(manifest.run_id, JobStatus.CANCELLED, message, log)
         self._events.publish(
             [GLOBAL_CHANNEL, run_channel(manifest.run_id)],
-            TrainCancelled(request_id=manifest.run_id, step=outcome.step),
+            TrainCancelled(request_id=manifest.run_id, step=step),
         )
-        log.info("run_cancelled", step=outcome.step)
+        log.info("run_cancelled", step=step, message=message)
         return manifest
 
     def fail(self, folder: Path, manifest: RunManifest, exc: AppError, log: Log) -> None:
         manifest.status = JobStatus.FAILED
         manifest.finished_at = utc_now()
+        manifest.artifacts = present_artifacts(folder)
         manifest.error = manifest.last_error = JobError(
             code=str(exc.code), failure_class=exc.failure_class, message=exc.message
         )

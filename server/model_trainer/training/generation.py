@@ -10,6 +10,7 @@ import torch
 
 from model_trainer.core.contracts.model import LanguageModel, ModelBackend
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.errors import AppError, ErrorCode
 
 MODEL_CACHE_SIZE = 4
 """Loaded models kept in the API process (least recently used evicted)."""
@@ -32,14 +33,20 @@ def sample(
     with torch.no_grad():
         for _ in range(max_new_tokens):
             logits = model.logits(idx[:, -max_seq_len:])[:, -1, :]  # (1, vocab)
-            if temperature <= 0:
+            if not bool(torch.isfinite(logits).all()):
+                raise AppError(
+                    ErrorCode.DATA_INVALID, "the model's scores are not finite numbers (NaN)"
+                )
+            scaled = logits / temperature if temperature > 0 else logits
+            if temperature <= 0 or not bool(torch.isfinite(scaled).all()):
+                # Greedy: at temperature 0, and where a tiny temperature overflows the scores
+                # (1e-300 makes every score infinite), which is the limit it tends to anyway.
                 next_id = torch.argmax(logits, dim=-1, keepdim=True)
             else:
-                logits = logits / temperature
                 if top_k is not None and top_k > 0:
-                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                next_id = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
+                    kth = torch.topk(scaled, min(top_k, scaled.size(-1))).values[:, -1:]
+                    scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+                next_id = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator)
             idx = torch.cat([idx, next_id], dim=1)
             new.append(int(next_id.item()))
     return new

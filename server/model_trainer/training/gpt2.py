@@ -12,9 +12,22 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
+from transformers.utils import logging as hf_logging
 
 from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.logging import adopt_library_loggers
+
+
+def _route_library_logs() -> None:
+    """Make transformers, the Hub client and torch speak only through our JSON log lines."""
+    hf_logging.disable_progress_bar()  # "Loading weights" would draw a tqdm bar on stderr
+    hf_logging.disable_default_handler()
+    hf_logging.enable_propagation()
+    adopt_library_loggers("huggingface_hub", "torch")
+
+
+_route_library_logs()
 
 SIZES: dict[str, tuple[int, int, int]] = {
     "nano": (4, 4, 128),

@@ -103,6 +103,18 @@ def mean_loss(model: LanguageModel, tokens: Tensor, block: int) -> tuple[float, 
     return total / n, int(len(picks))
 
 
+def finite_loss(value: float, step: int) -> float:
+    """`value`, or the end of the run: weights that produced a NaN or infinite loss are lost,
+    and every later step, checkpoint and record would only repeat it."""
+    if not math.isfinite(value):
+        raise AppError(
+            ErrorCode.TRAINING_DIVERGED,
+            f"the loss became {value} at step {step}: training diverged; lower "
+            "trainer.learning_rate, raise trainer.warmup_steps or set trainer.grad_clip",
+        )
+    return value
+
+
 def _loss(model: LanguageModel, x: Tensor, y: Tensor) -> Tensor:
     logits = model.logits(x)  # (B, T, V)
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
@@ -210,6 +222,8 @@ def train_loop(
         if step % spec.eval_interval == 0 or step == spec.max_steps:
             final = step == spec.max_steps
             last_eval = estimate_loss(model, data, spec, arch, device, precision, step, final)
+            finite_loss(last_eval.train_loss, step)
+            finite_loss(last_eval.val_loss, step)
             hooks.on_eval(last_eval)
             if step > 0 and (best is None or last_eval.val_loss < best):
                 best, best_step = last_eval.val_loss, step
@@ -236,6 +250,7 @@ def train_loop(
         tokens_seen += tokens_per_step
         # report every log_interval steps
         if step % spec.log_interval == 0 or step == spec.max_steps:
+            train_loss = finite_loss(float(loss.item()), step)
             now = time.perf_counter()
             rate = (step - mark_step) * tokens_per_step / max(now - mark_time, 1e-9)
             mark_time, mark_step = now, step
@@ -244,7 +259,7 @@ def train_loop(
                     step=step,
                     max_steps=spec.max_steps,
                     tokens_seen=tokens_seen,
-                    train_loss=float(loss.item()),
+                    train_loss=train_loss,
                     val_loss=last_eval.val_loss if last_eval else None,
                     lr=lr,
                     tokens_per_s=rate,

@@ -25,9 +25,11 @@ from model_trainer.infra.versions import library_versions
 from model_trainer.tokenizers.manifest import JobError, read_manifest
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.tokenizers.training import tokenizer_dir
+from model_trainer.training.budget import check_memory, check_tokens_per_step
 from model_trainer.training.checkpoint import LAST, Checkpointer
 from model_trainer.training.dataset import PreparedDataset, load_tokens, prepare_dataset
 from model_trainer.training.device import (
+    device_capacity,
     device_info,
     pick_device,
     prepare_device,
@@ -106,6 +108,17 @@ class RunTrainer:
                     run_id, worker.heartbeat_interval_s, worker.heartbeat_ttl_s, log, owner
                 ) as lease_lost,
             ):
+                # Read again under the lease: a cancel may have ended the run while this job
+                # waited in the queue, or raised the flag just before the lease was taken.
+                manifest = read_run_manifest(folder) or manifest
+                if manifest.status in TERMINAL:
+                    log.info("run_already_ended", status=str(manifest.status))
+                    return manifest
+                cancelled = retry_transient(
+                    lambda: self._state.is_cancelled(run_id), "read the cancel flag", log
+                )
+                if cancelled:
+                    return self._endings.cancel_unstarted(folder, manifest, log)
                 attempt = retry_transient(
                     lambda: self._state.next_attempt(run_id), "count the start", log
                 )
@@ -198,6 +211,10 @@ class RunTrainer:
         set_threads(self._settings.worker.threads)
         device = pick_device(spec.device)
         prepare_device(device)
+        # Again here: the API judged by the roomiest worker (or its own machine); this one
+        # may have less, and a step that does not fit would be killed by the OOM killer.
+        check_tokens_per_step(arch, spec, self._settings.limits)
+        check_memory(arch, spec, self._settings.limits, device_capacity(device), "this worker")
         earlier = manifest.device
         manifest.status = JobStatus.RUNNING
         manifest.started_at = manifest.started_at or utc_now()

@@ -21,8 +21,10 @@ from model_trainer.core.errors import AppError
 from model_trainer.core.logging import Log, configure_logging
 from model_trainer.core.settings import Settings
 from model_trainer.infra.compute import LocalCompute
+from model_trainer.infra.machine import worker_capacity
 from model_trainer.infra.redis_store import RedisStore, RedisUnavailable
 from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
+from model_trainer.infra.workers import WorkerCapacity, WorkerDirectory
 
 if TYPE_CHECKING:  # imported for real only after the thread variables are set
     from model_trainer.orchestrators.recovery import RunReconciler
@@ -41,9 +43,13 @@ class _Maintenance:
         interval_s: float,
         reconciler: RunReconciler,
         reconcile_every_s: float,
+        directory: WorkerDirectory,
+        capacity: WorkerCapacity,
     ) -> None:
         self._store = store
         self._name = name
+        self._directory = directory
+        self._capacity = capacity
         self._interval_s = interval_s
         self._reconciler = reconciler
         self._reconcile_every_s = reconcile_every_s
@@ -55,6 +61,7 @@ class _Maintenance:
         while not self._stop.is_set():
             try:
                 self._store.index_add(WORKERS_ALIVE_INDEX, self._name, time.time())
+                self._directory.publish(self._capacity)
                 if time.monotonic() >= next_reconcile:
                     first = next_reconcile == 0.0
                     resumed = self._reconciler.reconcile(scan_artifacts=first)
@@ -62,7 +69,7 @@ class _Maintenance:
                         _log.info("runs_resumed", runs=list(resumed))
                     next_reconcile = time.monotonic() + self._reconcile_every_s
             except AppError as exc:
-                _log.warning("worker_maintenance_failed", error=exc.message)
+                _log.warning("worker_maintenance_failed", error=str(exc))
             except Exception:  # noqa: BLE001 - logged with its stack; see below
                 # This thread is what keeps the worker visible and dead runs resumed; one
                 # bad pass must not end it for the life of the process.
@@ -89,10 +96,12 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     os.nice(settings.worker.nice)  # work horses inherit it; requests are served first
     # Library progress bars would interleave with the JSON log lines on stderr.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Before `work()`: RQ adds its plain-text handlers only when no handler is effective yet,
+    # and this installs the root's JSON one.
     configure_logging(settings.log_level, "model-trainer-worker")
 
     # Heavy imports happen once here, before the first fork, never per job.
-    from model_trainer.services import MODEL_BACKEND, RECONCILER, build_registry
+    from model_trainer.services import MODEL_BACKEND, RECONCILER, WORKERS, build_registry
     from model_trainer.worker import jobs
 
     registry = build_registry(settings)
@@ -100,6 +109,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     with registry.container() as container:
         container.get(MODEL_BACKEND)  # imports transformers
         reconciler = container.get(RECONCILER)
+        directory = container.get(WORKERS)
     store = RedisStore(settings.redis_url)
     name = f"{socket.gethostname()}.{os.getpid()}"
     worker = Worker(
@@ -123,6 +133,8 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
             settings.worker.heartbeat_interval_s,
             reconciler,
             settings.worker.reconcile_interval_s,
+            directory,
+            worker_capacity(name, compute.threads()),
         ):
             worker.work(burst=burst, logging_level="WARNING")
     except RedisConnectionError as exc:

@@ -75,6 +75,9 @@ def test_each_method_trains_and_loads_with_its_own_library(
     stats = view.stats
     assert stats is not None
     assert 0 < stats.vocab_size <= int(str(_body(**extra)["vocab_size"]))
+    assert stats.tokens_per_char is not None and stats.tokens_per_word is not None
+    assert stats.unknown_token_rate is not None and stats.coverage is not None
+    assert stats.char_coverage is not None
     assert stats.token_count > 0 and stats.tokens_per_char > 0 and stats.tokens_per_word > 0
     assert 0 <= stats.unknown_token_rate <= 1 and 0 <= stats.coverage <= 1
     assert 0 <= stats.char_coverage <= 1

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Generator
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
-from starlette.background import BackgroundTask
+from starlette.concurrency import iterate_in_threadpool
 
 from model_trainer.api.deps import ArtifactsDep
 from model_trainer.api.schemas.common import Responses, error_responses
@@ -36,19 +38,36 @@ def download(
     artifact_id: str,
     artifacts: ArtifactsDep,
     path: Annotated[str | None, Query(max_length=1024)] = None,
-) -> FileResponse:
+) -> Response:
     """One file, or a folder (the whole artifact when `path` is absent) as a tar archive."""
     target = artifacts.resolve(kind, artifact_id, path)
     if target.is_file():
         return FileResponse(target, filename=target.name, media_type="application/octet-stream")
     name = artifact_id if target == artifacts.folder(kind, artifact_id) else target.name
-    archive = artifacts.archive(target, name)
-    return FileResponse(
-        archive,
-        filename=f"{name}.tar",
+    return StreamingResponse(
+        _pull(artifacts.archive(target, name)),
         media_type="application/x-tar",
-        background=BackgroundTask(archive.unlink, missing_ok=True),
+        headers={"Content-Disposition": _attachment(f"{name}.tar")},
     )
+
+
+async def _pull(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
+    """The archive's chunks, read in a worker thread; its files close as soon as streaming ends."""
+    try:
+        async for chunk in iterate_in_threadpool(chunks):
+            yield chunk
+    finally:
+        # A client that drops the connection ends the stream here (or when the response is
+        # collected): close now rather than leave descriptors to the garbage collector.
+        chunks.close()
+
+
+def _attachment(filename: str) -> str:
+    """`Content-Disposition` as Starlette writes it for files, RFC 6266 for other names."""
+    quoted = quote(filename, errors="surrogateescape")
+    if quoted != filename:
+        return f"attachment; filename*=utf-8''{quoted}"
+    return f'attachment; filename="{filename}"'
 
 
 BINARY: dict[str, object] = {"schema": {"type": "string", "format": "binary"}}
@@ -72,6 +91,7 @@ router.add_api_route(
     download,
     methods=["GET"],
     operation_id="artifacts-download",
-    response_class=FileResponse,
+    # Either a FileResponse or a StreamingResponse; the schema comes from DOWNLOAD_RESPONSES.
+    response_class=StreamingResponse,
     responses=DOWNLOAD_RESPONSES,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Annotated
@@ -11,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from model_trainer.api.deps import RunLogsDep, RunsDep
+from model_trainer.api.deps import GenerationPoolDep, RunLogsDep, RunsDep
 from model_trainer.api.schemas.common import BODY_ERRORS, Responses, error_responses
 from model_trainer.api.schemas.runs import (
     EvalPublic,
@@ -30,6 +31,9 @@ from model_trainer.infra.job_state import JobStatus
 from model_trainer.training.config import EvalRequest
 from model_trainer.training.evaluate import EvalMetrics, Sample
 from model_trainer.training.manifest import EVAL
+
+LINE_NUMBER = r"^[0-9]{1,15}$"
+"""An event id: a line number in ASCII digits (`str.isdigit` also admits '²')."""
 
 
 def start_run(body: RunCreate, runs: RunsDep) -> RunQueued:
@@ -70,17 +74,27 @@ async def _log_events(
     async with aclosing(lines):  # a client that leaves stops following at once
         async for line_no, line in lines:
             yield ServerSentEvent(data=line, id=str(line_no), event="log")
+            # A backlog is sent without waiting on anything, so the event loop would not
+            # learn that the client left (and the server would keep writing to a dead
+            # socket, warning each time) until the whole backlog was out: let it look.
+            await asyncio.sleep(0)
 
 
 def stream_logs(
     run_id: str,
     runs: RunsDep,
     logs: RunLogsDep,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            pattern=LINE_NUMBER,
+            description="The id of the last event seen (a line number); resumes after it",
+        ),
+    ] = None,
 ) -> EventSourceResponse:
     """Server-sent events, one per log line; `Last-Event-ID` resumes after that line."""
     path = runs.log_path(run_id)
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    after = int(last_event_id) if last_event_id else 0
     return EventSourceResponse(_log_events(logs.follow(run_id, path, after)), ping=15)
 
 
@@ -113,11 +127,19 @@ def get_eval(run_id: str, runs: RunsDep) -> EvalPublic:
     return EvalPublic(run_id=run_id, metrics=metrics, samples=samples)
 
 
-def generate(run_id: str, body: GenerateRequest, runs: RunsDep) -> GeneratePublic:
-    """Sample from the run's exported model (runs in a worker thread, models cached)."""
-    text, ids = runs.generate(
-        run_id, body.prompt, body.max_new_tokens, body.temperature, body.top_k, body.seed
-    )
+async def generate(
+    run_id: str, body: GenerateRequest, runs: RunsDep, pool: GenerationPoolDep
+) -> GeneratePublic:
+    """Sample from the run's exported model (on the API's small generation pool; 503 with
+    `Retry-After` when it is full; models cached)."""
+
+    def sample() -> tuple[str, list[int]]:
+        return runs.generate(
+            run_id, body.prompt, body.max_new_tokens, body.temperature, body.top_k, body.seed
+        )
+
+    sampled = await pool.run(sample)  # unpacked apart: mypy sees Any in `a, b = await`
+    text, ids = sampled
     return GeneratePublic(run_id=run_id, prompt=body.prompt, text=text, ids=ids, count=len(ids))
 
 

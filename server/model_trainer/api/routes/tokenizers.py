@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from model_trainer.api.deps import TokenizersDep
+from model_trainer.api.deps import EncodePoolDep, TokenizersDep
 from model_trainer.api.schemas.common import BODY_ERRORS, error_responses
 from model_trainer.api.schemas.tokenizers import (
     EncodePublic,
@@ -37,9 +37,17 @@ def get_tokenizer(tokenizer_id: str, tokenizers: TokenizersDep) -> TokenizerPubl
     return TokenizerPublic.from_view(tokenizers.get(tokenizer_id))
 
 
-def encode(tokenizer_id: str, body: EncodeRequest, tokenizers: TokenizersDep) -> EncodePublic:
-    """Encode text with a trained tokenizer: ids and the token strings they stand for."""
-    ids, tokens = tokenizers.encode(tokenizer_id, body.text)
+async def encode(
+    tokenizer_id: str, body: EncodeRequest, tokenizers: TokenizersDep, pool: EncodePoolDep
+) -> EncodePublic:
+    """Encode text with a trained tokenizer: ids and the token strings they stand for (on
+    the API's small encode pool; 503 with `Retry-After` when it is full)."""
+
+    def encode_text() -> tuple[list[int], list[str]]:
+        return tokenizers.encode(tokenizer_id, body.text)
+
+    encoded = await pool.run(encode_text)  # unpacked apart: mypy sees Any in `a, b = await`
+    ids, tokens = encoded
     return EncodePublic(tokenizer_id=tokenizer_id, ids=ids, tokens=tokens, count=len(ids))
 
 

@@ -27,7 +27,8 @@ class Health(BaseModel):
 
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "The body is not JSON, a path is unusable or outside its root, or a stored file is bad",
+    400: "The body is not JSON (`BODY_NOT_JSON`), a path is unusable or outside its root, or a "
+    "stored file is bad",
     401: "`X-Api-Key` is missing or wrong (only when the API has a key)",
     404: "No such tokenizer, run, evaluation, artifact, file or corpus",
     409: "The tokenizer or run is not in a state that allows this",
@@ -35,7 +36,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     413: "The body is over the configured limit",
     422: "A field is missing, unknown or out of range (the message names it)",
     500: "An unexpected failure (logged with its stack; the body says nothing more)",
-    503: "Redis does not answer, or (readiness only) no worker is live",
+    503: "The queue (Redis) does not answer, no worker is live (readiness only), or the "
+    "generation or encode pool is full (`SERVER_BUSY`, with `Retry-After`)",
     507: "The artifacts folder cannot be written",
 }
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from model_trainer.core.contracts.model import Architecture
+from model_trainer.core.request_model import RequestModel
 from model_trainer.infra.job_state import JobStatus
 from model_trainer.orchestrators.runs import RunView
 from model_trainer.tokenizers.manifest import JobError
@@ -122,7 +123,7 @@ class LogsPublic(BaseModel):
     count: int
 
 
-class EvaluateRequest(BaseModel):
+class EvaluateRequest(RequestModel):
     """Evaluate on a split of the run's own data, or on another corpus."""
 
     model_config = ConfigDict(extra="forbid")
@@ -141,7 +142,7 @@ class EvalPublic(BaseModel):
     samples: list[Sample]
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(RequestModel):
     """Sampling settings; the same seed gives the same text."""
 
     model_config = ConfigDict(extra="forbid")

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from model_trainer.core.contracts.tokenizer import TokenizerMethod
+from model_trainer.core.request_model import RequestModel
 from model_trainer.infra.job_state import JobStatus
 from model_trainer.orchestrators.tokenizers import TokenizerView
 from model_trainer.tokenizers.manifest import (
@@ -81,7 +82,7 @@ class TokenizersPublic(BaseModel):
     count: int
 
 
-class EncodeRequest(BaseModel):
+class EncodeRequest(RequestModel):
     """Text to encode."""
 
     model_config = ConfigDict(extra="forbid")

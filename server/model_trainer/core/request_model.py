@@ -1,0 +1,16 @@
+"""The base of every request body: unknown fields and non-finite numbers are refused."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class RequestModel(BaseModel):
+    """What a client sends (and what is stored from it).
+
+    JSON parsers accept `Infinity`, `NaN` and `1e400`, but a stored manifest cannot hold them
+    (they would be written as `null` and never read back), and no setting means anything at
+    infinity: such numbers are refused with a 422 before anything is recorded.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

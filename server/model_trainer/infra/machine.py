@@ -1,0 +1,79 @@
+"""What this machine offers a job: memory as the kernel will enforce it, and its GPUs.
+
+Nothing here touches CUDA through torch: a worker forks a work horse per job, and a parent
+that initialised CUDA leaves its children unable to use it. GPUs are asked of `nvidia-smi`.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+from model_trainer.infra.workers import DeviceCapacity, WorkerCapacity
+
+MEMINFO = Path("/proc/meminfo")
+CGROUP_LIMITS = (
+    Path("/sys/fs/cgroup/memory.max"),  # cgroup v2
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),  # cgroup v1
+)
+UNKNOWN_MEMORY = 8 * 1024**3
+"""Assumed where the kernel says nothing (not Linux): a small laptop's worth."""
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _mem_total() -> int | None:
+    try:
+        lines = MEMINFO.read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in lines:
+        name, _, rest = line.partition(":")
+        fields = rest.split()
+        if name == "MemTotal" and fields and fields[0].isascii() and fields[0].isdigit():
+            return int(fields[0]) * 1024
+    return None
+
+
+def memory_bytes() -> int:
+    """The machine's RAM, or the container's memory limit when that is lower."""
+    total = _mem_total() or UNKNOWN_MEMORY
+    limits = [v for v in (_read_int(p) for p in CGROUP_LIMITS) if v is not None and v > 0]
+    return min([total, *limits])
+
+
+def _cuda_devices() -> list[DeviceCapacity]:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    query = [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"]
+    try:
+        out = subprocess.run(query, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    devices: list[DeviceCapacity] = []
+    for line in out.stdout.splitlines():
+        name, _, mib = line.rpartition(",")
+        if name and mib.strip().isdigit():
+            devices.append(
+                DeviceCapacity(kind="cuda", name=name.strip(), memory_bytes=int(mib) * 1024**2)
+            )
+    return devices
+
+
+def worker_capacity(name: str, threads: int) -> WorkerCapacity:
+    """This machine as a worker offers it: RAM for CPU runs, then the first GPU if any."""
+    ram = memory_bytes()
+    devices = [DeviceCapacity(kind="cpu", name=platform.machine() or "cpu", memory_bytes=ram)]
+    devices += _cuda_devices()[:1]  # a run trains on one device
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        devices.append(DeviceCapacity(kind="mps", name="apple", memory_bytes=ram))
+    return WorkerCapacity(name=name, memory_bytes=ram, threads=threads, devices=devices)

@@ -1,0 +1,102 @@
+"""What one training step needs, checked against what a worker has, before anything runs.
+
+The estimate is for one micro-step in fp32 with AdamW: weights, gradients and two moments
+(16 bytes a parameter), plus the activations autograd keeps for the backward pass. The
+activation terms were fitted to peak RSS measured on CPU (see docs/RELIABILITY.md): per token,
+about 80 bytes per embedding dimension per layer, 18 bytes per vocabulary entry (the logits
+and the loss's copies of them), and 16 bytes per dimension for the embeddings. Attention is
+taken to be memory-efficient (PyTorch's SDPA keeps no T x T matrix), which it is on CPU and
+CUDA with the `transformers` versions we use.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from model_trainer.core.contracts.model import Architecture
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.settings import LimitSettings
+from model_trainer.infra.workers import DeviceCapacity
+from model_trainer.training.config import TrainerSpec
+
+STATE_BYTES_PER_PARAMETER = 16
+"""fp32 weights, gradients and AdamW's two moments."""
+ACTIVATION_BYTES_PER_DIM_PER_LAYER = 80
+LOGIT_BYTES_PER_VOCAB = 18
+EMBEDDING_BYTES_PER_DIM = 16
+PROCESS_BYTES = 600 * 1024 * 1024
+"""What a work horse holds before the model (torch, transformers, the tokenizer)."""
+
+GB = 1024**3
+
+
+class StepMemory(BaseModel):
+    """Estimated bytes of one micro-step, by part."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parameters: int
+    state_bytes: int
+    activation_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.state_bytes + self.activation_bytes
+
+
+def step_memory(arch: Architecture, batch_size: int) -> StepMemory:
+    """The estimate for `batch_size` windows of `arch.max_seq_len` tokens."""
+    parameters = arch.parameter_estimate()
+    per_token = (
+        arch.n_layer * ACTIVATION_BYTES_PER_DIM_PER_LAYER * arch.n_embd
+        + LOGIT_BYTES_PER_VOCAB * arch.vocab_size
+        + EMBEDDING_BYTES_PER_DIM * arch.n_embd
+    )
+    return StepMemory(
+        parameters=parameters,
+        state_bytes=parameters * STATE_BYTES_PER_PARAMETER,
+        activation_bytes=batch_size * arch.max_seq_len * per_token,
+    )
+
+
+def tokens_per_step(arch: Architecture, spec: TrainerSpec) -> int:
+    return spec.batch_size * spec.grad_accum_steps * arch.max_seq_len
+
+
+def check_tokens_per_step(arch: Architecture, spec: TrainerSpec, limits: LimitSettings) -> None:
+    """Refuse an optimizer step over `limits.max_tokens_per_step`, saying what it would be."""
+    tokens = tokens_per_step(arch, spec)
+    if tokens > limits.max_tokens_per_step:
+        raise AppError(
+            ErrorCode.TOKENS_PER_STEP_LIMIT_EXCEEDED,
+            f"trainer: one step would read {tokens:,} tokens (batch_size {spec.batch_size} x "
+            f"grad_accum_steps {spec.grad_accum_steps} x max_seq_len {arch.max_seq_len}); "
+            f"the limit is {limits.max_tokens_per_step:,}",
+        )
+
+
+def check_memory(
+    arch: Architecture,
+    spec: TrainerSpec,
+    limits: LimitSettings,
+    device: DeviceCapacity,
+    where: str,
+) -> StepMemory:
+    """Refuse a step whose estimate exceeds `memory_fraction` of the device's memory (a
+    worker's RAM, or its GPU's); the message says what it would need and what there is."""
+    need = step_memory(arch, spec.batch_size)
+    memory_bytes = device.memory_bytes
+    budget = int(memory_bytes * limits.memory_fraction)
+    overhead = PROCESS_BYTES if device.kind != "cuda" else 0
+    if need.total_bytes + overhead > budget:
+        raise AppError(
+            ErrorCode.MEMORY_LIMIT_EXCEEDED,
+            f"model and trainer: one step would need about {(need.total_bytes + overhead) / GB:.1f}"
+            f" GiB ({need.parameters:,} parameters take {need.state_bytes / GB:.1f} GiB with "
+            f"their gradients and optimizer state; a batch of {spec.batch_size} x "
+            f"{arch.max_seq_len} tokens takes {need.activation_bytes / GB:.1f} GiB), but {where}"
+            f" ({device.kind}) allows {budget / GB:.1f} GiB ({limits.memory_fraction:.0%} of "
+            f"{memory_bytes / GB:.1f} GiB); lower batch_size (raise grad_accum_steps to keep "
+            "the tokens per step), max_seq_len or the model size",
+        )
+    return need

@@ -1,0 +1,167 @@
+"""Walking and resolving under a root: symlink loops are clear errors, archives stream."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.infra.paths import corpus_files, plain_path, resolve_inside
+from model_trainer.orchestrators.artifacts import CHUNK_BYTES, ArtifactKind, ArtifactStore
+
+
+def _plant_loops(root: Path) -> None:
+    """A self loop, a directory cycle, and two files pointing at each other."""
+    (root / "loop").symlink_to("loop")
+    (root / "d").mkdir()
+    (root / "d" / "sub").symlink_to("..")
+    (root / "p.txt").symlink_to("q.txt")
+    (root / "q.txt").symlink_to("p.txt")
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "one.txt").write_text("one\n")
+    (root / "alias.txt").symlink_to("real/one.txt")
+    (root / "linked").symlink_to("real")
+    (tmp_path / "outside.txt").write_text("secret\n")
+    (root / "out.txt").symlink_to(tmp_path / "outside.txt")
+    _plant_loops(root)
+    return root
+
+
+def test_loops_in_a_corpus_are_bad_input_not_crashes(corpus: Path) -> None:
+    for name in ["loop", "loop/x.txt", "p.txt", "q.txt", "d/sub/loop"]:
+        with pytest.raises(AppError) as caught:
+            resolve_inside(corpus, name, "corpus_path")
+        assert caught.value.code is ErrorCode.DATA_INVALID, name
+        assert "loop" in caught.value.message and str(corpus) not in caught.value.message
+    # A cycle whose target stays inside the root still names a real place.
+    assert resolve_inside(corpus, "d/sub/d/sub/real", "p") == (corpus / "real").resolve()
+
+
+def test_corpus_walk_skips_loops_and_links_out(corpus: Path) -> None:
+    # In-root file links keep working; directory links are not walked, so nothing repeats.
+    assert corpus_files(corpus, ".") == [corpus / "alias.txt", corpus / "real" / "one.txt"]
+    assert corpus_files(corpus, "linked") == [(corpus / "real" / "one.txt").resolve()]
+    with pytest.raises(AppError) as caught:
+        corpus_files(corpus, "d")
+    assert caught.value.code is ErrorCode.CORPUS_EMPTY
+
+
+def test_plain_paths_refuse_every_symlink_on_the_way(tmp_path: Path) -> None:
+    root = tmp_path / "art"
+    (root / "export").mkdir(parents=True)
+    (root / "export" / "m.bin").write_bytes(b"m")
+    (root / "link").symlink_to("export")
+    (root / "m.lnk").symlink_to("export/m.bin")
+    _plant_loops(root)
+    assert plain_path(root, "export/m.bin", "path") == root / "export" / "m.bin"
+    assert plain_path(root, "./export/../export/", "path") == root / "export"
+    for hidden in ["link/m.bin", "m.lnk", "loop", "loop/x", "d/sub/export", "p.txt", "nope"]:
+        assert plain_path(root, hidden, "path") is None, hidden
+    for odd in ["export/m.bin/..", ".git", "export/.tmp"]:
+        assert plain_path(root, odd, "path") is None, odd
+    for out in ["..", "export/../..", "/etc/passwd"]:
+        with pytest.raises(AppError) as caught:
+            plain_path(root, out, "path")
+        assert caught.value.code is ErrorCode.PATH_OUTSIDE_ROOT, out
+
+
+def _artifact(tmp_path: Path) -> Path:
+    folder = tmp_path / "models" / "run-00000000-00000000"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "x.bin").write_bytes(bytes(range(256)) * 10_000)
+    (folder / "a-b.txt").write_text("dash\n")
+    (folder / "b.txt").write_text("b" * 513)
+    (folder / "empty").write_bytes(b"")
+    (folder / ".hidden").write_text("no\n")
+    (folder / "a" / ".tmp").mkdir()
+    (folder / "a" / ".tmp" / "part").write_text("no\n")
+    (folder / "up").symlink_to("..")
+    (folder / "peek").symlink_to(tmp_path)
+    (folder / "same.txt").symlink_to("b.txt")
+    _plant_loops(folder)
+    return folder
+
+
+def _untar(data: bytes) -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        for member in tar.getmembers():
+            handle = tar.extractfile(member)
+            assert member.isfile() and handle is not None, member.name
+            out.append((member.name, handle.read()))
+    return out
+
+
+def test_archive_is_a_tar_of_exactly_the_listed_files(tmp_path: Path) -> None:
+    folder = _artifact(tmp_path)
+    store = ArtifactStore(tmp_path)
+    listed = ["a/x.bin", "a-b.txt", "b.txt", "empty"]
+    assert [f.path for f in store.files(ArtifactKind.MODELS, folder.name)] == listed
+    data = b"".join(store.archive(folder, "run"))
+    # Whole blocks only, closed by the two zero blocks tar expects.
+    assert len(data) % tarfile.BLOCKSIZE == 0 and data.endswith(bytes(2 * tarfile.BLOCKSIZE))
+    assert _untar(data) == [(f"run/{p}", (folder / p).read_bytes()) for p in listed]
+
+
+def test_archive_reads_a_file_renamed_over_meanwhile_consistently(tmp_path: Path) -> None:
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "m.bin").write_bytes(b"old" * 1000)
+    chunks = ArtifactStore(tmp_path).archive(folder, "f")
+    header = next(chunks)
+    replacement = tmp_path / "new.bin"
+    replacement.write_bytes(b"new, and longer" * 1000)
+    os.replace(replacement, folder / "m.bin")
+    assert _untar(header + b"".join(chunks)) == [("f/m.bin", b"old" * 1000)]
+
+
+def test_archive_stops_rather_than_send_a_short_member(tmp_path: Path) -> None:
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "m.bin").write_bytes(b"x" * 5000)
+    chunks = ArtifactStore(tmp_path).archive(folder, "f")
+    next(chunks)
+    os.truncate(folder / "m.bin", 10)
+    with pytest.raises(AppError) as caught:
+        b"".join(chunks)
+    assert "shrank" in caught.value.message and str(tmp_path) not in caught.value.message
+
+
+def test_closing_an_archive_midway_releases_its_descriptors(tmp_path: Path) -> None:
+    folder = _artifact(tmp_path)
+    before = _open_fds()
+    chunks = ArtifactStore(tmp_path).archive(folder, "run")
+    next(chunks)
+    next(chunks)
+    assert _open_fds() > before  # the folder, `a/` and `a/x.bin` are open
+    chunks.close()
+    assert _open_fds() == before
+
+
+def test_archive_memory_stays_at_one_chunk(tmp_path: Path) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    with (folder / "weights.bin").open("wb") as handle:
+        handle.truncate(200 * 1024 * 1024)  # sparse: costs no disk
+    tracemalloc.start()
+    try:
+        total = sum(len(chunk) for chunk in ArtifactStore(tmp_path).archive(folder, "big"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == 512 + 200 * 1024 * 1024 + 1024
+    assert peak < 2 * CHUNK_BYTES + 256 * 1024, peak
