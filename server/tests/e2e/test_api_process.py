@@ -1,0 +1,160 @@
+"""The API as people run it (uvicorn in a process of its own), under abuse that only a real
+server shows: clients that drop log streams mid-backlog, and a flood of generation requests.
+
+Timings are printed, not asserted (speed targets live in `bench/`): the assertions are that
+a dropped stream stops writing at once and that a full generation pool answers 503 with
+`Retry-After` while health checks keep answering.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from model_trainer.api.schemas.common import ErrorBody
+from model_trainer.core.settings import Settings
+
+from .processes import free_port
+from .test_runs_api import _start, _tokenizer, _wait
+
+pytestmark = pytest.mark.timeout(300)
+
+BACKLOG = 3000
+"""Log lines of the planted run, as in the report (each about 200 bytes)."""
+PLANTED = "run-00000000-0000f00d"
+
+
+@pytest.fixture(scope="module")
+def finished(api: TestClient) -> str:
+    run_id = _start(api, _tokenizer(api, "char"), 10)
+    assert _wait(api, run_id, {"completed", "failed", "cancelled"}).status == "completed"
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def server(stack_settings: Settings, finished: str) -> Iterator[tuple[str, Path]]:
+    """`model-trainer api` on the session's Redis and folders, with a small generation pool;
+    yields its base URL and the file its stderr goes to."""
+    port = free_port()
+    log = stack_settings.artifacts_root.parent / "api-process.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECURITY__")} | {
+        "REDIS_URL": stack_settings.redis_url,
+        "ARTIFACTS_ROOT": str(stack_settings.artifacts_root),
+        "CORPUS_ROOT": str(stack_settings.corpus_root),
+        "WORKER__QUEUE_NAME": stack_settings.worker.queue_name,
+        "API__INFERENCE_WORKERS": "1",
+        "API__INFERENCE_QUEUE": "2",
+        "API__INFERENCE_THREADS": "1",
+    }
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "model_trainer", "api", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text(encoding="utf-8")
+            assert time.monotonic() < deadline, "the API did not start"
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base, log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _plant_long_log(stack_settings: Settings, source: str) -> None:
+    """A copy of a finished run whose log has `BACKLOG` lines."""
+    models = stack_settings.artifacts_root / "models"
+    folder = models / PLANTED
+    if not folder.exists():
+        shutil.copytree(models / source, folder)
+        line = json.dumps({"event": "train_progress", "step": 1, "pad": "x" * 150})
+        with (folder / "logs.jsonl").open("a", encoding="utf-8") as handle:
+            handle.writelines(f"{line}\n" for _ in range(BACKLOG))
+
+
+def _drop_stream(port: int) -> int:
+    """Read the first 100 kB of the backlog, then close with more still arriving: the
+    kernel answers the server's next segments with a reset, as for a client that left."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+    request = f"GET /runs/{PLANTED}/logs/stream HTTP/1.1\r\nHost: test\r\n\r\n"
+    conn.sendall(request.encode())
+    got = b""
+    while len(got) < 100_000:
+        got += conn.recv(65536)
+    conn.close()
+    return len(got)
+
+
+def test_a_dropped_stream_stops_writing(
+    server: tuple[str, Path], stack_settings: Settings, finished: str
+) -> None:
+    base, log = server
+    _plant_long_log(stack_settings, finished)
+    port = int(base.rsplit(":", 1)[1])
+    before = len(log.read_bytes().splitlines())
+    for _ in range(5):
+        assert _drop_stream(port) > 0
+    time.sleep(1.5)
+    # The server still serves, and said almost nothing about the five dropped clients.
+    assert httpx.get(f"{base}/runs/{PLANTED}", timeout=10).status_code == 200
+    lines = log.read_bytes().splitlines()[before:]
+    print(f"API stderr lines after 5 dropped streams of {BACKLOG} lines: {len(lines)}")
+    assert not [line for line in lines if b"socket.send" in line]
+    assert len(lines) < 20, lines[:5]
+    for line in lines:
+        json.loads(line)
+
+
+def _generate(base: str, run_id: str, results: list[httpx.Response]) -> None:
+    body = {"prompt": "The ", "max_new_tokens": 256, "temperature": 0.8, "seed": 1}
+    results.append(httpx.post(f"{base}/runs/{run_id}/generate", json=body, timeout=120))
+
+
+def test_a_full_generation_pool_answers_503_and_health_stays_up(
+    server: tuple[str, Path], finished: str
+) -> None:
+    base, _log = server
+    results: list[httpx.Response] = []
+    threads = [
+        threading.Thread(target=_generate, args=(base, finished, results)) for _ in range(12)
+    ]
+    for thread in threads:
+        thread.start()
+    health: list[float] = []
+    while any(t.is_alive() for t in threads):
+        start = time.perf_counter()
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        health.append(time.perf_counter() - start)
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join()
+    statuses = sorted(r.status_code for r in results)
+    busy = [r for r in results if r.status_code == 503]
+    print(f"generate statuses {statuses}; /healthz max {max(health) * 1000:.1f} ms")
+    assert set(statuses) <= {200, 503} and len(results) == 12
+    assert 3 <= statuses.count(200) and busy, statuses
+    for answer in busy:
+        assert ErrorBody.model_validate_json(answer.content).code == "SERVER_BUSY"
+        assert answer.headers["Retry-After"].isascii()
+        assert answer.headers["Retry-After"].isdigit()
