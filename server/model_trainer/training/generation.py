@@ -85,13 +85,15 @@ class ModelCache:
     def get(
         self, run_id: str, export_dir: Path, tokenizer: TokenizerHandle, max_seq_len: int
     ) -> LoadedModel:
+        # One lock over lookup and load: two threads loading at once each got a model whose
+        # scores were NaN (loading patches process-wide state in `transformers`), and one
+        # load per run is all a burst of requests needs anyway.
         with self._lock:
             if run_id in self._models:
                 self._models.move_to_end(run_id)
                 return self._models[run_id]
-        loaded = LoadedModel(self._backend.load(export_dir), tokenizer, max_seq_len)
-        with self._lock:
+            loaded = LoadedModel(self._backend.load(export_dir), tokenizer, max_seq_len)
             self._models[run_id] = loaded
             while len(self._models) > self._size:
                 self._models.popitem(last=False)
-        return loaded
+            return loaded

@@ -88,7 +88,7 @@ def _plant_long_log(stack_settings: Settings, source: str) -> None:
     folder = models / PLANTED
     if not folder.exists():
         shutil.copytree(models / source, folder)
-        line = json.dumps({"event": "train_progress", "step": 1, "pad": "x" * 150})
+        line = '{"event": "train_progress", "step": 1, "pad": "' + "x" * 150 + '"}'
         with (folder / "logs.jsonl").open("a", encoding="utf-8") as handle:
             handle.writelines(f"{line}\n" for _ in range(BACKLOG))
 

@@ -1,0 +1,55 @@
+"""Concurrent generation requests share one loaded model, and it is a sound one."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import torch
+
+from model_trainer.core.contracts.model import Architecture
+from model_trainer.core.contracts.tokenizer import (
+    TokenizerConfig,
+    TokenizerMethod,
+    TokenizerTrainRequest,
+)
+from model_trainer.tokenizers.char import CharBackend
+from model_trainer.training.generation import LoadedModel, ModelCache
+from model_trainer.training.gpt2 import Gpt2Backend
+
+ARCH = Architecture(
+    family="gpt2", n_layer=2, n_head=2, n_embd=32, max_seq_len=32, vocab_size=40, dropout=0.0
+)
+
+
+def test_concurrent_first_requests_load_once_and_get_finite_scores(tmp_path: Path) -> None:
+    text = tmp_path / "train.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog\n" * 50, encoding="utf-8")
+    (tmp_path / "tok").mkdir()
+    chars = CharBackend()
+    chars.train(
+        TokenizerConfig(method=TokenizerMethod.CHAR, vocab_size=40),
+        TokenizerTrainRequest(train_file=text, out_dir=tmp_path / "tok", threads=1, seed=1),
+    )
+    handle = chars.load(tmp_path / "tok")
+    backend = Gpt2Backend()
+    torch.manual_seed(0)
+    backend.export(backend.build(ARCH), ARCH, tmp_path / "export")
+    cache = ModelCache(backend)
+    got: list[LoadedModel] = []
+    start = threading.Barrier(8)
+
+    def first_request() -> None:
+        start.wait()
+        got.append(cache.get("run-1", tmp_path / "export", handle, ARCH.max_seq_len))
+
+    threads = [threading.Thread(target=first_request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(got) == 8 and all(loaded is got[0] for loaded in got)
+    logits = got[0].model.logits(torch.arange(1, 5).unsqueeze(0))
+    assert bool(torch.isfinite(logits).all())
+    text_out, ids = got[0].generate("the ", 16, 0.8, 10, 1)
+    assert len(ids) == 16 and isinstance(text_out, str)
