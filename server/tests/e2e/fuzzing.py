@@ -8,6 +8,7 @@ strings and the small classes below leave it.
 from __future__ import annotations
 
 import json
+import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,3 +221,96 @@ def run_schemathesis(plan: FuzzPlan) -> FuzzReport:
     finally:
         set_hypothesis_home_dir(None)
     return report
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the schema: its method, path template, id, and the dotted paths of
+    the number fields of its JSON body (empty without one)."""
+
+    method: str
+    path: str
+    operation_id: str
+    fields: tuple[str, ...] = ()
+
+
+def _resolve(spec: dict[str, object], schema: object) -> dict[str, object]:
+    if not isinstance(schema, dict):
+        return {}
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        components = spec["components"]
+        assert isinstance(components, dict)
+        return _resolve(spec, components["schemas"][ref.rsplit("/", 1)[1]])
+    return schema
+
+
+def _numbers(spec: dict[str, object], schema: object, prefix: str, depth: int = 0) -> list[str]:
+    """Dotted paths of every number property under `schema` (through refs and anyOf)."""
+    node = _resolve(spec, schema)
+    found: list[str] = []
+    alternatives = node.get("anyOf", [])
+    assert isinstance(alternatives, list)
+    variants = [node, *[_resolve(spec, v) for v in alternatives]]
+    if any(v.get("type") == "number" for v in variants) and prefix:
+        found.append(prefix)
+    for variant in variants:
+        properties = variant.get("properties", {})
+        if depth < 4 and isinstance(properties, dict):
+            for name, child in properties.items():
+                path = f"{prefix}.{name}" if prefix else name
+                found += _numbers(spec, child, path, depth + 1)
+    return sorted(set(found))
+
+
+def all_operations(spec_json: str) -> list[Operation]:
+    """Every operation of an OpenAPI document, with its body's number fields."""
+    spec = json.loads(spec_json)
+    found: list[Operation] = []
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            fields = _numbers(spec, body["schema"], "") if body else []
+            found.append(Operation(method.upper(), path, operation["operationId"], tuple(fields)))
+    return found
+
+
+def number_fields(spec_json: str) -> list[Operation]:
+    """The operations whose JSON body has number fields."""
+    return [op for op in all_operations(spec_json) if op.fields]
+
+
+RAW = "\u0000raw\u0000"
+
+
+def with_raw_number(base_json: str, dotted: str, raw: str) -> str:
+    """`base_json` with the field at `dotted` set to `raw` written verbatim (`Infinity`...)."""
+    body = json.loads(base_json)
+    node = body
+    *parents, last = dotted.split(".")
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[last] = RAW
+    return json.dumps(body).replace(json.dumps(RAW), raw)
+
+
+def raw_request(base: str, method: str, path: str, header: str, value: str) -> int:
+    """The status of a request carrying `header: value` as UTF-8 bytes (clients refuse to
+    send such headers); 0 when the server closed without an answer."""
+    host, port = base.removeprefix("http://").split(":")
+    body = b"{}" if method in ("POST", "PUT", "PATCH") else b""
+    lines = [f"{method} {path} HTTP/1.1".encode(), f"Host: {host}".encode()]
+    if header.lower() != "content-length" and body:
+        lines.append(f"Content-Length: {len(body)}".encode())
+    lines.append(header.encode() + b": " + value.encode("utf-8"))
+    lines.append(b"Content-Type: application/json")
+    request = b"\r\n".join(lines) + b"\r\n\r\n" + body
+    with socket.create_connection((host, int(port)), timeout=20) as conn:
+        conn.sendall(request)
+        head = b""
+        while b"\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return 0
+            head += chunk
+    return int(head.split(b" ", 2)[1])

@@ -15,6 +15,7 @@ generated examples per operation) in about 35 s, after about 6 s of start-up and
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -39,7 +40,16 @@ from model_trainer.services import RUN_EVALUATOR, RUN_TRAINER, TOKENIZER_TRAINER
 from model_trainer.training.config import EvalRequest
 
 from .conftest import story
-from .fuzzing import Binding, FuzzPlan, OperationPlan, run_schemathesis
+from .fuzzing import (
+    Binding,
+    FuzzPlan,
+    OperationPlan,
+    all_operations,
+    number_fields,
+    raw_request,
+    run_schemathesis,
+    with_raw_number,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -236,3 +246,56 @@ def test_schemathesis_finds_nothing(
     assert not crashes, "\n".join(crashes[:3])
     assert set(report.operations) == report.declared, summary
     assert report.responses > 1000, summary
+
+
+NON_FINITE = ("Infinity", "-Infinity", "NaN", "1e400", "-1e400")
+ODD_DIGITS = ("²", "¹²", "12³", "٣", "9" * 5000)
+"""Characters `str.isdigit` accepts but `int` refuses, and a number past `int`'s digit limit."""
+JSON_BODY = {"Content-Type": "application/json"}
+HEADERS = ("Last-Event-ID", "X-Request-ID", "X-Api-Key", "Content-Length")
+
+
+def _bases(seeds: Seeds) -> dict[str, str]:
+    """A valid body per JSON operation, to which one non-finite number is added at a time."""
+    run = json.dumps(
+        TINY_RUN | {"data": {"tokenizer_id": seeds.tokenizer_done, "corpus_path": "story.txt"}}
+    )
+    return {
+        "tokenizers-train": '{"method": "bpe", "vocab_size": 300, "corpus_path": "story.txt"}',
+        "tokenizers-encode": '{"text": "a"}',
+        "runs-train": run,
+        "runs-evaluate": "{}",
+        "runs-generate": '{"prompt": "a", "max_new_tokens": 2}',
+    }
+
+
+def test_non_finite_numbers_and_odd_digits_in_headers(server: str, seeds: Seeds) -> None:
+    """Every number field of every body, sent as each non-finite JSON number, is refused with
+    a 422 naming it; every operation with odd digits in its headers answers below 500."""
+    spec = httpx.get(f"{server}/openapi.json", timeout=10).text
+    ids = {"run_id": seeds.run_done, "tokenizer_id": seeds.tokenizer_done, "kind": "models"}
+    ids["artifact_id"] = seeds.run_done
+    sent = 0
+    numbers = {f"{op.operation_id}:{f}" for op in number_fields(spec) for f in op.fields}
+    assert {"runs-train:trainer.grad_clip", "runs-generate:temperature"} <= numbers, numbers
+    with httpx.Client(base_url=server, timeout=30) as api:
+        for operation in number_fields(spec):
+            base = _bases(seeds)[operation.operation_id]
+            url = operation.path.format(**ids)
+            for field_path in operation.fields:
+                for raw in NON_FINITE:
+                    body = with_raw_number(base, field_path, raw)
+                    answer = api.post(
+                        url, content=body, headers={"Content-Type": "application/json"}
+                    )
+                    sent += 1
+                    assert answer.status_code == 422, (url, field_path, raw, answer.text)
+                    assert field_path.split(".")[-1] in answer.text, (field_path, answer.text)
+        for operation in all_operations(spec):
+            url = operation.path.format(**ids)
+            for header in HEADERS:
+                for value in ODD_DIGITS:
+                    status = raw_request(server, operation.method, url, header, value)
+                    sent += 1
+                    assert status < 500, (operation.method, url, header, value[:10], status)
+    assert sent > 400, sent
