@@ -62,7 +62,7 @@ def _cuda_devices() -> list[DeviceCapacity]:
     devices: list[DeviceCapacity] = []
     for line in out.stdout.splitlines():
         name, _, mib = line.rpartition(",")
-        if name and mib.strip().isdigit():
+        if name and mib.strip().isascii() and mib.strip().isdigit():
             devices.append(
                 DeviceCapacity(kind="cuda", name=name.strip(), memory_bytes=int(mib) * 1024**2)
             )

@@ -58,7 +58,7 @@ _worker_encoder: FastBpeEncoder | None = None
 def default_workers() -> int:
     """As many workers as the tokenizer's own thread pool would use."""
     pinned = os.environ.get("RAYON_NUM_THREADS", "")
-    if pinned.isdigit() and int(pinned) > 0:
+    if pinned.isascii() and pinned.isdigit() and 0 < int(pinned) < 10_000:
         return int(pinned)
     try:
         return len(os.sched_getaffinity(0))
