@@ -22,8 +22,10 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from pydantic import ValidationError
 
 from latency_common import CORPUS, load_note, percentile, start_run, wait_run, write_corpus
+from model_trainer.api.schemas.common import ErrorBody
 from results import Machine
 from stack import running_stack, train_char_tokenizer
 
@@ -52,6 +54,13 @@ def _health(base: str, seconds: float) -> list[float]:
     return latencies
 
 
+def _code(body: bytes) -> str:
+    try:
+        return ErrorBody.model_validate_json(body).code
+    except ValidationError:
+        return "(not an error body)"
+
+
 def _generate_until(
     base: str, run_id: str, stop: threading.Event, out: Counter[str], took: list[float]
 ) -> None:
@@ -60,13 +69,14 @@ def _generate_until(
         while not stop.is_set():
             start = time.perf_counter()
             answer = client.post(f"/runs/{run_id}/generate", json=body)
-            out[str(answer.status_code)] += 1
+            if answer.status_code in (200, 503):
+                out[str(answer.status_code)] += 1
             if answer.status_code == 200:
                 took.append(time.perf_counter() - start)
             elif answer.status_code == 503:
                 stop.wait(0.2)  # a polite client waits a little; a hostile one would not
             else:
-                out[f"{answer.status_code} {answer.text[:160]}"] += 1
+                out[f"{answer.status_code} {_code(answer.content)}"] += 1
 
 
 def _row(name: str, values: list[float]) -> str:
