@@ -21,13 +21,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.core.settings import Settings
 
 from .processes import free_port
-from .test_runs_api import _start, _tokenizer, _wait
+from .test_runs_api import char_tokenizer, finished_run
+
+__all__ = ["char_tokenizer", "finished_run"]  # the fixtures, shared with test_runs_api
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -37,14 +38,7 @@ PLANTED = "run-00000000-0000f00d"
 
 
 @pytest.fixture(scope="module")
-def finished(api: TestClient) -> str:
-    run_id = _start(api, _tokenizer(api, "char"), 10)
-    assert _wait(api, run_id, {"completed", "failed", "cancelled"}).status == "completed"
-    return run_id
-
-
-@pytest.fixture(scope="module")
-def server(stack_settings: Settings, finished: str) -> Iterator[tuple[str, Path]]:
+def server(stack_settings: Settings, finished_run: str) -> Iterator[tuple[str, Path]]:
     """`model-trainer api` on the session's Redis and folders, with a small generation pool;
     yields its base URL and the file its stderr goes to."""
     port = free_port()
@@ -83,7 +77,7 @@ def server(stack_settings: Settings, finished: str) -> Iterator[tuple[str, Path]
 
 
 def _plant_long_log(stack_settings: Settings, source: str) -> None:
-    """A copy of a finished run whose log has `BACKLOG` lines."""
+    """A copy of a finished_run run whose log has `BACKLOG` lines."""
     models = stack_settings.artifacts_root / "models"
     folder = models / PLANTED
     if not folder.exists():
@@ -107,10 +101,10 @@ def _drop_stream(port: int) -> int:
 
 
 def test_a_dropped_stream_stops_writing(
-    server: tuple[str, Path], stack_settings: Settings, finished: str
+    server: tuple[str, Path], stack_settings: Settings, finished_run: str
 ) -> None:
     base, log = server
-    _plant_long_log(stack_settings, finished)
+    _plant_long_log(stack_settings, finished_run)
     port = int(base.rsplit(":", 1)[1])
     before = len(log.read_bytes().splitlines())
     for _ in range(5):
@@ -132,12 +126,12 @@ def _generate(base: str, run_id: str, results: list[httpx.Response]) -> None:
 
 
 def test_a_full_generation_pool_answers_503_and_health_stays_up(
-    server: tuple[str, Path], finished: str
+    server: tuple[str, Path], finished_run: str
 ) -> None:
     base, _log = server
     results: list[httpx.Response] = []
     threads = [
-        threading.Thread(target=_generate, args=(base, finished, results)) for _ in range(12)
+        threading.Thread(target=_generate, args=(base, finished_run, results)) for _ in range(12)
     ]
     for thread in threads:
         thread.start()

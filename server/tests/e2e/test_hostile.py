@@ -27,7 +27,9 @@ from model_trainer.infra.workers import DeviceCapacity, WorkerCapacity, WorkerDi
 from model_trainer.services import RECONCILER, build_registry
 from model_trainer.training.budget import step_memory
 
-from .test_runs_api import TINY_MODEL, _start, _tokenizer, _wait
+from .test_runs_api import TINY_MODEL, _start, _wait, char_tokenizer, finished_run
+
+__all__ = ["char_tokenizer", "finished_run"]  # the fixtures, shared with test_runs_api
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -36,18 +38,6 @@ JSON = {"Content-Type": "application/json"}
 
 def _code(body: bytes) -> str:
     return ErrorBody.model_validate_json(body).code
-
-
-@pytest.fixture(scope="module")
-def char_tok(api: TestClient) -> str:
-    return _tokenizer(api, "char")
-
-
-@pytest.fixture(scope="module")
-def done_run(api: TestClient, char_tok: str) -> str:
-    run_id = _start(api, char_tok, 10)
-    assert _wait(api, run_id, {"completed", "failed", "cancelled"}).status == "completed"
-    return run_id
 
 
 def _run_body(tokenizer_id: str, **trainer: object) -> dict[str, object]:
@@ -59,11 +49,11 @@ def _run_body(tokenizer_id: str, **trainer: object) -> dict[str, object]:
 
 
 def test_non_finite_numbers_are_refused_before_anything_is_recorded(
-    api: TestClient, char_tok: str, stack_settings: Settings
+    api: TestClient, char_tokenizer: str, stack_settings: Settings
 ) -> None:
     models = stack_settings.artifacts_root / "models"
     before = set(models.iterdir()) if models.is_dir() else set()
-    template = json.dumps(_run_body(char_tok, grad_clip="X"))
+    template = json.dumps(_run_body(char_tokenizer, grad_clip="X"))
     for raw in ("Infinity", "-Infinity", "NaN", "1e400"):
         answer = api.post("/runs/train", content=template.replace('"X"', raw), headers=JSON)
         assert answer.status_code == 422, (raw, answer.text)
@@ -82,7 +72,7 @@ def test_non_finite_numbers_are_refused_before_anything_is_recorded(
 
 def test_an_unreadable_manifest_is_reported_once_and_skipped(
     api: TestClient,
-    done_run: str,
+    finished_run: str,
     stack_settings: Settings,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -90,9 +80,9 @@ def test_an_unreadable_manifest_is_reported_once_and_skipped(
     poisoned = "run-00000000-0000dead"
     folder = stack_settings.artifacts_root / "models" / poisoned
     folder.mkdir()
-    stored = (folder.parent / done_run / "manifest.json").read_text(encoding="utf-8")
+    stored = (folder.parent / finished_run / "manifest.json").read_text(encoding="utf-8")
     assert '"grad_clip": 1.0' in stored and '"status": "completed"' in stored
-    stored = stored.replace('"grad_clip": 1.0', '"grad_clip": null').replace(done_run, poisoned)
+    stored = stored.replace('"grad_clip": 1.0', '"grad_clip": null').replace(finished_run, poisoned)
     stored = stored.replace('"status": "completed"', '"status": "running"')
     (folder / "manifest.json").write_text(stored, encoding="utf-8")
     store = RedisStore(stack_settings.redis_url)
@@ -104,7 +94,7 @@ def test_an_unreadable_manifest_is_reported_once_and_skipped(
     try:
         for _ in range(3):  # a dashboard polling the list
             listing = RunsPublic.model_validate_json(api.get("/runs").content)
-            assert done_run in {r.run_id for r in listing.data}
+            assert finished_run in {r.run_id for r in listing.data}
         one = api.get(f"/runs/{poisoned}")
         assert one.status_code == 400 and "manifest.json is unreadable" in one.text
         registry = build_registry(stack_settings)
@@ -123,8 +113,8 @@ def test_an_unreadable_manifest_is_reported_once_and_skipped(
         folder.rmdir()
 
 
-def test_limits_that_reflect_the_machine(api: TestClient, char_tok: str) -> None:
-    huge_model = _run_body(char_tok)
+def test_limits_that_reflect_the_machine(api: TestClient, char_tokenizer: str) -> None:
+    huge_model = _run_body(char_tokenizer)
     huge_model["model"] = TINY_MODEL | {
         "n_layer": 1,
         "n_head": 1,
@@ -134,7 +124,7 @@ def test_limits_that_reflect_the_machine(api: TestClient, char_tok: str) -> None
     answer = api.post("/runs/train", json=huge_model)
     assert answer.status_code == 422 and _code(answer.content) == "MEMORY_LIMIT_EXCEEDED"
     assert "GiB" in answer.text and "batch_size" in answer.text
-    huge_step = _run_body(char_tok, batch_size=4096, grad_accum_steps=1024)
+    huge_step = _run_body(char_tokenizer, batch_size=4096, grad_accum_steps=1024)
     huge_step["model"] = TINY_MODEL | {"max_seq_len": 32768}
     answer = api.post("/runs/train", json=huge_step)
     assert answer.status_code == 422
@@ -142,15 +132,17 @@ def test_limits_that_reflect_the_machine(api: TestClient, char_tok: str) -> None
     assert "137,438,953,472 tokens" in answer.text
 
 
-def test_cuda_is_refused_while_no_live_worker_offers_it(api: TestClient, char_tok: str) -> None:
-    answer = api.post("/runs/train", json=_run_body(char_tok, device="cuda"))
+def test_cuda_is_refused_while_no_live_worker_offers_it(
+    api: TestClient, char_tokenizer: str
+) -> None:
+    answer = api.post("/runs/train", json=_run_body(char_tokenizer, device="cuda"))
     if answer.status_code == 202:
         pytest.skip("a live worker here offers CUDA")
     assert answer.status_code == 422 and _code(answer.content) == "DEVICE_UNAVAILABLE"
 
 
 def test_the_worker_checks_memory_again_before_building_the_model(
-    api: TestClient, char_tok: str, stack_settings: Settings
+    api: TestClient, char_tokenizer: str, stack_settings: Settings
 ) -> None:
     """A worker that says it has ten times this machine's memory lets the API accept a step
     that the real worker (this machine) cannot hold: the real one refuses before building."""
@@ -170,7 +162,7 @@ def test_the_worker_checks_memory_again_before_building_the_model(
     )
     batch = int(1.5 * memory_bytes() / step_memory(arch, 1).activation_bytes) + 1
     assert batch <= 4096, "this machine has more memory than the test can exceed"
-    body = _run_body(char_tok, batch_size=batch)
+    body = _run_body(char_tokenizer, batch_size=batch)
     body["model"] = model
     try:
         answer = api.post("/runs/train", json=body)
@@ -189,10 +181,10 @@ def test_the_worker_checks_memory_again_before_building_the_model(
 
 
 def test_cancelling_a_queued_run_ends_it_before_anything_runs(
-    api: TestClient, char_tok: str, stack_settings: Settings
+    api: TestClient, char_tokenizer: str, stack_settings: Settings
 ) -> None:
-    busy = _start(api, char_tok, 100_000)  # holds the session's only worker
-    queued = _start(api, char_tok, 50)
+    busy = _start(api, char_tokenizer, 100_000)  # holds the session's only worker
+    queued = _start(api, char_tokenizer, 50)
     try:
         _wait(api, busy, {"running"})
         answer = api.post(f"/runs/{queued}/cancel")
@@ -213,23 +205,25 @@ def test_cancelling_a_queued_run_ends_it_before_anything_runs(
     assert api.post(f"/runs/{queued}/cancel").status_code == 409
 
 
-def test_tiny_temperatures_sample_greedily(api: TestClient, done_run: str) -> None:
+def test_tiny_temperatures_sample_greedily(api: TestClient, finished_run: str) -> None:
     greedy = {"prompt": "The ", "max_new_tokens": 8, "temperature": 0}
     expected = GeneratePublic.model_validate_json(
-        api.post(f"/runs/{done_run}/generate", json=greedy).content
+        api.post(f"/runs/{finished_run}/generate", json=greedy).content
     )
     for temperature in (1e-300, 5e-324):
-        answer = api.post(f"/runs/{done_run}/generate", json=greedy | {"temperature": temperature})
+        answer = api.post(
+            f"/runs/{finished_run}/generate", json=greedy | {"temperature": temperature}
+        )
         assert answer.status_code == 200, answer.text
         assert GeneratePublic.model_validate_json(answer.content).ids == expected.ids
 
 
 @pytest.mark.parametrize("last_id", ["²", "¹²", "12³", "9" * 5000, "-1", "1.5"])
 def test_last_event_ids_that_are_not_line_numbers(
-    api: TestClient, done_run: str, last_id: str
+    api: TestClient, finished_run: str, last_id: str
 ) -> None:
     headers = {b"Last-Event-ID": last_id.encode("utf-8")}
-    answer = api.get(f"/runs/{done_run}/logs/stream", headers=headers)
+    answer = api.get(f"/runs/{finished_run}/logs/stream", headers=headers)
     assert answer.status_code == 422, answer.text
     assert _code(answer.content) == "CONFIG_INVALID" and "last-event-id" in answer.text.lower()
 
