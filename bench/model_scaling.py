@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from model_trainer.core.contracts.model import Architecture
+from model_trainer.training.gpt2 import Gpt2Backend
 from results import Machine, ModelPoint, ModelScalingResults, write
 from train_throughput import (
     BLOCK,
@@ -105,7 +106,7 @@ def measure(args: Args, arch: Architecture, data: torch.Tensor, peak_gflops: flo
         n_layer=arch.n_layer,
         n_head=arch.n_head,
         n_embd=arch.n_embd,
-        params=arch.parameter_estimate(),
+        params=Gpt2Backend().parameter_count(arch),
         flops_per_token=flops_per_token(arch),
         batch=args.batch,
         steps=steps,

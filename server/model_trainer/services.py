@@ -6,10 +6,11 @@ The API and the worker both call `build_registry`; tests replace parts with
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from model_trainer.core.container import Key, Registry
 from model_trainer.core.contracts.compute import ComputeProvider
 from model_trainer.core.contracts.events import EventPublisher
-from model_trainer.core.contracts.model import ModelBackend
 from model_trainer.core.contracts.queue import JobQueue
 from model_trainer.core.settings import Settings
 from model_trainer.infra.compute import LocalCompute
@@ -24,10 +25,13 @@ from model_trainer.orchestrators.recovery import RunReconciler
 from model_trainer.orchestrators.run_logs import RunLogFollower
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
-from model_trainer.tokenizers.registry import TokenizerRegistry, discover_backends
+from model_trainer.tokenizers.registry import TokenizerRegistry, discover_tokenizers
 from model_trainer.tokenizers.training import TokenizerTrainer
 from model_trainer.training.evaluate import RunEvaluator
 from model_trainer.training.runner import RunTrainer
+
+if TYPE_CHECKING:
+    from model_trainer.training.model_registry import ModelRegistry
 
 SETTINGS: Key[Settings] = Key("settings")
 REDIS: Key[RedisStore] = Key("redis")
@@ -38,7 +42,7 @@ TOKENIZER_BACKENDS: Key[TokenizerRegistry] = Key("tokenizer_backends")
 TOKENIZER_STATE: Key[JobStateStore] = Key("tokenizer_state")
 TOKENIZERS: Key[TokenizerOrchestrator] = Key("tokenizer_orchestrator")
 TOKENIZER_TRAINER: Key[TokenizerTrainer] = Key("tokenizer_trainer")
-MODEL_BACKEND: Key[ModelBackend] = Key("model_backend")
+MODELS: Key[ModelRegistry] = Key("models")
 RUN_STATE: Key[JobStateStore] = Key("run_state")
 RUNS: Key[RunOrchestrator] = Key("run_orchestrator")
 RUN_LOGS: Key[RunLogFollower] = Key("run_logs")
@@ -59,7 +63,7 @@ def build_registry(settings: Settings) -> Registry:
     registry = Registry()
     redis = RedisStore(settings.redis_url)
     registry.on_close(redis.close)
-    backends = TokenizerRegistry(discover_backends())
+    backends = discover_tokenizers(settings.plugins.prefer)
     tokenizer_state = JobStateStore(redis, "tokenizers")
     worker_ttl_s = WORKER_TTL_FACTOR * settings.worker.heartbeat_interval_s
     queue = RqJobQueue(
@@ -89,13 +93,13 @@ def build_registry(settings: Settings) -> Registry:
     )
     registry.register_value(RUN_STATE, JobStateStore(redis, "runs"))
     registry.register_value(ARTIFACTS, ArtifactStore(settings.artifacts_root))
-    registry.register_singleton(MODEL_BACKEND, lambda _c: _gpt2_backend())
+    registry.register_singleton(MODELS, lambda c: _models(c.get(SETTINGS)))
     registry.register_singleton(
         RUNS,
         lambda c: RunOrchestrator(
             c.get(SETTINGS),
             c.get(TOKENIZER_BACKENDS),
-            c.get(MODEL_BACKEND),
+            c.get(MODELS),
             c.get(RUN_STATE),
             c.get(QUEUE),
             c.get(WORKERS),
@@ -108,14 +112,14 @@ def build_registry(settings: Settings) -> Registry:
         lambda c: RunTrainer(
             c.get(SETTINGS),
             c.get(TOKENIZER_BACKENDS),
-            c.get(MODEL_BACKEND),
+            c.get(MODELS),
             c.get(RUN_STATE),
             c.get(EVENTS),
         ),
     )
     registry.register(
         RUN_EVALUATOR,
-        lambda c: RunEvaluator(c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(MODEL_BACKEND)),
+        lambda c: RunEvaluator(c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(MODELS)),
     )
     api = settings.api
     for key, name in ((GENERATION_POOL, "generate"), (ENCODE_POOL, "encode")):
@@ -128,8 +132,9 @@ def build_registry(settings: Settings) -> Registry:
     return registry
 
 
-def _gpt2_backend() -> ModelBackend:
-    """Imported on first use: `transformers` takes seconds to import."""
-    from model_trainer.training.gpt2 import Gpt2Backend
+def _models(settings: Settings) -> ModelRegistry:
+    """Found on first use: importing a model plugin imports `transformers`, which takes
+    seconds (the worker and the API ask for it up front, before their first job or request)."""
+    from model_trainer.training.model_registry import discover_models
 
-    return Gpt2Backend()
+    return discover_models(settings.plugins.prefer)

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from model_trainer import __version__
 from model_trainer.api.errors import install_error_handlers
 from model_trainer.api.middleware import RequestContext
-from model_trainer.api.routes import artifacts, health, runs, tokenizers
+from model_trainer.api.routes import artifacts, backends, health, runs, tokenizers
 from model_trainer.core.container import Registry
 from model_trainer.core.settings import Settings
 from model_trainer.services import RUNS, SETTINGS
@@ -33,6 +33,7 @@ def create_app(registry: Registry) -> FastAPI:
         max_body=settings.limits.max_body_bytes,
     )
     app.include_router(health.router)
+    app.include_router(backends.router)
     app.include_router(tokenizers.router)
     app.include_router(runs.router)
     app.include_router(artifacts.router)

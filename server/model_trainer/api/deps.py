@@ -25,12 +25,16 @@ from model_trainer.services import (
     ARTIFACTS,
     ENCODE_POOL,
     GENERATION_POOL,
+    MODELS,
     QUEUE,
     REDIS,
     RUN_LOGS,
     RUNS,
+    TOKENIZER_BACKENDS,
     TOKENIZERS,
 )
+from model_trainer.tokenizers.registry import TokenizerRegistry
+from model_trainer.training.model_registry import ModelRegistry
 
 _registry_var: ContextVar[Registry] = ContextVar("registry")
 
@@ -95,6 +99,14 @@ async def get_encode_pool(container: ContainerDep) -> InferencePool:
     return container.get(ENCODE_POOL)
 
 
+async def get_tokenizer_backends(container: ContainerDep) -> TokenizerRegistry:
+    return container.get(TOKENIZER_BACKENDS)
+
+
+async def get_models(container: ContainerDep) -> ModelRegistry:
+    return container.get(MODELS)
+
+
 RedisDep = Annotated[RedisStore, Depends(get_redis)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 TokenizersDep = Annotated[TokenizerOrchestrator, Depends(get_tokenizers)]
@@ -103,3 +115,5 @@ RunLogsDep = Annotated[RunLogFollower, Depends(get_run_logs)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 GenerationPoolDep = Annotated[InferencePool, Depends(get_generation_pool)]
 EncodePoolDep = Annotated[InferencePool, Depends(get_encode_pool)]
+TokenizerBackendsDep = Annotated[TokenizerRegistry, Depends(get_tokenizer_backends)]
+ModelsDep = Annotated[ModelRegistry, Depends(get_models)]

@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     TOKENIZER_TRAIN_FAILED = "TOKENIZER_TRAIN_FAILED"
     UNKNOWN_BACKEND = "UNKNOWN_BACKEND"
     PLUGIN_BROKEN = "PLUGIN_BROKEN"
+    PLUGIN_CONFLICT = "PLUGIN_CONFLICT"
     NOT_FOUND = "NOT_FOUND"
     RUN_NOT_ACTIVE = "RUN_NOT_ACTIVE"
     RUN_NOT_READY = "RUN_NOT_READY"
@@ -42,6 +43,7 @@ class ErrorCode(StrEnum):
     STORAGE_FAILED = "STORAGE_FAILED"
     WORKER_LOST = "WORKER_LOST"
     LEASE_LOST = "LEASE_LOST"
+    CHECKPOINT_MISMATCH = "CHECKPOINT_MISMATCH"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -70,6 +72,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOKENIZER_TRAIN_FAILED: 500,
     ErrorCode.UNKNOWN_BACKEND: 422,
     ErrorCode.PLUGIN_BROKEN: 500,
+    ErrorCode.PLUGIN_CONFLICT: 500,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.RUN_NOT_ACTIVE: 409,
     ErrorCode.RUN_NOT_READY: 409,
@@ -81,6 +84,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.STORAGE_FAILED: 507,
     ErrorCode.WORKER_LOST: 500,
     ErrorCode.LEASE_LOST: 409,
+    ErrorCode.CHECKPOINT_MISMATCH: 409,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 
@@ -94,6 +98,7 @@ FAILURE_CLASS: dict[ErrorCode, FailureClass] = {
     ErrorCode.INTERNAL_ERROR: FailureClass.FATAL,
     ErrorCode.TOKENIZER_TRAIN_FAILED: FailureClass.FATAL,
     ErrorCode.PLUGIN_BROKEN: FailureClass.FATAL,
+    ErrorCode.PLUGIN_CONFLICT: FailureClass.FATAL,
 }
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+PLUGIN_NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
+"""A tokenizer method or model family: an entry-point name, lower case."""
+
 
 class RequestModel(BaseModel):
     """What a client sends (and what is stored from it).

@@ -43,6 +43,15 @@ class WorkerSettings(BaseModel):
     cores to the API (and the rest) whenever they want them, and keeps them otherwise."""
 
 
+class PluginSettings(BaseModel):
+    """Which distribution provides a plugin name that two installed packages claim."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prefer: dict[str, str] = {}
+    """Plugin name -> distribution, e.g. `PLUGINS__PREFER='{"wordpiece": "my-tokenizers"}'`."""
+
+
 class ApiSettings(BaseModel):
     """How the API process shares itself between cheap requests and heavy ones."""
 
@@ -90,5 +99,6 @@ class Settings(BaseSettings):
     service_name: str = "model-trainer"
     security: SecuritySettings = SecuritySettings()
     api: ApiSettings = ApiSettings()
+    plugins: PluginSettings = PluginSettings()
     worker: WorkerSettings = WorkerSettings()
     limits: LimitSettings = LimitSettings()

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -21,6 +22,31 @@ _STORAGE_REASONS = {
     errno.EPERM: "permission denied",
     errno.EIO: "the disk reported an I/O error",
 }
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _process_umask() -> int:
+    """The process umask, read once at import."""
+    # `os.umask` can only be read by setting it, which races with files other threads
+    # create: Linux shows it in /proc instead; elsewhere the toggle passes through a mask
+    # stricter than any usual one, so a file created in that instant errs private.
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_process_umask()
+"""The mode `open()` gives a new file; `mkstemp` gives 0600, which other accounts and
+container users could not read."""
 
 
 def is_storage_fault(exc: OSError) -> bool:
@@ -40,6 +66,7 @@ def write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -61,10 +88,23 @@ def write_model(path: Path, model: BaseModel) -> None:
     write_text(path, model.model_dump_json(indent=2) + "\n")
 
 
+def make_readable(folder: Path) -> None:
+    """Give the files a library wrote into `folder` the mode `open()` gives new files."""
+    # safetensors (0.8) saves through a private temp file, so `model.safetensors` is 0600
+    try:
+        for path in folder.iterdir():
+            if path.is_file() and not path.is_symlink():
+                path.chmod(FILE_MODE)
+    except OSError as exc:
+        raise storage_error(exc, folder.name) from exc
+
+
 def move_into_place(tmp: Path, path: Path) -> None:
-    """Atomically publish a file a library wrote to a temp name."""
+    """Atomically publish a file a library wrote to a temp name, readable as `open()` makes
+    files (whatever mode the library chose)."""
     try:
         with tmp.open("rb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:

@@ -42,6 +42,7 @@ from model_trainer.training.manifest import (
     read_run_manifest,
     run_dir,
 )
+from model_trainer.training.model_registry import ModelRegistry
 from model_trainer.training.progress import Progress
 
 TRAIN_JOB = "model_trainer.worker.jobs.train_model"
@@ -62,9 +63,13 @@ class RunView:
 
 
 def resolve_architecture(
-    spec: ModelSpec, sizes: dict[str, tuple[int, int, int]], vocab_size: int
-) -> Architecture:
-    """A named size with the request's overrides, or a 422 naming the field."""
+    spec: ModelSpec, models: ModelRegistry, vocab_size: int
+) -> tuple[ModelBackend, Architecture]:
+    """The family's plugin and a named size with the request's overrides and the family's
+    checked options, or a 422 naming the field."""
+    backend = models.get(spec.family)
+    options = models.options(spec.family, spec.options, "model.options")
+    sizes = backend.sizes()
     if spec.size not in sizes:
         known = ", ".join(sorted(sizes))
         raise AppError(
@@ -76,14 +81,15 @@ def resolve_architecture(
         raise AppError(
             ErrorCode.CONFIG_INVALID, f"model.n_embd: {n_embd} is not divisible by n_head {n_head}"
         )
-    return Architecture(
-        family=str(spec.family),
+    return backend, Architecture(
+        family=spec.family,
         n_layer=n_layer,
         n_head=n_head,
         n_embd=n_embd,
         max_seq_len=spec.max_seq_len,
         vocab_size=vocab_size,
         dropout=spec.dropout,
+        options=options,
     )
 
 
@@ -98,7 +104,7 @@ class RunOrchestrator:
         self,
         settings: Settings,
         tokenizers: TokenizerRegistry,
-        backend: ModelBackend,
+        models: ModelRegistry,
         state: JobStateStore,
         queue: JobQueue,
         workers: WorkerDirectory,
@@ -106,12 +112,12 @@ class RunOrchestrator:
     ) -> None:
         self._settings = settings
         self._tokenizers = tokenizers
-        self._backend = backend
+        self._models_registry = models
         self._state = state
         self._queue = queue
         self._workers = workers
         self._endings = RunEndings(state, events)
-        self._models = ModelCache(backend)
+        self._models = ModelCache(models)
         self._manifests = ManifestCache(read_run_manifest, MANIFEST)
 
     def folder(self, run_id: str) -> Path:
@@ -133,15 +139,17 @@ class RunOrchestrator:
             )
         tokenizer = self._tokenizer_ref(config.data.tokenizer_id)
         corpus_files(self._settings.corpus_root, config.data.corpus_path)
-        arch = resolve_architecture(config.model, self._backend.sizes(), tokenizer.vocab_size)
-        parameters = arch.parameter_estimate()
+        backend, arch = resolve_architecture(
+            config.model, self._models_registry, tokenizer.vocab_size
+        )
+        parameters = backend.parameter_count(arch)
         if parameters > limits.max_parameters:
             raise AppError(
                 ErrorCode.CONFIG_INVALID,
                 f"model: {parameters:,} parameters exceed the limit {limits.max_parameters:,}",
             )
         check_tokens_per_step(arch, config.trainer, limits)
-        self._check_capacity(arch, config.trainer)
+        self._check_capacity(arch, parameters, config.trainer)
         run_id = new_id("run")
         manifest = RunManifest(
             run_id=run_id,
@@ -166,7 +174,7 @@ class RunOrchestrator:
         _log.info("run_enqueued", run_id=run_id, parameters=parameters)
         return manifest
 
-    def _check_capacity(self, arch: Architecture, spec: TrainerSpec) -> None:
+    def _check_capacity(self, arch: Architecture, parameters: int, spec: TrainerSpec) -> None:
         """Refuse what no live worker could run: a device none offers, or a step bigger than
         the memory of the roomiest one (this machine's, while no worker has said)."""
         workers = self._workers.live()
@@ -189,7 +197,7 @@ class RunOrchestrator:
             offered = [("this machine (no worker is live to ask)", here)]
         name, device = max(offered, key=_memory_of)
         where = name if name.startswith("this machine") else f"the roomiest worker, {name},"
-        check_memory(arch, spec, self._settings.limits, device, where)
+        check_memory(arch, parameters, spec, self._settings.limits, device, where)
 
     def _tokenizer_ref(self, tokenizer_id: str) -> TokenizerRef:
         validate_id(tokenizer_id, "tokenizer")
@@ -350,5 +358,6 @@ class RunOrchestrator:
         if tok is None:
             raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, "the run's tokenizer is gone")
         handle = self._tokenizers.get(tok.config.method).load(tok_folder)
-        loaded = self._models.get(run_id, export_dir, handle, manifest.architecture.max_seq_len)
+        arch = manifest.architecture
+        loaded = self._models.get(run_id, arch.family, export_dir, handle, arch.max_seq_len)
         return loaded.generate(prompt, max_new_tokens, temperature, top_k, seed)

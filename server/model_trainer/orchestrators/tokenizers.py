@@ -66,7 +66,8 @@ class TokenizerOrchestrator:
                 f"vocab_size: {config.vocab_size} exceeds the limit "
                 f"{self._settings.limits.max_vocab_size}",
             )
-        self._registry.get(config.method)
+        options = self._registry.options(config.method, config.options, "options")
+        config = config.with_options(options)  # the defaults, recorded
         corpus_files(self._settings.corpus_root, config.corpus_path)
         tokenizer_id = new_id("tok")
         manifest = TokenizerManifest(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pydantic import BaseModel
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from model_trainer.core.contracts.tokenizer import (
@@ -12,10 +13,11 @@ from model_trainer.core.contracts.tokenizer import (
     TokenizerConfig,
     TokenizerHandle,
     TokenizerInfo,
-    TokenizerMethod,
     TokenizerTrainRequest,
 )
+from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.atomic import move_into_place
+from model_trainer.tokenizers.hf_export import NoOptions, export_tokenizer_json
 from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON, HfTokenizerHandle
 
 END_OF_TEXT = "<|endoftext|>"
@@ -45,8 +47,8 @@ class BpeBackend:
     def name(self) -> str:
         return "bpe"
 
-    def supported_methods(self) -> frozenset[TokenizerMethod]:
-        return frozenset({TokenizerMethod.BPE})
+    def options_model(self) -> type[BaseModel]:
+        return NoOptions
 
     def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
         # The Rust trainer reads this to size its thread pool.
@@ -64,6 +66,12 @@ class BpeBackend:
 
     def load(self, artifact_dir: Path) -> TokenizerHandle:
         return HfTokenizerHandle.from_dir(artifact_dir, unk_token=None)
+
+    def export_hf(
+        self, artifact_dir: Path, options: JsonObject, out_dir: Path, max_len: int
+    ) -> list[str]:
+        specials = {"bos_token": END_OF_TEXT, "eos_token": END_OF_TEXT, "pad_token": END_OF_TEXT}
+        return export_tokenizer_json(artifact_dir, out_dir, max_len, specials)
 
     def inspect(self, handle: TokenizerHandle) -> TokenizerInfo:
         return handle.info()

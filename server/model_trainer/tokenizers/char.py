@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from pydantic import BaseModel
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
 from model_trainer.core.contracts.tokenizer import (
@@ -16,11 +17,12 @@ from model_trainer.core.contracts.tokenizer import (
     TokenizerConfig,
     TokenizerHandle,
     TokenizerInfo,
-    TokenizerMethod,
     TokenizerTrainRequest,
 )
+from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.atomic import move_into_place
 from model_trainer.tokenizers.corpus import iter_text_batches
+from model_trainer.tokenizers.hf_export import NoOptions, export_tokenizer_json
 from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON, HfTokenizerHandle
 
 UNK = "<unk>"
@@ -59,8 +61,8 @@ class CharBackend:
     def name(self) -> str:
         return "char"
 
-    def supported_methods(self) -> frozenset[TokenizerMethod]:
-        return frozenset({TokenizerMethod.CHAR})
+    def options_model(self) -> type[BaseModel]:
+        return NoOptions
 
     def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
         vocab = char_vocab(count_chars(request.train_file), config.vocab_size, config.min_frequency)
@@ -74,6 +76,12 @@ class CharBackend:
 
     def load(self, artifact_dir: Path) -> TokenizerHandle:
         return HfTokenizerHandle.from_dir(artifact_dir, unk_token=UNK)
+
+    def export_hf(
+        self, artifact_dir: Path, options: JsonObject, out_dir: Path, max_len: int
+    ) -> list[str]:
+        specials = {"unk_token": UNK, "bos_token": UNK, "eos_token": UNK, "pad_token": UNK}
+        return export_tokenizer_json(artifact_dir, out_dir, max_len, specials)
 
     def inspect(self, handle: TokenizerHandle) -> TokenizerInfo:
         return handle.info()

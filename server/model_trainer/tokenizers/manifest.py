@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from model_trainer.core.contracts.tokenizer import (
-    SentencePieceModelType,
-    TokenizerConfig,
-    TokenizerMethod,
-)
+from model_trainer.core.contracts.tokenizer import TokenizerConfig
 from model_trainer.core.errors import AppError, ErrorCode, FailureClass
-from model_trainer.core.request_model import RequestModel
+from model_trainer.core.json_types import JsonObject
+from model_trainer.core.request_model import PLUGIN_NAME, RequestModel
 from model_trainer.infra.job_state import JobStatus
 from model_trainer.tokenizers.stats import TokenizerStats
 
@@ -27,26 +24,41 @@ class TokenizerTrainConfig(RequestModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: TokenizerMethod
+    method: Annotated[
+        str,
+        Field(
+            pattern=PLUGIN_NAME,
+            description="A tokenizer plugin's name (`GET /backends`), e.g. bpe, sentencepiece",
+        ),
+    ]
     vocab_size: Annotated[int, Field(ge=2, description="Largest vocabulary to build.")]
     min_frequency: Annotated[int, Field(ge=1)] = 2
     corpus_path: Annotated[str, Field(min_length=1, max_length=1024)]
     holdout_fraction: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
-    model_type: SentencePieceModelType | None = None
+    options: Annotated[
+        JsonObject,
+        Field(description="The method's own options, as its schema in `GET /backends` says"),
+    ] = {}
 
-    @model_validator(mode="after")
-    def _model_type_only_for_sentencepiece(self) -> Self:
-        if self.model_type is not None and self.method is not TokenizerMethod.SENTENCEPIECE:
-            raise ValueError("model_type applies only to method 'sentencepiece'")
-        return self
+    def with_options(self, options: JsonObject) -> TokenizerTrainConfig:
+        """The same request with its options as the method's model checked and filled them."""
+        return TokenizerTrainConfig(
+            method=self.method,
+            vocab_size=self.vocab_size,
+            min_frequency=self.min_frequency,
+            corpus_path=self.corpus_path,
+            holdout_fraction=self.holdout_fraction,
+            seed=self.seed,
+            options=options,
+        )
 
     def backend_config(self) -> TokenizerConfig:
         return TokenizerConfig(
             method=self.method,
             vocab_size=self.vocab_size,
             min_frequency=self.min_frequency,
-            model_type=self.model_type,
+            options=self.options,
         )
 
 
@@ -116,4 +128,26 @@ def read_manifest(folder: Path) -> TokenizerManifest | None:
     try:
         return TokenizerManifest.model_validate_json(raw)
     except ValidationError as exc:
+        try:
+            return TokenizerManifest.model_validate(_upgraded(raw))
+        except ValidationError:
+            pass
         raise AppError(ErrorCode.DATA_INVALID, f"{folder.name}/{MANIFEST} is unreadable") from exc
+
+
+_JSON_OBJECT: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
+
+
+def _upgraded(raw: str) -> JsonObject:
+    """A manifest from before method options: `config.model_type` became
+    `config.options.model_type`, so tokenizers trained then stay usable."""
+    try:
+        stored = _JSON_OBJECT.validate_json(raw)
+    except ValidationError:
+        return {}
+    config = stored.get("config")
+    if isinstance(config, dict) and "model_type" in config:
+        model_type = config.pop("model_type")
+        if model_type is not None:
+            config["options"] = {"model_type": model_type}
+    return stored

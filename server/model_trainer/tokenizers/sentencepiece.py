@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import sentencepiece as spm
+from pydantic import BaseModel, ConfigDict
 
 from model_trainer.core.contracts.tokenizer import (
     TokenizerArtifact,
     TokenizerConfig,
     TokenizerHandle,
     TokenizerInfo,
-    TokenizerMethod,
     TokenizerTrainRequest,
 )
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.json_types import JsonObject
 from model_trainer.core.logging import Log
 from model_trainer.infra.atomic import move_into_place
+from model_trainer.tokenizers.hf_export import spm_to_tokenizer, write_tokenizer_config
+from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON
 
 MODEL_FILE = "tokenizer.model"
 VOCAB_FILE = "tokenizer.vocab"
@@ -24,6 +28,14 @@ BYTE_FALLBACK_MIN_VOCAB = 512
 """Smallest vocab_size for which byte fallback is tried (256 byte pieces plus characters)."""
 
 _log = Log("tokenizer")
+
+
+class SentencePieceOptions(BaseModel):
+    """SentencePiece's own knob: the segmentation model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_type: Literal["unigram", "bpe"] = "unigram"
 
 
 class SentencePieceHandle:
@@ -52,7 +64,11 @@ class SentencePieceHandle:
 
 
 def _train(
-    config: TokenizerConfig, request: TokenizerTrainRequest, prefix: Path, byte_fallback: bool
+    config: TokenizerConfig,
+    options: SentencePieceOptions,
+    request: TokenizerTrainRequest,
+    prefix: Path,
+    byte_fallback: bool,
 ) -> None:
     # Identity normalisation and kept whitespace make decode(encode(x)) give back x, which
     # code corpora need; vocab_size is a ceiling, not a demand, on small corpora.
@@ -60,7 +76,7 @@ def _train(
         input=str(request.train_file),
         model_prefix=str(prefix),
         vocab_size=config.vocab_size,
-        model_type=config.model_type or "unigram",
+        model_type=options.model_type,
         num_threads=request.threads,
         hard_vocab_limit=False,
         byte_fallback=byte_fallback,
@@ -77,10 +93,11 @@ class SentencePieceBackend:
     def name(self) -> str:
         return "sentencepiece"
 
-    def supported_methods(self) -> frozenset[TokenizerMethod]:
-        return frozenset({TokenizerMethod.SENTENCEPIECE})
+    def options_model(self) -> type[BaseModel]:
+        return SentencePieceOptions
 
     def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
+        options = SentencePieceOptions.model_validate(config.options)
         prefix = request.out_dir / ".spm-tmp"
         # Byte fallback spells unseen characters as bytes instead of <unk>, so any text
         # round-trips; it needs room for 256 byte pieces, so small vocabularies go without.
@@ -88,7 +105,7 @@ class SentencePieceBackend:
         for byte_fallback in attempts:
             spm.set_random_generator_seed(request.seed)
             try:
-                _train(config, request, prefix, byte_fallback)
+                _train(config, options, request, prefix, byte_fallback)
                 break
             except RuntimeError as exc:
                 if byte_fallback:
@@ -109,6 +126,17 @@ class SentencePieceBackend:
         if not path.is_file():
             raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, f"{MODEL_FILE} is missing")
         return SentencePieceHandle(spm.SentencePieceProcessor(model_file=str(path)))
+
+    def export_hf(
+        self, artifact_dir: Path, options: JsonObject, out_dir: Path, max_len: int
+    ) -> list[str]:
+        """A `tokenizer.json` rebuilt from the vocabulary (no sentencepiece needed to load)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        model_type = SentencePieceOptions.model_validate(options).model_type
+        spm_to_tokenizer(artifact_dir / VOCAB_FILE, model_type).save(str(out_dir / TOKENIZER_JSON))
+        specials = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
+        config = write_tokenizer_config(out_dir, max_len, specials | {"pad_token": "</s>"})
+        return [TOKENIZER_JSON, config]
 
     def inspect(self, handle: TokenizerHandle) -> TokenizerInfo:
         return handle.info()

@@ -44,9 +44,9 @@ class StepMemory(BaseModel):
         return self.state_bytes + self.activation_bytes
 
 
-def step_memory(arch: Architecture, batch_size: int) -> StepMemory:
-    """The estimate for `batch_size` windows of `arch.max_seq_len` tokens."""
-    parameters = arch.parameter_estimate()
+def step_memory(arch: Architecture, parameters: int, batch_size: int) -> StepMemory:
+    """The estimate for a model of `parameters` and `batch_size` windows of
+    `arch.max_seq_len` tokens (the per-token terms hold for decoder-only transformers)."""
     per_token = (
         arch.n_layer * ACTIVATION_BYTES_PER_DIM_PER_LAYER * arch.n_embd
         + LOGIT_BYTES_PER_VOCAB * arch.vocab_size
@@ -77,6 +77,7 @@ def check_tokens_per_step(arch: Architecture, spec: TrainerSpec, limits: LimitSe
 
 def check_memory(
     arch: Architecture,
+    parameters: int,
     spec: TrainerSpec,
     limits: LimitSettings,
     device: DeviceCapacity,
@@ -84,7 +85,7 @@ def check_memory(
 ) -> StepMemory:
     """Refuse a step whose estimate exceeds `memory_fraction` of the device's memory (a
     worker's RAM, or its GPU's); the message says what it would need and what there is."""
-    need = step_memory(arch, spec.batch_size)
+    need = step_memory(arch, parameters, spec.batch_size)
     memory_bytes = device.memory_bytes
     budget = int(memory_bytes * limits.memory_fraction)
     overhead = PROCESS_BYTES if device.kind != "cuda" else 0

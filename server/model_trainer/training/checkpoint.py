@@ -23,16 +23,37 @@ FULL_BELOW_BYTES = 1 << 20
 """A failed checkpoint write with less than this left on the disk is put down to a full disk."""
 
 
-class CheckpointMeta(BaseModel):
-    """The plain-value part of a checkpoint."""
+class EvalPoint(BaseModel):
+    """Mean loss per split at one step."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    step: int
+    train_loss: float
+    val_loss: float
+
+
+class CheckpointMeta(BaseModel):
+    """The plain-value part of a checkpoint: all a resumed loop reports."""
+
+    # Fields added after the first release default, so older checkpoints still load.
     model_config = ConfigDict(extra="forbid")
 
     step: int
     tokens_seen: int
     best_val_loss: float | None
+    best_step: int | None = None
+    last_eval: EvalPoint | None = None
+    tokens_per_s: float | None = None
     architecture: Architecture
     config_json: str
+
+
+def architecture_mismatch(saved: Architecture, current: Architecture) -> str | None:
+    """The fields that differ, as `name saved vs current`; None when none do."""
+    ours, theirs = saved.model_dump(mode="json"), current.model_dump(mode="json")
+    differ = [f"{k} {ours[k]!r} vs {theirs[k]!r}" for k in theirs if ours.get(k) != theirs[k]]
+    return "; ".join(differ) or None
 
 
 class Checkpointer:
@@ -85,15 +106,29 @@ class Checkpointer:
         return CheckpointMeta.model_validate(payload["meta"])
 
     def restore(
-        self, name: str, model: LanguageModel, optimizer: torch.optim.Optimizer
+        self,
+        name: str,
+        model: LanguageModel,
+        optimizer: torch.optim.Optimizer,
+        architecture: Architecture,
     ) -> tuple[CheckpointMeta, Tensor]:
         """Load everything back; returns the metadata and the sampler state."""
+        # Checked before loading: a state dict of another shape fails with a torch error
+        # that names tensors, and one of the same shape would load silently.
         payload = torch.load(self.folder / name, map_location="cpu", weights_only=True)
+        meta = CheckpointMeta.model_validate(payload["meta"])
+        differ = architecture_mismatch(meta.architecture, architecture)
+        if differ is not None:
+            raise AppError(
+                ErrorCode.CHECKPOINT_MISMATCH,
+                f"{name} was saved for another architecture than the run's "
+                f"(checkpoint vs config): {differ}",
+            )
         model.module.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         torch.set_rng_state(payload["torch_rng"])
         sampler: Tensor = payload["sampler"]
-        return CheckpointMeta.model_validate(payload["meta"]), sampler
+        return meta, sampler
 
     def meta(self, name: str) -> CheckpointMeta:
         """The plain-value part of a checkpoint (step, tokens, best loss)."""

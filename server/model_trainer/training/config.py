@@ -7,14 +7,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from model_trainer.core.request_model import RequestModel
+from model_trainer.core.json_types import JsonObject
+from model_trainer.core.request_model import PLUGIN_NAME, RequestModel
 from model_trainer.tokenizers.corpus import HoldoutStrategy
-
-
-class ModelFamily(StrEnum):
-    """Model architectures a backend may implement."""
-
-    GPT2 = "gpt2"
 
 
 class Precision(StrEnum):
@@ -35,13 +30,20 @@ class ModelSpec(RequestModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    family: ModelFamily = ModelFamily.GPT2
+    family: Annotated[
+        str,
+        Field(pattern=PLUGIN_NAME, description="A model plugin's name (`GET /backends`)"),
+    ] = "gpt2"
     size: Annotated[str, Field(min_length=1, max_length=32)] = "nano"
     n_layer: Annotated[int, Field(ge=1, le=96)] | None = None
     n_head: Annotated[int, Field(ge=1, le=128)] | None = None
     n_embd: Annotated[int, Field(ge=8, le=12288)] | None = None
     max_seq_len: Annotated[int, Field(ge=2, le=32768)] = 256
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    options: Annotated[
+        JsonObject,
+        Field(description="The family's own options, as its schema in `GET /backends` says"),
+    ] = {}
 
 
 class DataSpec(RequestModel):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from pathlib import Path
+from typing import Self
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from model_trainer.core.contracts.events import utc_now
-from model_trainer.core.contracts.model import LanguageModel, ModelBackend
+from model_trainer.core.contracts.model import LanguageModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import Log, job_log_file
@@ -30,11 +31,13 @@ from model_trainer.training.manifest import (
     EXPORT,
     LOGS,
     MANIFEST,
+    EvalSplit,
     EvalSummary,
     RunManifest,
     read_run_manifest,
     run_dir,
 )
+from model_trainer.training.model_registry import ModelRegistry
 from model_trainer.training.runner import datasets_root
 from model_trainer.training.sampler import to_long_tensor
 
@@ -60,8 +63,9 @@ class EvalMetrics(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: str
-    split: str
+    split: EvalSplit
     corpus_path: str | None
+    """The corpus evaluated when `split` is "corpus"."""
     loss: float
     perplexity: float
     tokens: int
@@ -70,16 +74,23 @@ class EvalMetrics(BaseModel):
     windows: int
     finished_at: datetime
 
+    @model_validator(mode="after")
+    def _corpus_is_no_split(self) -> Self:
+        """Label files written before "corpus" existed, which said "val" for a corpus."""
+        if self.corpus_path is not None:
+            self.split = "corpus"
+        return self
+
 
 class RunEvaluator:
     """Evaluates a completed run's exported model."""
 
     def __init__(
-        self, settings: Settings, tokenizers: TokenizerRegistry, backend: ModelBackend
+        self, settings: Settings, tokenizers: TokenizerRegistry, models: ModelRegistry
     ) -> None:
         self._settings = settings
         self._tokenizers = tokenizers
-        self._backend = backend
+        self._models = models
 
     def run(self, request: EvalRequest) -> EvalMetrics:
         folder = run_dir(self._settings.artifacts_root, request.run_id)
@@ -96,13 +107,13 @@ class RunEvaluator:
             if tok is None:
                 raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, "the run's tokenizer is gone")
             handle = self._tokenizers.get(tok.config.method).load(tok_folder)
-            model = self._backend.load(folder / EXPORT)
+            model = self._models.get(manifest.architecture.family).load(folder / EXPORT)
             tokens, chars = self._tokens(request, manifest, handle, log)
             block = min(manifest.architecture.max_seq_len, len(tokens) - 1)
             loss, windows = mean_loss(model, tokens, block)
             metrics = EvalMetrics(
                 run_id=request.run_id,
-                split=request.split,
+                split="corpus" if request.corpus_path is not None else request.split,
                 corpus_path=request.corpus_path,
                 loss=loss,
                 perplexity=math.exp(min(loss, 50.0)),
@@ -114,7 +125,8 @@ class RunEvaluator:
             )
             self._write(folder, metrics, model, handle, manifest.architecture.max_seq_len)
             manifest.eval = EvalSummary(
-                split=request.corpus_path or request.split,
+                split=metrics.split,
+                corpus_path=metrics.corpus_path,
                 loss=loss,
                 perplexity=metrics.perplexity,
                 tokens_per_char=metrics.tokens_per_char,
@@ -127,6 +139,7 @@ class RunEvaluator:
                 loss=loss,
                 perplexity=metrics.perplexity,
                 split=metrics.split,
+                corpus_path=metrics.corpus_path,
             )
         return metrics
 

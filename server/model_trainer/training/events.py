@@ -28,9 +28,9 @@ class TrainProgress(Event):
     step: int
     max_steps: int
     tokens_seen: int
-    train_loss: float
-    lr: float
-    tokens_per_s: float
+    train_loss: float | None
+    lr: float | None
+    tokens_per_s: float | None
     eta_s: float | None
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import torch
 
-from model_trainer.core.contracts.model import LanguageModel, ModelBackend
+from model_trainer.core.contracts.model import LanguageModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.training.model_registry import ModelRegistry
 
 MODEL_CACHE_SIZE = 4
 """Loaded models kept in the API process (least recently used evicted)."""
@@ -76,14 +77,19 @@ class LoadedModel:
 class ModelCache:
     """Keeps a few loaded models so repeated generation does not reload weights."""
 
-    def __init__(self, backend: ModelBackend, size: int = MODEL_CACHE_SIZE) -> None:
-        self._backend = backend
+    def __init__(self, models: ModelRegistry, size: int = MODEL_CACHE_SIZE) -> None:
+        self._registry = models
         self._size = size
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(
-        self, run_id: str, export_dir: Path, tokenizer: TokenizerHandle, max_seq_len: int
+        self,
+        run_id: str,
+        family: str,
+        export_dir: Path,
+        tokenizer: TokenizerHandle,
+        max_seq_len: int,
     ) -> LoadedModel:
         # One lock over lookup and load: two threads loading at once each got a model whose
         # scores were NaN (loading patches process-wide state in `transformers`), and one
@@ -92,7 +98,8 @@ class ModelCache:
             if run_id in self._models:
                 self._models.move_to_end(run_id)
                 return self._models[run_id]
-            loaded = LoadedModel(self._backend.load(export_dir), tokenizer, max_seq_len)
+            model = self._registry.get(family).load(export_dir)
+            loaded = LoadedModel(model, tokenizer, max_seq_len)
             self._models[run_id] = loaded
             while len(self._models) > self._size:
                 self._models.popitem(last=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
@@ -28,6 +29,13 @@ def _route_library_logs() -> None:
 
 
 _route_library_logs()
+
+
+class Gpt2Options(BaseModel):
+    """GPT-2 has no options beyond the shared architecture fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 SIZES: dict[str, tuple[int, int, int]] = {
     "nano": (4, 4, 128),
@@ -98,6 +106,22 @@ class Gpt2Backend:
     def sizes(self) -> dict[str, tuple[int, int, int]]:
         return dict(SIZES)
 
+    def options_model(self) -> type[BaseModel]:
+        return Gpt2Options
+
+    def parameter_count(self, architecture: Architecture) -> int:
+        """Blocks (attention, MLP, two layer norms), token and position embeddings (the
+        output layer shares the token embedding), and the final layer norm."""
+        d = architecture.n_embd
+        per_layer = 12 * d * d + 13 * d
+        embeddings = (architecture.vocab_size + architecture.max_seq_len) * d
+        return architecture.n_layer * per_layer + embeddings + 2 * d
+
+    def flops_per_token(self, architecture: Architecture) -> int:
+        """6 per parameter (forward and backward) plus attention's 12 x layers x T x width."""
+        a = architecture
+        return 6 * self.parameter_count(a) + 12 * a.n_layer * a.max_seq_len * a.n_embd
+
     def build(self, architecture: Architecture) -> LanguageModel:
         config = gpt2_config(architecture, self._bos_id, self._eos_id)
         config._attn_implementation = "sdpa"
@@ -108,13 +132,14 @@ class Gpt2Backend:
             raise AppError(ErrorCode.CONFIG_INVALID, "only GPT-2 models export as GPT-2")
         out_dir.mkdir(parents=True, exist_ok=True)
         hf = model.hf_model
+        # The library's defaults, but for the special ids and a total length that stays
+        # inside the position table: a default pipeline call otherwise asks for 256 new
+        # tokens, and a prompt plus those runs past a short context into an IndexError.
         hf.generation_config = GenerationConfig(
             bos_token_id=self._bos_id,
             eos_token_id=self._eos_id,
             pad_token_id=self._eos_id,
-            do_sample=True,
-            top_k=50,
-            max_new_tokens=128,
+            max_length=architecture.max_seq_len,
         )
         hf.save_pretrained(str(out_dir), safe_serialization=True)
         return sorted(p.name for p in out_dir.iterdir() if p.is_file())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from model_trainer.training.events import (
     run_channel,
 )
 from model_trainer.training.loop import EvalResult
-from model_trainer.training.manifest import MANIFEST, METRICS, RunManifest
+from model_trainer.training.manifest import MANIFEST, METRICS, MetricRecord, RunManifest
 from model_trainer.training.progress import Progress
 
 
@@ -49,21 +48,21 @@ class RunReporter:
     def close(self) -> None:
         self._metrics.close()
 
-    def _metric(self, record: dict[str, float | int | str | None]) -> None:
-        self._metrics.write(json.dumps(record) + "\n")
+    def _metric(self, record: MetricRecord) -> None:
+        self._metrics.write(record.line())
         self._metrics.flush()
 
     def on_progress(self, progress: Progress) -> None:
         self._manifest.progress = progress
         self._metric(
-            {
-                "kind": "train",
-                "step": progress.step,
-                "loss": progress.train_loss,
-                "lr": progress.lr,
-                "tokens_per_s": progress.tokens_per_s,
-                "tokens_seen": progress.tokens_seen,
-            }
+            MetricRecord(
+                kind="train",
+                step=progress.step,
+                loss=progress.train_loss,
+                lr=progress.lr,
+                tokens_per_s=progress.tokens_per_s,
+                tokens_seen=progress.tokens_seen,
+            )
         )
         self._log.info(
             "train_progress",
@@ -85,9 +84,9 @@ class RunReporter:
                 step=progress.step,
                 max_steps=progress.max_steps,
                 tokens_seen=progress.tokens_seen,
-                train_loss=progress.train_loss or 0.0,
-                lr=progress.lr or 0.0,
-                tokens_per_s=progress.tokens_per_s or 0.0,
+                train_loss=progress.train_loss,
+                lr=progress.lr,
+                tokens_per_s=progress.tokens_per_s,
                 eta_s=progress.eta_s,
             ),
         )
@@ -95,13 +94,13 @@ class RunReporter:
     def on_eval(self, result: EvalResult) -> None:
         self._manifest.progress.val_loss = result.val_loss
         self._metric(
-            {
-                "kind": "eval",
-                "step": result.step,
-                "train_loss": result.train_loss,
-                "val_loss": result.val_loss,
-                "val_perplexity": result.val_perplexity,
-            }
+            MetricRecord(
+                kind="eval",
+                step=result.step,
+                train_loss=result.train_loss,
+                val_loss=result.val_loss,
+                val_perplexity=result.val_perplexity,
+            )
         )
         self._log.info(
             "eval_completed",

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.training.checkpoint import BEST, LAST, Checkpointer, CheckpointMeta
+from model_trainer.training.checkpoint import BEST, LAST, Checkpointer, CheckpointMeta, EvalPoint
 from model_trainer.training.config import Precision, TrainerSpec
 from model_trainer.training.device import autocast
 from model_trainer.training.optim import make_optimizer, set_lr
@@ -25,14 +25,8 @@ EVAL_SEED_OFFSET = {"train": 1_000_003, "val": 2_000_003}
 """Evaluation windows come from their own seeds, the same windows at every evaluation."""
 
 
-class EvalResult(BaseModel):
+class EvalResult(EvalPoint):
     """Mean loss per split at one step."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    step: int
-    train_loss: float
-    val_loss: float
 
     @property
     def val_perplexity(self) -> float:
@@ -115,6 +109,13 @@ def finite_loss(value: float, step: int) -> float:
     return value
 
 
+def _eval_result(point: EvalPoint | None) -> EvalResult | None:
+    """A checkpoint's record of the latest evaluation, as the loop reports it."""
+    if point is None:
+        return None
+    return EvalResult(step=point.step, train_loss=point.train_loss, val_loss=point.val_loss)
+
+
 def _loss(model: LanguageModel, x: Tensor, y: Tensor) -> Tensor:
     logits = model.logits(x)  # (B, T, V)
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
@@ -195,15 +196,16 @@ def train_loop(
     optimizer = make_optimizer(module, spec, device)
     sampler = WindowSampler(data.train, arch.max_seq_len, spec.batch_size, spec.seed)
     step, tokens_seen, best, best_step = 0, 0, None, None
+    last_eval: EvalResult | None = None
+    rate: float | None = None
     if checkpointer.exists(LAST):
-        meta, sampler_state = checkpointer.restore(LAST, model, optimizer)
+        meta, sampler_state = checkpointer.restore(LAST, model, optimizer, arch)
         sampler.restore(sampler_state)
         step, tokens_seen, best = meta.step, meta.tokens_seen, meta.best_val_loss
+        best_step, last_eval, rate = meta.best_step, _eval_result(meta.last_eval), meta.tokens_per_s
     resumed_from = step
     tokens_per_step = spec.batch_size * arch.max_seq_len * spec.grad_accum_steps
     module.train()
-    last_eval: EvalResult | None = None
-    rate: float | None = None
     mark_time, mark_step = time.perf_counter(), step
 
     def checkpoint(name: str, at: int) -> None:
@@ -211,6 +213,9 @@ def train_loop(
             step=at,
             tokens_seen=tokens_seen,
             best_val_loss=best,
+            best_step=best_step,
+            last_eval=last_eval,
+            tokens_per_s=rate,
             architecture=arch,
             config_json=config_json,
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.errors import AppError, ErrorCode
@@ -59,17 +60,37 @@ class RunDurations(BaseModel):
     total_s: float = 0.0
 
 
+EvalSplit = Literal["train", "val", "corpus"]
+"""What an evaluation read: a split of the run's data, or the whole of another corpus."""
+_FIELDS: TypeAdapter[dict[str, object]] = TypeAdapter(dict[str, object])
+
+
 class EvalSummary(BaseModel):
     """The latest evaluation (full results in `eval/metrics.json`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    split: str
+    split: EvalSplit
+    corpus_path: str | None = None
+    """The corpus evaluated when `split` is "corpus"."""
     loss: float
     perplexity: float
     tokens_per_char: float
     tokens: int
     finished_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _corpus_named_as_split(cls, data: object) -> object:
+        """Read manifests written before `corpus_path`, which named the corpus in `split`."""
+        try:
+            fields = _FIELDS.validate_python(data)
+        except ValidationError:
+            return data
+        split = fields.get("split")
+        if isinstance(split, str) and split not in ("train", "val", "corpus"):
+            return fields | {"split": "corpus", "corpus_path": split}
+        return data
 
 
 class RunManifest(BaseModel):
@@ -122,7 +143,7 @@ class MetricRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str
+    kind: Literal["train", "eval"]
     step: int
     loss: float | None = None
     lr: float | None = None
@@ -131,6 +152,10 @@ class MetricRecord(BaseModel):
     train_loss: float | None = None
     val_loss: float | None = None
     val_perplexity: float | None = None
+
+    def line(self) -> str:
+        """The record as its line of `metrics.jsonl` (absent values left out, not zeros)."""
+        return self.model_dump_json(exclude_none=True) + "\n"
 
 
 def keep_metrics_until(path: Path, step: int) -> None:
@@ -145,5 +170,5 @@ def keep_metrics_until(path: Path, step: int) -> None:
         except ValidationError:
             continue  # a torn last line from the crash
         if record.step < step or (record.step == step and record.kind != "eval"):
-            kept.append(line)
-    write_text(path, "".join(f"{line}\n" for line in kept))
+            kept.append(record.line())
+    write_text(path, "".join(kept))

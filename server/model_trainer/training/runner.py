@@ -12,7 +12,6 @@ from pathlib import Path
 import torch
 
 from model_trainer.core.contracts.events import EventPublisher, utc_now
-from model_trainer.core.contracts.model import ModelBackend
 from model_trainer.core.errors import AppError, ErrorCode, FailureClass
 from model_trainer.core.logging import Log, job_log_file
 from model_trainer.core.settings import Settings
@@ -43,7 +42,6 @@ from model_trainer.training.events import (
     TrainStarted,
     run_channel,
 )
-from model_trainer.training.export import export_tokenizer
 from model_trainer.training.hooks import RunReporter
 from model_trainer.training.loop import TrainingData, train_loop
 from model_trainer.training.manifest import (
@@ -57,6 +55,7 @@ from model_trainer.training.manifest import (
     read_run_manifest,
     run_dir,
 )
+from model_trainer.training.model_registry import ModelRegistry
 from model_trainer.training.precision import choose_precision
 
 
@@ -71,13 +70,13 @@ class RunTrainer:
         self,
         settings: Settings,
         tokenizers: TokenizerRegistry,
-        backend: ModelBackend,
+        models: ModelRegistry,
         state: JobStateStore,
         events: EventPublisher,
     ) -> None:
         self._settings = settings
         self._tokenizers = tokenizers
-        self._backend = backend
+        self._models = models
         self._state = state
         self._events = events
         self._endings = RunEndings(state, events)
@@ -214,7 +213,10 @@ class RunTrainer:
         # Again here: the API judged by the roomiest worker (or its own machine); this one
         # may have less, and a step that does not fit would be killed by the OOM killer.
         check_tokens_per_step(arch, spec, self._settings.limits)
-        check_memory(arch, spec, self._settings.limits, device_capacity(device), "this worker")
+        backend = self._models.get(arch.family)
+        parameters = backend.parameter_count(arch)
+        capacity = device_capacity(device)
+        check_memory(arch, parameters, spec, self._settings.limits, capacity, "this worker")
         earlier = manifest.device
         manifest.status = JobStatus.RUNNING
         manifest.started_at = manifest.started_at or utc_now()
@@ -239,7 +241,7 @@ class RunTrainer:
                 )
 
         torch.manual_seed(spec.seed)  # the same initial weights for the same seed
-        model = self._backend.build(arch)
+        model = backend.build(arch)
         choice = choose_precision(spec.precision, device, model, arch, earlier)
         precision = choice.precision
         manifest.device = device_info(device, precision, choice.reason)
@@ -287,17 +289,13 @@ class RunTrainer:
         export_dir = folder / EXPORT
         staging = folder / f".{EXPORT}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
-        files = self._backend.export(model, arch, staging)
-        tok = manifest.config.data.tokenizer_id
-        tok_manifest = read_manifest(tokenizer_dir(self._settings.artifacts_root, tok))
+        files = backend.export(model, arch, staging)
+        tok_folder = tokenizer_dir(self._settings.artifacts_root, manifest.config.data.tokenizer_id)
+        tok_manifest = read_manifest(tok_folder)
         if tok_manifest is not None:
-            files += export_tokenizer(
-                tokenizer_dir(self._settings.artifacts_root, tok),
-                tok_manifest.config.method,
-                tok_manifest.config.model_type,
-                staging,
-                arch.max_seq_len,
-            )
+            tok_backend = self._tokenizers.get(tok_manifest.config.method)
+            options = tok_manifest.config.options
+            files += tok_backend.export_hf(tok_folder, options, staging, arch.max_seq_len)
         shutil.rmtree(export_dir, ignore_errors=True)
         staging.rename(export_dir)  # the export appears whole or not at all
         manifest.durations.export_s = time.perf_counter() - mark

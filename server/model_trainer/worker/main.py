@@ -101,13 +101,13 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     configure_logging(settings.log_level, "model-trainer-worker")
 
     # Heavy imports happen once here, before the first fork, never per job.
-    from model_trainer.services import MODEL_BACKEND, RECONCILER, WORKERS, build_registry
+    from model_trainer.services import MODELS, RECONCILER, WORKERS, build_registry
     from model_trainer.worker import jobs
 
     registry = build_registry(settings)
     jobs.install(registry)
     with registry.container() as container:
-        container.get(MODEL_BACKEND)  # imports transformers
+        container.get(MODELS)  # imports the model plugins (transformers)
         reconciler = container.get(RECONCILER)
         directory = container.get(WORKERS)
     store = RedisStore(settings.redis_url)

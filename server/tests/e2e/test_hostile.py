@@ -26,6 +26,7 @@ from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
 from model_trainer.infra.workers import DeviceCapacity, WorkerCapacity, WorkerDirectory
 from model_trainer.services import RECONCILER, build_registry
 from model_trainer.training.budget import step_memory
+from model_trainer.training.gpt2 import Gpt2Backend
 
 from .test_runs_api import TINY_MODEL, _start, _wait, char_tokenizer, finished_run
 
@@ -160,7 +161,8 @@ def test_the_worker_checks_memory_again_before_building_the_model(
     arch = Architecture(
         family="gpt2", n_layer=4, n_head=2, n_embd=256, max_seq_len=256, vocab_size=100, dropout=0
     )
-    batch = int(1.5 * memory_bytes() / step_memory(arch, 1).activation_bytes) + 1
+    per_window = step_memory(arch, Gpt2Backend().parameter_count(arch), 1).activation_bytes
+    batch = int(1.5 * memory_bytes() / per_window) + 1
     assert batch <= 4096, "this machine has more memory than the test can exceed"
     body = _run_body(char_tokenizer, batch_size=batch)
     body["model"] = model

@@ -59,8 +59,8 @@ def _body(**overrides: object) -> dict[str, object]:
         ("bpe", "story.txt", {}),
         ("bpe", "books", {}),
         ("char", "story.txt", {"vocab_size": 60, "min_frequency": 1}),
-        ("sentencepiece", "books", {"model_type": "unigram"}),
-        ("sentencepiece", "story.txt", {"model_type": "bpe"}),
+        ("sentencepiece", "books", {"options": {"model_type": "unigram"}}),
+        ("sentencepiece", "story.txt", {"options": {"model_type": "bpe"}}),
     ],
 )
 def test_each_method_trains_and_loads_with_its_own_library(
@@ -131,9 +131,12 @@ def test_invalid_utf8_fails_naming_file_and_offset(
         ({"corpus_path": "outside-link.txt"}, 400, "PATH_OUTSIDE_ROOT"),
         ({"corpus_path": "no-such-file.txt"}, 404, "DATA_NOT_FOUND"),
         ({"vocab_size": 0}, 422, "CONFIG_INVALID"),
-        ({"method": "wordsoup"}, 422, "CONFIG_INVALID"),
+        ({"method": "wordsoup"}, 422, "UNKNOWN_BACKEND"),
+        ({"method": "Not A Name"}, 422, "CONFIG_INVALID"),
         ({"unexpected": 1}, 422, "CONFIG_INVALID"),
         ({"model_type": "bpe"}, 422, "CONFIG_INVALID"),
+        ({"options": {"model_type": "bpe"}}, 422, "CONFIG_INVALID"),
+        ({"options": {"model_type": "word"}, "method": "sentencepiece"}, 422, "CONFIG_INVALID"),
         ({"holdout_fraction": 0.9}, 422, "CONFIG_INVALID"),
     ],
 )

@@ -16,6 +16,7 @@ from model_trainer.core.contracts.tokenizer import (
 from model_trainer.tokenizers.char import CharBackend
 from model_trainer.training.generation import LoadedModel, ModelCache
 from model_trainer.training.gpt2 import Gpt2Backend
+from model_trainer.training.model_registry import discover_models
 
 ARCH = Architecture(
     family="gpt2", n_layer=2, n_head=2, n_embd=32, max_seq_len=32, vocab_size=40, dropout=0.0
@@ -35,13 +36,13 @@ def test_concurrent_first_requests_load_once_and_get_finite_scores(tmp_path: Pat
     backend = Gpt2Backend()
     torch.manual_seed(0)
     backend.export(backend.build(ARCH), ARCH, tmp_path / "export")
-    cache = ModelCache(backend)
+    cache = ModelCache(discover_models({}))
     got: list[LoadedModel] = []
     start = threading.Barrier(8)
 
     def first_request() -> None:
         start.wait()
-        got.append(cache.get("run-1", tmp_path / "export", handle, ARCH.max_seq_len))
+        got.append(cache.get("run-1", "gpt2", tmp_path / "export", handle, ARCH.max_seq_len))
 
     threads = [threading.Thread(target=first_request) for _ in range(8)]
     for thread in threads:

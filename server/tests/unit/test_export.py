@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import sentencepiece as spm
 
 from model_trainer.core.contracts.tokenizer import (
-    SentencePieceModelType,
     TokenizerConfig,
     TokenizerMethod,
     TokenizerTrainRequest,
 )
+from model_trainer.tokenizers.hf_export import spm_to_tokenizer
 from model_trainer.tokenizers.sentencepiece import SentencePieceBackend
-from model_trainer.training.export import spm_to_tokenizer
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
 
 
 @pytest.mark.parametrize("model_type", ["unigram", "bpe"])
 def test_spm_conversion_matches_sentencepiece(
-    tmp_path: Path, model_type: SentencePieceModelType
+    tmp_path: Path, model_type: Literal["unigram", "bpe"]
 ) -> None:
     lines = [" ".join(WORDS[(i * j) % len(WORDS)] for j in range(1, 9)) for i in range(600)]
     text = tmp_path / "train.txt"
@@ -30,7 +30,9 @@ def test_spm_conversion_matches_sentencepiece(
     out.mkdir()
     SentencePieceBackend().train(
         TokenizerConfig(
-            method=TokenizerMethod.SENTENCEPIECE, vocab_size=120, model_type=model_type
+            method=TokenizerMethod.SENTENCEPIECE,
+            vocab_size=120,
+            options={"model_type": model_type},
         ),
         TokenizerTrainRequest(train_file=text, out_dir=out, threads=2, seed=1),
     )

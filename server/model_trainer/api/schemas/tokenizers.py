@@ -7,7 +7,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.core.request_model import RequestModel
 from model_trainer.infra.job_state import JobStatus
 from model_trainer.orchestrators.tokenizers import TokenizerView
@@ -37,7 +36,7 @@ class TokenizerPublic(BaseModel):
 
     tokenizer_id: str
     status: JobStatus
-    method: TokenizerMethod
+    method: str
     config: TokenizerTrainConfig
     stats: TokenizerStats | None
     message: str | None

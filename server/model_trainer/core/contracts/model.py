@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
+from model_trainer.core.json_types import JsonObject
+
 
 class Architecture(BaseModel):
-    """Resolved architecture of a model (named size plus overrides)."""
+    """Resolved architecture of a model: a named size plus overrides, in the terms every
+    decoder-only family shares; what only one family has goes in `options`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -21,12 +24,7 @@ class Architecture(BaseModel):
     max_seq_len: int
     vocab_size: int
     dropout: float
-
-    def parameter_estimate(self) -> int:
-        """Parameters of a GPT-2 shaped model (tied embeddings), for limits and FLOPs."""
-        per_layer = 12 * self.n_embd * self.n_embd + 13 * self.n_embd
-        embeddings = (self.vocab_size + self.max_seq_len) * self.n_embd
-        return self.n_layer * per_layer + embeddings + 2 * self.n_embd
+    options: JsonObject = {}
 
 
 class LanguageModel(Protocol):
@@ -46,21 +44,49 @@ class LanguageModel(Protocol):
         ...
 
 
+@runtime_checkable
 class ModelBackend(Protocol):
-    """A plugin that builds, exports and reloads one family of models."""
+    """A plugin that builds, counts, exports and reloads one family of models."""
 
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The family, as requests name it (the plugin's entry-point name)."""
+        ...
 
     def sizes(self) -> dict[str, tuple[int, int, int]]:
         """Named sizes as (n_layer, n_head, n_embd)."""
         ...
 
+    def options_model(self) -> type[BaseModel]:
+        """The pydantic model (`extra="forbid"`) of this family's own `options`."""
+        ...
+
+    def parameter_count(self, architecture: Architecture) -> int:
+        """Parameters of the model `build` would make (for limits and memory estimates)."""
+        ...
+
+    def flops_per_token(self, architecture: Architecture) -> int:
+        """Training FLOPs per token (forward and backward), for utilisation figures."""
+        ...
+
     def build(self, architecture: Architecture) -> LanguageModel: ...
 
     def export(self, model: LanguageModel, architecture: Architecture, out_dir: Path) -> list[str]:
-        """Write the model in its ecosystem's standard format; returns the files written."""
+        """Write what `AutoModelForCausalLM.from_pretrained` loads; returns the files."""
         ...
 
     def load(self, export_dir: Path) -> LanguageModel:
         """Load what `export` wrote."""
         ...
+
+
+MODEL_METHODS = (
+    "name",
+    "sizes",
+    "options_model",
+    "parameter_count",
+    "flops_per_token",
+    "build",
+    "export",
+    "load",
+)
+"""What a model plugin must have, named when one lacks some."""

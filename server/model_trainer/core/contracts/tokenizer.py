@@ -4,31 +4,31 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal, Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from model_trainer.core.json_types import JsonObject
+
 
 class TokenizerMethod(StrEnum):
-    """Tokenizer algorithms a backend may implement."""
+    """The methods this package ships; plugins add others by name (any string)."""
 
     BPE = "bpe"
     SENTENCEPIECE = "sentencepiece"
     CHAR = "char"
 
 
-SentencePieceModelType = Literal["unigram", "bpe"]
-
-
 class TokenizerConfig(BaseModel):
-    """What to train: the algorithm and its knobs."""
+    """What to train: the method, the knobs every method shares, and the method's own
+    options (already checked by its `options_model`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: TokenizerMethod
+    method: str
     vocab_size: Annotated[int, Field(ge=2)]
     min_frequency: Annotated[int, Field(ge=1)] = 2
-    model_type: SentencePieceModelType | None = None
+    options: JsonObject = {}
     special_tokens: list[str] = []
 
 
@@ -78,11 +78,15 @@ class TokenizerHandle(Protocol):
 
 @runtime_checkable
 class TokenizerBackend(Protocol):
-    """A plugin that trains and loads one family of tokenizers."""
+    """A plugin that trains, loads and exports one tokenizer method (its `name`)."""
 
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The method, as requests name it (the plugin's entry-point name)."""
+        ...
 
-    def supported_methods(self) -> frozenset[TokenizerMethod]: ...
+    def options_model(self) -> type[BaseModel]:
+        """The pydantic model (`extra="forbid"`) of this method's own `options`."""
+        ...
 
     def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
         """Train on `request.train_file` and write the standard files into `request.out_dir`."""
@@ -90,8 +94,28 @@ class TokenizerBackend(Protocol):
 
     def load(self, artifact_dir: Path) -> TokenizerHandle: ...
 
+    def export_hf(
+        self, artifact_dir: Path, options: JsonObject, out_dir: Path, max_len: int
+    ) -> list[str]:
+        """Write what `AutoTokenizer` loads (`tokenizer.json`, `tokenizer_config.json`) for
+        the tokenizer trained with `options` into `out_dir`; returns the file names."""
+        ...
+
     def inspect(self, handle: TokenizerHandle) -> TokenizerInfo: ...
 
     def encode(self, handle: TokenizerHandle, text: str) -> list[int]: ...
 
     def decode(self, handle: TokenizerHandle, ids: list[int]) -> str: ...
+
+
+TOKENIZER_METHODS = (
+    "name",
+    "options_model",
+    "train",
+    "load",
+    "export_hf",
+    "inspect",
+    "encode",
+    "decode",
+)
+"""What a tokenizer plugin must have, named when one lacks some."""

@@ -1,5 +1,6 @@
 """Tokenizer files for a Hugging Face model folder, loadable by `AutoTokenizer` as is.
 
+Each tokenizer plugin writes its own export; these are the pieces the built-in ones share.
 `tokenizer.json` tokenizers are copied; SentencePiece models are rebuilt as an equivalent
 `tokenizer.json` from their `.vocab` (pieces with scores), so `transformers` needs neither
 `sentencepiece` nor protobuf to load them.
@@ -10,15 +11,21 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.atomic import write_json
-from model_trainer.tokenizers.bpe import END_OF_TEXT
-from model_trainer.tokenizers.char import UNK
 from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON
-from model_trainer.tokenizers.sentencepiece import VOCAB_FILE
+
+TOKENIZER_CONFIG = "tokenizer_config.json"
+
+
+class NoOptions(BaseModel):
+    """A method with no options of its own: `options` must be empty."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 SPM_SPACE = "\u2581"
 SPM_UNK = "<unk>"
@@ -79,34 +86,23 @@ def spm_to_tokenizer(vocab_file: Path, model_type: str) -> Tokenizer:
     return tokenizer
 
 
-def export_tokenizer(
-    tokenizer_dir: Path,
-    method: TokenizerMethod,
-    model_type: str | None,
-    out_dir: Path,
-    max_len: int,
-) -> list[str]:
-    """Write tokenizer.json plus tokenizer_config.json into `out_dir`; returns file names."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_tokenizer_config(out_dir: Path, max_len: int, specials: dict[str, str]) -> str:
+    """`tokenizer_config.json` naming `PreTrainedTokenizerFast`, with the special tokens
+    (`bos_token`, `eos_token`, ...) and `model_max_length`, so `truncation=True` works."""
     config: JsonObject = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": max_len,
         "clean_up_tokenization_spaces": False,
     }
-    if method is TokenizerMethod.SENTENCEPIECE:
-        tokenizer = spm_to_tokenizer(tokenizer_dir / VOCAB_FILE, model_type or "unigram")
-        tokenizer.save(str(out_dir / TOKENIZER_JSON))
-        config |= {
-            "unk_token": "<unk>",
-            "bos_token": "<s>",
-            "eos_token": "</s>",
-            "pad_token": "</s>",
-        }
-    else:
-        shutil.copyfile(tokenizer_dir / TOKENIZER_JSON, out_dir / TOKENIZER_JSON)
-        special = END_OF_TEXT if method is TokenizerMethod.BPE else UNK
-        config |= {"bos_token": special, "eos_token": special, "pad_token": special}
-        if method is TokenizerMethod.CHAR:
-            config["unk_token"] = UNK
-    write_json(out_dir / "tokenizer_config.json", config)
-    return [TOKENIZER_JSON, "tokenizer_config.json"]
+    config |= dict(specials)
+    write_json(out_dir / TOKENIZER_CONFIG, config)
+    return TOKENIZER_CONFIG
+
+
+def export_tokenizer_json(
+    artifact_dir: Path, out_dir: Path, max_len: int, specials: dict[str, str]
+) -> list[str]:
+    """Copy a `tokenizer.json` tokenizer and write its config; returns the file names."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(artifact_dir / TOKENIZER_JSON, out_dir / TOKENIZER_JSON)
+    return [TOKENIZER_JSON, write_tokenizer_config(out_dir, max_len, specials)]

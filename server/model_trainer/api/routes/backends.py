@@ -1,0 +1,26 @@
+"""`/backends`: the tokenizer methods and model families this installation offers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from model_trainer.api.deps import ModelsDep, TokenizerBackendsDep
+from model_trainer.api.schemas.backends import BackendPublic, BackendsPublic, ModelSize
+from model_trainer.api.schemas.common import error_responses
+from model_trainer.infra.plugins import PluginStatus
+
+
+async def list_backends(tokenizers: TokenizerBackendsDep, models: ModelsDep) -> BackendsPublic:
+    """Every installed plugin, broken ones with the reason; forms are built from the schemas."""
+    data = [BackendPublic.from_record("tokenizer", r, {}) for r in tokenizers.records()]
+    for record in models.records():
+        sizes: dict[str, ModelSize] = {}
+        if record.status is PluginStatus.OK:
+            named = models.get(record.name).sizes()
+            sizes = {k: ModelSize(n_layer=v[0], n_head=v[1], n_embd=v[2]) for k, v in named.items()}
+        data.append(BackendPublic.from_record("model", record, sizes))
+    return BackendsPublic(data=data, count=len(data))
+
+
+router = APIRouter(prefix="/backends", tags=["backends"], responses=error_responses(401, 500))
+router.add_api_route("", list_backends, methods=["GET"], operation_id="backends-list")

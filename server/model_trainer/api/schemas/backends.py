@@ -1,0 +1,60 @@
+"""`/backends` bodies: every installed tokenizer and model plugin, working or not."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from model_trainer.core.json_types import JsonObject
+from model_trainer.infra.plugins import PluginRecord, PluginStatus
+
+
+class ModelSize(BaseModel):
+    """A named size of a model family."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+
+
+class BackendPublic(BaseModel):
+    """One plugin: where it comes from, whether it works (and why not), its named sizes
+    (models) and the JSON schema of its `options`, from which forms are built."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["tokenizer", "model"]
+    name: str
+    distribution: str
+    version: str
+    status: PluginStatus
+    reason: str | None
+    sizes: dict[str, ModelSize] | None
+    options_schema: JsonObject | None
+
+    @classmethod
+    def from_record(
+        cls, kind: Literal["tokenizer", "model"], record: PluginRecord, sizes: dict[str, ModelSize]
+    ) -> BackendPublic:
+        return cls(
+            kind=kind,
+            name=record.name,
+            distribution=record.distribution,
+            version=record.version,
+            status=record.status,
+            reason=record.reason,
+            sizes=sizes if kind == "model" else None,
+            options_schema=record.options_schema,
+        )
+
+
+class BackendsPublic(BaseModel):
+    """Tokenizer plugins, then model plugins, each by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: list[BackendPublic]
+    count: int

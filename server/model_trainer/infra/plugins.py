@@ -1,0 +1,201 @@
+"""Plugins found through entry points: loaded, checked, listed with their distribution.
+
+Entry-point objects are untyped until checked, so this module is exempt from
+`disallow_any_expr` in pyproject; nothing leaves it but checked plugins and plain records.
+
+A broken plugin (import error, a constructor that raises, a missing method, options whose
+JSON schema cannot be built) is logged with its stack and listed as broken with the reason:
+the process starts and every other plugin works. Two distributions claiming one name is a
+configuration error the process refuses to start with, naming both, unless
+`PLUGINS__PREFER` picks one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from importlib.metadata import EntryPoint, entry_points
+from typing import Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.json_types import JsonObject
+from model_trainer.core.logging import Log
+
+
+class HasOptions(Protocol):
+    """What every plugin offers the registry: its name and the model of its options."""
+
+    def name(self) -> str: ...
+
+    def options_model(self) -> type[BaseModel]: ...
+
+
+P = TypeVar("P", bound=HasOptions)
+
+_log = Log("core")
+
+
+class PluginStatus(StrEnum):
+    OK = "ok"
+    BROKEN = "broken"
+
+
+class PluginRecord(BaseModel):
+    """One installed plugin as `GET /backends` shows it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    name: str
+    distribution: str
+    version: str
+    status: PluginStatus
+    reason: str | None = None
+    options_schema: JsonObject | None = None
+
+
+def _distribution(ep: EntryPoint) -> tuple[str, str]:
+    dist = ep.dist
+    if dist is None:
+        return "unknown", "unknown"
+    return str(dist.name), str(dist.version)
+
+
+def _pick(kind: str, name: str, eps: list[EntryPoint], prefer: dict[str, str]) -> EntryPoint:
+    """The one entry point for `name`: refuse to guess between distributions."""
+    by_dist: dict[str, EntryPoint] = {}
+    for ep in eps:
+        by_dist.setdefault(_distribution(ep)[0], ep)  # one distribution listed twice is one
+    if len(by_dist) == 1:
+        return next(iter(by_dist.values()))
+    chosen = prefer.get(name)
+    dists = " and ".join(sorted(by_dist))
+    if chosen is None:
+        raise AppError(
+            ErrorCode.PLUGIN_CONFLICT,
+            f"{kind} plugin '{name}' is provided by {dists}: uninstall one, or pick one with "
+            f'PLUGINS__PREFER=\'{{"{name}": "<distribution>"}}\'',
+        )
+    if chosen not in by_dist:
+        raise AppError(
+            ErrorCode.PLUGIN_CONFLICT,
+            f"PLUGINS__PREFER picks '{chosen}' for {kind} plugin '{name}', which only {dists} "
+            "provide",
+        )
+    return by_dist[chosen]
+
+
+def _schema(plugin: HasOptions) -> JsonObject:
+    schema = plugin.options_model().model_json_schema()
+    if not isinstance(schema, dict):
+        raise TypeError("the options schema is not a JSON object")
+    return schema
+
+
+def _load(
+    kind: str,
+    name: str,
+    ep: EntryPoint,
+    accept: Callable[[object], P | None],
+    required: tuple[str, ...],
+) -> tuple[PluginRecord, P | None]:
+    """One plugin, checked; its record says why when it cannot be used."""
+    dist, version = _distribution(ep)
+    record = PluginRecord(
+        kind=kind, name=name, distribution=dist, version=version, status=PluginStatus.OK
+    )
+
+    def broken(reason: str) -> tuple[PluginRecord, P | None]:
+        _log.error("plugin_broken", kind=kind, plugin=name, distribution=dist, reason=reason)
+        return record.model_copy(update={"status": PluginStatus.BROKEN, "reason": reason}), None
+
+    try:
+        loaded = ep.load()
+        instance = loaded() if isinstance(loaded, type) else loaded
+    except Exception as exc:  # noqa: BLE001 - any import or constructor error: listed
+        _log.exception("plugin_load_failed", kind=kind, plugin=name, distribution=dist)
+        return broken(f"could not be loaded: {type(exc).__name__}: {exc}")
+    missing = [m for m in required if not callable(getattr(instance, m, None))]
+    plugin = accept(instance) if not missing else None
+    if plugin is None:
+        return broken(f"does not fit the {kind} contract (missing: {', '.join(missing)})")
+    try:
+        claimed = plugin.name()
+        schema = _schema(plugin)
+    except Exception as exc:  # noqa: BLE001 - a plugin's own bug: listed, not fatal
+        _log.exception("plugin_schema_failed", kind=kind, plugin=name, distribution=dist)
+        return broken(f"its options schema failed: {type(exc).__name__}: {exc}")
+    if claimed != name:
+        return broken(f"calls itself '{claimed}' but is registered as '{name}'")
+    return record.model_copy(update={"options_schema": schema}), plugin
+
+
+def discover(
+    group: str,
+    kind: str,
+    accept: Callable[[object], P | None],
+    required: tuple[str, ...],
+    prefer: dict[str, str],
+) -> tuple[dict[str, P], list[PluginRecord]]:
+    """Load the group's plugins: those that work by name, and a record of every one."""
+    found: dict[str, list[EntryPoint]] = {}
+    for ep in entry_points(group=group):
+        found.setdefault(ep.name, []).append(ep)
+    plugins: dict[str, P] = {}
+    records: list[PluginRecord] = []
+    for name in sorted(found):
+        record, plugin = _load(kind, name, _pick(kind, name, found[name], prefer), accept, required)
+        records.append(record)
+        if plugin is not None:
+            plugins[name] = plugin
+    return plugins, records
+
+
+class PluginRegistry(Generic[P]):
+    """The working plugins of one kind by name, and the records of all of them."""
+
+    def __init__(
+        self, kind: str, field: str, plugins: dict[str, P], records: list[PluginRecord]
+    ) -> None:
+        self.kind = kind
+        self.field = field
+        """The request field that names a plugin of this kind (for messages)."""
+        self._plugins = plugins
+        self._records = records
+
+    def names(self) -> list[str]:
+        return sorted(self._plugins)
+
+    def records(self) -> list[PluginRecord]:
+        return list(self._records)
+
+    def get(self, name: str) -> P:
+        """The plugin called `name`, or `UNKNOWN_BACKEND` listing the ones there are."""
+        plugin = self._plugins.get(name)
+        if plugin is not None:
+            return plugin
+        known = ", ".join(self.names()) or "none"
+        broken = next((r for r in self._records if r.name == name), None)
+        why = f" (installed but broken: {broken.reason})" if broken is not None else ""
+        raise AppError(
+            ErrorCode.UNKNOWN_BACKEND,
+            f"{self.field}: no {self.kind} backend '{name}'{why}; available: {known}",
+        )
+
+    def options(self, name: str, raw: JsonObject, field: str) -> JsonObject:
+        """`raw` checked by the plugin's own options model, with its defaults filled in."""
+        model = self.get(name).options_model()
+        try:
+            parsed = model.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{field}.{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+                for e in exc.errors()[:5]
+            )
+            raise AppError(ErrorCode.CONFIG_INVALID, problems) from None
+        dumped = parsed.model_dump(mode="json")
+        if not isinstance(dumped, dict):
+            raise AppError(ErrorCode.PLUGIN_BROKEN, f"{self.kind} '{name}': options not an object")
+        return dumped
