@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import sentencepiece as spm
 from pydantic import BaseModel, ConfigDict
 
 from model_trainer.core.contracts.tokenizer import (
@@ -21,6 +20,8 @@ from model_trainer.core.logging import Log
 from model_trainer.infra.atomic import move_into_place
 from model_trainer.tokenizers.hf_export import spm_to_tokenizer, write_tokenizer_config
 from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON
+from model_trainer.tokenizers.spm_adapter import SpmProcessor
+from model_trainer.tokenizers.spm_adapter import train as spm_train
 
 MODEL_FILE = "tokenizer.model"
 VOCAB_FILE = "tokenizer.vocab"
@@ -39,13 +40,13 @@ class SentencePieceOptions(BaseModel):
 
 
 class SentencePieceHandle:
-    """`TokenizerHandle` over `SentencePieceProcessor`."""
+    """`TokenizerHandle` over a SentencePiece model (through the typed adapter)."""
 
-    def __init__(self, processor: spm.SentencePieceProcessor) -> None:
+    def __init__(self, processor: SpmProcessor) -> None:
         self.processor = processor
 
     def info(self) -> TokenizerInfo:
-        size = self.processor.get_piece_size()
+        size = self.processor.piece_size()
         specials = [
             self.processor.id_to_piece(i) for i in range(size) if self.processor.is_control(i)
         ]
@@ -54,37 +55,13 @@ class SentencePieceHandle:
         )
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return self.processor.encode(texts)
+        return self.processor.encode_batch(texts)
 
     def decode(self, ids: list[int]) -> str:
         return self.processor.decode(ids)
 
     def id_to_token(self, token_id: int) -> str:
         return self.processor.id_to_piece(token_id)
-
-
-def _train(
-    config: TokenizerConfig,
-    options: SentencePieceOptions,
-    request: TokenizerTrainRequest,
-    prefix: Path,
-    byte_fallback: bool,
-) -> None:
-    # Identity normalisation and kept whitespace make decode(encode(x)) give back x, which
-    # code corpora need; vocab_size is a ceiling, not a demand, on small corpora.
-    spm.SentencePieceTrainer.train(
-        input=str(request.train_file),
-        model_prefix=str(prefix),
-        vocab_size=config.vocab_size,
-        model_type=options.model_type,
-        num_threads=request.threads,
-        hard_vocab_limit=False,
-        byte_fallback=byte_fallback,
-        character_coverage=1.0,
-        normalization_rule_name="identity",
-        remove_extra_whitespaces=False,
-        minloglevel=2,
-    )
 
 
 class SentencePieceBackend:
@@ -103,9 +80,16 @@ class SentencePieceBackend:
         # round-trips; it needs room for 256 byte pieces, so small vocabularies go without.
         attempts = [True, False] if config.vocab_size >= BYTE_FALLBACK_MIN_VOCAB else [False]
         for byte_fallback in attempts:
-            spm.set_random_generator_seed(request.seed)
             try:
-                _train(config, options, request, prefix, byte_fallback)
+                spm_train(
+                    seed=request.seed,
+                    input=str(request.train_file),
+                    model_prefix=str(prefix),
+                    vocab_size=config.vocab_size,
+                    model_type=options.model_type,
+                    num_threads=request.threads,
+                    byte_fallback=byte_fallback,
+                )
                 break
             except RuntimeError as exc:
                 if byte_fallback:
@@ -114,9 +98,7 @@ class SentencePieceBackend:
                 raise AppError(ErrorCode.TOKENIZER_TRAIN_FAILED, f"sentencepiece: {exc}") from exc
         move_into_place(prefix.with_suffix(".model"), request.out_dir / MODEL_FILE)
         move_into_place(prefix.with_suffix(".vocab"), request.out_dir / VOCAB_FILE)
-        size = spm.SentencePieceProcessor(
-            model_file=str(request.out_dir / MODEL_FILE)
-        ).get_piece_size()
+        size = SpmProcessor(request.out_dir / MODEL_FILE).piece_size()
         return TokenizerArtifact(
             main_file=MODEL_FILE, files=[MODEL_FILE, VOCAB_FILE], vocab_size=size
         )
@@ -125,7 +107,7 @@ class SentencePieceBackend:
         path = artifact_dir / MODEL_FILE
         if not path.is_file():
             raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, f"{MODEL_FILE} is missing")
-        return SentencePieceHandle(spm.SentencePieceProcessor(model_file=str(path)))
+        return SentencePieceHandle(SpmProcessor(path))
 
     def export_hf(
         self, artifact_dir: Path, options: JsonObject, out_dir: Path, max_len: int

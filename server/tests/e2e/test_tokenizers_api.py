@@ -6,7 +6,6 @@ import hashlib
 import time
 
 import pytest
-import sentencepiece as spm
 from fastapi.testclient import TestClient
 from tokenizers import Tokenizer
 
@@ -19,6 +18,7 @@ from model_trainer.api.schemas.tokenizers import (
 )
 from model_trainer.core.settings import Settings
 from model_trainer.tokenizers.manifest import TokenizerManifest
+from model_trainer.tokenizers.spm_adapter import SpmProcessor
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -83,8 +83,8 @@ def test_each_method_trains_and_loads_with_its_own_library(
     assert 0 <= stats.char_coverage <= 1
     folder = stack_settings.artifacts_root / "tokenizers" / view.tokenizer_id
     if method == "sentencepiece":
-        processor = spm.SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
-        assert processor.decode(processor.encode(SAMPLE)) == SAMPLE
+        processor = SpmProcessor(folder / "tokenizer.model")
+        assert processor.decode(processor.encode_batch([SAMPLE])[0]) == SAMPLE
     else:
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         assert tokenizer.decode(tokenizer.encode(SAMPLE).ids) == SAMPLE

@@ -16,7 +16,9 @@ from model_trainer.tokenizers.char import CharBackend
 from model_trainer.training.gpt2 import Gpt2Backend
 
 CONTEXT = 32
-TEXT = "".join(f"the cat sat on mat {i % 7}, then ran home.\n" for i in range(50))
+PRINTABLE = "".join(chr(c) for c in range(32, 127))
+TEXT = "".join(f"the cat sat on mat {i % 7}, then ran home. {PRINTABLE}\n" for i in range(50))
+"""Many characters, so that a random model rarely samples the end of text and stops early."""
 
 
 def _mode(path: Path) -> int:
@@ -31,7 +33,7 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tok_dir.mkdir()
     chars = CharBackend()
     artifact = chars.train(
-        TokenizerConfig(method="char", vocab_size=64, min_frequency=1),
+        TokenizerConfig(method="char", vocab_size=128, min_frequency=1),
         TokenizerTrainRequest(train_file=corpus, out_dir=tok_dir, threads=1, seed=1),
     )
     arch = Architecture(
@@ -60,10 +62,10 @@ def test_generation_config_keeps_the_library_defaults(export_dir: Path) -> None:
 
 def test_a_default_pipeline_call_stays_within_the_context(export_dir: Path) -> None:
     generator = pipeline("text-generation", model=str(export_dir))
-    for seed in range(4):  # a random model's samples: some would run on past the context
+    for seed in range(8):  # a random model: some samples run on past the context
         set_seed(seed)
         out = generator("the cat", return_tensors=True)
-        assert 2 < len(out[0]["generated_token_ids"]) <= CONTEXT
+        assert len(out[0]["generated_token_ids"]) <= CONTEXT
     set_seed(0)
     text = generator("the cat")[0]["generated_text"]
     assert isinstance(text, str) and text.startswith("the cat")

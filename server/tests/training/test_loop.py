@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from model_trainer.core.contracts.model import Architecture, LanguageModel
-from model_trainer.training.checkpoint import BEST, LAST, Checkpointer
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.training.checkpoint import BEST, LAST, Checkpointer, CheckpointMeta
 from model_trainer.training.config import Precision, TrainerSpec
 from model_trainer.training.gpt2 import Gpt2Backend
 from model_trainer.training.loop import EvalResult, LoopOutcome, TrainingData, train_loop
@@ -72,14 +73,18 @@ def _spec(**overrides: int) -> TrainerSpec:
 
 
 def _train(
-    folder: Path, spec: TrainerSpec, hooks: Recorder, precision: Precision = Precision.FP32
+    folder: Path,
+    spec: TrainerSpec,
+    hooks: Recorder,
+    precision: Precision = Precision.FP32,
+    arch: Architecture = ARCH,
 ) -> tuple[LanguageModel, LoopOutcome]:
     torch.manual_seed(spec.seed)
-    model = Gpt2Backend().build(ARCH)
+    model = Gpt2Backend().build(arch)
     data = TrainingData(train=IDS[:8000], val=IDS[8000:])
     outcome = train_loop(
         model,
-        ARCH,
+        arch,
         spec,
         data,
         torch.device("cpu"),
@@ -130,3 +135,67 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(
     expected = dict(whole.module.named_parameters())
     for name, value in resumed.module.named_parameters():
         assert torch.allclose(value, expected[name], atol=1e-6), name
+
+
+def _reported(progress: Progress) -> tuple[int, int, int, float, float, float]:
+    """What a resumed run must report as the uninterrupted one did (timings differ)."""
+    assert progress.train_loss is not None and progress.val_loss is not None and progress.lr
+    return (
+        progress.step,
+        progress.max_steps,
+        progress.tokens_seen,
+        progress.train_loss,
+        progress.val_loss,  # that of the latest evaluation, which may predate the resume
+        progress.lr,
+    )
+
+
+@pytest.mark.timeout(120)
+def test_resume_reports_best_and_progress_as_an_uninterrupted_run(tmp_path: Path) -> None:
+    whole_hooks = Recorder()
+    _, whole = _train(tmp_path / "whole", _spec(), whole_hooks)
+    _train(tmp_path / "split", _spec(), Recorder(stop_after=25))  # best.pt at 20, last at 25
+    hooks = Recorder()
+    _, resumed = _train(tmp_path / "split", _spec(), hooks)
+    assert resumed.resumed_from == 25 and resumed.best_step == whole.best_step
+    assert resumed.best_val_loss == pytest.approx(whole.best_val_loss, rel=1e-5)
+    after = [_reported(p) for p in whole_hooks.progress if p.step > 25]
+    got = [_reported(p) for p in hooks.progress]
+    assert [r[:3] for r in got] == [r[:3] for r in after]
+    for mine, theirs in zip(got, after, strict=True):
+        assert mine[3:] == pytest.approx(theirs[3:], rel=1e-5), mine[0]
+
+
+@pytest.mark.timeout(120)
+def test_a_run_resumed_and_stopped_at_once_keeps_its_best(tmp_path: Path) -> None:
+    _, first = _train(tmp_path, _spec(), Recorder(stop_after=20))  # evaluated at 20: best
+    assert first.cancelled and first.best_step == 20 and first.tokens_per_s
+    _, again = _train(tmp_path, _spec(), Recorder(stop_after=0))
+    assert again.cancelled and again.step == 20
+    assert again.best_step == 20 and again.best_val_loss == first.best_val_loss
+    assert again.tokens_per_s == first.tokens_per_s
+    assert Checkpointer(tmp_path).meta(LAST).best_step == 20
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None:
+    _train(tmp_path, _spec(), Recorder(stop_after=5))
+    wider = ARCH.model_copy(update={"n_embd": 64, "max_seq_len": 32})
+    with pytest.raises(AppError) as caught:
+        _train(tmp_path, _spec(), Recorder(), arch=wider)
+    assert caught.value.code is ErrorCode.CHECKPOINT_MISMATCH
+    assert caught.value.http_status == 409
+    assert "n_embd 32 vs 64" in caught.value.message
+    assert "max_seq_len 16 vs 32" in caught.value.message
+    assert "n_layer" not in caught.value.message
+
+
+def test_a_checkpoint_from_before_best_step_still_loads() -> None:
+    old = {
+        "step": 10,
+        "tokens_seen": 640,
+        "best_val_loss": 2.5,
+        "architecture": ARCH.model_dump(mode="json"),
+        "config_json": "{}",
+    }
+    meta = CheckpointMeta.model_validate(old)
+    assert meta.best_step is None and meta.last_eval is None and meta.tokens_per_s is None
