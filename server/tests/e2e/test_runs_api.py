@@ -208,10 +208,22 @@ def test_evaluation_writes_metrics_and_samples(api: TestClient, finished_run: st
         time.sleep(0.3)
     result = EvalPublic.model_validate_json(response.content)
     assert result.metrics.perplexity > 1 and 0 < result.metrics.tokens_per_char <= 1.01
+    assert result.metrics.split == "val" and result.metrics.corpus_path is None
     assert len(result.samples) >= 3
     books: dict[str, str] = {"corpus_path": "books"}
     other = api.post(f"/runs/{finished_run}/evaluate", json=books)
     assert other.status_code == 202
+    deadline = time.monotonic() + 120
+    # The manifest's summary is written after eval/metrics.json
+    while True:
+        run = RunPublic.model_validate_json(api.get(f"/runs/{finished_run}").content)
+        if run.eval is not None and run.eval.corpus_path is not None:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert (run.eval.split, run.eval.corpus_path) == ("corpus", "books")
+    result = EvalPublic.model_validate_json(api.get(f"/runs/{finished_run}/eval").content)
+    assert result.metrics.split == "corpus" and result.metrics.corpus_path == "books"
 
 
 def test_artifacts_list_download_and_refuse_escapes(api: TestClient, finished_run: str) -> None:

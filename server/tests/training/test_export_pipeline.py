@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import stat
 from pathlib import Path
 
 import pytest
 import torch
+from pydantic import TypeAdapter
 from transformers import pipeline, set_seed
 
 from model_trainer.core.contracts.model import Architecture
@@ -16,6 +16,7 @@ from model_trainer.tokenizers.char import CharBackend
 from model_trainer.training.gpt2 import Gpt2Backend
 
 CONTEXT = 32
+FIELDS: TypeAdapter[dict[str, object]] = TypeAdapter(dict[str, object])
 PRINTABLE = "".join(chr(c) for c in range(32, 127))
 TEXT = "".join(f"the cat sat on mat {i % 7}, then ran home. {PRINTABLE}\n" for i in range(50))
 """Many characters, so that a random model rarely samples the end of text and stops early."""
@@ -53,10 +54,10 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_generation_config_keeps_the_library_defaults(export_dir: Path) -> None:
-    config = json.loads((export_dir / "generation_config.json").read_text(encoding="utf-8"))
+    config = FIELDS.validate_json((export_dir / "generation_config.json").read_bytes())
     assert "max_new_tokens" not in config and "do_sample" not in config, config
     assert config["max_length"] == CONTEXT
-    tok_config = json.loads((export_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+    tok_config = FIELDS.validate_json((export_dir / "tokenizer_config.json").read_bytes())
     assert tok_config["model_max_length"] == CONTEXT
 
 

@@ -1,0 +1,88 @@
+"""The GPT-NeoX family (rotary attention, untied output layer): sizes, options and counts.
+
+Building, exporting and loading go through `neox_hf`, the one module that calls untyped
+`transformers` code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from model_trainer.core.contracts.model import Architecture, LanguageModel
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer_extras import neox_hf
+
+SIZES: dict[str, tuple[int, int, int]] = {
+    "nano": (4, 4, 128),
+    "tiny": (4, 4, 256),
+    "small": (12, 12, 768),
+}
+"""Named sizes as (n_layer, n_head, n_embd)."""
+
+
+class GptNeoxOptions(BaseModel):
+    """GPT-NeoX's own knobs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rotary_pct: Annotated[
+        float, Field(gt=0.0, le=1.0, description="Share of each head's width that is rotated")
+    ] = 0.25
+    use_parallel_residual: Annotated[
+        bool, Field(description="Attention and MLP read the same input (GPT-J/NeoX style)")
+    ] = True
+
+
+def _options(architecture: Architecture) -> GptNeoxOptions:
+    return GptNeoxOptions.model_validate(architecture.options)
+
+
+class GptNeoxBackend:
+    """`ModelBackend` for GPT-NeoX shaped models, built from a config (never downloaded)."""
+
+    def name(self) -> str:
+        return "gpt_neox"
+
+    def sizes(self) -> dict[str, tuple[int, int, int]]:
+        return dict(SIZES)
+
+    def options_model(self) -> type[BaseModel]:
+        return GptNeoxOptions
+
+    def parameter_count(self, architecture: Architecture) -> int:
+        """Per block: fused QKV and output projections and a 4x MLP, all with biases, and two
+        layer norms (12d^2 + 13d); input and output embeddings (not tied); the final norm.
+        Rotary positions have no parameters."""
+        d = architecture.n_embd
+        per_layer = 12 * d * d + 13 * d
+        return architecture.n_layer * per_layer + 2 * architecture.vocab_size * d + 2 * d
+
+    def flops_per_token(self, architecture: Architecture) -> int:
+        """6 per parameter (forward and backward) plus attention's 12 x layers x T x width."""
+        a = architecture
+        return 6 * self.parameter_count(a) + 12 * a.n_layer * a.max_seq_len * a.n_embd
+
+    def build(self, architecture: Architecture) -> LanguageModel:
+        options = _options(architecture)
+        head_dim = architecture.n_embd // architecture.n_head
+        # transformers rotates int(head_dim * rotary_pct) dimensions in pairs; the options
+        # model cannot see the architecture, so the check is here.
+        rotary = int(head_dim * options.rotary_pct)
+        if rotary < 2 or rotary % 2:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"model.options.rotary_pct: {options.rotary_pct} of a head width of {head_dim} "
+                f"rotates {rotary} dimensions; it must be an even number, at least 2",
+            )
+        return neox_hf.build(architecture, options.rotary_pct, options.use_parallel_residual)
+
+    def export(self, model: LanguageModel, architecture: Architecture, out_dir: Path) -> list[str]:
+        if not isinstance(model, neox_hf.NeoxModel):
+            raise AppError(ErrorCode.CONFIG_INVALID, "only GPT-NeoX models export as GPT-NeoX")
+        return neox_hf.export(model, out_dir)
+
+    def load(self, export_dir: Path) -> LanguageModel:
+        return neox_hf.load(export_dir)

@@ -1,0 +1,108 @@
+"""WordPiece (BERT style) on Hugging Face `tokenizers`: a `tokenizer.json` any HF stack loads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from model_trainer.core.contracts.tokenizer import (
+    TokenizerArtifact,
+    TokenizerConfig,
+    TokenizerHandle,
+    TokenizerInfo,
+    TokenizerTrainRequest,
+)
+from model_trainer.core.json_types import JsonObject
+from model_trainer.infra.atomic import move_into_place
+from model_trainer.tokenizers.hf_export import export_tokenizer_json
+from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON, HfTokenizerHandle
+
+SEP = "[SEP]"
+"""End of text; id 0, because the model families name id 0 as bos/eos in their exports."""
+UNK = "[UNK]"
+
+
+class WordPieceOptions(BaseModel):
+    """WordPiece's own knobs: case folding and the marker of a word's continuation pieces."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lowercase: bool = False
+    continuing_subword_prefix: Annotated[
+        str, Field(min_length=1, max_length=8, pattern=r"^\S+$")
+    ] = "##"
+
+
+def wordpiece_tokenizer(
+    config: TokenizerConfig, options: WordPieceOptions
+) -> tuple[Tokenizer, trainers.WordPieceTrainer]:
+    """The untrained tokenizer and its trainer."""
+    prefix = options.continuing_subword_prefix
+    tokenizer = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix=prefix))
+    # BERT's normaliser: control characters dropped, whitespace made spaces; accents go
+    # with case, as in BERT's uncased models.
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True,
+        handle_chinese_chars=True,
+        strip_accents=options.lowercase,
+        lowercase=options.lowercase,
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece(prefix=prefix, cleanup=True)
+    specials = list(dict.fromkeys([SEP, UNK, *config.special_tokens]))
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=config.vocab_size,
+        min_frequency=config.min_frequency,
+        show_progress=False,
+        special_tokens=specials,
+        continuing_subword_prefix=prefix,
+    )
+    return tokenizer, trainer
+
+
+class WordPieceBackend:
+    """`TokenizerBackend` for WordPiece; writes `tokenizer.json`."""
+
+    def name(self) -> str:
+        return "wordpiece"
+
+    def options_model(self) -> type[BaseModel]:
+        return WordPieceOptions
+
+    def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
+        options = WordPieceOptions.model_validate(config.options)
+        # The Rust trainer reads this to size its thread pool.
+        os.environ["RAYON_NUM_THREADS"] = str(request.threads)
+        tokenizer, trainer = wordpiece_tokenizer(config, options)
+        tokenizer.train([str(request.train_file)], trainer)
+        tmp = request.out_dir / f".{TOKENIZER_JSON}.tmp"
+        tokenizer.save(str(tmp))
+        move_into_place(tmp, request.out_dir / TOKENIZER_JSON)
+        return TokenizerArtifact(
+            main_file=TOKENIZER_JSON,
+            files=[TOKENIZER_JSON],
+            vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),
+        )
+
+    def load(self, artifact_dir: Path) -> TokenizerHandle:
+        return HfTokenizerHandle.from_dir(artifact_dir, unk_token=UNK)
+
+    def export_hf(
+        self, artifact_dir: Path, options: JsonObject, out_dir: Path, max_len: int
+    ) -> list[str]:
+        """`tokenizer.json` as trained (it holds the options) and a config naming the specials."""
+        specials = {"unk_token": UNK, "bos_token": SEP, "eos_token": SEP, "pad_token": SEP}
+        return export_tokenizer_json(artifact_dir, out_dir, max_len, specials)
+
+    def inspect(self, handle: TokenizerHandle) -> TokenizerInfo:
+        return handle.info()
+
+    def encode(self, handle: TokenizerHandle, text: str) -> list[int]:
+        return handle.encode_batch([text])[0]
+
+    def decode(self, handle: TokenizerHandle, ids: list[int]) -> str:
+        return handle.decode(ids)
