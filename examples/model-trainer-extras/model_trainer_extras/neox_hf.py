@@ -54,15 +54,18 @@ def build(arch: Architecture, rotary_pct: float, parallel_residual: bool) -> Neo
         max_position_embeddings=arch.max_seq_len,
         hidden_dropout=arch.dropout,
         attention_dropout=arch.dropout,
-        # transformers 5 files this under rope_parameters["partial_rotary_factor"]; 4.x
-        # reads it as is, so the old name works for both.
-        rotary_pct=rotary_pct,
+        # transformers 5's name for GPT-NeoX's `rotary_pct`; theta is the library's default.
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "partial_rotary_factor": rotary_pct,
+        },
         use_parallel_residual=parallel_residual,
         bos_token_id=END_OF_TEXT_ID,
         eos_token_id=END_OF_TEXT_ID,
         tie_word_embeddings=False,
-        attn_implementation="sdpa",
     )
+    config._attn_implementation = "sdpa"  # as gpt2.py: not a constructor argument in the types
     return NeoxModel(GPTNeoXForCausalLM(config))
 
 

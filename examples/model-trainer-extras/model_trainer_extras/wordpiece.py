@@ -53,7 +53,7 @@ def wordpiece_tokenizer(
     )
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece(prefix=prefix, cleanup=True)
-    specials = list(dict.fromkeys([SEP, UNK, *config.special_tokens]))
+    specials = [SEP, UNK] + [t for t in config.special_tokens if t not in (SEP, UNK)]
     trainer = trainers.WordPieceTrainer(
         vocab_size=config.vocab_size,
         min_frequency=config.min_frequency,

@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.infra.arrays import at_or_after, count, line_ends, line_mask
 from model_trainer.infra.paths import display_path
 
 BLOCK_BYTES = 8 * 1024 * 1024
@@ -85,14 +86,14 @@ def _partition(
     vectorised: one random draw per line, then a byte mask. Returns (train, holdout,
     holdout lines, lines)."""
     data = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(data == NEWLINE) + 1
-    starts = np.concatenate(([0], ends[:-1]))
+    ends = line_ends(data, NEWLINE)
+    starts = np.concatenate((np.zeros(1, dtype=np.int64), ends[:-1]))
     if strategy is HoldoutStrategy.TAIL:
-        held = seen + starts >= tail_start
+        held = at_or_after(starts, tail_start - seen)
     else:
         held = rng.random(len(ends)) < fraction
-    mask = np.repeat(held, ends - starts)
-    return data[~mask].tobytes(), data[mask].tobytes(), int(held.sum()), len(ends)
+    mask = line_mask(held, starts, ends)
+    return data[~mask].tobytes(), data[mask].tobytes(), count(held), len(ends)
 
 
 def split_corpus(

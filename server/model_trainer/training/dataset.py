@@ -17,18 +17,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import Log
+from model_trainer.infra.arrays import TokenArray, open_tokens
 from model_trainer.infra.atomic import write_model
 from model_trainer.infra.paths import display_path
 from model_trainer.tokenizers.corpus import BLOCK_BYTES, HoldoutStrategy, split_corpus
 from model_trainer.tokenizers.fast_bpe import TypeCode
 from model_trainer.training.encode import encode_file
-from model_trainer.training.sampler import TokenArray
 
 DATASET_JSON = "dataset.json"
 
@@ -180,9 +179,4 @@ def prepare_dataset(
 
 def load_tokens(path: Path, dtype: str) -> TokenArray:
     """A read-only memory map of a token file (an empty array for an empty file)."""
-    if path.stat().st_size == 0:
-        empty: TokenArray = np.zeros(0, dtype=np.uint16)
-        return empty
-    if dtype == "uint16":
-        return np.memmap(path, dtype=np.uint16, mode="r")
-    return np.memmap(path, dtype=np.uint32, mode="r")
+    return open_tokens(path, dtype)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
 import torch
 from torch import Tensor
 
-TokenArray = npt.NDArray[np.uint16] | npt.NDArray[np.uint32]
-"""Token ids of one split, usually memory-mapped from its `.bin` file."""
+from model_trainer.infra.arrays import TokenArray, to_long_tensor, windows
+
+__all__ = ["TokenArray", "WindowSampler", "to_long_tensor"]
 
 
 class WindowSampler:
@@ -20,7 +19,6 @@ class WindowSampler:
         self._tokens = tokens
         self._block = block
         self._batch = batch
-        self._offsets = np.arange(block + 1, dtype=np.int64)
         self.generator = torch.Generator().manual_seed(seed)
 
     def next(self) -> tuple[Tensor, Tensor]:
@@ -28,8 +26,7 @@ class WindowSampler:
         starts = torch.randint(
             len(self._tokens) - self._block - 1, (self._batch,), generator=self.generator
         )
-        index = starts.numpy()[:, None] + self._offsets  # (B, T+1)
-        window = torch.from_numpy(self._tokens[index].astype(np.int64))
+        window = windows(self._tokens, starts, self._block + 1)  # (B, T+1)
         return window[:, :-1], window[:, 1:]
 
     def state(self) -> Tensor:
@@ -37,8 +34,3 @@ class WindowSampler:
 
     def restore(self, state: Tensor) -> None:
         self.generator.set_state(state)
-
-
-def to_long_tensor(tokens: TokenArray) -> Tensor:
-    """All of a split's ids as one int64 tensor (for evaluation passes over it)."""
-    return torch.from_numpy(tokens.astype(np.int64))
