@@ -1,7 +1,6 @@
 """Turn every failure into `{"code", "message", "request_id"}` with the right status.
 
-FastAPI hands validation errors over as untyped dicts, so this module is exempt from
-`disallow_any_expr` in pyproject; it reads them defensively.
+FastAPI's validation errors are untyped; `api/validation.py` reads them into words.
 """
 
 from __future__ import annotations
@@ -9,11 +8,10 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from model_trainer.api.schemas.common import ErrorBody
+from model_trainer.api import validation
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import Log
 
@@ -29,17 +27,9 @@ _HTTP_CODES: dict[int, str] = {
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
-    body = ErrorBody(code=code, message=message, request_id=request_id_var.get())
-    return JSONResponse(status_code=status, content=body.model_dump())
-
-
-def _describe_validation(exc: RequestValidationError) -> str:
-    parts: list[str] = []
-    for error in exc.errors()[:5]:
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
-        where = ".".join(loc) or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
+    """An `ErrorBody` (the schema's name for it) with this request's id."""
+    body: dict[str, str] = {"code": code, "message": message, "request_id": request_id_var.get()}
+    return JSONResponse(status_code=status, content=body)
 
 
 def _unreadable_body(cause: BaseException | None) -> str:
@@ -67,15 +57,13 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    if not isinstance(exc, RequestValidationError):
+    problem = validation.describe(exc)
+    if problem is None:
         raise exc
-    for error in exc.errors():
-        if error.get("type") == "json_invalid":
-            reason = error.get("ctx", {}).get("error", "malformed")
-            return error_response(
-                400, ErrorCode.BODY_NOT_JSON, f"the body is not valid JSON: {reason}"
-            )
-    return error_response(422, ErrorCode.CONFIG_INVALID, _describe_validation(exc))
+    not_json, message = problem
+    if not_json:
+        return error_response(400, ErrorCode.BODY_NOT_JSON, message)
+    return error_response(422, ErrorCode.CONFIG_INVALID, message)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -91,5 +79,5 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    validation.install(app, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

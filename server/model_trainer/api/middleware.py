@@ -8,45 +8,17 @@ of `Any`, so this module is exempt from `disallow_any_expr` in pyproject.
 
 from __future__ import annotations
 
-import hmac
-import re
-import uuid
-
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from model_trainer.api.admission import REQUEST_ID_HEADER, refusal, request_id_for
 from model_trainer.api.deps import bind_registry, unbind_registry
 from model_trainer.api.errors import error_response, request_id_var
 from model_trainer.core.container import Registry
 from model_trainer.core.errors import ErrorCode
 from model_trainer.core.logging import Log, bind_context, clear_context
 
-REQUEST_ID_HEADER = "X-Request-ID"
-API_KEY_HEADER = "X-Api-Key"
-OPEN_PATHS = frozenset({"/healthz"})
-"""Paths that answer without an API key (liveness probes)."""
-
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_DIGITS = re.compile(r"[0-9]+")
 _log = Log("api")
-
-
-def _refusal(path: str, headers: Headers, api_key: str | None, max_body: int) -> Response | None:
-    """An error response when the request must not reach a route, else None."""
-    if api_key and path not in OPEN_PATHS:
-        given = headers.get(API_KEY_HEADER, "")
-        if not hmac.compare_digest(given.encode(), api_key.encode()):
-            return error_response(
-                401, ErrorCode.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} header"
-            )
-    length = headers.get("content-length", "")
-    # ASCII digits only: str.isdigit() also says yes to '²', which int() then refuses.
-    if _DIGITS.fullmatch(length) and (len(length) > 18 or int(length) > max_body):
-        return error_response(413, "PAYLOAD_TOO_LARGE", f"request body over {max_body} bytes")
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        return error_response(411, "LENGTH_REQUIRED", "send a Content-Length header")
-    return None
 
 
 class RequestContext:
@@ -67,7 +39,7 @@ class RequestContext:
             return
         headers = Headers(scope=scope)
         incoming = headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = request_id_for(incoming)
         started = False
 
         async def send_with_id(message: Message) -> None:
@@ -83,7 +55,7 @@ class RequestContext:
         bind_context(request_id=request_id)
         try:
             path: str = scope["path"]
-            refused = _refusal(path, headers, self._api_key, self._max_body)
+            refused = refusal(path, headers, self._api_key, self._max_body)
             if refused is not None:
                 await refused(scope, receive, send_with_id)
                 return

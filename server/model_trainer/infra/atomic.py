@@ -44,9 +44,9 @@ def _process_umask() -> int:
     return mask
 
 
+# `mkstemp` makes files 0600, which other accounts and container users cannot read
 FILE_MODE = 0o666 & ~_process_umask()
-"""The mode `open()` gives a new file; `mkstemp` gives 0600, which other accounts and
-container users could not read."""
+"""The mode `open()` gives a new file."""
 
 
 def is_storage_fault(exc: OSError) -> bool:
@@ -100,8 +100,7 @@ def make_readable(folder: Path) -> None:
 
 
 def move_into_place(tmp: Path, path: Path) -> None:
-    """Atomically publish a file a library wrote to a temp name, readable as `open()` makes
-    files (whatever mode the library chose)."""
+    """Atomically publish a file a library wrote to a temp name, with the mode of `open()`."""
     try:
         with tmp.open("rb") as handle:
             os.fchmod(handle.fileno(), FILE_MODE)

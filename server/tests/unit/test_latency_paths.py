@@ -14,9 +14,10 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from model_trainer.api.admission import REQUEST_ID_HEADER
 from model_trainer.api.deps import get_registry
 from model_trainer.api.errors import install_error_handlers
-from model_trainer.api.middleware import REQUEST_ID_HEADER, RequestContext
+from model_trainer.api.middleware import RequestContext
 from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.core.container import Registry
 from model_trainer.orchestrators import manifest_cache, run_logs
