@@ -18,6 +18,7 @@ from transformers.utils import logging as hf_logging
 from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import adopt_library_loggers
+from model_trainer.infra.atomic import make_readable
 
 
 def _route_library_logs() -> None:
@@ -142,6 +143,7 @@ class Gpt2Backend:
             max_length=architecture.max_seq_len,
         )
         hf.save_pretrained(str(out_dir), safe_serialization=True)
+        make_readable(out_dir)  # safetensors writes its file 0600
         return sorted(p.name for p in out_dir.iterdir() if p.is_file())
 
     def load(self, export_dir: Path) -> LanguageModel:

@@ -15,7 +15,12 @@ from model_trainer.core.contracts.events import EventPublisher, utc_now
 from model_trainer.core.errors import AppError, ErrorCode, FailureClass
 from model_trainer.core.logging import Log, job_log_file
 from model_trainer.core.settings import Settings
-from model_trainer.infra.atomic import is_storage_fault, storage_error, write_model
+from model_trainer.infra.atomic import (
+    is_storage_fault,
+    make_readable,
+    storage_error,
+    write_model,
+)
 from model_trainer.infra.backoff import delays, retry_transient
 from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
 from model_trainer.infra.paths import corpus_files
@@ -296,6 +301,7 @@ class RunTrainer:
             tok_backend = self._tokenizers.get(tok_manifest.config.method)
             options = tok_manifest.config.options
             files += tok_backend.export_hf(tok_folder, options, staging, arch.max_seq_len)
+        make_readable(staging)  # whatever a plugin's library wrote: readable like any file
         shutil.rmtree(export_dir, ignore_errors=True)
         staging.rename(export_dir)  # the export appears whole or not at all
         manifest.durations.export_s = time.perf_counter() - mark

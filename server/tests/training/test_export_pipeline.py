@@ -78,13 +78,7 @@ def test_a_default_pipeline_call_stays_within_the_context(export_dir: Path) -> N
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(
-            "model.safetensors",
-            marks=pytest.mark.xfail(
-                reason="safetensors writes 0600; Gpt2Backend.export should call "
-                "infra.atomic.make_readable(out_dir) after save_pretrained"
-            ),
-        ),
+        "model.safetensors",
         "config.json",
         "generation_config.json",
         "tokenizer.json",

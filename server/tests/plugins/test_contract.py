@@ -1,0 +1,271 @@
+"""Every registered plugin, built-in or installed, held to its contract by one suite."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+import torch
+from pydantic import TypeAdapter
+from torch.nn import functional
+
+from model_trainer.core.contracts.model import Architecture, LanguageModel
+from model_trainer.core.contracts.tokenizer import TokenizerConfig, TokenizerTrainRequest
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.infra.plugins import PluginStatus
+from model_trainer.tokenizers.registry import discover_tokenizers
+from model_trainer.training.checkpoint import LAST, Checkpointer
+from model_trainer.training.config import Precision, TrainerSpec
+from model_trainer.training.generation import sample
+from model_trainer.training.loop import EvalResult, TrainingData, train_loop
+from model_trainer.training.model_registry import discover_models
+from model_trainer.training.progress import Progress
+from plugins.hf_reference import hf_encode, hf_logits
+
+pytestmark = pytest.mark.timeout(120)
+
+TOKENIZERS = discover_tokenizers({})
+MODELS = discover_models({})
+EXAMPLE_DISTRIBUTION = "model-trainer-extras"
+
+WORDS = "the king and queen of a quiet town spoke with every friend they met on long roads".split()
+SAMPLE = "The quiet king spoke with a friend, they met on long roads."
+INEXACT_ROUND_TRIP = {
+    # BERT's pre-tokenizer keeps no whitespace: the decoder puts one space between words and
+    # joins common punctuation back, so only the characters outside whitespace come back.
+    "wordpiece",
+}
+IDS_LIST = TypeAdapter(list[int])
+
+
+def _corpus() -> str:
+    """Every word capitalised at some line start, with commas and full stops."""
+    lines = []
+    for i in range(600):
+        words = [WORDS[(i + j * 7) % len(WORDS)] for j in range(4 + i % 9)]
+        cut = len(words) // 2
+        lines.append(" ".join(words[:cut]).capitalize() + ", " + " ".join(words[cut:]) + ".")
+    return "\n".join(lines) + "\n"
+
+
+class Trained(NamedTuple):
+    folder: Path
+    config: TokenizerConfig
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trained]:
+    """Each tokenizer method trained once on the same small text."""
+    root = tmp_path_factory.mktemp("tokenizers")
+    train_file = root / "train.txt"
+    train_file.write_text(_corpus(), encoding="utf-8")
+    out: dict[str, Trained] = {}
+    for name in TOKENIZERS.names():
+        folder = root / name
+        folder.mkdir()
+        options = TOKENIZERS.options(name, {}, "options")
+        config = TokenizerConfig(method=name, vocab_size=300, min_frequency=1, options=options)
+        request = TokenizerTrainRequest(train_file=train_file, out_dir=folder, threads=1, seed=1)
+        artifact = TOKENIZERS.get(name).train(config, request)
+        assert (folder / artifact.main_file).is_file()
+        assert all((folder / f).is_file() for f in artifact.files)
+        out[name] = Trained(folder, config)
+    return out
+
+
+def test_the_example_plugins_are_registered_and_none_is_broken() -> None:
+    records = TOKENIZERS.records() + MODELS.records()
+    broken = [f"{r.name}: {r.reason}" for r in records if r.status is not PluginStatus.OK]
+    assert not broken
+    assert "wordpiece" in TOKENIZERS.names() and "gpt_neox" in MODELS.names()
+    origin = {r.name: r.distribution for r in records}
+    assert origin["wordpiece"] == origin["gpt_neox"] == EXAMPLE_DISTRIBUTION
+    assert origin["bpe"] == origin["gpt2"] == "model-trainer"
+
+
+FRESH_ENCODE = (
+    "import json, sys\nfrom pathlib import Path\n"
+    "from model_trainer.tokenizers.registry import discover_tokenizers\n"
+    "backend = discover_tokenizers({}).get(sys.argv[1])\n"
+    "print(json.dumps(backend.encode(backend.load(Path(sys.argv[2])), sys.argv[3])))\n"
+)
+
+
+@pytest.mark.parametrize("name", TOKENIZERS.names())
+def test_tokenizer_loads_here_and_in_a_fresh_process(
+    name: str, trained: dict[str, Trained]
+) -> None:
+    backend = TOKENIZERS.get(name)
+    handle = backend.load(trained[name].folder)
+    info = backend.inspect(handle)
+    ids = backend.encode(handle, SAMPLE)
+    assert ids and all(0 <= i < info.vocab_size for i in ids)
+    assert info.unk_id is None or info.unk_id not in ids  # every character was in training
+    fresh = subprocess.run(
+        [sys.executable, "-c", FRESH_ENCODE, name, str(trained[name].folder), SAMPLE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert fresh.returncode == 0, fresh.stderr[-800:]
+    assert IDS_LIST.validate_json(fresh.stdout) == ids
+
+
+@pytest.mark.parametrize("name", TOKENIZERS.names())
+def test_tokenizer_round_trips_a_sample(name: str, trained: dict[str, Trained]) -> None:
+    backend = TOKENIZERS.get(name)
+    handle = backend.load(trained[name].folder)
+    back = backend.decode(handle, backend.encode(handle, SAMPLE))
+    if name in INEXACT_ROUND_TRIP:
+        assert "".join(back.split()) == "".join(SAMPLE.split())
+    else:
+        assert back == SAMPLE
+
+
+@pytest.mark.parametrize("name", TOKENIZERS.names())
+def test_tokenizer_export_encodes_alike_in_transformers(
+    name: str, trained: dict[str, Trained], tmp_path: Path
+) -> None:
+    """Holds for every method here: SentencePiece's export is rebuilt from its vocabulary,
+    the others copy their `tokenizer.json`."""
+    backend = TOKENIZERS.get(name)
+    model, config = trained[name]
+    files = backend.export_hf(model, config.options, tmp_path, 64)
+    assert {"tokenizer.json", "tokenizer_config.json"} <= set(files)
+    assert all((tmp_path / f).is_file() for f in files)
+    assert hf_encode(tmp_path, SAMPLE) == backend.encode(backend.load(model), SAMPLE)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("tokenizer", n) for n in TOKENIZERS.names()] + [("model", n) for n in MODELS.names()],
+)
+def test_options_have_a_schema_and_refuse_unknown_keys(kind: str, name: str) -> None:
+    registry = TOKENIZERS if kind == "tokenizer" else MODELS
+    record = next(r for r in registry.records() if r.name == name)
+    assert isinstance(record.options_schema, dict) and record.options_schema
+    defaults = registry.options(name, {}, "options")
+    assert registry.options(name, defaults, "options") == defaults
+    with pytest.raises(AppError) as refused:
+        registry.options(name, {"no_such_option": 1}, "options")
+    assert refused.value.code is ErrorCode.CONFIG_INVALID
+    assert "no_such_option" in refused.value.message
+
+
+VOCAB = 50
+TOKENS = np.array([(i * 7 + i // 11) % VOCAB for i in range(4000)], dtype=np.uint16)
+PROBE = torch.tensor([[1, 5, 9, 13, 2, 7, 30, 44], [0, 3, 3, 8, 49, 12, 6, 1]])
+
+
+def _arch(name: str) -> Architecture:
+    return Architecture(
+        family=name,
+        n_layer=2,
+        n_head=2,
+        n_embd=32,
+        max_seq_len=32,
+        vocab_size=VOCAB,
+        dropout=0.0,
+        options=MODELS.options(name, {}, "model.options"),
+    )
+
+
+def _build(name: str) -> LanguageModel:
+    torch.manual_seed(0)
+    return MODELS.get(name).build(_arch(name))
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_model_learns_a_step_and_counts_its_parameters(name: str) -> None:
+    backend, arch = MODELS.get(name), _arch(name)
+    model = _build(name)
+    module = model.module
+    module.train()
+    logits = model.logits(PROBE)
+    assert tuple(logits.shape) == (2, PROBE.size(1), VOCAB)
+    loss = functional.cross_entropy(logits[:, :-1].reshape(-1, VOCAB), PROBE[:, 1:].reshape(-1))
+    loss.backward()
+    assert math.isfinite(loss.item())
+    params = list(module.parameters())
+    assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in params)
+    assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in params)
+    assert backend.parameter_count(arch) == sum(p.numel() for p in params)
+    assert backend.flops_per_token(arch) >= 6 * backend.parameter_count(arch)
+
+
+class StopAfter:
+    """Loop hooks that ask to stop once `steps` are done (never, for None)."""
+
+    def __init__(self, steps: int | None) -> None:
+        self._steps = steps
+        self._done = 0
+
+    def on_progress(self, progress: Progress) -> None:
+        self._done = progress.step
+
+    def on_eval(self, result: EvalResult) -> None:
+        pass
+
+    def on_checkpoint(self, step: int, path: str, best: bool) -> None:
+        pass
+
+    def should_stop(self) -> bool:
+        return self._steps is not None and self._done >= self._steps
+
+
+def _train(name: str, folder: Path, stop: int | None) -> tuple[LanguageModel, int, int | None]:
+    spec = TrainerSpec(
+        max_steps=10,
+        batch_size=4,
+        learning_rate=3e-3,
+        min_lr=3e-4,
+        warmup_steps=2,
+        eval_interval=5,
+        eval_steps=1,
+        checkpoint_interval=5,
+        log_interval=5,
+        seed=7,
+    )
+    model = _build(name)
+    data = TrainingData(train=TOKENS[:3200], val=TOKENS[3200:])
+    device = torch.device("cpu")
+    hooks = StopAfter(stop)
+    outcome = train_loop(
+        model, _arch(name), spec, data, device, Precision.FP32, Checkpointer(folder), hooks, "{}"
+    )
+    return model, outcome.step, outcome.resumed_from
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_model_resumes_from_a_checkpoint_as_if_never_stopped(name: str, tmp_path: Path) -> None:
+    whole, _, _ = _train(name, tmp_path / "whole", None)
+    _half, stopped_at, _ = _train(name, tmp_path / "split", 5)
+    assert stopped_at == 5 and (tmp_path / "split" / LAST).is_file()
+    resumed, step, resumed_from = _train(name, tmp_path / "split", None)
+    assert (step, resumed_from) == (10, 5)
+    expected = dict(whole.module.named_parameters())
+    for key, value in resumed.module.named_parameters():
+        assert torch.allclose(value, expected[key], atol=1e-6), key
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_model_export_is_what_transformers_loads(name: str, tmp_path: Path) -> None:
+    backend, arch = MODELS.get(name), _arch(name)
+    model = _build(name)
+    model.module.eval()
+    with torch.no_grad():
+        ours = model.logits(PROBE)
+    files = backend.export(model, arch, tmp_path)
+    assert {"config.json", "model.safetensors"} <= set(files)
+    assert torch.allclose(hf_logits(tmp_path, PROBE), ours, atol=1e-5)
+    loaded = backend.load(tmp_path)
+    with torch.no_grad():
+        assert torch.allclose(loaded.logits(PROBE), ours, atol=1e-5)
+    new = sample(loaded, [1, 2, 3], 6, 0.8, 10, 1, arch.max_seq_len)
+    assert len(new) == 6 and all(0 <= i < VOCAB for i in new)
