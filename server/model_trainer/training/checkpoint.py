@@ -10,12 +10,14 @@ import shutil
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 from torch import Tensor
 
 from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.atomic import storage_error
+from model_trainer.training.torch_state import LoadedState, save_state
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -49,9 +51,13 @@ class CheckpointMeta(BaseModel):
     config_json: str
 
 
+_FIELDS: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
+
+
 def architecture_mismatch(saved: Architecture, current: Architecture) -> str | None:
     """The fields that differ, as `name saved vs current`; None when none do."""
-    ours, theirs = saved.model_dump(mode="json"), current.model_dump(mode="json")
+    ours = _FIELDS.validate_json(saved.model_dump_json())
+    theirs = _FIELDS.validate_json(current.model_dump_json())
     differ = [f"{k} {ours[k]!r} vs {theirs[k]!r}" for k in theirs if ours.get(k) != theirs[k]]
     return "; ".join(differ) or None
 
@@ -73,16 +79,15 @@ class Checkpointer:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / name
         tmp = self.folder / f".{name}.tmp"
-        payload = {
-            "model": model.module.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "sampler": sampler_state,
-            "torch_rng": torch.get_rng_state(),
-            "meta": meta.model_dump(mode="json"),
-        }
         try:
             with tmp.open("wb") as handle:
-                torch.save(payload, handle)
+                save_state(
+                    handle,
+                    model.module,
+                    optimizer,
+                    sampler_state,
+                    _FIELDS.validate_json(meta.model_dump_json()),
+                )
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -101,9 +106,9 @@ class Checkpointer:
 
     def load_weights(self, name: str, model: LanguageModel) -> CheckpointMeta:
         """Load only the model weights (for evaluation and export)."""
-        payload = torch.load(self.folder / name, map_location="cpu", weights_only=True)
-        model.module.load_state_dict(payload["model"])
-        return CheckpointMeta.model_validate(payload["meta"])
+        state = LoadedState(self.folder / name)
+        state.load_model(model.module)
+        return CheckpointMeta.model_validate(state.meta)
 
     def restore(
         self,
@@ -115,8 +120,8 @@ class Checkpointer:
         """Load everything back; returns the metadata and the sampler state."""
         # Checked before loading: a state dict of another shape fails with a torch error
         # that names tensors, and one of the same shape would load silently.
-        payload = torch.load(self.folder / name, map_location="cpu", weights_only=True)
-        meta = CheckpointMeta.model_validate(payload["meta"])
+        state = LoadedState(self.folder / name)
+        meta = CheckpointMeta.model_validate(state.meta)
         differ = architecture_mismatch(meta.architecture, architecture)
         if differ is not None:
             raise AppError(
@@ -124,16 +129,14 @@ class Checkpointer:
                 f"{name} was saved for another architecture than the run's "
                 f"(checkpoint vs config): {differ}",
             )
-        model.module.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        torch.set_rng_state(payload["torch_rng"])
-        sampler: Tensor = payload["sampler"]
-        return meta, sampler
+        state.load_model(model.module)
+        state.load_optimizer(optimizer)
+        torch.set_rng_state(state.torch_rng())
+        return meta, state.sampler_state()
 
     def meta(self, name: str) -> CheckpointMeta:
         """The plain-value part of a checkpoint (step, tokens, best loss)."""
-        payload = torch.load(self.folder / name, map_location="cpu", weights_only=True)
-        return CheckpointMeta.model_validate(payload["meta"])
+        return CheckpointMeta.model_validate(LoadedState(self.folder / name).meta)
 
     def exists(self, name: str) -> bool:
         return (self.folder / name).is_file()

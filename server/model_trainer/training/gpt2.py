@@ -1,35 +1,29 @@
 """GPT-2 on `transformers`: built from a `GPT2Config` (never downloaded), exported as HF files.
 
-Calling an `nn.Module` and reading `transformers` outputs yields untyped values, so this
-module is a named exception to `disallow_any_expr` in pyproject; everything it returns is a
-typed `Tensor`, `Path` or `list[str]`.
+The untyped calls (the module's forward, `transformers`' logging and generation config) go
+through `hf_calls.py`; this module is checked like the rest.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
-from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
-from transformers.utils import logging as hf_logging
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.core.logging import adopt_library_loggers
 from model_trainer.infra.atomic import make_readable
+from model_trainer.training.hf_calls import (
+    causal_logits,
+    compiled,
+    evaluation_mode,
+    generation_config,
+    quiet_transformers,
+)
 
-
-def _route_library_logs() -> None:
-    """Make transformers, the Hub client and torch speak only through our JSON log lines."""
-    hf_logging.disable_progress_bar()  # "Loading weights" would draw a tqdm bar on stderr
-    hf_logging.disable_default_handler()
-    hf_logging.enable_propagation()
-    adopt_library_loggers("huggingface_hub", "torch")
-
-
-_route_library_logs()
+quiet_transformers()
 
 
 class Gpt2Options(BaseModel):
@@ -83,15 +77,11 @@ class Gpt2Model:
         return self._model
 
     def logits(self, idx: Tensor) -> Tensor:
-        output = self._forward(input_ids=idx, use_cache=False)
-        logits: Tensor = output.logits
-        return logits
+        return causal_logits(self._forward, idx)
 
     def compile(self) -> None:
         # The compiled wrapper shares the parameters; checkpoints keep using the plain module.
-        compiled = torch.compile(self._model)
-        if isinstance(compiled, nn.Module):
-            self._forward = compiled
+        self._forward = compiled(self._model) or self._model
 
 
 class Gpt2Backend:
@@ -133,14 +123,8 @@ class Gpt2Backend:
             raise AppError(ErrorCode.CONFIG_INVALID, "only GPT-2 models export as GPT-2")
         out_dir.mkdir(parents=True, exist_ok=True)
         hf = model.hf_model
-        # The library's defaults, but for the special ids and a total length that stays
-        # inside the position table: a default pipeline call otherwise asks for 256 new
-        # tokens, and a prompt plus those runs past a short context into an IndexError.
-        hf.generation_config = GenerationConfig(
-            bos_token_id=self._bos_id,
-            eos_token_id=self._eos_id,
-            pad_token_id=self._eos_id,
-            max_length=architecture.max_seq_len,
+        hf.generation_config = generation_config(
+            self._bos_id, self._eos_id, architecture.max_seq_len
         )
         hf.save_pretrained(str(out_dir), safe_serialization=True)
         make_readable(out_dir)  # safetensors writes its file 0600
@@ -148,5 +132,5 @@ class Gpt2Backend:
 
     def load(self, export_dir: Path) -> LanguageModel:
         model = GPT2LMHeadModel.from_pretrained(str(export_dir), local_files_only=True)
-        model.eval()
+        evaluation_mode(model)
         return Gpt2Model(model)

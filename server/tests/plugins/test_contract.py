@@ -159,8 +159,10 @@ def test_options_have_a_schema_and_refuse_unknown_keys(kind: str, name: str) -> 
 
 
 VOCAB = 50
-TOKENS = np.array([(i * 7 + i // 11) % VOCAB for i in range(4000)], dtype=np.uint16)
-PROBE = torch.tensor([[1, 5, 9, 13, 2, 7, 30, 44], [0, 3, 3, 8, 49, 12, 6, 1]])
+_TOKENS: list[int] = [(i * 7 + i // 11) % VOCAB for i in range(4000)]
+TOKENS = np.array(_TOKENS, dtype=np.uint16)
+_PROBE: list[list[int]] = [[1, 5, 9, 13, 2, 7, 30, 44], [0, 3, 3, 8, 49, 12, 6, 1]]
+PROBE = torch.tensor(_PROBE)
 
 
 def _arch(name: str) -> Architecture:
@@ -190,7 +192,7 @@ def test_model_learns_a_step_and_counts_its_parameters(name: str) -> None:
     logits = model.logits(PROBE)
     assert tuple(logits.shape) == (2, PROBE.size(1), VOCAB)
     loss = functional.cross_entropy(logits[:, :-1].reshape(-1, VOCAB), PROBE[:, 1:].reshape(-1))
-    loss.backward()
+    torch.autograd.backward(loss)
     assert math.isfinite(loss.item())
     params = list(module.parameters())
     assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in params)
