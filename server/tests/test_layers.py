@@ -14,6 +14,8 @@ ALLOWED: dict[str, set[str]] = {
     "tokenizers": {"core", "infra"},
     "training": {"core", "infra", "tokenizers"},
     "orchestrators": {"core", "infra", "tokenizers", "training"},
+    "plugin": {"core", "infra", "tokenizers"},
+    "plugin_hf": {"training"},
     "services": {"core", "infra", "tokenizers", "training", "orchestrators"},
     "api": {"core", "infra", "tokenizers", "training", "orchestrators", "services"},
     "worker": {"core", "infra", "tokenizers", "training", "orchestrators", "services"},

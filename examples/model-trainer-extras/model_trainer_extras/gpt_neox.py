@@ -11,8 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_trainer.core.contracts.model import Architecture, LanguageModel
-from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.plugin import AppError, Architecture, ErrorCode, LanguageModel
 from model_trainer_extras import neox_hf
 
 SIZES: dict[str, tuple[int, int, int]] = {

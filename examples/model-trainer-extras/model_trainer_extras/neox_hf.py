@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from transformers import GenerationConfig, GPTNeoXConfig, GPTNeoXForCausalLM
 
-from model_trainer.core.contracts.model import Architecture
+from model_trainer.plugin import Architecture
 
 END_OF_TEXT_ID = 0
 """bos/eos/pad in the exported config: id 0, the convention the built-in GPT-2 follows."""

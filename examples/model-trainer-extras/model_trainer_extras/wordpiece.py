@@ -9,17 +9,18 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from model_trainer.core.contracts.tokenizer import (
+from model_trainer.plugin import (
+    TOKENIZER_JSON,
+    HfTokenizerHandle,
+    JsonObject,
     TokenizerArtifact,
     TokenizerConfig,
     TokenizerHandle,
     TokenizerInfo,
     TokenizerTrainRequest,
+    export_tokenizer_json,
+    move_into_place,
 )
-from model_trainer.core.json_types import JsonObject
-from model_trainer.infra.atomic import move_into_place
-from model_trainer.tokenizers.hf_export import export_tokenizer_json
-from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON, HfTokenizerHandle
 
 SEP = "[SEP]"
 """End of text; id 0, because the model families name id 0 as bos/eos in their exports."""

@@ -35,6 +35,8 @@ EXAMPLE_DISTRIBUTION = "model-trainer-extras"
 
 WORDS = "the king and queen of a quiet town spoke with every friend they met on long roads".split()
 SAMPLE = "The quiet king spoke with a friend, they met on long roads."
+SPACED = SAMPLE.replace("king ", "king   ")
+"""The sample with a run of spaces, for the round trip."""
 INEXACT_ROUND_TRIP = {
     # BERT's pre-tokenizer keeps no whitespace: the decoder puts one space between words and
     # joins common punctuation back, so only the characters outside whitespace come back.
@@ -121,11 +123,11 @@ def test_tokenizer_loads_here_and_in_a_fresh_process(
 def test_tokenizer_round_trips_a_sample(name: str, trained: dict[str, Trained]) -> None:
     backend = TOKENIZERS.get(name)
     handle = backend.load(trained[name].folder)
-    back = backend.decode(handle, backend.encode(handle, SAMPLE))
+    back = backend.decode(handle, backend.encode(handle, SPACED))
     if name in INEXACT_ROUND_TRIP:
-        assert "".join(back.split()) == "".join(SAMPLE.split())
+        assert "".join(back.split()) == "".join(SPACED.split())
     else:
-        assert back == SAMPLE
+        assert back == SPACED
 
 
 @pytest.mark.parametrize("name", TOKENIZERS.names())
