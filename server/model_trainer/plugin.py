@@ -8,7 +8,12 @@ model family's untyped `torch`/`transformers` calls have typed helpers in
 
 from __future__ import annotations
 
-from model_trainer.core.contracts.model import Architecture, LanguageModel, ModelBackend
+from model_trainer.core.contracts.model import (
+    Architecture,
+    LanguageModel,
+    ModelBackend,
+    SpecialTokens,
+)
 from model_trainer.core.contracts.tokenizer import (
     TokenizerArtifact,
     TokenizerBackend,
@@ -40,6 +45,7 @@ __all__ = [
     "LanguageModel",
     "ModelBackend",
     "NoOptions",
+    "SpecialTokens",
     "TokenizerArtifact",
     "TokenizerBackend",
     "TokenizerConfig",

@@ -6,14 +6,14 @@ from model_trainer.training.hf_calls import (
     causal_logits,
     compiled,
     evaluation_mode,
-    generation_config,
     quiet_transformers,
+    record_special_tokens,
 )
 
 __all__ = [
     "causal_logits",
     "compiled",
     "evaluation_mode",
-    "generation_config",
     "quiet_transformers",
+    "record_special_tokens",
 ]

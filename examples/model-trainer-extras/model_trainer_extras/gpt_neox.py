@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_trainer.plugin import AppError, Architecture, ErrorCode, LanguageModel
+from model_trainer.plugin import AppError, Architecture, ErrorCode, LanguageModel, SpecialTokens
 from model_trainer_extras import neox_hf
 
 SIZES: dict[str, tuple[int, int, int]] = {
@@ -78,10 +78,16 @@ class GptNeoxBackend:
             )
         return neox_hf.build(architecture, options.rotary_pct, options.use_parallel_residual)
 
-    def export(self, model: LanguageModel, architecture: Architecture, out_dir: Path) -> list[str]:
+    def export(
+        self,
+        model: LanguageModel,
+        architecture: Architecture,
+        out_dir: Path,
+        special: SpecialTokens = SpecialTokens(),  # noqa: B008 - frozen, so shared safely
+    ) -> list[str]:
         if not isinstance(model, neox_hf.NeoxModel):
             raise AppError(ErrorCode.CONFIG_INVALID, "only GPT-NeoX models export as GPT-NeoX")
-        return neox_hf.export(model, out_dir)
+        return neox_hf.export(model, out_dir, special)
 
     def load(self, export_dir: Path) -> LanguageModel:
         return neox_hf.load(export_dir)

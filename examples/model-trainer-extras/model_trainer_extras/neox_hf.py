@@ -9,9 +9,10 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from transformers import GenerationConfig, GPTNeoXConfig, GPTNeoXForCausalLM
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-from model_trainer.plugin import Architecture
+from model_trainer.plugin import Architecture, SpecialTokens, make_readable
+from model_trainer.plugin_hf import record_special_tokens
 
 END_OF_TEXT_ID = 0
 """bos/eos/pad in the exported config: id 0, the convention the built-in GPT-2 follows."""
@@ -69,15 +70,14 @@ def build(arch: Architecture, rotary_pct: float, parallel_residual: bool) -> Neo
     return NeoxModel(GPTNeoXForCausalLM(config))
 
 
-def export(model: NeoxModel, out_dir: Path) -> list[str]:
+def export(model: NeoxModel, out_dir: Path, special: SpecialTokens) -> list[str]:
     """`config.json`, `model.safetensors` and a generation config with the library's defaults
-    but for the special ids (rotary positions set no length limit to stay inside)."""
+    but for the tokenizer's special ids (rotary positions set no length limit to stay in)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     hf = model.hf_model
-    hf.generation_config = GenerationConfig(
-        bos_token_id=END_OF_TEXT_ID, eos_token_id=END_OF_TEXT_ID, pad_token_id=END_OF_TEXT_ID
-    )
+    record_special_tokens(hf, special, max_length=None)
     hf.save_pretrained(str(out_dir), safe_serialization=True)
+    make_readable(out_dir)  # safetensors writes its file 0600
     return sorted(p.name for p in out_dir.iterdir() if p.is_file())
 
 

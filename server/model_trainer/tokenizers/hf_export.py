@@ -11,9 +11,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
+from model_trainer.core.contracts.tokenizer import SpecialTokens
 from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.atomic import write_json
 from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON
@@ -106,3 +107,21 @@ def export_tokenizer_json(
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(artifact_dir / TOKENIZER_JSON, out_dir / TOKENIZER_JSON)
     return [TOKENIZER_JSON, write_tokenizer_config(out_dir, max_len, specials)]
+
+
+_CONFIG: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
+
+
+def exported_special_tokens(out_dir: Path) -> SpecialTokens:
+    """The ids of the bos, eos and pad tokens a tokenizer export names in its
+    `tokenizer_config.json`, looked up in its `tokenizer.json` (what a model export records)."""
+    config = _CONFIG.validate_json((out_dir / TOKENIZER_CONFIG).read_bytes())
+    tokenizer = Tokenizer.from_file(str(out_dir / TOKENIZER_JSON))
+
+    def id_of(key: str) -> int | None:
+        token = config.get(key)
+        return tokenizer.token_to_id(token) if isinstance(token, str) else None
+
+    return SpecialTokens(
+        bos_id=id_of("bos_token"), eos_id=id_of("eos_token"), pad_id=id_of("pad_token")
+    )

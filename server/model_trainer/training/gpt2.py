@@ -12,15 +12,15 @@ from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from model_trainer.core.contracts.model import Architecture, LanguageModel
+from model_trainer.core.contracts.model import Architecture, LanguageModel, SpecialTokens
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.infra.atomic import make_readable
 from model_trainer.training.hf_calls import (
     causal_logits,
     compiled,
     evaluation_mode,
-    generation_config,
     quiet_transformers,
+    record_special_tokens,
 )
 
 quiet_transformers()
@@ -118,14 +118,18 @@ class Gpt2Backend:
         config._attn_implementation = "sdpa"
         return Gpt2Model(GPT2LMHeadModel(config))
 
-    def export(self, model: LanguageModel, architecture: Architecture, out_dir: Path) -> list[str]:
+    def export(
+        self,
+        model: LanguageModel,
+        architecture: Architecture,
+        out_dir: Path,
+        special: SpecialTokens = SpecialTokens(),  # noqa: B008 - frozen, so shared safely
+    ) -> list[str]:
         if not isinstance(model, Gpt2Model):
             raise AppError(ErrorCode.CONFIG_INVALID, "only GPT-2 models export as GPT-2")
         out_dir.mkdir(parents=True, exist_ok=True)
         hf = model.hf_model
-        hf.generation_config = generation_config(
-            self._bos_id, self._eos_id, architecture.max_seq_len
-        )
+        record_special_tokens(hf, special, architecture.max_seq_len)
         hf.save_pretrained(str(out_dir), safe_serialization=True)
         make_readable(out_dir)  # safetensors writes its file 0600
         return sorted(p.name for p in out_dir.iterdir() if p.is_file())

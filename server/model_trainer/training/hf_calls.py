@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from transformers import GenerationConfig
+from transformers import GenerationConfig, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
+from model_trainer.core.contracts.model import SpecialTokens
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import adopt_library_loggers
 
@@ -40,12 +41,20 @@ def compiled(module: nn.Module) -> nn.Module | None:
     return result if isinstance(result, nn.Module) else None
 
 
-def generation_config(bos_id: int, eos_id: int, max_length: int) -> GenerationConfig:
-    """The library's defaults, but for the special ids and a total length that stays inside
-    the position table: a default pipeline call otherwise asks for 256 new tokens, and a
-    prompt plus those runs past a short context into an IndexError."""
-    return GenerationConfig(
-        bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=eos_id, max_length=max_length
+def record_special_tokens(
+    model: PreTrainedModel, special: SpecialTokens, max_length: int | None
+) -> None:
+    """The tokenizer's special ids in the model's config and a generation config with the
+    library's defaults but for them and, for learned position tables, a total length that
+    stays inside the table: a default pipeline call otherwise asks for 256 new tokens, and
+    a prompt plus those runs past a short context into an IndexError."""
+    pad = special.pad_id if special.pad_id is not None else special.eos_id
+    model.config.bos_token_id = special.bos_id
+    model.config.eos_token_id = special.eos_id
+    model.config.pad_token_id = pad
+    extra = {} if max_length is None else {"max_length": max_length}
+    model.generation_config = GenerationConfig(
+        bos_token_id=special.bos_id, eos_token_id=special.eos_id, pad_token_id=pad, **extra
     )
 
 

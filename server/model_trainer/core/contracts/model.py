@@ -8,7 +8,10 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
+from model_trainer.core.contracts.tokenizer import SpecialTokens
 from model_trainer.core.json_types import JsonObject
+
+__all__ = ["MODEL_METHODS", "Architecture", "LanguageModel", "ModelBackend", "SpecialTokens"]
 
 
 class Architecture(BaseModel):
@@ -70,8 +73,15 @@ class ModelBackend(Protocol):
 
     def build(self, architecture: Architecture) -> LanguageModel: ...
 
-    def export(self, model: LanguageModel, architecture: Architecture, out_dir: Path) -> list[str]:
-        """Write what `AutoModelForCausalLM.from_pretrained` loads; returns the files."""
+    def export(
+        self,
+        model: LanguageModel,
+        architecture: Architecture,
+        out_dir: Path,
+        special: SpecialTokens = SpecialTokens(),  # noqa: B008 - frozen, so shared safely
+    ) -> list[str]:
+        """Write what `AutoModelForCausalLM.from_pretrained` loads, with the tokenizer's
+        `special` ids in its config and generation config; returns the files."""
         ...
 
     def load(self, export_dir: Path) -> LanguageModel:

@@ -32,6 +32,17 @@ class TokenizerConfig(BaseModel):
     special_tokens: list[str] = []
 
 
+class SpecialTokens(BaseModel):
+    """A tokenizer's special ids, which an export records so that generation stops
+    and pads where the tokenizer does (None: the tokenizer has no such token)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bos_id: int | None = None
+    eos_id: int | None = None
+    pad_id: int | None = None
+
+
 class TokenizerTrainRequest(BaseModel):
     """Where the training text is, where files go, and how many threads to use."""
 
