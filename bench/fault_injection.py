@@ -22,6 +22,7 @@ from model_trainer.api.schemas.runs import RunQueued, RunsPublic
 from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
 from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.demo_client import request
+from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
 from stack import ROOT
 
@@ -60,8 +61,8 @@ def start_run(stack: ProcessStack, tokenizer_id: str) -> str:
 
 
 def weights(stack: ProcessStack, run_id: str) -> dict[str, torch.Tensor]:
-    root = Path(stack.env["ARTIFACTS_ROOT"])
-    return load_file(str(root / "models" / run_id / "export" / "model.safetensors"))
+    export = ArtifactLayout(Path(stack.env["ARTIFACTS_ROOT"])).run(run_id).export
+    return load_file(str(export / "model.safetensors"))
 
 
 def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:

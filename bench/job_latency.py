@@ -27,6 +27,7 @@ from latency_common import CORPUS, epoch_of, load_note, percentile, verdict, wri
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.demo_client import request
 from model_trainer.infra.redis_store import RedisStore
+from model_trainer.jobs.layout import ArtifactLayout
 from stack import char_tokenizer_body, running_redis, running_stack
 
 P50_TARGET_S = 0.050
@@ -74,7 +75,7 @@ def ours(base: str, artifacts: Path, jobs: int, gap_s: float) -> tuple[list[floa
         tokenizer_id = TokenizerQueued.model_validate_json(raw).tokenizer_id
         if wait_tokenizer(base, tokenizer_id) != "completed":
             raise SystemExit(f"tokenizer {tokenizer_id} failed; see the worker log")
-        logs = artifacts / "tokenizers" / tokenizer_id / "logs.jsonl"
+        logs = ArtifactLayout(artifacts).tokenizer(tokenizer_id).logs
         first = LogRecord.model_validate_json(logs.read_text(encoding="utf-8").splitlines()[0])
         starts.append(epoch_of(first.timestamp) - sent)
         time.sleep(gap_s)  # let the worker go back to waiting on the queue

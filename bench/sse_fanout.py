@@ -34,6 +34,7 @@ from latency_common import (
     wait_run,
     write_corpus,
 )
+from model_trainer.jobs.layout import ArtifactLayout
 from stack import running_stack, train_char_tokenizer
 
 P99_TARGET_S = 0.250
@@ -156,7 +157,7 @@ def main() -> int:
         elapsed = time.monotonic() - started
         api_cpu = cpu_seconds(server) - cpu
         status = wait_run(base, run_id)
-        log = work / "artifacts" / "models" / run_id / "logs.jsonl"
+        log = ArtifactLayout(work / "artifacts").run(run_id).logs
         lines = log.read_text(encoding="utf-8").splitlines()
     print(f"after:  {load_note()}")
     lags, history, problems = check(streams, lines)

@@ -30,6 +30,7 @@ from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPubli
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.demo_client import request
+from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.training.config import DataSpec, ModelSpec, Precision, RunConfig, TrainerSpec
 from model_trainer.training.device import cpu_supports_bf16
 from model_trainer.training.gpt2 import Gpt2Backend, Gpt2Model
@@ -184,9 +185,8 @@ def train_bpe(base: str) -> str:
 def encoded(work: Path, tokenizer_id: str) -> torch.Tensor:
     """The corpus as token ids, for the in-process baselines."""
 
-    tok = Tokenizer.from_file(
-        str(work / "artifacts" / "tokenizers" / tokenizer_id / "tokenizer.json")
-    )
+    folder = ArtifactLayout(work / "artifacts").tokenizer(tokenizer_id)
+    tok = Tokenizer.from_file(str(folder.path / "tokenizer.json"))
     lines = (work / "corpus" / "corpus.txt").read_text(encoding="utf-8").splitlines(keepends=True)
     ids = [i for e in tok.encode_batch_fast(lines, add_special_tokens=False) for i in e.ids]
     return torch.tensor(ids, dtype=torch.long)

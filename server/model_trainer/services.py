@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from model_trainer.core.container import Key, Registry
+from model_trainer.core.container import Container, Key, Registry
 from model_trainer.core.contracts.compute import ComputeProvider
 from model_trainer.core.contracts.events import EventPublisher
 from model_trainer.core.contracts.queue import JobQueue
@@ -20,15 +20,21 @@ from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import RqJobQueue
 from model_trainer.infra.workers import WorkerDirectory
+from model_trainer.jobs.layout import ArtifactLayout
+from model_trainer.jobs.lifecycle import JobLifecycle
+from model_trainer.jobs.recovery import JobReconciler, Recovery
 from model_trainer.orchestrators.artifacts import ArtifactStore
-from model_trainer.orchestrators.recovery import RunReconciler
 from model_trainer.orchestrators.run_logs import RunLogFollower
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
+from model_trainer.tokenizers.kind import TokenizerKind
+from model_trainer.tokenizers.manifest import TokenizerManifest
 from model_trainer.tokenizers.registry import TokenizerRegistry, discover_tokenizers
-from model_trainer.tokenizers.training import TokenizerTrainer
+from model_trainer.tokenizers.training import TokenizerTraining
 from model_trainer.training.evaluate import RunEvaluator
-from model_trainer.training.runner import RunTrainer
+from model_trainer.training.kind import RunKind
+from model_trainer.training.manifest import RunManifest
+from model_trainer.training.runner import RunTraining
 
 if TYPE_CHECKING:
     from model_trainer.training.model_registry import ModelRegistry
@@ -41,15 +47,17 @@ COMPUTE: Key[ComputeProvider] = Key("compute")
 TOKENIZER_BACKENDS: Key[TokenizerRegistry] = Key("tokenizer_backends")
 TOKENIZER_STATE: Key[JobStateStore] = Key("tokenizer_state")
 TOKENIZERS: Key[TokenizerOrchestrator] = Key("tokenizer_orchestrator")
-TOKENIZER_TRAINER: Key[TokenizerTrainer] = Key("tokenizer_trainer")
+TOKENIZER_KIND: Key[TokenizerKind] = Key("tokenizer_kind")
+TOKENIZER_TRAINER: Key[JobLifecycle[TokenizerManifest]] = Key("tokenizer_trainer")
 MODELS: Key[ModelRegistry] = Key("models")
 RUN_STATE: Key[JobStateStore] = Key("run_state")
 RUNS: Key[RunOrchestrator] = Key("run_orchestrator")
 RUN_LOGS: Key[RunLogFollower] = Key("run_logs")
-RUN_TRAINER: Key[RunTrainer] = Key("run_trainer")
+RUN_KIND: Key[RunKind] = Key("run_kind")
+RUN_TRAINER: Key[JobLifecycle[RunManifest]] = Key("run_trainer")
 RUN_EVALUATOR: Key[RunEvaluator] = Key("run_evaluator")
 ARTIFACTS: Key[ArtifactStore] = Key("artifacts")
-RECONCILER: Key[RunReconciler] = Key("run_reconciler")
+RECONCILER: Key[Recovery] = Key("reconciler")
 WORKERS: Key[WorkerDirectory] = Key("workers")
 GENERATION_POOL: Key[InferencePool] = Key("generation_pool")
 ENCODE_POOL: Key[InferencePool] = Key("encode_pool")
@@ -61,6 +69,7 @@ WORKER_TTL_FACTOR = 3.0
 def build_registry(settings: Settings) -> Registry:
     """Process-wide services are built once here; per-use services come from factories."""
     registry = Registry()
+    layout = ArtifactLayout(settings.artifacts_root)
     redis = RedisStore(settings.redis_url)
     registry.on_close(redis.close)
     backends = discover_tokenizers(settings.plugins.prefer)
@@ -85,14 +94,15 @@ def build_registry(settings: Settings) -> Registry:
             c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(TOKENIZER_STATE), c.get(QUEUE)
         ),
     )
-    registry.register(
-        TOKENIZER_TRAINER,
-        lambda c: TokenizerTrainer(
-            c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(TOKENIZER_STATE)
-        ),
+    registry.register_singleton(
+        TOKENIZER_KIND, lambda c: TokenizerKind(layout, c.get(TOKENIZER_STATE))
     )
+    registry.register(TOKENIZER_TRAINER, _tokenizer_jobs)
     registry.register_value(RUN_STATE, JobStateStore(redis, "runs"))
-    registry.register_value(ARTIFACTS, ArtifactStore(settings.artifacts_root))
+    registry.register_singleton(
+        RUN_KIND, lambda c: RunKind(layout, c.get(RUN_STATE), c.get(EVENTS))
+    )
+    registry.register_value(ARTIFACTS, ArtifactStore(layout))
     registry.register_singleton(MODELS, lambda c: _models(c.get(SETTINGS)))
     registry.register_singleton(
         RUNS,
@@ -107,16 +117,7 @@ def build_registry(settings: Settings) -> Registry:
         ),
     )
     registry.register_singleton(RUN_LOGS, lambda c: RunLogFollower(c.get(RUNS).has_ended))
-    registry.register(
-        RUN_TRAINER,
-        lambda c: RunTrainer(
-            c.get(SETTINGS),
-            c.get(TOKENIZER_BACKENDS),
-            c.get(MODELS),
-            c.get(RUN_STATE),
-            c.get(EVENTS),
-        ),
-    )
+    registry.register(RUN_TRAINER, _run_jobs)
     registry.register(
         RUN_EVALUATOR,
         lambda c: RunEvaluator(c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(MODELS)),
@@ -126,10 +127,28 @@ def build_registry(settings: Settings) -> Registry:
         pool = InferencePool(name, api.inference_workers, api.inference_queue)
         registry.register_value(key, pool)
         registry.on_close(pool.close)
-    registry.register(
-        RECONCILER, lambda c: RunReconciler(c.get(SETTINGS), c.get(RUN_STATE), c.get(QUEUE))
-    )
+    registry.register(RECONCILER, _recovery)
     return registry
+
+
+def _tokenizer_jobs(c: Container) -> JobLifecycle[TokenizerManifest]:
+    kind, settings = c.get(TOKENIZER_KIND), c.get(SETTINGS)
+    body = TokenizerTraining(settings, c.get(TOKENIZER_BACKENDS), kind)
+    return JobLifecycle(kind, body, settings.worker, c.get(QUEUE))
+
+
+def _run_jobs(c: Container) -> JobLifecycle[RunManifest]:
+    kind, settings = c.get(RUN_KIND), c.get(SETTINGS)
+    body = RunTraining(settings, c.get(TOKENIZER_BACKENDS), c.get(MODELS), kind, c.get(EVENTS))
+    return JobLifecycle(kind, body, settings.worker, c.get(QUEUE))
+
+
+def _recovery(c: Container) -> Recovery:
+    """Runs and tokenizers whose worker died, started again by any live worker."""
+    worker, queue = c.get(SETTINGS).worker, c.get(QUEUE)
+    tokenizer_kind, run_kind = c.get(TOKENIZER_KIND), c.get(RUN_KIND)
+    tokenizers = JobReconciler(tokenizer_kind, worker, queue)
+    return Recovery([tokenizers, JobReconciler(run_kind, worker, queue)])
 
 
 def _models(settings: Settings) -> ModelRegistry:

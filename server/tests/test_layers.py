@@ -11,14 +11,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "model_trainer"
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "infra": {"core"},
-    "tokenizers": {"core", "infra"},
-    "training": {"core", "infra", "tokenizers"},
-    "orchestrators": {"core", "infra", "tokenizers", "training"},
+    "jobs": {"core", "infra"},
+    "tokenizers": {"core", "infra", "jobs"},
+    "training": {"core", "infra", "jobs", "tokenizers"},
+    "orchestrators": {"core", "infra", "jobs", "tokenizers", "training"},
     "plugin": {"core", "infra", "tokenizers"},
     "plugin_hf": {"training"},
-    "services": {"core", "infra", "tokenizers", "training", "orchestrators"},
-    "api": {"core", "infra", "tokenizers", "training", "orchestrators", "services"},
-    "worker": {"core", "infra", "tokenizers", "training", "orchestrators", "services"},
+    "services": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators"},
+    "api": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators", "services"},
+    "worker": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators", "services"},
 }
 
 

@@ -41,6 +41,9 @@ class WorkerSettings(BaseModel):
     nice: Annotated[int, Field(ge=0, le=19)] = 10
     """How far the worker lowers its CPU priority: on a shared machine, training yields the
     cores to the API (and the rest) whenever they want them, and keeps them otherwise."""
+    stop_grace_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """How long a stopping worker (SIGTERM) lets its job finish the step, save and queue
+    itself again before killing it; set it below your supervisor's own kill timeout."""
 
 
 class PluginSettings(BaseModel):

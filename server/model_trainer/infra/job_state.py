@@ -10,29 +10,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 
+from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.core.logging import Log
 from model_trainer.infra.redis_store import RedisStore, RedisUnavailable
-
-
-class JobStatus(StrEnum):
-    """Where a job is in its life."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    STALLED = "stalled"
-    """Was running, but its heartbeat stopped: the worker died; it will be resumed."""
-
 
 CANCEL_FLAG_TTL_S = 7 * 24 * 3600.0
 """A cancellation request outlives any plausible queue wait, then cleans itself up."""
 
 _KNOWN = frozenset(s.value for s in JobStatus)
-TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 class JobSnapshot:
@@ -105,6 +91,10 @@ class JobStateStore:
     def next_attempt(self, job_id: str) -> int:
         """Count one more start of this job (1 for the first)."""
         return self._store.incr(self._key("attempts", job_id))
+
+    def forget_attempt(self, job_id: str) -> None:
+        """Uncount the latest start: its worker was stopped on purpose, it did not die."""
+        self._store.decr(self._key("attempts", job_id))
 
     def beat(self, job_id: str, ttl_s: float) -> None:
         self._store.set(self._key("hb", job_id), f"{time.time():.3f}", ttl_s)

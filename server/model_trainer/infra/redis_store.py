@@ -155,6 +155,10 @@ class RedisStore:
         with translate_errors():
             return int(self.client.incr(key))
 
+    def decr(self, key: str) -> int:
+        with translate_errors():
+            return int(self.client.decr(key))
+
     def set_add(self, key: str, member: str) -> None:
         with translate_errors():
             self.client.sadd(key, member)

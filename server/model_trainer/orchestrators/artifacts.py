@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import validate_id
 from model_trainer.infra.paths import plain_path, walk_visible
+from model_trainer.jobs.layout import ArtifactLayout
 
 CHUNK_BYTES = 1 << 20
 """What an archive holds in memory at once, whatever the sizes of its files."""
@@ -27,7 +28,7 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class ArtifactKind(StrEnum):
-    """Folders under `ARTIFACTS_ROOT` that hold one artifact per id."""
+    """The kinds of artifact, as the API's paths name them."""
 
     TOKENIZERS = "tokenizers"
     MODELS = "models"
@@ -45,11 +46,15 @@ class ArtifactFile(BaseModel):
 class ArtifactStore:
     """Artifact folders by kind and id."""
 
-    def __init__(self, artifacts_root: Path) -> None:
-        self._root = artifacts_root
+    def __init__(self, layout: ArtifactLayout) -> None:
+        self._layout = layout
 
     def folder(self, kind: ArtifactKind, artifact_id: str) -> Path:
-        folder = self._root / kind.value / validate_id(artifact_id, "artifact")
+        artifact_id = validate_id(artifact_id, "artifact")
+        if kind is ArtifactKind.TOKENIZERS:
+            folder = self._layout.tokenizer(artifact_id).path
+        else:
+            folder = self._layout.run(artifact_id).path
         if folder.is_symlink() or not folder.is_dir():
             raise AppError(ErrorCode.NOT_FOUND, f"{kind.value} '{artifact_id}' does not exist")
         return folder

@@ -22,22 +22,20 @@ _Stamp = tuple[int, int, int]
 
 
 class ManifestCache(Generic[M]):
-    """The manifest in a folder, parsed again only when its file was replaced.
+    """A manifest file, parsed again only when it was replaced.
 
     Manifests are written to a temporary name and renamed into place, so a new version has a
     new (inode, mtime, size). Each call returns a shallow copy: callers may replace fields of
     what they get, never mutate the nested values in place.
     """
 
-    def __init__(self, read: Callable[[Path], M | None], filename: str) -> None:
+    def __init__(self, read: Callable[[Path], M | None]) -> None:
         self._read = read
-        self._filename = filename
         self._entries: dict[Path, tuple[_Stamp, M]] = {}
         self._lock = threading.Lock()
 
-    def get(self, folder: Path) -> M | None:
-        """The folder's manifest, None when it has none (as `read` says)."""
-        path = folder / self._filename
+    def get(self, path: Path) -> M | None:
+        """The manifest at `path`, None when there is none (as `read` says)."""
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -47,7 +45,7 @@ class ManifestCache(Generic[M]):
             entry = self._entries.get(path)
         if entry is not None and entry[0] == stamp:
             return entry[1].model_copy()
-        manifest = self._read(folder)  # stat first: a newer file read here is re-read later
+        manifest = self._read(path)  # stat first: a newer file read here is re-read later
         if manifest is None:
             return None
         if time.time_ns() - st.st_mtime_ns > FRESH_NS:

@@ -11,42 +11,31 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from model_trainer.core.contracts.events import EventPublisher, utc_now
-from model_trainer.core.contracts.model import Architecture, ModelBackend
 from model_trainer.core.contracts.queue import JobQueue, JobSpec
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id, validate_id
+from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.core.logging import Log
 from model_trainer.core.settings import Settings
-from model_trainer.infra.atomic import write_model
-from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
-from model_trainer.infra.machine import memory_bytes
+from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.paths import corpus_files
 from model_trainer.infra.unreadable import report_unreadable
-from model_trainer.infra.workers import DeviceCapacity, WorkerDirectory
+from model_trainer.infra.workers import WorkerDirectory
+from model_trainer.jobs.endings import JobEndings
+from model_trainer.jobs.layout import ArtifactLayout, RunFolder
+from model_trainer.jobs.targets import JobTarget
 from model_trainer.orchestrators.manifest_cache import ManifestCache
-from model_trainer.tokenizers.manifest import read_manifest
+from model_trainer.orchestrators.run_admission import check_capacity, resolve_architecture
+from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry
-from model_trainer.tokenizers.training import tokenizer_dir
-from model_trainer.training.budget import check_memory, check_tokens_per_step
-from model_trainer.training.config import EvalRequest, ModelSpec, RunConfig, TrainerSpec
-from model_trainer.training.endings import RunEndings
+from model_trainer.training.budget import check_tokens_per_step
+from model_trainer.training.config import EvalRequest, RunConfig
 from model_trainer.training.generation import ModelCache
-from model_trainer.training.manifest import (
-    EXPORT,
-    LOGS,
-    MANIFEST,
-    METRICS,
-    MetricRecord,
-    RunManifest,
-    TokenizerRef,
-    read_run_manifest,
-    run_dir,
-)
+from model_trainer.training.kind import RunKind
+from model_trainer.training.manifest import RUN_MANIFESTS, MetricRecord, RunManifest, TokenizerRef
 from model_trainer.training.model_registry import ModelRegistry
 from model_trainer.training.progress import Progress
 
-TRAIN_JOB = "model_trainer.worker.jobs.train_model"
-EVAL_JOB = "model_trainer.worker.jobs.evaluate_model"
 CANCEL_LEASE_S = 30.0
 """How long the API may hold a run's lease while it cancels it (it takes milliseconds)."""
 
@@ -60,41 +49,6 @@ class RunView:
         self.manifest = manifest
         self.message = message
         self.heartbeat = heartbeat
-
-
-def resolve_architecture(
-    spec: ModelSpec, models: ModelRegistry, vocab_size: int
-) -> tuple[ModelBackend, Architecture]:
-    """The family's plugin and a named size with the request's overrides and the family's
-    checked options, or a 422 naming the field."""
-    backend = models.get(spec.family)
-    options = models.options(spec.family, spec.options, "model.options")
-    sizes = backend.sizes()
-    if spec.size not in sizes:
-        known = ", ".join(sorted(sizes))
-        raise AppError(
-            ErrorCode.CONFIG_INVALID, f"model.size: unknown size '{spec.size}' ({known})"
-        )
-    n_layer, n_head, n_embd = sizes[spec.size]
-    n_layer, n_head, n_embd = spec.n_layer or n_layer, spec.n_head or n_head, spec.n_embd or n_embd
-    if n_embd % n_head:
-        raise AppError(
-            ErrorCode.CONFIG_INVALID, f"model.n_embd: {n_embd} is not divisible by n_head {n_head}"
-        )
-    return backend, Architecture(
-        family=spec.family,
-        n_layer=n_layer,
-        n_head=n_head,
-        n_embd=n_embd,
-        max_seq_len=spec.max_seq_len,
-        vocab_size=vocab_size,
-        dropout=spec.dropout,
-        options=options,
-    )
-
-
-def _memory_of(offer: tuple[str, DeviceCapacity]) -> int:
-    return offer[1].memory_bytes
 
 
 class RunOrchestrator:
@@ -116,12 +70,14 @@ class RunOrchestrator:
         self._state = state
         self._queue = queue
         self._workers = workers
-        self._endings = RunEndings(state, events)
+        self._layout = ArtifactLayout(settings.artifacts_root)
+        self._kind = RunKind(self._layout, state, events)
+        self._endings = JobEndings(self._kind)
         self._models = ModelCache(models)
-        self._manifests = ManifestCache(read_run_manifest, MANIFEST)
+        self._manifests = ManifestCache(RUN_MANIFESTS.read)
 
-    def folder(self, run_id: str) -> Path:
-        return run_dir(self._settings.artifacts_root, validate_id(run_id, "run"))
+    def folder(self, run_id: str) -> RunFolder:
+        return self._layout.run(validate_id(run_id, "run"))
 
     def enqueue_training(self, config: RunConfig) -> RunManifest:
         """Refuse what cannot work before queueing it; then record, enqueue and return."""
@@ -149,7 +105,7 @@ class RunOrchestrator:
                 f"model: {parameters:,} parameters exceed the limit {limits.max_parameters:,}",
             )
         check_tokens_per_step(arch, config.trainer, limits)
-        self._check_capacity(arch, parameters, config.trainer)
+        check_capacity(arch, parameters, config.trainer, limits, self._workers.live())
         run_id = new_id("run")
         manifest = RunManifest(
             run_id=run_id,
@@ -161,12 +117,12 @@ class RunOrchestrator:
             created_at=utc_now(),
             progress=Progress(max_steps=config.trainer.max_steps),
         )
-        write_model(run_dir(self._settings.artifacts_root, run_id) / MANIFEST, manifest)
+        self._kind.write(manifest)
         self._state.create(run_id, time.time())
         self._queue.enqueue(
             JobSpec(
                 job_id=run_id,
-                function=TRAIN_JOB,
+                function=JobTarget.TRAIN_MODEL,
                 payload_json=run_id,
                 description=f"train {arch.family} run {run_id}",
             )
@@ -174,34 +130,9 @@ class RunOrchestrator:
         _log.info("run_enqueued", run_id=run_id, parameters=parameters)
         return manifest
 
-    def _check_capacity(self, arch: Architecture, parameters: int, spec: TrainerSpec) -> None:
-        """Refuse what no live worker could run: a device none offers, or a step bigger than
-        the memory of the roomiest one (this machine's, while no worker has said)."""
-        workers = self._workers.live()
-        if spec.device in ("cuda", "mps"):
-            offered = [(w.name, d) for w in workers if (d := w.offers(spec.device)) is not None]
-            if not offered:
-                kinds: list[str] = sorted({d.kind for w in workers for d in w.devices})
-                raise AppError(
-                    ErrorCode.DEVICE_UNAVAILABLE,
-                    f"trainer.device: no live worker offers {spec.device} (live workers offer: "
-                    f"{', '.join(kinds) or 'none live'}); use 'auto' or 'cpu', or start a worker "
-                    "that has it",
-                )
-        elif spec.device == "cpu":
-            offered = [(w.name, d) for w in workers if (d := w.offers("cpu")) is not None]
-        else:
-            offered = [(w.name, w.best_device()) for w in workers]
-        if not offered:
-            here = DeviceCapacity(kind="cpu", name="cpu", memory_bytes=memory_bytes())
-            offered = [("this machine (no worker is live to ask)", here)]
-        name, device = max(offered, key=_memory_of)
-        where = name if name.startswith("this machine") else f"the roomiest worker, {name},"
-        check_memory(arch, parameters, spec, self._settings.limits, device, where)
-
     def _tokenizer_ref(self, tokenizer_id: str) -> TokenizerRef:
         validate_id(tokenizer_id, "tokenizer")
-        tok = read_manifest(tokenizer_dir(self._settings.artifacts_root, tokenizer_id))
+        tok = TOKENIZER_MANIFESTS.read(self._layout.tokenizer(tokenizer_id).manifest)
         if tok is None:
             raise AppError(
                 ErrorCode.TOKENIZER_NOT_FOUND,
@@ -220,7 +151,7 @@ class RunOrchestrator:
 
     def get(self, run_id: str) -> RunView:
         """The manifest (parsed again only when it changed) with live state from Redis."""
-        manifest = self._manifests.get(self.folder(run_id))
+        manifest = self._manifests.get(self.folder(run_id).manifest)
         if manifest is None:
             raise AppError(ErrorCode.NOT_FOUND, f"run '{run_id}' does not exist")
         live = self._state.snapshot(run_id)
@@ -241,17 +172,15 @@ class RunOrchestrator:
     def newest(self, limit: int) -> list[RunView]:
         ids = self._state.newest(limit)
         if not ids:
-            root = self._settings.artifacts_root / "models"
+            root = self._layout.runs
             folders = sorted(root.iterdir(), reverse=True) if root.is_dir() else []
-            ids = [f.name for f in folders if (f / MANIFEST).is_file()][:limit]
+            ids = [f.name for f in folders if self._layout.run(f.name).manifest.is_file()][:limit]
         views: list[RunView] = []
         for run_id in ids:
             try:
                 views.append(self.get(run_id))
             except AppError as exc:  # one bad run must not hide the others
-                report_unreadable(
-                    run_dir(self._settings.artifacts_root, run_id) / MANIFEST, exc, _log
-                )
+                report_unreadable(self._layout.run(run_id).manifest, exc, _log)
         return views
 
     def cancel(self, run_id: str) -> RunView:
@@ -276,17 +205,16 @@ class RunOrchestrator:
         if not self._state.acquire_lease(run_id, owner, CANCEL_LEASE_S):
             return False  # a worker trains it: it sees the flag before its next step
         try:
-            folder = self.folder(run_id)
-            manifest = read_run_manifest(folder)
+            manifest = self._kind.read(run_id)  # the id was checked by `cancel`
             if manifest is None or manifest.status in TERMINAL:
                 return False
-            self._endings.cancel_unstarted(folder, manifest, _log.bind(run_id=run_id))
+            self._endings.cancel_unstarted(manifest, self._kind.log(run_id))
             return True
         finally:
             self._state.release_lease(run_id, owner)
 
     def metrics(self, run_id: str) -> list[MetricRecord]:
-        path = self.folder(run_id) / METRICS
+        path = self.folder(run_id).metrics
         self.get(run_id)
         records: list[MetricRecord] = []
         if path.is_file():
@@ -300,7 +228,7 @@ class RunOrchestrator:
 
     def log_tail(self, run_id: str, lines: int) -> list[str]:
         self.get(run_id)
-        path = self.folder(run_id) / LOGS
+        path = self.folder(run_id).logs
         if not path.is_file():
             return []
         with path.open(encoding="utf-8") as handle:
@@ -308,7 +236,7 @@ class RunOrchestrator:
 
     def log_path(self, run_id: str) -> Path:
         self.get(run_id)
-        return self.folder(run_id) / LOGS
+        return self.folder(run_id).logs
 
     def enqueue_evaluation(self, request: EvalRequest) -> RunView:
         run_id, corpus_path = request.run_id, request.corpus_path
@@ -324,7 +252,7 @@ class RunOrchestrator:
         self._queue.enqueue(
             JobSpec(
                 job_id=new_id("evl"),
-                function=EVAL_JOB,
+                function=JobTarget.EVALUATE_MODEL,
                 payload_json=payload.model_dump_json(),
                 description=f"evaluate run {run_id}",
             )
@@ -347,17 +275,17 @@ class RunOrchestrator:
             )
         view = self.get(run_id)
         manifest = view.manifest
-        export_dir = self.folder(run_id) / EXPORT
+        export_dir = self.folder(run_id).export
         if manifest.status is not JobStatus.COMPLETED or not export_dir.is_dir():
             raise AppError(
                 ErrorCode.RUN_NOT_READY,
                 f"run '{run_id}' is {manifest.status}; it has no exported model yet",
             )
-        tok_folder = tokenizer_dir(self._settings.artifacts_root, manifest.tokenizer.tokenizer_id)
-        tok = read_manifest(tok_folder)
+        tok_folder = self._layout.tokenizer(manifest.tokenizer.tokenizer_id)
+        tok = TOKENIZER_MANIFESTS.read(tok_folder.manifest)
         if tok is None:
             raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, "the run's tokenizer is gone")
-        handle = self._tokenizers.get(tok.config.method).load(tok_folder)
+        handle = self._tokenizers.get(tok.config.method).load(tok_folder.path)
         arch = manifest.architecture
         loaded = self._models.get(run_id, arch.family, export_dir, handle, arch.max_seq_len)
         return loaded.generate(prompt, max_new_tokens, temperature, top_k, seed)

@@ -9,23 +9,20 @@ from model_trainer.core.contracts.queue import JobQueue, JobSpec
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id, validate_id
+from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.core.logging import Log
 from model_trainer.core.settings import Settings
-from model_trainer.infra.atomic import write_model
-from model_trainer.infra.job_state import TERMINAL, JobStateStore, JobStatus
+from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.paths import corpus_files
 from model_trainer.infra.unreadable import report_unreadable
+from model_trainer.jobs.layout import ArtifactLayout
+from model_trainer.jobs.targets import JobTarget
 from model_trainer.tokenizers.manifest import (
-    MANIFEST,
+    TOKENIZER_MANIFESTS,
     TokenizerManifest,
     TokenizerTrainConfig,
-    read_manifest,
 )
 from model_trainer.tokenizers.registry import TokenizerRegistry
-from model_trainer.tokenizers.training import tokenizer_dir
-
-TRAIN_JOB = "model_trainer.worker.jobs.train_tokenizer"
-"""Dotted name of the job function workers import."""
 
 HANDLE_CACHE_SIZE = 16
 """Loaded tokenizers kept for the encode endpoint (oldest evicted first)."""
@@ -56,6 +53,7 @@ class TokenizerOrchestrator:
         self._registry = registry
         self._state = state
         self._queue = queue
+        self._layout = ArtifactLayout(settings.artifacts_root)
         self._handles: dict[str, TokenizerHandle] = {}
 
     def enqueue_training(self, config: TokenizerTrainConfig) -> TokenizerManifest:
@@ -73,12 +71,12 @@ class TokenizerOrchestrator:
         manifest = TokenizerManifest(
             tokenizer_id=tokenizer_id, status=JobStatus.QUEUED, config=config, created_at=utc_now()
         )
-        write_model(tokenizer_dir(self._settings.artifacts_root, tokenizer_id) / MANIFEST, manifest)
+        TOKENIZER_MANIFESTS.write(self._layout.tokenizer(tokenizer_id).manifest, manifest)
         self._state.create(tokenizer_id, time.time())
         self._queue.enqueue(
             JobSpec(
                 job_id=tokenizer_id,
-                function=TRAIN_JOB,
+                function=JobTarget.TRAIN_TOKENIZER,
                 payload_json=tokenizer_id,
                 description=f"train {config.method} tokenizer {tokenizer_id}",
             )
@@ -88,7 +86,7 @@ class TokenizerOrchestrator:
 
     def get(self, tokenizer_id: str) -> TokenizerView:
         validate_id(tokenizer_id, "tokenizer")
-        manifest = read_manifest(tokenizer_dir(self._settings.artifacts_root, tokenizer_id))
+        manifest = TOKENIZER_MANIFESTS.read(self._layout.tokenizer(tokenizer_id).manifest)
         if manifest is None:
             raise AppError(
                 ErrorCode.TOKENIZER_NOT_FOUND, f"tokenizer '{tokenizer_id}' does not exist"
@@ -98,6 +96,9 @@ class TokenizerOrchestrator:
         # knows better (the worker updates it first).
         if manifest.status not in TERMINAL and live.status is not None:
             manifest.status = live.status
+            if live.status is JobStatus.RUNNING and live.heartbeat is None:
+                # The worker stopped heartbeating; a live worker will start it again.
+                manifest.status = JobStatus.STALLED
         message = manifest.error.message if manifest.error else live.message
         return TokenizerView(manifest, message, live.heartbeat)
 
@@ -105,16 +106,16 @@ class TokenizerOrchestrator:
         """Newest first: Redis's index, else the artifact folders (Redis may have forgotten)."""
         ids = self._state.newest(limit)
         if not ids:
-            root = self._settings.artifacts_root / "tokenizers"
+            root = self._layout.tokenizers
             folders = sorted(root.iterdir(), reverse=True) if root.is_dir() else []
-            ids = [f.name for f in folders if (f / MANIFEST).is_file()][:limit]
+            ids = [f.name for f in folders if self._layout.tokenizer(f.name).manifest.is_file()]
+            ids = ids[:limit]
         views: list[TokenizerView] = []
         for tokenizer_id in ids:
             try:
                 views.append(self.get(tokenizer_id))
             except AppError as exc:  # one bad tokenizer must not hide the others
-                folder = tokenizer_dir(self._settings.artifacts_root, tokenizer_id)
-                report_unreadable(folder / MANIFEST, exc, _log)
+                report_unreadable(self._layout.tokenizer(tokenizer_id).manifest, exc, _log)
         return views
 
     def encode(self, tokenizer_id: str, text: str) -> tuple[list[int], list[str]]:
@@ -128,7 +129,7 @@ class TokenizerOrchestrator:
                     f"tokenizer '{tokenizer_id}' is {view.manifest.status}, not completed",
                 )
             backend = self._registry.get(view.manifest.config.method)
-            handle = backend.load(tokenizer_dir(self._settings.artifacts_root, tokenizer_id))
+            handle = backend.load(self._layout.tokenizer(tokenizer_id).path)
             if len(self._handles) >= HANDLE_CACHE_SIZE:
                 self._handles.pop(next(iter(self._handles)))
             self._handles[tokenizer_id] = handle

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from model_trainer.core.contracts.tokenizer import TokenizerConfig
-from model_trainer.core.errors import AppError, ErrorCode, FailureClass
+from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.json_types import JsonObject
 from model_trainer.core.request_model import PLUGIN_NAME, RequestModel
-from model_trainer.infra.job_state import JobStatus
+from model_trainer.jobs.manifest import ManifestFile
 from model_trainer.tokenizers.stats import TokenizerStats
-
-MANIFEST = "manifest.json"
-LOGS = "logs.jsonl"
 
 
 class TokenizerTrainConfig(RequestModel):
@@ -86,16 +82,6 @@ class Durations(BaseModel):
     total_s: float = 0.0
 
 
-class JobError(BaseModel):
-    """Why a job failed and whether retrying could help."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    code: str
-    failure_class: FailureClass
-    message: str
-
-
 class TokenizerManifest(BaseModel):
     """The durable record of one tokenizer; rewritten atomically at each state change."""
 
@@ -118,23 +104,6 @@ class TokenizerManifest(BaseModel):
     error: JobError | None = None
 
 
-def read_manifest(folder: Path) -> TokenizerManifest | None:
-    """The manifest in `folder`, None when absent; a corrupt one is an error, not a guess."""
-    path = folder / MANIFEST
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    try:
-        return TokenizerManifest.model_validate_json(raw)
-    except ValidationError as exc:
-        try:
-            return TokenizerManifest.model_validate(_upgraded(raw))
-        except ValidationError:
-            pass
-        raise AppError(ErrorCode.DATA_INVALID, f"{folder.name}/{MANIFEST} is unreadable") from exc
-
-
 _JSON_OBJECT: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
 
 
@@ -151,3 +120,7 @@ def _upgraded(raw: str) -> JsonObject:
         if model_type is not None:
             config["options"] = {"model_type": model_type}
     return stored
+
+
+TOKENIZER_MANIFESTS = ManifestFile(TokenizerManifest, upgrade=_upgraded)
+"""Reads and writes `tokenizers/<id>/manifest.json`, older versions included."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from pathlib import Path
 from typing import Self
 
 import torch
@@ -18,27 +17,16 @@ from model_trainer.core.logging import Log, job_log_file
 from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model, write_text
 from model_trainer.infra.paths import corpus_files
-from model_trainer.tokenizers.manifest import read_manifest
+from model_trainer.jobs.layout import ArtifactLayout, RunFolder
+from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry
-from model_trainer.tokenizers.training import tokenizer_dir
 from model_trainer.training.config import EvalRequest
 from model_trainer.training.dataset import load_tokens, prepare_dataset
 from model_trainer.training.device import set_threads
 from model_trainer.training.generation import sample
 from model_trainer.training.loop import mean_loss
-from model_trainer.training.manifest import (
-    EVAL,
-    EXPORT,
-    LOGS,
-    MANIFEST,
-    EvalSplit,
-    EvalSummary,
-    RunManifest,
-    read_run_manifest,
-    run_dir,
-)
+from model_trainer.training.manifest import RUN_MANIFESTS, EvalSplit, EvalSummary, RunManifest
 from model_trainer.training.model_registry import ModelRegistry
-from model_trainer.training.runner import datasets_root
 from model_trainer.training.sampler import to_long_tensor
 
 PROMPTS = ["", "The ", "\n", "Once upon a time", "ROMEO:", "def "]
@@ -91,23 +79,22 @@ class RunEvaluator:
         self._settings = settings
         self._tokenizers = tokenizers
         self._models = models
+        self._layout = ArtifactLayout(settings.artifacts_root)
 
     def run(self, request: EvalRequest) -> EvalMetrics:
-        folder = run_dir(self._settings.artifacts_root, request.run_id)
-        manifest = read_run_manifest(folder)
+        folder = self._layout.run(request.run_id)
+        manifest = RUN_MANIFESTS.read(folder.manifest)
         if manifest is None:
             raise AppError(ErrorCode.NOT_FOUND, f"run {request.run_id} has no manifest")
         log = Log("training", run_id=request.run_id, job_id=request.run_id)
-        with job_log_file(folder / LOGS):
+        with job_log_file(folder.logs):
             set_threads(self._settings.worker.threads)
-            tok_folder = tokenizer_dir(
-                self._settings.artifacts_root, manifest.tokenizer.tokenizer_id
-            )
-            tok = read_manifest(tok_folder)
+            tok_folder = self._layout.tokenizer(manifest.tokenizer.tokenizer_id)
+            tok = TOKENIZER_MANIFESTS.read(tok_folder.manifest)
             if tok is None:
                 raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, "the run's tokenizer is gone")
-            handle = self._tokenizers.get(tok.config.method).load(tok_folder)
-            model = self._models.get(manifest.architecture.family).load(folder / EXPORT)
+            handle = self._tokenizers.get(tok.config.method).load(tok_folder.path)
+            model = self._models.get(manifest.architecture.family).load(folder.export)
             tokens, chars = self._tokens(request, manifest, handle, log)
             block = min(manifest.architecture.max_seq_len, len(tokens) - 1)
             loss, windows = mean_loss(model, tokens, block)
@@ -133,7 +120,7 @@ class RunEvaluator:
                 tokens=metrics.tokens,
                 finished_at=metrics.finished_at,
             )
-            write_model(folder / MANIFEST, manifest)
+            RUN_MANIFESTS.write(folder.manifest, manifest)
             log.info(
                 "evaluation_completed",
                 loss=loss,
@@ -164,7 +151,7 @@ class RunEvaluator:
             holdout_fraction=fraction,
             holdout_strategy=data.holdout_strategy,
             seed=manifest.config.trainer.seed,
-            cache_root=datasets_root(self._settings.artifacts_root),
+            cache_root=self._layout.datasets,
             log=log,
         )
         path = dataset.val_path() if use_val else dataset.train_path()
@@ -173,7 +160,7 @@ class RunEvaluator:
 
     def _write(
         self,
-        folder: Path,
+        folder: RunFolder,
         metrics: EvalMetrics,
         model: LanguageModel,
         handle: TokenizerHandle,
@@ -185,5 +172,5 @@ class RunEvaluator:
             ids = sample(model, prompt_ids, SAMPLE_TOKENS, 0.8, 40, SAMPLE_SEED + i, max_seq_len)
             record = Sample(prompt=prompt, seed=SAMPLE_SEED + i, completion=handle.decode(ids))
             lines.append(record.model_dump_json())
-        write_text(folder / EVAL / "samples.jsonl", "\n".join(lines) + "\n")
-        write_model(folder / EVAL / "metrics.json", metrics)
+        write_text(folder.eval_samples, "\n".join(lines) + "\n")
+        write_model(folder.eval_metrics, metrics)

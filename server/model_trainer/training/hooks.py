@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from enum import StrEnum
 from pathlib import Path
 
 from model_trainer.core.contracts.events import EventPublisher
@@ -11,6 +12,8 @@ from model_trainer.core.logging import Log
 from model_trainer.infra.atomic import write_model
 from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisUnavailable
+from model_trainer.jobs.layout import RunFolder
+from model_trainer.jobs.stopping import WORKER_STOP, StopRequest
 from model_trainer.training.events import (
     GLOBAL_CHANNEL,
     CheckpointSaved,
@@ -19,8 +22,16 @@ from model_trainer.training.events import (
     run_channel,
 )
 from model_trainer.training.loop import EvalResult
-from model_trainer.training.manifest import MANIFEST, METRICS, MetricRecord, RunManifest
+from model_trainer.training.manifest import MetricRecord, RunManifest
 from model_trainer.training.progress import Progress
+
+
+class StopReason(StrEnum):
+    """Why the loop was told to stop before `max_steps`."""
+
+    CANCELLED = "cancelled"
+    WORKER_STOPPING = "worker_stopping"
+    """The worker is being stopped: the run is queued again and resumes elsewhere."""
 
 
 class RunReporter:
@@ -34,16 +45,19 @@ class RunReporter:
         events: EventPublisher,
         log: Log,
         lease_lost: threading.Event,
+        stop: StopRequest = WORKER_STOP,
     ) -> None:
-        self._folder = folder
+        self._paths = RunFolder(folder)
         self._lease_lost = lease_lost
+        self._stop = stop
+        self.stop_reason: StopReason | None = None
         self._manifest = manifest
         self._state = state
         self._events = events
         self._log = log
         self._run_id = manifest.run_id
         self._channels = [GLOBAL_CHANNEL, run_channel(manifest.run_id)]
-        self._metrics = (folder / METRICS).open("a", encoding="utf-8")
+        self._metrics = self._paths.metrics.open("a", encoding="utf-8")
 
     def close(self) -> None:
         self._metrics.close()
@@ -119,7 +133,7 @@ class RunReporter:
                 val_perplexity=result.val_perplexity,
             ),
         )
-        write_model(self._folder / MANIFEST, self._manifest)
+        write_model(self._paths.manifest, self._manifest)
 
     def on_checkpoint(self, step: int, path: str, best: bool) -> None:
         self._log.info("checkpoint_saved", step=step, file=path, best=best)
@@ -132,15 +146,21 @@ class RunReporter:
                 best=best,
             ),
         )
-        write_model(self._folder / MANIFEST, self._manifest)
+        write_model(self._paths.manifest, self._manifest)
 
     def should_stop(self) -> bool:
+        """Stop when cancelled, or when the worker is being stopped; `stop_reason` says which."""
         if self._lease_lost.is_set():
             # Another worker took the run over (ours stalled past the lease); stop before
             # writing anything more, and leave the run to it.
             raise AppError(ErrorCode.LEASE_LOST, f"run {self._run_id} is leased by another worker")
         try:
-            return self._state.is_cancelled(self._run_id)
+            cancelled = self._state.is_cancelled(self._run_id)
         except RedisUnavailable as exc:
             self._log.warning("cancel_flag_unreadable", error=exc.message)
-            return False
+            cancelled = False
+        if cancelled:
+            self.stop_reason = StopReason.CANCELLED
+        elif self._stop.requested():
+            self.stop_reason = StopReason.WORKER_STOPPING
+        return self.stop_reason is not None

@@ -1,4 +1,4 @@
-"""The durable record of a training run, as stored in `artifacts/models/<id>/manifest.json`."""
+"""The durable record of a training run, as stored in `models/<id>/manifest.json`."""
 
 from __future__ import annotations
 
@@ -9,21 +9,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
 from model_trainer.core.contracts.model import Architecture
-from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.infra.atomic import write_text
-from model_trainer.infra.job_state import JobStatus
-from model_trainer.tokenizers.manifest import JobError
+from model_trainer.jobs.manifest import ManifestFile
 from model_trainer.training.config import RunConfig
 from model_trainer.training.dataset import DatasetInfo
 from model_trainer.training.device import DeviceInfo
 from model_trainer.training.progress import Progress
-
-MANIFEST = "manifest.json"
-LOGS = "logs.jsonl"
-METRICS = "metrics.jsonl"
-CHECKPOINTS = "checkpoints"
-EXPORT = "export"
-EVAL = "eval"
 
 
 class TokenizerRef(BaseModel):
@@ -122,20 +114,8 @@ class RunManifest(BaseModel):
     eval: EvalSummary | None = None
 
 
-def read_run_manifest(folder: Path) -> RunManifest | None:
-    """The manifest in `folder`, None when absent; a corrupt one is an error, not a guess."""
-    try:
-        raw = (folder / MANIFEST).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    try:
-        return RunManifest.model_validate_json(raw)
-    except ValidationError as exc:
-        raise AppError(ErrorCode.DATA_INVALID, f"{folder.name}/{MANIFEST} is unreadable") from exc
-
-
-def run_dir(artifacts_root: Path, run_id: str) -> Path:
-    return artifacts_root / "models" / run_id
+RUN_MANIFESTS = ManifestFile(RunManifest)
+"""Reads and writes `models/<id>/manifest.json`."""
 
 
 class MetricRecord(BaseModel):

@@ -1,4 +1,4 @@
-"""Job functions, at module level so RQ can import them by dotted name.
+"""Job functions, at module level so RQ can import them by the dotted names of `JobTarget`.
 
 The worker installs its registry here before forking work horses, which inherit it (and
 every module already imported), so a job starts without paying for imports.

@@ -1,4 +1,5 @@
-"""`model-trainer worker`: an RQ forking worker with heavy imports done once, up front.
+"""`model-trainer worker`: an RQ forking worker with heavy imports done once, up front, and
+a warm stop.
 
 RQ's stock worker forks a fresh horse per job; anything the horse imports (numeric
 libraries, tokenizers) it would import again every time. Importing the job modules here,
@@ -8,10 +9,13 @@ worker API is partly unannotated, so this module is exempt from `disallow_any_ex
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
 import socket
 import threading
 import time
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -25,23 +29,90 @@ from model_trainer.infra.machine import worker_capacity
 from model_trainer.infra.redis_store import RedisStore, RedisUnavailable
 from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
 from model_trainer.infra.workers import WorkerCapacity, WorkerDirectory
+from model_trainer.jobs.stopping import WORKER_STOP
 
 if TYPE_CHECKING:  # imported for real only after the thread variables are set
-    from model_trainer.orchestrators.recovery import RunReconciler
+    from model_trainer.jobs.recovery import Recovery
 
 _log = Log("worker")
 
 
+def _stop_job_warm(horse: int, signum: int, _frame: FrameType | None) -> None:
+    """In a work horse: ask the job to stop warm (it queues itself again)."""
+    if os.getpid() != horse:
+        # A process the horse forked (dataset encoders) inherited this handler: it ends as
+        # by default, or its pool could never terminate it.
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    WORKER_STOP.request(signal.Signals(signum).name)
+
+
+class WarmStopWorker(Worker):
+    """RQ's forking worker, whose first SIGTERM (or SIGINT) also stops the job warm.
+
+    RQ's own first signal only stops taking jobs and waits for the work horse, whose job may
+    train for days. Here the signal is passed on to the horse, whose handler asks the job to
+    finish its step, save `last.pt` and queue itself again; a timer kills the horse if it is
+    not done within `grace_s`. A second signal stops cold at once, as in RQ: the horse is
+    killed, and its job is started again once its heartbeat lapses.
+    """
+
+    grace_s = 30.0
+    _kill_timer: threading.Timer | None = None
+
+    def setup_work_horse_signals(self) -> None:
+        # Passed on by the worker, or sent to every process by a service manager
+        handler = functools.partial(_stop_job_warm, os.getpid())
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        horse = self.horse_pid
+        if horse and self._kill_timer is None:
+            _log.info("worker_stopping_warm", horse=horse, grace_s=self.grace_s)
+            try:
+                os.kill(horse, signum)  # not its process group: its own children stay out
+            except ProcessLookupError:
+                pass  # it has just finished
+            else:
+                self._kill_timer = threading.Timer(self.grace_s, self._kill_late_horse, (horse,))
+                self._kill_timer.daemon = True
+                self._kill_timer.start()
+        super().request_stop(signum, frame)  # stop taking jobs; the next signal is cold
+
+    def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
+        try:
+            super().request_force_stop(signum, frame)  # returns when the signal came twice
+        except SystemExit:
+            self.cancel_kill_timer()
+            raise
+
+    def cancel_kill_timer(self) -> None:
+        if self._kill_timer is not None:
+            self._kill_timer.cancel()
+
+    def _kill_late_horse(self, horse: int) -> None:
+        """The grace period is over: kill the horse with its process group, as a cold stop."""
+        if self.horse_pid != horse:
+            return  # it finished in time
+        _log.warning("horse_killed_after_grace", horse=horse, grace_s=self.grace_s)
+        try:
+            os.killpg(horse, signal.SIGKILL)  # the horse leads its own process group
+        except ProcessLookupError:
+            pass
+
+
 class _Maintenance:
-    """A thread that heartbeats for this worker (`/readyz` counts it) and resumes runs
-    whose worker died (any live worker may pick them up)."""
+    """A thread that heartbeats for this worker (`/readyz` counts it) and starts again the
+    jobs whose worker died (any live worker may pick them up)."""
 
     def __init__(
         self,
         store: RedisStore,
         name: str,
         interval_s: float,
-        reconciler: RunReconciler,
+        reconciler: Recovery,
         reconcile_every_s: float,
         directory: WorkerDirectory,
         capacity: WorkerCapacity,
@@ -66,7 +137,7 @@ class _Maintenance:
                     first = next_reconcile == 0.0
                     resumed = self._reconciler.reconcile(scan_artifacts=first)
                     if resumed:
-                        _log.info("runs_resumed", runs=list(resumed))
+                        _log.info("jobs_resumed", jobs=list(resumed))
                     next_reconcile = time.monotonic() + self._reconcile_every_s
             except AppError as exc:
                 _log.warning("worker_maintenance_failed", error=str(exc))
@@ -90,7 +161,7 @@ class _Maintenance:
 
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
-    """Consume jobs until told to stop (SIGTERM: finish the current job first)."""
+    """Consume jobs until told to stop (SIGTERM: stop the current job warm; again: cold)."""
     compute = LocalCompute(settings.worker.threads)
     compute.apply()  # before any native thread pool starts
     os.nice(settings.worker.nice)  # work horses inherit it; requests are served first
@@ -112,13 +183,14 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         directory = container.get(WORKERS)
     store = RedisStore(settings.redis_url)
     name = f"{socket.gethostname()}.{os.getpid()}"
-    worker = Worker(
+    worker = WarmStopWorker(
         [Queue(settings.worker.queue_name, connection=store.client)],
         name=name,
         connection=store.client,
         worker_ttl=max(30, int(settings.worker.heartbeat_ttl_s * 2)),
         maintenance_interval=30,
     )
+    worker.grace_s = settings.worker.stop_grace_s
     _log.info(
         "worker_started",
         name=name,
@@ -141,6 +213,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         # RQ waits out outages while idle or training, but not while it signs off.
         _log.error("worker_stopped_without_redis", name=name, error=str(exc))
     finally:
+        worker.cancel_kill_timer()
         registry.close()
         store.close()
         _log.info("worker_stopped", name=name)

@@ -14,7 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from model_trainer.api.schemas.runs import RunPublic
+from model_trainer.api.schemas.tokenizers import TokenizerPublic
 from model_trainer.demo_client import request
+from model_trainer.infra.redis_store import RedisStore
+from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
 
 FAST_RECOVERY = {
     "WORKER__HEARTBEAT_INTERVAL_S": "0.5",
@@ -91,6 +94,34 @@ class ProcessStack:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
 
+    def signal(self, name: str, sig: int) -> None:
+        """Send `sig` to the process alone (a worker passes it on to its work horse)."""
+        os.kill(self.procs[name].pid, sig)
+
+    def wait_exit(self, name: str, timeout_s: float) -> int:
+        """Wait for the process to end by itself; its exit code."""
+        code = self.procs[name].wait(timeout=timeout_s)
+        del self.procs[name]
+        return code
+
+    def live_workers(self) -> list[str]:
+        """Workers whose maintenance thread heartbeated in the last two seconds."""
+        store = RedisStore(self.env["REDIS_URL"])
+        try:
+            return store.index_members_since(WORKERS_ALIVE_INDEX, time.time() - 2.0)
+        finally:
+            store.close()
+
+    def start_worker(self, name: str, timeout_s: float = 120) -> None:
+        """Start a worker and wait until it takes jobs (it heartbeats)."""
+        self.start(name)
+        worker = f"{socket.gethostname()}.{self.procs[name].pid}"
+        deadline = time.monotonic() + timeout_s
+        while worker not in self.live_workers():
+            assert self.procs[name].poll() is None, f"{name} died; logs in {self.work}"
+            assert time.monotonic() < deadline, f"{name} did not start; logs in {self.work}"
+            time.sleep(0.1)
+
     def stop_all(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
@@ -124,6 +155,22 @@ class ProcessStack:
             ):
                 return run
             assert time.monotonic() < deadline, f"{run_id} never reached {until}: {run}"
+            time.sleep(0.1)
+
+    def tokenizer(self, tokenizer_id: str) -> TokenizerPublic | None:
+        status, raw = request("GET", f"{self.base}/tokenizers/{tokenizer_id}")
+        return TokenizerPublic.model_validate_json(raw) if status == 200 else None
+
+    def wait_tokenizer(
+        self, tokenizer_id: str, until: set[str], timeout_s: float = 300
+    ) -> TokenizerPublic:
+        """Poll until the tokenizer's status is in `until`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            tok = self.tokenizer(tokenizer_id)
+            if tok is not None and tok.status in until:
+                return tok
+            assert time.monotonic() < deadline, f"{tokenizer_id} never reached {until}: {tok}"
             time.sleep(0.1)
 
 

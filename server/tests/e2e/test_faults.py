@@ -22,7 +22,7 @@ from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.demo_client import request
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import RqJobQueue
-from model_trainer.orchestrators.recovery import TRAIN_JOB
+from model_trainer.jobs.targets import JobTarget
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
 
 from .conftest import story
@@ -148,7 +148,7 @@ def test_two_workers_never_train_one_run_at_once(faults: tuple[ProcessStack, str
         # Deliver the same run to the queue again, as a requeue racing a live worker would
         store = RedisStore(stack.env["REDIS_URL"])
         RqJobQueue(store, stack.env["WORKER__QUEUE_NAME"], 30).enqueue(
-            JobSpec(job_id=f"{run_id}-again", function=TRAIN_JOB, payload_json=run_id)
+            JobSpec(job_id=f"{run_id}-again", function=JobTarget.TRAIN_MODEL, payload_json=run_id)
         )
         store.close()
         final = stack.wait_run(run_id, {"completed", "failed"})

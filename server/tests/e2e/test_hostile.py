@@ -17,9 +17,10 @@ from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import GeneratePublic, RunPublic, RunQueued, RunsPublic
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.core.contracts.model import Architecture
+from model_trainer.core.job_status import JobStatus
 from model_trainer.core.logging import configure_logging
 from model_trainer.core.settings import Settings, WorkerSettings
-from model_trainer.infra.job_state import JobStateStore, JobStatus
+from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.machine import memory_bytes
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX

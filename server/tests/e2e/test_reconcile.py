@@ -13,8 +13,8 @@ from model_trainer.api.app import create_app
 from model_trainer.api.schemas.runs import RunPublic, RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.core.container import Registry
+from model_trainer.core.job_status import JobStatus
 from model_trainer.core.settings import Settings, WorkerSettings
-from model_trainer.infra.job_state import JobStatus
 from model_trainer.services import RECONCILER, RUN_STATE, build_registry
 
 

@@ -14,9 +14,11 @@ import torch
 from pydantic import TypeAdapter
 from torch.nn import functional
 
-from model_trainer.core.contracts.model import Architecture, LanguageModel
+from model_trainer.core.contracts.model import Architecture, LanguageModel, SpecialTokens
 from model_trainer.core.contracts.tokenizer import TokenizerConfig, TokenizerTrainRequest
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.json_types import JsonObject
+from model_trainer.infra.atomic import FILE_MODE
 from model_trainer.infra.plugins import PluginStatus
 from model_trainer.tokenizers.registry import discover_tokenizers
 from model_trainer.training.checkpoint import LAST, Checkpointer
@@ -43,6 +45,8 @@ INEXACT_ROUND_TRIP = {
     "wordpiece",
 }
 IDS_LIST = TypeAdapter(list[int])
+
+GENERATION: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
 
 
 def _corpus() -> str:
@@ -265,8 +269,14 @@ def test_model_export_is_what_transformers_loads(name: str, tmp_path: Path) -> N
     model.module.eval()
     with torch.no_grad():
         ours = model.logits(PROBE)
-    files = backend.export(model, arch, tmp_path)
+    special = SpecialTokens(bos_id=3, eos_id=4, pad_id=5)
+    files = backend.export(model, arch, tmp_path, special)
     assert {"config.json", "model.safetensors"} <= set(files)
+    # The tokenizer's special ids, where transformers reads them when generating.
+    generation = GENERATION.validate_json((tmp_path / "generation_config.json").read_bytes())
+    assert (generation.get("bos_token_id"), generation.get("eos_token_id")) == (3, 4)
+    assert generation.get("pad_token_id") == 5
+    assert (tmp_path / "model.safetensors").stat().st_mode & 0o777 == FILE_MODE, "as open() makes"
     assert torch.allclose(hf_logits(tmp_path, PROBE), ours, atol=1e-5)
     loaded = backend.load(tmp_path)
     with torch.no_grad():

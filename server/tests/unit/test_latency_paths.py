@@ -43,39 +43,39 @@ def _write(path: Path, value: int, age_s: float) -> None:
 def test_manifest_cache_parses_once_per_version_and_hands_out_copies(tmp_path: Path) -> None:
     reads: list[Path] = []
 
-    def read(folder: Path) -> Doc | None:
-        reads.append(folder)
-        return Doc.model_validate_json((folder / "m.json").read_text(encoding="utf-8"))
+    def read(path: Path) -> Doc | None:
+        reads.append(path)
+        return Doc.model_validate_json(path.read_text(encoding="utf-8"))
 
-    cache = ManifestCache(read, "m.json")
-    assert cache.get(tmp_path) is None  # no file: nothing read, nothing cached
+    cache = ManifestCache(read)
+    assert cache.get(tmp_path / "m.json") is None  # no file: nothing read, nothing cached
     _write(tmp_path / "m.json", 1, age_s=10)
-    first = cache.get(tmp_path)
+    first = cache.get(tmp_path / "m.json")
     assert first is not None and first.value == 1
     first.value = 99  # a caller changing its copy changes nobody else's
-    second = cache.get(tmp_path)
+    second = cache.get(tmp_path / "m.json")
     assert second is not None and second.value == 1 and len(reads) == 1
     _write(tmp_path / "m.json", 2, age_s=5)
-    third = cache.get(tmp_path)
+    third = cache.get(tmp_path / "m.json")
     assert third is not None and third.value == 2 and len(reads) == 2
 
 
 def test_manifest_cache_does_not_trust_a_file_written_just_now(tmp_path: Path) -> None:
     reads: list[int] = []
 
-    def read(folder: Path) -> Doc:
-        doc = Doc.model_validate_json((folder / "m.json").read_text(encoding="utf-8"))
+    def read(path: Path) -> Doc:
+        doc = Doc.model_validate_json(path.read_text(encoding="utf-8"))
         reads.append(doc.value)
         return doc
 
-    cache = ManifestCache(read, "m.json")
+    cache = ManifestCache(read)
     _write(tmp_path / "m.json", 1, age_s=0)
-    cache.get(tmp_path)
-    cache.get(tmp_path)
+    cache.get(tmp_path / "m.json")
+    cache.get(tmp_path / "m.json")
     assert reads == [1, 1]  # a second write in the same clock tick would look the same
     os.utime(tmp_path / "m.json", (time.time() - 1, time.time() - 1))
-    cache.get(tmp_path)
-    cache.get(tmp_path)
+    cache.get(tmp_path / "m.json")
+    cache.get(tmp_path / "m.json")
     assert reads == [1, 1, 1]
     assert manifest_cache.FRESH_NS < 1_000_000_000
 

@@ -12,6 +12,7 @@ import pytest
 
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.infra.paths import corpus_files, plain_path, resolve_inside
+from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.orchestrators.artifacts import CHUNK_BYTES, ArtifactKind, ArtifactStore
 
 
@@ -108,7 +109,7 @@ def _untar(data: bytes) -> list[tuple[str, bytes]]:
 
 def test_archive_is_a_tar_of_exactly_the_listed_files(tmp_path: Path) -> None:
     folder = _artifact(tmp_path)
-    store = ArtifactStore(tmp_path)
+    store = ArtifactStore(ArtifactLayout(tmp_path))
     listed = ["a/x.bin", "a-b.txt", "b.txt", "empty"]
     assert [f.path for f in store.files(ArtifactKind.MODELS, folder.name)] == listed
     data = b"".join(store.archive(folder, "run"))
@@ -121,7 +122,7 @@ def test_archive_reads_a_file_renamed_over_meanwhile_consistently(tmp_path: Path
     folder = tmp_path / "f"
     folder.mkdir()
     (folder / "m.bin").write_bytes(b"old" * 1000)
-    chunks = ArtifactStore(tmp_path).archive(folder, "f")
+    chunks = ArtifactStore(ArtifactLayout(tmp_path)).archive(folder, "f")
     header = next(chunks)
     replacement = tmp_path / "new.bin"
     replacement.write_bytes(b"new, and longer" * 1000)
@@ -133,7 +134,7 @@ def test_archive_stops_rather_than_send_a_short_member(tmp_path: Path) -> None:
     folder = tmp_path / "f"
     folder.mkdir()
     (folder / "m.bin").write_bytes(b"x" * 5000)
-    chunks = ArtifactStore(tmp_path).archive(folder, "f")
+    chunks = ArtifactStore(ArtifactLayout(tmp_path)).archive(folder, "f")
     next(chunks)
     os.truncate(folder / "m.bin", 10)
     with pytest.raises(AppError) as caught:
@@ -144,7 +145,7 @@ def test_archive_stops_rather_than_send_a_short_member(tmp_path: Path) -> None:
 def test_closing_an_archive_midway_releases_its_descriptors(tmp_path: Path) -> None:
     folder = _artifact(tmp_path)
     before = _open_fds()
-    chunks = ArtifactStore(tmp_path).archive(folder, "run")
+    chunks = ArtifactStore(ArtifactLayout(tmp_path)).archive(folder, "run")
     next(chunks)
     next(chunks)
     assert _open_fds() > before  # the folder, `a/` and `a/x.bin` are open
@@ -159,7 +160,8 @@ def test_archive_memory_stays_at_one_chunk(tmp_path: Path) -> None:
         handle.truncate(200 * 1024 * 1024)  # sparse: costs no disk
     tracemalloc.start()
     try:
-        total = sum(len(chunk) for chunk in ArtifactStore(tmp_path).archive(folder, "big"))
+        chunks = ArtifactStore(ArtifactLayout(tmp_path)).archive(folder, "big")
+        total = sum(len(chunk) for chunk in chunks)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

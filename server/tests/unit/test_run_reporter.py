@@ -10,15 +10,16 @@ from pydantic import ValidationError
 
 from model_trainer.core.contracts.events import Event, utc_now
 from model_trainer.core.contracts.model import Architecture
+from model_trainer.core.job_status import JobStatus
 from model_trainer.core.logging import Log
-from model_trainer.infra.job_state import JobStateStore, JobStatus
+from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisStore
+from model_trainer.jobs.layout import RunFolder
 from model_trainer.training.config import DataSpec, RunConfig
 from model_trainer.training.events import EVENT_ADAPTER, TrainProgress
 from model_trainer.training.hooks import RunReporter
 from model_trainer.training.loop import EvalResult
 from model_trainer.training.manifest import (
-    METRICS,
     MetricRecord,
     RunManifest,
     TokenizerRef,
@@ -78,7 +79,7 @@ def _report(folder: Path, events: Events) -> None:
 
 def test_metric_lines_parse_back_with_the_model_that_wrote_them(tmp_path: Path) -> None:
     _report(tmp_path, Events())
-    lines = (tmp_path / METRICS).read_text(encoding="utf-8").splitlines()
+    lines = RunFolder(tmp_path).metrics.read_text(encoding="utf-8").splitlines()
     records = [MetricRecord.model_validate_json(line) for line in lines]
     assert [(r.kind, r.step) for r in records] == [
         ("eval", 0),
@@ -106,7 +107,7 @@ def test_a_progress_without_a_loss_is_published_as_null(tmp_path: Path) -> None:
 
 def test_resuming_keeps_records_before_the_step_in_the_same_schema(tmp_path: Path) -> None:
     _report(tmp_path, Events())
-    path = tmp_path / METRICS
+    path = RunFolder(tmp_path).metrics
     legacy = '{"kind": "train", "step": 1, "loss": null, "lr": 0.1, "tokens_per_s": null}\n'
     path.write_text(legacy + path.read_text(encoding="utf-8") + '{"kind": "tr', encoding="utf-8")
     keep_metrics_until(path, 10)

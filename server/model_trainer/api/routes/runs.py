@@ -27,10 +27,9 @@ from model_trainer.api.schemas.runs import (
     RunsPublic,
 )
 from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.infra.job_state import JobStatus
+from model_trainer.core.job_status import JobStatus
 from model_trainer.training.config import EvalRequest
 from model_trainer.training.evaluate import EvalMetrics, Sample
-from model_trainer.training.manifest import EVAL
 
 LINE_NUMBER = r"^[0-9]{1,15}$"
 """An event id: a line number in ASCII digits (`str.isdigit` also admits '²')."""
@@ -117,8 +116,8 @@ def get_eval(run_id: str, runs: RunsDep) -> EvalPublic:
     folder = runs.folder(run_id)
     runs.get(run_id)
     try:
-        metrics = EvalMetrics.model_validate_json((folder / EVAL / "metrics.json").read_bytes())
-        lines = (folder / EVAL / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+        metrics = EvalMetrics.model_validate_json(folder.eval_metrics.read_bytes())
+        lines = folder.eval_samples.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise AppError(ErrorCode.NOT_FOUND, f"run '{run_id}' has no evaluation yet") from None
     except ValidationError as exc:

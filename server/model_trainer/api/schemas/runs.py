@@ -8,10 +8,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from model_trainer.core.contracts.model import Architecture
+from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.request_model import RequestModel
-from model_trainer.infra.job_state import JobStatus
 from model_trainer.orchestrators.runs import RunView
-from model_trainer.tokenizers.manifest import JobError
 from model_trainer.training.config import RunConfig
 from model_trainer.training.dataset import DatasetInfo
 from model_trainer.training.device import DeviceInfo

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from model_trainer.core.job_status import JobStatus
 from model_trainer.core.request_model import RequestModel
-from model_trainer.infra.job_state import JobStatus
 from model_trainer.orchestrators.tokenizers import TokenizerView
 from model_trainer.tokenizers.manifest import (
     CorpusInfo,

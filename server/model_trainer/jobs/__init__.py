@@ -1,0 +1,1 @@
+"""Jobs as such: where their files live, how their life runs and ends, what RQ calls."""

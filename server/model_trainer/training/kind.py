@@ -1,0 +1,97 @@
+"""Training runs as the lifecycle and the reconciler see them: folder, manifest, events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from model_trainer.core.contracts.events import EventPublisher
+from model_trainer.core.errors import ErrorCode
+from model_trainer.core.job_status import JobStatus
+from model_trainer.infra.job_state import JobStateStore
+from model_trainer.jobs.kind import JobKind
+from model_trainer.jobs.layout import ArtifactLayout, RunFolder
+from model_trainer.jobs.targets import JobTarget
+from model_trainer.training.events import (
+    GLOBAL_CHANNEL,
+    TrainCancelled,
+    TrainCompleted,
+    TrainFailed,
+    run_channel,
+)
+from model_trainer.training.manifest import RUN_MANIFESTS, RunManifest
+
+
+def present_artifacts(folder: RunFolder) -> list[str]:
+    """The run's files that exist now, as `artifacts` lists them (a run that ended early
+    still has its log, metrics and checkpoints to download)."""
+    kept = [folder.logs, folder.metrics, folder.last_checkpoint, folder.best_checkpoint]
+    present = [folder.relative(path) for path in kept if path.is_file()]
+    return sorted([folder.relative(folder.manifest), *present])
+
+
+class RunKind(JobKind[RunManifest]):
+    """A run resumes from `last.pt`: a new start continues where the last one stopped."""
+
+    noun = "run"
+    category = "training"
+    target = JobTarget.TRAIN_MODEL
+    missing = ErrorCode.NOT_FOUND
+    resumes = True
+
+    def __init__(self, layout: ArtifactLayout, state: JobStateStore, events: EventPublisher):
+        super().__init__(layout, state)
+        self._events = events
+
+    @property
+    def index(self) -> Path:
+        return self.layout.runs
+
+    def folder(self, job_id: str) -> RunFolder:
+        return self.layout.run(job_id)
+
+    def read(self, job_id: str) -> RunManifest | None:
+        return RUN_MANIFESTS.read(self.folder(job_id).manifest)
+
+    def write(self, manifest: RunManifest) -> None:
+        RUN_MANIFESTS.write(self.folder(manifest.run_id).manifest, manifest)
+
+    def job_id(self, manifest: RunManifest) -> str:
+        return manifest.run_id
+
+    def where(self, manifest: RunManifest) -> str:
+        step = manifest.progress.step
+        return f"at step {step}" if step else ""
+
+    def closing(self, manifest: RunManifest) -> None:
+        manifest.artifacts = present_artifacts(self.folder(manifest.run_id))
+        if manifest.error is not None:
+            manifest.last_error = manifest.error
+
+    def announce(self, manifest: RunManifest) -> None:
+        run_id, step = manifest.run_id, manifest.progress.step
+        channels = [GLOBAL_CHANNEL, run_channel(run_id)]
+        if manifest.status is JobStatus.COMPLETED:
+            metrics = manifest.metrics
+            self._events.publish(
+                channels,
+                TrainCompleted(
+                    request_id=run_id,
+                    step=step,
+                    final_val_loss=metrics.final_val_loss,
+                    best_val_loss=metrics.best_val_loss,
+                    seconds=manifest.durations.total_s,
+                ),
+            )
+        elif manifest.status is JobStatus.CANCELLED:
+            self._events.publish(channels, TrainCancelled(request_id=run_id, step=step))
+        elif manifest.status is JobStatus.FAILED and manifest.error is not None:
+            error = manifest.error
+            self._events.publish(
+                channels,
+                TrainFailed(
+                    request_id=run_id,
+                    error_code=error.code,
+                    failure_class=str(error.failure_class),
+                    message=error.message,
+                ),
+            )
