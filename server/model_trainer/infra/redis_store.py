@@ -7,6 +7,7 @@ type before handing it on.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -179,11 +180,17 @@ class RedisStore:
         """Yield messages on `channel` until `timeout_s` passes without one."""
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(channel)
+        heard = time.monotonic()
         try:
             while True:
                 message = pubsub.get_message(timeout=timeout_s)
                 if message is None:
-                    return
+                    # None also stands for the subscription's own confirmation, which comes
+                    # at once: only a whole quiet `timeout_s` ends the stream.
+                    if time.monotonic() - heard >= timeout_s:
+                        return
+                    continue
+                heard = time.monotonic()
                 data = _text(message.get("data"))
                 if data is not None:
                     yield data

@@ -69,6 +69,14 @@ class TrainCancelled(Event):
     step: int
 
 
+class TrainRequeued(Event):
+    """The run's worker was stopped warm: a checkpoint was saved and the run queued again."""
+
+    type: Literal["trainer.train.requeued.v1"] = "trainer.train.requeued.v1"
+    step: int
+    message: str
+
+
 TrainingEvent = Annotated[
     TrainStarted
     | TrainProgress
@@ -76,7 +84,8 @@ TrainingEvent = Annotated[
     | EvalCompleted
     | TrainCompleted
     | TrainFailed
-    | TrainCancelled,
+    | TrainCancelled
+    | TrainRequeued,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[TrainingEvent] = TypeAdapter(TrainingEvent)

@@ -16,6 +16,7 @@ from model_trainer.training.events import (
     TrainCancelled,
     TrainCompleted,
     TrainFailed,
+    TrainRequeued,
     run_channel,
 )
 from model_trainer.training.manifest import RUN_MANIFESTS, RunManifest
@@ -84,6 +85,11 @@ class RunKind(JobKind[RunManifest]):
             )
         elif manifest.status is JobStatus.CANCELLED:
             self._events.publish(channels, TrainCancelled(request_id=run_id, step=step))
+        elif manifest.status is JobStatus.QUEUED:  # a warm stop: another worker resumes it
+            message = f"its worker was stopped at step {step}; it resumes from its checkpoint"
+            self._events.publish(
+                channels, TrainRequeued(request_id=run_id, step=step, message=message)
+            )
         elif manifest.status is JobStatus.FAILED and manifest.error is not None:
             error = manifest.error
             self._events.publish(

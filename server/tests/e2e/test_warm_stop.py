@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,8 +21,10 @@ from safetensors.torch import load_file
 from model_trainer.api.schemas.runs import MetricsPublic, RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerQueued
 from model_trainer.demo_client import request
+from model_trainer.infra.redis_store import RedisStore
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
+from model_trainer.training.events import EVENT_ADAPTER, run_channel
 
 from .conftest import story
 from .processes import ProcessStack, children
@@ -141,6 +144,15 @@ def _start_run(stack: Stack, trainer: TrainerSpec) -> str:
     return RunQueued.model_validate_json(raw).run_id
 
 
+def _listen(stack: Stack, run_id: str, heard: list[str]) -> None:
+    """The run's events, as a subscriber hears them, until the run has been quiet for 10 s."""
+    store = RedisStore(stack.processes.env["REDIS_URL"])
+    try:
+        heard.extend(store.subscribe(run_channel(run_id), timeout_s=10))
+    finally:
+        store.close()
+
+
 def _weights(stack: Stack, run_id: str) -> dict[str, torch.Tensor]:
     return load_file(str(stack.layout.run(run_id).export / "model.safetensors"))
 
@@ -163,6 +175,9 @@ def test_sigterm_mid_run_requeues_it_and_another_worker_finishes_it_identically(
     assert processes.wait_run(whole, {"completed", "failed"}).status == "completed"
 
     broken = _start_run(stack, trainer)
+    heard: list[str] = []
+    listener = threading.Thread(target=_listen, args=(stack, broken, heard), daemon=True)
+    listener.start()
     processes.wait_run(broken, {"completed", "failed"}, at_step=300)
     first = stack.busy_worker()  # the other one is idle: it takes the run once queued again
     stopped, signalled = time.monotonic(), datetime.now(UTC)
@@ -172,6 +187,11 @@ def test_sigterm_mid_run_requeues_it_and_another_worker_finishes_it_identically(
     final = processes.wait_run(broken, {"completed", "failed"})
     assert final.status == "completed", final.message
 
+    listener.join(timeout=30)
+    kinds = [EVENT_ADAPTER.validate_json(raw).type for raw in heard]
+    assert "trainer.train.requeued.v1" in kinds, sorted(set(kinds))
+    requeued_at = kinds.index("trainer.train.requeued.v1")  # the event subscribers hear
+    assert kinds.index("trainer.train.completed.v1") > requeued_at, kinds[-5:]
     events = stack.events(stack.layout.run(broken).path)
     requeued = [e for e in events if e.event == "run_requeued"]
     assert len(requeued) == 1 and requeued[0].message is not None, requeued
