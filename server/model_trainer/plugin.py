@@ -15,6 +15,7 @@ from model_trainer.core.contracts.model import (
     SpecialTokens,
 )
 from model_trainer.core.contracts.tokenizer import (
+    HandleMethods,
     TokenizerArtifact,
     TokenizerBackend,
     TokenizerConfig,
@@ -39,6 +40,7 @@ __all__ = [
     "AppError",
     "Architecture",
     "ErrorCode",
+    "HandleMethods",
     "HfTokenizerHandle",
     "JsonObject",
     "JsonValue",

@@ -11,12 +11,12 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 
 from model_trainer.plugin import (
     TOKENIZER_JSON,
+    HandleMethods,
     HfTokenizerHandle,
     JsonObject,
     TokenizerArtifact,
     TokenizerConfig,
     TokenizerHandle,
-    TokenizerInfo,
     TokenizerTrainRequest,
     export_tokenizer_json,
     move_into_place,
@@ -65,7 +65,7 @@ def wordpiece_tokenizer(
     return tokenizer, trainer
 
 
-class WordPieceBackend:
+class WordPieceBackend(HandleMethods):
     """`TokenizerBackend` for WordPiece; writes `tokenizer.json`."""
 
     def name(self) -> str:
@@ -98,12 +98,3 @@ class WordPieceBackend:
         """`tokenizer.json` as trained (it holds the options) and a config naming the specials."""
         specials = {"unk_token": UNK, "bos_token": SEP, "eos_token": SEP, "pad_token": SEP}
         return export_tokenizer_json(artifact_dir, out_dir, max_len, specials)
-
-    def inspect(self, handle: TokenizerHandle) -> TokenizerInfo:
-        return handle.info()
-
-    def encode(self, handle: TokenizerHandle, text: str) -> list[int]:
-        return handle.encode_batch([text])[0]
-
-    def decode(self, handle: TokenizerHandle, ids: list[int]) -> str:
-        return handle.decode(ids)

@@ -9,10 +9,10 @@ from pydantic import BaseModel
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from model_trainer.core.contracts.tokenizer import (
+    HandleMethods,
     TokenizerArtifact,
     TokenizerConfig,
     TokenizerHandle,
-    TokenizerInfo,
     TokenizerTrainRequest,
 )
 from model_trainer.core.json_types import JsonObject
@@ -41,7 +41,7 @@ def byte_level_bpe(config: TokenizerConfig) -> tuple[Tokenizer, trainers.BpeTrai
     return tokenizer, trainer
 
 
-class BpeBackend:
+class BpeBackend(HandleMethods):
     """`TokenizerBackend` for byte-level BPE; writes `tokenizer.json`."""
 
     def name(self) -> str:
@@ -72,12 +72,3 @@ class BpeBackend:
     ) -> list[str]:
         specials = {"bos_token": END_OF_TEXT, "eos_token": END_OF_TEXT, "pad_token": END_OF_TEXT}
         return export_tokenizer_json(artifact_dir, out_dir, max_len, specials)
-
-    def inspect(self, handle: TokenizerHandle) -> TokenizerInfo:
-        return handle.info()
-
-    def encode(self, handle: TokenizerHandle, text: str) -> list[int]:
-        return handle.encode_batch([text])[0]
-
-    def decode(self, handle: TokenizerHandle, ids: list[int]) -> str:
-        return handle.decode(ids)

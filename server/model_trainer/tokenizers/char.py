@@ -13,10 +13,10 @@ from pydantic import BaseModel
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
 from model_trainer.core.contracts.tokenizer import (
+    HandleMethods,
     TokenizerArtifact,
     TokenizerConfig,
     TokenizerHandle,
-    TokenizerInfo,
     TokenizerTrainRequest,
 )
 from model_trainer.core.json_types import JsonObject
@@ -55,7 +55,7 @@ def char_tokenizer(vocab: dict[str, int]) -> Tokenizer:
     return tokenizer
 
 
-class CharBackend:
+class CharBackend(HandleMethods):
     """`TokenizerBackend` for character-level vocabularies."""
 
     def name(self) -> str:
@@ -82,12 +82,3 @@ class CharBackend:
     ) -> list[str]:
         specials = {"unk_token": UNK, "bos_token": UNK, "eos_token": UNK, "pad_token": UNK}
         return export_tokenizer_json(artifact_dir, out_dir, max_len, specials)
-
-    def inspect(self, handle: TokenizerHandle) -> TokenizerInfo:
-        return handle.info()
-
-    def encode(self, handle: TokenizerHandle, text: str) -> list[int]:
-        return handle.encode_batch([text])[0]
-
-    def decode(self, handle: TokenizerHandle, ids: list[int]) -> str:
-        return handle.decode(ids)

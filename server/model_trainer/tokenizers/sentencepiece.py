@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from model_trainer.core.contracts.tokenizer import (
+    HandleMethods,
     TokenizerArtifact,
     TokenizerConfig,
     TokenizerHandle,
@@ -64,7 +65,7 @@ class SentencePieceHandle:
         return self.processor.id_to_piece(token_id)
 
 
-class SentencePieceBackend:
+class SentencePieceBackend(HandleMethods):
     """`TokenizerBackend` for SentencePiece; writes `tokenizer.model` and `tokenizer.vocab`."""
 
     def name(self) -> str:
@@ -119,12 +120,3 @@ class SentencePieceBackend:
         specials = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
         config = write_tokenizer_config(out_dir, max_len, specials | {"pad_token": "</s>"})
         return [TOKENIZER_JSON, config]
-
-    def inspect(self, handle: TokenizerHandle) -> TokenizerInfo:
-        return handle.info()
-
-    def encode(self, handle: TokenizerHandle, text: str) -> list[int]:
-        return handle.encode_batch([text])[0]
-
-    def decode(self, handle: TokenizerHandle, ids: list[int]) -> str:
-        return handle.decode(ids)

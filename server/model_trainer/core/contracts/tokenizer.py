@@ -119,6 +119,20 @@ class TokenizerBackend(Protocol):
     def decode(self, handle: TokenizerHandle, ids: list[int]) -> str: ...
 
 
+class HandleMethods:
+    """The contract's `inspect`, `encode` and `decode`, which only ask the handle; a backend
+    inherits them unless it knows better."""
+
+    def inspect(self, handle: TokenizerHandle) -> TokenizerInfo:
+        return handle.info()
+
+    def encode(self, handle: TokenizerHandle, text: str) -> list[int]:
+        return handle.encode_batch([text])[0]
+
+    def decode(self, handle: TokenizerHandle, ids: list[int]) -> str:
+        return handle.decode(ids)
+
+
 TOKENIZER_METHODS = (
     "name",
     "options_model",
