@@ -1,0 +1,73 @@
+import { Suspense, lazy, useEffect, useState } from 'react'
+import { apiKey } from './api/apiKey'
+import { ApiKeyPrompt } from './components/ApiKeyPrompt'
+import { Link, Router, type Route } from './router/Link'
+import { useHashPath } from './router/router'
+import { HomePage } from './routes/index'
+import { TokenizerPage } from './routes/tokenizers.$tokenizerId'
+import { NewTokenizerPage } from './routes/tokenizers.new'
+
+// The run page carries the charts (uPlot): loaded when first opened.
+const RunPage = lazy(async () => ({ default: (await import('./routes/runs.$runId')).RunPage }))
+
+const routes: Route[] = [
+  { pattern: '/', render: () => <HomePage /> },
+  { pattern: '/tokenizers/new', render: () => <NewTokenizerPage /> },
+  { pattern: '/tokenizers/:tokenizerId', render: (p) => <TokenizerPage key={p['tokenizerId']} tokenizerId={p['tokenizerId'] ?? ''} /> },
+  { pattern: '/runs/:runId', render: (p) => <RunPage key={p['runId']} runId={p['runId'] ?? ''} /> },
+]
+
+function NotFound() {
+  return (
+    <div className="page">
+      <h1>Not found</h1>
+      <p>
+        Nothing here. <Link to="/">Back to the overview</Link>.
+      </p>
+    </div>
+  )
+}
+
+function NavLink({ to, children }: { to: string; children: string }) {
+  const path = useHashPath()
+  const current = to === '/' ? path === '/' : path.startsWith(to)
+  return (
+    <Link to={to} aria-current={current ? 'page' : undefined}>
+      {children}
+    </Link>
+  )
+}
+
+export function App() {
+  const [keyState, setKeyState] = useState(apiKey.state())
+  useEffect(() => apiKey.subscribe(setKeyState), [])
+  return (
+    <>
+      <button
+        type="button"
+        className="skip"
+        onClick={() => document.getElementById('main')?.focus()}
+      >
+        Skip to content
+      </button>
+      <header className="topbar">
+        <Link to="/" className="brand">
+          Model Trainer
+        </Link>
+        <nav aria-label="Main">
+          <NavLink to="/">Overview</NavLink>
+          <NavLink to="/tokenizers/new">New tokenizer</NavLink>
+        </nav>
+        <button type="button" className="button small key-button" onClick={() => apiKey.ask()}>
+          {keyState.key ? 'API key ✓' : 'API key'}
+        </button>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <Suspense fallback={<p className="muted">Loading…</p>}>
+          <Router routes={routes} fallback={<NotFound />} />
+        </Suspense>
+      </main>
+      <ApiKeyPrompt />
+    </>
+  )
+}

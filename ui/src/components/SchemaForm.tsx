@@ -1,0 +1,153 @@
+import type { Json } from '../api/types'
+import { fieldsOf, type Field, type RawValues } from '../lib/schemaForm'
+
+interface Props {
+  /** A plugin's `options_schema` from `GET /backends`. */
+  schema: Json | undefined
+  values: RawValues
+  onChange: (values: RawValues) => void
+  /** A message per option name (client checks, or the API's 422 naming `options.<name>`). */
+  errors?: Record<string, string>
+  /** Prefix of the inputs' ids (unique on the page). */
+  idPrefix?: string
+  disabled?: boolean
+}
+
+/** A form built from a JSON schema: text, number, checkbox and select inputs with the
+ * schema's defaults, limits and descriptions, and an error under each field. */
+export function SchemaForm({
+  schema,
+  values,
+  onChange,
+  errors = {},
+  idPrefix = 'opt',
+  disabled = false,
+}: Props) {
+  const fields = fieldsOf(schema)
+  if (fields.length === 0) {
+    return <p className="muted small">No options for this choice.</p>
+  }
+  const set = (name: string, value: string | boolean): void => onChange({ ...values, [name]: value })
+  return (
+    <div className="schema-form">
+      {fields.map((field) => (
+        <SchemaField
+          key={field.name}
+          field={field}
+          id={`${idPrefix}-${field.name}`}
+          value={values[field.name]}
+          error={errors[field.name]}
+          disabled={disabled}
+          onChange={(v) => set(field.name, v)}
+        />
+      ))}
+    </div>
+  )
+}
+
+function SchemaField({
+  field,
+  id,
+  value,
+  error,
+  disabled,
+  onChange,
+}: {
+  field: Field
+  id: string
+  value: string | boolean | undefined
+  error: string | undefined
+  disabled: boolean
+  onChange: (value: string | boolean) => void
+}) {
+  const hintId = `${id}-hint`
+  const errorId = `${id}-error`
+  const describedBy = [field.description ? hintId : '', error ? errorId : '']
+    .filter(Boolean)
+    .join(' ')
+  const common = {
+    id,
+    name: field.name,
+    disabled,
+    'aria-invalid': error ? true : undefined,
+    'aria-describedby': describedBy || undefined,
+  }
+  const text = typeof value === 'string' ? value : ''
+  let input
+  switch (field.kind) {
+    case 'boolean':
+      input = (
+        <input {...common} type="checkbox" checked={value === true} onChange={(e) => onChange(e.target.checked)} />
+      )
+      break
+    case 'enum':
+      input = (
+        <select {...common} value={text} onChange={(e) => onChange(e.target.value)}>
+          {field.required && field.default === undefined ? <option value="">choose…</option> : null}
+          {!field.required && field.default === undefined ? <option value="">(default)</option> : null}
+          {field.choices.map((choice) => (
+            <option key={JSON.stringify(choice)} value={JSON.stringify(choice)}>
+              {typeof choice === 'string' ? choice : JSON.stringify(choice)}
+            </option>
+          ))}
+        </select>
+      )
+      break
+    case 'integer':
+    case 'number':
+      input = (
+        <input
+          {...common}
+          type="number"
+          inputMode={field.kind === 'integer' ? 'numeric' : 'decimal'}
+          step={field.kind === 'integer' ? 1 : 'any'}
+          min={field.minimum}
+          max={field.maximum}
+          value={text}
+          placeholder={field.default !== undefined && field.default !== null ? String(field.default) : undefined}
+          onChange={(e) => onChange(e.target.value)}
+        />
+      )
+      break
+    case 'string':
+      input = (
+        <input
+          {...common}
+          type="text"
+          value={text}
+          maxLength={field.maxLength}
+          onChange={(e) => onChange(e.target.value)}
+        />
+      )
+      break
+    case 'json':
+      input = (
+        <textarea {...common} rows={3} spellCheck={false} value={text} onChange={(e) => onChange(e.target.value)} />
+      )
+      break
+  }
+  const defaultText =
+    field.default === undefined ? null : (
+      <span className="muted small"> (default {JSON.stringify(field.default)})</span>
+    )
+  return (
+    <div className={`field${field.kind === 'boolean' ? ' field-check' : ''}`}>
+      <label htmlFor={id}>
+        {field.label}
+        {field.required ? <span aria-hidden="true"> *</span> : null}
+        {defaultText}
+      </label>
+      {input}
+      {field.description ? (
+        <p id={hintId} className="hint">
+          {field.description}
+        </p>
+      ) : null}
+      {error ? (
+        <p id={errorId} className="field-error" role="alert">
+          {error}
+        </p>
+      ) : null}
+    </div>
+  )
+}

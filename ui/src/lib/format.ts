@@ -1,0 +1,52 @@
+/** Numbers and times as people read them. */
+
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—'
+  const s = Math.max(0, Math.round(seconds))
+  if (s < 60) return `${s}s`
+  const m = Math.floor(s / 60)
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`
+  const h = Math.floor(m / 60)
+  if (h < 48) return `${h}h ${String(m % 60).padStart(2, '0')}m`
+  return `${Math.floor(h / 24)}d ${h % 24}h`
+}
+
+/** Seconds since a heartbeat given in Unix seconds; '—' when there is none. */
+export function heartbeatAge(lastHeartbeat: number | null | undefined, nowMs: number): string {
+  if (lastHeartbeat === null || lastHeartbeat === undefined) return '—'
+  return `${formatDuration(nowMs / 1000 - lastHeartbeat)} ago`
+}
+
+export function formatNumber(value: number | null | undefined, digits = 3): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—'
+  if (Number.isInteger(value)) return value.toLocaleString('en')
+  if (Math.abs(value) >= 1e6 || Math.abs(value) < 1e-3) return value.toExponential(2)
+  return value.toFixed(digits)
+}
+
+export function formatRate(tokensPerS: number | null | undefined): string {
+  if (tokensPerS === null || tokensPerS === undefined || !Number.isFinite(tokensPerS)) return '—'
+  if (tokensPerS >= 1e6) return `${(tokensPerS / 1e6).toFixed(2)}M tok/s`
+  if (tokensPerS >= 1e3) return `${(tokensPerS / 1e3).toFixed(1)}k tok/s`
+  return `${tokensPerS.toFixed(0)} tok/s`
+}
+
+export function formatDate(iso: string | null | undefined): string {
+  if (!iso) return '—'
+  const d = new Date(iso)
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString()
+}
+
+export function percent(step: number, max: number): number {
+  if (!(max > 0)) return 0
+  return Math.min(100, Math.max(0, (step / max) * 100))
+}
+
+/** Axis labels that stay readable for tiny values (learning rates) and big ones. */
+export function tickLabel(v: number, range: number): string {
+  if (v === 0) return '0'
+  const a = Math.abs(v)
+  if (a >= 1e5 || (range < 0.01 && a < 0.01)) return v.toExponential(1)
+  if (range < 1) return v.toPrecision(2)
+  return v.toLocaleString('en', { maximumFractionDigits: 2 })
+}

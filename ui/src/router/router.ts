@@ -1,0 +1,44 @@
+/** A tiny hash router: `#/runs/run-1` is the route `/runs/:runId`. Hash routing needs no
+ * server fallback, so the built files work from any static server or the API itself. */
+import { useEffect, useState } from 'react'
+
+export function currentPath(): string {
+  const hash = globalThis.location?.hash ?? ''
+  const path = hash.replace(/^#/, '')
+  return path.startsWith('/') ? path : '/'
+}
+
+export function useHashPath(): string {
+  const [path, setPath] = useState(currentPath)
+  useEffect(() => {
+    const onChange = (): void => setPath(currentPath())
+    globalThis.addEventListener('hashchange', onChange)
+    return () => globalThis.removeEventListener('hashchange', onChange)
+  }, [])
+  return path
+}
+
+export function navigate(path: string): void {
+  globalThis.location.hash = path
+}
+
+export function href(path: string): string {
+  return `#${path}`
+}
+
+/** `pattern` like `/runs/:runId`; the params when `path` matches, else null. */
+export function matchPath(pattern: string, path: string): Record<string, string> | null {
+  const clean = path.split('?')[0] ?? ''
+  const want = pattern.split('/').filter(Boolean)
+  const got = clean.split('/').filter(Boolean)
+  if (want.length !== got.length) return null
+  const params: Record<string, string> = {}
+  for (let i = 0; i < want.length; i += 1) {
+    const w = want[i] ?? ''
+    const g = got[i] ?? ''
+    if (w.startsWith(':')) params[w.slice(1)] = decodeURIComponent(g)
+    else if (w !== g) return null
+  }
+  return params
+}
+

@@ -1,0 +1,120 @@
+import { act, render, screen, waitFor } from '@testing-library/react'
+import userEvent from '@testing-library/user-event'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { MetricRecord, RunPublic } from '../api/types'
+import { FakeEventSource, apiFetch, jsonResponse } from '../test/fakes'
+
+// uPlot needs a canvas: a stand-in records what the chart is given.
+const plots = vi.hoisted(() => ({ created: 0, setData: [] as unknown[][] }))
+vi.mock('uplot', () => ({
+  default: class {
+    width = 800
+    constructor(_opts: unknown, data: unknown[]) {
+      plots.created += 1
+      plots.setData.push(data)
+    }
+    setData(data: unknown[]): void {
+      plots.setData.push(data)
+    }
+    setSize(): void {}
+    destroy(): void {}
+  },
+}))
+
+function run(status: RunPublic['status'], step: number): RunPublic {
+  return {
+    run_id: 'run-1',
+    status,
+    message: null,
+    last_heartbeat: Date.now() / 1000 - 3,
+    progress: { step, max_steps: 100, tokens_seen: step * 640, train_loss: 2.5, val_loss: 2.7, lr: 1e-3, tokens_per_s: 1234, eta_s: 95 },
+    metrics: { best_val_loss: 2.7, best_step: 50, final_train_loss: null, final_val_loss: null, final_val_perplexity: null, tokens_per_s: null },
+    error_code: null,
+    failure_class: null,
+    retries: 0,
+    last_error: null,
+    config: {
+      model: { family: 'gpt2', size: 'nano', n_layer: null, n_head: null, n_embd: null, max_seq_len: 64, dropout: 0, options: {} },
+      data: { tokenizer_id: 'tok-1', corpus_path: 'shakespeare.txt', holdout_fraction: 0.1, holdout_strategy: 'tail' },
+      trainer: {
+        max_steps: 100, batch_size: 12, grad_accum_steps: 1, learning_rate: 1e-3, min_lr: 1e-4, warmup_steps: 10,
+        weight_decay: 0.1, beta1: 0.9, beta2: 0.99, grad_clip: 1, eval_interval: 50, eval_steps: 5,
+        checkpoint_interval: 50, log_interval: 10, seed: 1, device: 'auto', precision: 'auto', compile: 'auto',
+      },
+    },
+    architecture: { family: 'gpt2', n_layer: 4, n_head: 4, n_embd: 128, max_seq_len: 64, vocab_size: 8000, dropout: 0, options: {} },
+    parameters: 1_234_567,
+    tokenizer: { tokenizer_id: 'tok-1', method: 'bpe', vocab_size: 8000 },
+    created_at: '2025-01-01T10:00:00Z',
+    started_at: '2025-01-01T10:00:01Z',
+    finished_at: null,
+    device: { device: 'cpu', name: 'cpu', precision: 'fp32', precision_reason: 'no native bf16', threads: 2, cpu: 'x86', torch: '2.5' },
+    dataset: null,
+    durations: { prepare_s: 1, train_s: 10, export_s: 0, total_s: 11 },
+    artifacts: [],
+    eval: null,
+  } as RunPublic
+}
+
+const rec = (step: number): MetricRecord => ({ kind: 'train', step, loss: 3 - step / 100, lr: 1e-3, tokens_per_s: 1000 })
+
+let state: { status: RunPublic['status']; step: number; metrics: MetricRecord[]; cancelled: number }
+
+beforeEach(() => {
+  plots.created = 0
+  plots.setData = []
+  FakeEventSource.instances = []
+  state = { status: 'running', step: 20, metrics: [rec(10), rec(20)], cancelled: 0 }
+  vi.stubGlobal('ResizeObserver', class { observe(): void {} disconnect(): void {} })
+  vi.stubGlobal('EventSource', FakeEventSource)
+  const { fetchImpl } = apiFetch({
+    'GET /runs/run-1': () => jsonResponse(200, run(state.status, state.step)),
+    'GET /runs/run-1/metrics': () => jsonResponse(200, { run_id: 'run-1', data: state.metrics, count: state.metrics.length }),
+    'GET /artifacts/models/run-1': () => jsonResponse(200, { kind: 'models', id: 'run-1', files: [], count: 0 }),
+    'POST /runs/run-1/cancel': () => {
+      state.cancelled += 1
+      state.status = 'cancelled'
+      return jsonResponse(200, run('cancelled', state.step))
+    },
+  })
+  vi.stubGlobal('fetch', fetchImpl)
+})
+afterEach(() => {
+  vi.useRealTimers()
+  vi.unstubAllGlobals()
+})
+
+describe('Run details', () => {
+  it('shows status, progress, facts, and charts that grow with setData', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] })
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    await act(() => vi.advanceTimersByTimeAsync(10))
+    expect(screen.getByRole('heading', { name: 'run-1' })).toBeTruthy()
+    expect(screen.getByText('running')).toBeTruthy()
+    expect(screen.getByRole('progressbar', { name: 'training progress' }).getAttribute('aria-valuenow')).toBe('20')
+    expect(screen.getByText(/1,234,567 parameters/)).toBeTruthy()
+    expect(screen.getByText(/no native bf16/)).toBeTruthy()
+    expect(screen.getByText('1m 35s')).toBeTruthy() // ETA
+    expect(plots.created).toBe(2) // loss, and lr + tokens/s
+    const lossX = (): unknown => (plots.setData.filter((_, i) => i % 2 === 0).at(-1) ?? [])[0]
+    expect(lossX()).toEqual([10, 20])
+
+    state.step = 30
+    state.metrics = [...state.metrics, rec(30)]
+    await act(() => vi.advanceTimersByTimeAsync(2000))
+    expect(plots.created).toBe(2) // not re-created: fed through setData
+    expect(plots.setData.at(-2)?.[0]).toEqual([10, 20, 30])
+  })
+
+  it('cancels a running run after a confirmation', async () => {
+    const user = userEvent.setup()
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    await user.click(await screen.findByRole('button', { name: 'Cancel run' }))
+    expect(state.cancelled).toBe(0)
+    await user.click(screen.getByRole('button', { name: 'Yes, cancel it' }))
+    await waitFor(() => expect(state.cancelled).toBe(1))
+    expect(await screen.findByText('cancelled')).toBeTruthy()
+  })
+})

@@ -1,0 +1,172 @@
+import { useState } from 'react'
+import { api, unwrap } from '../api/client'
+import { asApiError, type ApiError } from '../api/errors'
+import { isTerminal, type RunPublic } from '../api/types'
+import { useApi } from '../api/useApi'
+import { ArtifactFiles } from '../components/ArtifactFiles'
+import { LogView } from '../components/LogView'
+import { ProgressBar } from '../components/ProgressBar'
+import { RunCharts } from '../components/RunCharts'
+import { ErrorNotice, Loading } from '../components/States'
+import { StatusBadge } from '../components/StatusBadge'
+import { useNow } from '../lib/useNow'
+import { formatDate, formatDuration, formatNumber, formatRate, heartbeatAge } from '../lib/format'
+import { Link } from '../router/Link'
+
+/** One run: status and progress, charts, the live log, actions and what it was asked. */
+export function RunPage({ runId }: { runId: string }) {
+  const run = useApi(
+    `run:${runId}`,
+    (signal) => unwrap(api.GET('/runs/{run_id}', { params: { path: { run_id: runId } }, signal })),
+    { intervalMs: (d) => (d && isTerminal(d.status) ? 10_000 : 2000) },
+  )
+  const r = run.data
+  const terminal = r !== undefined && isTerminal(r.status)
+
+  if (run.loading) return <Loading what="the run" />
+  if (!r) return run.error ? <ErrorNotice error={run.error} title="Run not loaded" onRetry={run.refetch} /> : null
+  return (
+    <div className="page">
+      <div className="title-row">
+        <h1>{r.run_id}</h1>
+        <StatusBadge status={r.status} />
+        <RunActions run={r} onDone={run.refetch} />
+      </div>
+      {run.error ? <ErrorNotice error={run.error} title="Refresh failed" /> : null}
+      {r.message || r.error_code ? (
+        <p className={r.status === 'failed' ? 'notice notice-error' : 'notice'}>
+          {r.error_code ? <code>{r.error_code}</code> : null} {r.message}
+        </p>
+      ) : null}
+      <ProgressBar step={r.progress.step ?? 0} max={r.progress.max_steps ?? 0} label="training progress" />
+      <RunFacts run={r} />
+      <section aria-labelledby="charts-title">
+        <h2 id="charts-title">Charts</h2>
+        <RunCharts runId={r.run_id} ended={terminal} />
+      </section>
+      <section aria-labelledby="log-title">
+        <h2 id="log-title">Log</h2>
+        <LogView runId={r.run_id} ended={terminal} />
+      </section>
+      <section aria-labelledby="files-title">
+        <h2 id="files-title">Files</h2>
+        <ArtifactFiles kind="models" id={r.run_id} refreshKey={r.status} />
+      </section>
+      <details>
+        <summary>Full configuration</summary>
+        <pre className="json">{JSON.stringify({ config: r.config, architecture: r.architecture, dataset: r.dataset }, null, 2)}</pre>
+      </details>
+    </div>
+  )
+}
+
+function RunFacts({ run: r }: { run: RunPublic }) {
+  const now = useNow()
+  const p = r.progress
+  const m = r.metrics
+  return (
+    <dl className="facts">
+      <dt>Model</dt>
+      <dd>
+        {r.config.model.family} {r.config.model.size} ({r.architecture.n_layer} layers, {r.architecture.n_head} heads,{' '}
+        {r.architecture.n_embd} wide), {formatNumber(r.parameters)} parameters
+      </dd>
+      <dt>Tokenizer</dt>
+      <dd>
+        <Link to={`/tokenizers/${encodeURIComponent(r.tokenizer.tokenizer_id)}`}>{r.tokenizer.tokenizer_id}</Link>
+      </dd>
+      <dt>Corpus</dt>
+      <dd>{r.config.data.corpus_path}</dd>
+      <dt>ETA</dt>
+      <dd>{r.status === 'running' ? formatDuration(p.eta_s) : '—'}</dd>
+      <dt>Loss (train / val)</dt>
+      <dd>
+        {formatNumber(p.train_loss)} / {formatNumber(p.val_loss)}
+      </dd>
+      <dt>Best val loss</dt>
+      <dd>
+        {formatNumber(m.best_val_loss)}
+        {m.best_step !== null && m.best_step !== undefined ? ` at step ${m.best_step}` : ''}
+      </dd>
+      <dt>Learning rate</dt>
+      <dd>{formatNumber(p.lr)}</dd>
+      <dt>Throughput</dt>
+      <dd>{formatRate(p.tokens_per_s ?? m.tokens_per_s)}</dd>
+      <dt>Tokens seen</dt>
+      <dd>{formatNumber(p.tokens_seen)}</dd>
+      <dt>Device</dt>
+      <dd>
+        {r.device ? (
+          <>
+            {r.device.device} {r.device.name}, {r.device.precision}
+            {r.device.precision_reason ? <span className="muted"> ({r.device.precision_reason})</span> : null}, {r.device.threads}{' '}
+            threads
+          </>
+        ) : (
+          '—'
+        )}
+      </dd>
+      <dt>Heartbeat</dt>
+      <dd>{isTerminal(r.status) ? '—' : heartbeatAge(r.last_heartbeat, now)}</dd>
+      <dt>Created / started / finished</dt>
+      <dd>
+        {formatDate(r.created_at)} / {formatDate(r.started_at)} / {formatDate(r.finished_at)}
+      </dd>
+      {r.eval ? (
+        <>
+          <dt>Evaluation ({r.eval.split})</dt>
+          <dd>
+            loss {formatNumber(r.eval.loss)}, perplexity {formatNumber(r.eval.perplexity)}
+          </dd>
+        </>
+      ) : null}
+    </dl>
+  )
+}
+
+function RunActions({ run, onDone }: { run: RunPublic; onDone: () => void }) {
+  const [confirming, setConfirming] = useState(false)
+  const [busy, setBusy] = useState(false)
+  const [failure, setFailure] = useState<ApiError | undefined>(undefined)
+  const path = { params: { path: { run_id: run.run_id } } }
+  const act = async (what: 'cancel' | 'evaluate'): Promise<void> => {
+    setBusy(true)
+    setFailure(undefined)
+    try {
+      if (what === 'cancel') await unwrap(api.POST('/runs/{run_id}/cancel', path))
+      else await unwrap(api.POST('/runs/{run_id}/evaluate', { ...path, body: { split: 'val' } }))
+      onDone()
+    } catch (err) {
+      setFailure(asApiError(err))
+    } finally {
+      setBusy(false)
+      setConfirming(false)
+    }
+  }
+  const active = !isTerminal(run.status)
+  return (
+    <div className="actions">
+      {active && !confirming ? (
+        <button type="button" className="button danger" disabled={busy} onClick={() => setConfirming(true)}>
+          Cancel run
+        </button>
+      ) : null}
+      {active && confirming ? (
+        <>
+          <button type="button" className="button danger" disabled={busy} onClick={() => void act('cancel')}>
+            Yes, cancel it
+          </button>
+          <button type="button" className="button" onClick={() => setConfirming(false)}>
+            Keep running
+          </button>
+        </>
+      ) : null}
+      {run.status === 'completed' ? (
+        <button type="button" className="button" disabled={busy} onClick={() => void act('evaluate')}>
+          Evaluate
+        </button>
+      ) : null}
+      {failure ? <ErrorNotice error={failure} title="Not done" /> : null}
+    </div>
+  )
+}

@@ -1,0 +1,77 @@
+import { api, unwrap } from '../api/client'
+import { isTerminal } from '../api/types'
+import { useApi } from '../api/useApi'
+import { ArtifactFiles } from '../components/ArtifactFiles'
+import { ErrorNotice, Loading } from '../components/States'
+import { StatusBadge } from '../components/StatusBadge'
+import { useNow } from '../lib/useNow'
+import { formatDate, formatDuration, formatNumber, heartbeatAge } from '../lib/format'
+
+/** One tokenizer: status, holdout stats, configuration and files. */
+export function TokenizerPage({ tokenizerId }: { tokenizerId: string }) {
+  const tok = useApi(
+    `tokenizer:${tokenizerId}`,
+    (signal) => unwrap(api.GET('/tokenizers/{tokenizer_id}', { params: { path: { tokenizer_id: tokenizerId } }, signal })),
+    { intervalMs: 2000 },
+  )
+  const now = useNow()
+  const t = tok.data
+  if (tok.loading) return <Loading what="the tokenizer" />
+  if (!t) return tok.error ? <ErrorNotice error={tok.error} title="Tokenizer not loaded" onRetry={tok.refetch} /> : null
+  const stats = t.stats
+  return (
+    <div className="page">
+      <div className="title-row">
+        <h1>{t.tokenizer_id}</h1>
+        <StatusBadge status={t.status} />
+      </div>
+      {tok.error ? <ErrorNotice error={tok.error} title="Refresh failed" /> : null}
+      {t.message ? <p className={t.status === 'failed' ? 'notice notice-error' : 'notice'}>{t.error_code ? <code>{t.error_code}</code> : null} {t.message}</p> : null}
+      <dl className="facts">
+        <dt>Method</dt>
+        <dd>{t.method}</dd>
+        <dt>Corpus</dt>
+        <dd>{t.config.corpus_path}</dd>
+        <dt>Vocabulary</dt>
+        <dd>{stats ? formatNumber(stats.vocab_size) : `up to ${formatNumber(t.config.vocab_size)}`}</dd>
+        <dt>Created</dt>
+        <dd>{formatDate(t.created_at)}</dd>
+        <dt>Heartbeat</dt>
+        <dd>{isTerminal(t.status) ? '—' : heartbeatAge(t.last_heartbeat, now)}</dd>
+        <dt>Took</dt>
+        <dd>{t.finished_at ? formatDuration(t.durations.total_s) : '—'}</dd>
+      </dl>
+      {stats ? (
+        <section aria-labelledby="stats-title">
+          <h2 id="stats-title">On the holdout</h2>
+          <dl className="facts">
+            <dt>Lines / characters / words</dt>
+            <dd>
+              {formatNumber(stats.holdout_lines)} / {formatNumber(stats.holdout_chars)} / {formatNumber(stats.holdout_words)}
+            </dd>
+            <dt>Tokens</dt>
+            <dd>{formatNumber(stats.token_count)}</dd>
+            <dt>Unknown-token rate</dt>
+            <dd>{formatNumber(stats.unknown_token_rate, 4)}</dd>
+            <dt>Coverage / character coverage</dt>
+            <dd>
+              {formatNumber(stats.coverage, 4)} / {formatNumber(stats.char_coverage, 4)}
+            </dd>
+            <dt>Tokens per character / per word</dt>
+            <dd>
+              {formatNumber(stats.tokens_per_char)} / {formatNumber(stats.tokens_per_word)}
+            </dd>
+          </dl>
+        </section>
+      ) : null}
+      <section aria-labelledby="files-title">
+        <h2 id="files-title">Files</h2>
+        <ArtifactFiles kind="tokenizers" id={t.tokenizer_id} refreshKey={t.status} />
+      </section>
+      <details>
+        <summary>Configuration</summary>
+        <pre className="json">{JSON.stringify(t.config, null, 2)}</pre>
+      </details>
+    </div>
+  )
+}
