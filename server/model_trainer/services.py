@@ -24,6 +24,8 @@ from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.jobs.lifecycle import JobLifecycle
 from model_trainer.jobs.recovery import JobReconciler, Recovery
 from model_trainer.orchestrators.artifacts import ArtifactStore
+from model_trainer.orchestrators.corpus import CorpusCatalog
+from model_trainer.orchestrators.dashboard import DashboardAssets
 from model_trainer.orchestrators.run_logs import RunLogFollower
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
@@ -57,6 +59,8 @@ RUN_KIND: Key[RunKind] = Key("run_kind")
 RUN_TRAINER: Key[JobLifecycle[RunManifest]] = Key("run_trainer")
 RUN_EVALUATOR: Key[RunEvaluator] = Key("run_evaluator")
 ARTIFACTS: Key[ArtifactStore] = Key("artifacts")
+CORPUS: Key[CorpusCatalog] = Key("corpus")
+DASHBOARD: Key[DashboardAssets] = Key("dashboard")
 RECONCILER: Key[Recovery] = Key("reconciler")
 WORKERS: Key[WorkerDirectory] = Key("workers")
 GENERATION_POOL: Key[InferencePool] = Key("generation_pool")
@@ -103,6 +107,8 @@ def build_registry(settings: Settings) -> Registry:
         RUN_KIND, lambda c: RunKind(layout, c.get(RUN_STATE), c.get(EVENTS))
     )
     registry.register_value(ARTIFACTS, ArtifactStore(layout))
+    registry.register_value(CORPUS, CorpusCatalog(settings.corpus_root))
+    registry.register_value(DASHBOARD, DashboardAssets(settings.ui_dist))
     registry.register_singleton(MODELS, lambda c: _models(c.get(SETTINGS)))
     registry.register_singleton(
         RUNS,

@@ -14,8 +14,10 @@ from model_trainer.core.errors import ErrorCode
 
 REQUEST_ID_HEADER = "X-Request-ID"
 API_KEY_HEADER = "X-Api-Key"
-OPEN_PATHS = frozenset({"/healthz"})
-"""Paths that answer without an API key (liveness probes)."""
+OPEN_PATHS = frozenset({"/healthz", "/", "/ui"})
+"""Paths that answer without an API key: the liveness probe, and the way to the dashboard."""
+OPEN_PREFIX = "/ui/"
+"""The dashboard's files hold no data; the app asks for the key and sends it itself."""
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _DIGITS = re.compile(r"[0-9]+")
@@ -26,9 +28,14 @@ def request_id_for(incoming: str) -> str:
     return incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
+def is_open(path: str) -> bool:
+    """Whether `path` answers without an API key."""
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIX)
+
+
 def refusal(path: str, headers: Headers, api_key: str | None, max_body: int) -> Response | None:
     """An error response when the request must not reach a route, else None."""
-    if api_key and path not in OPEN_PATHS:
+    if api_key and not is_open(path):
         given = headers.get(API_KEY_HEADER, "")
         if not hmac.compare_digest(given.encode(), api_key.encode()):
             return error_response(

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from model_trainer import __version__
 from model_trainer.api.errors import install_error_handlers
 from model_trainer.api.middleware import RequestContext
-from model_trainer.api.routes import artifacts, backends, health, runs, tokenizers
+from model_trainer.api.routes import (
+    artifacts,
+    backends,
+    corpus,
+    dashboard,
+    health,
+    runs,
+    tokenizers,
+)
 from model_trainer.core.container import Registry
 from model_trainer.core.settings import Settings
 from model_trainer.services import RUNS, SETTINGS
+
+GZIP_MIN_BYTES = 1024
+"""Smaller bodies gain too little from compression to pay for it."""
+GZIP_LEVEL = 1
+"""Higher levels cost more than they save: a run's 100,000 metric records (22 MB of JSON)
+take 0.16 s to 5.5 MB at level 1, 0.5 s to 4.8 MB at 6 and 0.8 s to 4.7 MB at 9 (Starlette
+compresses a body that large in a worker thread, but on the API's cores all the same)."""
+UNCOMPRESSED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream", "application/x-tar")
+"""Starlette's list (log streams, `text/event-stream`, among them: each event must leave at
+once) and downloads, which stream large files of their own and keep their length."""
 
 
 def create_app(registry: Registry) -> FastAPI:
@@ -26,6 +45,13 @@ def create_app(registry: Registry) -> FastAPI:
         description="Train tokenizers and small language models; watch, evaluate, export.",
     )
     install_error_handlers(app)
+    # Inside RequestContext, so every answer it compressed still gets its request id.
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=GZIP_MIN_BYTES,
+        compresslevel=GZIP_LEVEL,
+        exclude_content_types=UNCOMPRESSED,
+    )
     app.add_middleware(
         RequestContext,
         registry=registry,
@@ -37,4 +63,6 @@ def create_app(registry: Registry) -> FastAPI:
     app.include_router(tokenizers.router)
     app.include_router(runs.router)
     app.include_router(artifacts.router)
+    app.include_router(corpus.router)
+    app.include_router(dashboard.router)
     return app

@@ -18,11 +18,15 @@ from model_trainer.core.contracts.queue import JobQueue
 from model_trainer.infra.inference_pool import InferencePool
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.orchestrators.artifacts import ArtifactStore
+from model_trainer.orchestrators.corpus import CorpusCatalog
+from model_trainer.orchestrators.dashboard import DashboardAssets
 from model_trainer.orchestrators.run_logs import RunLogFollower
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
 from model_trainer.services import (
     ARTIFACTS,
+    CORPUS,
+    DASHBOARD,
     ENCODE_POOL,
     GENERATION_POOL,
     MODELS,
@@ -91,6 +95,14 @@ async def get_artifacts(container: ContainerDep) -> ArtifactStore:
     return container.get(ARTIFACTS)
 
 
+async def get_corpus(container: ContainerDep) -> CorpusCatalog:
+    return container.get(CORPUS)
+
+
+async def get_dashboard(container: ContainerDep) -> DashboardAssets:
+    return container.get(DASHBOARD)
+
+
 async def get_generation_pool(container: ContainerDep) -> InferencePool:
     return container.get(GENERATION_POOL)
 
@@ -113,6 +125,8 @@ TokenizersDep = Annotated[TokenizerOrchestrator, Depends(get_tokenizers)]
 RunsDep = Annotated[RunOrchestrator, Depends(get_runs)]
 RunLogsDep = Annotated[RunLogFollower, Depends(get_run_logs)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+CorpusDep = Annotated[CorpusCatalog, Depends(get_corpus)]
+DashboardDep = Annotated[DashboardAssets, Depends(get_dashboard)]
 GenerationPoolDep = Annotated[InferencePool, Depends(get_generation_pool)]
 EncodePoolDep = Annotated[InferencePool, Depends(get_encode_pool)]
 TokenizerBackendsDep = Annotated[TokenizerRegistry, Depends(get_tokenizer_backends)]

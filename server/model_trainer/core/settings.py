@@ -17,6 +17,17 @@ def _default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+PACKAGE_UI_DIST = Path(__file__).resolve().parents[1] / "ui_dist"
+"""A dashboard build shipped inside the installed package."""
+CHECKOUT_UI_DIST = Path(__file__).resolve().parents[3] / "ui" / "dist"
+"""Where `npm run build` puts the dashboard when running from a checkout."""
+
+
+def _default_ui_dist() -> Path:
+    """The package's own build if it has one, else the checkout's `ui/dist`."""
+    return PACKAGE_UI_DIST if PACKAGE_UI_DIST.is_dir() else CHECKOUT_UI_DIST
+
+
 class SecuritySettings(BaseModel):
     """API access; no key means the API is open (local use)."""
 
@@ -98,6 +109,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     artifacts_root: Path = Path("artifacts")
     corpus_root: Path = Path("corpus")
+    ui_dist: Annotated[Path, Field(default_factory=_default_ui_dist)]
+    """The built dashboard the API serves at `/ui/` (none there: `/ui/` answers 404)."""
     log_level: LogLevel = "INFO"
     service_name: str = "model-trainer"
     security: SecuritySettings = SecuritySettings()

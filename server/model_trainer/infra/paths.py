@@ -125,21 +125,57 @@ def _walk_fd(fd: int, prefix: tuple[str, ...], seen: set[tuple[int, int]]) -> It
             os.close(sub)
 
 
-def _corpus_file(top: Path, entry: Entry, base: Path) -> bool:
-    """A `.txt` file, or a symlink to one that stays inside the corpus root."""
+def _corpus_file_size(top: Path, entry: Entry, base: Path) -> int | None:
+    """The size of a `.txt` file, or of one a symlink inside the corpus root points to;
+    None for anything a corpus does not read."""
     parts, fd, info = entry
     if Path(parts[-1]).suffix not in CORPUS_SUFFIXES:
-        return False
+        return None
     if stat.S_ISREG(info.st_mode):
-        return True
+        return info.st_size
     if not stat.S_ISLNK(info.st_mode):
-        return False
+        return None
     try:
-        if not stat.S_ISREG(os.stat(parts[-1], dir_fd=fd).st_mode):
-            return False
-        return base in top.joinpath(*parts).resolve().parents
+        target = os.stat(parts[-1], dir_fd=fd)
+        if not stat.S_ISREG(target.st_mode):
+            return None
+        return target.st_size if base in top.joinpath(*parts).resolve().parents else None
     except (OSError, RuntimeError):
-        return False  # dangling or a loop
+        return None  # dangling or a loop
+
+
+def corpus_walk(top: Path, base: Path) -> Iterator[tuple[tuple[str, ...], int]]:
+    """Each file training on the folder `top` reads (its parts under `top`, its size), for
+    a corpus root whose resolved path is `base`."""
+    for entry in walk_visible(top):
+        size = _corpus_file_size(top, entry, base)
+        if size is not None:
+            yield entry[0], size
+
+
+def visible_folders(top: Path) -> list[str]:
+    """Names of the folders directly in `top` that a walk enters: not hidden, no symlink."""
+    try:
+        fd = os.open(top, _DIR_FLAGS)
+    except OSError:
+        return []
+    try:
+        names = sorted(os.listdir(fd))
+        found: list[str] = []
+        for name in names:
+            if name.startswith("."):
+                continue
+            try:
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                continue  # removed since it was listed
+            if stat.S_ISDIR(info.st_mode):
+                found.append(name)
+        return found
+    except OSError:
+        return []  # unreadable: a walk skips it too
+    finally:
+        os.close(fd)
 
 
 def corpus_files(corpus_root: Path, corpus_path: str) -> list[Path]:
@@ -150,11 +186,7 @@ def corpus_files(corpus_root: Path, corpus_path: str) -> list[Path]:
     if target.is_file():
         return [target]
     base = corpus_root.resolve()
-    files = sorted(
-        target.joinpath(*entry[0])
-        for entry in walk_visible(target)
-        if _corpus_file(target, entry, base)
-    )
+    files = sorted(target.joinpath(*parts) for parts, _ in corpus_walk(target, base))
     if not files:
         raise AppError(ErrorCode.CORPUS_EMPTY, f"corpus_path '{corpus_path}' holds no .txt files")
     return files

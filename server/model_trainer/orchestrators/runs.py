@@ -8,8 +8,6 @@ import time
 from collections import deque
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from model_trainer.core.contracts.events import EventPublisher, utc_now
 from model_trainer.core.contracts.queue import JobQueue, JobSpec
 from model_trainer.core.errors import AppError, ErrorCode
@@ -32,7 +30,13 @@ from model_trainer.training.budget import check_tokens_per_step
 from model_trainer.training.config import EvalRequest, RunConfig
 from model_trainer.training.generation import ModelCache
 from model_trainer.training.kind import RunKind
-from model_trainer.training.manifest import RUN_MANIFESTS, MetricRecord, RunManifest, TokenizerRef
+from model_trainer.training.manifest import (
+    RUN_MANIFESTS,
+    MetricRecord,
+    RunManifest,
+    TokenizerRef,
+    metrics_after,
+)
 from model_trainer.training.model_registry import ModelRegistry
 from model_trainer.training.progress import Progress
 
@@ -213,18 +217,11 @@ class RunOrchestrator:
         finally:
             self._state.release_lease(run_id, owner)
 
-    def metrics(self, run_id: str) -> list[MetricRecord]:
+    def metrics(self, run_id: str, after: int) -> tuple[list[MetricRecord], int]:
+        """The run's metric records after the first `after`, and the `after` for the next."""
         path = self.folder(run_id).metrics
         self.get(run_id)
-        records: list[MetricRecord] = []
-        if path.is_file():
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    try:
-                        records.append(MetricRecord.model_validate_json(line))
-                    except ValidationError:
-                        continue  # a line being written right now
-        return records
+        return metrics_after(path, after)
 
     def log_tail(self, run_id: str, lines: int) -> list[str]:
         self.get(run_id)

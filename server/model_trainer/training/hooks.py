@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from enum import StrEnum
 from pathlib import Path
 
@@ -76,6 +77,7 @@ class RunReporter:
                 lr=progress.lr,
                 tokens_per_s=progress.tokens_per_s,
                 tokens_seen=progress.tokens_seen,
+                time=time.time(),
             )
         )
         self._log.info(
@@ -114,6 +116,7 @@ class RunReporter:
                 train_loss=result.train_loss,
                 val_loss=result.val_loss,
                 val_perplexity=result.val_perplexity,
+                time=time.time(),
             )
         )
         self._log.info(

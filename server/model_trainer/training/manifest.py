@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.job_status import JobError, JobStatus
@@ -132,10 +132,35 @@ class MetricRecord(BaseModel):
     train_loss: float | None = None
     val_loss: float | None = None
     val_perplexity: float | None = None
+    time: Annotated[
+        float | None,
+        Field(description="When it was logged, in Unix seconds (absent in older records)"),
+    ] = None
 
     def line(self) -> str:
         """The record as its line of `metrics.jsonl` (absent values left out, not zeros)."""
         return self.model_dump_json(exclude_none=True) + "\n"
+
+
+def metrics_after(path: Path, after: int) -> tuple[list[MetricRecord], int]:
+    """The records after the first `after` lines of `metrics.jsonl`, and how many complete
+    lines it holds: the `after` that asks for what comes next."""
+    records: list[MetricRecord] = []
+    seen = 0
+    if not path.is_file():
+        return records, seen
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break  # being written right now: it counts once it is whole
+            seen += 1
+            if seen <= after:
+                continue
+            try:
+                records.append(MetricRecord.model_validate_json(line))
+            except ValidationError:
+                continue  # damaged; still counted, so offsets stay line numbers
+    return records, seen
 
 
 def keep_metrics_until(path: Path, step: int) -> None:

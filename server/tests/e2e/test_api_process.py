@@ -8,6 +8,7 @@ a dropped stream stops writing at once and that a full generation pool answers 5
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -23,7 +24,10 @@ import httpx
 import pytest
 
 from model_trainer.api.schemas.common import ErrorBody
+from model_trainer.core.job_status import JobStatus
 from model_trainer.core.settings import Settings
+from model_trainer.infra.atomic import write_model
+from model_trainer.training.manifest import RunManifest
 
 from .processes import free_port
 from .test_runs_api import char_tokenizer, finished_run
@@ -35,6 +39,7 @@ pytestmark = pytest.mark.timeout(300)
 BACKLOG = 3000
 """Log lines of the planted run, as in the report (each about 200 bytes)."""
 PLANTED = "run-00000000-0000f00d"
+LIVE = "run-00000000-0000beaf"
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +157,60 @@ def test_a_full_generation_pool_answers_503_and_health_stays_up(
         assert ErrorBody.model_validate_json(answer.content).code == "SERVER_BUSY"
         assert answer.headers["Retry-After"].isascii()
         assert answer.headers["Retry-After"].isdigit()
+
+
+@pytest.fixture()
+def live_run(stack_settings: Settings, finished_run: str) -> Iterator[Path]:
+    """A copy of finished_run that says it is still running, so its log stream stays open."""
+    models = stack_settings.artifacts_root / "models"
+    folder = models / LIVE
+    shutil.copytree(models / finished_run, folder)
+    manifest = RunManifest.model_validate_json((folder / "manifest.json").read_bytes())
+    manifest.run_id, manifest.status, manifest.finished_at = LIVE, JobStatus.RUNNING, None
+    write_model(folder / "manifest.json", manifest)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def _next_event(response: http.client.HTTPResponse) -> tuple[int, str]:
+    event_id, data = 0, ""
+    while True:
+        line = response.readline().decode("utf-8").rstrip("\r\n")
+        if line.startswith("id:"):
+            event_id = int(line[3:])
+        elif line.startswith("data:"):
+            data = line[5:].strip()
+        elif not line and event_id:
+            return event_id, data
+
+
+def test_log_streams_are_neither_compressed_nor_held_back(
+    server: tuple[str, Path], live_run: Path
+) -> None:
+    """A client that accepts gzip still gets each log line as an event the moment it is
+    written: compression would hold events back until a buffer filled."""
+    base, _log = server
+    backlog = len((live_run / "logs.jsonl").read_bytes().splitlines())
+    conn = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=30)
+    try:
+        headers = {"Accept": "text/event-stream", "Accept-Encoding": "gzip"}
+        conn.request("GET", f"/runs/{LIVE}/logs/stream", headers=headers)
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type", "").startswith("text/event-stream")
+        assert response.getheader("Content-Encoding") is None
+        while _next_event(response)[0] < backlog:
+            pass
+        delays: list[float] = []
+        for n in range(1, 4):
+            probe: dict[str, object] = {"event": "probe", "n": n}
+            with (live_run / "logs.jsonl").open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(probe) + "\n")
+            written = time.monotonic()
+            event_id, data = _next_event(response)
+            delays.append(time.monotonic() - written)
+            assert event_id == backlog + n and data == json.dumps(probe)
+        print(f"log line written -> event received: {[round(d * 1000) for d in delays]} ms")
+        assert max(delays) < 2.0, delays
+    finally:
+        conn.close()

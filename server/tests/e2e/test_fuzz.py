@@ -195,6 +195,7 @@ def _plan(server: str, seeds: Seeds, home: Path) -> FuzzPlan:
             "ended_runs": [seeds.run_done],
             "artifacts": [seeds.tokenizer_done, seeds.run_done],
             "corpora": ["story.txt", "books", "empty", "missing.txt", "../story.txt", "x" * 300],
+            "folders": ["", "books", "empty", "books/..", "story.txt", "missing", "../", "x" * 300],
             "files": ["manifest.json", "export", "export/config.json", "../manifest.json", ".work"],
         },
         parameters={
@@ -207,6 +208,8 @@ def _plan(server: str, seeds: Seeds, home: Path) -> FuzzPlan:
             "body.data.tokenizer_id": Binding("tokenizers"),
         },
         operations={
+            # `query.path` names artifact files elsewhere; here, corpus folders.
+            "corpus-list": OperationPlan(parameters={"query.path": Binding("folders")}),
             # Every case of these reaches the trained model or tokenizer.
             "runs-generate": OperationPlan(fixed={"path.run_id": seeds.run_done}),
             "tokenizers-encode": OperationPlan(fixed={"path.tokenizer_id": seeds.tokenizer_done}),

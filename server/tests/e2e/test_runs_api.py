@@ -136,6 +136,9 @@ def test_completed_run_reports_progress_metrics_and_artifacts(
     assert [m.step for m in evals] == [0, 20, 40]
     assert evals[-1].val_loss is not None and evals[0].val_loss is not None
     assert evals[-1].val_loss < evals[0].val_loss
+    times = [m.time for m in metrics.data if m.time is not None]  # written as each was logged
+    assert len(times) == metrics.count and times == sorted(times), times
+    assert metrics.after == 0 and metrics.next_after == metrics.count
     logs = LogsPublic.model_validate_json(api.get(f"/runs/{finished_run}/logs?tail=5").content)
     assert logs.count == 5
     folder = stack_settings.artifacts_root / "models" / finished_run

@@ -32,8 +32,9 @@ def locked(stack_settings: Settings) -> Iterator[TestClient]:
     registry.close()
 
 
-def test_every_endpoint_but_healthz_needs_the_key(locked: TestClient) -> None:
+def test_every_endpoint_but_healthz_and_the_dashboard_needs_the_key(locked: TestClient) -> None:
     assert locked.get("/healthz").status_code == 200
+    assert locked.get("/", follow_redirects=False).status_code == 307  # to /ui/, key-free
     for method, path in [
         ("GET", "/tokenizers"),
         ("GET", "/runs"),
@@ -41,6 +42,9 @@ def test_every_endpoint_but_healthz_needs_the_key(locked: TestClient) -> None:
         ("POST", "/tokenizers/train"),
         ("GET", "/openapi.json"),
         ("GET", "/artifacts/models/run-00000000-00000000"),
+        ("GET", "/runs/run-00000000-00000000/metrics"),
+        ("GET", "/corpus"),
+        ("GET", "/docs"),
     ]:
         response = locked.request(method, path)
         assert response.status_code == 401, path

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from model_trainer.core import settings as settings_module
 from model_trainer.core.container import Key, Registry
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id, validate_id
-from model_trainer.core.settings import Settings
+from model_trainer.core.settings import CHECKOUT_UI_DIST, PACKAGE_UI_DIST, Settings
 from model_trainer.infra.atomic import write_text
 from model_trainer.infra.paths import corpus_files, resolve_inside
 
@@ -22,11 +23,24 @@ def test_settings_read_the_public_environment_names(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("SECURITY__API_KEY", "s3cret")
     monkeypatch.setenv("WORKER__THREADS", "3")
+    monkeypatch.setenv("UI_DIST", "/srv/ui")
     settings = Settings()
     assert settings.redis_url == "redis://example:6380/2"
     assert settings.artifacts_root == Path("/data/a") and settings.corpus_root == Path("/data/c")
     assert settings.log_level == "DEBUG" and settings.security.api_key == "s3cret"
-    assert settings.worker.threads == 3
+    assert settings.worker.threads == 3 and settings.ui_dist == Path("/srv/ui")
+
+
+def test_the_dashboard_comes_from_the_package_else_the_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("UI_DIST", raising=False)
+    # This checkout's package ships no build, so the default is the checkout's `ui/dist`.
+    assert not PACKAGE_UI_DIST.exists()
+    assert Settings().ui_dist == CHECKOUT_UI_DIST
+    assert CHECKOUT_UI_DIST == Path(__file__).resolve().parents[3] / "ui" / "dist"
+    monkeypatch.setattr(settings_module, "PACKAGE_UI_DIST", tmp_path)
+    assert Settings().ui_dist == tmp_path
 
 
 def test_ids_are_ordered_and_validated() -> None:

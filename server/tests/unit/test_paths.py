@@ -14,6 +14,7 @@ from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.infra.paths import corpus_files, plain_path, resolve_inside
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.orchestrators.artifacts import CHUNK_BYTES, ArtifactKind, ArtifactStore
+from model_trainer.orchestrators.corpus import CorpusCatalog, CorpusEntryKind
 
 
 def _plant_loops(root: Path) -> None:
@@ -59,6 +60,37 @@ def test_corpus_walk_skips_loops_and_links_out(corpus: Path) -> None:
     with pytest.raises(AppError) as caught:
         corpus_files(corpus, "d")
     assert caught.value.code is ErrorCode.CORPUS_EMPTY
+
+
+def test_corpus_listing_shows_what_training_reads(corpus: Path) -> None:
+    (corpus / ".hidden").mkdir()
+    (corpus / ".hidden" / "h.txt").write_text("hidden\n")
+    (corpus / "real" / "notes.md").write_text("not a corpus file\n")
+    (corpus / "real" / "deeper").mkdir()
+    (corpus / "real" / "deeper" / "two.txt").write_text("two two\n")
+    catalog = CorpusCatalog(corpus)
+    root = catalog.folder(None)
+    assert [(e.path, e.kind, e.bytes, e.files) for e in root.entries] == [
+        ("d", CorpusEntryKind.FOLDER, 0, 0),
+        ("real", CorpusEntryKind.FOLDER, 12, 2),
+        ("alias.txt", CorpusEntryKind.FILE, 4, 1),
+    ]
+    # Every total is what training on the same path reads, no more and no less.
+    for folder in (root, catalog.folder("real"), catalog.folder("linked")):
+        named = folder.path or "."
+        read = corpus_files(corpus, named)
+        assert (folder.files, folder.bytes) == (len(read), sum(f.stat().st_size for f in read))
+    assert catalog.folder("linked").path == "real"  # named by where training reads it
+    assert [e.path for e in catalog.folder("real").entries] == ["real/deeper", "real/one.txt"]
+    refusals = {"loop": ErrorCode.DATA_INVALID, "../x": ErrorCode.PATH_OUTSIDE_ROOT}
+    refusals |= {"real/one.txt": ErrorCode.DATA_INVALID, "nope": ErrorCode.DATA_NOT_FOUND}
+    for path, code in refusals.items():
+        with pytest.raises(AppError) as caught:
+            catalog.folder(path)
+        assert caught.value.code is code, path
+    with pytest.raises(AppError) as missing:
+        CorpusCatalog(corpus / "gone").folder(None)
+    assert missing.value.message == "the corpus root does not exist"
 
 
 def test_plain_paths_refuse_every_symlink_on_the_way(tmp_path: Path) -> None:

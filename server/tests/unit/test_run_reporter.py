@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from model_trainer.training.manifest import (
     RunManifest,
     TokenizerRef,
     keep_metrics_until,
+    metrics_after,
 )
 from model_trainer.training.progress import Progress
 
@@ -78,6 +80,7 @@ def _report(folder: Path, events: Events) -> None:
 
 
 def test_metric_lines_parse_back_with_the_model_that_wrote_them(tmp_path: Path) -> None:
+    before = time.time()
     _report(tmp_path, Events())
     lines = RunFolder(tmp_path).metrics.read_text(encoding="utf-8").splitlines()
     records = [MetricRecord.model_validate_json(line) for line in lines]
@@ -90,6 +93,9 @@ def test_metric_lines_parse_back_with_the_model_that_wrote_them(tmp_path: Path) 
     assert records[1].loss is None and records[1].tokens_seen == 80
     assert records[2].loss == 2.5 and records[3].val_perplexity is not None
     assert '"loss"' not in lines[1]  # absent, not 0.0 nor null
+    times = [r.time for r in records if r.time is not None]
+    assert len(times) == len(records) and before <= times[0], times
+    assert times == sorted(times) and times[-1] <= time.time()
     with pytest.raises(ValidationError):
         MetricRecord.model_validate_json('{"kind": "checkpoint", "step": 1}')
 
@@ -120,3 +126,21 @@ def test_resuming_keeps_records_before_the_step_in_the_same_schema(tmp_path: Pat
         ("train", 10),
     ]
     assert lines[0] == '{"kind":"train","step":1,"lr":0.1}'
+
+
+def test_metrics_after_an_offset_are_the_lines_past_it(tmp_path: Path) -> None:
+    _report(tmp_path, Events())
+    path = RunFolder(tmp_path).metrics
+    whole, total = metrics_after(path, 0)
+    assert total == len(whole) == 4
+    for after in range(6):
+        records, next_after = metrics_after(path, after)
+        assert records == whole[after:] and next_after == 4
+    # A line being written is neither returned nor counted; a damaged one is counted
+    # (offsets are line numbers), and a record from before `time` existed still reads.
+    legacy = '{"kind":"train","step":11,"loss":2.0}\n'
+    path.write_text(path.read_text() + "not json\n" + legacy + '{"kind":"tr', encoding="utf-8")
+    records, next_after = metrics_after(path, 4)
+    assert next_after == 6 and [(r.step, r.time) for r in records] == [(11, None)]
+    assert metrics_after(path, 6) == ([], 6)
+    assert metrics_after(tmp_path / "missing.jsonl", 3) == ([], 0)

@@ -215,7 +215,7 @@ export interface paths {
         };
         /**
          * Get Metrics
-         * @description Every logged step and evaluation, in order.
+         * @description Logged steps and evaluations in order, after the first `after` (charts append).
          */
         get: operations["runs-metrics"];
         put?: never;
@@ -387,6 +387,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/corpus": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Corpus
+         * @description A folder's folders and `.txt` files, each with what training on it would read.
+         */
+        get: operations["corpus-list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -488,6 +508,36 @@ export interface components {
             count: number;
         };
         /**
+         * CorpusEntry
+         * @description A `.txt` file or a folder directly inside the listed folder.
+         */
+        CorpusEntry: {
+            /** Name */
+            name: string;
+            /**
+             * Path
+             * @description Relative to the corpus root, as `corpus_path`
+             */
+            path: string;
+            kind: components["schemas"]["CorpusEntryKind"];
+            /**
+             * Bytes
+             * @description A file's size; a folder's `.txt` files that training reads
+             */
+            bytes: number;
+            /**
+             * Files
+             * @description `.txt` files training on it reads (0: the folder holds none)
+             */
+            files: number;
+        };
+        /**
+         * CorpusEntryKind
+         * @description What an entry of a corpus folder is.
+         * @enum {string}
+         */
+        CorpusEntryKind: "file" | "folder";
+        /**
          * CorpusInfo
          * @description The text a tokenizer was trained on, identified by content hash.
          */
@@ -504,6 +554,25 @@ export interface components {
             train_lines: number;
             /** Holdout Lines */
             holdout_lines: number;
+        };
+        /**
+         * CorpusPublic
+         * @description A corpus folder: what training on it reads, then its folders and `.txt` files by name.
+         */
+        CorpusPublic: {
+            /**
+             * Path
+             * @description Relative to the corpus root; empty for the root
+             */
+            path: string;
+            /** Bytes */
+            bytes: number;
+            /** Files */
+            files: number;
+            /** Data */
+            data: components["schemas"]["CorpusEntry"][];
+            /** Count */
+            count: number;
         };
         /**
          * DataSpec
@@ -852,10 +921,15 @@ export interface components {
             val_loss?: number | null;
             /** Val Perplexity */
             val_perplexity?: number | null;
+            /**
+             * Time
+             * @description When it was logged, in Unix seconds (absent in older records)
+             */
+            time?: number | null;
         };
         /**
          * MetricsPublic
-         * @description A run's logged steps and evaluations, in order (for charts).
+         * @description A run's logged steps and evaluations in order (for charts), after the first `after`.
          */
         MetricsPublic: {
             /** Run Id */
@@ -864,6 +938,13 @@ export interface components {
             data: components["schemas"]["MetricRecord"][];
             /** Count */
             count: number;
+            /** After */
+            after: number;
+            /**
+             * Next After
+             * @description Records logged so far: the `after` that asks for newer ones only. Below `after` when a resumed run dropped the records past its checkpoint: ask again from 0.
+             */
+            next_after: number;
         };
         /**
          * MetricsSummary
@@ -2048,7 +2129,10 @@ export interface operations {
     };
     "runs-metrics": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Skip the first `after` records (a previous `next_after`) */
+                after?: number;
+            };
             header?: never;
             path: {
                 run_id: string;
@@ -2704,6 +2788,74 @@ export interface operations {
                 content: {
                     "application/octet-stream": string;
                     "application/x-tar": string;
+                };
+            };
+            /** @description The body is not JSON (`BODY_NOT_JSON`), a path is unusable or outside its root, or a stored file is bad */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing, unknown or out of range (the message names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An unexpected failure (logged with its stack; the body says nothing more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "corpus-list": {
+        parameters: {
+            query?: {
+                /** @description A folder relative to the corpus root (the root) */
+                path?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CorpusPublic"];
                 };
             };
             /** @description The body is not JSON (`BODY_NOT_JSON`), a path is unusable or outside its root, or a stored file is bad */

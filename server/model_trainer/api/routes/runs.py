@@ -52,10 +52,18 @@ def get_run(run_id: str, runs: RunsDep) -> RunPublic:
     return RunPublic.from_view(runs.get(run_id))
 
 
-def get_metrics(run_id: str, runs: RunsDep) -> MetricsPublic:
-    """Every logged step and evaluation, in order."""
-    data = runs.metrics(run_id)
-    return MetricsPublic(run_id=run_id, data=data, count=len(data))
+def get_metrics(
+    run_id: str,
+    runs: RunsDep,
+    after: Annotated[
+        int, Query(ge=0, description="Skip the first `after` records (a previous `next_after`)")
+    ] = 0,
+) -> MetricsPublic:
+    """Logged steps and evaluations in order, after the first `after` (charts append)."""
+    data, next_after = runs.metrics(run_id, after)
+    return MetricsPublic(
+        run_id=run_id, data=data, count=len(data), after=after, next_after=next_after
+    )
 
 
 def get_logs(

@@ -103,13 +103,22 @@ class RunsPublic(BaseModel):
 
 
 class MetricsPublic(BaseModel):
-    """A run's logged steps and evaluations, in order (for charts)."""
+    """A run's logged steps and evaluations in order (for charts), after the first `after`."""
 
     model_config = ConfigDict(extra="forbid")
 
     run_id: str
     data: list[MetricRecord]
     count: int
+    after: int
+    next_after: Annotated[
+        int,
+        Field(
+            description="Records logged so far: the `after` that asks for newer ones only. "
+            "Below `after` when a resumed run dropped the records past its checkpoint: ask "
+            "again from 0."
+        ),
+    ]
 
 
 class LogsPublic(BaseModel):

@@ -1,0 +1,34 @@
+"""`/corpus`: the folders and `.txt` files a training request may name, with their sizes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from model_trainer.api.deps import CorpusDep
+from model_trainer.api.schemas.common import error_responses
+from model_trainer.api.schemas.corpus import CorpusPublic
+
+
+def list_corpus(
+    corpus: CorpusDep,
+    path: Annotated[
+        str | None,
+        Query(max_length=1024, description="A folder relative to the corpus root (the root)"),
+    ] = None,
+) -> CorpusPublic:
+    """A folder's folders and `.txt` files, each with what training on it would read."""
+    return CorpusPublic.from_folder(corpus.folder(path))
+
+
+# The folder is refused as training would refuse it: outside the root or a symlink loop
+# (400), missing (404); every route may answer 401 (API key), 422 (parameters) and 500.
+router = APIRouter(prefix="/corpus", tags=["corpus"], responses=error_responses(401, 422, 500))
+router.add_api_route(
+    "",
+    list_corpus,
+    methods=["GET"],
+    operation_id="corpus-list",
+    responses=error_responses(400, 404),
+)

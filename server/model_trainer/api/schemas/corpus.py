@@ -1,0 +1,31 @@
+"""`/corpus` bodies: a folder of the corpus root and what is inside it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from model_trainer.orchestrators.corpus import CorpusEntry, CorpusFolder
+
+
+class CorpusPublic(BaseModel):
+    """A corpus folder: what training on it reads, then its folders and `.txt` files by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Annotated[str, Field(description="Relative to the corpus root; empty for the root")]
+    bytes: int
+    files: int
+    data: list[CorpusEntry]
+    count: int
+
+    @classmethod
+    def from_folder(cls, folder: CorpusFolder) -> CorpusPublic:
+        return cls(
+            path=folder.path,
+            bytes=folder.bytes,
+            files=folder.files,
+            data=folder.entries,
+            count=len(folder.entries),
+        )
