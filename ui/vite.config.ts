@@ -11,6 +11,7 @@ const apiPaths = [
   '/tokenizers',
   '/runs',
   '/artifacts',
+  '/corpus',
   '/openapi.json',
   '/docs',
 ]

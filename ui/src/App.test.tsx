@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { App } from './App'
 import { apiKey } from './api/apiKey'
 import { apiFetch, jsonResponse } from './test/fakes'
+import { finishedRun } from './test/fixtures'
 
 const UNAUTHORIZED = { code: 'UNAUTHORIZED', message: 'X-Api-Key is missing or wrong', request_id: 'r' }
 
@@ -71,5 +72,22 @@ describe('App', () => {
     window.location.hash = '#/nowhere'
     render(<App />)
     expect(screen.getByRole('heading', { name: 'Not found' })).toBeTruthy()
+  })
+
+  it('picks runs to compare from the runs table', async () => {
+    const user = userEvent.setup()
+    const { fetchImpl } = apiFetch({
+      'GET /runs': () => jsonResponse(200, { data: [finishedRun('run-1'), finishedRun('run-2'), finishedRun('run-3')], count: 3 }),
+      'GET /tokenizers': () => jsonResponse(200, { data: [], count: 0 }),
+      'GET /readyz': () => jsonResponse(200, { status: 'ready', redis: true, workers: 1, reason: null }),
+    })
+    vi.stubGlobal('fetch', fetchImpl)
+    render(<App />)
+    await user.click(await screen.findByLabelText('Compare run-1'))
+    expect(screen.queryByRole('link', { name: /^Compare \d runs$/ })).toBeNull() // two at least
+    await user.click(screen.getByLabelText('Compare run-3'))
+    expect(screen.getByRole('link', { name: 'Compare 2 runs' }).getAttribute('href')).toBe('#/compare?runs=run-1,run-3')
+    // the page's button and the menu's link
+    expect(screen.getAllByRole('link', { name: 'New run' }).map((a) => a.getAttribute('href'))).toEqual(['#/runs/new', '#/runs/new'])
   })
 })

@@ -2,18 +2,28 @@ import { Suspense, lazy, useEffect, useState } from 'react'
 import { apiKey } from './api/apiKey'
 import { ApiKeyPrompt } from './components/ApiKeyPrompt'
 import { Link, Router, type Route } from './router/Link'
-import { useHashPath } from './router/router'
+import { useHashPath, useQuery } from './router/router'
 import { HomePage } from './routes/index'
 import { TokenizerPage } from './routes/tokenizers.$tokenizerId'
 import { NewTokenizerPage } from './routes/tokenizers.new'
 
-// The run page carries the charts (uPlot): loaded when first opened.
+// The run and compare pages carry the charts (uPlot), the New run page the API's schemas:
+// each is loaded when first opened.
 const RunPage = lazy(async () => ({ default: (await import('./routes/runs.$runId')).RunPage }))
+const NewRunPage = lazy(async () => ({ default: (await import('./routes/runs.new')).NewRunPage }))
+const ComparePage = lazy(async () => ({ default: (await import('./routes/compare')).ComparePage }))
+
+function NewRunRoute() {
+  const from = useQuery().get('from') ?? undefined
+  return <NewRunPage key={from ?? ''} from={from} />
+}
 
 const routes: Route[] = [
   { pattern: '/', render: () => <HomePage /> },
   { pattern: '/tokenizers/new', render: () => <NewTokenizerPage /> },
   { pattern: '/tokenizers/:tokenizerId', render: (p) => <TokenizerPage key={p['tokenizerId']} tokenizerId={p['tokenizerId'] ?? ''} /> },
+  { pattern: '/runs/new', render: () => <NewRunRoute /> },
+  { pattern: '/compare', render: () => <ComparePage /> },
   { pattern: '/runs/:runId', render: (p) => <RunPage key={p['runId']} runId={p['runId'] ?? ''} /> },
 ]
 
@@ -57,6 +67,8 @@ export function App() {
         <nav aria-label="Main">
           <NavLink to="/">Overview</NavLink>
           <NavLink to="/tokenizers/new">New tokenizer</NavLink>
+          <NavLink to="/runs/new">New run</NavLink>
+          <NavLink to="/compare">Compare</NavLink>
         </nav>
         <button type="button" className="button small key-button" onClick={() => apiKey.ask()}>
           {keyState.key ? 'API key ✓' : 'API key'}

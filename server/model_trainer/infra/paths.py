@@ -178,17 +178,18 @@ def visible_folders(top: Path) -> list[str]:
         os.close(fd)
 
 
-def corpus_files(corpus_root: Path, corpus_path: str) -> list[Path]:
-    """The `.txt` files a corpus path names, sorted, or a clear error."""
-    target = resolve_inside(corpus_root, corpus_path, "corpus_path")
+def corpus_files(corpus_root: Path, corpus_path: str, field: str = "corpus_path") -> list[Path]:
+    """The `.txt` files a corpus path names, sorted, or a clear error naming `field` (the
+    request's name for it, e.g. `data.corpus_path`)."""
+    target = resolve_inside(corpus_root, corpus_path, field)
     if not target.exists():
-        raise AppError(ErrorCode.DATA_NOT_FOUND, f"corpus_path '{corpus_path}' does not exist")
+        raise AppError(ErrorCode.DATA_NOT_FOUND, f"{field} '{corpus_path}' does not exist")
     if target.is_file():
         return [target]
     base = corpus_root.resolve()
     files = sorted(target.joinpath(*parts) for parts, _ in corpus_walk(target, base))
     if not files:
-        raise AppError(ErrorCode.CORPUS_EMPTY, f"corpus_path '{corpus_path}' holds no .txt files")
+        raise AppError(ErrorCode.CORPUS_EMPTY, f"{field} '{corpus_path}' holds no .txt files")
     return files
 
 

@@ -98,7 +98,7 @@ class RunOrchestrator:
                 f"model.max_seq_len: exceeds the limit {limits.max_seq_len}",
             )
         tokenizer = self._tokenizer_ref(config.data.tokenizer_id)
-        corpus_files(self._settings.corpus_root, config.data.corpus_path)
+        corpus_files(self._settings.corpus_root, config.data.corpus_path, "data.corpus_path")
         backend, arch = resolve_architecture(
             config.model, self._models_registry, tokenizer.vocab_size
         )

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { apiKey } from './apiKey'
 import { api, unwrap } from './client'
-import { ApiError, asApiError, toApiError } from './errors'
+import { ApiError, asApiError, retryAfterSeconds, toApiError } from './errors'
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
@@ -50,6 +50,14 @@ describe('toApiError', () => {
       request_id: 'hdr-9',
     })
     expect(toApiError(response, undefined)).toMatchObject({ code: 'HTTP_502', message: 'Bad Gateway' })
+  })
+
+  it('keeps Retry-After (seconds or a date) as retryAfterS', () => {
+    const busy = new Response(null, { status: 503, headers: { 'Retry-After': '7' } })
+    expect(toApiError(busy, { code: 'SERVER_BUSY', message: 'full', request_id: 'r' }).retryAfterS).toBe(7)
+    expect(retryAfterSeconds('Wed, 01 Jan 2025 10:00:30 GMT', Date.parse('2025-01-01T10:00:00Z'))).toBe(30)
+    expect(retryAfterSeconds('soon')).toBeUndefined()
+    expect(toApiError(new Response(null, { status: 500 }), undefined).retryAfterS).toBeUndefined()
   })
 
   it('turns a failed fetch into NETWORK_ERROR', () => {

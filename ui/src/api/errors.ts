@@ -7,14 +7,27 @@ export class ApiError extends Error implements ErrorBody {
   readonly status: number
   readonly code: string
   readonly request_id: string
+  /** Seconds the server asked to wait before trying again (`Retry-After`, sent with 503
+   * `SERVER_BUSY`); undefined when it said nothing. */
+  readonly retryAfterS: number | undefined
 
-  constructor(status: number, body: ErrorBody) {
+  constructor(status: number, body: ErrorBody, retryAfterS?: number) {
     super(body.message)
     this.name = 'ApiError'
     this.status = status
     this.code = body.code
     this.request_id = body.request_id
+    this.retryAfterS = retryAfterS
   }
+}
+
+/** `Retry-After` in seconds: a number of seconds or an HTTP date; undefined otherwise. */
+export function retryAfterSeconds(header: string | null, nowMs: number = Date.now()): number | undefined {
+  if (header === null || header.trim() === '') return undefined
+  const text = header.trim()
+  if (/^[0-9]+$/.test(text)) return Number(text)
+  const at = Date.parse(text)
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - nowMs) / 1000))
 }
 
 function isErrorBody(value: unknown): value is ErrorBody {
@@ -26,21 +39,22 @@ function isErrorBody(value: unknown): value is ErrorBody {
 /** Turn an error answer (its parsed body, or its text, or nothing) into an `ApiError`. */
 export function toApiError(response: Response, body: unknown): ApiError {
   const headerId = response.headers.get('x-request-id') ?? ''
+  const retryAfter = retryAfterSeconds(response.headers.get('retry-after'))
   if (isErrorBody(body)) {
     const requestId = typeof body.request_id === 'string' ? body.request_id : headerId
-    return new ApiError(response.status, {
-      code: body.code,
-      message: body.message,
-      request_id: requestId,
-    })
+    return new ApiError(
+      response.status,
+      { code: body.code, message: body.message, request_id: requestId },
+      retryAfter,
+    )
   }
   const text = typeof body === 'string' ? body.trim() : ''
   const message = text.length > 0 && text.length < 300 ? text : response.statusText
-  return new ApiError(response.status, {
-    code: `HTTP_${response.status}`,
-    message: message || `the server answered ${response.status}`,
-    request_id: headerId,
-  })
+  return new ApiError(
+    response.status,
+    { code: `HTTP_${response.status}`, message: message || `the server answered ${response.status}`, request_id: headerId },
+    retryAfter,
+  )
 }
 
 /** A fetch that never reached the server (offline, refused, aborted by a timeout). */

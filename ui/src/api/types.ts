@@ -11,6 +11,15 @@ export type TokenizerPublic = Schemas['TokenizerPublic']
 export type TokenizerTrainConfig = Schemas['TokenizerTrainConfig']
 export type MetricRecord = Schemas['MetricRecord']
 export type Progress = Schemas['Progress']
+export type RunConfig = Schemas['RunConfig']
+export type ModelSpec = Schemas['ModelSpec']
+export type DataSpec = Schemas['DataSpec']
+export type TrainerSpec = Schemas['TrainerSpec']
+export type ModelSize = Schemas['ModelSize']
+export type EvalPublic = Schemas['EvalPublic']
+export type GenerateRequest = Schemas['GenerateRequest']
+export type GeneratePublic = Schemas['GeneratePublic']
+export type EncodePublic = Schemas['EncodePublic']
 
 /** Any JSON value (the schema's `JsonValue` is `unknown`, as JSON Schema's `{}` is). */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }

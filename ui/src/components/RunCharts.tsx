@@ -1,5 +1,5 @@
 import { useState } from 'react'
-import { api, unwrap } from '../api/client'
+import { syncMetrics } from '../api/metrics'
 import { useApi } from '../api/useApi'
 import { RunSeries, lossData, metricsInterval, rateData } from '../lib/chartData'
 import { MetricChart } from './MetricChart'
@@ -14,15 +14,14 @@ const RATE_SERIES = [
   { label: 'tokens/s', stroke: 'rgba(148, 103, 189, 0.55)', scale: 'y2' as const },
 ]
 
-/** Loss, learning rate and throughput of a run, growing as it logs: each poll appends only
- * the new records to the columns and the charts get them through `setData`. */
+/** Loss, learning rate and throughput of a run, growing as it logs: each poll asks only for
+ * the new records, appends them to the columns, and the charts get them through `setData`. */
 export function RunCharts({ runId, ended }: { runId: string; ended: boolean }) {
   const [series] = useState(() => new RunSeries())
   const metrics = useApi(
     `metrics:${runId}`,
     async (signal) => {
-      const answer = await unwrap(api.GET('/runs/{run_id}/metrics', { params: { path: { run_id: runId } }, signal }))
-      series.sync(answer.data)
+      await syncMetrics(series, runId, signal)
       return { version: series.version, steps: series.step.length, evals: series.evalStep.length }
     },
     // ended: fetch once more for the last records, then stop

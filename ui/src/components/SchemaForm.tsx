@@ -11,6 +11,10 @@ interface Props {
   /** Prefix of the inputs' ids (unique on the page). */
   idPrefix?: string
   disabled?: boolean
+  /** Show only these fields (in the schema's order); all when undefined. */
+  only?: readonly string[]
+  /** Placeholders by field name (e.g. the value an empty override stands for). */
+  placeholders?: Record<string, string>
 }
 
 /** A form built from a JSON schema: text, number, checkbox and select inputs with the
@@ -22,8 +26,11 @@ export function SchemaForm({
   errors = {},
   idPrefix = 'opt',
   disabled = false,
+  only,
+  placeholders = {},
 }: Props) {
-  const fields = fieldsOf(schema)
+  const all = fieldsOf(schema)
+  const fields = only ? all.filter((f) => only.includes(f.name)) : all
   if (fields.length === 0) {
     return <p className="muted small">No options for this choice.</p>
   }
@@ -38,6 +45,7 @@ export function SchemaForm({
           value={values[field.name]}
           error={errors[field.name]}
           disabled={disabled}
+          placeholder={placeholders[field.name]}
           onChange={(v) => set(field.name, v)}
         />
       ))}
@@ -51,6 +59,7 @@ function SchemaField({
   value,
   error,
   disabled,
+  placeholder,
   onChange,
 }: {
   field: Field
@@ -58,6 +67,7 @@ function SchemaField({
   value: string | boolean | undefined
   error: string | undefined
   disabled: boolean
+  placeholder: string | undefined
   onChange: (value: string | boolean) => void
 }) {
   const hintId = `${id}-hint`
@@ -104,7 +114,7 @@ function SchemaField({
           min={field.minimum}
           max={field.maximum}
           value={text}
-          placeholder={field.default !== undefined && field.default !== null ? String(field.default) : undefined}
+          placeholder={placeholder ?? (field.default !== undefined && field.default !== null ? String(field.default) : undefined)}
           onChange={(e) => onChange(e.target.value)}
         />
       )

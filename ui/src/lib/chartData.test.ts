@@ -137,8 +137,25 @@ describe('RunSeries', () => {
 describe('metricsInterval', () => {
   it('polls long runs less often and ended runs not at all', () => {
     expect(metricsInterval(100, false)).toBe(2000)
-    expect(metricsInterval(20_000, false)).toBe(5000)
-    expect(metricsInterval(100_000, false)).toBe(15_000)
+    expect(metricsInterval(20_000, false)).toBe(2000)
+    expect(metricsInterval(100_000, false)).toBe(5000)
     expect(metricsInterval(100, true)).toBeUndefined()
+  })
+})
+
+describe('RunSeries.append (incremental answers)', () => {
+  it('appends what follows what was read, and asks to start over when the API holds less', () => {
+    const s = new RunSeries()
+    expect(s.append([train(10, 3), evalAt(10, 3.2)], 0, 2)).toBe(true)
+    expect(s.append([train(20, 2.5)], 2, 3)).toBe(true)
+    expect(Array.from(s.step.values())).toEqual([10, 20])
+    expect(s.consumed).toBe(3)
+    const version = s.version
+    expect(s.append([], 3, 3)).toBe(true)
+    expect(s.version).toBe(version) // nothing new, nothing to redraw
+    // a resumed run dropped records past its checkpoint: fewer than were read
+    expect(s.append([], 3, 2)).toBe(false)
+    expect(s.consumed).toBe(0)
+    expect(s.step.length).toBe(0)
   })
 })

@@ -47,23 +47,31 @@ function n(value: number | null | undefined): number {
   return value === null || value === undefined || !Number.isFinite(value) ? Number.NaN : value
 }
 
+/** When a record was written, in Unix seconds; NaN for records older than the API's
+ * `time` field. */
+export function recordTime(record: MetricRecord): number {
+  return n(record.time)
+}
+
 /** A run's metrics as columns: logged training steps and evaluations. */
 export class RunSeries {
-  /** Records consumed so far (the API returns them all, in order, every time). */
+  /** Records read so far: the `after` that asks the API for newer ones only. */
   consumed = 0
   private lastStep = Number.NaN
   readonly step = new Column()
   readonly loss = new Column()
   readonly lr = new Column()
   readonly tokensPerS = new Column()
+  readonly time = new Column()
   readonly evalStep = new Column()
   readonly valLoss = new Column()
+  readonly evalTime = new Column()
   /** Bumped on every change, so views can tell when to rebuild. */
   version = 0
 
-  /** Take in the full list the API returned; only records past `consumed` are read. If
-   * the list no longer starts with what was read (the file was rewritten), start over.
-   * Returns the number of records added. */
+  /** Take in the full list of records; only those past `consumed` are read. If the list
+   * no longer starts with what was read (the file was rewritten), start over. Returns the
+   * number of records added. */
   sync(records: readonly MetricRecord[]): number {
     const seen = records[this.consumed - 1]
     if (records.length < this.consumed || (this.consumed > 0 && seen?.step !== this.lastStep)) {
@@ -72,23 +80,43 @@ export class RunSeries {
     const before = this.consumed
     for (let i = this.consumed; i < records.length; i += 1) {
       const r = records[i]
-      if (r === undefined) continue
-      if (r.kind === 'eval') {
-        this.rewind(this.evalStep, [this.valLoss], r.step)
-        this.evalStep.push(r.step)
-        this.valLoss.push(n(r.val_loss))
-      } else {
-        this.rewind(this.step, [this.loss, this.lr, this.tokensPerS], r.step)
-        this.step.push(r.step)
-        this.loss.push(n(r.loss))
-        this.lr.push(n(r.lr))
-        this.tokensPerS.push(n(r.tokens_per_s))
-      }
-      this.lastStep = r.step
+      if (r !== undefined) this.take(r)
     }
     this.consumed = records.length
     if (this.consumed !== before) this.version += 1
     return this.consumed - before
+  }
+
+  /** Take in an incremental answer (`GET /runs/{id}/metrics?after=`): the records past
+   * the first `after`, of `nextAfter` the API holds in all. False (and nothing read) when
+   * it does not continue what was read — the API holds fewer records than that, as after
+   * a resumed run dropped some: read everything again from 0. */
+  append(records: readonly MetricRecord[], after: number, nextAfter: number): boolean {
+    if (after !== this.consumed || nextAfter < after) {
+      this.reset()
+      return false
+    }
+    for (const r of records) this.take(r)
+    this.consumed = nextAfter
+    if (records.length > 0) this.version += 1
+    return true
+  }
+
+  private take(r: MetricRecord): void {
+    if (r.kind === 'eval') {
+      this.rewind(this.evalStep, [this.valLoss, this.evalTime], r.step)
+      this.evalStep.push(r.step)
+      this.valLoss.push(n(r.val_loss))
+      this.evalTime.push(recordTime(r))
+    } else {
+      this.rewind(this.step, [this.loss, this.lr, this.tokensPerS, this.time], r.step)
+      this.step.push(r.step)
+      this.loss.push(n(r.loss))
+      this.lr.push(n(r.lr))
+      this.tokensPerS.push(n(r.tokens_per_s))
+      this.time.push(recordTime(r))
+    }
+    this.lastStep = r.step
   }
 
   /** A run resumed from a checkpoint logs again the steps after it (metrics.jsonl is
@@ -104,7 +132,7 @@ export class RunSeries {
   }
 
   reset(): void {
-    for (const c of [this.step, this.loss, this.lr, this.tokensPerS, this.evalStep, this.valLoss]) {
+    for (const c of [this.step, this.loss, this.lr, this.tokensPerS, this.time, this.evalStep, this.valLoss, this.evalTime]) {
       c.clear()
     }
     this.consumed = 0
@@ -224,12 +252,11 @@ export function rateData(series: RunSeries, buckets: number): [number[], (number
   return mergeAligned(lr, tps)
 }
 
-/** How often to fetch a run's metrics: the API answers with every record each time, so a
- * long run is polled less often (2 s up to 5,000 records, 5 s up to 50,000, 15 s past
- * that), and an ended one not at all. */
+/** How often to fetch a run's metrics: each poll asks only for the records past those
+ * read (`?after=`), so its answer is small; the API still reads the run's metrics file to
+ * find them, so a very long run is polled less often (2 s up to 50,000 records, 5 s
+ * beyond), and an ended one not at all. */
 export function metricsInterval(records: number, ended: boolean): number | undefined {
   if (ended) return undefined
-  if (records <= 5_000) return 2_000
-  if (records <= 50_000) return 5_000
-  return 15_000
+  return records <= 50_000 ? 2_000 : 5_000
 }

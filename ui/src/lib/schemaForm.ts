@@ -258,3 +258,11 @@ export function fieldErrors(message: string, known: readonly string[]): Record<s
   }
   return out
 }
+
+/** `value` with each field it lacks set to the field's default: request bodies are sent
+ * whole, with what was left empty filled as the API would fill it. */
+export function withDefaults(fields: Field[], value: Record<string, Json>): Record<string, Json> {
+  const out = { ...value }
+  for (const f of fields) if (!(f.name in out) && f.default !== undefined) out[f.name] = f.default
+  return out
+}

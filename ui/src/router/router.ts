@@ -42,3 +42,21 @@ export function matchPath(pattern: string, path: string): Record<string, string>
   return params
 }
 
+/** The query of a hash path (`/compare?runs=a,b` -> runs=a,b). */
+export function queryOf(path: string): URLSearchParams {
+  const at = path.indexOf('?')
+  return new URLSearchParams(at < 0 ? '' : path.slice(at + 1))
+}
+
+/** The current hash path's query, updating with it. */
+export function useQuery(): URLSearchParams {
+  return queryOf(useHashPath())
+}
+
+/** `/compare` with `runs=a,b` -> `/compare?runs=a,b` (commas kept readable). */
+export function withQuery(path: string, query: Record<string, string | undefined>): string {
+  const parts = Object.entries(query)
+    .filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '')
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v).replace(/%2C/g, ',')}`)
+  return parts.length > 0 ? `${path}?${parts.join('&')}` : path
+}

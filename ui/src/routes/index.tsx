@@ -1,3 +1,4 @@
+import { useState } from 'react'
 import { api, unwrap } from '../api/client'
 import type { RunPublic, TokenizerPublic } from '../api/types'
 import { useApi } from '../api/useApi'
@@ -7,7 +8,9 @@ import { Empty, ErrorNotice, Loading } from '../components/States'
 import { StatusBadge } from '../components/StatusBadge'
 import { useNow } from '../lib/useNow'
 import { formatDate, formatDuration, formatNumber, formatRate, heartbeatAge } from '../lib/format'
+import { MAX_COMPARED } from '../lib/compare'
 import { Link } from '../router/Link'
+import { withQuery } from '../router/router'
 
 const POLL_MS = 2000
 
@@ -22,19 +25,32 @@ export function HomePage() {
     { intervalMs: POLL_MS },
   )
   const now = useNow()
+  const [chosen, setChosen] = useState<string[]>([])
+  const choose = (id: string, on: boolean): void =>
+    setChosen((c) => (on ? [...c, id].slice(0, MAX_COMPARED) : c.filter((x) => x !== id)))
   return (
     <div className="page">
       <HealthStrip intervalMs={POLL_MS} />
       <section aria-labelledby="runs-title">
         <div className="section-head">
           <h2 id="runs-title">Training runs</h2>
+          {chosen.length >= 2 ? (
+            <Link to={withQuery('/compare', { runs: chosen.join(',') })} className="button">
+              Compare {chosen.length} runs
+            </Link>
+          ) : (
+            <span className="muted small">Tick two or more runs to compare them.</span>
+          )}
+          <Link to="/runs/new" className="button primary">
+            New run
+          </Link>
         </div>
         {runs.error ? <ErrorNotice error={runs.error} title="Runs could not be loaded" onRetry={runs.refetch} /> : null}
         {runs.loading ? <Loading what="runs" /> : null}
         {runs.data && runs.data.data.length === 0 ? (
           <Empty>No training runs yet. Train a tokenizer first, then start a run with it.</Empty>
         ) : null}
-        {runs.data && runs.data.data.length > 0 ? <RunsTable runs={runs.data.data} now={now} /> : null}
+        {runs.data && runs.data.data.length > 0 ? <RunsTable runs={runs.data.data} now={now} chosen={chosen} onChoose={choose} /> : null}
       </section>
       <section aria-labelledby="tok-title">
         <div className="section-head">
@@ -60,12 +76,26 @@ export function HomePage() {
   )
 }
 
-function RunsTable({ runs, now }: { runs: RunPublic[]; now: number }) {
+function RunsTable({
+  runs,
+  now,
+  chosen,
+  onChoose,
+}: {
+  runs: RunPublic[]
+  now: number
+  chosen: readonly string[]
+  onChoose: (id: string, on: boolean) => void
+}) {
+  const full = chosen.length >= MAX_COMPARED
   return (
     <div className="table-wrap">
       <table className="table responsive">
         <thead>
           <tr>
+            <th scope="col">
+              <span className="visually-hidden">Compare</span>
+            </th>
             <th scope="col">Run</th>
             <th scope="col">Status</th>
             <th scope="col">Progress</th>
@@ -79,6 +109,15 @@ function RunsTable({ runs, now }: { runs: RunPublic[]; now: number }) {
         <tbody>
           {runs.map((run) => (
             <tr key={run.run_id}>
+              <td data-label="Compare" className="check-cell">
+                <input
+                  type="checkbox"
+                  aria-label={`Compare ${run.run_id}`}
+                  checked={chosen.includes(run.run_id)}
+                  disabled={full && !chosen.includes(run.run_id)}
+                  onChange={(e) => onChoose(run.run_id, e.target.checked)}
+                />
+              </td>
               <td data-label="Run">
                 <Link to={`/runs/${encodeURIComponent(run.run_id)}`}>{run.run_id}</Link>
                 <div className="muted small">

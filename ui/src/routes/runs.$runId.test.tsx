@@ -1,8 +1,9 @@
-import { act, render, screen, waitFor } from '@testing-library/react'
+import { act, render, screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { MetricRecord, RunPublic } from '../api/types'
 import { FakeEventSource, apiFetch, jsonResponse } from '../test/fakes'
+import { finishedRun } from '../test/fixtures'
 
 // uPlot needs a canvas: a stand-in records what the chart is given.
 const plots = vi.hoisted(() => ({ created: 0, setData: [] as unknown[][] }))
@@ -116,5 +117,57 @@ describe('Run details', () => {
     await user.click(screen.getByRole('button', { name: 'Yes, cancel it' }))
     await waitFor(() => expect(state.cancelled).toBe(1))
     expect(await screen.findByText('cancelled')).toBeTruthy()
+  })
+})
+
+describe('Run details of a finished run', () => {
+  function serveFinished(evalAnswer: () => Response): void {
+    const finished = {
+      ...finishedRun('run-1'),
+      eval: { split: 'val', corpus_path: null, loss: 5.01, perplexity: 150.4, tokens_per_char: 0.28, tokens: 4000, finished_at: '2025-01-01T10:03:00Z' },
+    } as RunPublic
+    const { fetchImpl } = apiFetch({
+      'GET /runs/run-1': () => jsonResponse(200, finished),
+      'GET /runs/run-1/metrics': () => jsonResponse(200, { run_id: 'run-1', data: [rec(10)], count: 1 }),
+      'GET /runs/run-1/eval': evalAnswer,
+      'GET /artifacts/models/run-1': () => jsonResponse(200, { kind: 'models', id: 'run-1', files: [], count: 0 }),
+    })
+    vi.stubGlobal('fetch', fetchImpl)
+  }
+
+  it('shows its evaluation and samples, its checkpoints, a generate box and Clone', async () => {
+    serveFinished(() =>
+      jsonResponse(200, {
+        run_id: 'run-1',
+        metrics: {
+          run_id: 'run-1', split: 'val', corpus_path: null, loss: 5.01, perplexity: 150.4, tokens: 4000, chars: 14000,
+          tokens_per_char: 0.28, windows: 31, finished_at: '2025-01-01T10:03:00Z',
+        },
+        samples: [{ prompt: 'def ', seed: 1, completion: 'main():' }],
+      }),
+    )
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    const evaluation = (await screen.findByRole('heading', { name: 'Evaluation and samples' })).parentElement as HTMLElement
+    expect(await within(evaluation).findByText('5.010 / 150.400')).toBeTruthy()
+    expect(within(evaluation).getByText('main():').closest('pre')?.textContent).toBe('def main():')
+
+    const checkpoints = screen.getByRole('heading', { name: 'Checkpoints' }).parentElement as HTMLElement
+    const rows = within(checkpoints).getAllByRole('row').slice(1).map((r) => within(r).getAllByRole('cell').map((c) => c.textContent))
+    expect(rows).toEqual([
+      ['last.pt', 'latest (resuming starts here)', '300', '5.063'],
+      ['best.pt', 'lowest val loss', '300', '5.063'],
+    ])
+
+    expect(screen.getByRole('link', { name: 'Clone' }).getAttribute('href')).toBe('#/runs/new?from=run-1')
+    expect(screen.getByRole('button', { name: 'Generate' })).toBeTruthy()
+  })
+
+  it('says when it has no evaluation yet (404)', async () => {
+    serveFinished(() => jsonResponse(404, { code: 'NOT_FOUND', message: "run 'run-1' has no evaluation yet", request_id: 'r' }))
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    expect(await screen.findByText(/No evaluation yet/)).toBeTruthy()
+    expect(screen.queryByRole('alert')).toBeNull()
   })
 })

@@ -4,6 +4,9 @@ import { asApiError, type ApiError } from '../api/errors'
 import { isTerminal, type RunPublic } from '../api/types'
 import { useApi } from '../api/useApi'
 import { ArtifactFiles } from '../components/ArtifactFiles'
+import { Checkpoints } from '../components/Checkpoints'
+import { EvalResults } from '../components/EvalResults'
+import { GenerateBox } from '../components/GenerateBox'
 import { LogView } from '../components/LogView'
 import { ProgressBar } from '../components/ProgressBar'
 import { RunCharts } from '../components/RunCharts'
@@ -12,6 +15,7 @@ import { StatusBadge } from '../components/StatusBadge'
 import { useNow } from '../lib/useNow'
 import { formatDate, formatDuration, formatNumber, formatRate, heartbeatAge } from '../lib/format'
 import { Link } from '../router/Link'
+import { withQuery } from '../router/router'
 
 /** One run: status and progress, charts, the live log, actions and what it was asked. */
 export function RunPage({ runId }: { runId: string }) {
@@ -47,6 +51,22 @@ export function RunPage({ runId }: { runId: string }) {
       <section aria-labelledby="log-title">
         <h2 id="log-title">Log</h2>
         <LogView runId={r.run_id} ended={terminal} />
+      </section>
+      <section aria-labelledby="eval-title">
+        <h2 id="eval-title">Evaluation and samples</h2>
+        <EvalResults runId={r.run_id} version={r.eval?.finished_at ?? ''} canEvaluate={r.status === 'completed'} />
+      </section>
+      <section aria-labelledby="generate-title">
+        <h2 id="generate-title">Generate</h2>
+        {r.artifacts.some((a) => a.startsWith('export/')) ? (
+          <GenerateBox runId={r.run_id} />
+        ) : (
+          <p className="muted">Generation opens once the run has completed and its model is exported.</p>
+        )}
+      </section>
+      <section aria-labelledby="checkpoints-title">
+        <h2 id="checkpoints-title">Checkpoints</h2>
+        <Checkpoints run={r} />
       </section>
       <section aria-labelledby="files-title">
         <h2 id="files-title">Files</h2>
@@ -128,13 +148,17 @@ function RunActions({ run, onDone }: { run: RunPublic; onDone: () => void }) {
   const [confirming, setConfirming] = useState(false)
   const [busy, setBusy] = useState(false)
   const [failure, setFailure] = useState<ApiError | undefined>(undefined)
+  const [evaluating, setEvaluating] = useState(false)
   const path = { params: { path: { run_id: run.run_id } } }
   const act = async (what: 'cancel' | 'evaluate'): Promise<void> => {
     setBusy(true)
     setFailure(undefined)
     try {
       if (what === 'cancel') await unwrap(api.POST('/runs/{run_id}/cancel', path))
-      else await unwrap(api.POST('/runs/{run_id}/evaluate', { ...path, body: { split: 'val' } }))
+      else {
+        await unwrap(api.POST('/runs/{run_id}/evaluate', { ...path, body: { split: 'val' } }))
+        setEvaluating(true)
+      }
       onDone()
     } catch (err) {
       setFailure(asApiError(err))
@@ -165,6 +189,14 @@ function RunActions({ run, onDone }: { run: RunPublic; onDone: () => void }) {
         <button type="button" className="button" disabled={busy} onClick={() => void act('evaluate')}>
           Evaluate
         </button>
+      ) : null}
+      <Link to={withQuery('/runs/new', { from: run.run_id })} className="button">
+        Clone
+      </Link>
+      {evaluating ? (
+        <span className="muted small" role="status">
+          Evaluation queued: the results show under Evaluation and samples when it finishes.
+        </span>
       ) : null}
       {failure ? <ErrorNotice error={failure} title="Not done" /> : null}
     </div>

@@ -1,7 +1,10 @@
 import { api, unwrap } from '../api/client'
 import { isTerminal } from '../api/types'
 import { useApi } from '../api/useApi'
+import { useState } from 'react'
 import { ArtifactFiles } from '../components/ArtifactFiles'
+import { ManifestView } from '../components/ManifestView'
+import { TryTokenizer } from '../components/TryTokenizer'
 import { ErrorNotice, Loading } from '../components/States'
 import { StatusBadge } from '../components/StatusBadge'
 import { useNow } from '../lib/useNow'
@@ -15,6 +18,7 @@ export function TokenizerPage({ tokenizerId }: { tokenizerId: string }) {
     { intervalMs: 2000 },
   )
   const now = useNow()
+  const [manifestOpen, setManifestOpen] = useState(false)
   const t = tok.data
   if (tok.loading) return <Loading what="the tokenizer" />
   if (!t) return tok.error ? <ErrorNotice error={tok.error} title="Tokenizer not loaded" onRetry={tok.refetch} /> : null
@@ -64,6 +68,14 @@ export function TokenizerPage({ tokenizerId }: { tokenizerId: string }) {
           </dl>
         </section>
       ) : null}
+      <section aria-labelledby="try-title">
+        <h2 id="try-title">Try it</h2>
+        {t.status === 'completed' ? (
+          <TryTokenizer tokenizerId={t.tokenizer_id} />
+        ) : (
+          <p className="muted">Encoding opens once the tokenizer has completed.</p>
+        )}
+      </section>
       <section aria-labelledby="files-title">
         <h2 id="files-title">Files</h2>
         <ArtifactFiles kind="tokenizers" id={t.tokenizer_id} refreshKey={t.status} />
@@ -71,6 +83,10 @@ export function TokenizerPage({ tokenizerId }: { tokenizerId: string }) {
       <details>
         <summary>Configuration</summary>
         <pre className="json">{JSON.stringify(t.config, null, 2)}</pre>
+      </details>
+      <details open={manifestOpen} onToggle={(e) => setManifestOpen(e.currentTarget.open)}>
+        <summary>Manifest (manifest.json)</summary>
+        {manifestOpen ? <ManifestView kind="tokenizers" id={t.tokenizer_id} refreshKey={t.status} /> : null}
       </details>
     </div>
   )

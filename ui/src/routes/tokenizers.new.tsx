@@ -1,8 +1,10 @@
-import { useMemo, useState, type FormEvent, type ReactNode } from 'react'
+import { useMemo, useState, type FormEvent } from 'react'
 import { api, unwrap } from '../api/client'
 import { ApiError, asApiError } from '../api/errors'
 import type { BackendPublic, Json } from '../api/types'
 import { useApi } from '../api/useApi'
+import { CorpusField } from '../components/CorpusField'
+import { TextField } from '../components/FormField'
 import { SchemaForm } from '../components/SchemaForm'
 import { ErrorNotice, Loading } from '../components/States'
 import { collect, fieldErrors, fieldsOf, initialValues, type RawValues } from '../lib/schemaForm'
@@ -134,28 +136,14 @@ export function NewTokenizerPage() {
         </fieldset>
         <NumberInput id="tok-vocab" label="Vocabulary size" required field="vocab_size" value={form.vocab_size} onChange={set('vocab_size')} error={errors['vocab_size']} min={2} step={1} hint="The largest vocabulary to build." />
         <NumberInput id="tok-minfreq" label="Minimum frequency" field="min_frequency" value={form.min_frequency} onChange={set('min_frequency')} error={errors['min_frequency']} min={1} step={1} hint={`Default ${TOKENIZER_DEFAULTS.min_frequency}.`} />
-        <TextField id="tok-corpus" label="Corpus" required error={errors['corpus_path']}>
-          <input
-            id="tok-corpus"
-            type="text"
-            list="tok-corpora"
-            value={form.corpus_path}
-            placeholder="shakespeare.txt"
-            onChange={(e) => set('corpus_path')(e.target.value)}
-            aria-invalid={errors['corpus_path'] ? true : undefined}
-            aria-describedby={errors['corpus_path'] ? 'tok-corpus-error' : 'tok-corpus-hint'}
-          />
-          <datalist id="tok-corpora">
-            {corpora.map((c) => (
-              <option key={c} value={c}>
-                {c}
-              </option>
-            ))}
-          </datalist>
-          <p id="tok-corpus-hint" className="hint">
-            A file or folder of .txt files under the API's CORPUS_ROOT.
-          </p>
-        </TextField>
+        <CorpusField
+          id="tok-corpus"
+          value={form.corpus_path}
+          onChange={set('corpus_path')}
+          error={errors['corpus_path']}
+          suggestions={corpora}
+          disabled={submitting}
+        />
         <NumberInput id="tok-holdout" label="Holdout fraction" field="holdout_fraction" value={form.holdout_fraction} onChange={set('holdout_fraction')} error={errors['holdout_fraction']} min={0} max={0.5} step="any" hint={`Share of lines kept aside for the stats (0 to 0.5; default ${TOKENIZER_DEFAULTS.holdout_fraction}).`} />
         <NumberInput id="tok-seed" label="Seed" field="seed" value={form.seed} onChange={set('seed')} error={errors['seed']} min={0} step={1} hint={`Decides the holdout split (default ${TOKENIZER_DEFAULTS.seed}).`} />
         {failure ? <ErrorNotice error={failure} title="The tokenizer was not queued" /> : null}
@@ -165,35 +153,6 @@ export function NewTokenizerPage() {
           </button>
         </div>
       </form>
-    </div>
-  )
-}
-
-function TextField({
-  id,
-  label,
-  required = false,
-  error,
-  children,
-}: {
-  id: string
-  label: string
-  required?: boolean
-  error: string | undefined
-  children: ReactNode
-}) {
-  return (
-    <div className="field">
-      <label htmlFor={id}>
-        {label}
-        {required ? <span aria-hidden="true"> *</span> : null}
-      </label>
-      {children}
-      {error ? (
-        <p id={`${id}-error`} className="field-error" role="alert">
-          {error}
-        </p>
-      ) : null}
     </div>
   )
 }
