@@ -12,9 +12,9 @@ prints
 and stays up until SIGTERM or SIGINT, which it forwards to its children before removing
 the folder. If a child dies early, it prints the tail of the logs and exits 1.
 
-The corpus: `story.txt` and `books/` of generated English-like text, and `shakespeare.txt`
-(what the New run form's preset names): a copy of shared/corpus/tinyshakespeare.txt when
-the checkout has one beside it, else generated too (always with MT_E2E_GENERATED_ONLY=1).
+The corpus, generated so that the tests need nothing beside the checkout: `story.txt` and
+`books/` of English-like text, and `shakespeare.txt` (what the New run form's preset names)
+of play-like text.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from pathlib import Path
 from types import FrameType
 
 UI = Path(__file__).resolve().parents[2]
-SHARED_SHAKESPEARE = UI.parent.parent / "shared" / "corpus" / "tinyshakespeare.txt"
 BIN = Path(sys.executable).parent
 STOP = threading.Event()  # set by SIGTERM or SIGINT
 
@@ -72,10 +71,7 @@ def make_corpus(root: Path) -> None:
     books.mkdir()
     for i in range(2):
         (books / f"part{i}.txt").write_text(english(60_000, 10 + i), encoding="utf-8")
-    if SHARED_SHAKESPEARE.is_file() and not os.environ.get("MT_E2E_GENERATED_ONLY"):
-        shutil.copyfile(SHARED_SHAKESPEARE, root / "shakespeare.txt")
-    else:
-        (root / "shakespeare.txt").write_text(english(400_000, 2, play=True), encoding="utf-8")
+    (root / "shakespeare.txt").write_text(english(400_000, 2, play=True), encoding="utf-8")
 
 
 def free_port() -> int:
