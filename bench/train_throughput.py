@@ -193,10 +193,9 @@ def encoded(work: Path, tokenizer_id: str) -> torch.Tensor:
 
 
 def flops_per_token(arch: Architecture = ARCHITECTURE) -> float:
-    """Training FLOPs per token: 6 per parameter plus attention's 12 * layers * block * width."""
-    layers, width, block = arch.n_layer, arch.n_embd, arch.max_seq_len
-    params = 12 * layers * width**2 + arch.vocab_size * width + block * width
-    return 6 * params + 12 * layers * block * width
+    """Training FLOPs per token, as the GPT-2 plugin counts them (6 per parameter plus
+    attention's 12 x layers x block x width)."""
+    return float(Gpt2Backend().flops_per_token(arch))
 
 
 def paired_ratio(numerator: list[float], denominator: list[float]) -> float:

@@ -53,11 +53,6 @@ class InferencePool:
             max_workers=workers, thread_name_prefix=name, initializer=_lower_priority
         )
 
-    @property
-    def admitted(self) -> int:
-        """Calls running or waiting now."""
-        return self._admitted
-
     def _admit(self) -> None:
         with self._lock:
             if self._admitted >= self._capacity:

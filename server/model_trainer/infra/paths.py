@@ -96,11 +96,9 @@ def walk_visible(top: Path) -> Iterator[Entry]:
         os.close(fd)
 
 
-def _walk_fd(fd: int, prefix: tuple[str, ...], seen: set[tuple[int, int]]) -> Iterator[Entry]:
-    here = os.fstat(fd)
-    if (here.st_dev, here.st_ino) in seen:
-        return  # a bind mount can loop a tree without any symlink
-    seen.add((here.st_dev, here.st_ino))
+def _listing(fd: int) -> Iterator[tuple[str, os.stat_result]]:
+    """The names in the open folder `fd` that a walk considers (not hidden), sorted, each
+    with its `lstat`; nothing when the folder cannot be read."""
     try:
         names = sorted(os.listdir(fd))
     except OSError:
@@ -112,6 +110,15 @@ def _walk_fd(fd: int, prefix: tuple[str, ...], seen: set[tuple[int, int]]) -> It
             info = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except OSError:
             continue  # removed since it was listed
+        yield name, info
+
+
+def _walk_fd(fd: int, prefix: tuple[str, ...], seen: set[tuple[int, int]]) -> Iterator[Entry]:
+    here = os.fstat(fd)
+    if (here.st_dev, here.st_ino) in seen:
+        return  # a bind mount can loop a tree without any symlink
+    seen.add((here.st_dev, here.st_ino))
+    for name, info in _listing(fd):
         if not stat.S_ISDIR(info.st_mode):
             yield (*prefix, name), fd, info
             continue
@@ -160,20 +167,7 @@ def visible_folders(top: Path) -> list[str]:
     except OSError:
         return []
     try:
-        names = sorted(os.listdir(fd))
-        found: list[str] = []
-        for name in names:
-            if name.startswith("."):
-                continue
-            try:
-                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            except OSError:
-                continue  # removed since it was listed
-            if stat.S_ISDIR(info.st_mode):
-                found.append(name)
-        return found
-    except OSError:
-        return []  # unreadable: a walk skips it too
+        return [name for name, info in _listing(fd) if stat.S_ISDIR(info.st_mode)]
     finally:
         os.close(fd)
 

@@ -201,16 +201,6 @@ class RedisStore:
         self.client.close()
 
 
-def require(store: RedisStore) -> None:
-    """Raise a clear error when Redis does not answer."""
-    if not store.ping():
-        raise AppError(
-            ErrorCode.QUEUE_UNAVAILABLE,
-            "the queue is unavailable (Redis does not answer)",
-            f"Redis at {redact_url(store.url)} is down",
-        )
-
-
 def redact_url(url: str) -> str:
     """Hide a password in a Redis URL before it reaches a message."""
     if "@" not in url:

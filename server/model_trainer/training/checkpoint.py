@@ -104,12 +104,6 @@ class Checkpointer:
             ) from exc
         return path
 
-    def load_weights(self, name: str, model: LanguageModel) -> CheckpointMeta:
-        """Load only the model weights (for evaluation and export)."""
-        state = LoadedState(self.folder / name)
-        state.load_model(model.module)
-        return CheckpointMeta.model_validate(state.meta)
-
     def restore(
         self,
         name: str,

@@ -3,6 +3,7 @@ import { api, unwrap } from '../api/client'
 import { ApiError, asApiError } from '../api/errors'
 import type { BackendPublic, Json, RunPublic, TokenizerPublic } from '../api/types'
 import { useApi } from '../api/useApi'
+import { BackendOptions } from '../components/BackendOptions'
 import { CorpusField } from '../components/CorpusField'
 import { TextField } from '../components/FormField'
 import { describedBy } from '../lib/a11y'
@@ -30,10 +31,6 @@ import {
 import { fieldErrors, fieldsOf, initialValues, type RawValues } from '../lib/schemaForm'
 import { Link } from '../router/Link'
 import { navigate } from '../router/router'
-
-function usable(b: BackendPublic): boolean {
-  return b.kind === 'model' && b.status === 'ok'
-}
 
 function optionsSchema(b: BackendPublic | undefined): Json | undefined {
   return (b?.options_schema ?? undefined) as Json | undefined
@@ -177,13 +174,7 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
                 aria-describedby={describedBy('run-family', errors['model.family'])}
               >
                 {backend === undefined ? <option value={form.family}>{form.family || '—'}</option> : null}
-                {families.map((b) => (
-                  <option key={b.name} value={b.name} disabled={!usable(b)}>
-                    {b.name}
-                    {b.distribution !== 'model-trainer' ? ` (${b.distribution})` : ''}
-                    {usable(b) ? '' : ` — broken: ${b.reason ?? 'unavailable'}`}
-                  </option>
-                ))}
+                <BackendOptions backends={families} />
               </select>
               <p id="run-family-hint" className="hint">
                 {backend ? `${backend.distribution} ${backend.version}` : 'Installed model plugins'}

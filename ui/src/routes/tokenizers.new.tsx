@@ -1,12 +1,14 @@
 import { useMemo, useState, type FormEvent } from 'react'
 import { api, unwrap } from '../api/client'
 import { ApiError, asApiError } from '../api/errors'
-import type { BackendPublic, Json } from '../api/types'
+import type { Json } from '../api/types'
 import { useApi } from '../api/useApi'
+import { BackendOptions } from '../components/BackendOptions'
 import { CorpusField } from '../components/CorpusField'
 import { TextField } from '../components/FormField'
 import { SchemaForm } from '../components/SchemaForm'
 import { ErrorNotice, Loading } from '../components/States'
+import { usable } from '../lib/backends'
 import { collect, fieldErrors, fieldsOf, initialValues, type RawValues } from '../lib/schemaForm'
 import { navigate } from '../router/router'
 import {
@@ -16,10 +18,6 @@ import {
   type TokenizerForm,
   type TopField,
 } from '../lib/tokenizerForm'
-
-function usable(b: BackendPublic): boolean {
-  return b.kind === 'tokenizer' && b.status === 'ok'
-}
 
 /** Train a tokenizer: method (with its own options, a form built from its JSON schema),
  * vocabulary, corpus, holdout and seed. */
@@ -111,13 +109,7 @@ export function NewTokenizerPage() {
             aria-describedby={errors['method'] ? 'tok-method-error' : 'tok-method-hint'}
           >
             {tokenizerBackends.length === 0 ? <option value="">—</option> : null}
-            {tokenizerBackends.map((b) => (
-              <option key={b.name} value={b.name} disabled={!usable(b)}>
-                {b.name}
-                {b.distribution !== 'model-trainer' ? ` (${b.distribution})` : ''}
-                {usable(b) ? '' : ` — broken: ${b.reason ?? 'unavailable'}`}
-              </option>
-            ))}
+            <BackendOptions backends={tokenizerBackends} />
           </select>
           <p id="tok-method-hint" className="hint">
             {backend ? `${backend.distribution} ${backend.version}` : 'Installed tokenizer plugins'}
