@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -97,6 +97,21 @@ class LimitSettings(BaseModel):
     """Share of a worker's memory (RAM, or the GPU's) that one run's estimate may take."""
 
 
+class DiscordSettings(BaseModel):
+    """The DM-only status bot (`model-trainer bot`); without a token it refuses to start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr | None = None
+    """The bot application's token (Discord developer portal, Bot tab)."""
+    owner_id: Annotated[int, Field(ge=0)] | None = None
+    """Your Discord user id: the only person the bot answers and messages."""
+    auto_watch: bool = False
+    """Watch every new run without being asked."""
+    summary_interval_s: Annotated[float, Field(ge=10, le=86_400)] = 600.0
+    """How often a watched, running run gets a progress summary with a loss chart."""
+
+
 class Settings(BaseSettings):
     """Process-wide configuration; env names are `REDIS_URL`, `WORKER__THREADS`, ..."""
 
@@ -107,6 +122,8 @@ class Settings(BaseSettings):
     )
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    api_base_url: str = "http://127.0.0.1:8000"
+    """Where clients (the CLI, the Discord bot) reach the API."""
     artifacts_root: Path = Path("artifacts")
     corpus_root: Path = Path("corpus")
     ui_dist: Annotated[Path, Field(default_factory=_default_ui_dist)]
@@ -118,3 +135,4 @@ class Settings(BaseSettings):
     plugins: PluginSettings = PluginSettings()
     worker: WorkerSettings = WorkerSettings()
     limits: LimitSettings = LimitSettings()
+    discord: DiscordSettings = DiscordSettings()

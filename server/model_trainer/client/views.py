@@ -1,0 +1,201 @@
+"""What the CLI and the bot read from the API: the shown fields of its answers.
+
+The API's own schemas (`api/schemas`) pull in torch through the training modules; these
+models name only what a client shows and ignore the rest, so the API can add fields freely.
+A test checks that every field here exists in the API's OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from model_trainer.core.job_status import TERMINAL, JobStatus
+from model_trainer.core.json_types import JsonObject
+from model_trainer.training.progress import Progress
+
+
+class View(BaseModel):
+    """A read model: unknown fields are ignored, values are frozen."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class RunMetricsView(View):
+    best_val_loss: float | None = None
+    best_step: int | None = None
+    final_train_loss: float | None = None
+    final_val_loss: float | None = None
+    final_val_perplexity: float | None = None
+    tokens_per_s: float | None = None
+
+
+class TokenizerRefView(View):
+    tokenizer_id: str
+    method: str
+    vocab_size: int
+
+
+class RunView(View):
+    run_id: str
+    status: JobStatus
+    message: str | None = None
+    last_heartbeat: float | None = None
+    progress: Progress
+    metrics: RunMetricsView
+    error_code: str | None = None
+    parameters: int
+    tokenizer: TokenizerRefView
+    config: JsonObject
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    artifacts: list[str] = []
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def family(self) -> str:
+        model = self.config.get("model")
+        family = model.get("family") if isinstance(model, dict) else None
+        return family if isinstance(family, str) else "?"
+
+
+class RunsView(View):
+    data: list[RunView]
+    count: int
+
+
+class TokenizerStatsView(View):
+    vocab_size: int
+    token_count: int
+    unknown_token_rate: float | None = None
+    coverage: float | None = None
+    tokens_per_char: float | None = None
+    tokens_per_word: float | None = None
+
+
+class TokenizerView(View):
+    tokenizer_id: str
+    status: JobStatus
+    method: str
+    config: JsonObject
+    stats: TokenizerStatsView | None = None
+    message: str | None = None
+    error_code: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    last_heartbeat: float | None = None
+    files: list[str] = []
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+class TokenizersView(View):
+    data: list[TokenizerView]
+    count: int
+
+
+class QueuedView(View):
+    """The 202 answer of a training or evaluation request (run or tokenizer id)."""
+
+    status: JobStatus
+    run_id: str | None = None
+    tokenizer_id: str | None = None
+
+
+class MetricRecordView(View):
+    kind: str
+    step: int
+    loss: float | None = None
+    val_loss: float | None = None
+    tokens_per_s: float | None = None
+    time: float | None = None
+
+
+class MetricsView(View):
+    run_id: str
+    data: list[MetricRecordView]
+    count: int
+    next_after: int
+
+
+class EncodeView(View):
+    ids: list[int]
+    tokens: list[str]
+
+
+class GenerateView(View):
+    run_id: str
+    prompt: str
+    text: str
+    count: int
+
+
+class EvalMetricsView(View):
+    split: str
+    corpus_path: str | None = None
+    loss: float
+    perplexity: float
+    tokens: int
+
+
+class SampleView(View):
+    prompt: str
+    seed: int
+    completion: str
+
+
+class EvalView(View):
+    run_id: str
+    metrics: EvalMetricsView
+    samples: list[SampleView]
+
+
+class ArtifactFileView(View):
+    path: str
+    bytes: int
+
+
+class ArtifactsView(View):
+    id: str
+    files: list[ArtifactFileView]
+    count: int
+
+
+class BackendView(View):
+    kind: str
+    name: str
+    distribution: str
+    version: str
+    status: str
+    reason: str | None = None
+    sizes: dict[str, JsonObject] | None = None
+    options_schema: JsonObject | None = None
+
+
+class BackendsView(View):
+    data: list[BackendView]
+    count: int
+
+
+class CorpusEntryView(View):
+    name: str
+    path: str
+    kind: str
+    bytes: int
+    files: int
+
+
+class CorpusFolderView(View):
+    path: str
+    bytes: int
+    files: int
+    data: list[CorpusEntryView]
+    count: int
