@@ -35,7 +35,7 @@ from latency_common import (
     wait_run,
     write_corpus,
 )
-from model_trainer.demo_client import request
+from model_trainer.client.raw import request
 from results import ApiLatencyResults, LatencyPoint, Machine, write
 from stack import free_port, running_stack, train_char_tokenizer
 

@@ -25,7 +25,7 @@ from rq.job import Job, JobStatus
 
 from latency_common import CORPUS, epoch_of, load_note, percentile, verdict, write_corpus
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
-from model_trainer.demo_client import request
+from model_trainer.client.raw import request
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.jobs.layout import ArtifactLayout
 from stack import char_tokenizer_body, running_redis, running_stack

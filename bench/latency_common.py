@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from model_trainer.api.schemas.runs import RunPublic, RunQueued
-from model_trainer.demo_client import request
+from model_trainer.client.raw import request
 from model_trainer.tokenizers.corpus import HoldoutStrategy
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
 from stack import SHARED_CORPUS

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from model_trainer.api.schemas.runs import RunPublic, RunQueued
-from model_trainer.demo_client import request
+from model_trainer.client.raw import request
 from model_trainer.tokenizers.corpus import HoldoutStrategy, split_corpus
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
 from nanogpt_baseline import (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
 from model_trainer.core.contracts.tokenizer import TokenizerMethod
-from model_trainer.demo_client import request
+from model_trainer.client.raw import request
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = ROOT.parent / "shared" / "corpus" / "tinyshakespeare.txt"

@@ -55,6 +55,7 @@ MODELS: Key[ModelRegistry] = Key("models")
 RUN_STATE: Key[JobStateStore] = Key("run_state")
 RUNS: Key[RunOrchestrator] = Key("run_orchestrator")
 RUN_LOGS: Key[RunLogFollower] = Key("run_logs")
+TOKENIZER_LOGS: Key[RunLogFollower] = Key("tokenizer_logs")
 RUN_KIND: Key[RunKind] = Key("run_kind")
 RUN_TRAINER: Key[JobLifecycle[RunManifest]] = Key("run_trainer")
 RUN_EVALUATOR: Key[RunEvaluator] = Key("run_evaluator")
@@ -123,6 +124,9 @@ def build_registry(settings: Settings) -> Registry:
         ),
     )
     registry.register_singleton(RUN_LOGS, lambda c: RunLogFollower(c.get(RUNS).has_ended))
+    registry.register_singleton(
+        TOKENIZER_LOGS, lambda c: RunLogFollower(c.get(TOKENIZERS).has_ended)
+    )
     registry.register(RUN_TRAINER, _run_jobs)
     registry.register(
         RUN_EVALUATOR,

@@ -20,6 +20,10 @@ ALLOWED: dict[str, set[str]] = {
     "services": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators"},
     "api": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators", "services"},
     "worker": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators", "services"},
+    # Clients of the API: they speak HTTP and must not pull in torch (training.progress
+    # is a plain model). The CLI also starts the services (api, worker, bot).
+    "client": {"core", "training"},
+    "cli": {"core", "infra", "client", "api", "worker", "bot"},
 }
 
 

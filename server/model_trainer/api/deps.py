@@ -35,6 +35,7 @@ from model_trainer.services import (
     RUN_LOGS,
     RUNS,
     TOKENIZER_BACKENDS,
+    TOKENIZER_LOGS,
     TOKENIZERS,
 )
 from model_trainer.tokenizers.registry import TokenizerRegistry
@@ -91,6 +92,10 @@ async def get_run_logs(container: ContainerDep) -> RunLogFollower:
     return container.get(RUN_LOGS)
 
 
+async def get_tokenizer_logs(container: ContainerDep) -> RunLogFollower:
+    return container.get(TOKENIZER_LOGS)
+
+
 async def get_artifacts(container: ContainerDep) -> ArtifactStore:
     return container.get(ARTIFACTS)
 
@@ -124,6 +129,7 @@ QueueDep = Annotated[JobQueue, Depends(get_queue)]
 TokenizersDep = Annotated[TokenizerOrchestrator, Depends(get_tokenizers)]
 RunsDep = Annotated[RunOrchestrator, Depends(get_runs)]
 RunLogsDep = Annotated[RunLogFollower, Depends(get_run_logs)]
+TokenizerLogsDep = Annotated[RunLogFollower, Depends(get_tokenizer_logs)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 CorpusDep = Annotated[CorpusCatalog, Depends(get_corpus)]
 DashboardDep = Annotated[DashboardAssets, Depends(get_dashboard)]

@@ -37,6 +37,18 @@ class TokenizerRefView(View):
     vocab_size: int
 
 
+class EvalSummaryView(View):
+    split: str
+    corpus_path: str | None = None
+    loss: float
+    perplexity: float
+    finished_at: datetime
+
+
+class DurationsView(View):
+    total_s: float = 0.0
+
+
 class RunView(View):
     run_id: str
     status: JobStatus
@@ -52,6 +64,8 @@ class RunView(View):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     artifacts: list[str] = []
+    eval: EvalSummaryView | None = None
+    durations: DurationsView = DurationsView()
 
     @property
     def finished(self) -> bool:
@@ -124,6 +138,11 @@ class MetricsView(View):
     data: list[MetricRecordView]
     count: int
     next_after: int
+
+
+class LogsView(View):
+    lines: list[str]
+    count: int
 
 
 class EncodeView(View):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from model_trainer.core.contracts.events import utc_now
 from model_trainer.core.contracts.queue import JobQueue, JobSpec
@@ -101,6 +102,14 @@ class TokenizerOrchestrator:
                 manifest.status = JobStatus.STALLED
         message = manifest.error.message if manifest.error else live.message
         return TokenizerView(manifest, message, live.heartbeat)
+
+    def has_ended(self, tokenizer_id: str) -> bool:
+        """Whether the job completed, failed or was cancelled."""
+        return self.get(tokenizer_id).manifest.status in TERMINAL
+
+    def log_path(self, tokenizer_id: str) -> Path:
+        self.get(tokenizer_id)
+        return self._layout.tokenizer(tokenizer_id).logs
 
     def newest(self, limit: int) -> list[TokenizerView]:
         """Newest first: Redis's index, else the artifact folders (Redis may have forgotten)."""

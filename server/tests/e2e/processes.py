@@ -15,7 +15,7 @@ from pathlib import Path
 
 from model_trainer.api.schemas.runs import RunPublic
 from model_trainer.api.schemas.tokenizers import TokenizerPublic
-from model_trainer.demo_client import request
+from model_trainer.client.raw import request
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
 

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 from model_trainer.api.schemas.runs import MetricsPublic, RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerQueued
-from model_trainer.demo_client import request
+from model_trainer.client.raw import request
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from model_trainer.api.deps import GenerationPoolDep, RunLogsDep, RunsDep
-from model_trainer.api.schemas.common import BODY_ERRORS, Responses, error_responses
+from model_trainer.api.routes.log_stream import (
+    LastEventId,
+    log_stream,
+    resume_after,
+    stream_responses,
+)
+from model_trainer.api.schemas.common import BODY_ERRORS, error_responses
 from model_trainer.api.schemas.runs import (
     EvalPublic,
     EvaluateRequest,
@@ -30,9 +33,6 @@ from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.job_status import JobStatus
 from model_trainer.training.config import EvalRequest
 from model_trainer.training.evaluate import EvalMetrics, Sample
-
-LINE_NUMBER = r"^[0-9]{1,15}$"
-"""An event id: a line number in ASCII digits (`str.isdigit` also admits '²')."""
 
 
 def start_run(body: RunCreate, runs: RunsDep) -> RunQueued:
@@ -74,35 +74,11 @@ def get_logs(
     return LogsPublic(run_id=run_id, lines=lines, count=len(lines))
 
 
-async def _log_events(
-    lines: AsyncGenerator[tuple[int, str], None],
-) -> AsyncIterator[ServerSentEvent]:
-    """Each complete line as an event whose id is its line number, until the run ends."""
-    async with aclosing(lines):  # a client that leaves stops following at once
-        async for line_no, line in lines:
-            yield ServerSentEvent(data=line, id=str(line_no), event="log")
-            # A backlog is sent without waiting on anything, so the event loop would not
-            # learn that the client left (and the server would keep writing to a dead
-            # socket, warning each time) until the whole backlog was out: let it look.
-            await asyncio.sleep(0)
-
-
 def stream_logs(
-    run_id: str,
-    runs: RunsDep,
-    logs: RunLogsDep,
-    last_event_id: Annotated[
-        str | None,
-        Header(
-            pattern=LINE_NUMBER,
-            description="The id of the last event seen (a line number); resumes after it",
-        ),
-    ] = None,
+    run_id: str, runs: RunsDep, logs: RunLogsDep, last_event_id: LastEventId = None
 ) -> EventSourceResponse:
     """Server-sent events, one per log line; `Last-Event-ID` resumes after that line."""
-    path = runs.log_path(run_id)
-    after = int(last_event_id) if last_event_id else 0
-    return EventSourceResponse(_log_events(logs.follow(run_id, path, after)), ping=15)
+    return log_stream(logs.follow(run_id, runs.log_path(run_id), resume_after(last_event_id)))
 
 
 def cancel_run(run_id: str, runs: RunsDep) -> RunPublic:
@@ -150,25 +126,6 @@ async def generate(
     return GeneratePublic(run_id=run_id, prompt=body.prompt, text=text, ids=ids, count=len(ids))
 
 
-LOG_EVENT: dict[str, object] = {
-    "type": "object",
-    "description": "One line of the run's `logs.jsonl`; `id` is its line number",
-    "properties": {
-        "event": {"const": "log"},
-        "id": {"type": "string", "pattern": "^[0-9]+$"},
-        "data": {"type": "string"},
-    },
-    "required": ["event", "id", "data"],
-}
-STREAM_RESPONSES: Responses = {
-    200: {
-        "description": "Server-sent events, one per log line, until the run has ended",
-        # Before OpenAPI 3.2 an event stream's `schema` describes each event.
-        "content": {"text/event-stream": {"schema": LOG_EVENT}},
-    },
-    **error_responses(404),
-}
-
 # Every route may answer 401 (API key), 422 (parameters), 500 and 503 (Redis); the rest are
 # declared per route so the schema lists what each one can answer.
 router = APIRouter(prefix="/runs", tags=["runs"], responses=error_responses(401, 422, 500, 503))
@@ -206,7 +163,7 @@ router.add_api_route(
     # Not JSON: FastAPI then leaves the 200 to `responses` (EventSourceResponse's own type
     # carries `Any`; it is what the route returns all the same).
     response_class=StreamingResponse,
-    responses=STREAM_RESPONSES,
+    responses=stream_responses("run"),
 )
 router.add_api_route(
     "/{run_id}/cancel",

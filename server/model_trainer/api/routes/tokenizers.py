@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
 
-from model_trainer.api.deps import EncodePoolDep, TokenizersDep
+from model_trainer.api.deps import EncodePoolDep, TokenizerLogsDep, TokenizersDep
+from model_trainer.api.routes.log_stream import (
+    LastEventId,
+    log_stream,
+    resume_after,
+    stream_responses,
+)
 from model_trainer.api.schemas.common import BODY_ERRORS, error_responses
 from model_trainer.api.schemas.tokenizers import (
     EncodePublic,
@@ -51,6 +59,17 @@ async def encode(
     return EncodePublic(tokenizer_id=tokenizer_id, ids=ids, tokens=tokens, count=len(ids))
 
 
+def stream_logs(
+    tokenizer_id: str,
+    tokenizers: TokenizersDep,
+    logs: TokenizerLogsDep,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """Server-sent events, one per log line; `Last-Event-ID` resumes after that line."""
+    path = tokenizers.log_path(tokenizer_id)
+    return log_stream(logs.follow(tokenizer_id, path, resume_after(last_event_id)))
+
+
 # Every route may answer 401 (API key), 422 (parameters), 500 and 503 (Redis); the rest are
 # declared per route so the schema lists what each one can answer.
 router = APIRouter(
@@ -78,4 +97,13 @@ router.add_api_route(
     methods=["POST"],
     operation_id="tokenizers-encode",
     responses=error_responses(*BODY_ERRORS, 404, 409),
+)
+router.add_api_route(
+    "/{tokenizer_id}/logs/stream",
+    stream_logs,
+    methods=["GET"],
+    operation_id="tokenizers-logs-stream",
+    # Not JSON: FastAPI then leaves the 200 to `responses` (see the runs' stream).
+    response_class=StreamingResponse,
+    responses=stream_responses("tokenizer"),
 )

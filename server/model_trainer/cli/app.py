@@ -1,0 +1,121 @@
+"""The command tree: typer apps and the commands registered on them.
+
+Commands are typed functions in the modules named after their group; this module only
+registers them (typer's decorators are typed with `Any`, so registering happens here, in a
+module named in pyproject) and turns failures into one line and an exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from model_trainer.cli import catalog, runs, services, tokenizers
+from model_trainer.cli.session import SESSION, Exit, fail, fail_api
+from model_trainer.client.errors import ApiError
+from model_trainer.core.settings import Settings
+
+HELP = """Train tokenizers and small language models through a Model Trainer API.
+
+The API is at --api-url (or API_BASE_URL, default http://127.0.0.1:8000); the API key, when
+the API wants one, comes from SECURITY__API_KEY. `model-trainer up` starts everything on
+this machine.
+"""
+
+app = typer.Typer(
+    name="model-trainer",
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+runs_app = typer.Typer(help="Training runs.", no_args_is_help=True)
+tokenizers_app = typer.Typer(help="Tokenizers.", no_args_is_help=True)
+corpus_app = typer.Typer(help="The corpus root.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(tokenizers_app, name="tokenizers")
+app.add_typer(corpus_app, name="corpus")
+
+
+@app.callback()
+def root(
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            "--api-url", help="The API's address (default: API_BASE_URL).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    settings = Settings()
+    SESSION.api_url = api_url or settings.api_base_url
+    SESSION.api_key = settings.security.api_key
+
+
+runs_app.command("train")(runs.train)
+runs_app.command("list")(runs.list_runs)
+runs_app.command("show")(runs.show)
+runs_app.command("logs")(runs.logs)
+runs_app.command("cancel")(runs.cancel)
+runs_app.command("evaluate")(runs.evaluate)
+runs_app.command("eval")(runs.show_eval)
+runs_app.command("generate")(runs.generate)
+runs_app.command("download")(runs.download)
+runs_app.command("compare")(runs.compare)
+
+tokenizers_app.command("train")(tokenizers.train)
+tokenizers_app.command("list")(tokenizers.list_tokenizers)
+tokenizers_app.command("show")(tokenizers.show)
+tokenizers_app.command("encode")(tokenizers.encode)
+tokenizers_app.command("download")(tokenizers.download)
+
+corpus_app.command("list")(catalog.corpus_list)
+app.command("backends")(catalog.backends)
+
+app.command("api")(services.api)
+app.command("worker")(services.worker)
+app.command("bot")(services.bot)
+app.command("up")(services.up)
+app.command("demo")(services.demo)
+app.command("config")(services.config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure the user can act on is one line on stderr."""
+    try:
+        app(args=argv, prog_name="model-trainer", standalone_mode=False)
+    except typer.Exit as done:
+        return int(done.exit_code)
+    except ApiError as exc:
+        try:
+            fail_api(exc)
+        except typer.Exit as done:
+            return int(done.exit_code)
+    except ValidationError as exc:
+        # Settings from the environment or .env that do not validate.
+        try:
+            fail(" ".join(str(exc).split()), "SETTINGS_INVALID")
+        except typer.Exit as done:
+            return int(done.exit_code)
+    except KeyboardInterrupt:
+        SESSION.err.print("interrupted")
+        return Exit.INTERRUPTED
+    except typer.Abort:
+        SESSION.err.print("aborted")
+        return Exit.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - click's usage errors and the unexpected
+        return _other(exc)
+    return Exit.OK
+
+
+def _other(exc: Exception) -> int:
+    import click
+
+    if isinstance(exc, click.ClickException):
+        exc.show(file=sys.stderr)
+        return exc.exit_code
+    raise exc

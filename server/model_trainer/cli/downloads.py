@@ -1,0 +1,67 @@
+"""Downloads written whole or not at all: into `NAME.part`, renamed when complete."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+from model_trainer.cli.session import SESSION, fail
+from model_trainer.client.api import DownloadSink
+from model_trainer.client.errors import ApiError
+
+
+class _FileSink(DownloadSink):
+    def __init__(self, handle: int, progress: Progress) -> None:
+        self._fd = handle
+        self._progress = progress
+        self._task = progress.add_task("download", total=None)
+
+    def start(self, length: int | None) -> None:
+        self._progress.update(self._task, total=length)
+
+    def write(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._progress.advance(self._task, len(chunk))
+
+
+def default_name(artifact_id: str, path: str | None) -> Path:
+    if path is None or not path.strip("/"):
+        return Path(f"{artifact_id}.tar")
+    return Path(path.rstrip("/").rsplit("/", 1)[-1] or artifact_id)
+
+
+def download_artifact(
+    kind: str, artifact_id: str, path: str | None, output: Path | None, force: bool
+) -> None:
+    """Fetch an artifact (or one of its files) to `output`; a folder arrives as a tar."""
+    target = output or default_name(artifact_id, path)
+    if target.exists() and not force:
+        fail(f"{target} exists (--force replaces it)", "FILE_EXISTS")
+    partial = target.with_name(target.name + ".part")
+    params: dict[str, str | int] = {"path": path} if path else {}
+    columns = (DownloadColumn(), TransferSpeedColumn())
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as exc:
+        fail(f"cannot write {partial}: {exc.strerror}", "FILE_NOT_WRITABLE")
+    done = False
+    try:
+        with Progress(*columns, console=SESSION.err, transient=True) as progress:
+            sink = _FileSink(fd, progress)
+            with SESSION.client() as client:
+                client.download(f"/artifacts/{kind}/{artifact_id}/download", params, sink)
+        os.fsync(fd)
+        done = True
+    except ApiError:
+        raise
+    finally:
+        os.close(fd)
+        if not done:
+            partial.unlink(missing_ok=True)
+    partial.replace(target)
+    SESSION.out.print(f"{target} ({target.stat().st_size:,} bytes)")

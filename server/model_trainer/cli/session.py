@@ -1,0 +1,81 @@
+"""What every command shares: where the API is, how to print, and how to fail.
+
+Typer hands options to the root callback, which stores them here for the commands of this
+one process (a CLI process runs one command).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import NoReturn
+
+import typer
+from pydantic import TypeAdapter
+from rich.console import Console
+from rich.text import Text
+
+from model_trainer.client.api import Answer, ApiClient
+from model_trainer.client.errors import ApiError
+from model_trainer.core.json_types import JsonValue
+
+JSON_VALUE: TypeAdapter[JsonValue] = TypeAdapter(JsonValue)
+
+
+class Exit(IntEnum):
+    """Exit statuses; scripts can tell a refused request from a job that failed."""
+
+    OK = 0
+    ERROR = 1
+    """The API refused the request, could not be reached, or the input was wrong."""
+    USAGE = 2
+    """Wrong options or arguments (the parser's own errors)."""
+    JOB_FAILED = 3
+    JOB_CANCELLED = 4
+    INTERRUPTED = 130
+    """Ctrl-C: following stopped (the job goes on)."""
+
+
+@dataclass
+class Session:
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: str | None = None
+    out: Console = field(default_factory=lambda: Console(highlight=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+
+    def client(self) -> ApiClient:
+        return ApiClient(self.api_url, self.api_key)
+
+
+SESSION = Session()
+
+
+def fail(message: str, code: str = "ERROR", status: Exit = Exit.ERROR) -> NoReturn:
+    """One line on stderr, then the exit status: never a traceback for the user's mistakes."""
+    _error_line(f"{code}: {message}")
+    raise typer.Exit(status)
+
+
+def fail_api(error: ApiError) -> NoReturn:
+    _error_line(error.one_line())
+    raise typer.Exit(Exit.ERROR)
+
+
+def _error_line(text: str) -> None:
+    # Text, not markup: a message may hold brackets ("[1, 2]") that are not styles.
+    line = Text.assemble(("error", "bold red"), ": ", " ".join(text.split()))
+    SESSION.err.print(line, soft_wrap=True)
+
+
+def print_json(*answers: Answer) -> None:
+    """The API's JSON as it answered, indented (for `jq` and scripts); several answers
+    make one list."""
+    values = [JSON_VALUE.validate_json(answer.body) for answer in answers]
+    print_json_value(values[0] if len(values) == 1 else values)
+
+
+def print_json_value(value: JsonValue) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

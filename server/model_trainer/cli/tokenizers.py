@@ -1,0 +1,158 @@
+"""`model-trainer tokenizers ...`: train, list, inspect, try and fetch tokenizers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from model_trainer.cli.config_file import ConfigFileError, build_body
+from model_trainer.cli.downloads import download_artifact
+from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, Sets, TokenizerId
+from model_trainer.cli.session import SESSION, Exit, fail, print_json
+from model_trainer.cli.tables import ago, num, status_text, table
+from model_trainer.cli.watch import TokenizerWatch, exit_status, summarize_tokenizer
+from model_trainer.client.views import EncodeView, QueuedView, TokenizersView, TokenizerView
+from model_trainer.core.json_types import JsonObject
+
+
+def train(
+    corpus: Annotated[
+        str | None, typer.Option("--corpus", help="A file or folder under the corpus root.")
+    ] = None,
+    method: Annotated[str | None, typer.Option(help="bpe, sentencepiece, char, ...")] = None,
+    vocab_size: Annotated[int | None, typer.Option("--vocab-size", min=2)] = None,
+    min_frequency: Annotated[int | None, typer.Option("--min-frequency", min=1)] = None,
+    holdout_fraction: Annotated[float | None, typer.Option("--holdout-fraction")] = None,
+    seed: Annotated[int | None, typer.Option(min=0)] = None,
+    config: ConfigPath = None,
+    sets: Sets = None,
+    follow: Follow = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Train a tokenizer (method bpe and vocab 8000 unless the file or flags say else)."""
+    flags: JsonObject = {}
+    for name, value in (
+        ("corpus_path", corpus),
+        ("method", method),
+        ("vocab_size", vocab_size),
+        ("min_frequency", min_frequency),
+        ("holdout_fraction", holdout_fraction),
+        ("seed", seed),
+    ):
+        if value is not None:
+            flags[name] = value
+    try:
+        body = build_body(config, sets or [], flags)
+    except ConfigFileError as exc:
+        fail(str(exc), "CONFIG_FILE")
+    body.setdefault("method", "bpe")
+    body.setdefault("vocab_size", 8000)
+    with SESSION.client() as client:
+        answer = client.call("POST", "/tokenizers/train", body)
+        tokenizer_id = answer.parse(QueuedView).tokenizer_id or ""
+        if not follow:
+            if json_out:
+                print_json(answer)
+            else:
+                SESSION.out.print(f"{tokenizer_id} queued")
+            return
+        SESSION.err.print(f"{tokenizer_id} queued")
+        console = SESSION.err if json_out else SESSION.out
+        try:
+            view = TokenizerWatch(client, tokenizer_id, console, every_line=False).follow()
+        except KeyboardInterrupt:
+            SESSION.err.print(f"stopped watching; {tokenizer_id} goes on")
+            raise typer.Exit(Exit.INTERRUPTED) from None
+        if json_out:
+            print_json(client.call("GET", f"/tokenizers/{tokenizer_id}"))
+        summarize_tokenizer(view, console)
+    raise typer.Exit(exit_status(view.status))
+
+
+def list_tokenizers(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+    json_out: JsonFlag = False,
+) -> None:
+    """Recent tokenizers, newest first."""
+    with SESSION.client() as client:
+        answer = client.call("GET", "/tokenizers", params={"limit": limit})
+    if json_out:
+        print_json(answer)
+        return
+    grid = table("tokenizer", "status", "method", "vocab size", "tokens/char", "corpus", "created")
+    for tok in answer.parse(TokenizersView).data:
+        corpus = tok.config.get("corpus_path")
+        grid.add_row(
+            tok.tokenizer_id,
+            status_text(str(tok.status)),
+            tok.method,
+            str(tok.stats.vocab_size if tok.stats else tok.config.get("vocab_size", "-")),
+            num(tok.stats.tokens_per_char if tok.stats else None, 3),
+            Text(corpus if isinstance(corpus, str) else "-"),
+            ago(tok.created_at),
+        )
+    SESSION.out.print(grid)
+
+
+def show(tokenizer_id: TokenizerId, json_out: JsonFlag = False) -> None:
+    """One tokenizer: status, holdout stats, files."""
+    with SESSION.client() as client:
+        answer = client.call("GET", f"/tokenizers/{tokenizer_id}")
+    if json_out:
+        print_json(answer)
+        return
+    tok = answer.parse(TokenizerView)
+    st = tok.stats
+    grid = table("", "")
+    rows: list[tuple[str, str | Text]] = [
+        ("tokenizer", tok.tokenizer_id),
+        ("status", Text(str(tok.status))),
+        ("message", Text(tok.message or "-")),
+        ("method", tok.method),
+        ("corpus", Text(str(tok.config.get("corpus_path", "-")))),
+        ("vocab size", str(st.vocab_size) if st else "-"),
+        ("tokens/char", num(st.tokens_per_char, 3) if st else "-"),
+        ("tokens/word", num(st.tokens_per_word, 2) if st else "-"),
+        ("unknown rate", f"{st.unknown_token_rate:.3%}" if st and st.unknown_token_rate else "-"),
+        ("created", ago(tok.created_at)),
+        ("files", ", ".join(tok.files) or "-"),
+    ]
+    if tok.error_code:
+        rows.insert(3, ("error", tok.error_code))
+    for name, value in rows:
+        grid.add_row(Text(name, style="bold"), value)
+    SESSION.out.print(grid)
+
+
+def encode(
+    tokenizer_id: TokenizerId,
+    text: Annotated[str, typer.Argument(help="Text to encode ('-' reads stdin).")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Encode text with a completed tokenizer: ids and the token strings."""
+    if text == "-":
+        text = typer.get_text_stream("stdin").read()
+    with SESSION.client() as client:
+        answer = client.call("POST", f"/tokenizers/{tokenizer_id}/encode", {"text": text})
+    if json_out:
+        print_json(answer)
+        return
+    result = answer.parse(EncodeView)
+    line = Text()
+    for i, token in enumerate(result.tokens):
+        line.append(token, style="on grey23" if i % 2 else "on grey35")
+    SESSION.out.print(line, soft_wrap=True)
+    SESSION.out.print(f"{len(result.ids)} tokens: {result.ids}", soft_wrap=True)
+
+
+def download(
+    tokenizer_id: TokenizerId,
+    path: Annotated[str | None, typer.Option("--path", "-p", help="One file.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Download a tokenizer's files (a tar, or one file with --path)."""
+    download_artifact("tokenizers", tokenizer_id, path, output, force)

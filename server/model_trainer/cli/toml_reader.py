@@ -1,0 +1,17 @@
+"""TOML text as a typed JSON object: the one place `tomllib`'s `dict[str, Any]` is read."""
+
+from __future__ import annotations
+
+import tomllib
+
+from pydantic import TypeAdapter
+
+from model_trainer.core.json_types import JsonObject
+
+_JSON_OBJECT: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
+
+
+def read_toml(text: str) -> JsonObject:
+    """Raises `tomllib.TOMLDecodeError`, or pydantic's `ValidationError` for values JSON
+    cannot hold (TOML dates and times)."""
+    return _JSON_OBJECT.validate_python(tomllib.loads(text))
