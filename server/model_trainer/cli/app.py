@@ -87,7 +87,11 @@ app.command("config")(services.config)
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every failure the user can act on is one line on stderr."""
     try:
-        app(args=argv, prog_name="model-trainer", standalone_mode=False)
+        # Without standalone mode click hands back a command's exit status (typer.Exit)
+        # instead of calling sys.exit, and raises its usage errors to us.
+        status = app(args=argv, prog_name="model-trainer", standalone_mode=False)
+        if isinstance(status, int):
+            return status
     except typer.Exit as done:
         return int(done.exit_code)
     except ApiError as exc:
@@ -107,15 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         SESSION.err.print("aborted")
         return Exit.INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - click's usage errors and the unexpected
-        return _other(exc)
+    except typer.TyperException as exc:
+        # The parser's errors (typer's own click): usage, then the reason, no traceback.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show(file=sys.stderr)
+        else:
+            sys.stderr.write(f"error: USAGE: {exc.format_message()}\n")
+        return int(exc.exit_code)
     return Exit.OK
-
-
-def _other(exc: Exception) -> int:
-    import click
-
-    if isinstance(exc, click.ClickException):
-        exc.show(file=sys.stderr)
-        return exc.exit_code
-    raise exc

@@ -152,5 +152,7 @@ class JobProgress:
 
     def waiting(self, why: str) -> None:
         """The API went away: say so where the bar is, then carry on when it is back."""
+        if not self._live and why != self.state.status:
+            self.note(why)
         self.state.status = why
         self.refresh()

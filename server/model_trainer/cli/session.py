@@ -38,12 +38,23 @@ class Exit(IntEnum):
     """Ctrl-C: following stopped (the job goes on)."""
 
 
+PIPE_WIDTH = 200
+"""Columns when writing to a pipe or file: wide enough that tables keep whole ids."""
+
+
+def _console(stderr: bool) -> Console:
+    probe = Console(stderr=stderr)
+    return Console(
+        stderr=stderr, highlight=False, width=None if probe.is_terminal else PIPE_WIDTH
+    )
+
+
 @dataclass
 class Session:
     api_url: str = "http://127.0.0.1:8000"
     api_key: str | None = None
-    out: Console = field(default_factory=lambda: Console(highlight=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    out: Console = field(default_factory=lambda: _console(stderr=False))
+    err: Console = field(default_factory=lambda: _console(stderr=True))
 
     def client(self) -> ApiClient:
         return ApiClient(self.api_url, self.api_key)

@@ -20,7 +20,8 @@ def table(*headers: str) -> Table:
     grid = Table(box=None, header_style="bold", pad_edge=False)
     for header in headers:
         numeric = header.endswith(("loss", "steps", "step", "tok/s", "size", "files", "params"))
-        grid.add_column(header, justify="right" if numeric else "left", no_wrap=True)
+        # Folded, never cut with an ellipsis: an id must stay whole to be copied.
+        grid.add_column(header, justify="right" if numeric else "left", overflow="fold")
     return grid
 
 

@@ -103,13 +103,12 @@ def summarize_run(view: RunView, console: Console) -> None:
             parts.append(f"perplexity {m.final_val_perplexity:.2f}")
         if m.best_val_loss is not None:
             parts.append(f"best {m.best_val_loss:.4f} at step {m.best_step}")
-        console.print(Text(", ".join(parts), style="green"))
+        console.print(Text(", ".join(parts), style="green"), soft_wrap=True)
         return
     code = f"{view.error_code}: " if view.error_code else ""
     style = "red" if view.status is JobStatus.FAILED else "yellow"
-    console.print(
-        Text(f"{view.run_id} {view.status}: {code}{view.message or ''}".rstrip(), style=style)
-    )
+    text = f"{view.run_id} {view.status}: {code}{view.message or ''}".rstrip()
+    console.print(Text(text, style=style), soft_wrap=True)
 
 
 class TokenizerWatch:
@@ -158,9 +157,9 @@ def summarize_tokenizer(view: TokenizerView, console: Console) -> None:
             parts.append(f"{st.tokens_per_word:.2f} tokens/word")
         if st.unknown_token_rate:
             parts.append(f"{st.unknown_token_rate:.2%} unknown")
-        console.print(Text(", ".join(parts) + " on the holdout", style="green"))
+        console.print(Text(", ".join(parts) + " on the holdout", style="green"), soft_wrap=True)
         return
     code = f"{view.error_code}: " if view.error_code else ""
     style = "red" if view.status is JobStatus.FAILED else "yellow"
     text = f"{view.tokenizer_id} {view.status}: {code}{view.message or ''}".rstrip()
-    console.print(Text(text, style=style))
+    console.print(Text(text, style=style), soft_wrap=True)

@@ -1,0 +1,280 @@
+"""The CLI as a person drives it, against real API, worker and Redis processes: a tokenizer
+and a run followed to the end, `--config` with `--set`, `--json` read by a script, a
+download, a cancel seen by the follower, an API restart while following, and errors that
+are one line with the API's code."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from model_trainer.client.api import ApiClient
+from model_trainer.client.errors import ApiError
+from model_trainer.client.views import RunView
+
+from .conftest import story
+from .processes import ProcessStack
+
+pytestmark = pytest.mark.timeout(600)
+
+API_KEY = "cli-test-key"
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+class Cli:
+    """`model-trainer` run as a separate process, as a shell would run it."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self.cwd = cwd
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "model_trainer", *args]
+
+    def __call__(self, *args: str, timeout: float = 300) -> Result:
+        done = subprocess.run(
+            self.argv(*args),
+            env=self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(*args),
+            env=self.env,
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@dataclass
+class Env:
+    stack: ProcessStack
+    cli: Cli
+    tokenizer_id: str
+    work: Path
+
+
+def _wait_ready(client: ApiClient, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.call("GET", "/readyz")
+            return
+        except ApiError:
+            assert time.monotonic() < deadline, "the stack did not get ready"
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    work = tmp_path_factory.mktemp("cli")
+    corpus = work / "corpus"
+    corpus.mkdir()
+    (corpus / "story.txt").write_text(story(3000, 5), encoding="utf-8")
+    stack = ProcessStack(work, work / "artifacts", corpus)
+    stack.env["SECURITY__API_KEY"] = API_KEY
+    for name in ("redis", "api", "worker"):
+        stack.start(name)
+    cli_env = dict(stack.env) | {"API_BASE_URL": stack.base, "COLUMNS": "200"}
+    cli = Cli(cli_env, work)
+    try:
+        with ApiClient(stack.base, API_KEY) as client:
+            _wait_ready(client)
+        made = cli("tokenizers", "train", "--corpus", "story.txt", "--method", "char")
+        made = cli(
+            "tokenizers", "train", "--corpus", "story.txt", "--method", "bpe",
+            "--vocab-size", "300", "--follow", "--json",
+        )  # fmt: skip
+        assert made.code == 0, made.err
+        tokenizer = made.json()
+        assert isinstance(tokenizer, dict) and tokenizer["status"] == "completed"
+        yield Env(stack, cli, str(tokenizer["tokenizer_id"]), work)
+    finally:
+        stack.stop_all()
+
+
+def _config(work: Path, tokenizer_id: str, steps: int) -> Path:
+    path = work / f"run-{steps}.toml"
+    path.write_text(
+        f"""
+[model]
+size = "nano"
+max_seq_len = 32
+
+[data]
+tokenizer_id = "{tokenizer_id}"
+corpus_path = "story.txt"
+
+[trainer]
+max_steps = {steps}
+batch_size = 4
+eval_interval = 20
+eval_steps = 2
+checkpoint_interval = 20
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_run_followed_to_the_end_then_read_by_scripts(env: Env) -> None:
+    cli = env.cli
+    config = _config(env.work, env.tokenizer_id, 500)
+    done = cli("runs", "train", "-c", str(config), "--set", "trainer.max_steps=40", "--follow")
+    assert done.code == 0, done.err
+    assert "completed at step 40" in done.out
+    assert done.out.count("eval_completed step=20") == 1
+    assert "Traceback" not in done.err
+
+    listed = cli("runs", "list", "--json").json()
+    assert isinstance(listed, dict) and isinstance(listed["data"], list)
+    run = listed["data"][0]
+    assert isinstance(run, dict)
+    run_id = str(run["run_id"])
+    assert run["status"] == "completed"
+    assert isinstance(run["config"], dict) and run["config"]["trainer"]["max_steps"] == 40
+
+    table = cli("runs", "list")
+    assert run_id in table.out and "completed" in table.out
+    shown = cli("runs", "show", run_id)
+    assert "40 / 40" in shown.out
+
+    sample = cli("runs", "generate", run_id, "The king", "-n", "8", "--json").json()
+    assert isinstance(sample, dict) and sample["count"] == 8
+
+    target = env.work / "run.tar"
+    fetched = cli("runs", "download", run_id, "-o", str(target))
+    assert fetched.code == 0, fetched.err
+    with tarfile.open(target) as tar:
+        assert any(name.endswith("manifest.json") for name in tar.getnames())
+    again = cli("runs", "download", run_id, "-o", str(target))
+    assert again.code == 1 and "FILE_EXISTS" in again.err
+    assert not list(env.work.glob("*.part"))
+
+    evaluated = cli("runs", "evaluate", run_id, "--wait")
+    assert evaluated.code == 0, evaluated.err
+    assert "perplexity" in evaluated.out
+    compared = cli("runs", "compare", run_id, run_id, "--json").json()
+    assert isinstance(compared, list) and len(compared) == 2
+
+    logs = cli("runs", "logs", run_id, "-f")  # an ended run: the whole log, then its status
+    assert logs.code == 0 and "run_completed" in logs.out
+
+
+def test_a_cancelled_run_ends_the_follower_with_its_own_status(env: Env) -> None:
+    config = _config(env.work, env.tokenizer_id, 100_000)
+    queued = env.cli("runs", "train", "-c", str(config), "--json").json()
+    assert isinstance(queued, dict)
+    run_id = str(queued["run_id"])
+    follower = env.cli.start("runs", "logs", "-f", run_id)
+    _wait_step(env, run_id, 5)
+    assert env.cli("runs", "cancel", run_id).code == 0
+    out, err = follower.communicate(timeout=120)
+    assert follower.returncode == 4, err
+    assert "cancelled" in out
+
+
+def _wait_step(env: Env, run_id: str, step: int) -> RunView:
+    with ApiClient(env.stack.base, API_KEY) as client:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                run = client.get(RunView, f"/runs/{run_id}")
+                if run.progress.step >= step or run.finished:
+                    return run
+            except ApiError:
+                pass  # the API is restarting
+            assert time.monotonic() < deadline, f"{run_id} never reached step {step}"
+            time.sleep(0.1)
+
+
+def test_following_survives_an_api_restart(env: Env) -> None:
+    config = _config(env.work, env.tokenizer_id, 160)
+    queued = env.cli("runs", "train", "-c", str(config), "--json").json()
+    assert isinstance(queued, dict)
+    run_id = str(queued["run_id"])
+    follower = env.cli.start("runs", "logs", "-f", run_id)
+    _wait_step(env, run_id, 30)
+    env.stack.kill("api")
+    time.sleep(2.0)  # the run goes on; the follower waits
+    env.stack.start("api")
+    out, err = follower.communicate(timeout=300)
+    assert follower.returncode == 0, err
+    assert "waiting for the API" in out
+    # Resumed after the last line seen: no line twice, none lost.
+    for step in (20, 40, 60, 80, 100, 120, 140, 160):
+        assert out.count(f"eval_completed step={step} ") == 1, out
+    assert "completed at step 160" in out
+
+
+def test_errors_are_one_line_with_the_api_code(env: Env) -> None:
+    cases = [
+        (("runs", "show", "run-nope"), "NOT_FOUND"),
+        (("runs", "train", "--set", "trainer.max_steps=-5"), "CONFIG_INVALID"),
+        (("runs", "train", "-c", "missing.toml"), "CONFIG_FILE"),
+        (("runs", "train", "--set", "no-equals-sign"), "CONFIG_FILE"),
+        (("tokenizers", "train", "--corpus", "../etc/passwd"), "PATH_OUTSIDE_ROOT"),
+        (("--api-url", "http://127.0.0.1:9", "runs", "list"), "API_UNREACHABLE"),
+    ]
+    for args, code in cases:
+        result = env.cli(*args)
+        assert result.code == 1, (args, result)
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {code}: "), (args, result.err)
+    keyless = Cli(env.cli.env | {"SECURITY__API_KEY": ""}, env.work)("runs", "list")
+    assert keyless.code == 1 and keyless.err.startswith("error: UNAUTHORIZED: ")
+    usage = env.cli("runs", "list", "--limit", "0")
+    assert usage.code == 2 and "Traceback" not in usage.err
+
+
+def test_config_masks_secrets(env: Env) -> None:
+    shown = env.cli("config", "--json").json()
+    assert isinstance(shown, dict)
+    key = shown["SECURITY__API_KEY"]
+    assert isinstance(key, dict) and key["value"] == "***" and key["source"] == "env"
+    assert API_KEY not in env.cli("config").out
+
+
+def test_interrupting_a_follower_leaves_the_run_going(env: Env) -> None:
+    config = _config(env.work, env.tokenizer_id, 100_000)
+    queued = env.cli("runs", "train", "-c", str(config), "--json").json()
+    assert isinstance(queued, dict)
+    run_id = str(queued["run_id"])
+    follower = env.cli.start("runs", "logs", "-f", run_id)
+    _wait_step(env, run_id, 3)
+    assert follower.stdout is not None
+    assert follower.stdout.readline()  # it is following
+    os.kill(follower.pid, signal.SIGINT)
+    _, err = follower.communicate(timeout=60)
+    assert follower.returncode == 130, err
+    assert "Traceback" not in err
+    run = _wait_step(env, run_id, 6)
+    assert run.status == "running"
+    assert env.cli("runs", "cancel", run_id).code == 0
