@@ -146,6 +146,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tokenizers/{tokenizer_id}/logs/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream Logs
+         * @description Server-sent events, one per log line; `Last-Event-ID` resumes after that line.
+         */
+        get: operations["tokenizers-logs-stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs/train": {
         parameters: {
             query?: never;
@@ -1852,6 +1872,81 @@ export interface operations {
             };
             /** @description The body is over the configured limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing, unknown or out of range (the message names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An unexpected failure (logged with its stack; the body says nothing more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue (Redis) does not answer, no worker is live (readiness only), or the generation or encode pool is full (`SERVER_BUSY`, with `Retry-After`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "tokenizers-logs-stream": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The id of the last event seen (a line number); resumes after it */
+                "last-event-id"?: string | null;
+            };
+            path: {
+                tokenizer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-sent events, one per log line, until the tokenizer has ended */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        /** @constant */
+                        event: "log";
+                        id: string;
+                        data: string;
+                    };
+                };
+            };
+            /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
