@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from model_trainer.cli import catalog, runs, services, tokenizers
-from model_trainer.cli.session import SESSION, Exit, fail, fail_api
+from model_trainer.cli.session import SESSION, Exit, error_line
 from model_trainer.client.errors import ApiError
 from model_trainer.core.settings import Settings
 
@@ -95,28 +95,25 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as done:
         return int(done.exit_code)
     except ApiError as exc:
-        try:
-            fail_api(exc)
-        except typer.Exit as done:
-            return int(done.exit_code)
+        error_line(exc.one_line())
     except ValidationError as exc:
         # Settings from the environment or .env that do not validate.
-        try:
-            fail(" ".join(str(exc).split()), "SETTINGS_INVALID")
-        except typer.Exit as done:
-            return int(done.exit_code)
-    except KeyboardInterrupt:
+        error_line(f"SETTINGS_INVALID: {exc}")
+    except (KeyboardInterrupt, typer.Abort):
         SESSION.err.print("interrupted")
         return Exit.INTERRUPTED
-    except typer.Abort:
-        SESSION.err.print("aborted")
-        return Exit.INTERRUPTED
     except typer.TyperException as exc:
-        # The parser's errors (typer's own click): usage, then the reason, no traceback.
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show(file=sys.stderr)
-        else:
-            sys.stderr.write(f"error: USAGE: {exc.format_message()}\n")
-        return int(exc.exit_code)
-    return Exit.OK
+        return _usage(exc)
+    else:
+        return Exit.OK
+    return Exit.ERROR
+
+
+def _usage(exc: typer.TyperException) -> int:
+    """The parser's errors (typer's own click): usage, then the reason, no traceback."""
+    show = getattr(exc, "show", None)
+    if callable(show):
+        show(file=sys.stderr)
+    else:
+        sys.stderr.write(f"error: USAGE: {exc.format_message()}\n")
+    return int(exc.exit_code)

@@ -44,9 +44,7 @@ PIPE_WIDTH = 200
 
 def _console(stderr: bool) -> Console:
     probe = Console(stderr=stderr)
-    return Console(
-        stderr=stderr, highlight=False, width=None if probe.is_terminal else PIPE_WIDTH
-    )
+    return Console(stderr=stderr, highlight=False, width=None if probe.is_terminal else PIPE_WIDTH)
 
 
 @dataclass
@@ -65,16 +63,17 @@ SESSION = Session()
 
 def fail(message: str, code: str = "ERROR", status: Exit = Exit.ERROR) -> NoReturn:
     """One line on stderr, then the exit status: never a traceback for the user's mistakes."""
-    _error_line(f"{code}: {message}")
+    error_line(f"{code}: {message}")
     raise typer.Exit(status)
 
 
 def fail_api(error: ApiError) -> NoReturn:
-    _error_line(error.one_line())
+    error_line(error.one_line())
     raise typer.Exit(Exit.ERROR)
 
 
-def _error_line(text: str) -> None:
+def error_line(text: str) -> None:
+    """`error: CODE: message` on stderr, on one line."""
     # Text, not markup: a message may hold brackets ("[1, 2]") that are not styles.
     line = Text.assemble(("error", "bold red"), ": ", " ".join(text.split()))
     SESSION.err.print(line, soft_wrap=True)

@@ -93,7 +93,9 @@ class ApiClient:
         content = None
         headers: dict[str, str] = {}
         if body is not None:
-            content = json.dumps(body, allow_nan=False).encode()
+            # NaN and Infinity (a TOML file may hold them) go out as JSON's extensions: the
+            # API refuses them with an error that names the field.
+            content = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         try:
             response = self._http.request(

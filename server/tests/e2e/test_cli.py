@@ -238,6 +238,7 @@ def test_errors_are_one_line_with_the_api_code(env: Env) -> None:
     cases = [
         (("runs", "show", "run-nope"), "NOT_FOUND"),
         (("runs", "train", "--set", "trainer.max_steps=-5"), "CONFIG_INVALID"),
+        (("runs", "train", "--set", "trainer.learning_rate=NaN"), "CONFIG_INVALID"),
         (("runs", "train", "-c", "missing.toml"), "CONFIG_FILE"),
         (("runs", "train", "--set", "no-equals-sign"), "CONFIG_FILE"),
         (("tokenizers", "train", "--corpus", "../etc/passwd"), "PATH_OUTSIDE_ROOT"),

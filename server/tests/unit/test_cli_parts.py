@@ -1,0 +1,90 @@
+"""The CLI's pieces that need no server: request bodies from files and `--set`, the event
+stream format, log lines for people."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from model_trainer.cli.config_file import ConfigFileError, build_body, parse_value
+from model_trainer.cli.progress import parse_log_line
+from model_trainer.client.api import StreamEvent, _parse_events
+from model_trainer.client.errors import BAD_ANSWER, error_from_answer
+
+
+def test_a_toml_file_then_flags_then_sets(tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text('[model]\nsize = "tiny"\n[trainer]\nmax_steps = 100\nlr = 1e-3\n')
+    body = build_body(
+        config,
+        ["trainer.max_steps=500", "model.size=nano", "trainer.tags=[1, 2]", 'data.x="5"'],
+        {"data.tokenizer_id": "tok-1"},
+    )
+    assert body == {
+        "model": {"size": "nano"},
+        "trainer": {"max_steps": 500, "lr": 1e-3, "tags": [1, 2]},
+        "data": {"tokenizer_id": "tok-1", "x": "5"},
+    }
+
+
+def test_a_json_file(tmp_path: Path) -> None:
+    config = tmp_path / "run.json"
+    config.write_text('{"trainer": {"max_steps": 3}}')
+    assert build_body(config, [], {}) == {"trainer": {"max_steps": 3}}
+
+
+@pytest.mark.parametrize(
+    ("text", "sets", "fragment"),
+    [
+        ("[model\n", [], "not valid TOML"),
+        ("when = 1979-05-27T07:32:00Z\n", [], "does not hold a JSON-like object"),
+        ("", ["trainer.max_steps"], "expected FIELD.PATH=VALUE"),
+        ("", ["trainer..x=1"], "not a field path"),
+        ("model = 3\n", ["model.size=nano"], "model is not an object"),
+    ],
+)
+def test_bad_files_and_sets_say_why(
+    tmp_path: Path, text: str, sets: list[str], fragment: str
+) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigFileError, match=fragment):
+        build_body(config, sets, {})
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigFileError, match="cannot read"):
+        build_body(tmp_path / "nope.toml", [], {})
+
+
+def test_values_are_json_when_they_parse() -> None:
+    assert parse_value("1e-3") == 1e-3
+    assert parse_value("true") is True
+    assert parse_value("null") is None
+    assert parse_value("nano") == "nano"
+    assert parse_value('"5"') == "5"
+
+
+def test_event_stream_format() -> None:
+    lines = iter(
+        [": ping", "event: log", "id: 1", "data: {\"a\": 1}", "", "id: 2", "data: x", "data: y",
+         "", "id: x", "data: lost", "", "id: 3", "data: last"]
+    )  # fmt: skip
+    assert list(_parse_events(lines)) == [StreamEvent(1, '{"a": 1}'), StreamEvent(2, "x\ny")]
+
+
+def test_log_lines_for_people() -> None:
+    record = parse_log_line(
+        '{"event": "eval_completed", "level": "info", "timestamp": "2026-11-30T12:00:01Z",'
+        ' "run_id": "run-1", "step": 20, "val_loss": 1.23456789}'
+    )
+    assert record.text().plain == "12:00:01 eval_completed step=20 val_loss=1.235"
+    assert parse_log_line("not json").event == "not json"
+
+
+def test_an_answer_that_is_not_the_apis() -> None:
+    error = error_from_answer(502, b"<html>Bad gateway</html>", None)
+    assert error.code == BAD_ANSWER and "HTTP 502" in error.message
+    api = error_from_answer(404, b'{"code": "NOT_FOUND", "message": "no", "request_id": "r"}', None)
+    assert api.one_line() == "NOT_FOUND: no (request r)"

@@ -1,0 +1,91 @@
+"""The CLI's and the bot's read models name only fields the API really answers with, and
+need no field the API may leave out; the client stays free of torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from pydantic import BaseModel
+
+from model_trainer.api.app import create_app
+from model_trainer.client import views
+from model_trainer.core.json_types import JsonObject, JsonValue
+from model_trainer.core.settings import Settings
+from model_trainer.services import build_registry
+
+# Each read model and the API schema(s) it reads.
+READS: dict[type[BaseModel], tuple[str, ...]] = {
+    views.RunView: ("RunPublic",),
+    views.RunsView: ("RunsPublic",),
+    views.RunMetricsView: ("MetricsSummary",),
+    views.TokenizerRefView: ("TokenizerRef",),
+    views.EvalSummaryView: ("EvalSummary",),
+    views.DurationsView: ("RunDurations",),
+    views.TokenizerView: ("TokenizerPublic",),
+    views.TokenizersView: ("TokenizersPublic",),
+    views.TokenizerStatsView: ("TokenizerStats",),
+    views.QueuedView: ("RunQueued", "TokenizerQueued"),
+    views.MetricRecordView: ("MetricRecord",),
+    views.MetricsView: ("MetricsPublic",),
+    views.LogsView: ("LogsPublic",),
+    views.EncodeView: ("EncodePublic",),
+    views.GenerateView: ("GeneratePublic",),
+    views.EvalMetricsView: ("EvalMetrics",),
+    views.SampleView: ("Sample",),
+    views.EvalView: ("EvalPublic",),
+    views.ArtifactFileView: ("ArtifactFile",),
+    views.ArtifactsView: ("ArtifactListing",),
+    views.BackendView: ("BackendPublic",),
+    views.BackendsView: ("BackendsPublic",),
+    views.CorpusEntryView: ("CorpusEntry",),
+    views.CorpusFolderView: ("CorpusPublic",),
+}
+
+
+def _object(value: JsonValue) -> JsonObject:
+    assert isinstance(value, dict)
+    return value
+
+
+@pytest.fixture(scope="module")
+def schemas() -> JsonObject:
+    spec = create_app(build_registry(Settings())).openapi()
+    components = _object(spec.get("components"))
+    return _object(components.get("schemas"))
+
+
+def test_every_read_model_is_checked() -> None:
+    defined = {
+        value
+        for value in vars(views).values()
+        if isinstance(value, type) and issubclass(value, views.View) and value is not views.View
+    }
+    assert defined == set(READS)
+
+
+@pytest.mark.parametrize("view", list(READS), ids=lambda v: v.__name__)
+def test_read_model_fields_exist_in_the_api_schema(
+    view: type[BaseModel], schemas: JsonObject
+) -> None:
+    properties: set[str] = set()
+    required: set[str] = set()
+    for name in READS[view]:
+        schema = _object(schemas[name])
+        properties |= set(_object(schema.get("properties", {})))
+        listed = schema.get("required", [])
+        assert isinstance(listed, list)
+        required |= {str(item) for item in listed}
+    for field, info in view.model_fields.items():
+        assert field in properties, f"{view.__name__}.{field} is not in {READS[view]}"
+        if info.is_required() and len(READS[view]) == 1:
+            assert field in required, f"{view.__name__}.{field} may be absent from the answer"
+
+
+def test_the_client_and_the_cli_import_no_torch() -> None:
+    code = (
+        "import sys, model_trainer.cli.app, model_trainer.client.follow; "
+        "sys.exit('torch' in sys.modules or 'numpy' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
