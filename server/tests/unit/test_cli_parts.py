@@ -3,6 +3,9 @@ stream format, log lines for people."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +91,15 @@ def test_an_answer_that_is_not_the_apis() -> None:
     assert error.code == BAD_ANSWER and "HTTP 502" in error.message
     api = error_from_answer(404, b'{"code": "NOT_FOUND", "message": "no", "request_id": "r"}', None)
     assert api.one_line() == "NOT_FOUND: no (request r)"
+
+
+def test_shell_completion_offers_commands() -> None:
+    env = dict(os.environ) | {
+        "_MODEL_TRAINER_COMPLETE": "complete_bash",
+        "COMP_WORDS": "model-trainer runs sh",
+        "COMP_CWORD": "2",
+        "API_BASE_URL": "http://127.0.0.1:9",  # ids are completed from the API: none here
+    }
+    script = Path(sys.executable).parent / "model-trainer"
+    done = subprocess.run([script], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.split() == ["show"]
