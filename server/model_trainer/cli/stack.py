@@ -19,7 +19,8 @@ from pathlib import Path
 from types import FrameType
 
 from model_trainer.cli.session import SESSION
-from model_trainer.client.raw import request
+from model_trainer.client.api import ApiClient
+from model_trainer.client.errors import ApiError
 from model_trainer.core.settings import Settings
 from model_trainer.infra.redis_store import RedisStore
 
@@ -118,10 +119,18 @@ class LocalStack:
 
         self._stack.callback(stop)
 
+    def _ready(self) -> bool:
+        with ApiClient(self.base, self.settings.security.api_key) as client:
+            try:
+                client.call("GET", "/readyz")
+            except ApiError:
+                return False
+        return True
+
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         with SESSION.err.status("starting the API and the worker"):
-            while request("GET", self.base + "/readyz")[0] != 200:
+            while not self._ready():
                 for proc in self._procs:
                     if proc.poll() is not None:
                         raise RuntimeError(

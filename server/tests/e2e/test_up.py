@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ def test_up_starts_everything_and_stops_it_all(tmp_path: Path) -> None:
         "ARTIFACTS_ROOT": str(tmp_path / "artifacts"),
         "CORPUS_ROOT": str(tmp_path / "corpus"),
         "WORKER__THREADS": "1",
+        "SECURITY__API_KEY": "up-key",  # up's own readiness check must send it
     }
     up = subprocess.Popen(
         [sys.executable, "-m", "model_trainer", "up", "--port", str(port)],
@@ -34,12 +34,11 @@ def test_up_starts_everything_and_stops_it_all(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    seen: list[str] = []
     try:
-        deadline = time.monotonic() + 180
-        while request("GET", f"http://127.0.0.1:{port}/readyz")[0] != 200:
+        while "serving until Ctrl-C" not in "".join(seen):  # said once it is ready
             assert up.poll() is None, up.communicate()
-            assert time.monotonic() < deadline, "up never got ready"
-            time.sleep(0.3)
+            seen.append(_read_line(up))
         assert request("GET", f"http://127.0.0.1:{port}/healthz")[0] == 200
         started = children(up.pid)
         assert len(started) >= 3  # embedded Redis, worker, API
@@ -48,11 +47,16 @@ def test_up_starts_everything_and_stops_it_all(tmp_path: Path) -> None:
     finally:
         if up.poll() is None:
             up.kill()
-    assert up.returncode == 0, err
-    assert "started an embedded one" in out and "serving until Ctrl-C" in out
+    assert up.wait() == 0, err
+    assert "started an embedded one" in "".join(seen) and "stopping" in out
     assert (tmp_path / "artifacts" / "logs" / "api.log").is_file()
     for pid in started:
         assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"{pid} outlived up"
+
+
+def _read_line(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    return proc.stdout.readline()
 
 
 def _zombie(pid: int) -> bool:
