@@ -83,3 +83,15 @@ bench: setup
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 	rm -rf ui/node_modules ui/dist ui/test-results ui/playwright-report $(UI_LOGS)
+
+# A wheel of the package with the dashboard inside (model_trainer/ui_dist/), into dist/:
+# setup.py's build hook copies ui/dist into it. `pip install dist/model_trainer-*.whl` then
+# serves /ui/ with no checkout around.
+.PHONY: wheel precommit
+wheel: setup ui-build
+	$(BIN)/python -m pip wheel --no-deps -w dist .
+
+# Run .pre-commit-config.yaml's checks (ruff, mypy, the dashboard's type check, the client's
+# staleness check) on every `git commit`.
+precommit: setup
+	$(BIN)/pre-commit install

@@ -14,6 +14,7 @@ const apiPaths = [
   '/corpus',
   '/openapi.json',
   '/docs',
+  '/redoc',
 ]
 
 export default defineConfig({

@@ -14,10 +14,13 @@ from model_trainer.core.errors import ErrorCode
 
 REQUEST_ID_HEADER = "X-Request-ID"
 API_KEY_HEADER = "X-Api-Key"
-OPEN_PATHS = frozenset({"/healthz", "/", "/ui"})
-"""Paths that answer without an API key: the liveness probe, and the way to the dashboard."""
-OPEN_PREFIX = "/ui/"
-"""The dashboard's files hold no data; the app asks for the key and sends it itself."""
+OPEN_PATHS = frozenset({"/healthz", "/", "/ui", "/docs", "/redoc", "/openapi.json"})
+"""Paths that answer without an API key: the liveness probe, the way to the dashboard, and
+the documentation pages with the schema they show (which hold no data; "Authorize" on the
+page sends the key with the requests tried from it)."""
+OPEN_PREFIXES = ("/ui/", "/docs-assets/")
+"""The dashboard's files hold no data (the app asks for the key and sends it itself), nor do
+the documentation pages' scripts and styles."""
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _DIGITS = re.compile(r"[0-9]+")
@@ -30,7 +33,7 @@ def request_id_for(incoming: str) -> str:
 
 def is_open(path: str) -> bool:
     """Whether `path` answers without an API key."""
-    return path in OPEN_PATHS or path.startswith(OPEN_PREFIX)
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 def refusal(path: str, headers: Headers, api_key: str | None, max_body: int) -> Response | None:

@@ -6,6 +6,8 @@ from fastapi import FastAPI
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from model_trainer import __version__
+from model_trainer.api.deps import API_KEY_DOCUMENTED
+from model_trainer.api.docs import install_docs
 from model_trainer.api.errors import install_error_handlers
 from model_trainer.api.middleware import RequestContext
 from model_trainer.api.routes import (
@@ -43,7 +45,11 @@ def create_app(registry: Registry) -> FastAPI:
         title="Model Trainer",
         version=__version__,
         description="Train tokenizers and small language models; watch, evaluate, export.",
+        # FastAPI's own pages load their scripts from a CDN; install_docs serves them itself.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
     # Inside RequestContext, so every answer it compressed still gets its request id.
     app.add_middleware(
@@ -59,10 +65,11 @@ def create_app(registry: Registry) -> FastAPI:
         max_body=settings.limits.max_body_bytes,
     )
     app.include_router(health.router)
-    app.include_router(backends.router)
-    app.include_router(tokenizers.router)
-    app.include_router(runs.router)
-    app.include_router(artifacts.router)
-    app.include_router(corpus.router)
+    # The key is checked by RequestContext; this only declares it in the schema, so that the
+    # documentation pages offer "Authorize" and generated clients know the header.
+    keyed = [API_KEY_DOCUMENTED]
+    for router in (backends.router, tokenizers.router, runs.router, artifacts.router):
+        app.include_router(router, dependencies=keyed)
+    app.include_router(corpus.router, dependencies=keyed)
     app.include_router(dashboard.router)
     return app

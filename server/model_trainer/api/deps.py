@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 from contextvars import ContextVar, Token
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, params
+from fastapi.security import APIKeyHeader
 
+from model_trainer.api.admission import API_KEY_HEADER
 from model_trainer.core.container import Container, Registry
 from model_trainer.core.contracts.queue import JobQueue
 from model_trainer.infra.inference_pool import InferencePool
@@ -137,3 +139,11 @@ GenerationPoolDep = Annotated[InferencePool, Depends(get_generation_pool)]
 EncodePoolDep = Annotated[InferencePool, Depends(get_encode_pool)]
 TokenizerBackendsDep = Annotated[TokenizerRegistry, Depends(get_tokenizer_backends)]
 ModelsDep = Annotated[ModelRegistry, Depends(get_models)]
+
+API_KEY_SCHEME = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="Needed when the API runs with SECURITY__API_KEY set.",
+)
+API_KEY_DOCUMENTED = params.Security(dependency=API_KEY_SCHEME)
+"""Declares the key in the schema; RequestContext checks it before any route runs."""

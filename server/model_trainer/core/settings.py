@@ -31,24 +31,34 @@ def _default_ui_dist() -> Path:
 class SecuritySettings(BaseModel):
     """API access; no key means the API is open (local use)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     api_key: str | None = None
+    """When set, every endpoint except `/healthz`, the dashboard's files (`/ui/`) and the
+    documentation pages (`/docs`, `/redoc`) needs this value in the `X-Api-Key` header."""
 
 
 class WorkerSettings(BaseModel):
     """How a worker process runs jobs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     threads: Annotated[int, Field(ge=1, le=512)] = _default_threads()
+    """CPU threads a worker gives each job (torch and the tokenizer trainers)."""
     queue_name: str = "model-trainer"
+    """The RQ queue the API fills and the workers take jobs from; both must agree."""
     heartbeat_interval_s: Annotated[float, Field(gt=0, le=300)] = 2.0
+    """Seconds between a running job's heartbeats."""
     heartbeat_ttl_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    """Seconds of heartbeat silence after which a job's worker counts as dead."""
     reconcile_interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    """Seconds between a worker's sweeps for jobs whose worker died, to start them again."""
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    """Starts of one job (after worker deaths) before it is marked failed."""
     transient_retries: Annotated[int, Field(ge=0, le=100)] = 3
+    """Retries, from the last checkpoint, of a job that failed for a transient reason."""
     retry_backoff_s: Annotated[float, Field(ge=0, le=600)] = 2.0
+    """Seconds before the first such retry; the wait doubles with each one."""
     nice: Annotated[int, Field(ge=0, le=19)] = 10
     """How far the worker lowers its CPU priority: on a shared machine, training yields the
     cores to the API (and the rest) whenever they want them, and keeps them otherwise."""
@@ -60,7 +70,7 @@ class WorkerSettings(BaseModel):
 class PluginSettings(BaseModel):
     """Which distribution provides a plugin name that two installed packages claim."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     prefer: dict[str, str] = {}
     """Plugin name -> distribution, e.g. `PLUGINS__PREFER='{"wordpiece": "my-tokenizers"}'`."""
@@ -69,7 +79,7 @@ class PluginSettings(BaseModel):
 class ApiSettings(BaseModel):
     """How the API process shares itself between cheap requests and heavy ones."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     inference_workers: Annotated[int, Field(ge=1, le=64)] = 2
     """Generation (and, in a pool of their own, encode) requests computed at once."""
@@ -82,17 +92,24 @@ class ApiSettings(BaseModel):
 class LimitSettings(BaseModel):
     """Ceilings that stop one request from exhausting the machine."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     max_vocab_size: Annotated[int, Field(ge=2)] = 1_000_000
+    """Largest vocabulary a tokenizer job may ask for."""
     max_steps: Annotated[int, Field(ge=1)] = 10_000_000
+    """Most optimizer steps one training run may ask for."""
     max_parameters: Annotated[int, Field(ge=1)] = 2_000_000_000
+    """Most parameters a requested model may have."""
     max_seq_len: Annotated[int, Field(ge=2)] = 32_768
+    """Longest context (tokens) a requested model may have."""
     max_new_tokens: Annotated[int, Field(ge=1)] = 4096
+    """Most tokens one generation request may ask for."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20
+    """Largest request body the API reads; bigger ones answer 413."""
     max_tokens_per_step: Annotated[int, Field(ge=1)] = 1 << 22
-    """batch_size x grad_accum_steps x max_seq_len: 4 Mi tokens, eight times nanoGPT's
-    GPT-2 recipe; a step bigger than that runs for hours between checks for cancellation."""
+    """Tokens one optimizer step may read (batch_size x grad_accum_steps x max_seq_len):
+    4 Mi, eight times nanoGPT's GPT-2 recipe; a step bigger than that runs for hours between
+    checks for cancellation."""
     memory_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
     """Share of a worker's memory (RAM, or the GPU's) that one run's estimate may take."""
 
@@ -100,7 +117,7 @@ class LimitSettings(BaseModel):
 class DiscordSettings(BaseModel):
     """The DM-only status bot (`model-trainer bot`); without a token it refuses to start."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     token: SecretStr | None = None
     """The bot application's token (Discord developer portal, Bot tab)."""
@@ -119,20 +136,32 @@ class Settings(BaseSettings):
         env_file=".env",
         env_nested_delimiter="__",
         extra="ignore",
+        use_attribute_docstrings=True,
     )
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    """The Redis that holds the queue, job state and events (a password may go in the URL)."""
     api_base_url: str = "http://127.0.0.1:8000"
     """Where clients (the CLI, the Discord bot) reach the API."""
     artifacts_root: Path = Path("artifacts")
+    """Where tokenizers, runs and their logs are written."""
     corpus_root: Path = Path("corpus")
+    """The only folder training text is read from; request paths are relative to it."""
     ui_dist: Annotated[Path, Field(default_factory=_default_ui_dist)]
     """The built dashboard the API serves at `/ui/` (none there: `/ui/` answers 404)."""
     log_level: LogLevel = "INFO"
+    """Lowest level logged: `DEBUG`, `INFO`, `WARNING` or `ERROR`."""
     service_name: str = "model-trainer"
+    """A name for this installation; accepted, but no process reads it yet."""
     security: SecuritySettings = SecuritySettings()
+    """API access."""
     api: ApiSettings = ApiSettings()
+    """The API process's inference pools."""
     plugins: PluginSettings = PluginSettings()
+    """Tokenizer and model plugins."""
     worker: WorkerSettings = WorkerSettings()
+    """Worker processes."""
     limits: LimitSettings = LimitSettings()
+    """Ceilings per request."""
     discord: DiscordSettings = DiscordSettings()
+    """The Discord status bot."""

@@ -5,7 +5,6 @@ are one line with the API's code."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
 
 from model_trainer.client.api import ApiClient
 from model_trainer.client.errors import ApiError
 from model_trainer.client.views import RunView
+from model_trainer.core.json_types import JsonValue
 
 from .conftest import story
 from .processes import ProcessStack
@@ -28,6 +29,7 @@ from .processes import ProcessStack
 pytestmark = pytest.mark.timeout(600)
 
 API_KEY = "cli-test-key"
+JSON: TypeAdapter[JsonValue] = TypeAdapter(JsonValue)
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,20 @@ class Result:
     out: str
     err: str
 
-    def json(self) -> object:
-        return json.loads(self.out)
+    def json(self) -> JsonValue:
+        return JSON.validate_json(self.out)
+
+
+def at(value: JsonValue, *path: str | int) -> JsonValue:
+    """The value at `path` inside JSON objects and lists (a failed step fails the test)."""
+    for step in path:
+        if isinstance(step, int):
+            assert isinstance(value, list), (value, step)
+            value = value[step]
+        else:
+            assert isinstance(value, dict), (value, step)
+            value = value[step]
+    return value
 
 
 class Cli:
@@ -114,8 +128,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         )  # fmt: skip
         assert made.code == 0, made.err
         tokenizer = made.json()
-        assert isinstance(tokenizer, dict) and tokenizer["status"] == "completed"
-        yield Env(stack, cli, str(tokenizer["tokenizer_id"]), work)
+        assert at(tokenizer, "status") == "completed"
+        yield Env(stack, cli, str(at(tokenizer, "tokenizer_id")), work)
     finally:
         stack.stop_all()
 
@@ -153,13 +167,10 @@ def test_a_run_followed_to_the_end_then_read_by_scripts(env: Env) -> None:
     assert done.out.count("eval_completed step=20") == 1
     assert "Traceback" not in done.err
 
-    listed = cli("runs", "list", "--json").json()
-    assert isinstance(listed, dict) and isinstance(listed["data"], list)
-    run = listed["data"][0]
-    assert isinstance(run, dict)
-    run_id = str(run["run_id"])
-    assert run["status"] == "completed"
-    assert isinstance(run["config"], dict) and run["config"]["trainer"]["max_steps"] == 40
+    run = at(cli("runs", "list", "--json").json(), "data", 0)
+    run_id = str(at(run, "run_id"))
+    assert at(run, "status") == "completed"
+    assert at(run, "config", "trainer", "max_steps") == 40
 
     table = cli("runs", "list")
     assert run_id in table.out and "completed" in table.out
@@ -167,7 +178,7 @@ def test_a_run_followed_to_the_end_then_read_by_scripts(env: Env) -> None:
     assert "40 / 40" in shown.out
 
     sample = cli("runs", "generate", run_id, "The king", "-n", "8", "--json").json()
-    assert isinstance(sample, dict) and sample["count"] == 8
+    assert at(sample, "count") == 8
 
     target = env.work / "run.tar"
     fetched = cli("runs", "download", run_id, "-o", str(target))
@@ -190,14 +201,12 @@ def test_a_run_followed_to_the_end_then_read_by_scripts(env: Env) -> None:
 
 def test_a_cancelled_run_ends_the_follower_with_its_own_status(env: Env) -> None:
     config = _config(env.work, env.tokenizer_id, 100_000)
-    queued = env.cli("runs", "train", "-c", str(config), "--json").json()
-    assert isinstance(queued, dict)
-    run_id = str(queued["run_id"])
+    run_id = str(at(env.cli("runs", "train", "-c", str(config), "--json").json(), "run_id"))
     follower = env.cli.start("runs", "logs", "-f", run_id)
     _wait_step(env, run_id, 5)
     assert env.cli("runs", "cancel", run_id).code == 0
     out, err = follower.communicate(timeout=120)
-    assert follower.returncode == 4, err
+    assert follower.wait() == 4, err
     assert "cancelled" in out
 
 
@@ -217,16 +226,14 @@ def _wait_step(env: Env, run_id: str, step: int) -> RunView:
 
 def test_following_survives_an_api_restart(env: Env) -> None:
     config = _config(env.work, env.tokenizer_id, 160)
-    queued = env.cli("runs", "train", "-c", str(config), "--json").json()
-    assert isinstance(queued, dict)
-    run_id = str(queued["run_id"])
+    run_id = str(at(env.cli("runs", "train", "-c", str(config), "--json").json(), "run_id"))
     follower = env.cli.start("runs", "logs", "-f", run_id)
     _wait_step(env, run_id, 30)
     env.stack.kill("api")
     time.sleep(2.0)  # the run goes on; the follower waits
     env.stack.start("api")
     out, err = follower.communicate(timeout=300)
-    assert follower.returncode == 0, err
+    assert follower.wait() == 0, err
     assert "waiting for the API" in out
     # Resumed after the last line seen: no line twice, none lost.
     for step in (20, 40, 60, 80, 100, 120, 140, 160):
@@ -256,25 +263,21 @@ def test_errors_are_one_line_with_the_api_code(env: Env) -> None:
 
 
 def test_config_masks_secrets(env: Env) -> None:
-    shown = env.cli("config", "--json").json()
-    assert isinstance(shown, dict)
-    key = shown["SECURITY__API_KEY"]
-    assert isinstance(key, dict) and key["value"] == "***" and key["source"] == "env"
+    key = at(env.cli("config", "--json").json(), "SECURITY__API_KEY")
+    assert at(key, "value") == "***" and at(key, "source") == "env"
     assert API_KEY not in env.cli("config").out
 
 
 def test_interrupting_a_follower_leaves_the_run_going(env: Env) -> None:
     config = _config(env.work, env.tokenizer_id, 100_000)
-    queued = env.cli("runs", "train", "-c", str(config), "--json").json()
-    assert isinstance(queued, dict)
-    run_id = str(queued["run_id"])
+    run_id = str(at(env.cli("runs", "train", "-c", str(config), "--json").json(), "run_id"))
     follower = env.cli.start("runs", "logs", "-f", run_id)
     _wait_step(env, run_id, 3)
     assert follower.stdout is not None
     assert follower.stdout.readline()  # it is following
     os.kill(follower.pid, signal.SIGINT)
     _, err = follower.communicate(timeout=60)
-    assert follower.returncode == 130, err
+    assert follower.wait() == 130, err
     assert "Traceback" not in err
     run = _wait_step(env, run_id, 6)
     assert run.status == "running"
