@@ -20,8 +20,8 @@ from safetensors.torch import load_file
 
 from model_trainer.api.schemas.runs import RunQueued, RunsPublic
 from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
-from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.client.raw import request
+from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
 from stack import ROOT

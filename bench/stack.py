@@ -13,8 +13,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
-from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.client.raw import request
+from model_trainer.core.contracts.tokenizer import TokenizerMethod
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = ROOT.parent / "shared" / "corpus" / "tinyshakespeare.txt"

@@ -27,9 +27,9 @@ from torch.nn import functional as F
 from hf_trainer_baseline import hf_trainer_tokens_per_s
 from model_trainer.api.schemas.runs import MetricsPublic, RunPublic, RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
+from model_trainer.client.raw import request
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.contracts.tokenizer import TokenizerMethod
-from model_trainer.client.raw import request
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.training.config import DataSpec, ModelSpec, Precision, RunConfig, TrainerSpec
 from model_trainer.training.device import cpu_supports_bf16

@@ -20,6 +20,9 @@ ALLOWED: dict[str, set[str]] = {
     "services": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators"},
     "api": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators", "services"},
     "worker": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators", "services"},
+    # The Discord bot is a client of the API: events, settings and Redis from below, the
+    # API's answers through `client`; never the API, the orchestrators or the worker.
+    "bot": {"core", "infra", "training", "client"},
     # Clients of the API: they speak HTTP and must not pull in torch (training.progress
     # is a plain model). The CLI also starts the services (api, worker, bot).
     "client": {"core", "training"},

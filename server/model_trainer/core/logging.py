@@ -27,7 +27,9 @@ from structlog.typing import EventDict, WrappedLogger
 
 from model_trainer.core.json_types import JsonValue
 
-Category = Literal["core", "api", "data", "tokenizer", "model", "training", "compute", "worker"]
+Category = Literal[
+    "core", "api", "data", "tokenizer", "model", "training", "compute", "worker", "bot"
+]
 
 _job_sink: ContextVar[TextIO | None] = ContextVar("job_sink", default=None)
 _secrets: list[str] = []

@@ -28,6 +28,7 @@ from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.training.budget import check_tokens_per_step
 from model_trainer.training.config import EvalRequest, RunConfig
+from model_trainer.training.events import GLOBAL_CHANNEL, TrainQueued, run_channel
 from model_trainer.training.generation import ModelCache
 from model_trainer.training.kind import RunKind
 from model_trainer.training.manifest import (
@@ -74,6 +75,7 @@ class RunOrchestrator:
         self._state = state
         self._queue = queue
         self._workers = workers
+        self._events = events
         self._layout = ArtifactLayout(settings.artifacts_root)
         self._kind = RunKind(self._layout, state, events)
         self._endings = JobEndings(self._kind)
@@ -123,6 +125,17 @@ class RunOrchestrator:
         )
         self._kind.write(manifest)
         self._state.create(run_id, time.time())
+        # Before the enqueue: a worker may start the run at once, and listeners (the Discord
+        # bot) should hear that it was queued before they hear that it started.
+        self._events.publish(
+            [GLOBAL_CHANNEL, run_channel(run_id)],
+            TrainQueued(
+                request_id=run_id,
+                family=arch.family,
+                parameters=parameters,
+                max_steps=config.trainer.max_steps,
+            ),
+        )
         self._queue.enqueue(
             JobSpec(
                 job_id=run_id,

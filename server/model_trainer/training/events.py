@@ -15,6 +15,16 @@ def run_channel(run_id: str) -> str:
     return f"runs:{run_id}:events"
 
 
+class TrainQueued(Event):
+    """A run was accepted and waits for a worker; published before it is enqueued, so that
+    a listener hears it before the run's start."""
+
+    type: Literal["trainer.train.queued.v1"] = "trainer.train.queued.v1"
+    family: str
+    parameters: int
+    max_steps: int
+
+
 class TrainStarted(Event):
     type: Literal["trainer.train.started.v1"] = "trainer.train.started.v1"
     max_steps: int
@@ -78,7 +88,8 @@ class TrainRequeued(Event):
 
 
 TrainingEvent = Annotated[
-    TrainStarted
+    TrainQueued
+    | TrainStarted
     | TrainProgress
     | CheckpointSaved
     | EvalCompleted

@@ -148,6 +148,7 @@ class RunTraining(JobBody[RunManifest]):
         if wants_compile(spec.compile, device):
             model.compile()
         checkpointer = Checkpointer(folder.checkpoints)
+        resume_step = 0
         if checkpointer.exists(LAST):
             resume_step = checkpointer.meta(LAST).step
             keep_metrics_until(folder.metrics, resume_step)
@@ -163,6 +164,7 @@ class RunTraining(JobBody[RunManifest]):
                 max_steps=spec.max_steps,
                 device=str(device),
                 parameters=manifest.parameters,
+                resumed_from_step=resume_step,
             ),
         )
         mark = time.perf_counter()

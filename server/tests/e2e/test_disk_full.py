@@ -15,8 +15,8 @@ import torch
 from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerPublic, TokenizerQueued
-from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.client.raw import request
+from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
 
 from .conftest import story

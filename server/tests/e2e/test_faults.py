@@ -17,9 +17,9 @@ from model_trainer.api.schemas.tokenizers import (
     TokenizerQueued,
     TokenizersPublic,
 )
+from model_trainer.client.raw import request
 from model_trainer.core.contracts.queue import JobSpec
 from model_trainer.core.contracts.tokenizer import TokenizerMethod
-from model_trainer.client.raw import request
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import RqJobQueue
 from model_trainer.jobs.targets import JobTarget

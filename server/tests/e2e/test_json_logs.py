@@ -16,9 +16,9 @@ from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from model_trainer.api.schemas.runs import GeneratePublic, GenerateRequest, RunPublic, RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerQueued
+from model_trainer.client.raw import request
 from model_trainer.core.contracts.queue import JobSpec
 from model_trainer.core.contracts.tokenizer import TokenizerMethod
-from model_trainer.client.raw import request
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import RqJobQueue
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
