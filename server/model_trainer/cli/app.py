@@ -7,6 +7,7 @@ module named in pyproject) and turns failures into one line and an exit status.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -99,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         # Settings from the environment or .env that do not validate.
         error_line(f"SETTINGS_INVALID: {exc}")
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nowhere to say it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return Exit.OK
     except (KeyboardInterrupt, typer.Abort):
         SESSION.err.print("interrupted")
         return Exit.INTERRUPTED

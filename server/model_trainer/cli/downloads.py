@@ -9,7 +9,6 @@ from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
 from model_trainer.cli.session import SESSION, fail
 from model_trainer.client.api import DownloadSink
-from model_trainer.client.errors import ApiError
 
 
 class _FileSink(DownloadSink):
@@ -40,6 +39,8 @@ def download_artifact(
 ) -> None:
     """Fetch an artifact (or one of its files) to `output`; a folder arrives as a tar."""
     target = output or default_name(artifact_id, path)
+    if target.is_dir():
+        target = target / default_name(artifact_id, path)
     if target.exists() and not force:
         fail(f"{target} exists (--force replaces it)", "FILE_EXISTS")
     partial = target.with_name(target.name + ".part")
@@ -56,12 +57,15 @@ def download_artifact(
             with SESSION.client() as client:
                 client.download(f"/artifacts/{kind}/{artifact_id}/download", params, sink)
         os.fsync(fd)
-        done = True
-    except ApiError:
-        raise
-    finally:
         os.close(fd)
+        fd = -1
+        partial.replace(target)
+        done = True
+    except OSError as exc:  # a full disk, a folder in the way: say so, leave nothing behind
+        fail(f"cannot write {target}: {exc.strerror or exc}", "FILE_NOT_WRITABLE")
+    finally:
+        if fd >= 0:
+            os.close(fd)
         if not done:
             partial.unlink(missing_ok=True)
-    partial.replace(target)
     SESSION.out.print(f"{target} ({target.stat().st_size:,} bytes)")

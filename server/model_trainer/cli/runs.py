@@ -13,7 +13,7 @@ from model_trainer.cli.config_file import ConfigFileError, build_body
 from model_trainer.cli.downloads import download_artifact
 from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, RunId, Sets
 from model_trainer.cli.progress import parse_log_line
-from model_trainer.cli.session import SESSION, Exit, fail, print_json
+from model_trainer.cli.session import SESSION, Exit, fail, print_json, read_stdin
 from model_trainer.cli.tables import ago, count, num, status_text, table
 from model_trainer.cli.watch import RunWatch, exit_status, summarize_run
 from model_trainer.client.follow import follow_events
@@ -266,7 +266,7 @@ def generate(
 ) -> None:
     """Sample text from a completed run's model."""
     if prompt == "-":
-        prompt = typer.get_text_stream("stdin").read()
+        prompt = read_stdin()
     body: JsonObject = {
         "prompt": prompt,
         "max_new_tokens": max_new_tokens,

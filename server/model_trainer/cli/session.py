@@ -79,6 +79,16 @@ def error_line(text: str) -> None:
     SESSION.err.print(line, soft_wrap=True)
 
 
+def read_stdin() -> str:
+    """Standard input as UTF-8 text; anything else is refused with one line."""
+    with open(0, "rb", closefd=False) as stdin:  # the bytes, whatever the locale says
+        raw = stdin.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"standard input is not UTF-8 text (byte {exc.start})", "INPUT_NOT_UTF8")
+
+
 def print_json(*answers: Answer) -> None:
     """The API's JSON as it answered, indented (for `jq` and scripts); several answers
     make one list."""

@@ -11,7 +11,7 @@ from rich.text import Text
 from model_trainer.cli.config_file import ConfigFileError, build_body
 from model_trainer.cli.downloads import download_artifact
 from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, Sets, TokenizerId
-from model_trainer.cli.session import SESSION, Exit, fail, print_json
+from model_trainer.cli.session import SESSION, Exit, fail, print_json, read_stdin
 from model_trainer.cli.tables import ago, num, status_text, table
 from model_trainer.cli.watch import TokenizerWatch, exit_status, summarize_tokenizer
 from model_trainer.client.views import EncodeView, QueuedView, TokenizersView, TokenizerView
@@ -134,7 +134,7 @@ def encode(
 ) -> None:
     """Encode text with a completed tokenizer: ids and the token strings."""
     if text == "-":
-        text = typer.get_text_stream("stdin").read()
+        text = read_stdin()
     with SESSION.client() as client:
         answer = client.call("POST", f"/tokenizers/{tokenizer_id}/encode", {"text": text})
     if json_out:

@@ -187,6 +187,10 @@ def test_a_run_followed_to_the_end_then_read_by_scripts(env: Env) -> None:
         assert any(name.endswith("manifest.json") for name in tar.getnames())
     again = cli("runs", "download", run_id, "-o", str(target))
     assert again.code == 1 and "FILE_EXISTS" in again.err
+    into = env.work / "downloads"
+    into.mkdir()
+    assert cli("runs", "download", run_id, "-o", str(into), "-p", "manifest.json").code == 0
+    assert (into / "manifest.json").is_file()
     assert not list(env.work.glob("*.part"))
 
     evaluated = cli("runs", "evaluate", run_id, "--wait")
@@ -256,6 +260,14 @@ def test_errors_are_one_line_with_the_api_code(env: Env) -> None:
         assert result.code == 1, (args, result)
         lines = result.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {code}: "), (args, result.err)
+    odd = subprocess.run(
+        env.cli.argv("runs", "generate", "run-nope", "-"),
+        env=env.cli.env,
+        input=b"\xff\xfe not text",
+        capture_output=True,
+        check=False,
+    )
+    assert odd.returncode == 1 and odd.stderr.startswith(b"error: INPUT_NOT_UTF8: ")
     keyless = Cli(env.cli.env | {"SECURITY__API_KEY": ""}, env.work)("runs", "list")
     assert keyless.code == 1 and keyless.err.startswith("error: UNAUTHORIZED: ")
     usage = env.cli("runs", "list", "--limit", "0")
