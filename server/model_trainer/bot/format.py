@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from model_trainer.bot.messages import Colour, Field, Message
 from model_trainer.bot.watchlist import RunMark
+from model_trainer.client.text import NONE, duration
 from model_trainer.client.views import RunView
 from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.training.events import (
@@ -28,7 +29,6 @@ from model_trainer.training.events import (
     TrainStarted,
 )
 
-NONE = "—"
 ENDED_NOTE = "The run has ended, so the bot stopped watching it."
 _SAFE_WORD = re.compile(r"[A-Za-z0-9_:.\-]{1,40}")
 
@@ -88,19 +88,6 @@ def count(n: int | float | None) -> str:
 
 def loss(value: float | None) -> str:
     return NONE if value is None else f"{value:.4g}"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
-        return NONE
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86_400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86_400}d {s % 86_400 // 3600}h"
 
 
 def steps(step: int, max_steps: int) -> str:

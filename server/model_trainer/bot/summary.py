@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from model_trainer.bot.api import TrainerApi
 from model_trainer.bot.chart import Point, loss_chart
-from model_trainer.bot.format import NONE, count, duration, loss, steps
+from model_trainer.bot.format import count, loss, steps
 from model_trainer.bot.messages import Colour, Field, Image, Message
+from model_trainer.client.text import NONE, duration
 from model_trainer.client.views import MetricsView, RunView
 from model_trainer.core.job_status import JobStatus
 

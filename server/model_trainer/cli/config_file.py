@@ -65,6 +65,11 @@ def assign(body: JsonObject, dotted: str, value: JsonValue) -> None:
     node[parts[-1]] = value
 
 
+def given(*flags: tuple[str, JsonValue]) -> JsonObject:
+    """The flags the user gave (`None`: left out), by dotted field path."""
+    return {dotted: value for dotted, value in flags if value is not None}
+
+
 def build_body(config: Path | None, sets: list[str], fields: JsonObject) -> JsonObject:
     """The file (if any), then the command's own flags (`fields`, by dotted path), then
     each `--set FIELD.PATH=VALUE` in order."""

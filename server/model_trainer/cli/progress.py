@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from model_trainer.client.text import duration
 from model_trainer.core.json_types import JsonObject, JsonValue
 
 LOG_RECORD: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
@@ -96,15 +97,8 @@ class StepState:
         if self.tokens_per_s:
             parts.append(f"{self.tokens_per_s:,.0f} tok/s")
         if self.eta_s is not None and self.status == "running":
-            parts.append(f"ETA {_duration(self.eta_s)}")
+            parts.append(f"ETA {duration(self.eta_s)}")
         return "  ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 class JobProgress:

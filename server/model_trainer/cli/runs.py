@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from model_trainer.cli.config_file import ConfigFileError, build_body
+from model_trainer.cli.config_file import ConfigFileError, build_body, given
 from model_trainer.cli.downloads import download_artifact
 from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, RunId, Sets
 from model_trainer.cli.progress import parse_log_line
@@ -45,16 +45,13 @@ def train(
     json_out: JsonFlag = False,
 ) -> None:
     """Start a training run (the body is the API's: --config file, flags, then --set)."""
-    flags: JsonObject = {}
-    for dotted, value in (
+    flags = given(
         ("data.tokenizer_id", tokenizer),
         ("data.corpus_path", corpus),
         ("model.family", family),
         ("model.size", size),
         ("trainer.max_steps", max_steps),
-    ):
-        if value is not None:
-            flags[dotted] = value
+    )
     try:
         body = build_body(config, sets or [], flags)
     except ConfigFileError as exc:

@@ -8,14 +8,13 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from model_trainer.cli.config_file import ConfigFileError, build_body
+from model_trainer.cli.config_file import ConfigFileError, build_body, given
 from model_trainer.cli.downloads import download_artifact
 from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, Sets, TokenizerId
 from model_trainer.cli.session import SESSION, Exit, fail, print_json, read_stdin
 from model_trainer.cli.tables import ago, num, status_text, table
 from model_trainer.cli.watch import TokenizerWatch, exit_status, summarize_tokenizer
 from model_trainer.client.views import EncodeView, QueuedView, TokenizersView, TokenizerView
-from model_trainer.core.json_types import JsonObject
 
 
 def train(
@@ -33,17 +32,14 @@ def train(
     json_out: JsonFlag = False,
 ) -> None:
     """Train a tokenizer (method bpe and vocab 8000 unless the file or flags say else)."""
-    flags: JsonObject = {}
-    for name, value in (
+    flags = given(
         ("corpus_path", corpus),
         ("method", method),
         ("vocab_size", vocab_size),
         ("min_frequency", min_frequency),
         ("holdout_fraction", holdout_fraction),
         ("seed", seed),
-    ):
-        if value is not None:
-            flags[name] = value
+    )
     try:
         body = build_body(config, sets or [], flags)
     except ConfigFileError as exc:
