@@ -193,6 +193,7 @@ def _plan(server: str, seeds: Seeds, home: Path) -> FuzzPlan:
             "tokenizers": [seeds.tokenizer_done, seeds.tokenizer_queued],
             "runs": [seeds.run_done, seeds.run_queued],
             "ended_runs": [seeds.run_done],
+            "ended_tokenizers": [seeds.tokenizer_done],
             "artifacts": [seeds.tokenizer_done, seeds.run_done],
             "corpora": ["story.txt", "books", "empty", "missing.txt", "../story.txt", "x" * 300],
             "folders": ["", "books", "empty", "books/..", "story.txt", "missing", "../", "x" * 300],
@@ -218,6 +219,11 @@ def _plan(server: str, seeds: Seeds, home: Path) -> FuzzPlan:
             # takes a second or two to close, only a few times.
             "runs-logs-stream": OperationPlan(
                 parameters={"path.run_id": Binding("ended_runs", 0.3)},
+                max_examples=5,
+                reuse_responses=False,
+            ),
+            "tokenizers-logs-stream": OperationPlan(
+                parameters={"path.tokenizer_id": Binding("ended_tokenizers", 0.3)},
                 max_examples=5,
                 reuse_responses=False,
             ),
