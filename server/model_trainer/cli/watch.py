@@ -6,6 +6,8 @@ Ctrl-C ends the following only; the job goes on in its worker.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.text import Text
 
@@ -13,7 +15,7 @@ from model_trainer.cli.progress import JobProgress, LogRecord, parse_log_line
 from model_trainer.cli.session import Exit
 from model_trainer.client.api import ApiClient
 from model_trainer.client.errors import ApiError
-from model_trainer.client.follow import follow_events
+from model_trainer.client.follow import follow_events, patiently
 from model_trainer.client.views import RunView, TokenizerView
 from model_trainer.core.job_status import JobStatus
 
@@ -40,8 +42,13 @@ def exit_status(status: JobStatus) -> Exit:
     return Exit.JOB_CANCELLED if status is JobStatus.CANCELLED else Exit.OK
 
 
-def _retry_text(error: ApiError | None) -> str:
-    return f"waiting for the API ({error.code})" if error else "reconnecting"
+def _waiting(bar: JobProgress) -> Callable[[ApiError | None], None]:
+    """What the bar says while the API is away."""
+
+    def show(error: ApiError | None) -> None:
+        bar.waiting(f"waiting for the API ({error.code})" if error else "reconnecting")
+
+    return show
 
 
 class RunWatch:
@@ -52,16 +59,16 @@ class RunWatch:
         self.run_id = run_id
         self.console = console
         self.every_line = every_line
-        self.view = client.get(RunView, f"/runs/{run_id}")
 
     def _refetch(self) -> bool:
         self.view = self.client.get(RunView, f"/runs/{self.run_id}")
         return self.view.finished
 
     def follow(self) -> RunView:
-        p = self.view.progress
-        label = f"{self.run_id}"
-        with JobProgress(self.console, label, steps=True) as bar:
+        with JobProgress(self.console, self.run_id, steps=True) as bar:
+            retry = _waiting(bar)
+            patiently(self._refetch, retry)
+            p = self.view.progress
             bar.state.step, bar.state.max_steps = p.step, p.max_steps
             bar.state.loss, bar.state.status = p.train_loss, str(self.view.status)
             bar.refresh()
@@ -69,7 +76,7 @@ class RunWatch:
                 self.client,
                 f"/runs/{self.run_id}/logs/stream",
                 finished=self._refetch,
-                on_retry=lambda error: bar.waiting(_retry_text(error)),
+                on_retry=retry,
             ):
                 self._show(bar, parse_log_line(event.data))
             bar.state.status = str(self.view.status)
@@ -119,7 +126,6 @@ class TokenizerWatch:
         self.tokenizer_id = tokenizer_id
         self.console = console
         self.every_line = every_line
-        self.view = client.get(TokenizerView, f"/tokenizers/{tokenizer_id}")
 
     def _refetch(self) -> bool:
         self.view = self.client.get(TokenizerView, f"/tokenizers/{self.tokenizer_id}")
@@ -127,13 +133,15 @@ class TokenizerWatch:
 
     def follow(self) -> TokenizerView:
         with JobProgress(self.console, self.tokenizer_id, steps=False) as bar:
+            retry = _waiting(bar)
+            patiently(self._refetch, retry)
             bar.state.status = str(self.view.status)
             bar.refresh()
             for event in follow_events(
                 self.client,
                 f"/tokenizers/{self.tokenizer_id}/logs/stream",
                 finished=self._refetch,
-                on_retry=lambda error: bar.waiting(_retry_text(error)),
+                on_retry=retry,
             ):
                 record = parse_log_line(event.data)
                 if record.event.startswith("tokenizer_") or record.event == "corpus_split":

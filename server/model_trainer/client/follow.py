@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from model_trainer.client.api import RETRYABLE_STATUS, ApiClient, StreamEvent
 from model_trainer.client.errors import UNREACHABLE, ApiError
+
+T = TypeVar("T")
 
 RECONNECT_FOR_S = 300.0
 """How long the API may stay away before following gives up (a restart takes seconds)."""
@@ -60,5 +63,25 @@ def follow_events(
         if now - away_since > reconnect_for_s:
             raise problem or ApiError(UNREACHABLE, "the log stream kept ending early")
         on_retry(problem)
+        sleep(delay)
+        delay = min(delay * 2, MAX_DELAY_S)
+
+
+def patiently(
+    call: Callable[[], T],
+    on_retry: Callable[[ApiError | None], None],
+    reconnect_for_s: float = RECONNECT_FOR_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`call()`, tried again while the API is away (restarting), like the stream."""
+    started = time.monotonic()
+    delay = FIRST_DELAY_S
+    while True:
+        try:
+            return call()
+        except ApiError as exc:
+            if not retryable(exc) or time.monotonic() - started > reconnect_for_s:
+                raise
+            on_retry(exc)
         sleep(delay)
         delay = min(delay * 2, MAX_DELAY_S)

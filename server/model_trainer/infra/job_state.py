@@ -11,7 +11,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from model_trainer.core.job_status import TERMINAL, JobStatus
+from pydantic import ValidationError
+
+from model_trainer.core.job_status import TERMINAL, JobError, JobStatus
 from model_trainer.core.logging import Log
 from model_trainer.infra.redis_store import RedisStore, RedisUnavailable
 
@@ -30,11 +32,14 @@ class JobSnapshot:
         message: str | None,
         heartbeat: float | None,
         progress: str | None = None,
+        error: JobError | None = None,
     ):
         self.status = status
         self.message = message
         self.heartbeat = heartbeat
         self.progress = progress
+        self.error = error
+        """Why it failed, for when the manifest could not say so (a full disk)."""
 
 
 class JobStateStore:
@@ -60,10 +65,18 @@ class JobStateStore:
         self._store.index_add(self.index, job_id, created_at)
         self._store.set_add(self.active_set, job_id)
 
-    def set_status(self, job_id: str, status: JobStatus, message: str | None = None) -> None:
+    def set_status(
+        self,
+        job_id: str,
+        status: JobStatus,
+        message: str | None = None,
+        error: JobError | None = None,
+    ) -> None:
         values = {self._key("status", job_id): str(status)}
         if message is not None:
             values[self._key("msg", job_id)] = message
+        if error is not None:
+            values[self._key("err", job_id)] = error.model_dump_json()
         self._store.set_many(values)
         if status in TERMINAL:
             self._store.set_remove(self.active_set, job_id)
@@ -101,13 +114,16 @@ class JobStateStore:
 
     def snapshot(self, job_id: str) -> JobSnapshot:
         """Everything live about a job in one round trip (the API asks on every poll)."""
-        fields = ("status", "msg", "hb", "progress")
-        status, message, beat, progress = self._store.mget([self._key(f, job_id) for f in fields])
+        fields = ("status", "msg", "hb", "progress", "err")
+        status, message, beat, progress, error = self._store.mget(
+            [self._key(f, job_id) for f in fields]
+        )
         return JobSnapshot(
             JobStatus(status) if status is not None and status in _KNOWN else None,
             message,
             float(beat) if beat else None,
             progress,
+            _error(error),
         )
 
     def request_cancel(self, job_id: str) -> None:
@@ -154,3 +170,12 @@ class JobStateStore:
         finally:
             stop.set()
             thread.join(timeout=interval_s + 1)
+
+
+def _error(raw: str | None) -> JobError | None:
+    if raw is None:
+        return None
+    try:
+        return JobError.model_validate_json(raw)
+    except ValidationError:
+        return None  # written by another version: the manifest is the record anyway

@@ -19,12 +19,19 @@ class JobEndings(Generic[R]):
     def __init__(self, kind: JobKind[R]) -> None:
         self._kind = kind
 
-    def settle(self, job_id: str, status: JobStatus, message: str, log: Log) -> None:
+    def settle(
+        self,
+        job_id: str,
+        status: JobStatus,
+        message: str,
+        log: Log,
+        error: JobError | None = None,
+    ) -> None:
         """Tell Redis, waiting out a short outage; the manifest already says so, and a
         reconciling worker brings Redis up to date after a long one."""
         try:
             retry_transient(
-                lambda: self._kind.state.set_status(job_id, status, message),
+                lambda: self._kind.state.set_status(job_id, status, message, error),
                 "store the status",
                 log,
             )
@@ -62,6 +69,9 @@ class JobEndings(Generic[R]):
             self._kind.write(manifest)
         except AppError as unwritable:
             log.error("manifest_not_written", error=unwritable.message)
-        self.settle(self._kind.job_id(manifest), JobStatus.FAILED, exc.message, log)
+        # The error goes to Redis too: the API shows its code even when the manifest could
+        # not be written.
+        job_id = self._kind.job_id(manifest)
+        self.settle(job_id, JobStatus.FAILED, exc.message, log, manifest.error)
         self._kind.announce(manifest)
         return manifest

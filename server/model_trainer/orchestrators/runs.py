@@ -174,6 +174,8 @@ class RunOrchestrator:
         live = self._state.snapshot(run_id)
         if manifest.status not in TERMINAL and live.status is not None:
             manifest.status = live.status
+            if manifest.error is None and live.status is JobStatus.FAILED:
+                manifest.error = live.error  # the manifest could not be written
             if live.status is JobStatus.RUNNING and live.heartbeat is None:
                 # The worker stopped heartbeating; a live worker will resume the run.
                 manifest.status = JobStatus.STALLED

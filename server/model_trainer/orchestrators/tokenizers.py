@@ -97,6 +97,8 @@ class TokenizerOrchestrator:
         # knows better (the worker updates it first).
         if manifest.status not in TERMINAL and live.status is not None:
             manifest.status = live.status
+            if manifest.error is None and live.status is JobStatus.FAILED:
+                manifest.error = live.error  # the manifest could not be written
             if live.status is JobStatus.RUNNING and live.heartbeat is None:
                 # The worker stopped heartbeating; a live worker will start it again.
                 manifest.status = JobStatus.STALLED

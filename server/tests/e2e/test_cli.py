@@ -232,11 +232,18 @@ def test_following_survives_an_api_restart(env: Env) -> None:
     config = _config(env.work, env.tokenizer_id, 160)
     run_id = str(at(env.cli("runs", "train", "-c", str(config), "--json").json(), "run_id"))
     follower = env.cli.start("runs", "logs", "-f", run_id)
+    assert follower.stdout is not None
+    first = follower.stdout.readline()  # it is following
     _wait_step(env, run_id, 30)
     env.stack.kill("api")
     time.sleep(2.0)  # the run goes on; the follower waits
     env.stack.start("api")
-    out, err = follower.communicate(timeout=300)
+    try:
+        rest, err = follower.communicate(timeout=300)
+    finally:
+        with ApiClient(env.stack.base, API_KEY) as client:
+            _wait_ready(client)  # for the tests after this one
+    out = first + rest
     assert follower.wait() == 0, err
     assert "waiting for the API" in out
     # Resumed after the last line seen: no line twice, none lost.

@@ -17,7 +17,8 @@ from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import GeneratePublic, RunPublic, RunQueued, RunsPublic
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.core.contracts.model import Architecture
-from model_trainer.core.job_status import JobStatus
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.logging import configure_logging
 from model_trainer.core.settings import Settings, WorkerSettings
 from model_trainer.infra.job_state import JobStateStore
@@ -292,3 +293,29 @@ def test_a_tokenizer_without_holdout_reports_no_ratios(api: TestClient) -> None:
 
 def _tokenizer_view(api: TestClient, tokenizer_id: str) -> TokenizerPublic:
     return TokenizerPublic.model_validate_json(api.get(f"/tokenizers/{tokenizer_id}").content)
+
+
+def test_a_failure_the_manifest_could_not_record_still_shows_its_code(
+    api: TestClient, stack_settings: Settings, finished_run: str
+) -> None:
+    """On a full disk the ending cannot write the manifest; Redis still has the error, so the
+    API shows the failure with its code, not a bare `failed`."""
+    lost = "run-00000000-0000f011"
+    folder = stack_settings.artifacts_root / "models" / lost
+    folder.mkdir()
+    stored = (folder.parent / finished_run / "manifest.json").read_text(encoding="utf-8")
+    stored = stored.replace('"status": "completed"', '"status": "running"')
+    (folder / "manifest.json").write_text(stored.replace(finished_run, lost), encoding="utf-8")
+    store = RedisStore(stack_settings.redis_url)
+    state = JobStateStore(store, "runs")
+    state.create(lost, time.time())
+    full = AppError(ErrorCode.STORAGE_FAILED, "cannot write checkpoint: the disk is full")
+    try:
+        state.set_status(lost, JobStatus.FAILED, full.message, JobError.of(full))
+        run = RunPublic.model_validate_json(api.get(f"/runs/{lost}").content)
+        assert run.status == "failed" and run.error_code == "STORAGE_FAILED"
+        assert run.failure_class == "FATAL" and run.message == full.message
+    finally:
+        store.close()
+        (folder / "manifest.json").unlink()
+        folder.rmdir()

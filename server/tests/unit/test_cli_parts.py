@@ -13,7 +13,8 @@ import pytest
 from model_trainer.cli.config_file import ConfigFileError, build_body, parse_value
 from model_trainer.cli.progress import parse_log_line
 from model_trainer.client.api import StreamEvent, _parse_events
-from model_trainer.client.errors import BAD_ANSWER, error_from_answer
+from model_trainer.client.errors import BAD_ANSWER, UNREACHABLE, ApiError, error_from_answer
+from model_trainer.client.follow import patiently
 
 
 def test_a_toml_file_then_flags_then_sets(tmp_path: Path) -> None:
@@ -103,3 +104,24 @@ def test_shell_completion_offers_commands() -> None:
     script = Path(sys.executable).parent / "model-trainer"
     done = subprocess.run([script], env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0 and done.stdout.split() == ["show"]
+
+
+def test_calls_wait_out_an_api_restart_but_not_a_refusal() -> None:
+    answers: list[ApiError | str] = [
+        ApiError(UNREACHABLE, "connection refused"),
+        ApiError("NOT_READY", "starting", status=503),
+        "ok",
+    ]
+    heard: list[ApiError | None] = []
+
+    def call() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, ApiError):
+            raise answer
+        return answer
+
+    assert patiently(call, heard.append, sleep=lambda _: None) == "ok"
+    assert [e.code for e in heard if e is not None] == [UNREACHABLE, "NOT_READY"]
+    answers.append(ApiError("NOT_FOUND", "no such run", status=404))
+    with pytest.raises(ApiError, match="NOT_FOUND"):
+        patiently(call, heard.append, sleep=lambda _: None)
