@@ -1,4 +1,4 @@
-import { act, render, screen, waitFor, within } from '@testing-library/react'
+import { act, cleanup, render, screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { MetricRecord } from '../api/types'
@@ -47,6 +47,7 @@ beforeEach(() => {
   vi.stubGlobal('fetch', fetchImpl)
 })
 afterEach(() => {
+  cleanup() // unmount before the stubbed ResizeObserver goes (see runs.$runId.test.tsx)
   vi.unstubAllGlobals()
 })
 

@@ -1,4 +1,4 @@
-import { act, render, screen, waitFor, within } from '@testing-library/react'
+import { act, cleanup, render, screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { MetricRecord, RunPublic } from '../api/types'
@@ -81,6 +81,9 @@ beforeEach(() => {
   vi.stubGlobal('fetch', fetchImpl)
 })
 afterEach(() => {
+  // Unmount first: a chart's effect may still run while the page goes, and it needs the
+  // stubbed ResizeObserver (under load this happened after the globals were restored).
+  cleanup()
   vi.useRealTimers()
   vi.unstubAllGlobals()
 })
