@@ -121,7 +121,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         with ApiClient(stack.base, API_KEY) as client:
             _wait_ready(client)
-        made = cli("tokenizers", "train", "--corpus", "story.txt", "--method", "char")
         made = cli(
             "tokenizers", "train", "--corpus", "story.txt", "--method", "bpe",
             "--vocab-size", "300", "--follow", "--json",
