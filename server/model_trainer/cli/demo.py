@@ -13,7 +13,7 @@ from rich.text import Text
 
 from model_trainer.cli.session import SESSION
 from model_trainer.cli.stack import LocalStack
-from model_trainer.cli.watch import RunWatch, TokenizerWatch, summarize_run, summarize_tokenizer
+from model_trainer.cli.watch import RunWatch, TokenizerWatch
 from model_trainer.client.api import ApiClient
 from model_trainer.client.errors import ApiError
 from model_trainer.client.views import EncodeView, GenerateView, QueuedView
@@ -81,8 +81,9 @@ def walk_through(client: ApiClient, artifacts_root: Path) -> int:
     queued = client.post(QueuedView, "/tokenizers/train", tokenizer_body())
     tokenizer_id = queued.tokenizer_id or ""
     out.print(f"training tokenizer {tokenizer_id} (byte-level BPE, vocab 4096)")
-    tok = TokenizerWatch(client, tokenizer_id, out, every_line=False).follow()
-    summarize_tokenizer(tok, out)
+    tokenizer_watch = TokenizerWatch(client, tokenizer_id, out, every_line=False)
+    tok = tokenizer_watch.follow()
+    tokenizer_watch.summarize(tok)
     if tok.status is not JobStatus.COMPLETED:
         return 1
     sample = "def train(model, data):"
@@ -91,8 +92,9 @@ def walk_through(client: ApiClient, artifacts_root: Path) -> int:
 
     run_id = client.post(QueuedView, "/runs/train", run_body(tokenizer_id)).run_id or ""
     out.print(f"training model {run_id} (GPT-2 nano, {DEMO_STEPS} steps)")
-    run = RunWatch(client, run_id, out, every_line=False).follow()
-    summarize_run(run, out)
+    run_watch = RunWatch(client, run_id, out, every_line=False)
+    run = run_watch.follow()
+    run_watch.summarize(run)
     if run.status is not JobStatus.COMPLETED:
         return 1
     body: JsonObject = {"prompt": "def ", "max_new_tokens": 80, "temperature": 0.8, "seed": 1}

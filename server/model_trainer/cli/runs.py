@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.text import Text
@@ -14,8 +14,9 @@ from model_trainer.cli.downloads import download_artifact
 from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, RunId, Sets
 from model_trainer.cli.progress import parse_log_line
 from model_trainer.cli.session import SESSION, Exit, fail, print_json, read_stdin
-from model_trainer.cli.tables import ago, count, num, status_text, table
-from model_trainer.cli.watch import RunWatch, exit_status, summarize_run
+from model_trainer.cli.tables import ago, count, facts, num, status_text, table
+from model_trainer.cli.watch import RunWatch, exit_status, watch_to_end
+from model_trainer.client.api import ApiClient
 from model_trainer.client.follow import follow_events
 from model_trainer.client.views import (
     EvalView,
@@ -68,23 +69,13 @@ def train(
                 )
             return
         SESSION.err.print(f"{run_id} queued", highlight=False)
-        _follow_to_end(run_id, every_line=False, json_out=json_out)
+        _watch(client, run_id, every_line=False, json_out=json_out)
 
 
-def _follow_to_end(run_id: str, every_line: bool, json_out: bool) -> None:
-    with SESSION.client() as client:
-        console = SESSION.err if json_out else SESSION.out
-        try:
-            view = RunWatch(client, run_id, console, every_line).follow()
-        except KeyboardInterrupt:
-            SESSION.err.print(
-                f"stopped watching; {run_id} goes on (model-trainer runs cancel {run_id})"
-            )
-            raise typer.Exit(Exit.INTERRUPTED) from None
-        if json_out:
-            print_json(client.call("GET", f"/runs/{run_id}"))
-        summarize_run(view, console)
-    raise typer.Exit(exit_status(view.status))
+def _watch(client: ApiClient, run_id: str, every_line: bool, json_out: bool) -> NoReturn:
+    console = SESSION.err if json_out else SESSION.out
+    watch = RunWatch(client, run_id, console, every_line)
+    watch_to_end(watch, json_out, f" (model-trainer runs cancel {run_id})")
 
 
 def list_runs(
@@ -125,7 +116,6 @@ def show(run_id: RunId, json_out: JsonFlag = False) -> None:
         return
     run = answer.parse(RunView)
     p, m = run.progress, run.metrics
-    grid = table("", "")
     rows: list[tuple[str, str | Text]] = [
         ("run", run.run_id),
         ("status", Text(str(run.status))),
@@ -145,9 +135,7 @@ def show(run_id: RunId, json_out: JsonFlag = False) -> None:
         rows.insert(3, ("error", run.error_code))
     if run.eval is not None:
         rows.append(("evaluation", f"{run.eval.split}: loss {run.eval.loss:.4f}"))
-    for name, value in rows:
-        grid.add_row(Text(name, style="bold"), value)
-    SESSION.out.print(grid)
+    SESSION.out.print(facts(rows))
 
 
 def logs(
@@ -162,7 +150,8 @@ def logs(
     if follow:
         if json_out:
             _stream_raw(run_id)
-        _follow_to_end(run_id, every_line=True, json_out=False)
+        with SESSION.client() as client:
+            _watch(client, run_id, every_line=True, json_out=False)
     with SESSION.client() as client:
         answer = client.call("GET", f"/runs/{run_id}/logs", params={"tail": tail})
     for line in answer.parse(LogsView).lines:

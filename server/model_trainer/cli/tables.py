@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rich.table import Table
+from rich.text import Text
 
 STATUS_STYLE = {
     "completed": "green",
@@ -22,6 +23,14 @@ def table(*headers: str) -> Table:
         numeric = header.endswith(("loss", "steps", "step", "tok/s", "size", "files", "params"))
         # Folded, never cut with an ellipsis: an id must stay whole to be copied.
         grid.add_column(header, justify="right" if numeric else "left", overflow="fold")
+    return grid
+
+
+def facts(rows: list[tuple[str, str | Text]]) -> Table:
+    """One thing's facts: a bold name and its value per line (`show` commands)."""
+    grid = table("", "")
+    for name, value in rows:
+        grid.add_row(Text(name, style="bold"), value)
     return grid
 
 

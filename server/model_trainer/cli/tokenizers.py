@@ -11,9 +11,9 @@ from rich.text import Text
 from model_trainer.cli.config_file import ConfigFileError, build_body, given
 from model_trainer.cli.downloads import download_artifact
 from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, Sets, TokenizerId
-from model_trainer.cli.session import SESSION, Exit, fail, print_json, read_stdin
-from model_trainer.cli.tables import ago, num, status_text, table
-from model_trainer.cli.watch import TokenizerWatch, exit_status, summarize_tokenizer
+from model_trainer.cli.session import SESSION, fail, print_json, read_stdin
+from model_trainer.cli.tables import ago, facts, num, status_text, table
+from model_trainer.cli.watch import TokenizerWatch, watch_to_end
 from model_trainer.client.views import EncodeView, QueuedView, TokenizersView, TokenizerView
 
 
@@ -57,15 +57,7 @@ def train(
             return
         SESSION.err.print(f"{tokenizer_id} queued")
         console = SESSION.err if json_out else SESSION.out
-        try:
-            view = TokenizerWatch(client, tokenizer_id, console, every_line=False).follow()
-        except KeyboardInterrupt:
-            SESSION.err.print(f"stopped watching; {tokenizer_id} goes on")
-            raise typer.Exit(Exit.INTERRUPTED) from None
-        if json_out:
-            print_json(client.call("GET", f"/tokenizers/{tokenizer_id}"))
-        summarize_tokenizer(view, console)
-    raise typer.Exit(exit_status(view.status))
+        watch_to_end(TokenizerWatch(client, tokenizer_id, console, every_line=False), json_out)
 
 
 def list_tokenizers(
@@ -102,7 +94,6 @@ def show(tokenizer_id: TokenizerId, json_out: JsonFlag = False) -> None:
         return
     tok = answer.parse(TokenizerView)
     st = tok.stats
-    grid = table("", "")
     rows: list[tuple[str, str | Text]] = [
         ("tokenizer", tok.tokenizer_id),
         ("status", Text(str(tok.status))),
@@ -118,9 +109,7 @@ def show(tokenizer_id: TokenizerId, json_out: JsonFlag = False) -> None:
     ]
     if tok.error_code:
         rows.insert(3, ("error", tok.error_code))
-    for name, value in rows:
-        grid.add_row(Text(name, style="bold"), value)
-    SESSION.out.print(grid)
+    SESSION.out.print(facts(rows))
 
 
 def encode(

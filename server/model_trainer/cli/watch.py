@@ -7,12 +7,14 @@ Ctrl-C ends the following only; the job goes on in its worker.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Generic, NoReturn, TypeVar
 
+import typer
 from rich.console import Console
 from rich.text import Text
 
-from model_trainer.cli.progress import JobProgress, LogRecord, parse_log_line
-from model_trainer.cli.session import Exit
+from model_trainer.cli.progress import JobProgress, LogRecord, StepState, parse_log_line
+from model_trainer.cli.session import SESSION, Exit, print_json
 from model_trainer.client.api import ApiClient
 from model_trainer.client.errors import ApiError
 from model_trainer.client.follow import follow_events, patiently
@@ -35,6 +37,8 @@ NOTABLE = frozenset(
 )
 """Records worth a line under `--follow` (every record is shown by `logs -f`)."""
 
+V = TypeVar("V", RunView, TokenizerView)
+
 
 def exit_status(status: JobStatus) -> Exit:
     if status is JobStatus.FAILED:
@@ -51,58 +55,98 @@ def _waiting(bar: JobProgress) -> Callable[[ApiError | None], None]:
     return show
 
 
-class RunWatch:
-    """Follows one run's log stream and keeps the bar up to date."""
+class JobWatch(Generic[V]):
+    """Follows one job's log stream to its end, keeping a bar and printing what matters;
+    the kinds differ only in what a record does to the bar and how the end reads."""
 
-    def __init__(self, client: ApiClient, run_id: str, console: Console, every_line: bool):
+    view: V
+    """The job as the API last answered (read at the start and at each end of the stream)."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        path: str,
+        view_type: type[V],
+        console: Console,
+        every_line: bool,
+        steps: bool,
+    ) -> None:
         self.client = client
-        self.run_id = run_id
+        self.path = path
+        self.job_id = path.rsplit("/", 1)[-1]
         self.console = console
-        self.every_line = every_line
+        self._view_type: type[V] = view_type
+        self._every_line = every_line
+        self._steps = steps
 
     def _refetch(self) -> bool:
-        self.view = self.client.get(RunView, f"/runs/{self.run_id}")
+        self.view = self.client.get(self._view_type, self.path)
         return self.view.finished
 
-    def follow(self) -> RunView:
-        with JobProgress(self.console, self.run_id, steps=True) as bar:
+    def follow(self) -> V:
+        with JobProgress(self.console, self.job_id, steps=self._steps) as bar:
             retry = _waiting(bar)
             patiently(self._refetch, retry)
-            p = self.view.progress
-            bar.state.step, bar.state.max_steps = p.step, p.max_steps
-            bar.state.loss, bar.state.status = p.train_loss, str(self.view.status)
+            self.started(bar.state)
             bar.refresh()
             for event in follow_events(
-                self.client,
-                f"/runs/{self.run_id}/logs/stream",
-                finished=self._refetch,
-                on_retry=retry,
+                self.client, f"{self.path}/logs/stream", finished=self._refetch, on_retry=retry
             ):
-                self._show(bar, parse_log_line(event.data))
+                record = parse_log_line(event.data)
+                self.track(bar.state, record)
+                shown = record.event in NOTABLE or record.level in ("warning", "error")
+                if self._every_line or shown:
+                    bar.note(record.text())
+                bar.refresh()
             bar.state.status = str(self.view.status)
             bar.refresh()
         return self.view
 
-    def _show(self, bar: JobProgress, record: LogRecord) -> None:
-        st = bar.state
+    def started(self, state: StepState) -> None:
+        """The bar before the first record, from the job's status."""
+        state.status = str(self.view.status)
+
+    def track(self, state: StepState, record: LogRecord) -> None:
+        """What one log record changes on the bar."""
+
+    def completed(self, view: V) -> str:
+        raise NotImplementedError
+
+    def summarize(self, view: V) -> None:
+        """The verdict: the headline numbers, or the status with the code and message."""
+        if view.status is JobStatus.COMPLETED:
+            text, style = self.completed(view), "green"
+        else:
+            code = f"{view.error_code}: " if view.error_code else ""
+            text = f"{self.job_id} {view.status}: {code}{view.message or ''}".rstrip()
+            style = "red" if view.status is JobStatus.FAILED else "yellow"
+        self.console.print(Text(text, style=style), soft_wrap=True)
+
+
+class RunWatch(JobWatch[RunView]):
+    """A run: step of max_steps, loss, tokens/s and ETA from its `train_progress` records."""
+
+    def __init__(self, client: ApiClient, run_id: str, console: Console, every_line: bool):
+        super().__init__(client, f"/runs/{run_id}", RunView, console, every_line, steps=True)
+
+    def started(self, state: StepState) -> None:
+        p = self.view.progress
+        state.step, state.max_steps = p.step, p.max_steps
+        state.loss, state.status = p.train_loss, str(self.view.status)
+
+    def track(self, state: StepState, record: LogRecord) -> None:
         if record.event == "train_progress":
-            st.status = "running"
-            st.step = int(record.number("step") or st.step)
-            st.max_steps = int(record.number("max_steps") or st.max_steps)
-            st.loss = record.number("loss")
-            st.tokens_per_s = record.number("tokens_per_s")
-            st.eta_s = record.number("eta_s")
+            state.status = "running"
+            state.step = int(record.number("step") or state.step)
+            state.max_steps = int(record.number("max_steps") or state.max_steps)
+            state.loss = record.number("loss")
+            state.tokens_per_s = record.number("tokens_per_s")
+            state.eta_s = record.number("eta_s")
         elif record.event in ("run_job_started", "run_started"):
-            st.status = "running"
-        if self.every_line or record.event in NOTABLE or record.level in ("warning", "error"):
-            if record.event != "train_progress" or self.every_line:
-                bar.note(record.text())
-        bar.refresh()
+            state.status = "running"
 
-
-def summarize_run(view: RunView, console: Console) -> None:
-    m = view.metrics
-    if view.status is JobStatus.COMPLETED:
+    def completed(self, view: RunView) -> str:
+        m = view.metrics
         parts = [f"{view.run_id} completed at step {view.progress.step}"]
         if m.final_val_loss is not None:
             parts.append(f"val loss {m.final_val_loss:.4f}")
@@ -110,54 +154,24 @@ def summarize_run(view: RunView, console: Console) -> None:
             parts.append(f"perplexity {m.final_val_perplexity:.2f}")
         if m.best_val_loss is not None:
             parts.append(f"best {m.best_val_loss:.4f} at step {m.best_step}")
-        console.print(Text(", ".join(parts), style="green"), soft_wrap=True)
-        return
-    code = f"{view.error_code}: " if view.error_code else ""
-    style = "red" if view.status is JobStatus.FAILED else "yellow"
-    text = f"{view.run_id} {view.status}: {code}{view.message or ''}".rstrip()
-    console.print(Text(text, style=style), soft_wrap=True)
+        return ", ".join(parts)
 
 
-class TokenizerWatch:
-    """Follows one tokenizer job: a spinner with its phase, then its holdout stats."""
+class TokenizerWatch(JobWatch[TokenizerView]):
+    """A tokenizer job: a spinner with its phase, then its holdout stats."""
 
     def __init__(self, client: ApiClient, tokenizer_id: str, console: Console, every_line: bool):
-        self.client = client
-        self.tokenizer_id = tokenizer_id
-        self.console = console
-        self.every_line = every_line
+        path = f"/tokenizers/{tokenizer_id}"
+        super().__init__(client, path, TokenizerView, console, every_line, steps=False)
 
-    def _refetch(self) -> bool:
-        self.view = self.client.get(TokenizerView, f"/tokenizers/{self.tokenizer_id}")
-        return self.view.finished
+    def track(self, state: StepState, record: LogRecord) -> None:
+        if record.event.startswith("tokenizer_") or record.event == "corpus_split":
+            state.status = record.event.removeprefix("tokenizer_").replace("_", " ")
 
-    def follow(self) -> TokenizerView:
-        with JobProgress(self.console, self.tokenizer_id, steps=False) as bar:
-            retry = _waiting(bar)
-            patiently(self._refetch, retry)
-            bar.state.status = str(self.view.status)
-            bar.refresh()
-            for event in follow_events(
-                self.client,
-                f"/tokenizers/{self.tokenizer_id}/logs/stream",
-                finished=self._refetch,
-                on_retry=retry,
-            ):
-                record = parse_log_line(event.data)
-                if record.event.startswith("tokenizer_") or record.event == "corpus_split":
-                    bar.state.status = record.event.removeprefix("tokenizer_").replace("_", " ")
-                shown = record.event in NOTABLE or record.level in ("warning", "error")
-                if self.every_line or shown:
-                    bar.note(record.text())
-                bar.refresh()
-            bar.state.status = str(self.view.status)
-            bar.refresh()
-        return self.view
-
-
-def summarize_tokenizer(view: TokenizerView, console: Console) -> None:
-    st = view.stats
-    if view.status is JobStatus.COMPLETED and st is not None:
+    def completed(self, view: TokenizerView) -> str:
+        st = view.stats
+        if st is None:
+            return f"{view.tokenizer_id} completed"
         parts = [f"{view.tokenizer_id} completed: vocab {st.vocab_size}"]
         if st.tokens_per_char is not None:
             parts.append(f"{st.tokens_per_char:.3f} tokens/char")
@@ -165,9 +179,18 @@ def summarize_tokenizer(view: TokenizerView, console: Console) -> None:
             parts.append(f"{st.tokens_per_word:.2f} tokens/word")
         if st.unknown_token_rate:
             parts.append(f"{st.unknown_token_rate:.2%} unknown")
-        console.print(Text(", ".join(parts) + " on the holdout", style="green"), soft_wrap=True)
-        return
-    code = f"{view.error_code}: " if view.error_code else ""
-    style = "red" if view.status is JobStatus.FAILED else "yellow"
-    text = f"{view.tokenizer_id} {view.status}: {code}{view.message or ''}".rstrip()
-    console.print(Text(text, style=style), soft_wrap=True)
+        return ", ".join(parts) + " on the holdout"
+
+
+def watch_to_end(watch: JobWatch[V], json_out: bool, stop_hint: str = "") -> NoReturn:
+    """`--follow`: the bar to the end, then the verdict (and the job's JSON with `--json`),
+    and the exit status that says how the job ended."""
+    try:
+        view = watch.follow()
+    except KeyboardInterrupt:
+        SESSION.err.print(f"stopped watching; {watch.job_id} goes on{stop_hint}")
+        raise typer.Exit(Exit.INTERRUPTED) from None
+    if json_out:
+        print_json(watch.client.call("GET", watch.path))
+    watch.summarize(view)
+    raise typer.Exit(exit_status(view.status))
