@@ -12,6 +12,7 @@ configuration error the process refuses to start with, naming both, unless
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from enum import StrEnum
 from importlib.metadata import EntryPoint, entry_points
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonObject
 from model_trainer.core.logging import Log
+from model_trainer.core.request_model import PLUGIN_NAME
 
 
 class HasOptions(Protocol):
@@ -54,6 +56,8 @@ class PluginRecord(BaseModel):
     status: PluginStatus
     reason: str | None = None
     options_schema: JsonObject | None = None
+    passed_over: list[str] = []
+    """Other distributions providing this name, which `PLUGINS__PREFER` did not pick."""
 
 
 def _distribution(ep: EntryPoint) -> tuple[str, str]:
@@ -63,13 +67,16 @@ def _distribution(ep: EntryPoint) -> tuple[str, str]:
     return str(dist.name), str(dist.version)
 
 
-def _pick(kind: str, name: str, eps: list[EntryPoint], prefer: dict[str, str]) -> EntryPoint:
-    """The one entry point for `name`: refuse to guess between distributions."""
+def _pick(
+    kind: str, name: str, eps: list[EntryPoint], prefer: dict[str, str]
+) -> tuple[EntryPoint, list[str]]:
+    """The one entry point for `name`, and the distributions `PLUGINS__PREFER` passed over:
+    refuse to guess between distributions."""
     by_dist: dict[str, EntryPoint] = {}
     for ep in eps:
         by_dist.setdefault(_distribution(ep)[0], ep)  # one distribution listed twice is one
     if len(by_dist) == 1:
-        return next(iter(by_dist.values()))
+        return next(iter(by_dist.values())), []
     chosen = prefer.get(name)
     dists = " and ".join(sorted(by_dist))
     if chosen is None:
@@ -84,7 +91,7 @@ def _pick(kind: str, name: str, eps: list[EntryPoint], prefer: dict[str, str]) -
             f"PLUGINS__PREFER picks '{chosen}' for {kind} plugin '{name}', which only {dists} "
             "provide",
         )
-    return by_dist[chosen]
+    return by_dist[chosen], sorted(d for d in by_dist if d != chosen)
 
 
 def _schema(plugin: HasOptions) -> JsonObject:
@@ -129,6 +136,9 @@ def _load(
         return broken(f"its options schema failed: {type(exc).__name__}: {exc}")
     if claimed != name:
         return broken(f"calls itself '{claimed}' but is registered as '{name}'")
+    if not re.fullmatch(PLUGIN_NAME, name):
+        # Requests name plugins by a pattern: a plugin outside it could never be asked for.
+        return broken(f"its name '{name}' can never be requested: names match {PLUGIN_NAME}")
     return record.model_copy(update={"options_schema": schema}), plugin
 
 
@@ -146,7 +156,11 @@ def discover(
     plugins: dict[str, P] = {}
     records: list[PluginRecord] = []
     for name in sorted(found):
-        record, plugin = _load(kind, name, _pick(kind, name, found[name], prefer), accept, required)
+        ep, passed_over = _pick(kind, name, found[name], prefer)
+        record, plugin = _load(kind, name, ep, accept, required)
+        if passed_over:
+            _log.info("plugin_preferred", kind=kind, plugin=name, passed_over=", ".join(passed_over))
+            record = record.model_copy(update={"passed_over": passed_over})
         records.append(record)
         if plugin is not None:
             plugins[name] = plugin

@@ -81,7 +81,7 @@ class Gpt2Model:
 
     def compile(self) -> None:
         # The compiled wrapper shares the parameters; checkpoints keep using the plain module.
-        self._forward = compiled(self._model) or self._model
+        self._forward = compiled(self._model)
 
 
 class Gpt2Backend:

@@ -35,10 +35,12 @@ def causal_logits(forward: nn.Module, idx: Tensor) -> Tensor:
     return logits
 
 
-def compiled(module: nn.Module) -> nn.Module | None:
-    """`torch.compile(module)`, sharing its parameters; None if torch returned no module."""
+def compiled(module: nn.Module) -> nn.Module:
+    """`torch.compile(module)`, sharing its parameters; the module itself if torch returned
+    something else. Never test the result for truth: `bool()` of a compiled wrapper calls the
+    wrapped module's `__len__`, which most models do not have."""
     result = torch.compile(module)
-    return result if isinstance(result, nn.Module) else None
+    return result if isinstance(result, nn.Module) else module
 
 
 def record_special_tokens(

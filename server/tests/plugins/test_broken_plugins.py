@@ -37,6 +37,11 @@ from model_trainer.tokenizers.bpe import BpeBackend
 
 class RivalBpe(BpeBackend):
     pass
+
+
+class Shouting(BpeBackend):
+    def name(self) -> str:
+        return "Llama3"
 """
 
 PROBE = """
@@ -113,10 +118,12 @@ def test_broken_plugins_are_listed_with_the_reason_and_the_rest_work(tmp_path: P
         "exploding = mt_probe_explodes:Backend\n"
         "incomplete = mt_probe_broken:Incomplete\n"
         "angry = mt_probe_broken:Angry\n"
+        "Llama3 = mt_probe_rival:Shouting\n"
     )
     modules = {
         "mt_probe_explodes": 'raise RuntimeError("boom at import")\n',
         "mt_probe_broken": BROKEN_MODULE,
+        "mt_probe_rival": RIVAL_MODULE,
     }
     _install(site, "broken-plugins", entry_points, modules)
     seen = _probe(site)
@@ -126,6 +133,7 @@ def test_broken_plugins_are_listed_with_the_reason_and_the_rest_work(tmp_path: P
         ("exploding", "RuntimeError: boom at import"),
         ("incomplete", "missing: options_model, train, load, export_hf"),
         ("angry", "ValueError: refuses to start"),
+        ("Llama3", "its name 'Llama3' can never be requested"),
     ]:
         record = records[name]
         assert record.status is PluginStatus.BROKEN and record.distribution == "broken-plugins"
@@ -146,3 +154,6 @@ def test_a_name_claimed_by_two_distributions_needs_a_preference(tmp_path: Path) 
     for dist in ("model-trainer", "rival-bpe"):
         bpe = _by_name(seen.preferred[dist])["bpe"]
         assert bpe.status is PluginStatus.OK and bpe.distribution == dist
+        loser = "rival-bpe" if dist == "model-trainer" else "model-trainer"
+        assert bpe.passed_over == [loser]
+    assert all(not r.passed_over for r in seen.preferred["rival-bpe"] if r.name != "bpe")

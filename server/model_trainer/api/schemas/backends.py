@@ -34,6 +34,8 @@ class BackendPublic(BaseModel):
     reason: str | None
     sizes: dict[str, ModelSize] | None
     options_schema: JsonObject | None
+    passed_over: list[str]
+    """Other distributions that provide this name and lost to `PLUGINS__PREFER`."""
 
     @classmethod
     def from_record(
@@ -48,6 +50,7 @@ class BackendPublic(BaseModel):
             reason=record.reason,
             sizes=sizes if kind == "model" else None,
             options_schema=record.options_schema,
+            passed_over=record.passed_over,
         )
 
 
