@@ -15,6 +15,7 @@ from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisUnavailable
 from model_trainer.jobs.layout import RunFolder
 from model_trainer.jobs.stopping import WORKER_STOP, StopRequest
+from model_trainer.training.durations import AttemptClock
 from model_trainer.training.events import (
     GLOBAL_CHANNEL,
     CheckpointSaved,
@@ -46,10 +47,12 @@ class RunReporter:
         events: EventPublisher,
         log: Log,
         lease_lost: threading.Event,
+        clock: AttemptClock,
         stop: StopRequest = WORKER_STOP,
     ) -> None:
         self._paths = RunFolder(folder)
         self._lease_lost = lease_lost
+        self._clock = clock
         self._stop = stop
         self.stop_reason: StopReason | None = None
         self._manifest = manifest
@@ -136,7 +139,7 @@ class RunReporter:
                 val_perplexity=result.val_perplexity,
             ),
         )
-        write_model(self._paths.manifest, self._manifest)
+        self._write_manifest()
 
     def on_checkpoint(self, step: int, path: str, best: bool) -> None:
         self._log.info("checkpoint_saved", step=step, file=path, best=best)
@@ -149,6 +152,10 @@ class RunReporter:
                 best=best,
             ),
         )
+        self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        self._clock.tick()  # a crash before the next write loses only the time since this one
         write_model(self._paths.manifest, self._manifest)
 
     def should_stop(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 
 import torch
 
@@ -34,6 +33,7 @@ from model_trainer.training.device import (
     set_threads,
     wants_compile,
 )
+from model_trainer.training.durations import AttemptClock
 from model_trainer.training.events import GLOBAL_CHANNEL, TrainStarted, run_channel
 from model_trainer.training.hooks import RunReporter, StopReason
 from model_trainer.training.kind import RunKind
@@ -103,7 +103,8 @@ class RunTraining(JobBody[RunManifest]):
 
     def run(self, manifest: RunManifest, job: JobContext) -> Ending:
         log, folder = job.log, self._kind.folder(manifest.run_id)
-        started = time.perf_counter()
+        clock = AttemptClock(manifest.durations)
+        clock.start("prepare")
         run_id, spec, arch = manifest.run_id, manifest.config.trainer, manifest.architecture
         set_threads(self._settings.worker.threads)
         device = pick_device(spec.device)
@@ -125,7 +126,6 @@ class RunTraining(JobBody[RunManifest]):
 
         dataset = self._prepare(manifest, log)
         manifest.dataset = dataset.info
-        manifest.durations.prepare_s = time.perf_counter() - started
         data = TrainingData(
             train=load_tokens(dataset.train_path(), dataset.info.dtype),
             val=load_tokens(dataset.val_path(), dataset.info.dtype),
@@ -154,7 +154,14 @@ class RunTraining(JobBody[RunManifest]):
             keep_metrics_until(folder.metrics, resume_step)
             log.info("run_resuming", from_step=resume_step)
         reporter = RunReporter(
-            folder.path, manifest, self._kind.state, self._events, log, job.lease_lost, self._stop
+            folder.path,
+            manifest,
+            self._kind.state,
+            self._events,
+            log,
+            job.lease_lost,
+            clock,
+            self._stop,
         )
         self._kind.state.set_status(run_id, JobStatus.RUNNING, "training")
         self._events.publish(
@@ -167,7 +174,7 @@ class RunTraining(JobBody[RunManifest]):
                 resumed_from_step=resume_step,
             ),
         )
-        mark = time.perf_counter()
+        clock.start("train")
         try:
             outcome = train_loop(
                 model,
@@ -182,7 +189,7 @@ class RunTraining(JobBody[RunManifest]):
             )
         finally:
             reporter.close()
-        manifest.durations.train_s += time.perf_counter() - mark
+        clock.tick()
         summarise(manifest, outcome)
         if reporter.stop_reason is StopReason.WORKER_STOPPING:  # `last.pt` is saved
             message = self._kind.requeued(manifest, self._stop.reason)
@@ -191,10 +198,9 @@ class RunTraining(JobBody[RunManifest]):
             message = f"cancelled at step {outcome.step}; checkpoint saved"
             return Ending(status=JobStatus.CANCELLED, message=message)
 
-        mark = time.perf_counter()
+        clock.start("export")
         files = self._export(folder, manifest, backend, model)
-        manifest.durations.export_s = time.perf_counter() - mark
-        manifest.durations.total_s = time.perf_counter() - started
+        clock.tick()
         listed = [folder.logs, folder.metrics, folder.last_checkpoint, folder.best_checkpoint]
         manifest.artifacts = sorted(
             [folder.relative(folder.manifest)]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, Worker
+from rq.job import Job
 
 from model_trainer.core.errors import AppError
 from model_trainer.core.logging import Log, configure_logging
@@ -61,6 +62,22 @@ class WarmStopWorker(Worker):
     grace_s = 30.0
     _kill_timer: threading.Timer | None = None
 
+    _worker_pid = 0
+    _forking = False
+    _stop_pending: int | None = None
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        # A stop that lands while the horse is being forked would otherwise be lost: the
+        # worker does not know the horse's pid yet, and the horse still has the worker's
+        # handler; the job would train on and the worker wait for it to the end.
+        self._worker_pid, self._forking = os.getpid(), True
+        try:
+            super().fork_work_horse(job, queue)  # returns in the worker only
+        finally:
+            self._forking = False
+        if self._stop_pending is not None and self.horse_pid:
+            self._pass_stop_on(self.horse_pid, self._stop_pending)
+
     def setup_work_horse_signals(self) -> None:
         # Passed on by the worker, or sent to every process by a service manager
         handler = functools.partial(_stop_job_warm, os.getpid())
@@ -68,18 +85,28 @@ class WarmStopWorker(Worker):
         signal.signal(signal.SIGINT, handler)
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
-        horse = self.horse_pid
-        if horse and self._kill_timer is None:
-            _log.info("worker_stopping_warm", horse=horse, grace_s=self.grace_s)
-            try:
-                os.kill(horse, signum)  # not its process group: its own children stay out
-            except ProcessLookupError:
-                pass  # it has just finished
-            else:
-                self._kill_timer = threading.Timer(self.grace_s, self._kill_late_horse, (horse,))
-                self._kill_timer.daemon = True
-                self._kill_timer.start()
+        if self._worker_pid and os.getpid() != self._worker_pid:
+            # A horse that has not yet put its own handler in place: the same warm stop.
+            WORKER_STOP.request(signal.Signals(signum).name)
+            return
+        if self.horse_pid:
+            self._pass_stop_on(self.horse_pid, signum)
+        elif self._forking:
+            self._stop_pending = signum  # passed on as soon as the fork returns
         super().request_stop(signum, frame)  # stop taking jobs; the next signal is cold
+
+    def _pass_stop_on(self, horse: int, signum: int) -> None:
+        """Ask the horse to stop warm, and kill it if it is not done within `grace_s`."""
+        if self._kill_timer is not None:
+            return
+        _log.info("worker_stopping_warm", horse=horse, grace_s=self.grace_s)
+        try:
+            os.kill(horse, signum)  # not its process group: its own children stay out
+        except ProcessLookupError:
+            return  # it has just finished
+        self._kill_timer = threading.Timer(self.grace_s, self._kill_late_horse, (horse,))
+        self._kill_timer.daemon = True
+        self._kill_timer.start()
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
         try:

@@ -17,11 +17,13 @@ from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.jobs.layout import RunFolder
 from model_trainer.training.config import DataSpec, RunConfig
+from model_trainer.training.durations import AttemptClock
 from model_trainer.training.events import EVENT_ADAPTER, TrainProgress
 from model_trainer.training.hooks import RunReporter
 from model_trainer.training.loop import EvalResult
 from model_trainer.training.manifest import (
     MetricRecord,
+    RunDurations,
     RunManifest,
     TokenizerRef,
     keep_metrics_until,
@@ -67,7 +69,9 @@ def _manifest() -> RunManifest:
 def _report(folder: Path, events: Events) -> None:
     state = JobStateStore(MemoryStore(), "runs")
     log = Log("training", run_id="run-report")
-    reporter = RunReporter(folder, _manifest(), state, events, log, threading.Event())
+    manifest = _manifest()
+    clock = AttemptClock(manifest.durations)
+    reporter = RunReporter(folder, manifest, state, events, log, threading.Event(), clock)
     try:
         reporter.on_eval(EvalResult(step=0, train_loss=3.0, val_loss=3.1))
         reporter.on_progress(Progress(step=5, max_steps=10, tokens_seen=80))
@@ -144,3 +148,16 @@ def test_metrics_after_an_offset_are_the_lines_past_it(tmp_path: Path) -> None:
     assert next_after == 6 and [(r.step, r.time) for r in records] == [(11, None)]
     assert metrics_after(path, 6) == ([], 6)
     assert metrics_after(tmp_path / "missing.jsonl", 3) == ([], 0)
+
+
+def test_an_attempt_adds_its_time_to_what_earlier_attempts_recorded() -> None:
+    earlier = RunDurations(prepare_s=1.0, train_s=10.0, export_s=0.0, total_s=11.5)
+    clock = AttemptClock(earlier)
+    clock.start("prepare")
+    clock.start("train")
+    time.sleep(0.01)
+    clock.tick()
+    assert earlier.prepare_s >= 1.0 and earlier.train_s >= 10.01 and earlier.export_s == 0.0
+    assert earlier.total_s >= 11.51
+    spent = (earlier.prepare_s - 1.0) + (earlier.train_s - 10.0)
+    assert earlier.total_s - 11.5 >= spent - 1e-9
