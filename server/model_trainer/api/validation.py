@@ -28,7 +28,10 @@ def describe(exc: Exception) -> Problem | None:
             return True, f"the body is not valid JSON: {reason}"
     parts: list[str] = []
     for error in errors[:5]:
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        loc = [str(p) for p in error.get("loc", ())]
+        # Only the first part says where (body, query, path); a later one is a field's name.
+        if loc and loc[0] in ("body", "query", "path"):
+            loc = loc[1:]
         where = ".".join(loc) or "body"
         parts.append(f"{where}: {error.get('msg', 'invalid')}")
     return False, "; ".join(parts) or "invalid request"

@@ -10,9 +10,11 @@ import threading
 from pathlib import Path
 
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonValue
+from model_trainer.infra.paths import printable
 
 _STORAGE_REASONS = {
     errno.ENOSPC: "the disk is full",
@@ -76,8 +78,20 @@ def write_bytes(path: Path, data: bytes) -> None:
         raise storage_error(exc, path.name) from exc
 
 
+def _unwritable(path: Path, where: str) -> AppError:
+    """Text UTF-8 cannot hold (a file name's bytes that are not UTF-8) is bad input: one
+    clear failure, not a crash the queue would start again and again."""
+    message = f"cannot write {path.name}: text that is not valid UTF-8 {where}"
+    return AppError(ErrorCode.DATA_INVALID, message)
+
+
 def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        near = exc.object[max(0, exc.start - 30) : exc.end + 30]
+        raise _unwritable(path, f"near '{printable(near)}'") from exc
+    write_bytes(path, data)
 
 
 def write_json(path: Path, value: JsonValue) -> None:
@@ -85,7 +99,21 @@ def write_json(path: Path, value: JsonValue) -> None:
 
 
 def write_model(path: Path, model: BaseModel) -> None:
-    write_text(path, model.model_dump_json(indent=2) + "\n")
+    try:
+        text = model.model_dump_json(indent=2)
+    except PydanticSerializationError as exc:
+        bad = [f for f in type(model).model_fields if not _serializes(model, f)]
+        raise _unwritable(path, f"in {', '.join(bad) or 'it'}") from exc
+    write_text(path, text + "\n")
+
+
+def _serializes(model: BaseModel, field: str) -> bool:
+    """Whether `field` of `model` alone serializes (to name the one that does not)."""
+    try:
+        model.model_dump_json(include={field})
+    except PydanticSerializationError:
+        return False
+    return True
 
 
 def make_readable(folder: Path) -> None:

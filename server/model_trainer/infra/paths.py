@@ -1,4 +1,9 @@
-"""Resolve user-supplied paths inside their roots; nothing escapes and no walk loops."""
+"""Resolve user-supplied paths inside their roots; nothing escapes and no walk loops.
+
+A walk hands out only names that UTF-8 can hold and folders at most `MAX_FOLDER_DEPTH`
+below its root; what it passes over it can report, with the reason, so that a listing
+and training skip the same things and say so.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,20 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from model_trainer.core.errors import AppError, ErrorCode
 
 CORPUS_SUFFIXES = frozenset({".txt"})
 """Files a corpus directory contributes; others (binaries, hidden files) are skipped."""
+
+MAX_FOLDER_DEPTH = 64
+"""How many folders below its root a walk enters: each level holds a descriptor open while
+it is walked, so a tree nested thousands deep must not decide how many a process holds."""
+
+NOT_UTF8 = "its name is not valid UTF-8"
+TOO_DEEP = f"more than {MAX_FOLDER_DEPTH} folders deep"
+TOO_LONG = "its path is longer than the system opens"
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 """Open a directory only if it is one itself, never through a symlink."""
@@ -20,9 +34,38 @@ Entry = tuple[tuple[str, ...], int, os.stat_result]
 """A walked entry: its path parts under the top, an open descriptor of its directory, lstat."""
 
 
+class Skipped(NamedTuple):
+    """What a walk met but does not hand out, and why."""
+
+    parts: tuple[str, ...]
+    folder: bool
+    reason: str
+
+
+def printable(text: str) -> str:
+    """`text` as UTF-8 (and so JSON, Redis and logs) can hold it: the bytes of a name that is
+    not UTF-8, which Python reads as lone surrogates, shown as `\\xNN`."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no file name decodes to (a JSON `\\ud800`)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def is_utf8(text: str) -> bool:
+    """Whether `text` is a name UTF-8 can hold (no bytes that failed to decode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _usable(relative: str, what: str) -> None:
     if not relative or "\x00" in relative:
         raise AppError(ErrorCode.DATA_INVALID, f"{what} must be a non-empty relative path")
+    if not is_utf8(relative):
+        raise AppError(ErrorCode.DATA_INVALID, f"{what} '{printable(relative)}' is not valid UTF-8")
     if Path(relative).is_absolute():
         raise AppError(
             ErrorCode.PATH_OUTSIDE_ROOT, f"{what} must be relative to its root, not absolute"
@@ -84,16 +127,17 @@ def plain_path(root: Path, relative: str, what: str) -> Path | None:
     return root.joinpath(*parts)
 
 
-def walk_visible(top: Path) -> Iterator[Entry]:
-    """Entries under `top` other than directories, sorted; never through a symlink or a dot."""
+def walk_visible(
+    top: Path, depth: int = 0, skipped: list[Skipped] | None = None
+) -> Iterator[Entry]:
+    """Entries under `top` other than directories, sorted, depth first; never through a
+    symlink or a dot. `top` lies `depth` folders below its root; names that are not UTF-8
+    and folders deeper than `MAX_FOLDER_DEPTH` are passed over, into `skipped` if given."""
     try:
         fd = os.open(top, _DIR_FLAGS)
     except OSError:
         return
-    try:
-        yield from _walk_fd(fd, (), set())
-    finally:
-        os.close(fd)
+    yield from _walk_fd(fd, depth, skipped)
 
 
 def _listing(fd: int) -> Iterator[tuple[str, os.stat_result]]:
@@ -113,23 +157,61 @@ def _listing(fd: int) -> Iterator[tuple[str, os.stat_result]]:
         yield name, info
 
 
-def _walk_fd(fd: int, prefix: tuple[str, ...], seen: set[tuple[int, int]]) -> Iterator[Entry]:
+def _skip_reason(name: str, info: os.stat_result, level: int) -> str | None:
+    """Why a walk passes over `name`, met `level` parts below its root; None to take it."""
+    if not is_utf8(name):
+        return NOT_UTF8  # it could be named in no manifest, listing or request
+    if stat.S_ISDIR(info.st_mode) and level > MAX_FOLDER_DEPTH:
+        return TOO_DEEP
+    return None
+
+
+Frame = tuple[int, tuple[str, ...], Iterator[tuple[str, os.stat_result]]]
+"""An open folder of a walk: its descriptor, its parts under the top, its names still due."""
+
+
+def _enter(
+    stack: list[Frame], fd: int, prefix: tuple[str, ...], seen: set[tuple[int, int]]
+) -> None:
+    """Walk the open folder `fd` next, unless the walk has been in it already."""
     here = os.fstat(fd)
     if (here.st_dev, here.st_ino) in seen:
-        return  # a bind mount can loop a tree without any symlink
+        os.close(fd)  # a bind mount can loop a tree without any symlink
+        return
     seen.add((here.st_dev, here.st_ino))
-    for name, info in _listing(fd):
-        if not stat.S_ISDIR(info.st_mode):
-            yield (*prefix, name), fd, info
-            continue
-        try:
-            sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
-        except OSError:
-            continue  # replaced by a symlink or removed since it was listed
-        try:
-            yield from _walk_fd(sub, (*prefix, name), seen)
-        finally:
-            os.close(sub)
+    stack.append((fd, prefix, _listing(fd)))
+
+
+def _walk_fd(fd: int, depth: int, skipped: list[Skipped] | None) -> Iterator[Entry]:
+    """The walk from the open folder `fd`, which it closes; a stack, not recursion, so no
+    tree is too deep for Python."""
+    stack: list[Frame] = []
+    seen: set[tuple[int, int]] = set()
+    try:
+        _enter(stack, fd, (), seen)
+        while stack:
+            here, prefix, names = stack[-1]
+            found = next(names, None)
+            if found is None:
+                os.close(stack.pop()[0])
+                continue
+            name, info = found
+            parts, folder = (*prefix, name), stat.S_ISDIR(info.st_mode)
+            reason = _skip_reason(name, info, depth + len(parts))
+            if reason is not None:
+                if skipped is not None:
+                    skipped.append(Skipped(parts, folder, reason))
+            elif not folder:
+                yield parts, here, info
+            else:
+                try:
+                    sub = os.open(name, _DIR_FLAGS, dir_fd=here)
+                except OSError:
+                    continue  # replaced by a symlink or removed since it was listed
+                _enter(stack, sub, parts, seen)
+    finally:
+        for frame in stack:
+            os.close(frame[0])
 
 
 def _corpus_file_size(top: Path, entry: Entry, base: Path) -> int | None:
@@ -151,25 +233,75 @@ def _corpus_file_size(top: Path, entry: Entry, base: Path) -> int | None:
         return None  # dangling or a loop
 
 
-def corpus_walk(top: Path, base: Path) -> Iterator[tuple[tuple[str, ...], int]]:
+def corpus_walk(
+    top: Path, base: Path, skipped: list[Skipped] | None = None
+) -> Iterator[tuple[tuple[str, ...], int]]:
     """Each file training on the folder `top` reads (its parts under `top`, its size), for
-    a corpus root whose resolved path is `base`."""
-    for entry in walk_visible(top):
+    a corpus root whose resolved path is `base`. Once the walk is done, `skipped` gets the
+    folders and `.txt` files it passed over (their parts under the root), with the reason."""
+    lead = top.relative_to(base).parts
+    room = _path_max(top) - len(os.fsencode(top))
+    met: list[Skipped] = []
+    for entry in walk_visible(top, len(lead), met):
+        parts = entry[0]
         size = _corpus_file_size(top, entry, base)
-        if size is not None:
-            yield entry[0], size
+        if size is None:
+            continue
+        # Training opens files by path: one past the system's limit could only fail there.
+        if sum(len(os.fsencode(part)) + 1 for part in parts) >= room:
+            met.append(Skipped(parts, False, TOO_LONG))
+        else:
+            yield parts, size
+    if skipped is not None:
+        skipped += [
+            s._replace(parts=(*lead, *s.parts))
+            for s in met
+            if s.folder or Path(s.parts[-1]).suffix in CORPUS_SUFFIXES
+        ]
 
 
-def visible_folders(top: Path) -> list[str]:
-    """Names of the folders directly in `top` that a walk enters: not hidden, no symlink."""
+def _path_max(top: Path) -> int:
+    try:
+        return os.pathconf(top, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        return 4096  # Linux's
+
+
+def visible_folders(top: Path, depth: int = 0) -> list[str]:
+    """Names of the folders directly in `top` (itself `depth` below its root) that a walk
+    enters: not hidden, no symlink, not passed over."""
     try:
         fd = os.open(top, _DIR_FLAGS)
     except OSError:
         return []
     try:
-        return [name for name, info in _listing(fd) if stat.S_ISDIR(info.st_mode)]
+        return [
+            name
+            for name, info in _listing(fd)
+            if stat.S_ISDIR(info.st_mode) and _skip_reason(name, info, depth + 1) is None
+        ]
     finally:
         os.close(fd)
+
+
+def unreachable(target: Path, base: Path) -> str | None:
+    """Why a walk from the corpus root (resolved: `base`) would pass over the existing
+    `target` on its way, or None: naming it directly reads nothing the walk skips either."""
+    parts = target.relative_to(base).parts
+    odd = next((part for part in parts if not is_utf8(part)), None)
+    if odd is not None:  # reached through a symlink: the request itself is UTF-8
+        return f"it leads to '{printable(odd)}', whose name is not valid UTF-8"
+    folders = len(parts) if target.is_dir() else len(parts) - 1
+    return f"it lies {TOO_DEEP}" if folders > MAX_FOLDER_DEPTH else None
+
+
+def _passed_over(skipped: list[Skipped], shown: int = 3) -> str:
+    """The first few things a walk skipped, with why, for a message."""
+    if not skipped:
+        return ""
+    named = "; ".join(f"'{printable('/'.join(s.parts))}': {s.reason}" for s in skipped[:shown])
+    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return f" (skipped {named}{more})"
 
 
 def corpus_files(corpus_root: Path, corpus_path: str, field: str = "corpus_path") -> list[Path]:
@@ -178,18 +310,24 @@ def corpus_files(corpus_root: Path, corpus_path: str, field: str = "corpus_path"
     target = resolve_inside(corpus_root, corpus_path, field)
     if not target.exists():
         raise AppError(ErrorCode.DATA_NOT_FOUND, f"{field} '{corpus_path}' does not exist")
+    base = corpus_root.resolve()
+    why = unreachable(target, base)
+    if why is not None:
+        raise AppError(ErrorCode.DATA_INVALID, f"{field} '{corpus_path}' is not read: {why}")
     if target.is_file():
         return [target]
-    base = corpus_root.resolve()
-    files = sorted(target.joinpath(*parts) for parts, _ in corpus_walk(target, base))
+    skipped: list[Skipped] = []
+    files = sorted(target.joinpath(*parts) for parts, _ in corpus_walk(target, base, skipped))
     if not files:
-        raise AppError(ErrorCode.CORPUS_EMPTY, f"{field} '{corpus_path}' holds no .txt files")
+        message = f"{field} '{corpus_path}' holds no .txt files{_passed_over(skipped)}"
+        raise AppError(ErrorCode.CORPUS_EMPTY, message)
     return files
 
 
 def display_path(path: Path, root: Path) -> str:
-    """A path as users named it (relative to its root), never a machine path."""
+    """A path as users named it (relative to its root), never a machine path, and always
+    text that UTF-8 can hold: this is where a path becomes a string of a manifest."""
     try:
-        return str(path.resolve().relative_to(root.resolve()))
+        return printable(str(path.resolve().relative_to(root.resolve())))
     except (ValueError, OSError, RuntimeError):
-        return path.name
+        return printable(path.name)

@@ -9,6 +9,7 @@ from model_trainer.core.errors import AppError
 from model_trainer.core.job_status import TERMINAL, JobError, JobStatus
 from model_trainer.core.logging import Log
 from model_trainer.infra.backoff import retry_transient
+from model_trainer.infra.paths import printable
 from model_trainer.infra.redis_store import RedisUnavailable
 from model_trainer.jobs.kind import Ending, JobKind, R
 
@@ -63,7 +64,12 @@ class JobEndings(Generic[R]):
         log.error(f"{self._kind.noun}_failed", error_code=str(exc.code), message=exc.message)
         manifest.status = JobStatus.FAILED
         manifest.finished_at = utc_now()
-        manifest.error = JobError.of(exc)
+        # The message may quote a name that is not UTF-8, which neither the manifest nor
+        # Redis could hold: the failure would crash instead of being recorded.
+        error = JobError(
+            code=str(exc.code), failure_class=exc.failure_class, message=printable(exc.message)
+        )
+        manifest.error = error
         self._kind.closing(manifest)
         try:
             self._kind.write(manifest)
@@ -72,6 +78,6 @@ class JobEndings(Generic[R]):
         # The error goes to Redis too: the API shows its code even when the manifest could
         # not be written.
         job_id = self._kind.job_id(manifest)
-        self.settle(job_id, JobStatus.FAILED, exc.message, log, manifest.error)
+        self.settle(job_id, JobStatus.FAILED, error.message, log, error)
         self._kind.announce(manifest)
         return manifest

@@ -1,7 +1,8 @@
 """Browse the corpus root by the rules training reads it with.
 
 A folder's size is what a training request naming it would read: its `.txt` files, found
-by the same walk (`infra/paths.py`), so what the listing promises is what training gets.
+by the same walk (`infra/paths.py`), so what the listing promises is what training gets;
+what that walk passes over (names that are not UTF-8, folders too deep) is listed with why.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.infra.paths import corpus_walk, resolve_inside, visible_folders
+from model_trainer.infra.paths import (
+    Skipped,
+    corpus_walk,
+    printable,
+    resolve_inside,
+    unreachable,
+    visible_folders,
+)
 
 
 class CorpusEntryKind(StrEnum):
@@ -39,12 +47,29 @@ class CorpusEntry(BaseModel):
     ]
 
 
-class CorpusFolder:
-    """One folder of the corpus root: its totals and what is directly inside it."""
+class CorpusSkip(BaseModel):
+    """A folder or `.txt` file under the listed folder that training on it passes over."""
 
-    def __init__(self, path: str, entries: list[CorpusEntry]) -> None:
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(description="Bytes that are not UTF-8 shown as `\\xNN`")]
+    path: Annotated[str, Field(description="Relative to the corpus root, shown as `name`")]
+    reason: str
+
+    @classmethod
+    def of(cls, skipped: Skipped) -> CorpusSkip:
+        path = printable("/".join(skipped.parts))
+        return cls(name=printable(skipped.parts[-1]), path=path, reason=skipped.reason)
+
+
+class CorpusFolder:
+    """One folder of the corpus root: its totals, what is directly inside it, and what
+    training on it would pass over anywhere under it."""
+
+    def __init__(self, path: str, entries: list[CorpusEntry], skipped: list[CorpusSkip]) -> None:
         self.path = path
         self.entries = entries
+        self.skipped = skipped
         self.bytes = sum(e.bytes for e in entries)
         self.files = sum(e.files for e in entries)
 
@@ -57,17 +82,14 @@ class CorpusCatalog:
 
     def folder(self, path: str | None) -> CorpusFolder:
         """The folder at `path` (the root when absent); refused as training would refuse it."""
-        target = resolve_inside(self._root, path or ".", "path")
-        named = f"path '{path}'" if path else "the corpus root"
-        if not target.exists():
-            raise AppError(ErrorCode.DATA_NOT_FOUND, f"{named} does not exist")
-        if not target.is_dir():
-            raise AppError(ErrorCode.DATA_INVALID, f"{named} is a file, not a folder")
         base = self._root.resolve()
-        prefix = "" if target == base else target.relative_to(base).as_posix()
-        folders = {name: [0, 0] for name in visible_folders(target)}
+        target = self._target(path, base)
+        inside = target.relative_to(base)
+        prefix = "" if target == base else inside.as_posix()
+        folders = {name: [0, 0] for name in visible_folders(target, len(inside.parts))}
         files: list[CorpusEntry] = []
-        for parts, size in corpus_walk(target, base):
+        skipped: list[Skipped] = []
+        for parts, size in corpus_walk(target, base, skipped):
             if len(parts) == 1:
                 files.append(self._entry(prefix, parts[0], CorpusEntryKind.FILE, size, 1))
                 continue
@@ -80,7 +102,19 @@ class CorpusCatalog:
             self._entry(prefix, name, CorpusEntryKind.FOLDER, size, count)
             for name, (size, count) in sorted(folders.items())
         ]
-        return CorpusFolder(prefix, listed + files)
+        return CorpusFolder(prefix, listed + files, [CorpusSkip.of(s) for s in skipped])
+
+    def _target(self, path: str | None, base: Path) -> Path:
+        target = resolve_inside(self._root, path or ".", "path")
+        named = f"path '{path}'" if path else "the corpus root"
+        if not target.exists():
+            raise AppError(ErrorCode.DATA_NOT_FOUND, f"{named} does not exist")
+        if not target.is_dir():
+            raise AppError(ErrorCode.DATA_INVALID, f"{named} is a file, not a folder")
+        why = unreachable(target, base)
+        if why is not None:
+            raise AppError(ErrorCode.DATA_INVALID, f"{named} is not read: {why}")
+        return target
 
     @staticmethod
     def _entry(prefix: str, name: str, kind: CorpusEntryKind, size: int, count: int) -> CorpusEntry:

@@ -1,4 +1,5 @@
-"""Walking and resolving under a root: symlink loops are clear errors, archives stream."""
+"""Walking and resolving under a root: symlink loops are clear errors, archives stream, names
+that are not UTF-8 and trees too deep are skipped and said so."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ from pathlib import Path
 import pytest
 
 from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.infra.paths import corpus_files, plain_path, resolve_inside
+from model_trainer.infra.paths import (
+    MAX_FOLDER_DEPTH,
+    TOO_DEEP,
+    TOO_LONG,
+    Skipped,
+    corpus_files,
+    corpus_walk,
+    display_path,
+    plain_path,
+    printable,
+    resolve_inside,
+)
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.orchestrators.artifacts import CHUNK_BYTES, ArtifactKind, ArtifactStore
 from model_trainer.orchestrators.corpus import CorpusCatalog, CorpusEntryKind
@@ -199,3 +211,113 @@ def test_archive_memory_stays_at_one_chunk(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert total == 512 + 200 * 1024 * 1024 + 1024
     assert peak < 2 * CHUNK_BYTES + 256 * 1024, peak
+
+
+def _latin1(folder: Path, name: bytes, text: bytes = b"text\n") -> None:
+    """A file whose name is not UTF-8 (as old archives hold), made through a bytes path."""
+    with open(os.fsencode(folder) + b"/" + name, "wb") as handle:
+        handle.write(text)
+
+
+def test_names_that_are_not_utf8_are_skipped_and_reported(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    (root / "mixed").mkdir(parents=True)
+    (root / "mixed" / "good.txt").write_text("good\n")
+    _latin1(root / "mixed", b"caf\xe9.txt")
+    _latin1(root / "mixed", b"caf\xe9.png")  # never read anyway: not reported
+    os.mkdir(os.fsencode(root) + b"/d\xe9j\xe0")
+    _latin1(root, b"d\xe9j\xe0/inner.txt")
+    os.symlink(b"caf\xe9.txt", os.fsencode(root / "mixed") + b"/alias.txt")
+    (root / "only").mkdir()
+    _latin1(root / "only", b"na\xefve.txt")
+    # Training reads the UTF-8 names (a link by its target, shown escaped) ...
+    read = corpus_files(root, "mixed")
+    assert [f.name for f in read] == ["alias.txt", "good.txt"]
+    assert [display_path(f, root) for f in read] == ["mixed/caf\\xe9.txt", "mixed/good.txt"]
+    # ... the listing says what it skipped and why, in text JSON can hold ...
+    listing = CorpusCatalog(root).folder(None)
+    assert [(s.path, s.reason) for s in listing.skipped] == [
+        ("d\\xe9j\\xe0", "its name is not valid UTF-8"),
+        ("mixed/caf\\xe9.txt", "its name is not valid UTF-8"),
+        ("only/na\\xefve.txt", "its name is not valid UTF-8"),
+    ]
+    assert [e.path for e in listing.entries] == ["mixed", "only"]
+    # ... and a folder of such names only is empty, naming what it skipped.
+    with pytest.raises(AppError) as caught:
+        corpus_files(root, "only")
+    assert caught.value.code is ErrorCode.CORPUS_EMPTY
+    assert "'only/na\\xefve.txt': its name is not valid UTF-8" in caught.value.message
+
+
+def test_a_name_that_is_not_utf8_is_refused_in_words_utf8_can_hold(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    _latin1(root, b"caf\xe9.txt")
+    os.symlink(b"caf\xe9.txt", os.fsencode(root) + b"/alias")
+    for refuse in (resolve_inside, plain_path):
+        with pytest.raises(AppError) as caught:
+            refuse(root, "caf\udce9.txt", "corpus_path")
+        assert caught.value.code is ErrorCode.DATA_INVALID
+        assert caught.value.message == "corpus_path 'caf\\xe9.txt' is not valid UTF-8"
+    with pytest.raises(AppError) as linked:
+        corpus_files(root, "alias")
+    assert linked.value.code is ErrorCode.DATA_INVALID
+    assert "'caf\\xe9.txt', whose name is not valid UTF-8" in linked.value.message
+    # A file name's bytes as `\\xNN`; a surrogate no name decodes to (JSON's `\\ud800`) as such.
+    assert printable("caf\udce9 ok \u00e9") == "caf\\xe9 ok \u00e9"
+    assert printable("x\ud800") == "x\\ud800"
+
+
+def _nest(top: Path, levels: int) -> None:
+    """`top/d/d/...`, `levels` deep, with `at.txt` in every folder."""
+    folder = top
+    for _ in range(levels):
+        folder = folder / "d"
+        folder.mkdir()
+        (folder / "at.txt").write_text("x\n")
+
+
+def test_a_walk_stops_at_the_depth_limit_and_says_where(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    _nest(root, MAX_FOLDER_DEPTH + 3)
+    skipped: list[Skipped] = []
+    before = _open_fds()
+    read = list(corpus_walk(root, root.resolve(), skipped))
+    assert len(read) == MAX_FOLDER_DEPTH  # one `at.txt` in each folder it entered
+    assert skipped == [Skipped(("d",) * (MAX_FOLDER_DEPTH + 1), True, TOO_DEEP)]
+    # The limit counts from the root, whichever folder the walk starts at.
+    inner = root.joinpath(*["d"] * 10)
+    assert len(corpus_files(root, "d/" * 10)) == MAX_FOLDER_DEPTH - 9
+    assert CorpusCatalog(root).folder("d/" * 10).files == MAX_FOLDER_DEPTH - 9
+    assert [s.path for s in CorpusCatalog(root).folder(None).skipped] == [
+        "/".join(skipped[0].parts)
+    ]
+    with pytest.raises(AppError) as caught:
+        corpus_files(root, "/".join(["d"] * (MAX_FOLDER_DEPTH + 1)))
+    assert caught.value.code is ErrorCode.DATA_INVALID and TOO_DEEP in caught.value.message
+    # Left halfway, the walk closes every folder it held open.
+    walk = corpus_walk(inner, root.resolve())
+    next(walk)
+    next(walk)
+    assert _open_fds() > before
+    del walk  # CPython closes the generator at once
+    assert _open_fds() == before
+
+
+def test_a_file_whose_path_the_system_cannot_open_is_skipped_and_said_so(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "short.txt").write_text("short\n")
+    names = [f"{i:02d}" * 90 for i in range(30)]  # 30 folders of 180 bytes: past 4,096 bytes
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    for name in names:  # relative to each parent: the whole path is too long for one call
+        os.mkdir(name, dir_fd=fd)
+        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = sub
+    os.close(os.open("far.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    os.close(fd)
+    assert corpus_files(root, ".") == [root / "short.txt"]
+    skipped = CorpusCatalog(root).folder(None).skipped
+    assert [(s.path, s.reason) for s in skipped] == [("/".join([*names, "far.txt"]), TOO_LONG)]

@@ -22,8 +22,9 @@ def list_corpus(
     return CorpusPublic.from_folder(corpus.folder(path))
 
 
-# The folder is refused as training would refuse it: outside the root or a symlink loop
-# (400), missing (404); every route may answer 401 (API key), 422 (parameters) and 500.
+# The folder is refused as training would refuse it: outside the root, a symlink loop, or
+# reached through a name that is not UTF-8 or too deep (400), missing (404); every route
+# may answer 401 (API key), 422 (parameters) and 500.
 router = APIRouter(prefix="/corpus", tags=["corpus"], responses=error_responses(401, 422, 500))
 router.add_api_route(
     "",

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_trainer.orchestrators.corpus import CorpusEntry, CorpusFolder
+from model_trainer.orchestrators.corpus import CorpusEntry, CorpusFolder, CorpusSkip
 
 
 class CorpusPublic(BaseModel):
@@ -19,6 +19,10 @@ class CorpusPublic(BaseModel):
     files: int
     data: list[CorpusEntry]
     count: int
+    skipped: Annotated[
+        list[CorpusSkip],
+        Field(description="What training on this folder passes over, anywhere under it, and why"),
+    ]
 
     @classmethod
     def from_folder(cls, folder: CorpusFolder) -> CorpusPublic:
@@ -28,4 +32,5 @@ class CorpusPublic(BaseModel):
             files=folder.files,
             data=folder.entries,
             count=len(folder.entries),
+            skipped=folder.skipped,
         )
