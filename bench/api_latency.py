@@ -168,7 +168,7 @@ async def _one(conns: Connections, raw: bytes, scheduled: float, out: Outcome) -
 
 async def open_loop(conns: Connections, path: str, rate: int, seconds: float) -> Outcome:
     """Fire `rate` requests a second for `seconds`, each on its own schedule."""
-    raw = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+    raw = f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
     out = Outcome(rate)
     loop = asyncio.get_running_loop()
     total = int(rate * seconds)

@@ -94,7 +94,7 @@ async def follow(host: str, port: int, run_id: str) -> Stream:
     try:
         reader, writer = await asyncio.open_connection(host, port)
         writer.write(
-            f"GET /runs/{run_id}/logs/stream HTTP/1.1\r\nHost: bench\r\n"
+            f"GET /runs/{run_id}/logs/stream HTTP/1.1\r\nHost: localhost\r\n"
             "Accept: text/event-stream\r\n\r\n".encode()
         )
         head = await reader.readuntil(b"\r\n\r\n")

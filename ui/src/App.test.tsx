@@ -74,6 +74,22 @@ describe('App', () => {
     expect(screen.getByRole('heading', { name: 'Not found' })).toBeTruthy()
   })
 
+  it('shows not found for a link with a malformed escape, and goes on working', async () => {
+    const { fetchImpl } = apiFetch({
+      'GET /runs': () => jsonResponse(200, { data: [], count: 0 }),
+      'GET /tokenizers': () => jsonResponse(200, { data: [], count: 0 }),
+      'GET /readyz': () => jsonResponse(200, { status: 'ready', redis: true, workers: 1, reason: null }),
+    })
+    vi.stubGlobal('fetch', fetchImpl)
+    window.location.hash = '#/runs/%E0%A4%A'
+    render(<App />)
+    expect(screen.getByRole('heading', { name: 'Not found' })).toBeTruthy()
+    expect(screen.getByRole('navigation', { name: 'Main' })).toBeTruthy()
+    window.location.hash = '#/'
+    window.dispatchEvent(new HashChangeEvent('hashchange'))
+    expect(await screen.findByText(/No training runs yet/)).toBeTruthy()
+  })
+
   it('picks runs to compare from the runs table', async () => {
     const user = userEvent.setup()
     const { fetchImpl } = apiFetch({

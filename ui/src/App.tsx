@@ -1,6 +1,7 @@
 import { Suspense, lazy, useEffect, useState } from 'react'
 import { apiKey } from './api/apiKey'
 import { ApiKeyPrompt } from './components/ApiKeyPrompt'
+import { PageErrorBoundary } from './components/PageErrorBoundary'
 import { Link, Router, type Route } from './router/Link'
 import { useHashPath, useQuery } from './router/router'
 import { HomePage } from './routes/index'
@@ -49,6 +50,7 @@ function NavLink({ to, children }: { to: string; children: string }) {
 }
 
 export function App() {
+  const path = useHashPath()
   const [keyState, setKeyState] = useState(apiKey.state())
   useEffect(() => apiKey.subscribe(setKeyState), [])
   return (
@@ -75,9 +77,11 @@ export function App() {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        <Suspense fallback={<p className="muted">Loading…</p>}>
-          <Router routes={routes} fallback={<NotFound />} />
-        </Suspense>
+        <PageErrorBoundary resetKey={path}>
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <Router routes={routes} fallback={<NotFound />} />
+          </Suspense>
+        </PageErrorBoundary>
       </main>
       <ApiKeyPrompt />
     </>

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from model_trainer import __version__
 from model_trainer.api.deps import API_KEY_DOCUMENTED
 from model_trainer.api.docs import install_docs
 from model_trainer.api.errors import install_error_handlers
-from model_trainer.api.middleware import RequestContext
+from model_trainer.api.middleware import NegotiatedGZip, RequestContext
 from model_trainer.api.routes import (
     artifacts,
     backends,
@@ -53,7 +53,7 @@ def create_app(registry: Registry) -> FastAPI:
     install_error_handlers(app)
     # Inside RequestContext, so every answer it compressed still gets its request id.
     app.add_middleware(
-        GZipMiddleware,
+        NegotiatedGZip,
         minimum_size=GZIP_MIN_BYTES,
         compresslevel=GZIP_LEVEL,
         exclude_content_types=UNCOMPRESSED,
@@ -63,6 +63,7 @@ def create_app(registry: Registry) -> FastAPI:
         registry=registry,
         api_key=settings.security.api_key,
         max_body=settings.limits.max_body_bytes,
+        allowed_hosts=settings.security.allowed_hosts,
     )
     app.include_router(health.router)
     # The key is checked by RequestContext; this only declares it in the schema, so that the

@@ -5,6 +5,7 @@ FastAPI's validation errors are untyped; `api/validation.py` reads them into wor
 
 from __future__ import annotations
 
+import time
 from contextvars import ContextVar
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,11 @@ from model_trainer.core.logging import Log
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 _log = Log("api")
+
+EXPECTED_REFUSALS = frozenset({ErrorCode.SERVER_BUSY, ErrorCode.NOT_READY})
+"""5xx answers that are the service working as designed, logged as `RefusalLog` says."""
+REFUSAL_LOG_INTERVAL_S = 10.0
+"""At most one `request_refused` line per code in this long."""
 
 _HTTP_CODES: dict[int, str] = {
     401: ErrorCode.UNAUTHORIZED,
@@ -43,10 +49,42 @@ def _unreadable_body(cause: BaseException | None) -> str:
     return "the body could not be read as JSON"
 
 
+class RefusalLog:
+    """Refusals that are the service working as designed (a full pool, no worker yet) are
+    no failure: at most one warning per code each `interval_s`, counting those it held back,
+    so that a burst of them cannot bury the errors that need someone."""
+
+    def __init__(self, interval_s: float = REFUSAL_LOG_INTERVAL_S) -> None:
+        self._interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def refused(self, exc: AppError, now: float) -> None:
+        code = str(exc.code)
+        last = self._last.get(code)
+        if last is not None and now - last < self._interval_s:
+            self._held[code] = self._held.get(code, 0) + 1
+            return
+        self._last[code] = now
+        held = self._held.pop(code, 0)
+        _log.warning(
+            "request_refused",
+            error_code=code,
+            message=exc.message,
+            detail=exc.detail,
+            suppressed=held,
+        )
+
+
+_refusals = RefusalLog()
+
+
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, AppError):
         raise exc
-    if exc.http_status >= 500:
+    if exc.code in EXPECTED_REFUSALS:
+        _refusals.refused(exc, time.monotonic())
+    elif exc.http_status >= 500:
         _log.error(
             "request_failed", error_code=str(exc.code), message=exc.message, detail=exc.detail
         )

@@ -6,6 +6,7 @@ import os
 
 import uvicorn
 
+from model_trainer.api.admission import answered_hosts
 from model_trainer.api.app import create_app
 from model_trainer.core.logging import Log, configure_logging
 from model_trainer.core.settings import Settings
@@ -24,6 +25,12 @@ def serve(settings: Settings, host: str, port: int) -> None:
     configure_logging(settings.log_level, "model-trainer-api", secrets)
     registry = build_registry(settings)
     Log("api").info("api_starting", host=host, port=port)
+    if not settings.security.api_key:
+        # Says why a request by another name (a LAN address, a compose service) gets 421.
+        Log("api").info(
+            "api_without_key",
+            answered_hosts=", ".join(sorted(answered_hosts(settings.security.allowed_hosts))),
+        )
     try:
         # No log_config: uvicorn's loggers then propagate to the root's JSON handler instead
         # of getting plain-text handlers of their own.

@@ -8,6 +8,15 @@ PLUGIN_NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
 """A tokenizer method or model family: an entry-point name, lower case."""
 
 
+MAX_STEP_COUNT = 1_000_000_000
+"""Bound of every count of steps in a request (the limit a service sets is usually lower):
+a number past it is a typo or an attack, and would overflow where torch or numpy take it."""
+MAX_TOKEN_ID = 2**31 - 1
+"""Bound of vocabulary sizes and token counts: ids are signed 32-bit in tokenizers' runtimes."""
+MAX_RECORD_OFFSET = 2**53 - 1
+"""Bound of offsets into a run's records: the largest integer a JavaScript client holds."""
+
+
 class RequestModel(BaseModel):
     """What a client sends (and what is stored from it).
 

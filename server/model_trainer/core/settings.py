@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+HostName = Annotated[str, Field(pattern=r"^(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])$")]
+"""A name as the `Host` header carries it, without the port: `api`, `10.0.0.5`, `[fd00::5]`."""
 
 
 def _default_threads() -> int:
@@ -29,13 +31,18 @@ def _default_ui_dist() -> Path:
 
 
 class SecuritySettings(BaseModel):
-    """API access; no key means the API is open (local use)."""
+    """API access; without a key the API is open, to requests addressed to this machine."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     api_key: str | None = None
     """When set, every endpoint except `/healthz`, the dashboard's files (`/ui/`) and the
     documentation pages (`/docs`, `/redoc`) needs this value in the `X-Api-Key` header."""
+    allowed_hosts: list[HostName] = []
+    """Host names (no port) a keyless API answers besides `localhost`, `127.0.0.1` and
+    `[::1]`, e.g. `["api", "trainer.lan"]`; requests naming any other `Host` are refused
+    (421), so that no web page can reach a keyless API by DNS rebinding. With a key set, every
+    host is answered."""
 
 
 class WorkerSettings(BaseModel):
@@ -112,6 +119,9 @@ class LimitSettings(BaseModel):
     checks for cancellation."""
     memory_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
     """Share of a worker's memory (RAM, or the GPU's) that one run's estimate may take."""
+    max_queued_jobs: Annotated[int, Field(ge=1, le=1_000_000)] = 200
+    """Jobs (tokenizers, runs, evaluations) that may wait for a worker; past that new work is
+    refused with 429 `QUEUE_FULL` until the workers catch up."""
 
 
 class DiscordSettings(BaseModel):

@@ -159,7 +159,8 @@ def discover(
         ep, passed_over = _pick(kind, name, found[name], prefer)
         record, plugin = _load(kind, name, ep, accept, required)
         if passed_over:
-            _log.info("plugin_preferred", kind=kind, plugin=name, passed_over=", ".join(passed_over))
+            passed = ", ".join(passed_over)
+            _log.info("plugin_preferred", kind=kind, plugin=name, passed_over=passed)
             record = record.model_copy(update={"passed_over": passed_over})
         records.append(record)
         if plugin is not None:

@@ -35,5 +35,9 @@ class RqJobQueue:
                 description=job.description or job.function,
             )
 
+    def waiting(self) -> int:
+        with translate_errors():
+            return self._queue.count
+
     def live_workers(self) -> int:
         return self._store.index_count_since(WORKERS_ALIVE_INDEX, time.time() - self._worker_ttl_s)

@@ -9,7 +9,7 @@ from collections import deque
 from pathlib import Path
 
 from model_trainer.core.contracts.events import EventPublisher, utc_now
-from model_trainer.core.contracts.queue import JobQueue, JobSpec
+from model_trainer.core.contracts.queue import JobQueue, JobSpec, check_room
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id, validate_id
 from model_trainer.core.job_status import TERMINAL, JobStatus
@@ -29,7 +29,7 @@ from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.training.budget import check_tokens_per_step
 from model_trainer.training.config import EvalRequest, RunConfig
 from model_trainer.training.events import GLOBAL_CHANNEL, TrainQueued, run_channel
-from model_trainer.training.generation import ModelCache
+from model_trainer.training.generation import Generation, ModelCache
 from model_trainer.training.kind import RunKind
 from model_trainer.training.manifest import (
     RUN_MANIFESTS,
@@ -107,11 +107,12 @@ class RunOrchestrator:
         parameters = backend.parameter_count(arch)
         if parameters > limits.max_parameters:
             raise AppError(
-                ErrorCode.CONFIG_INVALID,
+                ErrorCode.PARAMETER_LIMIT_EXCEEDED,
                 f"model: {parameters:,} parameters exceed the limit {limits.max_parameters:,}",
             )
         check_tokens_per_step(arch, config.trainer, limits)
         check_capacity(arch, parameters, config.trainer, limits, self._workers.live())
+        check_room(self._queue, limits.max_queued_jobs)
         run_id = new_id("run")
         manifest = RunManifest(
             run_id=run_id,
@@ -260,6 +261,7 @@ class RunOrchestrator:
             )
         if corpus_path is not None:
             corpus_files(self._settings.corpus_root, corpus_path)
+        check_room(self._queue, self._settings.limits.max_queued_jobs)
         payload = request
         self._queue.enqueue(
             JobSpec(
@@ -279,7 +281,9 @@ class RunOrchestrator:
         temperature: float,
         top_k: int | None,
         seed: int,
-    ) -> tuple[str, list[int]]:
+    ) -> Generation:
+        """A generation from the run's exported model, loaded (or cached); it samples only
+        when advanced, a slice at a time, so the caller can interleave and stop it."""
         if max_new_tokens > self._settings.limits.max_new_tokens:
             raise AppError(
                 ErrorCode.CONFIG_INVALID,
@@ -300,4 +304,4 @@ class RunOrchestrator:
         handle = self._tokenizers.get(tok.config.method).load(tok_folder.path)
         arch = manifest.architecture
         loaded = self._models.get(run_id, arch.family, export_dir, handle, arch.max_seq_len)
-        return loaded.generate(prompt, max_new_tokens, temperature, top_k, seed)
+        return loaded.start(prompt, max_new_tokens, temperature, top_k, seed)

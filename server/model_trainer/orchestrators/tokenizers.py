@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from model_trainer.core.contracts.events import utc_now
-from model_trainer.core.contracts.queue import JobQueue, JobSpec
+from model_trainer.core.contracts.queue import JobQueue, JobSpec, check_room
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id, validate_id
@@ -68,6 +68,7 @@ class TokenizerOrchestrator:
         options = self._registry.options(config.method, config.options, "options")
         config = config.with_options(options)  # the defaults, recorded
         corpus_files(self._settings.corpus_root, config.corpus_path)
+        check_room(self._queue, self._settings.limits.max_queued_jobs)
         tokenizer_id = new_id("tok")
         manifest = TokenizerManifest(
             tokenizer_id=tokenizer_id, status=JobStatus.QUEUED, config=config, created_at=utc_now()
@@ -89,9 +90,7 @@ class TokenizerOrchestrator:
         validate_id(tokenizer_id, "tokenizer")
         manifest = TOKENIZER_MANIFESTS.read(self._layout.tokenizer(tokenizer_id).manifest)
         if manifest is None:
-            raise AppError(
-                ErrorCode.TOKENIZER_NOT_FOUND, f"tokenizer '{tokenizer_id}' does not exist"
-            )
+            raise AppError(ErrorCode.NOT_FOUND, f"tokenizer '{tokenizer_id}' does not exist")
         live = self._state.snapshot(tokenizer_id)
         # The manifest is the record of truth once it says the job ended; before that Redis
         # knows better (the worker updates it first).

@@ -17,7 +17,7 @@ class TokenizerKind(JobKind[TokenizerManifest]):
     noun = "tokenizer"
     category = "tokenizer"
     target = JobTarget.TRAIN_TOKENIZER
-    missing = ErrorCode.TOKENIZER_NOT_FOUND
+    missing = ErrorCode.NOT_FOUND
     resumes = False
 
     @property

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from model_trainer.core.contracts.tokenizer import TokenizerConfig
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.json_types import JsonObject
-from model_trainer.core.request_model import PLUGIN_NAME, RequestModel
+from model_trainer.core.request_model import MAX_TOKEN_ID, PLUGIN_NAME, RequestModel
 from model_trainer.jobs.manifest import ManifestFile
 from model_trainer.tokenizers.stats import TokenizerStats
 
@@ -27,8 +27,10 @@ class TokenizerTrainConfig(RequestModel):
             description="A tokenizer plugin's name (`GET /backends`), e.g. bpe, sentencepiece",
         ),
     ]
-    vocab_size: Annotated[int, Field(ge=2, description="Largest vocabulary to build.")]
-    min_frequency: Annotated[int, Field(ge=1)] = 2
+    vocab_size: Annotated[
+        int, Field(ge=2, le=MAX_TOKEN_ID, description="Largest vocabulary to build.")
+    ]
+    min_frequency: Annotated[int, Field(ge=1, le=MAX_TOKEN_ID)] = 2
     corpus_path: Annotated[str, Field(min_length=1, max_length=1024)]
     holdout_fraction: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Self
 from pydantic import ConfigDict, Field, model_validator
 
 from model_trainer.core.json_types import JsonObject
-from model_trainer.core.request_model import PLUGIN_NAME, RequestModel
+from model_trainer.core.request_model import MAX_STEP_COUNT, PLUGIN_NAME, RequestModel
 from model_trainer.tokenizers.corpus import HoldoutStrategy
 
 
@@ -62,20 +62,20 @@ class TrainerSpec(RequestModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_steps: Annotated[int, Field(ge=1)] = 2000
+    max_steps: Annotated[int, Field(ge=1, le=MAX_STEP_COUNT)] = 2000
     batch_size: Annotated[int, Field(ge=1, le=4096)] = 12
     grad_accum_steps: Annotated[int, Field(ge=1, le=1024)] = 1
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-3
     min_lr: Annotated[float, Field(ge=0.0, le=1.0)] = 1e-4
-    warmup_steps: Annotated[int, Field(ge=0)] = 100
+    warmup_steps: Annotated[int, Field(ge=0, le=MAX_STEP_COUNT)] = 100
     weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
     beta1: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.9
     beta2: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.99
     grad_clip: Annotated[float, Field(ge=0.0)] = 1.0
-    eval_interval: Annotated[int, Field(ge=1)] = 250
+    eval_interval: Annotated[int, Field(ge=1, le=MAX_STEP_COUNT)] = 250
     eval_steps: Annotated[int, Field(ge=1, le=10_000)] = 20
-    checkpoint_interval: Annotated[int, Field(ge=1)] = 500
-    log_interval: Annotated[int, Field(ge=1)] = 10
+    checkpoint_interval: Annotated[int, Field(ge=1, le=MAX_STEP_COUNT)] = 500
+    log_interval: Annotated[int, Field(ge=1, le=MAX_STEP_COUNT)] = 10
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 1337
     device: DeviceChoice = "auto"
     precision: Precision = Precision.AUTO

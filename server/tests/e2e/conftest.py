@@ -128,7 +128,8 @@ def worker(stack_settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
 def api(stack_settings: Settings, worker: subprocess.Popen[bytes]) -> Iterator[TestClient]:
     """The API in-process, ready once the worker heartbeats."""
     registry = build_registry(stack_settings)
-    with TestClient(create_app(registry)) as client:
+    # A loopback name: without a key the API refuses others (TestClient's own is `testserver`).
+    with TestClient(create_app(registry), base_url="http://localhost") as client:
         deadline = time.monotonic() + 90
         while client.get("/readyz").status_code != 200:
             assert worker.poll() is None, "the worker process died"

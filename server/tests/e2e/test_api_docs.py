@@ -34,7 +34,7 @@ def _client(stack_settings: Settings, api_key: str | None) -> Iterator[TestClien
         security=SecuritySettings(api_key=api_key),
     )
     registry = build_registry(settings)
-    with TestClient(create_app(registry)) as client:
+    with TestClient(create_app(registry), base_url="http://localhost") as client:
         yield client
     registry.close()
 
@@ -119,7 +119,9 @@ def test_the_pages_follow_the_root_path(stack_settings: Settings) -> None:
         worker=WorkerSettings(queue_name="docs"),
     )
     registry = build_registry(settings)
-    with TestClient(create_app(registry), root_path="/trainer") as client:
+    with TestClient(
+        create_app(registry), base_url="http://localhost", root_path="/trainer"
+    ) as client:
         for page in PAGES:
             html = client.get(f"/trainer{page}").text
             references = _references(html)

@@ -96,7 +96,7 @@ def _drop_stream(port: int) -> int:
     """Read the first 100 kB of the backlog, then close with more still arriving: the
     kernel answers the server's next segments with a reset, as for a client that left."""
     conn = socket.create_connection(("127.0.0.1", port), timeout=10)
-    request = f"GET /runs/{PLANTED}/logs/stream HTTP/1.1\r\nHost: test\r\n\r\n"
+    request = f"GET /runs/{PLANTED}/logs/stream HTTP/1.1\r\nHost: localhost\r\n\r\n"
     conn.sendall(request.encode())
     got = b""
     while len(got) < 100_000:

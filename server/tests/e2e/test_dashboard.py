@@ -1,7 +1,11 @@
-"""The dashboard at `/ui/`: its files without the key, the data still behind it."""
+"""The dashboard at `/ui/`: its files without the key, the data still behind it, and pages
+that no other site may frame."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +128,48 @@ def test_without_a_build_ui_says_how_to_build_it(unbuilt: TestClient) -> None:
     assert error.code == "NOT_FOUND" and "npm run build" in error.message
     assert "UI_DIST" in error.message and "no-dist" not in error.message
     assert unbuilt.get("/ui/assets/index-Ab12Cd34.js").status_code == 404
+
+
+def _policy(header: str) -> dict[str, list[str]]:
+    """A `Content-Security-Policy` header as directive -> sources."""
+    directives = (part.split() for part in header.split(";") if part.strip())
+    return {name: sources for name, *sources in directives}
+
+
+def _inline_script_hashes(html: str) -> set[str]:
+    scripts = re.finditer(r"(?<=<script>).*?(?=</script>)", html, flags=re.DOTALL)
+    digests = (hashlib.sha256(script.group().encode()).digest() for script in scripts)
+    return {f"'sha256-{base64.b64encode(digest).decode()}'" for digest in digests}
+
+
+def test_no_page_can_be_framed_or_run_scripts_of_elsewhere(locked: TestClient) -> None:
+    for path in ("/ui/", "/ui/assets/index-Ab12Cd34.js", "/docs", "/redoc"):
+        page = locked.get(path)
+        assert page.status_code == 200, path
+        assert page.headers["x-frame-options"] == "DENY", path
+        assert page.headers["x-content-type-options"] == "nosniff", path
+        policy = _policy(page.headers["content-security-policy"])
+        assert policy["frame-ancestors"] == ["'none'"], path
+        assert policy["default-src"] == ["'none'"], path
+        assert policy["base-uri"] == ["'none'"], path
+        assert "'unsafe-inline'" not in policy["script-src"], path
+        assert "'unsafe-eval'" not in policy["script-src"], path
+    dashboard = _policy(locked.get("/ui/").headers["content-security-policy"])
+    assert dashboard["script-src"] == ["'self'"] and dashboard["connect-src"] == ["'self'"]
+    # Swagger UI starts from a script written into its page: exactly that one may run.
+    docs = locked.get("/docs")
+    hashes = _inline_script_hashes(docs.text)
+    assert len(hashes) == 1
+    assert _policy(docs.headers["content-security-policy"])["script-src"] == ["'self'", *hashes]
+    assert _policy(locked.get("/redoc").headers["content-security-policy"])["script-src"] == [
+        "'self'"
+    ]
+
+
+def test_every_answer_forbids_sniffing_and_framing(locked: TestClient) -> None:
+    for path in ("/healthz", "/runs", "/nope", "/ui/missing.js", "/"):
+        answer = locked.get(path, follow_redirects=False)
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+        assert answer.headers["x-frame-options"] == "DENY", path
+        policy = _policy(answer.headers["content-security-policy"])
+        assert policy == {"default-src": ["'none'"], "frame-ancestors": ["'none'"]}, path

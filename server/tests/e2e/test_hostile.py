@@ -13,6 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model_trainer.api.app import create_app
+from model_trainer.api.routes.artifacts import ArtifactListing
+from model_trainer.api.schemas.backends import BackendsPublic
 from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import GeneratePublic, RunPublic, RunQueued, RunsPublic
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
@@ -263,7 +265,7 @@ def test_queue_outage_does_not_tell_the_client_where_redis_is(
         worker=WorkerSettings(queue_name="nowhere"),
     )
     registry = build_registry(settings)
-    with TestClient(create_app(registry)) as client:
+    with TestClient(create_app(registry), base_url="http://localhost") as client:
         for path in ("/runs", "/tokenizers", "/readyz"):
             answer = client.get(path)
             assert answer.status_code == 503, answer.text
@@ -319,3 +321,59 @@ def test_a_failure_the_manifest_could_not_record_still_shows_its_code(
         store.close()
         (folder / "manifest.json").unlink()
         folder.rmdir()
+
+
+def test_gzip_is_sent_only_when_the_client_accepts_it(api: TestClient) -> None:
+    # /backends carries every plugin's options schema: well over the 1 kB threshold.
+    for accept, compressed in (
+        ("gzip", True),
+        ("br, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.000, identity", False),
+        ("identity, *;q=0", False),
+        ("*;q=0.5, gzip;q=0", False),
+        ("gzip;q=banana", False),
+        ("identity", False),
+    ):
+        answer = api.get("/backends", headers={"Accept-Encoding": accept})
+        assert answer.status_code == 200, accept
+        assert ("content-encoding" in answer.headers) == compressed, accept
+        assert BackendsPublic.model_validate_json(answer.content).count > 0, accept
+
+
+def test_head_answers_every_get_route_with_its_head_alone(
+    api: TestClient, char_tokenizer: str, finished_run: str
+) -> None:
+    for path in (
+        "/healthz",
+        "/readyz",
+        "/runs",
+        f"/runs/{finished_run}/logs/stream",
+        f"/artifacts/tokenizers/{char_tokenizer}/download",
+        "/runs/run-00000000-00000000",
+    ):
+        get = api.get(path)
+        head = api.head(path)
+        assert head.status_code == get.status_code != 405, path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+        assert head.headers.get("content-length") == get.headers.get("content-length"), path
+        assert head.headers["x-request-id"], path
+
+
+def test_range_refusals_answer_in_the_error_shape(api: TestClient, char_tokenizer: str) -> None:
+    listing = api.get(f"/artifacts/tokenizers/{char_tokenizer}")
+    first = ArtifactListing.model_validate_json(listing.content).files[0]
+    size = first.bytes
+    url = f"/artifacts/tokenizers/{char_tokenizer}/download?path={first.path}"
+    part = api.get(url, headers={"Range": "bytes=0-9"})
+    assert part.status_code == 206 and len(part.content) == 10
+    past = api.get(url, headers={"Range": f"bytes={size}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{size}"
+    assert _code(past.content) == "RANGE_NOT_SATISFIABLE"
+    assert ErrorBody.model_validate_json(past.content).request_id == past.headers["x-request-id"]
+    for unreadable in ("lines=0-9", "bytes", "bytes=9-2", "bytes=x-y"):
+        refused = api.get(url, headers={"Range": unreadable})
+        assert refused.status_code == 400, unreadable
+        assert _code(refused.content) == "RANGE_INVALID", unreadable
+        assert refused.headers["content-type"] == "application/json", unreadable

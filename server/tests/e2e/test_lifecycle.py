@@ -126,6 +126,9 @@ class Queue:
     def live_workers(self) -> int:
         return 1
 
+    def waiting(self) -> int:
+        return 0
+
 
 @pytest.fixture()
 def state(redis_url: str) -> Iterator[JobStateStore]:

@@ -28,7 +28,7 @@ def idle(stack_settings: Settings) -> Iterator[tuple[TestClient, Registry]]:
         worker=WorkerSettings(queue_name=f"idle-{time.time_ns()}", max_attempts=2),
     )
     registry = build_registry(settings)
-    with TestClient(create_app(registry)) as client:
+    with TestClient(create_app(registry), base_url="http://localhost") as client:
         yield client, registry
     registry.close()
 

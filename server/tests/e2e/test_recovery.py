@@ -77,7 +77,7 @@ def crash_settings(stack_settings: Settings) -> Settings:
 @pytest.fixture()
 def client(crash_settings: Settings) -> Iterator[TestClient]:
     registry = build_registry(crash_settings)
-    with TestClient(create_app(registry)) as api:
+    with TestClient(create_app(registry), base_url="http://localhost") as api:
         yield api
     registry.close()
 

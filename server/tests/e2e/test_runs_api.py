@@ -24,6 +24,7 @@ from model_trainer.api.schemas.runs import (
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.core.settings import Settings
 from model_trainer.training.events import EVENT_ADAPTER, TrainCompleted, TrainProgress
+from model_trainer.training.model_registry import discover_models
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -64,9 +65,16 @@ def _tokenizer(api: TestClient, method: str, corpus: str = "story.txt") -> str:
         time.sleep(0.2)
 
 
-def _start(api: TestClient, tokenizer_id: str, steps: int, corpus: str = "story.txt") -> str:
+def _start(
+    api: TestClient,
+    tokenizer_id: str,
+    steps: int,
+    corpus: str = "story.txt",
+    model: dict[str, object] = TINY_MODEL,
+    compile_choice: str = "auto",
+) -> str:
     body = {
-        "model": TINY_MODEL,
+        "model": model,
         "data": {
             "tokenizer_id": tokenizer_id,
             "corpus_path": corpus,
@@ -81,6 +89,7 @@ def _start(api: TestClient, tokenizer_id: str, steps: int, corpus: str = "story.
             "checkpoint_interval": 20,
             "log_interval": 5,
             "warmup_steps": 5,
+            "compile": compile_choice,
         },
     }
     response = api.post("/runs/train", json=body)
@@ -268,6 +277,22 @@ def test_other_tokenizers_train_and_export(
     assert (export / "tokenizer.json").is_file() and (export / "tokenizer_config.json").is_file()
 
 
+BUILT_IN_FAMILIES = [
+    r.name for r in discover_models({}).records() if r.distribution == "model-trainer"
+]
+
+
+@pytest.mark.parametrize("family", BUILT_IN_FAMILIES)
+def test_each_built_in_family_trains_compiled_on_cpu(
+    api: TestClient, char_tokenizer: str, family: str
+) -> None:
+    """`compile: on` goes through torch.compile in the worker; the default does so on CUDA."""
+    model = {"family": family, "n_layer": 1, "n_head": 2, "n_embd": 32, "max_seq_len": 32}
+    run_id = _start(api, char_tokenizer, 3, model=model, compile_choice="on")
+    run = _wait(api, run_id, {"completed", "failed", "cancelled"}, timeout=280)
+    assert run.status == "completed", run.message
+
+
 def test_bad_requests_are_refused_before_queueing(api: TestClient, char_tokenizer: str) -> None:
     def refused(patch: dict[str, dict[str, object]]) -> tuple[int, str]:
         body: dict[str, dict[str, object]] = {
@@ -291,6 +316,12 @@ def test_bad_requests_are_refused_before_queueing(api: TestClient, char_tokenize
     assert refused({"trainer": {"max_steps": 0}}) == (422, "CONFIG_INVALID")
     assert refused({"trainer": {"learning_rate": 1e-4, "min_lr": 1e-3}}) == (422, "CONFIG_INVALID")
     assert refused({"model": {"surprise": 1}}) == (422, "CONFIG_INVALID")
+    huge: dict[str, object] = {"n_layer": 96, "n_head": 96, "n_embd": 12288}
+    assert refused({"model": huge}) == (422, "PARAMETER_LIMIT_EXCEEDED")
+    for field in ("warmup_steps", "eval_interval", "checkpoint_interval", "log_interval"):
+        assert refused({"trainer": {field: 10**4000}}) == (422, "CONFIG_INVALID"), field
+    far = api.get(f"/runs/{char_tokenizer}/metrics", params={"after": str(10**4000)})
+    assert far.status_code == 422 and len(far.content) < 2000
     assert api.get("/runs/run-00000000-00000000").status_code == 404
 
 

@@ -161,6 +161,9 @@ def test_unknown_tokenizer_and_request_ids(api: TestClient) -> None:
     assert response.headers["X-Request-ID"] == "abc-123"
     assert ErrorBody.model_validate_json(response.content).request_id == "abc-123"
     assert api.get("/tokenizers/..%2F..%2Fetc").status_code == 404
+    # One convention for an unknown id in the URL, whatever its kind.
+    for url in ("/tokenizers/tok-00000000-00000000", "/runs/run-00000000-00000000"):
+        assert ErrorBody.model_validate_json(api.get(url).content).code == "NOT_FOUND", url
     generated = api.get("/healthz").headers["X-Request-ID"]
     assert len(generated) >= 16
 

@@ -1,4 +1,5 @@
-"""Concurrent generation requests share one loaded model, and it is a sound one."""
+"""Concurrent generation requests share one loaded model, and it is a sound one; a
+generation sampled a slice at a time is the same as one sampled whole, and stops when told."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from model_trainer.core.contracts.tokenizer import (
     TokenizerTrainRequest,
 )
 from model_trainer.tokenizers.char import CharBackend
-from model_trainer.training.generation import LoadedModel, ModelCache
+from model_trainer.training.generation import LoadedModel, ModelCache, sample
 from model_trainer.training.gpt2 import Gpt2Backend
 from model_trainer.training.model_registry import discover_models
 
@@ -52,5 +53,43 @@ def test_concurrent_first_requests_load_once_and_get_finite_scores(tmp_path: Pat
     assert len(got) == 8 and all(loaded is got[0] for loaded in got)
     logits = got[0].model.logits(torch.arange(1, 5).unsqueeze(0))
     assert bool(torch.isfinite(logits).all())
-    text_out, ids = got[0].generate("the ", 16, 0.8, 10, 1)
+    generation = got[0].start("the ", 16, 0.8, 10, 1)
+    while not generation.advance(1.0, threading.Event()):
+        pass
+    text_out, ids = generation.result()
     assert len(ids) == 16 and isinstance(text_out, str)
+
+
+def _loaded(tmp_path: Path) -> LoadedModel:
+    text = tmp_path / "train.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog\n" * 50, encoding="utf-8")
+    (tmp_path / "tok").mkdir()
+    CharBackend().train(
+        TokenizerConfig(method=TokenizerMethod.CHAR, vocab_size=40),
+        TokenizerTrainRequest(train_file=text, out_dir=tmp_path / "tok", threads=1, seed=1),
+    )
+    torch.manual_seed(0)
+    model = Gpt2Backend().build(ARCH)
+    model.module.eval()
+    return LoadedModel(model, CharBackend().load(tmp_path / "tok"), ARCH.max_seq_len)
+
+
+def test_a_generation_advanced_token_by_token_equals_one_sampled_whole(tmp_path: Path) -> None:
+    loaded = _loaded(tmp_path)
+    whole = sample(loaded.model, loaded.tokenizer.encode_batch(["the "])[0], 40, 0.8, 10, 7, 32)
+    generation = loaded.start("the ", 40, 0.8, 10, 7)
+    slices = 1
+    while not generation.advance(0.0, threading.Event()):  # a zero budget: one token a slice
+        slices += 1
+    assert slices == 40
+    assert generation.result()[1] == whole
+
+
+def test_a_stopped_generation_samples_no_further(tmp_path: Path) -> None:
+    loaded = _loaded(tmp_path)
+    generation = loaded.start("the ", 1000, 0.8, 10, 7)
+    assert not generation.advance(0.0, threading.Event())
+    stop = threading.Event()
+    stop.set()
+    assert not generation.advance(60.0, stop)  # returns at once rather than sampling a minute
+    assert len(generation.result()[1]) == 1

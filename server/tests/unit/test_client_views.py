@@ -55,7 +55,7 @@ def _object(value: JsonValue) -> JsonObject:
 
 @pytest.fixture(scope="module")
 def schemas() -> JsonObject:
-    with TestClient(create_app(build_registry(Settings()))) as client:
+    with TestClient(create_app(build_registry(Settings())), base_url="http://localhost") as client:
         spec = SPEC.validate_json(client.get("/openapi.json").content)
     components = _object(spec.get("components"))
     return _object(components.get("schemas"))

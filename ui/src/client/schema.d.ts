@@ -516,6 +516,8 @@ export interface components {
             options_schema: {
                 [key: string]: components["schemas"]["JsonValue"];
             } | null;
+            /** Passed Over */
+            passed_over: string[];
         };
         /**
          * BackendsPublic
@@ -593,6 +595,29 @@ export interface components {
             data: components["schemas"]["CorpusEntry"][];
             /** Count */
             count: number;
+            /**
+             * Skipped
+             * @description What training on this folder passes over, anywhere under it, and why
+             */
+            skipped: components["schemas"]["CorpusSkip"][];
+        };
+        /**
+         * CorpusSkip
+         * @description A folder or `.txt` file under the listed folder that training on it passes over.
+         */
+        CorpusSkip: {
+            /**
+             * Name
+             * @description Bytes that are not UTF-8 shown as `\xNN`
+             */
+            name: string;
+            /**
+             * Path
+             * @description Relative to the corpus root, shown as `name`
+             */
+            path: string;
+            /** Reason */
+            reason: string;
         };
         /**
          * DataSpec
@@ -1638,6 +1663,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many jobs wait for a worker (`QUEUE_FULL`, with `Retry-After`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description An unexpected failure (logged with its stack; the body says nothing more) */
             500: {
                 headers: {
@@ -2061,6 +2095,15 @@ export interface operations {
             };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many jobs wait for a worker (`QUEUE_FULL`, with `Retry-After`) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2599,6 +2642,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many jobs wait for a worker (`QUEUE_FULL`, with `Retry-After`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description An unexpected failure (logged with its stack; the body says nothing more) */
             500: {
                 headers: {
@@ -2885,7 +2937,16 @@ export interface operations {
                     "application/x-tar": string;
                 };
             };
-            /** @description The body is not JSON (`BODY_NOT_JSON`), a path is unusable or outside its root, or a stored file is bad */
+            /** @description The requested part of the file (`Range`) */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description The path is unusable or outside the artifact, or the `Range` header cannot be read (`RANGE_INVALID`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2905,6 +2966,15 @@ export interface operations {
             };
             /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The `Range` starts past the end of the file (`RANGE_NOT_SATISFIABLE`) */
+            416: {
                 headers: {
                     [name: string]: unknown;
                 };

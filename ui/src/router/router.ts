@@ -26,6 +26,16 @@ export function href(path: string): string {
   return `#${path}`
 }
 
+/** A path segment decoded, or null when it holds a malformed escape (`%E0%A4%A`), on which
+ * `decodeURIComponent` throws: such a link leads nowhere rather than blanking the app. */
+export function decodeSegment(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return null
+  }
+}
+
 /** `pattern` like `/runs/:runId`; the params when `path` matches, else null. */
 export function matchPath(pattern: string, path: string): Record<string, string> | null {
   const clean = path.split('?')[0] ?? ''
@@ -36,8 +46,11 @@ export function matchPath(pattern: string, path: string): Record<string, string>
   for (let i = 0; i < want.length; i += 1) {
     const w = want[i] ?? ''
     const g = got[i] ?? ''
-    if (w.startsWith(':')) params[w.slice(1)] = decodeURIComponent(g)
-    else if (w !== g) return null
+    if (w.startsWith(':')) {
+      const value = decodeSegment(g)
+      if (value === null) return null
+      params[w.slice(1)] = value
+    } else if (w !== g) return null
   }
   return params
 }

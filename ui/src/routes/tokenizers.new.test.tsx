@@ -18,6 +18,7 @@ const backend = (name: string, schema: object, status: 'ok' | 'broken' = 'ok'): 
   reason: status === 'ok' ? null : 'ImportError: nope',
   sizes: null,
   options_schema: schema as BackendPublic['options_schema'],
+  passed_over: [],
 })
 const BACKENDS = {
   data: [

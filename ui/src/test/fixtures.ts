@@ -21,6 +21,7 @@ export function modelBackend(
       mini: { n_layer: 6, n_head: 6, n_embd: 384 },
     },
     options_schema: schema as BackendPublic['options_schema'],
+    passed_over: [],
   }
 }
 

@@ -1,5 +1,6 @@
 /** What the browser tests share: the API of the stack (for setting things up and waiting),
- * the dashboard's URL, and full-page screenshots of every page a test visits. */
+ * the dashboard's URL, full-page screenshots of every page a test visits, and a guard that
+ * fails any test whose page broke the API's Content-Security-Policy. */
 import { mkdirSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { test as base, expect, type APIRequestContext, type Locator, type Page } from '@playwright/test'
@@ -44,6 +45,9 @@ interface Fixtures {
   shot: (name: string) => Promise<void>
   /** Open a page of the dashboard (`'#/runs/run-1'`; `''` for the overview). */
   open: (hash: string) => Promise<void>
+  /** What the test's page reported as refused by its Content-Security-Policy; must stay
+   * empty (checked after every test). */
+  cspViolations: string[]
 }
 
 export const test = base.extend<Fixtures>({
@@ -68,6 +72,19 @@ export const test = base.extend<Fixtures>({
       await page.goto(UI_URL + hash)
     })
   },
+  cspViolations: [
+    async ({ page }, provide) => {
+      // Chromium reports each refusal on the console ("Refused to ... because it violates the
+      // following Content Security Policy directive ...").
+      const violations: string[] = []
+      page.on('console', (message) => {
+        if (message.text().includes('Content Security Policy')) violations.push(message.text())
+      })
+      await provide(violations)
+      expect(violations, 'the page broke its Content-Security-Policy').toEqual([])
+    },
+    { auto: true },
+  ],
 })
 
 type TokenizerBody = Pick<Schemas['TokenizerTrainConfig'], 'method' | 'vocab_size' | 'corpus_path'>

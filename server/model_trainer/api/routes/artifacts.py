@@ -10,9 +10,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import iterate_in_threadpool
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
+from starlette.types import Receive, Scope, Send
 
 from model_trainer.api.deps import ArtifactsDep
-from model_trainer.api.schemas.common import Responses, error_responses
+from model_trainer.api.errors import error_response
+from model_trainer.api.schemas.common import ErrorBody, Responses, error_responses
+from model_trainer.core.errors import HTTP_STATUS, ErrorCode
 from model_trainer.orchestrators.artifacts import ArtifactFile, ArtifactKind
 
 
@@ -33,6 +37,46 @@ def list_files(kind: ArtifactKind, artifact_id: str, artifacts: ArtifactsDep) ->
     return ArtifactListing(kind=kind, id=artifact_id, files=files, count=len(files))
 
 
+class _RangeRefused(Exception):
+    """A `Range` the file cannot answer, carrying the error response to send instead."""
+
+    def __init__(self, answer: Response) -> None:
+        super().__init__(answer.status_code)
+        self.answer = answer
+
+
+def _range_refusal(code: ErrorCode, message: str) -> _RangeRefused:
+    return _RangeRefused(error_response(HTTP_STATUS[code], code, message))
+
+
+class FileDownload(FileResponse):
+    """Starlette's file answer (ranges, `HEAD`, length), whose refused `Range` answers in the
+    API's error shape, not Starlette's plain text; a 416 keeps `Content-Range: bytes */size`."""
+
+    @classmethod
+    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        try:
+            return super()._parse_range_header(http_range, file_size)
+        except MalformedRangeHeader as exc:
+            raise _range_refusal(
+                ErrorCode.RANGE_INVALID, f"the Range header cannot be read: {exc.content}"
+            ) from exc
+        except RangeNotSatisfiable as exc:
+            refused = _range_refusal(
+                ErrorCode.RANGE_NOT_SATISFIABLE,
+                f"the range starts past the end of the file ({exc.max_size} bytes)",
+            )
+            refused.answer.headers["Content-Range"] = f"bytes */{exc.max_size}"
+            raise refused from exc
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except _RangeRefused as refused:
+            # Raised while the range was read, before anything was sent.
+            await refused.answer(scope, receive, send)
+
+
 def download(
     kind: ArtifactKind,
     artifact_id: str,
@@ -42,7 +86,7 @@ def download(
     """One file, or a folder (the whole artifact when `path` is absent) as a tar archive."""
     target = artifacts.resolve(kind, artifact_id, path)
     if target.is_file():
-        return FileResponse(target, filename=target.name, media_type="application/octet-stream")
+        return FileDownload(target, filename=target.name, media_type="application/octet-stream")
     name = artifact_id if target == artifacts.folder(kind, artifact_id) else target.name
     return StreamingResponse(
         _pull(artifacts.archive(target, name)),
@@ -76,7 +120,19 @@ DOWNLOAD_RESPONSES: Responses = {
         "description": "The file's bytes, or a tar of the folder",
         "content": {"application/octet-stream": BINARY, "application/x-tar": BINARY},
     },
-    **error_responses(400),
+    206: {
+        "description": "The requested part of the file (`Range`)",
+        "content": {"application/octet-stream": BINARY},
+    },
+    400: {
+        "model": ErrorBody,
+        "description": "The path is unusable or outside the artifact, or the `Range` header "
+        "cannot be read (`RANGE_INVALID`)",
+    },
+    416: {
+        "model": ErrorBody,
+        "description": "The `Range` starts past the end of the file (`RANGE_NOT_SATISFIABLE`)",
+    },
 }
 
 # Every route may answer 401 (API key), 404 (no such artifact), 422 (parameters) and 500.

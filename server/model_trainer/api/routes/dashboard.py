@@ -10,12 +10,7 @@ from model_trainer.api.deps import DashboardDep
 
 def ui_file(dashboard: DashboardDep, path: str = "") -> FileResponse:
     """A file of the dashboard build: `index.html` for `/ui/`, then the assets it names."""
-    target = dashboard.file(path)
-    headers = {
-        "Cache-Control": dashboard.cache_control(path),
-        "X-Content-Type-Options": "nosniff",
-    }
-    return FileResponse(target, headers=headers)
+    return FileResponse(dashboard.file(path), headers=dashboard.headers(path))
 
 
 async def to_ui() -> RedirectResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
@@ -31,8 +31,10 @@ from model_trainer.api.schemas.runs import (
 )
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.job_status import JobStatus
+from model_trainer.core.request_model import MAX_RECORD_OFFSET
 from model_trainer.training.config import EvalRequest
 from model_trainer.training.evaluate import EvalMetrics, Sample
+from model_trainer.training.generation import Generation
 
 
 def start_run(body: RunCreate, runs: RunsDep) -> RunQueued:
@@ -56,7 +58,12 @@ def get_metrics(
     run_id: str,
     runs: RunsDep,
     after: Annotated[
-        int, Query(ge=0, description="Skip the first `after` records (a previous `next_after`)")
+        int,
+        Query(
+            ge=0,
+            le=MAX_RECORD_OFFSET,
+            description="Skip the first `after` records (a previous `next_after`)",
+        ),
     ] = 0,
 ) -> MetricsPublic:
     """Logged steps and evaluations in order, after the first `after` (charts append)."""
@@ -111,18 +118,19 @@ def get_eval(run_id: str, runs: RunsDep) -> EvalPublic:
 
 
 async def generate(
-    run_id: str, body: GenerateRequest, runs: RunsDep, pool: GenerationPoolDep
+    run_id: str, body: GenerateRequest, runs: RunsDep, pool: GenerationPoolDep, request: Request
 ) -> GeneratePublic:
     """Sample from the run's exported model (on the API's small generation pool; 503 with
     `Retry-After` when it is full; models cached)."""
 
-    def sample() -> tuple[str, list[int]]:
+    def start() -> Generation:
         return runs.generate(
             run_id, body.prompt, body.max_new_tokens, body.temperature, body.top_k, body.seed
         )
 
-    sampled = await pool.run(sample)  # unpacked apart: mypy sees Any in `a, b = await`
-    text, ids = sampled
+    # Uvicorn does not cancel a handler whose client left: the pool asks between slices.
+    sampled = await pool.run_sliced(start, request.is_disconnected)
+    text, ids = sampled  # unpacked apart: mypy sees Any in `a, b = await`
     return GeneratePublic(run_id=run_id, prompt=body.prompt, text=text, ids=ids, count=len(ids))
 
 
@@ -135,7 +143,7 @@ router.add_api_route(
     methods=["POST"],
     status_code=202,
     operation_id="runs-train",
-    responses=error_responses(*BODY_ERRORS, 404, 409, 507),
+    responses=error_responses(*BODY_ERRORS, 404, 409, 429, 507),
 )
 router.add_api_route("", list_runs, methods=["GET"], operation_id="runs-list")
 router.add_api_route(
@@ -178,7 +186,7 @@ router.add_api_route(
     methods=["POST"],
     status_code=202,
     operation_id="runs-evaluate",
-    responses=error_responses(*BODY_ERRORS, 404, 409),
+    responses=error_responses(*BODY_ERRORS, 404, 409, 429),
 )
 router.add_api_route(
     "/{run_id}/eval",

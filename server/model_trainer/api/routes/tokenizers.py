@@ -81,7 +81,7 @@ router.add_api_route(
     methods=["POST"],
     status_code=202,
     operation_id="tokenizers-train",
-    responses=error_responses(*BODY_ERRORS, 404, 507),
+    responses=error_responses(*BODY_ERRORS, 404, 429, 507),
 )
 router.add_api_route("", list_tokenizers, methods=["GET"], operation_id="tokenizers-list")
 router.add_api_route(

@@ -35,6 +35,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     411: "A chunked body without `Content-Length`",
     413: "The body is over the configured limit",
     422: "A field is missing, unknown or out of range (the message names it)",
+    429: "Too many jobs wait for a worker (`QUEUE_FULL`, with `Retry-After`)",
     500: "An unexpected failure (logged with its stack; the body says nothing more)",
     503: "The queue (Redis) does not answer, no worker is live (readiness only), or the "
     "generation or encode pool is full (`SERVER_BUSY`, with `Retry-After`)",

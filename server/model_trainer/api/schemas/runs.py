@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.job_status import JobError, JobStatus
-from model_trainer.core.request_model import RequestModel
+from model_trainer.core.request_model import MAX_TOKEN_ID, RequestModel
 from model_trainer.orchestrators.runs import RunView
 from model_trainer.training.config import RunConfig
 from model_trainer.training.dataset import DatasetInfo
@@ -156,9 +156,9 @@ class GenerateRequest(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: Annotated[str, Field(max_length=100_000)] = ""
-    max_new_tokens: Annotated[int, Field(ge=1)] = 64
+    max_new_tokens: Annotated[int, Field(ge=1, le=MAX_TOKEN_ID)] = 64
     temperature: Annotated[float, Field(ge=0.0, le=10.0)] = 0.8
-    top_k: Annotated[int, Field(ge=1)] | None = 40
+    top_k: Annotated[int, Field(ge=1, le=MAX_TOKEN_ID)] | None = 40
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
 
 
