@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 import uvicorn
@@ -9,13 +10,33 @@ import uvicorn
 from model_trainer.api.admission import answered_hosts
 from model_trainer.api.app import create_app
 from model_trainer.core.logging import Log, configure_logging
-from model_trainer.core.settings import Settings
+from model_trainer.core.settings import SecuritySettings, Settings
 from model_trainer.infra.compute import LocalCompute
 from model_trainer.services import build_registry
 
 
+def bound_address(host: str) -> str | None:
+    """The name a client of an API bound to one address (`--host 192.168.1.5`) sends as its
+    `Host`, when that is an address of its own: a page by DNS rebinding cannot send it, as
+    an address names no site; None for names, loopback and every address."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    if address.is_loopback or address.is_unspecified:
+        return None
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     """Serve until interrupted; the registry is closed on the way out."""
+    bound = bound_address(host)
+    if bound is not None and bound not in settings.security.allowed_hosts:
+        # Whoever binds the API to one address means it to be reached there.
+        settings.security = SecuritySettings(
+            api_key=settings.security.api_key,
+            allowed_hosts=[*settings.security.allowed_hosts, bound],
+        )
     # Before torch and tokenizers start their thread pools: generation and encoding use
     # these threads, and the remaining cores stay free for the event loop.
     LocalCompute(settings.api.inference_threads).apply()

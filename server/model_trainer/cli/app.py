@@ -7,17 +7,17 @@ module named in pyproject) and turns failures into one line and an exit status.
 
 from __future__ import annotations
 
+import gc
 import os
+import signal
 import sys
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from model_trainer.cli import catalog, runs, services, tokenizers
-from model_trainer.cli.session import SESSION, Exit, error_line
-from model_trainer.client.errors import ApiError
-from model_trainer.core.settings import Settings
+from model_trainer.cli.failures import describe, load_settings
+from model_trainer.cli.session import SESSION, Exit, OutputClosed, error_line
 
 HELP = """Train tokenizers and small language models through a Model Trainer API.
 
@@ -52,7 +52,7 @@ def root(
         ),
     ] = None,
 ) -> None:
-    settings = Settings()
+    settings = load_settings()
     SESSION.api_url = api_url or settings.api_base_url
     SESSION.api_key = settings.security.api_key
 
@@ -86,32 +86,43 @@ app.command("config")(services.config)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; every failure the user can act on is one line on stderr."""
+    """Run one command; every failure is one line on stderr and an exit status (`Exit`)."""
+    # What the imports made lives until exit: frozen, the collector no longer walks it, at
+    # every collection and at exit (where it cost a second on a busy machine after Ctrl-C).
+    gc.freeze()
+    # Python keeps SIGINT ignored when its launcher ignored it (a shell's `cmd &` without
+    # job control, a test runner started that way): Ctrl-C must stop a follower all the
+    # same. The services install their own handlers over this one.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return _run(argv)
+    except (OutputClosed, BrokenPipeError):
+        # The reader went away (`| head`): not a failure, and nowhere to say anything; what
+        # is still buffered goes to /dev/null at exit instead of failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, sys.stderr.fileno())
+        return Exit.OK
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         # Without standalone mode click hands back a command's exit status (typer.Exit)
         # instead of calling sys.exit, and raises its usage errors to us.
         status = app(args=argv, prog_name="model-trainer", standalone_mode=False)
-        if isinstance(status, int):
-            return status
     except typer.Exit as done:
         return int(done.exit_code)
-    except ApiError as exc:
-        error_line(exc.one_line())
-    except ValidationError as exc:
-        # Settings from the environment or .env that do not validate.
-        error_line(f"SETTINGS_INVALID: {exc}")
-    except BrokenPipeError:
-        # The reader went away (`| head`): nothing more to say, and nowhere to say it.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return Exit.OK
     except (KeyboardInterrupt, typer.Abort):
         SESSION.err.print("interrupted")
         return Exit.INTERRUPTED
     except typer.TyperException as exc:
         return _usage(exc)
-    else:
-        return Exit.OK
-    return Exit.ERROR
+    except OutputClosed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever it is, one line (`describe`)
+        error_line(describe(exc))
+        return Exit.ERROR
+    return status if isinstance(status, int) else Exit.OK
 
 
 def _usage(exc: typer.TyperException) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
 from model_trainer.client.api import ApiClient
 from model_trainer.client.errors import ApiError
 from model_trainer.client.views import RunsView, TokenizersView
@@ -12,7 +15,10 @@ COMPLETION_TIMEOUT_S = 2.0
 
 
 def _client() -> ApiClient:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError) as exc:  # the command itself will say so
+        raise ApiError("SETTINGS_INVALID", str(exc)) from exc
     return ApiClient(settings.api_base_url, settings.security.api_key, COMPLETION_TIMEOUT_S)
 
 

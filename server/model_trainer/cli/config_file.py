@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from model_trainer.cli.failures import validation_problem
 from model_trainer.cli.toml_reader import read_toml
 from model_trainer.core.json_types import JsonObject, JsonValue
 
@@ -37,10 +38,8 @@ def load_body(path: Path) -> JsonObject:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigFileError(f"{path} is not valid TOML: {exc}") from exc
     except ValidationError as exc:
-        # pydantic's text is "N validation errors for ...", then location and reason lines.
-        lines = [line.strip() for line in str(exc).splitlines()[1:3]]
         raise ConfigFileError(
-            f"{path} does not hold a JSON-like object: {' '.join(lines)}"
+            f"{path} does not hold a JSON-like object: {validation_problem(exc, json_value=True)}"
         ) from exc
 
 

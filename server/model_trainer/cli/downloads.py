@@ -1,8 +1,15 @@
-"""Downloads written whole or not at all: into `NAME.part`, renamed when complete."""
+"""Downloads written whole or not at all: into a new `NAME.<random>.part` beside the
+target, renamed when complete.
+
+The partial file is created exclusively under a name of its own (`mkstemp`: O_EXCL,
+O_NOFOLLOW), so a file or symlink someone planted at a name we might use is never written
+through.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
@@ -41,15 +48,11 @@ def download_artifact(
     target = output or default_name(artifact_id, path)
     if target.is_dir():
         target = target / default_name(artifact_id, path)
-    if target.exists() and not force:
+    if os.path.lexists(target) and not force:  # a link counts, even to nothing
         fail(f"{target} exists (--force replaces it)", "FILE_EXISTS")
-    partial = target.with_name(target.name + ".part")
     params: dict[str, str | int] = {"path": path} if path else {}
     columns = (DownloadColumn(), TransferSpeedColumn())
-    try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    except OSError as exc:
-        fail(f"cannot write {partial}: {exc.strerror}", "FILE_NOT_WRITABLE")
+    fd, partial = _open_partial(target)
     done = False
     try:
         with Progress(*columns, console=SESSION.err, transient=True) as progress:
@@ -59,7 +62,7 @@ def download_artifact(
         os.fsync(fd)
         os.close(fd)
         fd = -1
-        partial.replace(target)
+        partial.replace(target)  # replaces a link at `target` itself, never what it names
         done = True
     except OSError as exc:  # a full disk, a folder in the way: say so, leave nothing behind
         fail(f"cannot write {target}: {exc.strerror or exc}", "FILE_NOT_WRITABLE")
@@ -69,3 +72,16 @@ def download_artifact(
         if not done:
             partial.unlink(missing_ok=True)
     SESSION.out.print(f"{target} ({target.stat().st_size:,} bytes)")
+
+
+def _open_partial(target: Path) -> tuple[int, Path]:
+    """A new, empty file in `target`'s folder, open for writing, and its name."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        fail(f"cannot write in {target.parent}: {exc.strerror or exc}", "FILE_NOT_WRITABLE")
+    # mkstemp's 0600 suits a partial file; the download reads like any file the user writes.
+    mask = os.umask(0)
+    os.umask(mask)
+    os.fchmod(fd, 0o644 & ~mask)
+    return fd, Path(name)

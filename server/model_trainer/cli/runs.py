@@ -11,7 +11,7 @@ from rich.text import Text
 
 from model_trainer.cli.config_file import ConfigFileError, build_body, given
 from model_trainer.cli.downloads import download_artifact
-from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, RunId, Sets
+from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, RunId, RunIds, Sets
 from model_trainer.cli.progress import parse_log_line
 from model_trainer.cli.session import SESSION, Exit, fail, print_json, read_stdin
 from model_trainer.cli.tables import ago, count, facts, num, status_text, table
@@ -286,7 +286,7 @@ def download(
 
 
 def compare(
-    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
+    run_ids: RunIds,
     json_out: JsonFlag = False,
 ) -> None:
     """Runs side by side: model, steps, losses, speed, time."""

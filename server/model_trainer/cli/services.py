@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from model_trainer.cli.session import SESSION, Exit, print_json_value
+from model_trainer.cli.failures import load_settings
+from model_trainer.cli.session import SESSION, print_json_value
 from model_trainer.cli.tables import table
 from model_trainer.core.json_types import JsonObject
-from model_trainer.core.settings import Settings
 
 Host = Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")]
 Port = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
@@ -20,7 +20,7 @@ def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Serve the HTTP API (and the dashboard at /ui/ when it is built)."""
     from model_trainer.api.server import serve
 
-    serve(Settings(), host, port)
+    serve(load_settings(), host, port)
 
 
 def worker(
@@ -29,14 +29,14 @@ def worker(
     """Run training and tokenizer jobs from the queue (SIGTERM: warm stop)."""
     from model_trainer.worker.main import run_worker
 
-    run_worker(Settings(), burst=burst)
+    run_worker(load_settings(), burst=burst)
 
 
 def bot() -> None:
     """The Discord DM status bot (needs DISCORD__TOKEN and DISCORD__OWNER_ID)."""
     from model_trainer.bot.main import run_bot
 
-    raise typer.Exit(run_bot(Settings()))
+    raise typer.Exit(run_bot(load_settings()))
 
 
 def up(
@@ -48,11 +48,10 @@ def up(
     dashboard, and workers, until Ctrl-C."""
     from model_trainer.cli.stack import LocalStack
 
-    with LocalStack(Settings(), host, port, workers) as stack:
+    with LocalStack(load_settings(), host, port, workers) as stack:
         stack.announce()
         SESSION.out.print("serving until Ctrl-C")
-        stopped_by_user = stack.serve_until_stopped()
-    raise typer.Exit(Exit.OK if stopped_by_user else Exit.ERROR)
+        stack.serve_until_stopped()
 
 
 def demo(
@@ -64,7 +63,7 @@ def demo(
     """`up`, then a tokenizer and a small GPT-2 trained on Python's own sources."""
     from model_trainer.cli.demo import run_demo
 
-    raise typer.Exit(run_demo(Settings(), "127.0.0.1", port, keep_running))
+    raise typer.Exit(run_demo(load_settings(), "127.0.0.1", port, keep_running))
 
 
 def config(
@@ -79,7 +78,7 @@ def config(
     if example:
         SESSION.out.print(render_env_example(), end="", markup=False, highlight=False)
         return
-    rows = effective_rows(Settings())
+    rows = effective_rows(load_settings())
     if json_out:
         value: JsonObject = {r.name: {"value": r.value, "source": r.source} for r in rows}
         print_json_value(value)

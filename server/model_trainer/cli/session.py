@@ -42,9 +42,22 @@ PIPE_WIDTH = 200
 """Columns when writing to a pipe or file: wide enough that tables keep whole ids."""
 
 
+class OutputClosed(Exception):
+    """The reader of our output went away (`| head`, `| true`): nothing failed."""
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich exits with status 1 here, and typer turns an escaping BrokenPipeError into 1
+        # too: an exception of our own reaches `main`, which ends quietly with 0.
+        self.quiet = True
+        raise OutputClosed
+
+
 def _console(stderr: bool) -> Console:
     probe = Console(stderr=stderr)
-    return Console(stderr=stderr, highlight=False, width=None if probe.is_terminal else PIPE_WIDTH)
+    width = None if probe.is_terminal else PIPE_WIDTH
+    return _Console(stderr=stderr, highlight=False, width=width)
 
 
 @dataclass
@@ -97,5 +110,8 @@ def print_json(*answers: Answer) -> None:
 
 
 def print_json_value(value: JsonValue) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise OutputClosed from None

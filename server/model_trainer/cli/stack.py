@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
 
-from model_trainer.cli.session import SESSION
+from model_trainer.cli.session import SESSION, fail
 from model_trainer.client.api import ApiClient
 from model_trainer.client.errors import ApiError
 from model_trainer.core.settings import Settings
@@ -66,6 +66,8 @@ class LocalStack:
         self.logs = settings.artifacts_root.resolve() / "logs"
         self._stack = ExitStack()
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._log_of: dict[int, tuple[Path, int]] = {}
+        """Each service's log and where this start began writing in it, by process id."""
 
     def __enter__(self) -> LocalStack:
         try:
@@ -98,6 +100,7 @@ class LocalStack:
 
     def _spawn(self, args: list[str], env: dict[str, str], log: Path) -> None:
         handle = self._stack.enter_context(log.open("ab"))
+        start = handle.tell()
         proc = subprocess.Popen(
             [sys.executable, "-m", "model_trainer", *args],
             env=env,
@@ -106,6 +109,7 @@ class LocalStack:
             start_new_session=True,  # Ctrl-C reaches the launcher only; it stops them in order
         )
         self._procs.append(proc)
+        self._log_of[proc.pid] = (log, start)
         grace = self.settings.worker.stop_grace_s + 10
 
         def stop() -> None:
@@ -131,16 +135,26 @@ class LocalStack:
         deadline = time.monotonic() + READY_TIMEOUT_S
         with SESSION.err.status("starting the API and the worker"):
             while not self._ready():
-                for proc in self._procs:
-                    if proc.poll() is not None:
-                        raise RuntimeError(
-                            f"a service exited with status {proc.returncode}; see {self.logs}"
-                        )
+                self._fail_if_one_died()
                 if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the service was not ready after {READY_TIMEOUT_S:.0f} s; see {self.logs}"
+                    fail(
+                        f"the API was not ready after {READY_TIMEOUT_S:.0f} s; see {self.logs}",
+                        "SERVICE_FAILED",
                     )
                 time.sleep(0.3)
+
+    def _fail_if_one_died(self) -> None:
+        """SERVICE_FAILED with the service's own error line (a service fails as `error:
+        CODE: message`, like every command), then the stack stops."""
+        for proc in self._procs:
+            if proc.poll() is not None:
+                log, start = self._log_of[proc.pid]
+                said = _last_error_line(log, start)
+                why = f" ({said})" if said else ""
+                fail(
+                    f"the {log.stem} exited with status {proc.returncode}{why}; see {log}",
+                    "SERVICE_FAILED",
+                )
 
     def announce(self) -> None:
         out = SESSION.out
@@ -148,8 +162,8 @@ class LocalStack:
         out.print(f"dashboard: {self.base}/ui/")
         out.print(f"workers:   {self.workers}; service logs in {self.logs}")
 
-    def serve_until_stopped(self) -> bool:
-        """Block until Ctrl-C or SIGTERM (True) or until a service dies (False)."""
+    def serve_until_stopped(self) -> None:
+        """Block until Ctrl-C or SIGTERM; SERVICE_FAILED when a service dies."""
         stopping: list[int] = []
 
         def on_term(signum: int, _frame: FrameType | None) -> None:
@@ -158,16 +172,22 @@ class LocalStack:
         previous = signal.signal(signal.SIGTERM, on_term)
         try:
             while not stopping:
-                dead = [p for p in self._procs if p.poll() is not None]
-                if dead:
-                    SESSION.err.print(
-                        f"a service exited with status {dead[0].returncode}; see {self.logs}"
-                    )
-                    return False
+                self._fail_if_one_died()
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous)
             SESSION.out.print("stopping (a training run saves a checkpoint and waits in the queue)")
-        return True
+
+
+def _last_error_line(log: Path, start: int) -> str:
+    """The last `error: ...` line a service wrote to its log since `start`."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(start)
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    said = [line for line in text.splitlines() if line.startswith("error: ")]
+    return said[-1].removeprefix("error: ") if said else ""

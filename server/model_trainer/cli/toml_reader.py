@@ -14,4 +14,10 @@ _JSON_OBJECT: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
 def read_toml(text: str) -> JsonObject:
     """Raises `tomllib.TOMLDecodeError`, or pydantic's `ValidationError` for values JSON
     cannot hold (TOML dates and times)."""
-    return _JSON_OBJECT.validate_python(tomllib.loads(text))
+    try:
+        data = tomllib.loads(text)
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables by recursion: a file nested a few
+        # thousand deep exhausts Python's stack before it is found wrong.
+        raise tomllib.TOMLDecodeError("arrays or tables nested too deeply") from None
+    return _JSON_OBJECT.validate_python(data)

@@ -1,8 +1,9 @@
 """`ApiClient`: the API's endpoints as typed calls over one httpx connection pool.
 
 Every call either returns what the API answered or raises `ApiError` with the API's own
-`code` and `message` (or API_UNREACHABLE / BAD_RESPONSE when the API itself did not answer),
-so a command never shows a traceback for something the user can fix.
+`code` and `message` (or API_UNREACHABLE / BAD_RESPONSE when the API itself did not answer,
+API_URL_INVALID when its address is not one), so a command never shows a traceback for
+something the user can fix.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from typing import TypeVar
 import httpx
 from pydantic import ValidationError
 
-from model_trainer.client.errors import BAD_ANSWER, UNREACHABLE, ApiError, error_from_answer
+from model_trainer.client.errors import (
+    BAD_ANSWER,
+    UNREACHABLE,
+    URL_INVALID,
+    ApiError,
+    error_from_answer,
+)
 from model_trainer.client.views import View
 from model_trainer.core.json_types import JsonValue
 
@@ -65,7 +72,7 @@ class ApiClient:
         timeout_s: float = TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = _checked_url(base_url).rstrip("/")
         headers = {"Accept": "application/json"}
         if api_key:
             headers["X-Api-Key"] = api_key
@@ -161,6 +168,17 @@ class DownloadSink:
 
     def write(self, chunk: bytes) -> None:
         raise NotImplementedError
+
+
+def _checked_url(base_url: str) -> str:
+    """`base_url` if it is an http(s) address: httpx would raise InvalidURL, no HTTPError."""
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise ApiError(URL_INVALID, f"{base_url!r} is not a URL ({exc})") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ApiError(URL_INVALID, f"{base_url!r} is not an http:// or https:// address")
+    return base_url
 
 
 def _request_id(headers: httpx.Headers) -> str | None:

@@ -8,6 +8,8 @@ UNREACHABLE = "API_UNREACHABLE"
 """No answer at all: nothing listens at the address, or the connection dropped."""
 BAD_ANSWER = "BAD_RESPONSE"
 """An answer that is not this API's (a proxy's error page, another service)."""
+URL_INVALID = "API_URL_INVALID"
+"""The API's address (--api-url, API_BASE_URL) is not an http(s) URL."""
 
 
 class ErrorBody(BaseModel):

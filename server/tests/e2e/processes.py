@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 from model_trainer.api.schemas.runs import RunPublic
 from model_trainer.api.schemas.tokenizers import TokenizerPublic
 from model_trainer.client.raw import request
+from model_trainer.core.settings import Settings
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
 
@@ -201,3 +203,40 @@ def sse_events(base: str, path: str, last_id: str | None, limit: int) -> Iterato
                 event_id, data = None, ""
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def api_process(settings: Settings, log: Path, extra_env: dict[str, str]) -> Iterator[str]:
+    """`model-trainer api` on a free port over `settings`' Redis, folders and queue, its output
+    in `log`, without the caller's `SECURITY__` settings; yields its base URL once `/healthz`
+    answers, and stops it afterwards (killed if it will not stop)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECURITY__")} | {
+        "REDIS_URL": settings.redis_url,
+        "ARTIFACTS_ROOT": str(settings.artifacts_root),
+        "CORPUS_ROOT": str(settings.corpus_root),
+        "WORKER__QUEUE_NAME": settings.worker.queue_name,
+        **extra_env,
+    }
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "model_trainer", "api", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while request("GET", base + "/healthz")[0] != 200:
+            assert proc.poll() is None, log.read_text(encoding="utf-8")
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # still at work for clients long gone
+            proc.kill()
+            proc.wait(timeout=30)

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +26,7 @@ from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model
 from model_trainer.training.manifest import RunManifest
 
-from .processes import free_port
+from .processes import api_process
 from .test_runs_api import char_tokenizer, finished_run
 
 __all__ = ["char_tokenizer", "finished_run"]  # the fixtures, shared with test_runs_api
@@ -46,39 +43,14 @@ LIVE = "run-00000000-0000beaf"
 def server(stack_settings: Settings, finished_run: str) -> Iterator[tuple[str, Path]]:
     """`model-trainer api` on the session's Redis and folders, with a small generation pool;
     yields its base URL and the file its stderr goes to."""
-    port = free_port()
     log = stack_settings.artifacts_root.parent / "api-process.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SECURITY__")} | {
-        "REDIS_URL": stack_settings.redis_url,
-        "ARTIFACTS_ROOT": str(stack_settings.artifacts_root),
-        "CORPUS_ROOT": str(stack_settings.corpus_root),
-        "WORKER__QUEUE_NAME": stack_settings.worker.queue_name,
+    pool = {
         "API__INFERENCE_WORKERS": "1",
         "API__INFERENCE_QUEUE": "2",
         "API__INFERENCE_THREADS": "1",
     }
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "model_trainer", "api", "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text(encoding="utf-8")
-            assert time.monotonic() < deadline, "the API did not start"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with api_process(stack_settings, log, pool) as base:
         yield base, log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _plant_long_log(stack_settings: Settings, source: str) -> None:

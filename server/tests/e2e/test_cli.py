@@ -29,6 +29,7 @@ from .processes import ProcessStack
 pytestmark = pytest.mark.timeout(600)
 
 API_KEY = "cli-test-key"
+IGNORING_SIGINT = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
 JSON: TypeAdapter[JsonValue] = TypeAdapter(JsonValue)
 
 
@@ -76,9 +77,12 @@ class Cli:
         )
         return Result(done.returncode, done.stdout, done.stderr)
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
+    def start(self, *args: str, sigint_ignored: bool = False) -> subprocess.Popen[str]:
+        """The command in the background; `sigint_ignored`: started as a shell's `cmd &`
+        without job control starts it, with SIGINT ignored (Python then keeps it so)."""
+        prefix = IGNORING_SIGINT if sigint_ignored else []
         return subprocess.Popen(
-            self.argv(*args),
+            [*prefix, *self.argv(*args)],
             env=self.env,
             cwd=self.cwd,
             stdout=subprocess.PIPE,
@@ -253,7 +257,13 @@ def test_following_survives_an_api_restart(env: Env) -> None:
 
 def test_errors_are_one_line_with_the_api_code(env: Env) -> None:
     cases = [
+        (("runs", "show", "run-00000000-00000000"), "NOT_FOUND"),
+        # Ids the API could not have made never reach it (`/runs/` would answer 307).
+        (("runs", "show", ""), "NOT_FOUND"),
         (("runs", "show", "run-nope"), "NOT_FOUND"),
+        (("runs", "logs", "../tokenizers"), "NOT_FOUND"),
+        (("runs", "compare", "run-00000000-00000000", "x?y"), "NOT_FOUND"),
+        (("tokenizers", "show", "tok-1/.."), "NOT_FOUND"),
         (("runs", "train", "--set", "trainer.max_steps=-5"), "CONFIG_INVALID"),
         (("runs", "train", "--set", "trainer.learning_rate=NaN"), "CONFIG_INVALID"),
         (("runs", "train", "-c", "missing.toml"), "CONFIG_FILE"),
@@ -267,7 +277,7 @@ def test_errors_are_one_line_with_the_api_code(env: Env) -> None:
         lines = result.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {code}: "), (args, result.err)
     odd = subprocess.run(
-        env.cli.argv("runs", "generate", "run-nope", "-"),
+        env.cli.argv("runs", "generate", "run-00000000-00000000", "-"),
         env=env.cli.env,
         input=b"\xff\xfe not text",
         capture_output=True,
@@ -289,14 +299,55 @@ def test_config_masks_secrets(env: Env) -> None:
 def test_interrupting_a_follower_leaves_the_run_going(env: Env) -> None:
     config = _config(env.work, env.tokenizer_id, 100_000)
     run_id = str(at(env.cli("runs", "train", "-c", str(config), "--json").json(), "run_id"))
-    follower = env.cli.start("runs", "logs", "-f", run_id)
-    _wait_step(env, run_id, 3)
-    assert follower.stdout is not None
-    assert follower.stdout.readline()  # it is following
-    os.kill(follower.pid, signal.SIGINT)
-    _, err = follower.communicate(timeout=60)
+    # Started with SIGINT ignored, as from a test run launched with `make test &`: Ctrl-C
+    # must stop it all the same (it once ran on, 60 s after the signal).
+    follower = env.cli.start("runs", "logs", "-f", run_id, sigint_ignored=True)
+    try:
+        _wait_step(env, run_id, 3)
+        assert follower.stdout is not None
+        assert follower.stdout.readline()  # it is following (its handler came before)
+        os.kill(follower.pid, signal.SIGINT)
+        _, err = follower.communicate(timeout=10)
+    finally:
+        if follower.poll() is None:  # failed: leave no follower behind
+            follower.kill()
+            follower.communicate()
     assert follower.wait() == 130, err
     assert "Traceback" not in err
     run = _wait_step(env, run_id, 6)
     assert run.status == "running"
     assert env.cli("runs", "cancel", run_id).code == 0
+
+
+def test_a_reader_that_stops_early_is_no_failure(env: Env) -> None:
+    many = env.work / "corpus" / "many"
+    many.mkdir()
+    for i in range(1500):
+        (many / f"chapter-{i:05d}-of-a-long-and-winding-story.txt").write_text("once\n")
+    for args in (("corpus", "list", "many"), ("corpus", "list", "many", "--json")):
+        whole = env.cli(*args)
+        assert whole.code == 0 and len(whole.out.encode()) > 64 * 1024, whole.err
+        for wanted in (0, 1):  # `| true`, `| head -c1`
+            reader = env.cli.start(*args)
+            assert reader.stdout is not None
+            reader.stdout.read(wanted)
+            reader.stdout.close()
+            _, err = reader.communicate(timeout=60)
+            assert reader.wait() == 0, (args, wanted, err)
+            assert err == "", (args, wanted, err)
+
+
+def test_a_download_never_writes_through_a_planted_part_file(env: Env) -> None:
+    folder = env.work / "planted"
+    folder.mkdir()
+    victim = env.work / "victim.txt"
+    victim.write_text("precious\n")
+    target = folder / "tok.tar"
+    planted = folder / "tok.tar.part"
+    planted.symlink_to(victim)
+    done = env.cli("tokenizers", "download", env.tokenizer_id, "-o", str(target))
+    assert done.code == 0, done.err
+    assert victim.read_text() == "precious\n"
+    assert planted.is_symlink() and planted.readlink() == victim
+    assert not target.is_symlink() and tarfile.is_tarfile(target)
+    assert sorted(p.name for p in folder.iterdir()) == ["tok.tar", "tok.tar.part"]

@@ -10,12 +10,9 @@ fails, while the assertions are about order and events rather than tight timings
 
 from __future__ import annotations
 
-import os
 import select
 import shutil
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +30,7 @@ from model_trainer.infra.atomic import write_model
 from model_trainer.training.gpt2 import Gpt2Backend
 from model_trainer.training.manifest import RunManifest
 
-from .processes import free_port
+from .processes import api_process
 from .test_runs_api import char_tokenizer, finished_run
 
 __all__ = ["char_tokenizer", "finished_run"]  # the fixtures, shared with test_runs_api
@@ -103,43 +100,10 @@ def server(stack_settings: Settings, finished_run: str) -> Iterator[tuple[str, P
     """`model-trainer api` with a one-thread generation pool and the slow run planted;
     yields its base URL and the file its log goes to."""
     _plant_slow_run(stack_settings, finished_run)
-    port = free_port()
     log = stack_settings.artifacts_root.parent / "api-generation.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SECURITY__")} | {
-        "REDIS_URL": stack_settings.redis_url,
-        "ARTIFACTS_ROOT": str(stack_settings.artifacts_root),
-        "CORPUS_ROOT": str(stack_settings.corpus_root),
-        "WORKER__QUEUE_NAME": stack_settings.worker.queue_name,
-        "API__INFERENCE_THREADS": "1",
-        **POOL,
-    }
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "model_trainer", "api", "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text(encoding="utf-8")
-            assert time.monotonic() < deadline, "the API did not start"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with api_process(stack_settings, log, {"API__INFERENCE_THREADS": "1", **POOL}) as base:
         _short(base)  # loads the model, so no test waits for that
         yield base, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # a server still sampling for clients long gone
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 class _LongClient:

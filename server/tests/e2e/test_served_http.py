@@ -4,9 +4,7 @@ keyless API answers, and HEAD answered with a head alone, so the connection stay
 from __future__ import annotations
 
 import http.client
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -15,7 +13,7 @@ import pytest
 from model_trainer.api.schemas.common import ErrorBody, Health
 from model_trainer.core.settings import Settings
 
-from .processes import free_port
+from .processes import api_process
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,32 +21,14 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture(scope="module")
 def port(stack_settings: Settings, worker: subprocess.Popen[bytes]) -> Iterator[int]:
     """`model-trainer api` without a key, answering the compose service name `api` too."""
-    port = free_port()
     log = stack_settings.artifacts_root.parent / "served-http.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SECURITY__")} | {
-        "REDIS_URL": stack_settings.redis_url,
-        "ARTIFACTS_ROOT": str(stack_settings.artifacts_root),
-        "CORPUS_ROOT": str(stack_settings.corpus_root),
-        "WORKER__QUEUE_NAME": stack_settings.worker.queue_name,
-        "SECURITY__ALLOWED_HOSTS": '["api"]',
-    }
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "model_trainer", "api", "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with api_process(stack_settings, log, {"SECURITY__ALLOWED_HOSTS": '["api"]'}) as base:
         deadline = time.monotonic() + 60
+        port = int(base.rsplit(":", 1)[1])
         while _status(port, "GET", "/readyz") != 200:
-            assert proc.poll() is None, log.read_text(encoding="utf-8")
             assert time.monotonic() < deadline, "the API did not become ready"
             time.sleep(0.2)
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _status(port: int, method: str, path: str, host: str = "127.0.0.1") -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from model_trainer.cli.config_file import ConfigFileError, build_body, parse_value
+from model_trainer.cli.failures import describe
 from model_trainer.cli.progress import parse_log_line
 from model_trainer.client.api import StreamEvent, _parse_events
 from model_trainer.client.errors import BAD_ANSWER, UNREACHABLE, ApiError, error_from_answer
@@ -46,6 +47,9 @@ def test_a_json_file(tmp_path: Path) -> None:
         ("", ["trainer.max_steps"], "expected FIELD.PATH=VALUE"),
         ("", ["trainer..x=1"], "not a field path"),
         ("model = 3\n", ["model.size=nano"], "model is not an object"),
+        # tomllib recurses per level: thousands exhaust Python's stack (RecursionError).
+        ("a = " + "[" * 5000 + "]" * 5000 + "\n", [], "not valid TOML: .* nested too deeply"),
+        ("a = " + "{b = " * 5000 + "}" * 5000 + "\n", [], "not valid TOML: .* nested too deeply"),
     ],
 )
 def test_bad_files_and_sets_say_why(
@@ -55,6 +59,17 @@ def test_bad_files_and_sets_say_why(
     config.write_text(text)
     with pytest.raises(ConfigFileError, match=fragment):
         build_body(config, sets, {})
+
+
+def test_pydantic_errors_read_as_the_field_and_the_reason(tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text("[trainer]\nwhen = 1979-05-27T07:32:00Z\n")
+    with pytest.raises(ConfigFileError) as caught:
+        build_body(config, [], {})
+    # Not pydantic's text: no "1 validation error for", input_value=..., or docs URL.
+    assert str(caught.value) == (
+        f"{config} does not hold a JSON-like object: trainer.when: input was not a valid JSON value"
+    )
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
@@ -125,3 +140,12 @@ def test_calls_wait_out_an_api_restart_but_not_a_refusal() -> None:
     answers.append(ApiError("NOT_FOUND", "no such run", status=404))
     with pytest.raises(ApiError, match="NOT_FOUND"):
         patiently(call, heard.append, sleep=lambda _: None)
+
+
+def test_a_bug_of_ours_is_one_line_saying_where() -> None:
+    try:
+        int("many")
+    except ValueError as exc:
+        line = describe(exc)
+    assert line.startswith("INTERNAL_ERROR: ValueError: invalid literal for int()"), line
+    assert " at test_cli_parts.py:" in line and "\n" not in line

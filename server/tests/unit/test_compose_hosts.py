@@ -1,10 +1,14 @@
 """Services that reach the API by its compose name are answered by a keyless API: the name is
-in the API service's `SECURITY__ALLOWED_HOSTS` (else every such request gets 421)."""
+in the API service's `SECURITY__ALLOWED_HOSTS` (else every such request gets 421); an API
+bound to one address answers requests naming it."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import pytest
+
+from model_trainer.api.server import bound_address
 from model_trainer.core.settings import SecuritySettings
 
 from .test_containers import COMPOSE
@@ -35,3 +39,22 @@ def test_every_service_name_the_api_is_reached_by_is_an_allowed_host() -> None:
                 reached_by.add(host)
     assert API_SERVICE in reached_by  # the bot and the dev server
     assert reached_by <= allowed, reached_by - allowed
+
+
+@pytest.mark.parametrize(
+    ("host", "answered"),
+    [
+        ("192.168.1.5", "192.168.1.5"),
+        ("fd00::5", "[fd00::5]"),
+        ("0.0.0.0", None),
+        ("::", None),
+        ("127.0.0.1", None),
+        ("localhost", None),
+        ("trainer.lan", None),
+    ],
+)
+def test_an_api_bound_to_one_address_answers_requests_naming_it(
+    host: str, answered: str | None
+) -> None:
+    """`--host 192.168.1.5` without a key: browsers on the LAN send that address as Host."""
+    assert bound_address(host) == answered
