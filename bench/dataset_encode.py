@@ -37,8 +37,8 @@ from model_trainer.core.logging import Log  # noqa: E402
 from model_trainer.tokenizers.bpe import byte_level_bpe  # noqa: E402
 from model_trainer.tokenizers.corpus import HoldoutStrategy, iter_text_chunks  # noqa: E402
 from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON, HfTokenizerHandle  # noqa: E402
-from model_trainer.training.dataset import prepare_dataset  # noqa: E402
-from model_trainer.training.encode import CHUNK_BYTES, LIBRARY_BATCH, encode_file  # noqa: E402
+from model_trainer.training.data.dataset import prepare_dataset  # noqa: E402
+from model_trainer.training.data.encode import CHUNK_BYTES, LIBRARY_BATCH, encode_file  # noqa: E402
 from results import (  # noqa: E402
     Machine,
     TokenizationComparison,

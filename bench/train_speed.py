@@ -24,7 +24,7 @@ from model_trainer.core.contracts.model import Architecture
 from model_trainer.tokenizers.corpus import HoldoutStrategy
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
 from model_trainer.training.gpt2 import Gpt2Backend
-from model_trainer.training.optim import make_optimizer
+from model_trainer.training.loop.optim import make_optimizer
 from stack import SHARED_CORPUS, running_stack, train_char_tokenizer
 
 TARGET = 0.98

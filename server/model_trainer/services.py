@@ -33,10 +33,10 @@ from model_trainer.tokenizers.kind import TokenizerKind
 from model_trainer.tokenizers.manifest import TokenizerManifest
 from model_trainer.tokenizers.registry import TokenizerRegistry, discover_tokenizers
 from model_trainer.tokenizers.training import TokenizerTraining
-from model_trainer.training.evaluate import RunEvaluator
-from model_trainer.training.kind import RunKind
-from model_trainer.training.manifest import RunManifest
-from model_trainer.training.runner import RunTraining
+from model_trainer.training.inference.evaluate import RunEvaluator
+from model_trainer.training.run.kind import RunKind
+from model_trainer.training.run.manifest import RunManifest
+from model_trainer.training.run.runner import RunTraining
 
 if TYPE_CHECKING:
     from model_trainer.training.model_registry import ModelRegistry

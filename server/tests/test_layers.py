@@ -59,3 +59,35 @@ def test_imports_point_down_the_layers() -> None:
         extra = _imported_layers(path) - ALLOWED[layer] - {layer}
         wrong.extend(f"{path.relative_to(PACKAGE)} imports {target}" for target in sorted(extra))
     assert not wrong, "\n".join(wrong)
+
+
+# Inside `training/`: the data pipeline, the loop, the run as a job, and what uses a finished
+# model, each importing only the folders before it (and the request schema and the model
+# registry at the top, which every part reads).
+TRAINING = PACKAGE / "training"
+TRAINING_ALLOWED: dict[str, set[str]] = {
+    "data": set(),
+    "loop": {"data"},
+    "run": {"data", "loop"},
+    "inference": {"data", "loop", "run"},
+}
+
+
+def _training_parts(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            if parts[:2] == ["model_trainer", "training"] and len(parts) > 3:
+                found.add(parts[2])
+    return found
+
+
+def test_training_folders_point_down() -> None:
+    wrong: list[str] = []
+    for part, allowed in TRAINING_ALLOWED.items():
+        for path in sorted((TRAINING / part).rglob("*.py")):
+            extra = _training_parts(path) - allowed - {part}
+            wrong.extend(f"{path.relative_to(PACKAGE)} imports training.{t}" for t in sorted(extra))
+    assert not wrong, "\n".join(wrong)

@@ -30,7 +30,7 @@ from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import Log
 from model_trainer.infra.backoff import delays
 from model_trainer.infra.redis_store import RedisStore
-from model_trainer.training.events import TrainingEvent, TrainProgress, TrainQueued
+from model_trainer.training.run.events import TrainingEvent, TrainProgress, TrainQueued
 
 SUMMARY_TICK_S = 5.0
 """How often the bot looks for summaries that are due (and notes that it is alive)."""

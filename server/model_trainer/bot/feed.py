@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from model_trainer.bot.pubsub import Pong, Subscription
 from model_trainer.core.logging import Log
 from model_trainer.infra.backoff import delays
-from model_trainer.training.events import EVENT_ADAPTER, GLOBAL_CHANNEL, TrainingEvent
+from model_trainer.training.run.events import EVENT_ADAPTER, GLOBAL_CHANNEL, TrainingEvent
 
 PING_INTERVAL_S = 15.0
 """Quiet seconds after which the bot asks Redis whether the connection still stands."""

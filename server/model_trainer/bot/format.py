@@ -16,7 +16,7 @@ from model_trainer.bot.watchlist import RunMark
 from model_trainer.client.text import NONE, duration
 from model_trainer.client.views import RunView
 from model_trainer.core.job_status import TERMINAL, JobStatus
-from model_trainer.training.events import (
+from model_trainer.training.run.events import (
     CheckpointSaved,
     EvalCompleted,
     TrainCancelled,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.infra.redis_store import RedisStore
-from model_trainer.training.events import (
+from model_trainer.training.run.events import (
     CheckpointSaved,
     EvalCompleted,
     TrainCancelled,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.core.json_types import JsonObject
-from model_trainer.training.progress import Progress
+from model_trainer.training.loop.progress import Progress
 
 
 class View(BaseModel):

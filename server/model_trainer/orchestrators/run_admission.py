@@ -8,9 +8,9 @@ from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.settings import LimitSettings
 from model_trainer.infra.machine import memory_bytes
 from model_trainer.infra.workers import DeviceCapacity, WorkerCapacity
-from model_trainer.training.budget import check_memory
 from model_trainer.training.config import ModelSpec, TrainerSpec
 from model_trainer.training.model_registry import ModelRegistry
+from model_trainer.training.run.budget import check_memory
 
 
 def resolve_architecture(

@@ -26,20 +26,20 @@ from model_trainer.orchestrators.manifest_cache import ManifestCache
 from model_trainer.orchestrators.run_admission import check_capacity, resolve_architecture
 from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry
-from model_trainer.training.budget import check_tokens_per_step
 from model_trainer.training.config import EvalRequest, RunConfig
-from model_trainer.training.events import GLOBAL_CHANNEL, TrainQueued, run_channel
-from model_trainer.training.generation import Generation, ModelCache
-from model_trainer.training.kind import RunKind
-from model_trainer.training.manifest import (
+from model_trainer.training.inference.generation import Generation, ModelCache
+from model_trainer.training.loop.progress import Progress
+from model_trainer.training.model_registry import ModelRegistry
+from model_trainer.training.run.budget import check_tokens_per_step
+from model_trainer.training.run.events import GLOBAL_CHANNEL, TrainQueued, run_channel
+from model_trainer.training.run.kind import RunKind
+from model_trainer.training.run.manifest import (
     RUN_MANIFESTS,
     MetricRecord,
     RunManifest,
     TokenizerRef,
     metrics_after,
 )
-from model_trainer.training.model_registry import ModelRegistry
-from model_trainer.training.progress import Progress
 
 CANCEL_LEASE_S = 30.0
 """How long the API may hold a run's lease while it cancels it (it takes milliseconds)."""

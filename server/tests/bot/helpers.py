@@ -24,7 +24,7 @@ from model_trainer.client.views import QueuedView, RunView
 from model_trainer.core.logging import Log
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
-from model_trainer.training.events import EVENT_ADAPTER, GLOBAL_CHANNEL, TrainingEvent
+from model_trainer.training.run.events import EVENT_ADAPTER, GLOBAL_CHANNEL, TrainingEvent
 
 API_KEY = "bot-tests-api-key-7d1c40ab"
 OWNER = 424_242_424_242_424_242

@@ -12,7 +12,7 @@ import pytest
 from model_trainer.bot.ratelimit import DISCORD_DM_LIMIT, DISCORD_DM_WINDOW_S, RatePolicy
 from model_trainer.infra.events import RedisEventPublisher
 from model_trainer.infra.redis_store import RedisStore
-from model_trainer.training.events import (
+from model_trainer.training.run.events import (
     GLOBAL_CHANNEL,
     CheckpointSaved,
     EvalCompleted,

@@ -9,7 +9,8 @@ from model_trainer.bot.format import catch_up_alert, event_alert, last_checkpoin
 from model_trainer.bot.watchlist import RunMark, advance
 from model_trainer.client.views import RunMetricsView, RunView, TokenizerRefView
 from model_trainer.core.job_status import JobStatus
-from model_trainer.training.events import (
+from model_trainer.training.loop.progress import Progress
+from model_trainer.training.run.events import (
     CheckpointSaved,
     EvalCompleted,
     TrainCancelled,
@@ -21,7 +22,6 @@ from model_trainer.training.events import (
     TrainRequeued,
     TrainStarted,
 )
-from model_trainer.training.progress import Progress
 
 RUN = "run-mx38ugys-8e179610"
 

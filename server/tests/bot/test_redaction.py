@@ -12,7 +12,7 @@ from model_trainer.bot.messages import Field, Message
 from model_trainer.bot.redact import Redactor
 from model_trainer.infra.events import RedisEventPublisher
 from model_trainer.infra.redis_store import RedisStore
-from model_trainer.training.events import (
+from model_trainer.training.run.events import (
     GLOBAL_CHANNEL,
     CheckpointSaved,
     TrainFailed,

@@ -24,7 +24,7 @@ from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.core.job_status import JobStatus
 from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model
-from model_trainer.training.manifest import RunManifest
+from model_trainer.training.run.manifest import RunManifest
 
 from .processes import api_process
 from .test_runs_api import char_tokenizer, finished_run

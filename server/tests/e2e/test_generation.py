@@ -28,7 +28,7 @@ from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model
 from model_trainer.training.gpt2 import Gpt2Backend
-from model_trainer.training.manifest import RunManifest
+from model_trainer.training.run.manifest import RunManifest
 
 from .processes import api_process
 from .test_runs_api import char_tokenizer, finished_run

@@ -17,7 +17,7 @@ from model_trainer.core.job_status import JobStatus
 from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model
 from model_trainer.training.config import DataSpec, RunConfig
-from model_trainer.training.manifest import RunManifest, TokenizerRef
+from model_trainer.training.run.manifest import RunManifest, TokenizerRef
 
 RUN = "run-00000000-0000c4a7"
 RECORDS = 3000

@@ -23,8 +23,8 @@ from model_trainer.api.schemas.runs import (
 )
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.core.settings import Settings
-from model_trainer.training.events import EVENT_ADAPTER, TrainCompleted, TrainProgress
 from model_trainer.training.model_registry import discover_models
+from model_trainer.training.run.events import EVENT_ADAPTER, TrainCompleted, TrainProgress
 
 pytestmark = pytest.mark.timeout(300)
 

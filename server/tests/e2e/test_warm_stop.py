@@ -24,7 +24,7 @@ from model_trainer.client.raw import request
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
-from model_trainer.training.events import EVENT_ADAPTER, run_channel
+from model_trainer.training.run.events import EVENT_ADAPTER, run_channel
 
 from .conftest import story
 from .processes import ProcessStack, children

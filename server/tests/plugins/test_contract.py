@@ -22,12 +22,12 @@ from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.atomic import FILE_MODE
 from model_trainer.infra.plugins import PluginStatus
 from model_trainer.tokenizers.registry import discover_tokenizers
-from model_trainer.training.checkpoint import LAST, Checkpointer
 from model_trainer.training.config import Precision, TrainerSpec
-from model_trainer.training.generation import sample
-from model_trainer.training.loop import EvalResult, TrainingData, train_loop
+from model_trainer.training.inference.generation import sample
+from model_trainer.training.loop.checkpoint import LAST, Checkpointer
+from model_trainer.training.loop.loop import EvalResult, TrainingData, train_loop
+from model_trainer.training.loop.progress import Progress
 from model_trainer.training.model_registry import discover_models
-from model_trainer.training.progress import Progress
 from plugins.hf_reference import hf_encode, hf_logits
 
 pytestmark = pytest.mark.timeout(120)

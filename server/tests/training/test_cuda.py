@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from model_trainer.core.contracts.model import Architecture
-from model_trainer.training.checkpoint import Checkpointer
 from model_trainer.training.config import Precision, TrainerSpec
-from model_trainer.training.device import wants_compile
 from model_trainer.training.gpt2 import Gpt2Backend
-from model_trainer.training.loop import EvalResult, TrainingData, train_loop
-from model_trainer.training.precision import choose_precision
-from model_trainer.training.progress import Progress
+from model_trainer.training.loop.checkpoint import Checkpointer
+from model_trainer.training.loop.device import wants_compile
+from model_trainer.training.loop.loop import EvalResult, TrainingData, train_loop
+from model_trainer.training.loop.precision import choose_precision
+from model_trainer.training.loop.progress import Progress
 
 ARCH = Architecture(
     family="gpt2", n_layer=2, n_head=2, n_embd=64, max_seq_len=32, vocab_size=50, dropout=0.0

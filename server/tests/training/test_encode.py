@@ -15,9 +15,9 @@ from model_trainer.tokenizers.bpe import END_OF_TEXT, byte_level_bpe
 from model_trainer.tokenizers.char import UNK, char_tokenizer, char_vocab, count_chars
 from model_trainer.tokenizers.corpus import HoldoutStrategy, iter_text_chunks
 from model_trainer.tokenizers.hf_handle import HfTokenizerHandle
-from model_trainer.training import encode
-from model_trainer.training.dataset import load_tokens, prepare_dataset
-from model_trainer.training.encode import encode_file
+from model_trainer.training.data import encode
+from model_trainer.training.data.dataset import load_tokens, prepare_dataset
+from model_trainer.training.data.encode import encode_file
 
 PIECES = [
     "the", "cat", "it's", "don't", "def", "return", "42", "3.14", "é", "日本", "🙂", "e\u0301",

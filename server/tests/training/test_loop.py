@@ -11,12 +11,12 @@ import torch
 
 from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.training.checkpoint import BEST, LAST, Checkpointer, CheckpointMeta
 from model_trainer.training.config import Precision, TrainerSpec
 from model_trainer.training.gpt2 import Gpt2Backend
-from model_trainer.training.loop import EvalResult, LoopOutcome, TrainingData, train_loop
-from model_trainer.training.progress import Progress
-from model_trainer.training.schedule import get_lr
+from model_trainer.training.loop.checkpoint import BEST, LAST, Checkpointer, CheckpointMeta
+from model_trainer.training.loop.loop import EvalResult, LoopOutcome, TrainingData, train_loop
+from model_trainer.training.loop.progress import Progress
+from model_trainer.training.loop.schedule import get_lr
 
 TEXT = "".join(f"line {i % 17}: the cat sat on the mat {i % 5}\n" for i in range(400))
 VOCAB = sorted(set(TEXT))

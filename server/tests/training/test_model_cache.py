@@ -15,8 +15,8 @@ from model_trainer.core.contracts.tokenizer import (
     TokenizerTrainRequest,
 )
 from model_trainer.tokenizers.char import CharBackend
-from model_trainer.training.generation import LoadedModel, ModelCache, sample
 from model_trainer.training.gpt2 import Gpt2Backend
+from model_trainer.training.inference.generation import LoadedModel, ModelCache, sample
 from model_trainer.training.model_registry import discover_models
 
 ARCH = Architecture(

@@ -6,9 +6,9 @@ import torch
 
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.training.config import Precision
-from model_trainer.training.device import cpu_supports_bf16, device_info
 from model_trainer.training.gpt2 import Gpt2Backend
-from model_trainer.training.precision import choose_precision, probe_cpu
+from model_trainer.training.loop.device import cpu_supports_bf16, device_info
+from model_trainer.training.loop.precision import choose_precision, probe_cpu
 
 ARCH = Architecture(
     family="gpt2", n_layer=2, n_head=2, n_embd=32, max_seq_len=16, vocab_size=40, dropout=0.1

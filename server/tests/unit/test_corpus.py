@@ -9,7 +9,7 @@ import pytest
 
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.tokenizers.corpus import HoldoutStrategy, split_corpus
-from model_trainer.training.dataset import corpus_sha256
+from model_trainer.training.data.dataset import corpus_sha256
 
 LINES = [f"line number {i} with some words\n" for i in range(2000)]
 

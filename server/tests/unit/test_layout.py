@@ -16,8 +16,8 @@ from model_trainer.tokenizers.manifest import (
     TokenizerManifest,
     TokenizerTrainConfig,
 )
-from model_trainer.training.checkpoint import BEST, LAST
-from model_trainer.training.kind import present_artifacts
+from model_trainer.training.loop.checkpoint import BEST, LAST
+from model_trainer.training.run.kind import present_artifacts
 
 
 def test_every_path_under_the_artifacts_root() -> None:

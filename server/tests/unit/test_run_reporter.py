@@ -17,11 +17,12 @@ from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.jobs.layout import RunFolder
 from model_trainer.training.config import DataSpec, RunConfig
-from model_trainer.training.durations import AttemptClock
-from model_trainer.training.events import EVENT_ADAPTER, TrainProgress
-from model_trainer.training.hooks import RunReporter
-from model_trainer.training.loop import EvalResult
-from model_trainer.training.manifest import (
+from model_trainer.training.loop.loop import EvalResult
+from model_trainer.training.loop.progress import Progress
+from model_trainer.training.run.durations import AttemptClock
+from model_trainer.training.run.events import EVENT_ADAPTER, TrainProgress
+from model_trainer.training.run.hooks import RunReporter
+from model_trainer.training.run.manifest import (
     MetricRecord,
     RunDurations,
     RunManifest,
@@ -29,7 +30,6 @@ from model_trainer.training.manifest import (
     keep_metrics_until,
     metrics_after,
 )
-from model_trainer.training.progress import Progress
 
 
 class MemoryStore(RedisStore):

@@ -33,8 +33,8 @@ from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.job_status import JobStatus
 from model_trainer.core.request_model import MAX_RECORD_OFFSET
 from model_trainer.training.config import EvalRequest
-from model_trainer.training.evaluate import EvalMetrics, Sample
-from model_trainer.training.generation import Generation
+from model_trainer.training.inference.evaluate import EvalMetrics, Sample
+from model_trainer.training.inference.generation import Generation
 
 
 def start_run(body: RunCreate, runs: RunsDep) -> RunQueued:

@@ -12,17 +12,17 @@ from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.request_model import MAX_TOKEN_ID, RequestModel
 from model_trainer.orchestrators.runs import RunView
 from model_trainer.training.config import RunConfig
-from model_trainer.training.dataset import DatasetInfo
-from model_trainer.training.device import DeviceInfo
-from model_trainer.training.evaluate import EvalMetrics, Sample
-from model_trainer.training.manifest import (
+from model_trainer.training.data.dataset import DatasetInfo
+from model_trainer.training.inference.evaluate import EvalMetrics, Sample
+from model_trainer.training.loop.device import DeviceInfo
+from model_trainer.training.loop.progress import Progress
+from model_trainer.training.run.manifest import (
     EvalSummary,
     MetricRecord,
     MetricsSummary,
     RunDurations,
     TokenizerRef,
 )
-from model_trainer.training.progress import Progress
 
 RunCreate = RunConfig
 

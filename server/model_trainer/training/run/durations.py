@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from model_trainer.training.manifest import RunDurations
+from model_trainer.training.run.manifest import RunDurations
 
 Phase = Literal["prepare", "train", "export"]
 

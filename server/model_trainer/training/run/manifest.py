@@ -13,9 +13,9 @@ from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.infra.atomic import write_text
 from model_trainer.jobs.manifest import ManifestFile
 from model_trainer.training.config import RunConfig
-from model_trainer.training.dataset import DatasetInfo
-from model_trainer.training.device import DeviceInfo
-from model_trainer.training.progress import Progress
+from model_trainer.training.data.dataset import DatasetInfo
+from model_trainer.training.loop.device import DeviceInfo
+from model_trainer.training.loop.progress import Progress
 
 
 class TokenizerRef(BaseModel):

@@ -27,7 +27,7 @@ from model_trainer.infra.atomic import write_model
 from model_trainer.infra.paths import display_path
 from model_trainer.tokenizers.corpus import BLOCK_BYTES, HoldoutStrategy, split_corpus
 from model_trainer.tokenizers.fast_bpe import TypeCode
-from model_trainer.training.encode import encode_file
+from model_trainer.training.data.encode import encode_file
 
 DATASET_JSON = "dataset.json"
 

@@ -15,17 +15,17 @@ from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisUnavailable
 from model_trainer.jobs.layout import RunFolder
 from model_trainer.jobs.stopping import WORKER_STOP, StopRequest
-from model_trainer.training.durations import AttemptClock
-from model_trainer.training.events import (
+from model_trainer.training.loop.loop import EvalResult
+from model_trainer.training.loop.progress import Progress
+from model_trainer.training.run.durations import AttemptClock
+from model_trainer.training.run.events import (
     GLOBAL_CHANNEL,
     CheckpointSaved,
     EvalCompleted,
     TrainProgress,
     run_channel,
 )
-from model_trainer.training.loop import EvalResult
-from model_trainer.training.manifest import MetricRecord, RunManifest
-from model_trainer.training.progress import Progress
+from model_trainer.training.run.manifest import MetricRecord, RunManifest
 
 
 class StopReason(StrEnum):

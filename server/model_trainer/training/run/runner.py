@@ -22,10 +22,9 @@ from model_trainer.jobs.stopping import WORKER_STOP, StopRequest
 from model_trainer.tokenizers.hf_export import exported_special_tokens
 from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry
-from model_trainer.training.budget import check_memory, check_tokens_per_step
-from model_trainer.training.checkpoint import LAST, Checkpointer
-from model_trainer.training.dataset import PreparedDataset, load_tokens, prepare_dataset
-from model_trainer.training.device import (
+from model_trainer.training.data.dataset import PreparedDataset, load_tokens, prepare_dataset
+from model_trainer.training.loop.checkpoint import LAST, Checkpointer
+from model_trainer.training.loop.device import (
     device_capacity,
     device_info,
     pick_device,
@@ -33,14 +32,15 @@ from model_trainer.training.device import (
     set_threads,
     wants_compile,
 )
-from model_trainer.training.durations import AttemptClock
-from model_trainer.training.events import GLOBAL_CHANNEL, TrainStarted, run_channel
-from model_trainer.training.hooks import RunReporter, StopReason
-from model_trainer.training.kind import RunKind
-from model_trainer.training.loop import LoopOutcome, TrainingData, train_loop
-from model_trainer.training.manifest import RunManifest, keep_metrics_until
+from model_trainer.training.loop.loop import LoopOutcome, TrainingData, train_loop
+from model_trainer.training.loop.precision import choose_precision
 from model_trainer.training.model_registry import ModelRegistry
-from model_trainer.training.precision import choose_precision
+from model_trainer.training.run.budget import check_memory, check_tokens_per_step
+from model_trainer.training.run.durations import AttemptClock
+from model_trainer.training.run.events import GLOBAL_CHANNEL, TrainStarted, run_channel
+from model_trainer.training.run.hooks import RunReporter, StopReason
+from model_trainer.training.run.kind import RunKind
+from model_trainer.training.run.manifest import RunManifest, keep_metrics_until
 
 
 def summarise(manifest: RunManifest, outcome: LoopOutcome) -> None:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from model_trainer.training.config import TrainerSpec
-from model_trainer.training.torch_state import set_lr
+from model_trainer.training.loop.torch_state import set_lr
 
 __all__ = ["make_optimizer", "set_lr"]
 

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.training.config import Precision
-from model_trainer.training.device import DeviceInfo, autocast, cpu_supports_bf16
+from model_trainer.training.loop.device import DeviceInfo, autocast, cpu_supports_bf16
 
 PROBE_ROWS = 4
 """Rows per probe pass: the run's real width and window, a small batch to keep it cheap."""

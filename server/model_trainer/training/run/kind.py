@@ -11,7 +11,7 @@ from model_trainer.infra.job_state import JobStateStore
 from model_trainer.jobs.kind import JobKind
 from model_trainer.jobs.layout import ArtifactLayout, RunFolder
 from model_trainer.jobs.targets import JobTarget
-from model_trainer.training.events import (
+from model_trainer.training.run.events import (
     GLOBAL_CHANNEL,
     TrainCancelled,
     TrainCompleted,
@@ -19,7 +19,7 @@ from model_trainer.training.events import (
     TrainRequeued,
     run_channel,
 )
-from model_trainer.training.manifest import RUN_MANIFESTS, RunManifest
+from model_trainer.training.run.manifest import RUN_MANIFESTS, RunManifest
 
 
 def present_artifacts(folder: RunFolder) -> list[str]:

@@ -13,13 +13,19 @@ from torch.nn import functional as F
 
 from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.training.checkpoint import BEST, LAST, Checkpointer, CheckpointMeta, EvalPoint
 from model_trainer.training.config import Precision, TrainerSpec
-from model_trainer.training.device import autocast
-from model_trainer.training.optim import make_optimizer, set_lr
-from model_trainer.training.progress import Progress
-from model_trainer.training.sampler import TokenArray, WindowSampler, to_long_tensor
-from model_trainer.training.schedule import get_lr
+from model_trainer.training.data.sampler import TokenArray, WindowSampler, to_long_tensor
+from model_trainer.training.loop.checkpoint import (
+    BEST,
+    LAST,
+    Checkpointer,
+    CheckpointMeta,
+    EvalPoint,
+)
+from model_trainer.training.loop.device import autocast
+from model_trainer.training.loop.optim import make_optimizer, set_lr
+from model_trainer.training.loop.progress import Progress
+from model_trainer.training.loop.schedule import get_lr
 
 EVAL_SEED_OFFSET = {"train": 1_000_003, "val": 2_000_003}
 """Evaluation windows come from their own seeds, the same windows at every evaluation."""

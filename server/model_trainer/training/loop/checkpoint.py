@@ -17,7 +17,7 @@ from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.atomic import storage_error
-from model_trainer.training.torch_state import LoadedState, save_state
+from model_trainer.training.loop.torch_state import LoadedState, save_state
 
 LAST = "last.pt"
 BEST = "best.pt"

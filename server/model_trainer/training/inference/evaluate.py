@@ -21,13 +21,13 @@ from model_trainer.jobs.layout import ArtifactLayout, RunFolder
 from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.training.config import EvalRequest
-from model_trainer.training.dataset import load_tokens, prepare_dataset
-from model_trainer.training.device import set_threads
-from model_trainer.training.generation import sample
-from model_trainer.training.loop import mean_loss
-from model_trainer.training.manifest import RUN_MANIFESTS, EvalSplit, EvalSummary, RunManifest
+from model_trainer.training.data.dataset import load_tokens, prepare_dataset
+from model_trainer.training.data.sampler import to_long_tensor
+from model_trainer.training.inference.generation import sample
+from model_trainer.training.loop.device import set_threads
+from model_trainer.training.loop.loop import mean_loss
 from model_trainer.training.model_registry import ModelRegistry
-from model_trainer.training.sampler import to_long_tensor
+from model_trainer.training.run.manifest import RUN_MANIFESTS, EvalSplit, EvalSummary, RunManifest
 
 PROMPTS = ["", "The ", "\n", "Once upon a time", "ROMEO:", "def "]
 """Fixed prompts for qualitative samples; the same for every run so runs compare."""

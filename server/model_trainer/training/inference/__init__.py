@@ -1,0 +1,1 @@
+"""What uses a finished run's model: evaluation and sampling."""
