@@ -34,7 +34,7 @@ from tokenizers import Encoding  # noqa: E402
 
 from model_trainer.core.contracts.tokenizer import TokenizerConfig, TokenizerMethod  # noqa: E402
 from model_trainer.core.logging import Log  # noqa: E402
-from model_trainer.tokenizers.bpe import byte_level_bpe  # noqa: E402
+from model_trainer.plugins.tokenizers.bpe import byte_level_bpe  # noqa: E402
 from model_trainer.tokenizers.corpus import HoldoutStrategy, iter_text_chunks  # noqa: E402
 from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON, HfTokenizerHandle  # noqa: E402
 from model_trainer.training.data.dataset import prepare_dataset  # noqa: E402

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from model_trainer.core.contracts.model import Architecture
-from model_trainer.training.gpt2 import Gpt2Backend
+from model_trainer.plugins.gpt2 import Gpt2Backend
 from results import Machine, ModelPoint, ModelScalingResults, write
 from train_throughput import (
     BLOCK,

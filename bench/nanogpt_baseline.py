@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from transformers import GPT2LMHeadModel
 
 from model_trainer.core.contracts.model import Architecture
-from model_trainer.training.gpt2 import Gpt2Model, gpt2_config
+from model_trainer.plugins.gpt2 import Gpt2Model, gpt2_config
 from model_trainer.training.loop.loop import mean_loss
 
 FINAL_EVAL = re.compile(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)")

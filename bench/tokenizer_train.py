@@ -28,7 +28,7 @@ from model_trainer.api.schemas.tokenizers import (  # noqa: E402
 )
 from model_trainer.client.raw import request  # noqa: E402
 from model_trainer.core.contracts.tokenizer import TokenizerConfig, TokenizerMethod  # noqa: E402
-from model_trainer.tokenizers.bpe import byte_level_bpe  # noqa: E402
+from model_trainer.plugins.tokenizers.bpe import byte_level_bpe  # noqa: E402
 from stack import SHARED_CORPUS, running_stack  # noqa: E402
 
 TARGET = 0.9

@@ -21,9 +21,9 @@ from torch.nn import functional as F
 from model_trainer.api.schemas.runs import MetricsPublic, RunPublic, RunQueued
 from model_trainer.client.raw import request
 from model_trainer.core.contracts.model import Architecture
+from model_trainer.plugins.gpt2 import Gpt2Backend
 from model_trainer.tokenizers.corpus import HoldoutStrategy
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
-from model_trainer.training.gpt2 import Gpt2Backend
 from model_trainer.training.loop.optim import make_optimizer
 from stack import SHARED_CORPUS, running_stack, train_char_tokenizer
 

@@ -31,8 +31,8 @@ from model_trainer.client.raw import request
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.contracts.tokenizer import TokenizerMethod
 from model_trainer.jobs.layout import ArtifactLayout
+from model_trainer.plugins.gpt2 import Gpt2Backend, Gpt2Model
 from model_trainer.training.config import DataSpec, ModelSpec, Precision, RunConfig, TrainerSpec
-from model_trainer.training.gpt2 import Gpt2Backend, Gpt2Model
 from model_trainer.training.loop.device import cpu_supports_bf16
 from stack import running_stack
 from tokenizer_train import build_corpus

@@ -1,19 +1,121 @@
-"""Typed helpers for a model family's `torch`/`transformers` calls (see `plugin.py`)."""
+"""Typed helpers for a model family's `torch`/`transformers` calls (see `plugin.py`).
+
+Calling an `nn.Module` and reading a `transformers` output give untyped values, and
+`transformers`' logging helpers and `GenerationConfig` are unannotated; this module is named
+in pyproject as exempt from `disallow_any_expr`, checks what comes back, and hands on only
+tensors, modules and file names. Plugins (the built-in GPT-2, and outside ones) call these
+rather than copying them; it is kept apart from `plugin.py` so that importing that module
+does not import `transformers`.
+"""
 
 from __future__ import annotations
 
-from model_trainer.training.hf_calls import (
-    causal_logits,
-    compiled,
-    evaluation_mode,
-    quiet_transformers,
-    record_special_tokens,
-)
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import torch
+from torch import Tensor, nn
+from transformers import GenerationConfig, PreTrainedModel
+from transformers.utils import logging as hf_logging
+
+from model_trainer.core.contracts.model import SpecialTokens
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.logging import adopt_library_loggers
+from model_trainer.infra.atomic import make_readable
 
 __all__ = [
+    "HfCausalLM",
     "causal_logits",
     "compiled",
     "evaluation_mode",
     "quiet_transformers",
     "record_special_tokens",
+    "save_pretrained",
 ]
+
+M = TypeVar("M", bound=PreTrainedModel)
+
+
+def quiet_transformers() -> None:
+    """Make transformers, the Hub client and torch speak only through our JSON log lines."""
+    hf_logging.disable_progress_bar()  # "Loading weights" would draw a tqdm bar on stderr
+    hf_logging.disable_default_handler()
+    hf_logging.enable_propagation()
+    adopt_library_loggers("huggingface_hub", "torch")
+
+
+def causal_logits(forward: nn.Module, idx: Tensor) -> Tensor:
+    """(B, T) ids -> (B, T, vocab) logits of a `transformers` causal LM (no KV cache)."""
+    output = forward(input_ids=idx, use_cache=False)
+    logits = output.logits
+    if not isinstance(logits, Tensor):
+        raise AppError(ErrorCode.INTERNAL_ERROR, "the model returned no logits tensor")
+    return logits
+
+
+def compiled(module: nn.Module) -> nn.Module:
+    """`torch.compile(module)`, sharing its parameters; the module itself if torch returned
+    something else. Never test the result for truth: `bool()` of a compiled wrapper calls the
+    wrapped module's `__len__`, which most models do not have."""
+    result = torch.compile(module)
+    return result if isinstance(result, nn.Module) else module
+
+
+class HfCausalLM(Generic[M]):
+    """`LanguageModel` over a `transformers` causal LM. Subclass it per family
+    (`class NeoxModel(HfCausalLM[GPTNeoXForCausalLM])`) so `export` can check, with
+    `isinstance`, that it was handed its own family's model and read `hf_model` typed."""
+
+    def __init__(self, model: M) -> None:
+        self._model = model
+        self._forward: nn.Module = model
+
+    @property
+    def module(self) -> nn.Module:
+        return self._model
+
+    @property
+    def hf_model(self) -> M:
+        return self._model
+
+    def logits(self, idx: Tensor) -> Tensor:
+        return causal_logits(self._forward, idx)
+
+    def compile(self) -> None:
+        # The compiled wrapper shares the parameters; checkpoints keep using the plain module.
+        self._forward = compiled(self._model)
+
+
+def record_special_tokens(
+    model: PreTrainedModel, special: SpecialTokens, max_length: int | None
+) -> None:
+    """The tokenizer's special ids in the model's config and a generation config with the
+    library's defaults but for them and, for learned position tables, a total length that
+    stays inside the table: a default pipeline call otherwise asks for 256 new tokens, and
+    a prompt plus those runs past a short context into an IndexError."""
+    pad = special.pad_id if special.pad_id is not None else special.eos_id
+    model.config.bos_token_id = special.bos_id
+    model.config.eos_token_id = special.eos_id
+    model.config.pad_token_id = pad
+    extra = {} if max_length is None else {"max_length": max_length}
+    model.generation_config = GenerationConfig(
+        bos_token_id=special.bos_id, eos_token_id=special.eos_id, pad_token_id=pad, **extra
+    )
+
+
+def save_pretrained(
+    model: PreTrainedModel, out_dir: Path, special: SpecialTokens, max_length: int | None
+) -> list[str]:
+    """What `ModelBackend.export` writes for a `transformers` model: `config.json`,
+    `model.safetensors` and the generation config (`record_special_tokens`; `max_length`
+    is the context of a learned position table, None for rotary positions), every file
+    readable by others. Returns the file names."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record_special_tokens(model, special, max_length)
+    model.save_pretrained(str(out_dir), safe_serialization=True)
+    make_readable(out_dir)  # safetensors writes its file 0600
+    return sorted(p.name for p in out_dir.iterdir() if p.is_file())
+
+
+def evaluation_mode(module: nn.Module) -> None:
+    module.eval()

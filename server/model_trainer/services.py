@@ -26,6 +26,7 @@ from model_trainer.jobs.recovery import JobReconciler, Recovery
 from model_trainer.orchestrators.artifacts import ArtifactStore
 from model_trainer.orchestrators.corpus import CorpusCatalog
 from model_trainer.orchestrators.dashboard import DashboardAssets
+from model_trainer.orchestrators.evaluations import EvaluationOrchestrator
 from model_trainer.orchestrators.run_logs import RunLogFollower
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
@@ -33,7 +34,8 @@ from model_trainer.tokenizers.kind import TokenizerKind
 from model_trainer.tokenizers.manifest import TokenizerManifest
 from model_trainer.tokenizers.registry import TokenizerRegistry, discover_tokenizers
 from model_trainer.tokenizers.training import TokenizerTraining
-from model_trainer.training.inference.evaluate import RunEvaluator
+from model_trainer.training.inference.eval_job import EvalKind, EvalManifest
+from model_trainer.training.inference.evaluate import RunEvaluation
 from model_trainer.training.run.kind import RunKind
 from model_trainer.training.run.manifest import RunManifest
 from model_trainer.training.run.runner import RunTraining
@@ -58,7 +60,10 @@ RUN_LOGS: Key[RunLogFollower] = Key("run_logs")
 TOKENIZER_LOGS: Key[RunLogFollower] = Key("tokenizer_logs")
 RUN_KIND: Key[RunKind] = Key("run_kind")
 RUN_TRAINER: Key[JobLifecycle[RunManifest]] = Key("run_trainer")
-RUN_EVALUATOR: Key[RunEvaluator] = Key("run_evaluator")
+EVAL_STATE: Key[JobStateStore] = Key("eval_state")
+EVAL_KIND: Key[EvalKind] = Key("eval_kind")
+EVALUATIONS: Key[EvaluationOrchestrator] = Key("evaluation_orchestrator")
+RUN_EVALUATOR: Key[JobLifecycle[EvalManifest]] = Key("run_evaluator")
 ARTIFACTS: Key[ArtifactStore] = Key("artifacts")
 CORPUS: Key[CorpusCatalog] = Key("corpus")
 DASHBOARD: Key[DashboardAssets] = Key("dashboard")
@@ -93,6 +98,35 @@ def build_registry(settings: Settings) -> Registry:
     registry.register_value(COMPUTE, LocalCompute(settings.worker.threads))
     registry.register_value(TOKENIZER_BACKENDS, backends)
     registry.register_value(TOKENIZER_STATE, tokenizer_state)
+    _register_tokenizer_jobs(registry, layout)
+    registry.register_value(RUN_STATE, JobStateStore(redis, "runs"))
+    registry.register_singleton(
+        RUN_KIND, lambda c: RunKind(layout, c.get(RUN_STATE), c.get(EVENTS))
+    )
+    registry.register_value(ARTIFACTS, ArtifactStore(layout))
+    registry.register_value(CORPUS, CorpusCatalog(settings.corpus_root))
+    registry.register_value(DASHBOARD, DashboardAssets(settings.ui_dist))
+    _register_run_jobs(registry)
+    registry.register_value(EVAL_STATE, JobStateStore(redis, "evals"))
+    registry.register_singleton(EVAL_KIND, lambda c: EvalKind(layout, c.get(EVAL_STATE)))
+    registry.register_singleton(
+        EVALUATIONS,
+        lambda c: EvaluationOrchestrator(
+            c.get(SETTINGS), c.get(RUNS), c.get(EVAL_KIND), c.get(QUEUE)
+        ),
+    )
+    registry.register(RUN_EVALUATOR, _eval_jobs)
+    api = settings.api
+    for key, name in ((GENERATION_POOL, "generate"), (ENCODE_POOL, "encode")):
+        pool = InferencePool(name, api.inference_workers, api.inference_queue)
+        registry.register_value(key, pool)
+        registry.on_close(pool.close)
+    registry.register(RECONCILER, _recovery)
+    return registry
+
+
+def _register_tokenizer_jobs(registry: Registry, layout: ArtifactLayout) -> None:
+    """The tokenizer orchestrator, the kind and the job body."""
     registry.register_singleton(
         TOKENIZERS,
         lambda c: TokenizerOrchestrator(
@@ -103,13 +137,10 @@ def build_registry(settings: Settings) -> Registry:
         TOKENIZER_KIND, lambda c: TokenizerKind(layout, c.get(TOKENIZER_STATE))
     )
     registry.register(TOKENIZER_TRAINER, _tokenizer_jobs)
-    registry.register_value(RUN_STATE, JobStateStore(redis, "runs"))
-    registry.register_singleton(
-        RUN_KIND, lambda c: RunKind(layout, c.get(RUN_STATE), c.get(EVENTS))
-    )
-    registry.register_value(ARTIFACTS, ArtifactStore(layout))
-    registry.register_value(CORPUS, CorpusCatalog(settings.corpus_root))
-    registry.register_value(DASHBOARD, DashboardAssets(settings.ui_dist))
+
+
+def _register_run_jobs(registry: Registry) -> None:
+    """The model registry, the run orchestrator, the log followers and the job body."""
     registry.register_singleton(MODELS, lambda c: _models(c.get(SETTINGS)))
     registry.register_singleton(
         RUNS,
@@ -128,17 +159,6 @@ def build_registry(settings: Settings) -> Registry:
         TOKENIZER_LOGS, lambda c: RunLogFollower(c.get(TOKENIZERS).has_ended)
     )
     registry.register(RUN_TRAINER, _run_jobs)
-    registry.register(
-        RUN_EVALUATOR,
-        lambda c: RunEvaluator(c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(MODELS)),
-    )
-    api = settings.api
-    for key, name in ((GENERATION_POOL, "generate"), (ENCODE_POOL, "encode")):
-        pool = InferencePool(name, api.inference_workers, api.inference_queue)
-        registry.register_value(key, pool)
-        registry.on_close(pool.close)
-    registry.register(RECONCILER, _recovery)
-    return registry
 
 
 def _tokenizer_jobs(c: Container) -> JobLifecycle[TokenizerManifest]:
@@ -153,12 +173,20 @@ def _run_jobs(c: Container) -> JobLifecycle[RunManifest]:
     return JobLifecycle(kind, body, settings.worker, c.get(QUEUE))
 
 
+def _eval_jobs(c: Container) -> JobLifecycle[EvalManifest]:
+    kind, settings = c.get(EVAL_KIND), c.get(SETTINGS)
+    body = RunEvaluation(settings, c.get(TOKENIZER_BACKENDS), c.get(MODELS), kind)
+    return JobLifecycle(kind, body, settings.worker, c.get(QUEUE))
+
+
 def _recovery(c: Container) -> Recovery:
-    """Runs and tokenizers whose worker died, started again by any live worker."""
+    """Runs, tokenizers and evaluations whose worker died, started again by any live worker."""
     worker, queue = c.get(SETTINGS).worker, c.get(QUEUE)
     tokenizer_kind, run_kind = c.get(TOKENIZER_KIND), c.get(RUN_KIND)
     tokenizers = JobReconciler(tokenizer_kind, worker, queue)
-    return Recovery([tokenizers, JobReconciler(run_kind, worker, queue)])
+    runs = JobReconciler(run_kind, worker, queue)
+    eval_kind = c.get(EVAL_KIND)
+    return Recovery([tokenizers, runs, JobReconciler(eval_kind, worker, queue)])
 
 
 def _models(settings: Settings) -> ModelRegistry:

@@ -16,7 +16,9 @@ ALLOWED: dict[str, set[str]] = {
     "training": {"core", "infra", "jobs", "tokenizers"},
     "orchestrators": {"core", "infra", "jobs", "tokenizers", "training"},
     "plugin": {"core", "infra", "tokenizers"},
-    "plugin_hf": {"training"},
+    "plugin_hf": {"core", "infra"},
+    # The built-in plugins, written as an outside package is: the plugin surface only.
+    "plugins": {"plugin", "plugin_hf"},
     "services": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators"},
     "api": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators", "services"},
     "worker": {"core", "infra", "jobs", "tokenizers", "training", "orchestrators", "services"},
@@ -24,9 +26,10 @@ ALLOWED: dict[str, set[str]] = {
     # API's answers through `client`; never the API, the orchestrators or the worker.
     "bot": {"core", "infra", "training", "client"},
     # Clients of the API: they speak HTTP and must not pull in torch (training.progress
-    # is a plain model). The CLI also starts the services (api, worker, bot).
+    # is a plain model). The CLI also starts the services (api, worker, bot), and names
+    # their log folder through `jobs.layout` (plain paths, no torch).
     "client": {"core", "training"},
-    "cli": {"core", "infra", "client", "api", "worker", "bot"},
+    "cli": {"core", "infra", "jobs", "client", "api", "worker", "bot"},
 }
 
 
@@ -90,4 +93,36 @@ def test_training_folders_point_down() -> None:
         for path in sorted((TRAINING / part).rglob("*.py")):
             extra = _training_parts(path) - allowed - {part}
             wrong.extend(f"{path.relative_to(PACKAGE)} imports training.{t}" for t in sorted(extra))
+    assert not wrong, "\n".join(wrong)
+
+
+# The built-in plugins import what an outside plugin package can: the two surface modules,
+# each other, the standard library and third-party libraries; never the layers behind.
+PLUGINS = PACKAGE / "plugins"
+PLUGIN_SURFACE = ("model_trainer.plugin", "model_trainer.plugin_hf", "model_trainer.plugins")
+
+
+def _package_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                found.add("(relative import)")
+            elif node.module:
+                found.add(node.module)
+    return {name for name in found if name.split(".")[0] in ("model_trainer", "(relative import)")}
+
+
+def test_built_in_plugins_import_only_the_plugin_surface() -> None:
+    paths = sorted(PLUGINS.rglob("*.py"))
+    assert len(paths) >= 4, "the built-in plugins moved; point PLUGINS at them"
+    wrong = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in paths
+        for name in sorted(_package_imports(path))
+        if not any(name == s or name.startswith(f"{s}.") for s in PLUGIN_SURFACE)
+    ]
     assert not wrong, "\n".join(wrong)

@@ -11,15 +11,24 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_trainer.plugin import AppError, Architecture, ErrorCode, LanguageModel, SpecialTokens
+from model_trainer.plugin import (
+    AppError,
+    Architecture,
+    ErrorCode,
+    LanguageModel,
+    ModelSize,
+    SpecialTokens,
+)
 from model_trainer_extras import neox_hf
 
-SIZES: dict[str, tuple[int, int, int]] = {
-    "nano": (4, 4, 128),
-    "tiny": (4, 4, 256),
-    "small": (12, 12, 768),
+SIZES: dict[str, ModelSize] = {
+    "nano": ModelSize(n_layer=4, n_head=4, n_embd=128),
+    # A size may set the family's options too; a request's own options win over them.
+    "nano-lean": ModelSize(n_layer=4, n_head=4, n_embd=128, options={"intermediate_size": 256}),
+    "tiny": ModelSize(n_layer=4, n_head=4, n_embd=256),
+    "small": ModelSize(n_layer=12, n_head=12, n_embd=768),
 }
-"""Named sizes as (n_layer, n_head, n_embd)."""
+"""Named sizes; `nano-lean` has half the usual MLP width."""
 
 
 class GptNeoxOptions(BaseModel):
@@ -33,6 +42,13 @@ class GptNeoxOptions(BaseModel):
     use_parallel_residual: Annotated[
         bool, Field(description="Attention and MLP read the same input (GPT-J/NeoX style)")
     ] = True
+    intermediate_size: Annotated[
+        int | None, Field(ge=1, le=65536, description="MLP width (default: 4 x n_embd)")
+    ] = None
+
+
+def _mlp_width(architecture: Architecture, options: GptNeoxOptions) -> int:
+    return options.intermediate_size or 4 * architecture.n_embd
 
 
 def _options(architecture: Architecture) -> GptNeoxOptions:
@@ -45,18 +61,19 @@ class GptNeoxBackend:
     def name(self) -> str:
         return "gpt_neox"
 
-    def sizes(self) -> dict[str, tuple[int, int, int]]:
+    def sizes(self) -> dict[str, ModelSize]:
         return dict(SIZES)
 
     def options_model(self) -> type[BaseModel]:
         return GptNeoxOptions
 
     def parameter_count(self, architecture: Architecture) -> int:
-        """Per block: fused QKV and output projections and a 4x MLP, all with biases, and two
-        layer norms (12d^2 + 13d); input and output embeddings (not tied); the final norm.
-        Rotary positions have no parameters."""
+        """Per block: fused QKV and output projections (4d^2 + 4d), an MLP of width m
+        (2dm + m + d), all with biases, and two layer norms (4d); input and output
+        embeddings (not tied); the final norm. Rotary positions have no parameters."""
         d = architecture.n_embd
-        per_layer = 12 * d * d + 13 * d
+        m = _mlp_width(architecture, _options(architecture))
+        per_layer = 4 * d * d + 2 * d * m + m + 9 * d
         return architecture.n_layer * per_layer + 2 * architecture.vocab_size * d + 2 * d
 
     def flops_per_token(self, architecture: Architecture) -> int:
@@ -76,7 +93,12 @@ class GptNeoxBackend:
                 f"model.options.rotary_pct: {options.rotary_pct} of a head width of {head_dim} "
                 f"rotates {rotary} dimensions; it must be an even number, at least 2",
             )
-        return neox_hf.build(architecture, options.rotary_pct, options.use_parallel_residual)
+        return neox_hf.build(
+            architecture,
+            options.rotary_pct,
+            options.use_parallel_residual,
+            _mlp_width(architecture, options),
+        )
 
     def export(
         self,

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from model_trainer.plugin import (
-    TOKENIZER_JSON,
     HandleMethods,
     HfTokenizerHandle,
     JsonObject,
@@ -19,7 +18,7 @@ from model_trainer.plugin import (
     TokenizerHandle,
     TokenizerTrainRequest,
     export_tokenizer_json,
-    move_into_place,
+    save_tokenizer_json,
 )
 
 SEP = "[SEP]"
@@ -80,14 +79,7 @@ class WordPieceBackend(HandleMethods):
         os.environ["RAYON_NUM_THREADS"] = str(request.threads)
         tokenizer, trainer = wordpiece_tokenizer(config, options)
         tokenizer.train([str(request.train_file)], trainer)
-        tmp = request.out_dir / f".{TOKENIZER_JSON}.tmp"
-        tokenizer.save(str(tmp))
-        move_into_place(tmp, request.out_dir / TOKENIZER_JSON)
-        return TokenizerArtifact(
-            main_file=TOKENIZER_JSON,
-            files=[TOKENIZER_JSON],
-            vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),
-        )
+        return save_tokenizer_json(tokenizer, request.out_dir)
 
     def load(self, artifact_dir: Path) -> TokenizerHandle:
         return HfTokenizerHandle.from_dir(artifact_dir, unk_token=UNK)

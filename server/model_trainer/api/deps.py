@@ -22,6 +22,7 @@ from model_trainer.infra.redis_store import RedisStore
 from model_trainer.orchestrators.artifacts import ArtifactStore
 from model_trainer.orchestrators.corpus import CorpusCatalog
 from model_trainer.orchestrators.dashboard import DashboardAssets
+from model_trainer.orchestrators.evaluations import EvaluationOrchestrator
 from model_trainer.orchestrators.run_logs import RunLogFollower
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
@@ -30,6 +31,7 @@ from model_trainer.services import (
     CORPUS,
     DASHBOARD,
     ENCODE_POOL,
+    EVALUATIONS,
     GENERATION_POOL,
     MODELS,
     QUEUE,
@@ -90,6 +92,10 @@ async def get_runs(container: ContainerDep) -> RunOrchestrator:
     return container.get(RUNS)
 
 
+async def get_evaluations(container: ContainerDep) -> EvaluationOrchestrator:
+    return container.get(EVALUATIONS)
+
+
 async def get_run_logs(container: ContainerDep) -> RunLogFollower:
     return container.get(RUN_LOGS)
 
@@ -130,6 +136,7 @@ RedisDep = Annotated[RedisStore, Depends(get_redis)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 TokenizersDep = Annotated[TokenizerOrchestrator, Depends(get_tokenizers)]
 RunsDep = Annotated[RunOrchestrator, Depends(get_runs)]
+EvaluationsDep = Annotated[EvaluationOrchestrator, Depends(get_evaluations)]
 RunLogsDep = Annotated[RunLogFollower, Depends(get_run_logs)]
 TokenizerLogsDep = Annotated[RunLogFollower, Depends(get_tokenizer_logs)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]

@@ -26,10 +26,13 @@ from model_trainer.client.views import (
     RunsView,
     RunView,
 )
+from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.core.json_types import JsonObject
 
 EVAL_WAIT_S = 3600.0
 """`evaluate --wait` gives up after this long (the evaluation itself goes on)."""
+EVAL_POLL_S = 0.5
+"""How often `evaluate --wait` asks how the evaluation is doing."""
 
 
 def train(
@@ -200,7 +203,6 @@ def evaluate(
     """Queue an evaluation of a completed run (see it with `runs eval`)."""
     body: JsonObject = {"corpus_path": corpus} if corpus is not None else {"split": split}
     with SESSION.client() as client:
-        before = client.get(RunView, f"/runs/{run_id}").eval
         answer = client.call("POST", f"/runs/{run_id}/evaluate", body)
         if not wait:
             if json_out:
@@ -210,27 +212,49 @@ def evaluate(
                     f"evaluation of {run_id} queued (model-trainer runs eval {run_id})"
                 )
             return
-        deadline = time.monotonic() + EVAL_WAIT_S
+        eval_id = answer.parse(QueuedView).eval_id
         with SESSION.err.status(f"evaluating {run_id}"):
-            while True:
-                now = client.get(RunView, f"/runs/{run_id}").eval
-                if now is not None and (before is None or now.finished_at > before.finished_at):
-                    break
-                if time.monotonic() > deadline:
-                    fail(f"no result after {EVAL_WAIT_S:.0f} s; see the run's log", "TIMEOUT")
-                time.sleep(1.0)
+            _wait_for_eval(client, run_id, eval_id)
     show_eval(run_id, json_out)
 
 
+def _wait_for_eval(client: ApiClient, run_id: str, eval_id: str | None) -> None:
+    """Until the evaluation has ended; a failed one ends the command at once (status 3)."""
+    deadline = time.monotonic() + EVAL_WAIT_S
+    while True:
+        now = client.get(EvalView, f"/runs/{run_id}/eval")
+        if now.eval_id == eval_id and now.status in TERMINAL:
+            _eval_ended(now)
+            return
+        if time.monotonic() > deadline:
+            fail(f"no result after {EVAL_WAIT_S:.0f} s; see the run's log", "TIMEOUT")
+        time.sleep(EVAL_POLL_S)
+
+
+def _eval_ended(result: EvalView) -> None:
+    """Exit as a failed (3) or cancelled (4) run would; return when it completed."""
+    if result.status is JobStatus.FAILED:
+        error = result.error
+        code, message = (error.code, error.message) if error else ("FAILED", result.message)
+        fail(f"evaluation {result.eval_id} failed: {message}", code, Exit.JOB_FAILED)
+    if result.status is JobStatus.CANCELLED:
+        fail(f"evaluation {result.eval_id} was cancelled", "CANCELLED", Exit.JOB_CANCELLED)
+
+
 def show_eval(run_id: RunId, json_out: JsonFlag = False) -> None:
-    """The latest evaluation: loss, perplexity and samples."""
+    """The latest evaluation: loss, perplexity and samples (or how far it has got)."""
     with SESSION.client() as client:
         answer = client.call("GET", f"/runs/{run_id}/eval")
     if json_out:
         print_json(answer)
         return
     result = answer.parse(EvalView)
+    _eval_ended(result)
     m = result.metrics
+    if m is None:
+        note = f": {result.message}" if result.message else ""
+        SESSION.out.print(Text(f"evaluation {result.eval_id} of {run_id} {result.status}{note}"))
+        return
     where = f"corpus {m.corpus_path}" if m.corpus_path else f"{m.split} split"
     SESSION.out.print(
         f"{run_id} on the {where}: loss {m.loss:.4f}, perplexity {m.perplexity:.2f}, "

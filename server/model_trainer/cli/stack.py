@@ -23,6 +23,7 @@ from model_trainer.client.api import ApiClient
 from model_trainer.client.errors import ApiError
 from model_trainer.core.settings import Settings
 from model_trainer.infra.redis_store import RedisStore
+from model_trainer.jobs.layout import ArtifactLayout
 
 READY_TIMEOUT_S = 120.0
 """A cold start imports torch in the API and every worker: tens of seconds on two cores."""
@@ -63,7 +64,7 @@ class LocalStack:
         self.settings = settings
         self.host, self.port, self.workers = host, port, workers
         self.base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-        self.logs = settings.artifacts_root.resolve() / "logs"
+        self.logs = ArtifactLayout(settings.artifacts_root.resolve()).service_logs
         self._stack = ExitStack()
         self._procs: list[subprocess.Popen[bytes]] = []
         self._log_of: dict[int, tuple[Path, int]] = {}

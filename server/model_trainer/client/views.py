@@ -117,11 +117,12 @@ class TokenizersView(View):
 
 
 class QueuedView(View):
-    """The 202 answer of a training or evaluation request (run or tokenizer id)."""
+    """The 202 answer of a training or evaluation request (run, tokenizer or evaluation id)."""
 
     status: JobStatus
     run_id: str | None = None
     tokenizer_id: str | None = None
+    eval_id: str | None = None
 
 
 class MetricRecordView(View):
@@ -171,10 +172,20 @@ class SampleView(View):
     completion: str
 
 
+class JobErrorView(View):
+    code: str
+    message: str
+
+
 class EvalView(View):
     run_id: str
-    metrics: EvalMetricsView
-    samples: list[SampleView]
+    eval_id: str | None = None
+    status: JobStatus = JobStatus.COMPLETED
+    """An API from before evaluations were jobs answered only with completed ones."""
+    message: str | None = None
+    error: JobErrorView | None = None
+    metrics: EvalMetricsView | None = None
+    samples: list[SampleView] = []
 
 
 class ArtifactFileView(View):

@@ -56,6 +56,11 @@ class JobKind(ABC, Generic[R]):
     def index(self) -> Path:
         """The folder holding one folder per job of this kind."""
 
+    def on_disk(self) -> list[str]:
+        """The ids of every job with a folder, for the scan that adopts what Redis forgot."""
+        root = self.index
+        return [folder.name for folder in sorted(root.iterdir())] if root.is_dir() else []
+
     @abstractmethod
     def folder(self, job_id: str) -> JobFolder: ...
 

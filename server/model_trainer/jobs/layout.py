@@ -4,7 +4,12 @@ artifacts/
 ├── tokenizers/<id>/   manifest.json, logs.jsonl, the backend's files, .work/ (scratch)
 ├── models/<id>/       manifest.json, logs.jsonl, metrics.jsonl, checkpoints/{last,best}.pt,
 │                      export/ (staged as .export.tmp/), eval/{metrics.json,samples.jsonl}
-└── datasets/<key>/    token ids shared by every run of one corpus, tokenizer and split
+│                      eval/<evl-id>/ (one evaluation: manifest.json, metrics.json,
+│                      samples.jsonl; eval/metrics.json alone is from before evaluations
+│                      were jobs)
+├── datasets/<key>/    token ids shared by every run of one corpus, tokenizer and split:
+│                      train.bin, val.bin, dataset.json (written last); <key>.lock beside it
+└── logs/              the services' own logs when the CLI starts the stack
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ from pathlib import Path
 
 _MANIFEST = "manifest.json"
 _LOGS = "logs.jsonl"
+LAST_CHECKPOINT = "last.pt"
+"""The checkpoint a run resumes from, written every `checkpoint_interval` steps."""
+BEST_CHECKPOINT = "best.pt"
+"""The checkpoint of the lowest validation loss so far."""
 
 
 class JobFolder:
@@ -56,11 +65,16 @@ class RunFolder(JobFolder):
 
     @property
     def last_checkpoint(self) -> Path:
-        return self.checkpoints / "last.pt"
+        return self.checkpoints / LAST_CHECKPOINT
 
     @property
     def best_checkpoint(self) -> Path:
-        return self.checkpoints / "best.pt"
+        return self.checkpoints / BEST_CHECKPOINT
+
+    @property
+    def kept(self) -> list[Path]:
+        """What a run leaves besides its manifest and export: log, metrics, checkpoints."""
+        return [self.logs, self.metrics, self.last_checkpoint, self.best_checkpoint]
 
     @property
     def export(self) -> Path:
@@ -84,6 +98,73 @@ class RunFolder(JobFolder):
     def eval_samples(self) -> Path:
         return self.eval / "samples.jsonl"
 
+    def evaluation(self, eval_id: str) -> EvalFolder:
+        return EvalFolder(self.eval / eval_id, self)
+
+    def evaluations(self) -> list[str]:
+        """The ids of the run's evaluations that have a manifest, oldest first (ids sort by
+        creation)."""
+        return sorted(path.parent.name for path in self.eval.glob(f"*/{_MANIFEST}"))
+
+
+class EvalFolder(JobFolder):
+    """`models/<run>/eval/<evl-id>/`: one evaluation's manifest and results; it logs into
+    its run's `logs.jsonl`, so the run's log stream shows the evaluation."""
+
+    def __init__(self, path: Path, run: RunFolder) -> None:
+        super().__init__(path)
+        self.run = run
+
+    @property
+    def logs(self) -> Path:
+        return self.run.logs
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples.jsonl"
+
+
+class DatasetFolder:
+    """`datasets/<key>/`: one corpus encoded by one tokenizer, split one way."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def train(self) -> Path:
+        return self.path / "train.bin"
+
+    @property
+    def val(self) -> Path:
+        return self.path / "val.bin"
+
+    @property
+    def info(self) -> Path:
+        """What the dataset holds; written last, so its presence marks the folder complete."""
+        return self.path / "dataset.json"
+
+    @property
+    def work(self) -> Path:
+        """Scratch for the corpus split while the ids are encoded."""
+        return self.path / ".split"
+
+
+class DatasetCache:
+    """`datasets/`: one folder per key, and beside it the lock its builder holds."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def folder(self, key: str) -> DatasetFolder:
+        return DatasetFolder(self.root / key)
+
+    def lock(self, key: str) -> Path:
+        return self.root / f"{key}.lock"
+
 
 class ArtifactLayout:
     """The folders under one artifacts root."""
@@ -105,6 +186,11 @@ class ArtifactLayout:
     def datasets(self) -> Path:
         """The cache of encoded datasets, shared by runs."""
         return self.root / "datasets"
+
+    @property
+    def service_logs(self) -> Path:
+        """The log files of the API and workers the CLI starts (`model-trainer up`)."""
+        return self.root / "logs"
 
     def tokenizer(self, tokenizer_id: str) -> TokenizerFolder:
         return TokenizerFolder(self.tokenizers / tokenizer_id)

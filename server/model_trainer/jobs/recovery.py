@@ -67,10 +67,9 @@ class JobReconciler(Generic[R]):
 
     def _adopt_forgotten(self) -> list[str]:
         """Jobs on disk that should be alive but Redis knows nothing about."""
-        root = self._kind.index
         adopted: list[str] = []
-        for folder in sorted(root.iterdir()) if root.is_dir() else []:
-            manifest = self._read(folder.name)
+        for job_id in self._kind.on_disk():
+            manifest = self._read(job_id)
             if manifest is None or manifest.status in TERMINAL:
                 continue
             job_id = self._kind.job_id(manifest)

@@ -17,29 +17,35 @@ def resolve_architecture(
     spec: ModelSpec, models: ModelRegistry, vocab_size: int
 ) -> tuple[ModelBackend, Architecture]:
     """The family's plugin and a named size with the request's overrides and the family's
-    checked options, or a 422 naming the field."""
+    checked options (the request's merged over the size's), or a 422 naming the field."""
     backend = models.get(spec.family)
-    options = models.options(spec.family, spec.options, "model.options")
     sizes = backend.sizes()
     if spec.size not in sizes:
         known = ", ".join(sorted(sizes))
         raise AppError(
             ErrorCode.CONFIG_INVALID, f"model.size: unknown size '{spec.size}' ({known})"
         )
-    n_layer, n_head, n_embd = sizes[spec.size]
-    n_layer, n_head, n_embd = spec.n_layer or n_layer, spec.n_head or n_head, spec.n_embd or n_embd
+    size = sizes[spec.size]
+    options = models.options(spec.family, size.options | spec.options, "model.options")
+    n_layer = spec.n_layer or size.n_layer
+    n_head = spec.n_head or size.n_head
+    n_embd = spec.n_embd or size.n_embd
     if n_embd % n_head:
         raise AppError(
             ErrorCode.CONFIG_INVALID, f"model.n_embd: {n_embd} is not divisible by n_head {n_head}"
         )
+    # Context and dropout have request defaults; a size's value wins only over a default.
+    given = spec.model_fields_set
+    max_seq_len = size.max_seq_len if "max_seq_len" not in given else None
+    dropout = size.dropout if "dropout" not in given else None
     return backend, Architecture(
         family=spec.family,
         n_layer=n_layer,
         n_head=n_head,
         n_embd=n_embd,
-        max_seq_len=spec.max_seq_len,
+        max_seq_len=spec.max_seq_len if max_seq_len is None else max_seq_len,
         vocab_size=vocab_size,
-        dropout=spec.dropout,
+        dropout=spec.dropout if dropout is None else dropout,
         options=options,
     )
 

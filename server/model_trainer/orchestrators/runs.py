@@ -9,6 +9,7 @@ from collections import deque
 from pathlib import Path
 
 from model_trainer.core.contracts.events import EventPublisher, utc_now
+from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.contracts.queue import JobQueue, JobSpec, check_room
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id, validate_id
@@ -26,7 +27,7 @@ from model_trainer.orchestrators.manifest_cache import ManifestCache
 from model_trainer.orchestrators.run_admission import check_capacity, resolve_architecture
 from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry
-from model_trainer.training.config import EvalRequest, RunConfig
+from model_trainer.training.config import RunConfig
 from model_trainer.training.inference.generation import Generation, ModelCache
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.model_registry import ModelRegistry
@@ -87,32 +88,7 @@ class RunOrchestrator:
 
     def enqueue_training(self, config: RunConfig) -> RunManifest:
         """Refuse what cannot work before queueing it; then record, enqueue and return."""
-        limits = self._settings.limits
-        if config.trainer.max_steps > limits.max_steps:
-            raise AppError(
-                ErrorCode.CONFIG_INVALID,
-                f"trainer.max_steps: {config.trainer.max_steps} exceeds the limit "
-                f"{limits.max_steps}",
-            )
-        if config.model.max_seq_len > limits.max_seq_len:
-            raise AppError(
-                ErrorCode.CONFIG_INVALID,
-                f"model.max_seq_len: exceeds the limit {limits.max_seq_len}",
-            )
-        tokenizer = self._tokenizer_ref(config.data.tokenizer_id)
-        corpus_files(self._settings.corpus_root, config.data.corpus_path, "data.corpus_path")
-        backend, arch = resolve_architecture(
-            config.model, self._models_registry, tokenizer.vocab_size
-        )
-        parameters = backend.parameter_count(arch)
-        if parameters > limits.max_parameters:
-            raise AppError(
-                ErrorCode.PARAMETER_LIMIT_EXCEEDED,
-                f"model: {parameters:,} parameters exceed the limit {limits.max_parameters:,}",
-            )
-        check_tokens_per_step(arch, config.trainer, limits)
-        check_capacity(arch, parameters, config.trainer, limits, self._workers.live())
-        check_room(self._queue, limits.max_queued_jobs)
+        tokenizer, arch, parameters = self._admit(config)
         run_id = new_id("run")
         manifest = RunManifest(
             run_id=run_id,
@@ -147,6 +123,37 @@ class RunOrchestrator:
         )
         _log.info("run_enqueued", run_id=run_id, parameters=parameters)
         return manifest
+
+    def _admit(self, config: RunConfig) -> tuple[TokenizerRef, Architecture, int]:
+        """The run's tokenizer, architecture and parameter count, once every limit, the
+        corpus, the machine and the queue can take it; else the refusal, naming why."""
+        limits = self._settings.limits
+        if config.trainer.max_steps > limits.max_steps:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"trainer.max_steps: {config.trainer.max_steps} exceeds the limit "
+                f"{limits.max_steps}",
+            )
+        if config.model.max_seq_len > limits.max_seq_len:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"model.max_seq_len: exceeds the limit {limits.max_seq_len}",
+            )
+        tokenizer = self._tokenizer_ref(config.data.tokenizer_id)
+        corpus_files(self._settings.corpus_root, config.data.corpus_path, "data.corpus_path")
+        backend, arch = resolve_architecture(
+            config.model, self._models_registry, tokenizer.vocab_size
+        )
+        parameters = backend.parameter_count(arch)
+        if parameters > limits.max_parameters:
+            raise AppError(
+                ErrorCode.PARAMETER_LIMIT_EXCEEDED,
+                f"model: {parameters:,} parameters exceed the limit {limits.max_parameters:,}",
+            )
+        check_tokens_per_step(arch, config.trainer, limits)
+        check_capacity(arch, parameters, config.trainer, limits, self._workers.live())
+        check_room(self._queue, limits.max_queued_jobs)
+        return tokenizer, arch, parameters
 
     def _tokenizer_ref(self, tokenizer_id: str) -> TokenizerRef:
         validate_id(tokenizer_id, "tokenizer")
@@ -250,28 +257,6 @@ class RunOrchestrator:
     def log_path(self, run_id: str) -> Path:
         self.get(run_id)
         return self.folder(run_id).logs
-
-    def enqueue_evaluation(self, request: EvalRequest) -> RunView:
-        run_id, corpus_path = request.run_id, request.corpus_path
-        view = self.get(run_id)
-        if view.manifest.status is not JobStatus.COMPLETED:
-            raise AppError(
-                ErrorCode.RUN_NOT_READY,
-                f"run '{run_id}' is {view.manifest.status}; evaluate a completed run",
-            )
-        if corpus_path is not None:
-            corpus_files(self._settings.corpus_root, corpus_path)
-        check_room(self._queue, self._settings.limits.max_queued_jobs)
-        payload = request
-        self._queue.enqueue(
-            JobSpec(
-                job_id=new_id("evl"),
-                function=JobTarget.EVALUATE_MODEL,
-                payload_json=payload.model_dump_json(),
-                description=f"evaluate run {run_id}",
-            )
-        )
-        return view
 
     def generate(
         self,

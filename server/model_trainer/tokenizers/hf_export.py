@@ -1,9 +1,8 @@
 """Tokenizer files for a Hugging Face model folder, loadable by `AutoTokenizer` as is.
 
-Each tokenizer plugin writes its own export; these are the pieces the built-in ones share.
-`tokenizer.json` tokenizers are copied; SentencePiece models are rebuilt as an equivalent
-`tokenizer.json` from their `.vocab` (pieces with scores), so `transformers` needs neither
-`sentencepiece` nor protobuf to load them.
+Each tokenizer plugin writes its own export; these are the pieces plugins share (through
+`model_trainer.plugin`), and what a run reads back from an export. `tokenizer.json`
+tokenizers are saved under a temporary name and renamed, and copied on export.
 """
 
 from __future__ import annotations
@@ -12,11 +11,11 @@ import shutil
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+from tokenizers import Tokenizer
 
-from model_trainer.core.contracts.tokenizer import SpecialTokens
+from model_trainer.core.contracts.tokenizer import SpecialTokens, TokenizerArtifact
 from model_trainer.core.json_types import JsonObject
-from model_trainer.infra.atomic import write_json
+from model_trainer.infra.atomic import move_into_place, write_json
 from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON
 
 TOKENIZER_CONFIG = "tokenizer_config.json"
@@ -28,63 +27,18 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-SPM_SPACE = "\u2581"
-SPM_UNK = "<unk>"
-
-
-def _spm_pieces(vocab_file: Path) -> list[tuple[str, float]]:
-    pieces: list[tuple[str, float]] = []
-    for line in vocab_file.read_text(encoding="utf-8").splitlines():
-        piece, _, score = line.rpartition("\t")
-        pieces.append((piece, float(score)))
-    return pieces
-
-
-def _spm_merges(pieces: list[tuple[str, float]]) -> list[tuple[str, str]]:
-    """BPE merges implied by a SentencePiece BPE vocabulary (pieces ordered by rank)."""
-    rank = {piece: i for i, (piece, _score) in enumerate(pieces)}
-    merges: list[tuple[int, int, str, str]] = []
-    for piece, i in rank.items():
-        for cut in range(1, len(piece)):
-            left, right = piece[:cut], piece[cut:]
-            if left in rank and right in rank:
-                merges.append((i, rank[left] + rank[right], left, right))
-    merges.sort()
-    return [(left, right) for _i, _j, left, right in merges]
-
-
-def spm_to_tokenizer(vocab_file: Path, model_type: str) -> Tokenizer:
-    """An HF `Tokenizer` that segments like the SentencePiece model behind `vocab_file`."""
-    pieces = _spm_pieces(vocab_file)
-    byte_fallback = any(p.startswith("<0x") and p.endswith(">") for p, _s in pieces)
-    if model_type == "bpe":
-        vocab = {piece: i for i, (piece, _s) in enumerate(pieces)}
-        model: models.Model = models.BPE(
-            vocab=vocab,
-            merges=_spm_merges(pieces),
-            unk_token=SPM_UNK,
-            byte_fallback=byte_fallback,
-            fuse_unk=True,
-        )
-    else:
-        model = models.Unigram(pieces, 0, byte_fallback)
-    tokenizer = Tokenizer(model)
-    normalize: list[normalizers.Normalizer] = [
-        normalizers.Prepend(SPM_SPACE),
-        normalizers.Replace(" ", SPM_SPACE),
-    ]
-    tokenizer.normalizer = normalizers.Sequence(normalize)
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(
-        replacement=SPM_SPACE, prepend_scheme="never", split=False
+def save_tokenizer_json(tokenizer: Tokenizer, out_dir: Path) -> TokenizerArtifact:
+    """Save a trained `tokenizers.Tokenizer` as `out_dir/tokenizer.json` (under a temporary
+    name, then renamed, so a crash leaves nothing that looks complete); the artifact a
+    tokenizer plugin's `train` returns, its vocabulary counting the added tokens."""
+    tmp = out_dir / f".{TOKENIZER_JSON}.tmp"
+    tokenizer.save(str(tmp))
+    move_into_place(tmp, out_dir / TOKENIZER_JSON)
+    return TokenizerArtifact(
+        main_file=TOKENIZER_JSON,
+        files=[TOKENIZER_JSON],
+        vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),
     )
-    steps: list[decoders.Decoder] = [decoders.Replace(SPM_SPACE, " ")]
-    if byte_fallback:
-        steps.append(decoders.ByteFallback())
-    steps += [decoders.Fuse(), decoders.Strip(" ", 1, 0)]
-    tokenizer.decoder = decoders.Sequence(steps)
-    specials: list[str] = [p for p, _s in pieces[:3]]
-    tokenizer.add_special_tokens(specials)
-    return tokenizer
 
 
 def write_tokenizer_config(out_dir: Path, max_len: int, specials: dict[str, str]) -> str:

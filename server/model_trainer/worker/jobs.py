@@ -10,7 +10,7 @@ from model_trainer.core.container import Registry
 from model_trainer.core.logging import bind_context, clear_context
 from model_trainer.core.settings import Settings
 from model_trainer.services import RUN_EVALUATOR, RUN_TRAINER, TOKENIZER_TRAINER, build_registry
-from model_trainer.training.config import EvalRequest
+from model_trainer.training.inference.eval_job import split_job_id
 
 _registry: list[Registry] = []
 
@@ -44,11 +44,11 @@ def train_model(run_id: str) -> str:
     return str(manifest.status)
 
 
-def evaluate_model(payload_json: str) -> str:
-    """Evaluate a finished run; returns the loss."""
-    request = EvalRequest.model_validate_json(payload_json)
+def evaluate_model(job_id: str) -> str:
+    """Evaluate a finished run (`<run-id>_<evl-id>`); returns the evaluation's final status."""
     clear_context()
-    bind_context(job_id=request.run_id, run_id=request.run_id)
+    run_id, _ = split_job_id(job_id)
+    bind_context(job_id=job_id, run_id=run_id)
     with _current().container() as container:
-        metrics = container.get(RUN_EVALUATOR).run(request)
-    return f"{metrics.loss:.6f}"
+        manifest = container.get(RUN_EVALUATOR).run(job_id)
+    return str(manifest.status)

@@ -199,6 +199,13 @@ def test_a_run_followed_to_the_end_then_read_by_scripts(env: Env) -> None:
     evaluated = cli("runs", "evaluate", run_id, "--wait")
     assert evaluated.code == 0, evaluated.err
     assert "perplexity" in evaluated.out
+    (env.work / "corpus" / "not-text.txt").write_bytes(b"\xff\xfe not UTF-8")
+    started = time.monotonic()
+    broken = cli("runs", "evaluate", run_id, "--corpus", "not-text.txt", "--wait")
+    assert broken.code == 3 and "CORPUS_NOT_UTF8" in broken.err, broken  # as a failed run
+    assert time.monotonic() - started < 60  # told at once, not after the hour --wait allows
+    shown_failed = cli("runs", "eval", run_id)
+    assert shown_failed.code == 3 and "CORPUS_NOT_UTF8" in shown_failed.err
     compared = cli("runs", "compare", run_id, run_id, "--json").json()
     assert isinstance(compared, list) and len(compared) == 2
 

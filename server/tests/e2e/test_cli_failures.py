@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(300)
 NOWHERE = "http://127.0.0.1:9"
 """An address where nothing answers."""
 RIVAL_MODULE = """
-from model_trainer.tokenizers.bpe import BpeBackend
+from model_trainer.plugins.tokenizers.bpe import BpeBackend
 
 
 class RivalBpe(BpeBackend):

@@ -30,14 +30,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from model_trainer.api.schemas.runs import RunQueued
+from model_trainer.api.schemas.runs import EvalQueued, RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerQueued
 from model_trainer.core.logging import configure_logging
 from model_trainer.core.settings import LimitSettings, Settings, WorkerSettings
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
 from model_trainer.services import RUN_EVALUATOR, RUN_TRAINER, TOKENIZER_TRAINER, build_registry
-from model_trainer.training.config import EvalRequest
+from model_trainer.training.inference.eval_job import eval_job_id
 
 from .conftest import story
 from .fuzzing import (
@@ -167,7 +167,12 @@ def seeds(server: str, fuzz_settings: Settings) -> Seeds:
             run_done = run(done)
             with registry.container() as container:
                 container.get(RUN_TRAINER).run(run_done)
-                container.get(RUN_EVALUATOR).run(EvalRequest(run_id=run_done))
+                # Queued through the API (its record), run here (no worker takes the queue)
+                default: dict[str, str] = {}
+                evaluate = api.post(f"/runs/{run_done}/evaluate", json=default)
+                assert evaluate.status_code == 202, evaluate.text
+                eval_id = EvalQueued.model_validate_json(evaluate.content).eval_id
+                container.get(RUN_EVALUATOR).run(eval_job_id(run_done, eval_id))
             seeded = Seeds(done, queued, run_done, run(done))
             for path in ("/tokenizers/" + done, "/runs/" + run_done):
                 assert '"completed"' in api.get(path).text, path

@@ -27,7 +27,7 @@ from model_trainer.api.schemas.runs import GeneratePublic
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model
-from model_trainer.training.gpt2 import Gpt2Backend
+from model_trainer.plugins.gpt2 import Gpt2Backend
 from model_trainer.training.run.manifest import RunManifest
 
 from .processes import api_process

@@ -28,8 +28,8 @@ from model_trainer.infra.machine import memory_bytes
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
 from model_trainer.infra.workers import DeviceCapacity, WorkerCapacity, WorkerDirectory
+from model_trainer.plugins.gpt2 import Gpt2Backend
 from model_trainer.services import RECONCILER, build_registry
-from model_trainer.training.gpt2 import Gpt2Backend
 from model_trainer.training.run.budget import step_memory
 
 from .test_runs_api import TINY_MODEL, _start, _wait, char_tokenizer, finished_run

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(300)
 EXAMPLE_DISTRIBUTION = "model-trainer-extras"
 NEOX = {
     "family": "gpt_neox",
-    "size": "nano",
+    "size": "nano-lean",  # sets `intermediate_size`, kept under the request's options
     "n_layer": 1,
     "n_head": 2,
     "n_embd": 32,
@@ -107,10 +107,12 @@ def test_backends_lists_the_example_plugins(api: TestClient) -> None:
         assert backend.status == "ok" and backend.reason is None
         assert backend.distribution == EXAMPLE_DISTRIBUTION and backend.version == "0.1.0"
     assert _properties(wordpiece) == {"lowercase", "continuing_subword_prefix"}
-    assert _properties(neox) == {"rotary_pct", "use_parallel_residual"}
+    assert _properties(neox) == {"rotary_pct", "use_parallel_residual", "intermediate_size"}
     assert neox.sizes is not None
     assert neox.sizes["nano"] == ModelSize(n_layer=4, n_head=4, n_embd=128)
-    assert set(neox.sizes) == {"nano", "tiny", "small"}
+    lean = ModelSize(n_layer=4, n_head=4, n_embd=128, options={"intermediate_size": 256})
+    assert neox.sizes["nano-lean"] == lean
+    assert set(neox.sizes) == {"nano", "nano-lean", "tiny", "small"}
 
 
 def test_unknown_method_and_options_are_refused(api: TestClient) -> None:
@@ -158,7 +160,9 @@ def test_wordpiece_and_gpt_neox_train_and_export_for_transformers(
     run = _wait_run(api, RunQueued.model_validate_json(response.content).run_id)
     assert run.status == "completed", run.message
     assert run.architecture.family == "gpt_neox" and run.progress.step == 10
-    assert run.architecture.options == NEOX["options"]
+    # The request's options, over the size's (`nano-lean` sets `intermediate_size`).
+    merged = {"rotary_pct": 0.5, "use_parallel_residual": False, "intermediate_size": 256}
+    assert run.architecture.options == merged
 
     export = stack_settings.artifacts_root / "models" / run.run_id / "export"
     done = subprocess.run(

@@ -14,17 +14,28 @@ from pathlib import Path
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 from safetensors.torch import load_file
 
 from model_trainer.api.app import create_app
-from model_trainer.api.schemas.runs import MetricsPublic, RunPublic, RunQueued
+from model_trainer.api.schemas.runs import (
+    EvalPublic,
+    EvalQueued,
+    MetricsPublic,
+    RunPublic,
+    RunQueued,
+)
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
+from model_trainer.core.json_types import JsonObject
 from model_trainer.core.settings import Settings, WorkerSettings
 from model_trainer.services import build_registry
 
+from .conftest import story
 from .processes import children
 
 pytestmark = pytest.mark.timeout(900)
+
+RECORD: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
 
 FAST = {
     "WORKER__HEARTBEAT_INTERVAL_S": "0.5",
@@ -122,6 +133,9 @@ def test_killed_worker_run_resumes_with_identical_weights(
                 "checkpoint_interval": 50,
                 "log_interval": 10,
                 "seed": 11,
+                # Both runs must compute alike: `auto` times each precision, and on a busy
+                # machine with native bf16 the two runs could choose differently.
+                "precision": "fp32",
             },
         }
         whole = RunQueued.model_validate_json(client.post("/runs/train", json=run).content).run_id
@@ -154,3 +168,66 @@ def test_killed_worker_run_resumes_with_identical_weights(
     assert steps == sorted(set(steps)) and steps[-1] == 1500
     evals = [m.step for m in metrics.data if m.kind == "eval"]
     assert evals == [0, 500, 1000, 1500]
+
+
+def _eval(api: TestClient, run_id: str, done: set[str]) -> EvalPublic:
+    deadline = time.monotonic() + 600
+    while True:
+        result = EvalPublic.model_validate_json(api.get(f"/runs/{run_id}/eval").content)
+        if result.status in done:
+            return result
+        assert time.monotonic() < deadline, f"{result.status}: {result.message}"
+        time.sleep(0.05)
+
+
+def _finished_run(api: TestClient) -> str:
+    body: dict[str, object] = {
+        "method": "char",
+        "vocab_size": 100,
+        "min_frequency": 1,
+        "corpus_path": "story.txt",
+    }
+    tok = TokenizerQueued.model_validate_json(api.post("/tokenizers/train", json=body).content)
+    while (
+        TokenizerPublic.model_validate_json(api.get(f"/tokenizers/{tok.tokenizer_id}").content)
+    ).status != "completed":
+        time.sleep(0.2)
+    run: dict[str, object] = {
+        "model": {"size": "nano", "n_layer": 1, "n_head": 2, "n_embd": 32, "max_seq_len": 32},
+        "data": {"tokenizer_id": tok.tokenizer_id, "corpus_path": "story.txt"},
+        "trainer": {"max_steps": 10, "batch_size": 4, "eval_interval": 10, "eval_steps": 1},
+    }
+    run_id = RunQueued.model_validate_json(api.post("/runs/train", json=run).content).run_id
+    assert _wait(api, run_id, {"completed", "failed"}).status == "completed"
+    return run_id
+
+
+def test_killed_worker_evaluation_is_started_again_and_completes(
+    client: TestClient, crash_settings: Settings, tmp_path: Path
+) -> None:
+    # A corpus big enough that encoding it keeps the evaluation running for seconds
+    (crash_settings.corpus_root / "long-eval.txt").write_text(story(600_000, 3), encoding="utf-8")
+    first = _worker(crash_settings, tmp_path / "worker-a.log")
+    try:
+        run_id = _finished_run(client)
+        body: dict[str, str] = {"corpus_path": "long-eval.txt"}
+        queued = client.post(f"/runs/{run_id}/evaluate", json=body)
+        eval_id = EvalQueued.model_validate_json(queued.content).eval_id
+        assert _eval(client, run_id, {"running", "completed", "failed"}).status == "running"
+        time.sleep(0.5)
+        _stop(first, signal.SIGKILL)  # parent and work horse, mid-evaluation
+        stalled = _eval(client, run_id, {"stalled", "completed", "failed"})
+        assert stalled.status == "stalled", stalled
+        second = _worker(crash_settings, tmp_path / "worker-b.log")
+        try:
+            final = _eval(client, run_id, {"completed", "failed"})
+        finally:
+            _stop(second)
+    finally:
+        _stop(first)
+    assert final.status == "completed" and final.eval_id == eval_id, final
+    assert final.metrics is not None and final.metrics.corpus_path == "long-eval.txt"
+    log = (crash_settings.artifacts_root / "models" / run_id / "logs.jsonl").read_text("utf-8")
+    records = [RECORD.validate_json(line) for line in log.splitlines() if line]
+    starts = [r.get("attempt") for r in records if r.get("event") == "evaluation_job_started"]
+    assert starts == [1, 2]  # the killed start, then the one that completed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import (
     EvalPublic,
+    EvalQueued,
     GeneratePublic,
     LogsPublic,
     MetricsPublic,
@@ -213,12 +215,12 @@ def test_generation_is_seeded(api: TestClient, finished_run: str) -> None:
 def test_evaluation_writes_metrics_and_samples(api: TestClient, finished_run: str) -> None:
     assert api.get(f"/runs/{finished_run}/eval").status_code == 404
     default: dict[str, str] = {}
-    assert api.post(f"/runs/{finished_run}/evaluate", json=default).status_code == 202
-    deadline = time.monotonic() + 120
-    while (response := api.get(f"/runs/{finished_run}/eval")).status_code != 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
-    result = EvalPublic.model_validate_json(response.content)
+    queued = api.post(f"/runs/{finished_run}/evaluate", json=default)
+    assert queued.status_code == 202
+    eval_id = EvalQueued.model_validate_json(queued.content).eval_id
+    result = _ended_eval(api, finished_run)
+    assert result.status == "completed" and result.eval_id == eval_id and result.error is None
+    assert result.metrics is not None
     assert result.metrics.perplexity > 1 and 0 < result.metrics.tokens_per_char <= 1.01
     assert result.metrics.split == "val" and result.metrics.corpus_path is None
     assert len(result.samples) >= 3
@@ -235,7 +237,65 @@ def test_evaluation_writes_metrics_and_samples(api: TestClient, finished_run: st
         time.sleep(0.3)
     assert (run.eval.split, run.eval.corpus_path) == ("corpus", "books")
     result = EvalPublic.model_validate_json(api.get(f"/runs/{finished_run}/eval").content)
+    assert result.metrics is not None
     assert result.metrics.split == "corpus" and result.metrics.corpus_path == "books"
+
+
+def test_a_failed_evaluation_is_reported_with_its_code(
+    api: TestClient, finished_run: str, stack_settings: Settings
+) -> None:
+    (stack_settings.corpus_root / "not-text.txt").write_bytes(b"\xff\xfe\x00 not UTF-8 \xc3")
+    body: dict[str, str] = {"corpus_path": "not-text.txt"}
+    queued = api.post(f"/runs/{finished_run}/evaluate", json=body)
+    assert queued.status_code == 202
+    eval_id = EvalQueued.model_validate_json(queued.content).eval_id
+    result = _ended_eval(api, finished_run)
+    assert (result.eval_id, result.status, result.metrics) == (eval_id, "failed", None)
+    assert result.error is not None and result.error.code == "CORPUS_NOT_UTF8", result.error
+    assert "not-text.txt" in result.error.message
+    run = RunPublic.model_validate_json(api.get(f"/runs/{finished_run}").content)
+    assert run.status == "completed"  # a failed evaluation leaves its run as it was
+
+
+def test_an_evaluation_from_before_evaluations_were_jobs_reads_completed(
+    api: TestClient, finished_run: str, stack_settings: Settings
+) -> None:
+    models = stack_settings.artifacts_root / "models"
+    old_id = "run-00000000-0000beef"
+    old = models / old_id
+    (old / "eval").mkdir(parents=True)
+    manifest = (models / finished_run / "manifest.json").read_text(encoding="utf-8")
+    (old / "manifest.json").write_text(manifest.replace(finished_run, old_id), encoding="utf-8")
+    metrics = {
+        "run_id": old_id,
+        "split": "val",
+        "corpus_path": None,
+        "loss": 2.0,
+        "perplexity": 7.389,
+        "tokens": 100,
+        "chars": 100,
+        "tokens_per_char": 1.0,
+        "windows": 3,
+        "finished_at": "2026-01-01T00:00:00Z",
+    }
+    (old / "eval" / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    sample = {"prompt": "The ", "seed": 1234, "completion": "end"}
+    (old / "eval" / "samples.jsonl").write_text(json.dumps(sample) + "\n", encoding="utf-8")
+    result = EvalPublic.model_validate_json(api.get(f"/runs/{old_id}/eval").content)
+    assert (result.status, result.eval_id, result.error) == ("completed", None, None)
+    assert result.metrics is not None and result.metrics.loss == 2.0
+    assert [s.completion for s in result.samples] == ["end"]
+
+
+def _ended_eval(api: TestClient, run_id: str) -> EvalPublic:
+    """The run's latest evaluation, once it has ended."""
+    deadline = time.monotonic() + 120
+    while True:
+        result = EvalPublic.model_validate_json(api.get(f"/runs/{run_id}/eval").content)
+        if result.status in ("completed", "failed", "cancelled"):
+            return result
+        assert time.monotonic() < deadline, f"{result.status}: {result.message}"
+        time.sleep(0.2)
 
 
 def test_artifacts_list_download_and_refuse_escapes(api: TestClient, finished_run: str) -> None:

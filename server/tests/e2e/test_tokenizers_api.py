@@ -17,8 +17,8 @@ from model_trainer.api.schemas.tokenizers import (
     TokenizersPublic,
 )
 from model_trainer.core.settings import Settings
+from model_trainer.plugins.tokenizers.spm_adapter import SpmProcessor
 from model_trainer.tokenizers.manifest import TokenizerManifest
-from model_trainer.tokenizers.spm_adapter import SpmProcessor
 
 pytestmark = pytest.mark.timeout(300)
 

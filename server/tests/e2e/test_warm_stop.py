@@ -23,7 +23,7 @@ from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerQueue
 from model_trainer.client.raw import request
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.jobs.layout import ArtifactLayout
-from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
+from model_trainer.training.config import DataSpec, ModelSpec, Precision, RunConfig, TrainerSpec
 from model_trainer.training.run.events import EVENT_ADAPTER, run_channel
 
 from .conftest import story
@@ -172,6 +172,7 @@ def test_sigterm_mid_run_requeues_it_and_another_worker_finishes_it_identically(
         checkpoint_interval=1000,  # only the warm stop saves `last.pt` before the end
         log_interval=10,
         seed=3,
+        precision=Precision.FP32,  # `auto` times each precision: two runs could differ
     )
     whole = _start_run(stack, trainer)
     assert processes.wait_run(whole, {"completed", "failed"}).status == "completed"

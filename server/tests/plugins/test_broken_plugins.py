@@ -32,7 +32,7 @@ class Angry:
 """
 
 RIVAL_MODULE = """
-from model_trainer.tokenizers.bpe import BpeBackend
+from model_trainer.plugins.tokenizers.bpe import BpeBackend
 
 
 class RivalBpe(BpeBackend):

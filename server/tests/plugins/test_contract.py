@@ -25,7 +25,7 @@ from model_trainer.tokenizers.registry import discover_tokenizers
 from model_trainer.training.config import Precision, TrainerSpec
 from model_trainer.training.inference.generation import sample
 from model_trainer.training.loop.checkpoint import LAST, Checkpointer
-from model_trainer.training.loop.loop import EvalResult, TrainingData, train_loop
+from model_trainer.training.loop.loop import EvalResult, LoopEnd, TrainingData, train_loop
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.model_registry import discover_models
 from plugins.hf_reference import hf_encode, hf_logits
@@ -225,6 +225,9 @@ class StopAfter:
         self._steps = steps
         self._done = 0
 
+    def on_start(self, resumed_from: int | None) -> None:
+        pass
+
     def on_progress(self, progress: Progress) -> None:
         self._done = progress.step
 
@@ -234,8 +237,9 @@ class StopAfter:
     def on_checkpoint(self, step: int, path: str, best: bool) -> None:
         pass
 
-    def should_stop(self) -> bool:
-        return self._steps is not None and self._done >= self._steps
+    def should_stop(self) -> LoopEnd | None:
+        stop = self._steps is not None and self._done >= self._steps
+        return LoopEnd.WORKER_STOPPING if stop else None
 
 
 def _train(name: str, folder: Path, stop: int | None) -> tuple[LanguageModel, int, int | None]:

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from model_trainer.core.contracts.model import Architecture
+from model_trainer.plugins.gpt2 import Gpt2Backend
 from model_trainer.training.config import Precision, TrainerSpec
-from model_trainer.training.gpt2 import Gpt2Backend
 from model_trainer.training.loop.checkpoint import Checkpointer
 from model_trainer.training.loop.device import wants_compile
-from model_trainer.training.loop.loop import EvalResult, TrainingData, train_loop
+from model_trainer.training.loop.loop import EvalResult, LoopEnd, TrainingData, train_loop
 from model_trainer.training.loop.precision import choose_precision
 from model_trainer.training.loop.progress import Progress
 
@@ -30,6 +30,9 @@ class _Quiet:
     def __init__(self) -> None:
         self.evals: list[EvalResult] = []
 
+    def on_start(self, resumed_from: int | None) -> None:
+        pass
+
     def on_progress(self, progress: Progress) -> None:
         pass
 
@@ -39,8 +42,8 @@ class _Quiet:
     def on_checkpoint(self, step: int, path: str, best: bool) -> None:
         pass
 
-    def should_stop(self) -> bool:
-        return False
+    def should_stop(self) -> LoopEnd | None:
+        return None
 
 
 def test_choices_follow_the_device() -> None:

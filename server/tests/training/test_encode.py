@@ -11,8 +11,8 @@ from tokenizers import Tokenizer
 
 from model_trainer.core.contracts.tokenizer import TokenizerConfig, TokenizerMethod
 from model_trainer.core.logging import Log
-from model_trainer.tokenizers.bpe import END_OF_TEXT, byte_level_bpe
-from model_trainer.tokenizers.char import UNK, char_tokenizer, char_vocab, count_chars
+from model_trainer.plugins.tokenizers.bpe import END_OF_TEXT, byte_level_bpe
+from model_trainer.plugins.tokenizers.char import UNK, char_tokenizer, char_vocab, count_chars
 from model_trainer.tokenizers.corpus import HoldoutStrategy, iter_text_chunks
 from model_trainer.tokenizers.hf_handle import HfTokenizerHandle
 from model_trainer.training.data import encode

@@ -12,8 +12,8 @@ from transformers import pipeline, set_seed
 
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.contracts.tokenizer import TokenizerConfig, TokenizerTrainRequest
-from model_trainer.tokenizers.char import CharBackend
-from model_trainer.training.gpt2 import Gpt2Backend
+from model_trainer.plugins.gpt2 import Gpt2Backend
+from model_trainer.plugins.tokenizers.char import CharBackend
 
 CONTEXT = 32
 FIELDS: TypeAdapter[dict[str, object]] = TypeAdapter(dict[str, object])

@@ -11,10 +11,17 @@ import torch
 
 from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.plugins.gpt2 import Gpt2Backend
 from model_trainer.training.config import Precision, TrainerSpec
-from model_trainer.training.gpt2 import Gpt2Backend
 from model_trainer.training.loop.checkpoint import BEST, LAST, Checkpointer, CheckpointMeta
-from model_trainer.training.loop.loop import EvalResult, LoopOutcome, TrainingData, train_loop
+from model_trainer.training.loop.loop import (
+    EvalResult,
+    LoopEnd,
+    LoopOutcome,
+    TrainingData,
+    divergence,
+    train_loop,
+)
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.loop.schedule import get_lr
 
@@ -40,7 +47,11 @@ class Recorder:
         self.progress: list[Progress] = []
         self.evals: list[EvalResult] = []
         self.checkpoints: list[tuple[int, str, bool]] = []
+        self.starts: list[int | None] = []
         self._stop_after = stop_after
+
+    def on_start(self, resumed_from: int | None) -> None:
+        self.starts.append(resumed_from)
 
     def on_progress(self, progress: Progress) -> None:
         self.progress.append(progress)
@@ -51,9 +62,10 @@ class Recorder:
     def on_checkpoint(self, step: int, path: str, best: bool) -> None:
         self.checkpoints.append((step, path, best))
 
-    def should_stop(self) -> bool:
+    def should_stop(self) -> LoopEnd | None:
         done = self.progress[-1].step if self.progress else 0
-        return self._stop_after is not None and done >= self._stop_after
+        stop = self._stop_after is not None and done >= self._stop_after
+        return LoopEnd.CANCELLED if stop else None
 
 
 def _spec(**overrides: int) -> TrainerSpec:
@@ -108,7 +120,8 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor() -> None:
 def test_loss_falls_and_checkpoints_are_written(tmp_path: Path) -> None:
     hooks = Recorder()
     _model, outcome = _train(tmp_path, _spec(), hooks)
-    assert outcome.step == 40 and not outcome.cancelled
+    assert outcome.step == 40 and outcome.end is LoopEnd.COMPLETED
+    assert hooks.starts == [None]
     assert [e.step for e in hooks.evals] == [0, 20, 40]
     assert hooks.evals[-1].val_loss < hooks.evals[0].val_loss
     assert (tmp_path / LAST).is_file() and (tmp_path / BEST).is_file()
@@ -116,10 +129,17 @@ def test_loss_falls_and_checkpoints_are_written(tmp_path: Path) -> None:
     assert all(p.tokens_per_s and p.tokens_per_s > 0 for p in hooks.progress)
 
 
+def test_a_loss_that_is_not_finite_is_a_divergence_in_words() -> None:
+    assert divergence(2.5, 7) is None
+    for value in (math.nan, math.inf, -math.inf):
+        reason = divergence(value, 7)
+        assert reason is not None and f"became {value} at step 7" in reason
+
+
 def test_stop_request_saves_a_checkpoint_and_ends_cancelled(tmp_path: Path) -> None:
     hooks = Recorder(stop_after=10)
     _model, outcome = _train(tmp_path, _spec(), hooks)
-    assert outcome.cancelled and outcome.step == 10
+    assert outcome.end is LoopEnd.CANCELLED and outcome.step == 10
     assert (tmp_path / LAST).is_file()
 
 
@@ -130,8 +150,9 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(
 ) -> None:
     whole, _ = _train(tmp_path / "whole", _spec(), Recorder(), precision)
     _train(tmp_path / "split", _spec(), Recorder(stop_after=15), precision)
-    resumed, outcome = _train(tmp_path / "split", _spec(), Recorder(), precision)
-    assert outcome.resumed_from == 15 and outcome.step == 40
+    hooks = Recorder()
+    resumed, outcome = _train(tmp_path / "split", _spec(), hooks, precision)
+    assert outcome.resumed_from == 15 and outcome.step == 40 and hooks.starts == [15]
     expected = dict(whole.module.named_parameters())
     for name, value in resumed.module.named_parameters():
         assert torch.allclose(value, expected[name], atol=1e-6), name
@@ -165,9 +186,9 @@ def test_resume_reports_best_and_progress_as_an_uninterrupted_run(tmp_path: Path
 @pytest.mark.timeout(120)
 def test_a_run_resumed_and_stopped_at_once_keeps_its_best(tmp_path: Path) -> None:
     _, first = _train(tmp_path, _spec(), Recorder(stop_after=20))  # evaluated at 20: best
-    assert first.cancelled and first.best_step == 20 and first.tokens_per_s
+    assert first.end is LoopEnd.CANCELLED and first.best_step == 20 and first.tokens_per_s
     _, again = _train(tmp_path, _spec(), Recorder(stop_after=0))
-    assert again.cancelled and again.step == 20
+    assert again.end is LoopEnd.CANCELLED and again.step == 20
     assert again.best_step == 20 and again.best_val_loss == first.best_val_loss
     assert again.tokens_per_s == first.tokens_per_s
     assert Checkpointer(tmp_path).meta(LAST).best_step == 20

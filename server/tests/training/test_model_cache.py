@@ -14,8 +14,8 @@ from model_trainer.core.contracts.tokenizer import (
     TokenizerMethod,
     TokenizerTrainRequest,
 )
-from model_trainer.tokenizers.char import CharBackend
-from model_trainer.training.gpt2 import Gpt2Backend
+from model_trainer.plugins.gpt2 import Gpt2Backend
+from model_trainer.plugins.tokenizers.char import CharBackend
 from model_trainer.training.inference.generation import LoadedModel, ModelCache, sample
 from model_trainer.training.model_registry import discover_models
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from model_trainer.core.contracts.model import Architecture
+from model_trainer.plugins.gpt2 import Gpt2Backend
 from model_trainer.training.config import Precision
-from model_trainer.training.gpt2 import Gpt2Backend
 from model_trainer.training.loop.device import cpu_supports_bf16, device_info
 from model_trainer.training.loop.precision import choose_precision, probe_cpu
 

@@ -12,9 +12,9 @@ from model_trainer.core.contracts.tokenizer import (
     TokenizerMethod,
     TokenizerTrainRequest,
 )
-from model_trainer.tokenizers.hf_export import spm_to_tokenizer
-from model_trainer.tokenizers.sentencepiece import SentencePieceBackend
-from model_trainer.tokenizers.spm_adapter import SpmProcessor
+from model_trainer.plugins.tokenizers.sentencepiece import SentencePieceBackend
+from model_trainer.plugins.tokenizers.spm_adapter import SpmProcessor
+from model_trainer.plugins.tokenizers.spm_convert import spm_to_tokenizer
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
 

@@ -9,9 +9,9 @@ import pytest
 from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
 
 from model_trainer.core.contracts.tokenizer import TokenizerConfig, TokenizerMethod
+from model_trainer.plugins.tokenizers.bpe import END_OF_TEXT, byte_level_bpe
+from model_trainer.plugins.tokenizers.char import char_tokenizer
 from model_trainer.tokenizers import fast_bpe
-from model_trainer.tokenizers.bpe import END_OF_TEXT, byte_level_bpe
-from model_trainer.tokenizers.char import char_tokenizer
 from model_trainer.tokenizers.fast_bpe import FastBpeEncoder
 
 ODD_CHARS = (

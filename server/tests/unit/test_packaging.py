@@ -102,7 +102,7 @@ def test_the_wheel_carries_the_dashboard(tmp_path: Path) -> None:
     entry_points = _entry_points(out)
     assert "model-trainer = model_trainer.cli:main" in entry_points
     assert "[model_trainer.tokenizers]" in entry_points
-    assert "gpt2 = model_trainer.training.gpt2:Gpt2Backend" in entry_points
+    assert "gpt2 = model_trainer.plugins.gpt2:Gpt2Backend" in entry_points
 
 
 def test_without_a_build_or_npm_the_wheel_says_what_to_do(tmp_path: Path) -> None:

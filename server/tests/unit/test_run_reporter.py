@@ -23,6 +23,7 @@ from model_trainer.training.run.durations import AttemptClock
 from model_trainer.training.run.events import EVENT_ADAPTER, TrainProgress
 from model_trainer.training.run.hooks import RunReporter
 from model_trainer.training.run.manifest import (
+    RUN_MANIFESTS,
     MetricRecord,
     RunDurations,
     RunManifest,
@@ -71,7 +72,17 @@ def _report(folder: Path, events: Events) -> None:
     log = Log("training", run_id="run-report")
     manifest = _manifest()
     clock = AttemptClock(manifest.durations)
-    reporter = RunReporter(folder, manifest, state, events, log, threading.Event(), clock)
+    paths = RunFolder(folder)
+    reporter = RunReporter(
+        folder,
+        manifest,
+        state,
+        events,
+        log,
+        threading.Event(),
+        clock,
+        write_manifest=lambda m: RUN_MANIFESTS.write(paths.manifest, m),
+    )
     try:
         reporter.on_eval(EvalResult(step=0, train_loss=3.0, val_loss=3.1))
         reporter.on_progress(Progress(step=5, max_steps=10, tokens_seen=80))

@@ -317,7 +317,7 @@ export interface paths {
         put?: never;
         /**
          * Evaluate Run
-         * @description Queue an evaluation of a completed run; results at `GET /runs/{id}/eval`.
+         * @description Queue an evaluation of a completed run; follow it at `GET /runs/{id}/eval`.
          */
         post: operations["runs-evaluate"];
         delete?: never;
@@ -335,7 +335,8 @@ export interface paths {
         };
         /**
          * Get Eval
-         * @description The latest evaluation's metrics and samples.
+         * @description The latest evaluation: queued, running, failed (with its error), or completed with
+         *     its metrics and samples.
          */
         get: operations["runs-eval"];
         put?: never;
@@ -788,14 +789,36 @@ export interface components {
         };
         /**
          * EvalPublic
-         * @description The latest evaluation: `eval/metrics.json` and `eval/samples.jsonl`.
+         * @description The latest evaluation: its status, and its figures and samples once completed.
          */
         EvalPublic: {
             /** Run Id */
             run_id: string;
-            metrics: components["schemas"]["EvalMetrics"];
+            /**
+             * Eval Id
+             * @description None for an evaluation from before evaluations were jobs
+             */
+            eval_id: string | null;
+            status: components["schemas"]["JobStatus"];
+            /** Message */
+            message: string | null;
+            /** @description Why it failed, when it did */
+            error: components["schemas"]["JobError"] | null;
+            /** @description Once completed */
+            metrics: components["schemas"]["EvalMetrics"] | null;
             /** Samples */
             samples: components["schemas"]["Sample"][];
+        };
+        /**
+         * EvalQueued
+         * @description The answer to an evaluation request: the evaluation's id, to follow it by.
+         */
+        EvalQueued: {
+            /** Run Id */
+            run_id: string;
+            status: components["schemas"]["JobStatus"];
+            /** Eval Id */
+            eval_id: string;
         };
         /**
          * EvalSummary
@@ -1011,7 +1034,8 @@ export interface components {
         };
         /**
          * ModelSize
-         * @description A named size of a model family.
+         * @description A named size of a model family: its shape and, where the size sets them, its context,
+         *     dropout and family options (a request's own values win; its options merge over these).
          */
         ModelSize: {
             /** N Layer */
@@ -1020,6 +1044,17 @@ export interface components {
             n_head: number;
             /** N Embd */
             n_embd: number;
+            /** Max Seq Len */
+            max_seq_len?: number | null;
+            /** Dropout */
+            dropout?: number | null;
+            /**
+             * Options
+             * @default {}
+             */
+            options: {
+                [key: string]: components["schemas"]["JsonValue"];
+            };
         };
         /**
          * ModelSpec
@@ -2576,7 +2611,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunQueued"];
+                    "application/json": components["schemas"]["EvalQueued"];
                 };
             };
             /** @description The body is not JSON (`BODY_NOT_JSON`), a path is unusable or outside its root, or a stored file is bad */

@@ -13,7 +13,10 @@ import {
 } from './runForm'
 import { fieldErrors } from './schemaForm'
 
-const SIZES = { nano: { n_layer: 4, n_head: 4, n_embd: 128 }, small: { n_layer: 12, n_head: 12, n_embd: 768 } }
+const SIZES = {
+  nano: { n_layer: 4, n_head: 4, n_embd: 128, options: {} },
+  small: { n_layer: 12, n_head: 12, n_embd: 768, options: {} },
+}
 
 describe('estimateParameters', () => {
   it("matches the API's count for GPT-2 shapes", () => {

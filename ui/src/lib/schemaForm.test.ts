@@ -69,6 +69,12 @@ describe('collect', () => {
     })
   })
 
+  it("starts from a model size's options where it sets them", () => {
+    const raw = { ...initialValues(fields, { alpha: 0.25, lowercase: true }), needed: '3' }
+    const { value } = collect(fields, raw)
+    expect(value).toMatchObject({ alpha: 0.25, lowercase: true, model_type: 'unigram' })
+  })
+
   it('names what is wrong with each field', () => {
     const raw = {
       ...initialValues(fields),

@@ -133,10 +133,13 @@ export function rawOf(field: Field, value: Json | undefined): string | boolean {
   return String(value)
 }
 
-/** The inputs' starting values: each field's default. */
-export function initialValues(fields: Field[]): RawValues {
+/** The inputs' starting values: each field's default, or the value `given` has for it
+ * (a model size's options, which the API merges under the request's). */
+export function initialValues(fields: Field[], given?: { [key: string]: Json }): RawValues {
   const values: RawValues = {}
-  for (const field of fields) values[field.name] = rawOf(field, field.default)
+  for (const field of fields) {
+    values[field.name] = rawOf(field, given && field.name in given ? given[field.name] : field.default)
+  }
   return values
 }
 

@@ -142,6 +142,10 @@ describe('Run details of a finished run', () => {
     serveFinished(() =>
       jsonResponse(200, {
         run_id: 'run-1',
+        eval_id: 'evl-1',
+        status: 'completed',
+        message: 'loss 5.0100, perplexity 150.40',
+        error: null,
         metrics: {
           run_id: 'run-1', split: 'val', corpus_path: null, loss: 5.01, perplexity: 150.4, tokens: 4000, chars: 14000,
           tokens_per_char: 0.28, windows: 31, finished_at: '2025-01-01T10:03:00Z',
@@ -164,6 +168,31 @@ describe('Run details of a finished run', () => {
 
     expect(screen.getByRole('link', { name: 'Clone' }).getAttribute('href')).toBe('#/runs/new?from=run-1')
     expect(screen.getByRole('button', { name: 'Generate' })).toBeTruthy()
+  })
+
+  it('shows an evaluation that is still running', async () => {
+    serveFinished(() =>
+      jsonResponse(200, { run_id: 'run-1', eval_id: 'evl-2', status: 'running', message: 'evaluating', error: null, metrics: null, samples: [] }),
+    )
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    const evaluation = (await screen.findByRole('heading', { name: 'Evaluation and samples' })).parentElement as HTMLElement
+    const status = (await within(evaluation).findByText(/Evaluation evl-2/)).closest('p') as HTMLElement
+    expect(within(status).getByText('running')).toBeTruthy()
+    expect(status.textContent).toContain('evaluating')
+  })
+
+  it('shows a failed evaluation with its code and message', async () => {
+    const error = { code: 'CORPUS_NOT_UTF8', failure_class: 'USER_INPUT', message: "corpus file 'x.txt' is not valid UTF-8 at byte offset 0" }
+    serveFinished(() =>
+      jsonResponse(200, { run_id: 'run-1', eval_id: 'evl-3', status: 'failed', message: error.message, error, metrics: null, samples: [] }),
+    )
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    const evaluation = (await screen.findByRole('heading', { name: 'Evaluation and samples' })).parentElement as HTMLElement
+    const alert = await within(evaluation).findByRole('alert')
+    expect(within(alert).getByText('CORPUS_NOT_UTF8')).toBeTruthy()
+    expect(alert.textContent).toContain('is not valid UTF-8')
   })
 
   it('says when it has no evaluation yet (404)', async () => {

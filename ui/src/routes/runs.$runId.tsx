@@ -26,6 +26,7 @@ export function RunPage({ runId }: { runId: string }) {
   )
   const r = run.data
   const terminal = r !== undefined && isTerminal(r.status)
+  const [queuedEval, setQueuedEval] = useState('')
 
   if (run.loading) return <Loading what="the run" />
   if (!r) return run.error ? <ErrorNotice error={run.error} title="Run not loaded" onRetry={run.refetch} /> : null
@@ -34,7 +35,7 @@ export function RunPage({ runId }: { runId: string }) {
       <div className="title-row">
         <h1>{r.run_id}</h1>
         <StatusBadge status={r.status} />
-        <RunActions run={r} onDone={run.refetch} />
+        <RunActions run={r} onDone={run.refetch} onEvaluate={setQueuedEval} />
       </div>
       {run.error ? <ErrorNotice error={run.error} title="Refresh failed" /> : null}
       {r.message || r.error_code ? (
@@ -54,7 +55,7 @@ export function RunPage({ runId }: { runId: string }) {
       </section>
       <section aria-labelledby="eval-title">
         <h2 id="eval-title">Evaluation and samples</h2>
-        <EvalResults runId={r.run_id} version={r.eval?.finished_at ?? ''} canEvaluate={r.status === 'completed'} />
+        <EvalResults runId={r.run_id} version={`${queuedEval}:${r.eval?.finished_at ?? ''}`} canEvaluate={r.status === 'completed'} />
       </section>
       <section aria-labelledby="generate-title">
         <h2 id="generate-title">Generate</h2>
@@ -144,7 +145,7 @@ function RunFacts({ run: r }: { run: RunPublic }) {
   )
 }
 
-function RunActions({ run, onDone }: { run: RunPublic; onDone: () => void }) {
+function RunActions({ run, onDone, onEvaluate }: { run: RunPublic; onDone: () => void; onEvaluate: (evalId: string) => void }) {
   const [confirming, setConfirming] = useState(false)
   const [busy, setBusy] = useState(false)
   const [failure, setFailure] = useState<ApiError | undefined>(undefined)
@@ -156,8 +157,9 @@ function RunActions({ run, onDone }: { run: RunPublic; onDone: () => void }) {
     try {
       if (what === 'cancel') await unwrap(api.POST('/runs/{run_id}/cancel', path))
       else {
-        await unwrap(api.POST('/runs/{run_id}/evaluate', { ...path, body: { split: 'val' } }))
+        const queued = await unwrap(api.POST('/runs/{run_id}/evaluate', { ...path, body: { split: 'val' } }))
         setEvaluating(true)
+        onEvaluate(queued.eval_id)
       }
       onDone()
     } catch (err) {
@@ -195,7 +197,7 @@ function RunActions({ run, onDone }: { run: RunPublic; onDone: () => void }) {
       </Link>
       {evaluating ? (
         <span className="muted small" role="status">
-          Evaluation queued: the results show under Evaluation and samples when it finishes.
+          Evaluation queued: follow it under Evaluation and samples.
         </span>
       ) : null}
       {failure ? <ErrorNotice error={failure} title="Not done" /> : null}

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react'
 import { api, unwrap } from '../api/client'
 import { ApiError, asApiError } from '../api/errors'
-import type { BackendPublic, Json, RunPublic, TokenizerPublic } from '../api/types'
+import type { BackendPublic, Json, ModelSize, RunPublic, TokenizerPublic } from '../api/types'
 import { useApi } from '../api/useApi'
 import { BackendOptions } from '../components/BackendOptions'
 import { CorpusField } from '../components/CorpusField'
@@ -34,6 +34,11 @@ import { navigate } from '../router/router'
 
 function optionsSchema(b: BackendPublic | undefined): Json | undefined {
   return (b?.options_schema ?? undefined) as Json | undefined
+}
+
+/** The options a named size sets (JSON, as the generated types cannot say). */
+function sizeOptions(size: ModelSize | undefined): { [key: string]: Json } | undefined {
+  return size?.options as { [key: string]: Json } | undefined
 }
 
 /** Start a training run: model family and size (with overrides and the family's own
@@ -73,11 +78,13 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
 
   const backend = families.find((b) => b.name === form.family)
   const optionFields = useMemo(() => fieldsOf(optionsSchema(backend)), [backend])
-  const shownOptions = Object.keys(form.options).length > 0 ? form.options : initialValues(optionFields)
   const tokenizerId = form.tokenizer_id || completed[0]?.tokenizer_id || ''
   const tokenizer: TokenizerPublic | undefined = completed.find((t) => t.tokenizer_id === tokenizerId)
   const sizes = backend?.sizes ?? null
   const named = sizes?.[form.size]
+  // Untouched options start from the size's own (the form sends what it shows).
+  const shownOptions =
+    Object.keys(form.options).length > 0 ? form.options : initialValues(optionFields, sizeOptions(named))
 
   // After a refused or invalid submit: take the keyboard to what needs attention.
   useEffect(() => {

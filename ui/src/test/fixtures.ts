@@ -16,9 +16,9 @@ export function modelBackend(
     status,
     reason: status === 'ok' ? null : 'ImportError: nope',
     sizes: {
-      nano: { n_layer: 4, n_head: 4, n_embd: 128 },
-      tiny: { n_layer: 4, n_head: 4, n_embd: 256 },
-      mini: { n_layer: 6, n_head: 6, n_embd: 384 },
+      nano: { n_layer: 4, n_head: 4, n_embd: 128, options: {} },
+      tiny: { n_layer: 4, n_head: 4, n_embd: 256, options: {} },
+      mini: { n_layer: 6, n_head: 6, n_embd: 384, options: {} },
     },
     options_schema: schema as BackendPublic['options_schema'],
     passed_over: [],

@@ -17,7 +17,7 @@ async def list_backends(tokenizers: TokenizerBackendsDep, models: ModelsDep) -> 
         sizes: dict[str, ModelSize] = {}
         if record.status is PluginStatus.OK:
             named = models.get(record.name).sizes()
-            sizes = {k: ModelSize(n_layer=v[0], n_head=v[1], n_embd=v[2]) for k, v in named.items()}
+            sizes = {name: ModelSize.of(size) for name, size in named.items()}
         data.append(BackendPublic.from_record("model", record, sizes))
     return BackendsPublic(data=data, count=len(data))
 

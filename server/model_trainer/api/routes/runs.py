@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
-from model_trainer.api.deps import GenerationPoolDep, RunLogsDep, RunsDep
+from model_trainer.api.deps import EvaluationsDep, GenerationPoolDep, RunLogsDep, RunsDep
 from model_trainer.api.routes.log_stream import (
     LastEventId,
     log_stream,
@@ -19,6 +18,7 @@ from model_trainer.api.routes.log_stream import (
 from model_trainer.api.schemas.common import BODY_ERRORS, error_responses
 from model_trainer.api.schemas.runs import (
     EvalPublic,
+    EvalQueued,
     EvaluateRequest,
     GeneratePublic,
     GenerateRequest,
@@ -29,11 +29,8 @@ from model_trainer.api.schemas.runs import (
     RunQueued,
     RunsPublic,
 )
-from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.core.job_status import JobStatus
 from model_trainer.core.request_model import MAX_RECORD_OFFSET
 from model_trainer.training.config import EvalRequest
-from model_trainer.training.inference.evaluate import EvalMetrics, Sample
 from model_trainer.training.inference.generation import Generation
 
 
@@ -93,28 +90,21 @@ def cancel_run(run_id: str, runs: RunsDep) -> RunPublic:
     return RunPublic.from_view(runs.cancel(run_id))
 
 
-def evaluate_run(run_id: str, runs: RunsDep, body: EvaluateRequest | None = None) -> RunQueued:
-    """Queue an evaluation of a completed run; results at `GET /runs/{id}/eval`."""
+def evaluate_run(
+    run_id: str, evaluations: EvaluationsDep, body: EvaluateRequest | None = None
+) -> EvalQueued:
+    """Queue an evaluation of a completed run; follow it at `GET /runs/{id}/eval`."""
     request = body or EvaluateRequest()
-    runs.enqueue_evaluation(
+    manifest = evaluations.enqueue(
         EvalRequest(run_id=run_id, split=request.split, corpus_path=request.corpus_path)
     )
-    return RunQueued(run_id=run_id, status=JobStatus.QUEUED)
+    return EvalQueued(run_id=run_id, status=manifest.status, eval_id=manifest.eval_id)
 
 
-def get_eval(run_id: str, runs: RunsDep) -> EvalPublic:
-    """The latest evaluation's metrics and samples."""
-    folder = runs.folder(run_id)
-    runs.get(run_id)
-    try:
-        metrics = EvalMetrics.model_validate_json(folder.eval_metrics.read_bytes())
-        lines = folder.eval_samples.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise AppError(ErrorCode.NOT_FOUND, f"run '{run_id}' has no evaluation yet") from None
-    except ValidationError as exc:
-        raise AppError(ErrorCode.DATA_INVALID, "the evaluation results are unreadable") from exc
-    samples = [Sample.model_validate_json(line) for line in lines if line]
-    return EvalPublic(run_id=run_id, metrics=metrics, samples=samples)
+def get_eval(run_id: str, evaluations: EvaluationsDep) -> EvalPublic:
+    """The latest evaluation: queued, running, failed (with its error), or completed with
+    its metrics and samples."""
+    return EvalPublic.from_view(evaluations.latest(run_id))
 
 
 async def generate(

@@ -6,18 +6,34 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from model_trainer.core.contracts.model import ModelSize as NamedSize
 from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.plugins import PluginRecord, PluginStatus
 
 
 class ModelSize(BaseModel):
-    """A named size of a model family."""
+    """A named size of a model family: its shape and, where the size sets them, its context,
+    dropout and family options (a request's own values win; its options merge over these)."""
 
     model_config = ConfigDict(extra="forbid")
 
     n_layer: int
     n_head: int
     n_embd: int
+    max_seq_len: int | None = None
+    dropout: float | None = None
+    options: JsonObject = {}
+
+    @classmethod
+    def of(cls, size: NamedSize) -> ModelSize:
+        return cls(
+            n_layer=size.n_layer,
+            n_head=size.n_head,
+            n_embd=size.n_embd,
+            max_seq_len=size.max_seq_len,
+            dropout=size.dropout,
+            options=size.options,
+        )
 
 
 class BackendPublic(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.request_model import MAX_TOKEN_ID, RequestModel
+from model_trainer.orchestrators.evaluations import EvalView
 from model_trainer.orchestrators.runs import RunView
 from model_trainer.training.config import RunConfig
 from model_trainer.training.data.dataset import DatasetInfo
@@ -140,14 +141,42 @@ class EvaluateRequest(RequestModel):
     corpus_path: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
 
 
-class EvalPublic(BaseModel):
-    """The latest evaluation: `eval/metrics.json` and `eval/samples.jsonl`."""
+class EvalQueued(BaseModel):
+    """The answer to an evaluation request: the evaluation's id, to follow it by."""
 
     model_config = ConfigDict(extra="forbid")
 
     run_id: str
-    metrics: EvalMetrics
+    status: JobStatus
+    eval_id: str
+
+
+class EvalPublic(BaseModel):
+    """The latest evaluation: its status, and its figures and samples once completed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    eval_id: Annotated[
+        str | None, Field(description="None for an evaluation from before evaluations were jobs")
+    ]
+    status: JobStatus
+    message: str | None
+    error: Annotated[JobError | None, Field(description="Why it failed, when it did")]
+    metrics: Annotated[EvalMetrics | None, Field(description="Once completed")]
     samples: list[Sample]
+
+    @classmethod
+    def from_view(cls, view: EvalView) -> EvalPublic:
+        return cls(
+            run_id=view.run_id,
+            eval_id=view.manifest.eval_id if view.manifest else None,
+            status=view.status,
+            message=view.message,
+            error=view.error,
+            metrics=view.metrics,
+            samples=view.samples,
+        )
 
 
 class GenerateRequest(RequestModel):

@@ -11,7 +11,14 @@ from torch import Tensor, nn
 from model_trainer.core.contracts.tokenizer import SpecialTokens
 from model_trainer.core.json_types import JsonObject
 
-__all__ = ["MODEL_METHODS", "Architecture", "LanguageModel", "ModelBackend", "SpecialTokens"]
+__all__ = [
+    "MODEL_METHODS",
+    "Architecture",
+    "LanguageModel",
+    "ModelBackend",
+    "ModelSize",
+    "SpecialTokens",
+]
 
 
 class Architecture(BaseModel):
@@ -27,6 +34,22 @@ class Architecture(BaseModel):
     max_seq_len: int
     vocab_size: int
     dropout: float
+    options: JsonObject = {}
+
+
+class ModelSize(BaseModel):
+    """A named size: the shape it gives and, optionally, the context and dropout and any of
+    the family's `options` (key/value heads, MLP width, ...). A request's own fields win
+    over the size's, and its `options` are merged over the size's before the family's
+    options model checks them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+    max_seq_len: int | None = None
+    dropout: float | None = None
     options: JsonObject = {}
 
 
@@ -55,8 +78,8 @@ class ModelBackend(Protocol):
         """The family, as requests name it (the plugin's entry-point name)."""
         ...
 
-    def sizes(self) -> dict[str, tuple[int, int, int]]:
-        """Named sizes as (n_layer, n_head, n_embd)."""
+    def sizes(self) -> dict[str, ModelSize]:
+        """Named sizes, by name (requests pick one as `model.size`)."""
         ...
 
     def options_model(self) -> type[BaseModel]:

@@ -25,11 +25,15 @@ from model_trainer.core.logging import Log
 from model_trainer.infra.arrays import TokenArray, open_tokens
 from model_trainer.infra.atomic import write_model
 from model_trainer.infra.paths import display_path
-from model_trainer.tokenizers.corpus import BLOCK_BYTES, HoldoutStrategy, split_corpus
+from model_trainer.jobs.layout import DatasetCache, DatasetFolder
+from model_trainer.tokenizers.corpus import (
+    BLOCK_BYTES,
+    CorpusSplit,
+    HoldoutStrategy,
+    split_corpus,
+)
 from model_trainer.tokenizers.fast_bpe import TypeCode
-from model_trainer.training.data.encode import encode_file
-
-DATASET_JSON = "dataset.json"
+from model_trainer.training.data.encode import EncodedFile, encode_file
 
 TokenDtype = Literal["uint16", "uint32"]
 
@@ -65,10 +69,10 @@ class PreparedDataset(BaseModel):
     reused: bool
 
     def train_path(self) -> Path:
-        return self.folder / "train.bin"
+        return DatasetFolder(self.folder).train
 
     def val_path(self) -> Path:
-        return self.folder / "val.bin"
+        return DatasetFolder(self.folder).val
 
 
 def corpus_sha256(files: list[Path]) -> str:
@@ -85,11 +89,19 @@ def corpus_sha256(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _read_info(folder: Path) -> DatasetInfo | None:
+def _read_info(folder: DatasetFolder) -> DatasetInfo | None:
     try:
-        return DatasetInfo.model_validate_json((folder / DATASET_JSON).read_bytes())
+        return DatasetInfo.model_validate_json(folder.info.read_bytes())
     except (FileNotFoundError, ValidationError):
         return None
+
+
+def dataset_key(
+    sha: str, tokenizer_id: str, strategy: HoldoutStrategy, fraction: float, seed: int
+) -> str:
+    """The cache key: the corpus, the tokenizer and how the corpus is split."""
+    text = f"{sha}|{tokenizer_id}|{strategy}|{fraction!r}|{seed}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def prepare_dataset(
@@ -112,40 +124,25 @@ def prepare_dataset(
     if vocab_size > 2**32:
         raise AppError(ErrorCode.CONFIG_INVALID, f"vocab_size {vocab_size} does not fit 32 bits")
     sha = corpus_sha256(files)
-    key = hashlib.sha256(
-        f"{sha}|{tokenizer_id}|{holdout_strategy}|{holdout_fraction!r}|{seed}".encode()
-    ).hexdigest()[:32]
-    folder = cache_root / key
+    key = dataset_key(sha, tokenizer_id, holdout_strategy, holdout_fraction, seed)
+    cache = DatasetCache(cache_root)
+    folder = cache.folder(key)
     cache_root.mkdir(parents=True, exist_ok=True)
-    with (cache_root / f"{key}.lock").open("w") as lock:
+    with cache.lock(key).open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second run on the same data waits, then reuses
         info = _read_info(folder)
         if info is not None:
             log.info("dataset_reused", key=key, train_tokens=info.train_tokens)
-            return PreparedDataset(folder=folder, info=info, reused=True)
+            return PreparedDataset(folder=folder.path, info=info, reused=True)
         started = time.perf_counter()
-        work = folder / ".split"
+        dtype: TokenDtype = "uint16" if vocab_size <= 2**16 else "uint32"
         try:
-            split = split_corpus(files, corpus_root, work, holdout_fraction, seed, holdout_strategy)
-            total = max(1, split.train_bytes + split.holdout_bytes)
-            seen = 0
-
-            def done(size: int) -> None:
-                nonlocal seen
-                seen += size
-                if progress is not None:
-                    progress(seen / total)
-
-            dtype: TokenDtype = "uint16" if vocab_size <= 2**16 else "uint32"
-            typecode: TypeCode = "H" if dtype == "uint16" else "I"
-            train = encode_file(
-                split.train_file, folder / "train.bin", handle, typecode, done, workers
+            split = split_corpus(
+                files, corpus_root, folder.work, holdout_fraction, seed, holdout_strategy
             )
-            val = encode_file(
-                split.holdout_file, folder / "val.bin", handle, typecode, done, workers
-            )
+            train, val = _encode(split, folder, handle, dtype, progress, workers)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(folder.work, ignore_errors=True)
         if train.tokens < 2:
             raise AppError(ErrorCode.CORPUS_EMPTY, "the training split encodes to no tokens")
         info = DatasetInfo(
@@ -164,17 +161,46 @@ def prepare_dataset(
             files=[display_path(f, corpus_root) for f in files],
             seconds=time.perf_counter() - started,
         )
-        write_model(folder / DATASET_JSON, info)
-        log.info(
-            "dataset_prepared",
-            key=key,
-            train_tokens=train.tokens,
-            val_tokens=val.tokens,
-            encoder=train.encoder,
-            processes=train.processes,
-            seconds=round(info.seconds, 3),
-        )
-        return PreparedDataset(folder=folder, info=info, reused=False)
+        write_model(folder.info, info)  # last: its presence marks the folder complete
+        _log_prepared(log, info, train)
+        return PreparedDataset(folder=folder.path, info=info, reused=False)
+
+
+def _encode(
+    split: CorpusSplit,
+    folder: DatasetFolder,
+    handle: TokenizerHandle,
+    dtype: TokenDtype,
+    progress: Callable[[float], None] | None,
+    workers: int | None,
+) -> tuple[EncodedFile, EncodedFile]:
+    """Both halves of the split encoded into the folder's token files, reporting the share
+    of bytes done to `progress`."""
+    total = max(1, split.train_bytes + split.holdout_bytes)
+    seen = 0
+
+    def done(size: int) -> None:
+        nonlocal seen
+        seen += size
+        if progress is not None:
+            progress(seen / total)
+
+    typecode: TypeCode = "H" if dtype == "uint16" else "I"
+    train = encode_file(split.train_file, folder.train, handle, typecode, done, workers)
+    val = encode_file(split.holdout_file, folder.val, handle, typecode, done, workers)
+    return train, val
+
+
+def _log_prepared(log: Log, info: DatasetInfo, train: EncodedFile) -> None:
+    log.info(
+        "dataset_prepared",
+        key=info.key,
+        train_tokens=info.train_tokens,
+        val_tokens=info.val_tokens,
+        encoder=train.encoder,
+        processes=train.processes,
+        seconds=round(info.seconds, 3),
+    )
 
 
 def load_tokens(path: Path, dtype: str) -> TokenArray:

@@ -1,4 +1,5 @@
-"""The evaluation job: loss, perplexity and tokens per character, plus seeded samples."""
+"""The evaluation job's body: loss, perplexity and tokens per character, plus seeded samples
+(the lifecycle takes its lease, heartbeats, and records how it ended)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,19 @@ from model_trainer.core.contracts.events import utc_now
 from model_trainer.core.contracts.model import LanguageModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.core.logging import Log, job_log_file
+from model_trainer.core.job_status import JobStatus
+from model_trainer.core.logging import Log
 from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model, write_text
 from model_trainer.infra.paths import corpus_files
-from model_trainer.jobs.layout import ArtifactLayout, RunFolder
+from model_trainer.jobs.kind import Ending
+from model_trainer.jobs.layout import ArtifactLayout, EvalFolder, RunFolder
+from model_trainer.jobs.lifecycle import JobBody, JobContext
 from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry
-from model_trainer.training.config import EvalRequest
 from model_trainer.training.data.dataset import load_tokens, prepare_dataset
 from model_trainer.training.data.sampler import to_long_tensor
+from model_trainer.training.inference.eval_job import EvalKind, EvalManifest
 from model_trainer.training.inference.generation import sample
 from model_trainer.training.loop.device import set_threads
 from model_trainer.training.loop.loop import mean_loss
@@ -70,68 +74,79 @@ class EvalMetrics(BaseModel):
         return self
 
 
-class RunEvaluator:
-    """Evaluates a completed run's exported model."""
+class RunEvaluation(JobBody[EvalManifest]):
+    """Evaluates a completed run's exported model; the lifecycle records how it ended."""
 
     def __init__(
-        self, settings: Settings, tokenizers: TokenizerRegistry, models: ModelRegistry
+        self,
+        settings: Settings,
+        tokenizers: TokenizerRegistry,
+        models: ModelRegistry,
+        kind: EvalKind,
     ) -> None:
         self._settings = settings
         self._tokenizers = tokenizers
         self._models = models
+        self._kind = kind
         self._layout = ArtifactLayout(settings.artifacts_root)
 
-    def run(self, request: EvalRequest) -> EvalMetrics:
-        folder = self._layout.run(request.run_id)
-        manifest = RUN_MANIFESTS.read(folder.manifest)
-        if manifest is None:
-            raise AppError(ErrorCode.NOT_FOUND, f"run {request.run_id} has no manifest")
-        log = Log("training", run_id=request.run_id, job_id=request.run_id)
-        with job_log_file(folder.logs):
-            set_threads(self._settings.worker.threads)
-            tok_folder = self._layout.tokenizer(manifest.tokenizer.tokenizer_id)
-            tok = TOKENIZER_MANIFESTS.read(tok_folder.manifest)
-            if tok is None:
-                raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, "the run's tokenizer is gone")
-            handle = self._tokenizers.get(tok.config.method).load(tok_folder.path)
-            model = self._models.get(manifest.architecture.family).load(folder.export)
-            tokens, chars = self._tokens(request, manifest, handle, log)
-            block = min(manifest.architecture.max_seq_len, len(tokens) - 1)
-            loss, windows = mean_loss(model, tokens, block)
-            metrics = EvalMetrics(
-                run_id=request.run_id,
-                split="corpus" if request.corpus_path is not None else request.split,
-                corpus_path=request.corpus_path,
-                loss=loss,
-                perplexity=math.exp(min(loss, 50.0)),
-                tokens=len(tokens),
-                chars=chars,
-                tokens_per_char=len(tokens) / chars if chars else 0.0,
-                windows=windows,
-                finished_at=utc_now(),
-            )
-            self._write(folder, metrics, model, handle, manifest.architecture.max_seq_len)
-            manifest.eval = EvalSummary(
-                split=metrics.split,
-                corpus_path=metrics.corpus_path,
-                loss=loss,
-                perplexity=metrics.perplexity,
-                tokens_per_char=metrics.tokens_per_char,
-                tokens=metrics.tokens,
-                finished_at=metrics.finished_at,
-            )
-            RUN_MANIFESTS.write(folder.manifest, manifest)
-            log.info(
-                "evaluation_completed",
-                loss=loss,
-                perplexity=metrics.perplexity,
-                split=metrics.split,
-                corpus_path=metrics.corpus_path,
-            )
-        return metrics
+    def run(self, manifest: EvalManifest, job: JobContext) -> Ending:
+        folder = self._layout.run(manifest.run_id)
+        run = RUN_MANIFESTS.read(folder.manifest)
+        if run is None:
+            raise AppError(ErrorCode.NOT_FOUND, f"run {manifest.run_id} has no manifest")
+        manifest.status, manifest.started_at = JobStatus.RUNNING, utc_now()
+        self._kind.write(manifest)
+        self._kind.state.set_status(job.job_id, JobStatus.RUNNING, "evaluating")
+        job.log.info("evaluation_started", split=manifest.split, corpus_path=manifest.corpus_path)
+        set_threads(self._settings.worker.threads)
+        tok_folder = self._layout.tokenizer(run.tokenizer.tokenizer_id)
+        tok = TOKENIZER_MANIFESTS.read(tok_folder.manifest)
+        if tok is None:
+            raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, "the run's tokenizer is gone")
+        handle = self._tokenizers.get(tok.config.method).load(tok_folder.path)
+        model = self._models.get(run.architecture.family).load(folder.export)
+        tokens, chars = self._tokens(manifest, run, handle, job.log)
+        if len(tokens) < 2:
+            raise AppError(ErrorCode.DATA_INVALID, "the evaluated text has fewer than 2 tokens")
+        block = min(run.architecture.max_seq_len, len(tokens) - 1)
+        loss, windows = mean_loss(model, tokens, block)
+        metrics = EvalMetrics(
+            run_id=manifest.run_id,
+            split=manifest.split,
+            corpus_path=manifest.corpus_path,
+            loss=loss,
+            perplexity=math.exp(min(loss, 50.0)),
+            tokens=len(tokens),
+            chars=chars,
+            tokens_per_char=len(tokens) / chars if chars else 0.0,
+            windows=windows,
+            finished_at=utc_now(),
+        )
+        self._write(self._kind.folder(job.job_id), metrics, model, handle, run)
+        self._summarise(folder, metrics)
+        message = f"loss {loss:.4f}, perplexity {metrics.perplexity:.2f}"
+        return Ending(status=JobStatus.COMPLETED, message=message)
+
+    def _summarise(self, folder: RunFolder, metrics: EvalMetrics) -> None:
+        """The run's manifest carries the latest evaluation's figures (read afresh: the
+        evaluation took a while, and the run's record may have changed meanwhile)."""
+        run = RUN_MANIFESTS.read(folder.manifest)
+        if run is None:
+            return
+        run.eval = EvalSummary(
+            split=metrics.split,
+            corpus_path=metrics.corpus_path,
+            loss=metrics.loss,
+            perplexity=metrics.perplexity,
+            tokens_per_char=metrics.tokens_per_char,
+            tokens=metrics.tokens,
+            finished_at=metrics.finished_at,
+        )
+        RUN_MANIFESTS.write(folder.manifest, run)
 
     def _tokens(
-        self, request: EvalRequest, manifest: RunManifest, handle: TokenizerHandle, log: Log
+        self, request: EvalManifest, manifest: RunManifest, handle: TokenizerHandle, log: Log
     ) -> tuple[torch.Tensor, int]:
         data = manifest.config.data
         if request.corpus_path is not None:
@@ -160,17 +175,19 @@ class RunEvaluator:
 
     def _write(
         self,
-        folder: RunFolder,
+        folder: EvalFolder,
         metrics: EvalMetrics,
         model: LanguageModel,
         handle: TokenizerHandle,
-        max_seq_len: int,
+        run: RunManifest,
     ) -> None:
+        """Samples first, then the metrics: a reader that finds the metrics finds both."""
+        max_seq_len = run.architecture.max_seq_len
         lines: list[str] = []
         for i, prompt in enumerate(PROMPTS):
             prompt_ids = handle.encode_batch([prompt])[0] if prompt else []
             ids = sample(model, prompt_ids, SAMPLE_TOKENS, 0.8, 40, SAMPLE_SEED + i, max_seq_len)
             record = Sample(prompt=prompt, seed=SAMPLE_SEED + i, completion=handle.decode(ids))
             lines.append(record.model_dump_json())
-        write_text(folder.eval_samples, "\n".join(lines) + "\n")
-        write_model(folder.eval_metrics, metrics)
+        write_text(folder.samples, "\n".join(lines) + "\n")
+        write_model(folder.metrics, metrics)

@@ -1,6 +1,6 @@
 """Checkpoints that describe themselves: weights, optimizer, step, RNG and sampler state.
 
-Written to a temporary file and renamed, so `last.pt` and `best.pt` are always whole.
+Written to a temporary file and renamed, so the last and the best are always whole.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from model_trainer.core.contracts.model import Architecture, LanguageModel
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.atomic import storage_error
+from model_trainer.jobs.layout import BEST_CHECKPOINT, LAST_CHECKPOINT
 from model_trainer.training.loop.torch_state import LoadedState, save_state
 
-LAST = "last.pt"
-BEST = "best.pt"
+LAST = LAST_CHECKPOINT
+BEST = BEST_CHECKPOINT
 FULL_BELOW_BYTES = 1 << 20
 """A failed checkpoint write with less than this left on the disk is put down to a full disk."""
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 import torch
@@ -39,23 +41,43 @@ class EvalResult(EvalPoint):
         return math.exp(min(self.val_loss, 50.0))
 
 
-class LoopOutcome(BaseModel):
+class LoopEnd(StrEnum):
     """How the loop ended."""
+
+    COMPLETED = "completed"
+    """It reached `max_steps`."""
+    CANCELLED = "cancelled"
+    """The run was cancelled; the last checkpoint is saved at the step reached."""
+    WORKER_STOPPING = "worker_stopping"
+    """The worker is being stopped; the last checkpoint is saved and the run resumes elsewhere."""
+    DIVERGED = "diverged"
+    """The loss became NaN or infinite; nothing was saved or reported from that step."""
+
+
+class LoopOutcome(BaseModel):
+    """How the loop ended, and its figures at that point."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    end: LoopEnd
     step: int
     tokens_seen: int
-    cancelled: bool
     last_eval: EvalResult | None
     best_val_loss: float | None
     best_step: int | None
     resumed_from: int
     tokens_per_s: float | None
+    detail: str = ""
+    """Why it diverged, in words (empty for the other ends)."""
 
 
 class LoopHooks(Protocol):
     """What the loop reports to, and asks whether to stop."""
+
+    def on_start(self, resumed_from: int | None) -> None:
+        """Once, before the first evaluation: the step restored from the last checkpoint,
+        or None for a fresh start."""
+        ...
 
     def on_progress(self, progress: Progress) -> None: ...
 
@@ -63,7 +85,9 @@ class LoopHooks(Protocol):
 
     def on_checkpoint(self, step: int, path: str, best: bool) -> None: ...
 
-    def should_stop(self) -> bool: ...
+    def should_stop(self) -> LoopEnd | None:
+        """Before each step: `CANCELLED` or `WORKER_STOPPING` to stop there, None to go on."""
+        ...
 
 
 class TrainingData(BaseModel):
@@ -103,16 +127,15 @@ def mean_loss(model: LanguageModel, tokens: Tensor, block: int) -> tuple[float, 
     return total / n, int(len(picks))
 
 
-def finite_loss(value: float, step: int) -> float:
-    """`value`, or the end of the run: weights that produced a NaN or infinite loss are lost,
-    and every later step, checkpoint and record would only repeat it."""
-    if not math.isfinite(value):
-        raise AppError(
-            ErrorCode.TRAINING_DIVERGED,
-            f"the loss became {value} at step {step}: training diverged; lower "
-            "trainer.learning_rate, raise trainer.warmup_steps or set trainer.grad_clip",
-        )
-    return value
+def divergence(value: float, step: int) -> str | None:
+    """Why the run must end, when `value` is NaN or infinite: weights that produced it are
+    lost, and every later step, checkpoint and record would only repeat it."""
+    if math.isfinite(value):
+        return None
+    return (
+        f"the loss became {value} at step {step}: training diverged; lower "
+        "trainer.learning_rate, raise trainer.warmup_steps or set trainer.grad_clip"
+    )
 
 
 def _eval_result(point: EvalPoint | None) -> EvalResult | None:
@@ -186,6 +209,114 @@ def _optimizer_step(
     return loss_sum
 
 
+@dataclass
+class _State:
+    """What the loop carries from step to step, and what a checkpoint records of it."""
+
+    step: int = 0
+    tokens_seen: int = 0
+    best: float | None = None
+    best_step: int | None = None
+    last_eval: EvalResult | None = None
+    rate: float | None = None
+    resumed_from: int = 0
+    mark_time: float = 0.0
+    mark_step: int = 0
+
+    def restart_clock(self) -> None:
+        """Measure throughput from here (evaluation time is not training)."""
+        self.mark_time, self.mark_step = time.perf_counter(), self.step
+
+    def measure(self, tokens_per_step: int) -> float:
+        """Tokens per second since the clock last started; restarts it."""
+        now = time.perf_counter()
+        rate = (self.step - self.mark_step) * tokens_per_step / max(now - self.mark_time, 1e-9)
+        self.mark_time, self.mark_step = now, self.step
+        return rate
+
+    def outcome(self, end: LoopEnd, detail: str = "") -> LoopOutcome:
+        return LoopOutcome(
+            end=end,
+            step=self.step,
+            tokens_seen=self.tokens_seen,
+            last_eval=self.last_eval,
+            best_val_loss=self.best,
+            best_step=self.best_step,
+            resumed_from=self.resumed_from,
+            tokens_per_s=self.rate,
+            detail=detail,
+        )
+
+
+class _Checkpoints:
+    """The loop's side of the checkpointer: resume from the last one, save either."""
+
+    def __init__(
+        self,
+        checkpointer: Checkpointer,
+        model: LanguageModel,
+        optimizer: torch.optim.Optimizer,
+        sampler: WindowSampler,
+        arch: Architecture,
+        config_json: str,
+        hooks: LoopHooks,
+    ) -> None:
+        self._checkpointer, self._model, self._optimizer = checkpointer, model, optimizer
+        self._sampler, self._arch, self._config_json = sampler, arch, config_json
+        self._hooks = hooks
+
+    def resume(self) -> _State | None:
+        """The state saved in the last checkpoint, restored into model, optimizer, sampler
+        and torch's generator; None when there is none (a fresh start)."""
+        if not self._checkpointer.exists(LAST):
+            return None
+        meta, sampler_state = self._checkpointer.restore(
+            LAST, self._model, self._optimizer, self._arch
+        )
+        self._sampler.restore(sampler_state)
+        return _State(
+            step=meta.step,
+            tokens_seen=meta.tokens_seen,
+            best=meta.best_val_loss,
+            best_step=meta.best_step,
+            last_eval=_eval_result(meta.last_eval),
+            rate=meta.tokens_per_s,
+            resumed_from=meta.step,
+        )
+
+    def save(self, name: str, state: _State) -> None:
+        meta = CheckpointMeta(
+            step=state.step,
+            tokens_seen=state.tokens_seen,
+            best_val_loss=state.best,
+            best_step=state.best_step,
+            last_eval=state.last_eval,
+            tokens_per_s=state.rate,
+            architecture=self._arch,
+            config_json=self._config_json,
+        )
+        path = self._checkpointer.save(
+            name, self._model, self._optimizer, self._sampler.state(), meta
+        )
+        self._hooks.on_checkpoint(state.step, path.name, name == BEST)
+
+
+def _progress(
+    state: _State, spec: TrainerSpec, train_loss: float, lr: float, tokens_per_step: int
+) -> Progress:
+    rate = state.rate
+    return Progress(
+        step=state.step,
+        max_steps=spec.max_steps,
+        tokens_seen=state.tokens_seen,
+        train_loss=train_loss,
+        val_loss=state.last_eval.val_loss if state.last_eval else None,
+        lr=lr,
+        tokens_per_s=rate,
+        eta_s=(spec.max_steps - state.step) * tokens_per_step / rate if rate else None,
+    )
+
+
 def train_loop(
     model: LanguageModel,
     arch: Architecture,
@@ -197,96 +328,51 @@ def train_loop(
     hooks: LoopHooks,
     config_json: str,
 ) -> LoopOutcome:
-    """Train to `spec.max_steps`, resuming from `last.pt` when there is one."""
+    """Train to `spec.max_steps`, resuming from the last checkpoint when there is one;
+    returns how it ended (completed, cancelled, worker stopping, diverged)."""
+    # set up: model on the device, optimizer, sampler; resume from the last checkpoint
     module = model.module.to(device)
     optimizer = make_optimizer(module, spec, device)
     sampler = WindowSampler(data.train, arch.max_seq_len, spec.batch_size, spec.seed)
-    step, tokens_seen, best, best_step = 0, 0, None, None
-    last_eval: EvalResult | None = None
-    rate: float | None = None
-    if checkpointer.exists(LAST):
-        meta, sampler_state = checkpointer.restore(LAST, model, optimizer, arch)
-        sampler.restore(sampler_state)
-        step, tokens_seen, best = meta.step, meta.tokens_seen, meta.best_val_loss
-        best_step, last_eval, rate = meta.best_step, _eval_result(meta.last_eval), meta.tokens_per_s
-    resumed_from = step
+    saver = _Checkpoints(checkpointer, model, optimizer, sampler, arch, config_json, hooks)
+    resumed = saver.resume()
+    hooks.on_start(resumed.step if resumed else None)
+    s = resumed or _State()
     tokens_per_step = spec.batch_size * arch.max_seq_len * spec.grad_accum_steps
     module.train()
-    mark_time, mark_step = time.perf_counter(), step
-
-    def checkpoint(name: str, at: int) -> None:
-        meta = CheckpointMeta(
-            step=at,
-            tokens_seen=tokens_seen,
-            best_val_loss=best,
-            best_step=best_step,
-            last_eval=last_eval,
-            tokens_per_s=rate,
-            architecture=arch,
-            config_json=config_json,
-        )
-        path = checkpointer.save(name, model, optimizer, sampler.state(), meta)
-        hooks.on_checkpoint(at, path.name, name == BEST)
-
+    s.restart_clock()
     while True:
         # evaluate (and keep the best weights) every eval_interval steps and at the end
-        if step % spec.eval_interval == 0 or step == spec.max_steps:
-            final = step == spec.max_steps
-            last_eval = estimate_loss(model, data, spec, arch, device, precision, step, final)
-            finite_loss(last_eval.train_loss, step)
-            finite_loss(last_eval.val_loss, step)
-            hooks.on_eval(last_eval)
-            if step > 0 and (best is None or last_eval.val_loss < best):
-                best, best_step = last_eval.val_loss, step
-                checkpoint(BEST, step)
-            mark_time, mark_step = time.perf_counter(), step  # eval time is not training
-        if step >= spec.max_steps:
-            break
-        if hooks.should_stop():
-            checkpoint(LAST, step)
-            return LoopOutcome(
-                step=step,
-                tokens_seen=tokens_seen,
-                cancelled=True,
-                last_eval=last_eval,
-                best_val_loss=best,
-                best_step=best_step,
-                resumed_from=resumed_from,
-                tokens_per_s=rate,
-            )
+        if s.step % spec.eval_interval == 0 or s.step == spec.max_steps:
+            final = s.step == spec.max_steps
+            ev = estimate_loss(model, data, spec, arch, device, precision, s.step, final)
+            s.last_eval = ev
+            bad = divergence(ev.train_loss, s.step) or divergence(ev.val_loss, s.step)
+            if bad is not None:
+                return s.outcome(LoopEnd.DIVERGED, bad)
+            hooks.on_eval(ev)
+            if s.step > 0 and (s.best is None or ev.val_loss < s.best):
+                s.best, s.best_step = ev.val_loss, s.step
+                saver.save(BEST, s)
+            s.restart_clock()
+        if s.step >= spec.max_steps:
+            return s.outcome(LoopEnd.COMPLETED)
+        # stop when cancelled or the worker is stopping, with the last checkpoint saved
+        if (stop := hooks.should_stop()) is not None:
+            saver.save(LAST, s)
+            return s.outcome(stop)
         # one optimizer step: lr, micro-batches, clip, step, clear
-        lr = get_lr(step, spec)
+        lr = get_lr(s.step, spec)
         loss = _optimizer_step(model, optimizer, sampler, spec, lr, device, precision)
-        step += 1
-        tokens_seen += tokens_per_step
+        s.step += 1
+        s.tokens_seen += tokens_per_step
         # report every log_interval steps
-        if step % spec.log_interval == 0 or step == spec.max_steps:
-            train_loss = finite_loss(float(loss.item()), step)
-            now = time.perf_counter()
-            rate = (step - mark_step) * tokens_per_step / max(now - mark_time, 1e-9)
-            mark_time, mark_step = now, step
-            hooks.on_progress(
-                Progress(
-                    step=step,
-                    max_steps=spec.max_steps,
-                    tokens_seen=tokens_seen,
-                    train_loss=train_loss,
-                    val_loss=last_eval.val_loss if last_eval else None,
-                    lr=lr,
-                    tokens_per_s=rate,
-                    eta_s=(spec.max_steps - step) * tokens_per_step / rate if rate else None,
-                )
-            )
+        if s.step % spec.log_interval == 0 or s.step == spec.max_steps:
+            train_loss = float(loss.item())
+            if (bad := divergence(train_loss, s.step)) is not None:
+                return s.outcome(LoopEnd.DIVERGED, bad)
+            s.rate = s.measure(tokens_per_step)
+            hooks.on_progress(_progress(s, spec, train_loss, lr, tokens_per_step))
         # checkpoint every checkpoint_interval steps and at the end
-        if step % spec.checkpoint_interval == 0 or step == spec.max_steps:
-            checkpoint(LAST, step)
-    return LoopOutcome(
-        step=step,
-        tokens_seen=tokens_seen,
-        cancelled=False,
-        last_eval=last_eval,
-        best_val_loss=best,
-        best_step=best_step,
-        resumed_from=resumed_from,
-        tokens_per_s=rate,
-    )
+        if s.step % spec.checkpoint_interval == 0 or s.step == spec.max_steps:
+            saver.save(LAST, s)

@@ -1,21 +1,22 @@
-"""Where the loop's reports go: metrics.jsonl, Redis, events, the manifest and the log."""
+"""Where the loop's reports go: the metrics file, Redis, events, the manifest and the log."""
 
 from __future__ import annotations
 
 import threading
 import time
-from enum import StrEnum
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from model_trainer.core.contracts.events import EventPublisher
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.job_status import JobStatus
 from model_trainer.core.logging import Log
-from model_trainer.infra.atomic import write_model
 from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisUnavailable
 from model_trainer.jobs.layout import RunFolder
 from model_trainer.jobs.stopping import WORKER_STOP, StopRequest
-from model_trainer.training.loop.loop import EvalResult
+from model_trainer.training.loop.loop import EvalResult, LoopEnd
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.run.durations import AttemptClock
 from model_trainer.training.run.events import (
@@ -23,17 +24,13 @@ from model_trainer.training.run.events import (
     CheckpointSaved,
     EvalCompleted,
     TrainProgress,
+    TrainStarted,
     run_channel,
 )
-from model_trainer.training.run.manifest import MetricRecord, RunManifest
+from model_trainer.training.run.manifest import MetricRecord, RunManifest, keep_metrics_until
 
-
-class StopReason(StrEnum):
-    """Why the loop was told to stop before `max_steps`."""
-
-    CANCELLED = "cancelled"
-    WORKER_STOPPING = "worker_stopping"
-    """The worker is being stopped: the run is queued again and resumes elsewhere."""
+ManifestWriter = Callable[[RunManifest], None]
+"""Writes the run's manifest: the run kind's `write`, the one way it is written."""
 
 
 class RunReporter:
@@ -49,26 +46,54 @@ class RunReporter:
         lease_lost: threading.Event,
         clock: AttemptClock,
         stop: StopRequest = WORKER_STOP,
+        *,
+        write_manifest: ManifestWriter,
     ) -> None:
         self._paths = RunFolder(folder)
         self._lease_lost = lease_lost
         self._clock = clock
         self._stop = stop
-        self.stop_reason: StopReason | None = None
+        self._write = write_manifest
         self._manifest = manifest
         self._state = state
         self._events = events
         self._log = log
         self._run_id = manifest.run_id
         self._channels = [GLOBAL_CHANNEL, run_channel(manifest.run_id)]
-        self._metrics = self._paths.metrics.open("a", encoding="utf-8")
+        self._metrics: TextIO | None = None
+
+    def on_start(self, resumed_from: int | None) -> None:
+        """Trim what a resumed loop will record again, and announce the start."""
+        if resumed_from is not None:
+            keep_metrics_until(self._paths.metrics, resumed_from)
+            self._log.info("run_resuming", from_step=resumed_from)
+        self._open_metrics()
+        self._state.set_status(self._run_id, JobStatus.RUNNING, "training")
+        manifest = self._manifest
+        self._events.publish(
+            self._channels,
+            TrainStarted(
+                request_id=self._run_id,
+                max_steps=manifest.config.trainer.max_steps,
+                device=manifest.device.device if manifest.device else "",
+                parameters=manifest.parameters,
+                resumed_from_step=resumed_from or 0,
+            ),
+        )
+
+    def _open_metrics(self) -> TextIO:
+        if self._metrics is None:
+            self._metrics = self._paths.metrics.open("a", encoding="utf-8")
+        return self._metrics
 
     def close(self) -> None:
-        self._metrics.close()
+        if self._metrics is not None:
+            self._metrics.close()
 
     def _metric(self, record: MetricRecord) -> None:
-        self._metrics.write(record.line())
-        self._metrics.flush()
+        metrics = self._open_metrics()
+        metrics.write(record.line())
+        metrics.flush()
 
     def on_progress(self, progress: Progress) -> None:
         self._manifest.progress = progress
@@ -156,10 +181,11 @@ class RunReporter:
 
     def _write_manifest(self) -> None:
         self._clock.tick()  # a crash before the next write loses only the time since this one
-        write_model(self._paths.manifest, self._manifest)
+        self._write(self._manifest)
 
-    def should_stop(self) -> bool:
-        """Stop when cancelled, or when the worker is being stopped; `stop_reason` says which."""
+    def should_stop(self) -> LoopEnd | None:
+        """`CANCELLED` when the run is cancelled, `WORKER_STOPPING` when its worker is being
+        stopped (the run is queued again and resumes elsewhere), else None."""
         if self._lease_lost.is_set():
             # Another worker took the run over (ours stalled past the lease); stop before
             # writing anything more, and leave the run to it.
@@ -170,7 +196,7 @@ class RunReporter:
             self._log.warning("cancel_flag_unreadable", error=exc.message)
             cancelled = False
         if cancelled:
-            self.stop_reason = StopReason.CANCELLED
-        elif self._stop.requested():
-            self.stop_reason = StopReason.WORKER_STOPPING
-        return self.stop_reason is not None
+            return LoopEnd.CANCELLED
+        if self._stop.requested():
+            return LoopEnd.WORKER_STOPPING
+        return None

@@ -25,9 +25,16 @@ from model_trainer.training.run.manifest import RUN_MANIFESTS, RunManifest
 def present_artifacts(folder: RunFolder) -> list[str]:
     """The run's files that exist now, as `artifacts` lists them (a run that ended early
     still has its log, metrics and checkpoints to download)."""
-    kept = [folder.logs, folder.metrics, folder.last_checkpoint, folder.best_checkpoint]
-    present = [folder.relative(path) for path in kept if path.is_file()]
+    present = [folder.relative(path) for path in folder.kept if path.is_file()]
     return sorted([folder.relative(folder.manifest), *present])
+
+
+def completed_artifacts(folder: RunFolder, exported: list[str]) -> list[str]:
+    """A completed run's files, as `artifacts` lists them: everything it keeps, and the
+    export's files by name."""
+    kept = [folder.relative(path) for path in folder.kept]
+    export = [folder.relative(folder.export / name) for name in sorted(set(exported))]
+    return sorted([folder.relative(folder.manifest), *kept, *export])
 
 
 class RunKind(JobKind[RunManifest]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 
 import torch
 
@@ -22,8 +23,9 @@ from model_trainer.jobs.stopping import WORKER_STOP, StopRequest
 from model_trainer.tokenizers.hf_export import exported_special_tokens
 from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry
+from model_trainer.training.config import Precision
 from model_trainer.training.data.dataset import PreparedDataset, load_tokens, prepare_dataset
-from model_trainer.training.loop.checkpoint import LAST, Checkpointer
+from model_trainer.training.loop.checkpoint import Checkpointer
 from model_trainer.training.loop.device import (
     device_capacity,
     device_info,
@@ -32,15 +34,14 @@ from model_trainer.training.loop.device import (
     set_threads,
     wants_compile,
 )
-from model_trainer.training.loop.loop import LoopOutcome, TrainingData, train_loop
+from model_trainer.training.loop.loop import LoopEnd, LoopOutcome, TrainingData, train_loop
 from model_trainer.training.loop.precision import choose_precision
 from model_trainer.training.model_registry import ModelRegistry
 from model_trainer.training.run.budget import check_memory, check_tokens_per_step
 from model_trainer.training.run.durations import AttemptClock
-from model_trainer.training.run.events import GLOBAL_CHANNEL, TrainStarted, run_channel
-from model_trainer.training.run.hooks import RunReporter, StopReason
-from model_trainer.training.run.kind import RunKind
-from model_trainer.training.run.manifest import RunManifest, keep_metrics_until
+from model_trainer.training.run.hooks import RunReporter
+from model_trainer.training.run.kind import RunKind, completed_artifacts
+from model_trainer.training.run.manifest import RunManifest
 
 
 def summarise(manifest: RunManifest, outcome: LoopOutcome) -> None:
@@ -54,6 +55,17 @@ def summarise(manifest: RunManifest, outcome: LoopOutcome) -> None:
     metrics.tokens_per_s = outcome.tokens_per_s
     manifest.progress.step = outcome.step
     manifest.progress.tokens_seen = outcome.tokens_seen
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """What preparing a run gives training: where, on what, with which model."""
+
+    device: torch.device
+    backend: ModelBackend
+    data: TrainingData
+    model: LanguageModel
+    precision: Precision
 
 
 class RunTraining(JobBody[RunManifest]):
@@ -82,7 +94,83 @@ class RunTraining(JobBody[RunManifest]):
         manifest.last_error = error
         return manifest.retries
 
-    def _prepare(self, manifest: RunManifest, log: Log) -> PreparedDataset:
+    def run(self, manifest: RunManifest, job: JobContext) -> Ending:
+        """Prepare, train, export, in that order; the loop says how training ended."""
+        clock = AttemptClock(manifest.durations)
+        folder = self._kind.folder(manifest.run_id)
+        # prepare: the device, the dataset and the model
+        clock.start("prepare")
+        ready = self._prepare(manifest, job.log)
+        # train: from the last checkpoint or the start, to max_steps or a stop
+        clock.start("train")
+        outcome = self._train(manifest, job, ready, clock)
+        if outcome.end is LoopEnd.DIVERGED:  # fails the run; the record stays as last written
+            raise AppError(ErrorCode.TRAINING_DIVERGED, outcome.detail)
+        clock.tick()
+        summarise(manifest, outcome)
+        if outcome.end is not LoopEnd.COMPLETED:
+            return self._stopped(manifest, outcome)
+        # export: the Hugging Face folder, then the list of what the run leaves
+        clock.start("export")
+        files = self._export(folder, manifest, ready.backend, ready.model)
+        clock.tick()
+        manifest.artifacts = completed_artifacts(folder, files)
+        val_loss = manifest.metrics.final_val_loss
+        message = (
+            f"completed {outcome.step} steps; val loss {val_loss:.4f}"
+            if val_loss is not None
+            else f"completed {outcome.step} steps"
+        )
+        return Ending(status=JobStatus.COMPLETED, message=message)
+
+    def _prepare(self, manifest: RunManifest, log: Log) -> _Ready:
+        """The device, the token ids of both splits, and the model in its precision."""
+        device, backend = self._start(manifest, log)
+        data = self._load_data(manifest, log)
+        model, precision = self._build(manifest, device, backend, log)
+        return _Ready(device=device, backend=backend, data=data, model=model, precision=precision)
+
+    def _start(self, manifest: RunManifest, log: Log) -> tuple[torch.device, ModelBackend]:
+        """Pick the device, check the run fits it, and record the run as running."""
+        spec, arch = manifest.config.trainer, manifest.architecture
+        set_threads(self._settings.worker.threads)
+        device = pick_device(spec.device)
+        prepare_device(device)
+        # Again here: the API judged by the roomiest worker (or its own machine); this one
+        # may have less, and a step that does not fit would be killed by the OOM killer.
+        check_tokens_per_step(arch, spec, self._settings.limits)
+        backend = self._models.get(arch.family)
+        parameters = backend.parameter_count(arch)
+        capacity = device_capacity(device)
+        check_memory(arch, parameters, spec, self._settings.limits, capacity, "this worker")
+        manifest.status = JobStatus.RUNNING
+        manifest.started_at = manifest.started_at or utc_now()
+        manifest.versions = library_versions("torch", "transformers", "tokenizers", "numpy")
+        self._kind.write(manifest)
+        self._kind.state.set_status(manifest.run_id, JobStatus.RUNNING, "preparing data")
+        log.info("run_started", device=str(device), parameters=manifest.parameters)
+        return device, backend
+
+    def _load_data(self, manifest: RunManifest, log: Log) -> TrainingData:
+        """The run's dataset, prepared (or reused) and memory-mapped; each split must hold
+        at least one window."""
+        dataset = self._dataset(manifest, log)
+        manifest.dataset = dataset.info
+        data = TrainingData(
+            train=load_tokens(dataset.train_path(), dataset.info.dtype),
+            val=load_tokens(dataset.val_path(), dataset.info.dtype),
+        )
+        max_seq_len = manifest.architecture.max_seq_len
+        for split, tokens in (("train", data.train), ("val", data.val)):
+            if len(tokens) <= max_seq_len + 1:
+                raise AppError(
+                    ErrorCode.CORPUS_EMPTY,
+                    f"the {split} split has {len(tokens)} tokens, fewer than one window of "
+                    f"max_seq_len {max_seq_len} + 1; use more text or a shorter max_seq_len",
+                )
+        return data
+
+    def _dataset(self, manifest: RunManifest, log: Log) -> PreparedDataset:
         data = manifest.config.data
         tok_folder = self._kind.layout.tokenizer(data.tokenizer_id)
         tok_manifest = TOKENIZER_MANIFESTS.read(tok_folder.manifest)
@@ -101,119 +189,60 @@ class RunTraining(JobBody[RunManifest]):
             log=log,
         )
 
-    def run(self, manifest: RunManifest, job: JobContext) -> Ending:
-        log, folder = job.log, self._kind.folder(manifest.run_id)
-        clock = AttemptClock(manifest.durations)
-        clock.start("prepare")
-        run_id, spec, arch = manifest.run_id, manifest.config.trainer, manifest.architecture
-        set_threads(self._settings.worker.threads)
-        device = pick_device(spec.device)
-        prepare_device(device)
-        # Again here: the API judged by the roomiest worker (or its own machine); this one
-        # may have less, and a step that does not fit would be killed by the OOM killer.
-        check_tokens_per_step(arch, spec, self._settings.limits)
-        backend = self._models.get(arch.family)
-        parameters = backend.parameter_count(arch)
-        capacity = device_capacity(device)
-        check_memory(arch, parameters, spec, self._settings.limits, capacity, "this worker")
-        earlier = manifest.device
-        manifest.status = JobStatus.RUNNING
-        manifest.started_at = manifest.started_at or utc_now()
-        manifest.versions = library_versions("torch", "transformers", "tokenizers", "numpy")
-        self._kind.write(manifest)
-        self._kind.state.set_status(run_id, JobStatus.RUNNING, "preparing data")
-        log.info("run_started", device=str(device), parameters=manifest.parameters)
-
-        dataset = self._prepare(manifest, log)
-        manifest.dataset = dataset.info
-        data = TrainingData(
-            train=load_tokens(dataset.train_path(), dataset.info.dtype),
-            val=load_tokens(dataset.val_path(), dataset.info.dtype),
-        )
-        for split, tokens in (("train", data.train), ("val", data.val)):
-            if len(tokens) <= arch.max_seq_len + 1:
-                raise AppError(
-                    ErrorCode.CORPUS_EMPTY,
-                    f"the {split} split has {len(tokens)} tokens, fewer than one window of "
-                    f"max_seq_len {arch.max_seq_len} + 1; use more text or a shorter max_seq_len",
-                )
-
+    def _build(
+        self, manifest: RunManifest, device: torch.device, backend: ModelBackend, log: Log
+    ) -> tuple[LanguageModel, Precision]:
+        """The model from the run's seed, in the precision chosen (or chosen before: a
+        resumed run computes as it began), compiled when asked."""
+        spec, arch, earlier = manifest.config.trainer, manifest.architecture, manifest.device
         torch.manual_seed(spec.seed)  # the same initial weights for the same seed
         model = backend.build(arch)
         choice = choose_precision(spec.precision, device, model, arch, earlier)
-        precision = choice.precision
-        manifest.device = device_info(device, precision, choice.reason)
+        manifest.device = device_info(device, choice.precision, choice.reason)
         self._kind.write(manifest)
-        log.info("precision_chosen", precision=str(precision), reason=choice.reason)
+        log.info("precision_chosen", precision=str(choice.precision), reason=choice.reason)
         if wants_compile(spec.compile, device):
             model.compile()
-        checkpointer = Checkpointer(folder.checkpoints)
-        resume_step = 0
-        if checkpointer.exists(LAST):
-            resume_step = checkpointer.meta(LAST).step
-            keep_metrics_until(folder.metrics, resume_step)
-            log.info("run_resuming", from_step=resume_step)
+        return model, choice.precision
+
+    def _train(
+        self, manifest: RunManifest, job: JobContext, ready: _Ready, clock: AttemptClock
+    ) -> LoopOutcome:
+        """The loop, reporting to this run's metrics, Redis, events, manifest and log."""
+        folder = self._kind.folder(manifest.run_id)
         reporter = RunReporter(
             folder.path,
             manifest,
             self._kind.state,
             self._events,
-            log,
+            job.log,
             job.lease_lost,
             clock,
             self._stop,
+            write_manifest=self._kind.write,
         )
-        self._kind.state.set_status(run_id, JobStatus.RUNNING, "training")
-        self._events.publish(
-            [GLOBAL_CHANNEL, run_channel(run_id)],
-            TrainStarted(
-                request_id=run_id,
-                max_steps=spec.max_steps,
-                device=str(device),
-                parameters=manifest.parameters,
-                resumed_from_step=resume_step,
-            ),
-        )
-        clock.start("train")
         try:
-            outcome = train_loop(
-                model,
-                arch,
-                spec,
-                data,
-                device,
-                precision,
-                checkpointer,
+            return train_loop(
+                ready.model,
+                manifest.architecture,
+                manifest.config.trainer,
+                ready.data,
+                ready.device,
+                ready.precision,
+                Checkpointer(folder.checkpoints),
                 reporter,
                 manifest.config.model_dump_json(),
             )
         finally:
             reporter.close()
-        clock.tick()
-        summarise(manifest, outcome)
-        if reporter.stop_reason is StopReason.WORKER_STOPPING:  # `last.pt` is saved
+
+    def _stopped(self, manifest: RunManifest, outcome: LoopOutcome) -> Ending:
+        """A loop stopped before `max_steps`, its last checkpoint saved."""
+        if outcome.end is LoopEnd.WORKER_STOPPING:
             message = self._kind.requeued(manifest, self._stop.reason)
             return Ending(status=JobStatus.QUEUED, message=message)
-        if reporter.stop_reason is StopReason.CANCELLED:
-            message = f"cancelled at step {outcome.step}; checkpoint saved"
-            return Ending(status=JobStatus.CANCELLED, message=message)
-
-        clock.start("export")
-        files = self._export(folder, manifest, backend, model)
-        clock.tick()
-        listed = [folder.logs, folder.metrics, folder.last_checkpoint, folder.best_checkpoint]
-        manifest.artifacts = sorted(
-            [folder.relative(folder.manifest)]
-            + [folder.relative(path) for path in listed]
-            + [folder.relative(folder.export / name) for name in sorted(set(files))]
-        )
-        val_loss = manifest.metrics.final_val_loss
-        message = (
-            f"completed {outcome.step} steps; val loss {val_loss:.4f}"
-            if val_loss is not None
-            else f"completed {outcome.step} steps"
-        )
-        return Ending(status=JobStatus.COMPLETED, message=message)
+        message = f"cancelled at step {outcome.step}; checkpoint saved"
+        return Ending(status=JobStatus.CANCELLED, message=message)
 
     def _export(
         self, folder: RunFolder, manifest: RunManifest, backend: ModelBackend, model: LanguageModel

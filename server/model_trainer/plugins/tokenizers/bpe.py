@@ -8,17 +8,18 @@ from pathlib import Path
 from pydantic import BaseModel
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from model_trainer.core.contracts.tokenizer import (
+from model_trainer.plugin import (
     HandleMethods,
+    HfTokenizerHandle,
+    JsonObject,
+    NoOptions,
     TokenizerArtifact,
     TokenizerConfig,
     TokenizerHandle,
     TokenizerTrainRequest,
+    export_tokenizer_json,
+    save_tokenizer_json,
 )
-from model_trainer.core.json_types import JsonObject
-from model_trainer.infra.atomic import move_into_place
-from model_trainer.tokenizers.hf_export import NoOptions, export_tokenizer_json
-from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON, HfTokenizerHandle
 
 END_OF_TEXT = "<|endoftext|>"
 """GPT-2's document separator; doubles as padding and end of sequence on export."""
@@ -55,14 +56,7 @@ class BpeBackend(HandleMethods):
         os.environ["RAYON_NUM_THREADS"] = str(request.threads)
         tokenizer, trainer = byte_level_bpe(config)
         tokenizer.train([str(request.train_file)], trainer)
-        tmp = request.out_dir / f".{TOKENIZER_JSON}.tmp"
-        tokenizer.save(str(tmp))
-        move_into_place(tmp, request.out_dir / TOKENIZER_JSON)
-        return TokenizerArtifact(
-            main_file=TOKENIZER_JSON,
-            files=[TOKENIZER_JSON],
-            vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),
-        )
+        return save_tokenizer_json(tokenizer, request.out_dir)
 
     def load(self, artifact_dir: Path) -> TokenizerHandle:
         return HfTokenizerHandle.from_dir(artifact_dir, unk_token=None)

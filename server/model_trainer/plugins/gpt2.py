@@ -1,7 +1,7 @@
 """GPT-2 on `transformers`: built from a `GPT2Config` (never downloaded), exported as HF files.
 
 The untyped calls (the module's forward, `transformers`' logging and generation config) go
-through `hf_calls.py`; this module is checked like the rest.
+through `model_trainer.plugin_hf`; this module is checked like the rest.
 """
 
 from __future__ import annotations
@@ -9,19 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
-from torch import Tensor, nn
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from model_trainer.core.contracts.model import Architecture, LanguageModel, SpecialTokens
-from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.infra.atomic import make_readable
-from model_trainer.training.hf_calls import (
-    causal_logits,
-    compiled,
-    evaluation_mode,
-    quiet_transformers,
-    record_special_tokens,
+from model_trainer.plugin import (
+    AppError,
+    Architecture,
+    ErrorCode,
+    LanguageModel,
+    ModelSize,
+    SpecialTokens,
 )
+from model_trainer.plugin_hf import HfCausalLM, evaluation_mode, quiet_transformers, save_pretrained
 
 quiet_transformers()
 
@@ -32,13 +30,13 @@ class Gpt2Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-SIZES: dict[str, tuple[int, int, int]] = {
-    "nano": (4, 4, 128),
-    "tiny": (4, 4, 256),
-    "mini": (6, 6, 384),
-    "small": (12, 12, 768),
+SIZES: dict[str, ModelSize] = {
+    "nano": ModelSize(n_layer=4, n_head=4, n_embd=128),
+    "tiny": ModelSize(n_layer=4, n_head=4, n_embd=256),
+    "mini": ModelSize(n_layer=6, n_head=6, n_embd=384),
+    "small": ModelSize(n_layer=12, n_head=12, n_embd=768),
 }
-"""Named sizes as (n_layer, n_head, n_embd); `small` is the GPT-2 124M shape."""
+"""Named sizes; `small` is the GPT-2 124M shape (GPT-2 has no options for a size to set)."""
 
 
 def gpt2_config(arch: Architecture, bos_id: int, eos_id: int) -> GPT2Config:
@@ -61,27 +59,8 @@ def gpt2_config(arch: Architecture, bos_id: int, eos_id: int) -> GPT2Config:
     )
 
 
-class Gpt2Model:
+class Gpt2Model(HfCausalLM[GPT2LMHeadModel]):
     """`LanguageModel` over `GPT2LMHeadModel`."""
-
-    def __init__(self, model: GPT2LMHeadModel) -> None:
-        self._model = model
-        self._forward: nn.Module = model
-
-    @property
-    def module(self) -> nn.Module:
-        return self._model
-
-    @property
-    def hf_model(self) -> GPT2LMHeadModel:
-        return self._model
-
-    def logits(self, idx: Tensor) -> Tensor:
-        return causal_logits(self._forward, idx)
-
-    def compile(self) -> None:
-        # The compiled wrapper shares the parameters; checkpoints keep using the plain module.
-        self._forward = compiled(self._model)
 
 
 class Gpt2Backend:
@@ -94,7 +73,7 @@ class Gpt2Backend:
     def name(self) -> str:
         return "gpt2"
 
-    def sizes(self) -> dict[str, tuple[int, int, int]]:
+    def sizes(self) -> dict[str, ModelSize]:
         return dict(SIZES)
 
     def options_model(self) -> type[BaseModel]:
@@ -127,12 +106,7 @@ class Gpt2Backend:
     ) -> list[str]:
         if not isinstance(model, Gpt2Model):
             raise AppError(ErrorCode.CONFIG_INVALID, "only GPT-2 models export as GPT-2")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        hf = model.hf_model
-        record_special_tokens(hf, special, architecture.max_seq_len)
-        hf.save_pretrained(str(out_dir), safe_serialization=True)
-        make_readable(out_dir)  # safetensors writes its file 0600
-        return sorted(p.name for p in out_dir.iterdir() if p.is_file())
+        return save_pretrained(model.hf_model, out_dir, special, architecture.max_seq_len)
 
     def load(self, export_dir: Path) -> LanguageModel:
         model = GPT2LMHeadModel.from_pretrained(str(export_dir), local_files_only=True)

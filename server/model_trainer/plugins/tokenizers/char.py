@@ -12,18 +12,19 @@ from pathlib import Path
 from pydantic import BaseModel
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
-from model_trainer.core.contracts.tokenizer import (
+from model_trainer.plugin import (
     HandleMethods,
+    HfTokenizerHandle,
+    JsonObject,
+    NoOptions,
     TokenizerArtifact,
     TokenizerConfig,
     TokenizerHandle,
     TokenizerTrainRequest,
+    export_tokenizer_json,
+    iter_text_batches,
+    save_tokenizer_json,
 )
-from model_trainer.core.json_types import JsonObject
-from model_trainer.infra.atomic import move_into_place
-from model_trainer.tokenizers.corpus import iter_text_batches
-from model_trainer.tokenizers.hf_export import NoOptions, export_tokenizer_json
-from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON, HfTokenizerHandle
 
 UNK = "<unk>"
 
@@ -66,13 +67,7 @@ class CharBackend(HandleMethods):
 
     def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
         vocab = char_vocab(count_chars(request.train_file), config.vocab_size, config.min_frequency)
-        tokenizer = char_tokenizer(vocab)
-        tmp = request.out_dir / f".{TOKENIZER_JSON}.tmp"
-        tokenizer.save(str(tmp))
-        move_into_place(tmp, request.out_dir / TOKENIZER_JSON)
-        return TokenizerArtifact(
-            main_file=TOKENIZER_JSON, files=[TOKENIZER_JSON], vocab_size=len(vocab)
-        )
+        return save_tokenizer_json(char_tokenizer(vocab), request.out_dir)
 
     def load(self, artifact_dir: Path) -> TokenizerHandle:
         return HfTokenizerHandle.from_dir(artifact_dir, unk_token=UNK)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.plugin import AppError, ErrorCode
 
 
 def _ids(value: object, what: str) -> list[int]:

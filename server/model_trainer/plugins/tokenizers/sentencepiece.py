@@ -7,22 +7,24 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from model_trainer.core.contracts.tokenizer import (
+from model_trainer.plugin import (
+    TOKENIZER_JSON,
+    AppError,
+    ErrorCode,
     HandleMethods,
+    JsonObject,
+    Log,
     TokenizerArtifact,
     TokenizerConfig,
     TokenizerHandle,
     TokenizerInfo,
     TokenizerTrainRequest,
+    move_into_place,
+    write_tokenizer_config,
 )
-from model_trainer.core.errors import AppError, ErrorCode
-from model_trainer.core.json_types import JsonObject
-from model_trainer.core.logging import Log
-from model_trainer.infra.atomic import move_into_place
-from model_trainer.tokenizers.hf_export import spm_to_tokenizer, write_tokenizer_config
-from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON
-from model_trainer.tokenizers.spm_adapter import SpmProcessor
-from model_trainer.tokenizers.spm_adapter import train as spm_train
+from model_trainer.plugins.tokenizers.spm_adapter import SpmProcessor
+from model_trainer.plugins.tokenizers.spm_adapter import train as spm_train
+from model_trainer.plugins.tokenizers.spm_convert import spm_to_tokenizer
 
 MODEL_FILE = "tokenizer.model"
 VOCAB_FILE = "tokenizer.vocab"
