@@ -41,6 +41,21 @@ class JobSnapshot:
         self.error = error
         """Why it failed, for when the manifest could not say so (a full disk)."""
 
+    def shown_over(
+        self, recorded: JobStatus, error: JobError | None
+    ) -> tuple[JobStatus, JobError | None]:
+        """The status and error to show for a job whose manifest records `recorded` and
+        `error`: the manifest once it says the job ended; before that Redis knows better (the
+        worker updates it first), and a running job without a heartbeat is stalled (a live
+        worker will start it again)."""
+        if recorded in TERMINAL or self.status is None:
+            return recorded, error
+        if self.status is JobStatus.FAILED and error is None:
+            return self.status, self.error  # the manifest could not be written
+        if self.status is JobStatus.RUNNING and self.heartbeat is None:
+            return JobStatus.STALLED, error
+        return self.status, error
+
 
 class JobStateStore:
     """Reads and writes the live state of one kind of job (`runs` or `tokenizers`)."""

@@ -10,7 +10,7 @@ from model_trainer.core.contracts.events import utc_now
 from model_trainer.core.contracts.queue import JobQueue, JobSpec, check_room
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id
-from model_trainer.core.job_status import TERMINAL, JobError, JobStatus
+from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.settings import Settings
 from model_trainer.infra.paths import corpus_files
 from model_trainer.jobs.layout import RunFolder
@@ -102,13 +102,7 @@ class EvaluationOrchestrator:
     def _view(self, folder: RunFolder, manifest: EvalManifest) -> EvalView:
         job_id = self._kind.job_id(manifest)
         live = self._kind.state.snapshot(job_id)
-        status, error = manifest.status, manifest.error
-        if status not in TERMINAL and live.status is not None:
-            status = live.status
-            if status is JobStatus.RUNNING and live.heartbeat is None:
-                status = JobStatus.STALLED  # its worker died; a live worker starts it again
-            if status is JobStatus.FAILED and error is None:
-                error = live.error  # the manifest could not be written
+        status, error = live.shown_over(manifest.status, manifest.error)
         view = EvalView(manifest.run_id, manifest, status, live.message, error)
         if status is JobStatus.COMPLETED and manifest.status is JobStatus.COMPLETED:
             results = folder.evaluation(manifest.eval_id)

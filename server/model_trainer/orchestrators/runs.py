@@ -180,13 +180,7 @@ class RunOrchestrator:
         if manifest is None:
             raise AppError(ErrorCode.NOT_FOUND, f"run '{run_id}' does not exist")
         live = self._state.snapshot(run_id)
-        if manifest.status not in TERMINAL and live.status is not None:
-            manifest.status = live.status
-            if manifest.error is None and live.status is JobStatus.FAILED:
-                manifest.error = live.error  # the manifest could not be written
-            if live.status is JobStatus.RUNNING and live.heartbeat is None:
-                # The worker stopped heartbeating; a live worker will resume the run.
-                manifest.status = JobStatus.STALLED
+        manifest.status, manifest.error = live.shown_over(manifest.status, manifest.error)
         if manifest.status not in TERMINAL and live.progress:
             manifest.progress = Progress.model_validate_json(live.progress)
         message = manifest.error.message if manifest.error else live.message

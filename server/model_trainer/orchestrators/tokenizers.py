@@ -92,15 +92,7 @@ class TokenizerOrchestrator:
         if manifest is None:
             raise AppError(ErrorCode.NOT_FOUND, f"tokenizer '{tokenizer_id}' does not exist")
         live = self._state.snapshot(tokenizer_id)
-        # The manifest is the record of truth once it says the job ended; before that Redis
-        # knows better (the worker updates it first).
-        if manifest.status not in TERMINAL and live.status is not None:
-            manifest.status = live.status
-            if manifest.error is None and live.status is JobStatus.FAILED:
-                manifest.error = live.error  # the manifest could not be written
-            if live.status is JobStatus.RUNNING and live.heartbeat is None:
-                # The worker stopped heartbeating; a live worker will start it again.
-                manifest.status = JobStatus.STALLED
+        manifest.status, manifest.error = live.shown_over(manifest.status, manifest.error)
         message = manifest.error.message if manifest.error else live.message
         return TokenizerView(manifest, message, live.heartbeat)
 
