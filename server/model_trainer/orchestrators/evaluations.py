@@ -7,13 +7,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from model_trainer.core.contracts.events import utc_now
-from model_trainer.core.contracts.queue import JobQueue, JobSpec, check_room
+from model_trainer.core.contracts.queue import JobQueue, JobSpec
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.settings import Settings
 from model_trainer.infra.paths import corpus_files
 from model_trainer.jobs.layout import RunFolder
+from model_trainer.orchestrators.queue_room import check_room
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.training.config import EvalRequest
 from model_trainer.training.inference.eval_job import EvalKind, EvalManifest, eval_job_id

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from model_trainer.core.contracts.events import EventPublisher, utc_now
 from model_trainer.core.contracts.model import Architecture
-from model_trainer.core.contracts.queue import JobQueue, JobSpec, check_room
+from model_trainer.core.contracts.queue import JobQueue, JobSpec
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id, validate_id
 from model_trainer.core.job_status import TERMINAL, JobStatus
@@ -24,6 +24,7 @@ from model_trainer.jobs.endings import JobEndings
 from model_trainer.jobs.layout import ArtifactLayout, RunFolder
 from model_trainer.jobs.targets import JobTarget
 from model_trainer.orchestrators.manifest_cache import ManifestCache
+from model_trainer.orchestrators.queue_room import check_room
 from model_trainer.orchestrators.run_admission import check_capacity, resolve_architecture
 from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry

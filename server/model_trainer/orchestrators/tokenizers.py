@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from model_trainer.core.contracts.events import utc_now
-from model_trainer.core.contracts.queue import JobQueue, JobSpec, check_room
+from model_trainer.core.contracts.queue import JobQueue, JobSpec
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id, validate_id
@@ -18,6 +18,7 @@ from model_trainer.infra.paths import corpus_files
 from model_trainer.infra.unreadable import report_unreadable
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.jobs.targets import JobTarget
+from model_trainer.orchestrators.queue_room import check_room
 from model_trainer.tokenizers.manifest import (
     TOKENIZER_MANIFESTS,
     TokenizerManifest,

@@ -6,8 +6,6 @@ from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_trainer.core.errors import AppError, ErrorCode
-
 
 class JobSpec(BaseModel):
     """One unit of work: a module-level function, its JSON payload, and limits."""
@@ -33,19 +31,3 @@ class JobQueue(Protocol):
     def waiting(self) -> int:
         """Jobs enqueued that no worker has taken yet."""
         ...
-
-
-QUEUE_FULL_RETRY_S = 30
-"""What a refused client is told to wait: about the time a small job takes."""
-
-
-def check_room(queue: JobQueue, limit: int) -> None:
-    """Refuse new work while `limit` jobs already wait (work that was queued before, such as
-    a run a stopping worker hands back, never passes through here)."""
-    waiting = queue.waiting()
-    if waiting >= limit:
-        raise AppError(
-            ErrorCode.QUEUE_FULL,
-            f"{waiting} jobs are waiting for a worker (the limit is {limit}); try again later",
-            retry_after_s=QUEUE_FULL_RETRY_S,
-        )
