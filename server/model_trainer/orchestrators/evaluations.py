@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -21,27 +22,18 @@ from model_trainer.training.inference.eval_job import EvalKind, EvalManifest, ev
 from model_trainer.training.inference.evaluate import EvalMetrics, Sample
 
 
+@dataclass
 class EvalView:
     """An evaluation as the API shows it: its record, live state, and results once done.
     `manifest` is None for an evaluation from before evaluations were jobs."""
 
-    def __init__(
-        self,
-        run_id: str,
-        manifest: EvalManifest | None,
-        status: JobStatus,
-        message: str | None = None,
-        error: JobError | None = None,
-        metrics: EvalMetrics | None = None,
-        samples: list[Sample] | None = None,
-    ) -> None:
-        self.run_id = run_id
-        self.manifest = manifest
-        self.status = status
-        self.message = message
-        self.error = error
-        self.metrics = metrics
-        self.samples = samples or []
+    run_id: str
+    manifest: EvalManifest | None
+    status: JobStatus
+    message: str | None = None
+    error: JobError | None = None
+    metrics: EvalMetrics | None = None
+    samples: list[Sample] = field(default_factory=list)
 
 
 class EvaluationOrchestrator:
