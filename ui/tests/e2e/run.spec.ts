@@ -40,4 +40,10 @@ test('starts a tiny run through the New training run form and follows it', async
   await page.getByRole('button', { name: 'Generate' }).click()
   await expect(page.getByText(/^\d+ new tokens$/)).toBeVisible({ timeout: JOB_TIMEOUT })
   await shot('generated')
+
+  // Evaluation is a job of its own: queued, then its figures and samples once it completes.
+  await page.getByRole('button', { name: 'Evaluate', exact: true }).click()
+  await expect(page.getByText('Loss / perplexity')).toBeVisible({ timeout: JOB_TIMEOUT })
+  await expect(page.locator('ol.samples li').first()).toBeVisible()
+  await shot('evaluated')
 })
