@@ -81,11 +81,25 @@ class GptNeoxBackend:
         a = architecture
         return 6 * self.parameter_count(a) + 12 * a.n_layer * a.max_seq_len * a.n_embd
 
-    def build(self, architecture: Architecture) -> LanguageModel:
+    def activation_bytes_per_token(self, architecture: Architecture) -> int:
+        """As GPT-2's fitted terms, with the MLP's share scaled by its width (the fit had
+        4 x width) and the untied output layer's logits."""
+        a = architecture
+        m = _mlp_width(a, _options(a))
+        per_layer = 48 * a.n_embd + 8 * m
+        return a.n_layer * per_layer + 18 * a.vocab_size + 16 * a.n_embd
+
+    def check(self, architecture: Architecture) -> None:
+        if architecture.n_embd % architecture.n_head:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"model.n_embd: {architecture.n_embd} is not divisible by n_head "
+                f"{architecture.n_head}",
+            )
         options = _options(architecture)
         head_dim = architecture.n_embd // architecture.n_head
         # transformers rotates int(head_dim * rotary_pct) dimensions in pairs; the options
-        # model cannot see the architecture, so the check is here.
+        # model cannot see the architecture, so the check is here, before anything is queued.
         rotary = int(head_dim * options.rotary_pct)
         if rotary < 2 or rotary % 2:
             raise AppError(
@@ -93,6 +107,10 @@ class GptNeoxBackend:
                 f"model.options.rotary_pct: {options.rotary_pct} of a head width of {head_dim} "
                 f"rotates {rotary} dimensions; it must be an even number, at least 2",
             )
+
+    def build(self, architecture: Architecture) -> LanguageModel:
+        self.check(architecture)
+        options = _options(architecture)
         return neox_hf.build(
             architecture,
             options.rotary_pct,

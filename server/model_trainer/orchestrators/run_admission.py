@@ -30,15 +30,11 @@ def resolve_architecture(
     n_layer = spec.n_layer or size.n_layer
     n_head = spec.n_head or size.n_head
     n_embd = spec.n_embd or size.n_embd
-    if n_embd % n_head:
-        raise AppError(
-            ErrorCode.CONFIG_INVALID, f"model.n_embd: {n_embd} is not divisible by n_head {n_head}"
-        )
     # Context and dropout have request defaults; a size's value wins only over a default.
     given = spec.model_fields_set
     max_seq_len = size.max_seq_len if "max_seq_len" not in given else None
     dropout = size.dropout if "dropout" not in given else None
-    return backend, Architecture(
+    arch = Architecture(
         family=spec.family,
         n_layer=n_layer,
         n_head=n_head,
@@ -48,6 +44,8 @@ def resolve_architecture(
         dropout=spec.dropout if dropout is None else dropout,
         options=options,
     )
+    backend.check(arch)
+    return backend, arch
 
 
 def _memory_of(offer: tuple[str, DeviceCapacity]) -> int:
@@ -56,7 +54,7 @@ def _memory_of(offer: tuple[str, DeviceCapacity]) -> int:
 
 def check_capacity(
     arch: Architecture,
-    parameters: int,
+    backend: ModelBackend,
     spec: TrainerSpec,
     limits: LimitSettings,
     workers: list[WorkerCapacity],
@@ -82,4 +80,4 @@ def check_capacity(
         offered = [("this machine (no worker is live to ask)", here)]
     name, device = max(offered, key=_memory_of)
     where = name if name.startswith("this machine") else f"the roomiest worker, {name},"
-    check_memory(arch, parameters, spec, limits, device, where)
+    check_memory(arch, backend, spec, limits, device, where)

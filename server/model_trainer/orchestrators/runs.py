@@ -152,7 +152,7 @@ class RunOrchestrator:
                 f"model: {parameters:,} parameters exceed the limit {limits.max_parameters:,}",
             )
         check_tokens_per_step(arch, config.trainer, limits)
-        check_capacity(arch, parameters, config.trainer, limits, self._workers.live())
+        check_capacity(arch, backend, config.trainer, limits, self._workers.live())
         check_room(self._queue, limits.max_queued_jobs)
         return tokenizer, arch, parameters
 

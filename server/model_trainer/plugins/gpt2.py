@@ -92,6 +92,21 @@ class Gpt2Backend:
         a = architecture
         return 6 * self.parameter_count(a) + 12 * a.n_layer * a.max_seq_len * a.n_embd
 
+    def activation_bytes_per_token(self, architecture: Architecture) -> int:
+        """Fitted to peak RSS measured on CPU (docs/RELIABILITY.md): about 80 bytes per
+        width per layer, 18 per vocabulary entry (the logits and the loss's copies), 16 per
+        width for the embeddings. SDPA keeps no T x T matrix, so T does not appear."""
+        a = architecture
+        return 80 * a.n_layer * a.n_embd + 18 * a.vocab_size + 16 * a.n_embd
+
+    def check(self, architecture: Architecture) -> None:
+        if architecture.n_embd % architecture.n_head:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"model.n_embd: {architecture.n_embd} is not divisible by n_head "
+                f"{architecture.n_head}",
+            )
+
     def build(self, architecture: Architecture) -> LanguageModel:
         config = gpt2_config(architecture, self._bos_id, self._eos_id)
         config._attn_implementation = "sdpa"

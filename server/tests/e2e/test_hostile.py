@@ -165,7 +165,7 @@ def test_the_worker_checks_memory_again_before_building_the_model(
     arch = Architecture(
         family="gpt2", n_layer=4, n_head=2, n_embd=256, max_seq_len=256, vocab_size=100, dropout=0
     )
-    per_window = step_memory(arch, Gpt2Backend().parameter_count(arch), 1).activation_bytes
+    per_window = step_memory(arch, Gpt2Backend(), 1).activation_bytes
     batch = int(1.5 * memory_bytes() / per_window) + 1
     assert batch <= 4096, "this machine has more memory than the test can exceed"
     body = _run_body(char_tokenizer, batch_size=batch)

@@ -91,7 +91,20 @@ class ModelBackend(Protocol):
         ...
 
     def flops_per_token(self, architecture: Architecture) -> int:
-        """Training FLOPs per token (forward and backward), for utilisation figures."""
+        """Training FLOPs per token (forward and backward): the service's model FLOPs
+        utilisation divides the measured tokens per second times this by the device's peak."""
+        ...
+
+    def activation_bytes_per_token(self, architecture: Architecture) -> int:
+        """Bytes autograd keeps per token of a micro-batch in fp32 (activations, logits and
+        the loss's copies of them), for the memory estimate that admits or refuses a run."""
+        ...
+
+    def check(self, architecture: Architecture) -> None:
+        """Refuse, when a request arrives, what `build` could not make: raise
+        `AppError(ErrorCode.CONFIG_INVALID, "model.<field>: ...")` naming the field (key/value
+        heads that do not divide the heads, an odd rotary width, ...). The shared fields are
+        already in range and `options` already passed `options_model`."""
         ...
 
     def build(self, architecture: Architecture) -> LanguageModel: ...
@@ -118,6 +131,8 @@ MODEL_METHODS = (
     "options_model",
     "parameter_count",
     "flops_per_token",
+    "activation_bytes_per_token",
+    "check",
     "build",
     "export",
     "load",

@@ -1,19 +1,16 @@
 """What one training step needs, checked against what a worker has, before anything runs.
 
 The estimate is for one micro-step in fp32 with AdamW: weights, gradients and two moments
-(16 bytes a parameter), plus the activations autograd keeps for the backward pass. The
-activation terms were fitted to peak RSS measured on CPU (see docs/RELIABILITY.md): per token,
-about 80 bytes per embedding dimension per layer, 18 bytes per vocabulary entry (the logits
-and the loss's copies of them), and 16 bytes per dimension for the embeddings. Attention is
-taken to be memory-efficient (PyTorch's SDPA keeps no T x T matrix), which it is on CPU and
-CUDA with the `transformers` versions we use.
+(16 bytes a parameter), plus the activations autograd keeps for the backward pass, per token
+as the family states them (`ModelBackend.activation_bytes_per_token`; GPT-2's terms were
+fitted to peak RSS measured on CPU, see docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from model_trainer.core.contracts.model import Architecture
+from model_trainer.core.contracts.model import Architecture, ModelBackend
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.settings import LimitSettings
 from model_trainer.infra.workers import DeviceCapacity
@@ -21,9 +18,6 @@ from model_trainer.training.config import TrainerSpec
 
 STATE_BYTES_PER_PARAMETER = 16
 """fp32 weights, gradients and AdamW's two moments."""
-ACTIVATION_BYTES_PER_DIM_PER_LAYER = 80
-LOGIT_BYTES_PER_VOCAB = 18
-EMBEDDING_BYTES_PER_DIM = 16
 PROCESS_BYTES = 600 * 1024 * 1024
 """What a work horse holds before the model (torch, transformers, the tokenizer)."""
 
@@ -44,14 +38,11 @@ class StepMemory(BaseModel):
         return self.state_bytes + self.activation_bytes
 
 
-def step_memory(arch: Architecture, parameters: int, batch_size: int) -> StepMemory:
-    """The estimate for a model of `parameters` and `batch_size` windows of
-    `arch.max_seq_len` tokens (the per-token terms hold for decoder-only transformers)."""
-    per_token = (
-        arch.n_layer * ACTIVATION_BYTES_PER_DIM_PER_LAYER * arch.n_embd
-        + LOGIT_BYTES_PER_VOCAB * arch.vocab_size
-        + EMBEDDING_BYTES_PER_DIM * arch.n_embd
-    )
+def step_memory(arch: Architecture, backend: ModelBackend, batch_size: int) -> StepMemory:
+    """The estimate for the family's model and `batch_size` windows of `arch.max_seq_len`
+    tokens: its parameters' state and the activations it says a token keeps."""
+    parameters = backend.parameter_count(arch)
+    per_token = backend.activation_bytes_per_token(arch)
     return StepMemory(
         parameters=parameters,
         state_bytes=parameters * STATE_BYTES_PER_PARAMETER,
@@ -77,7 +68,7 @@ def check_tokens_per_step(arch: Architecture, spec: TrainerSpec, limits: LimitSe
 
 def check_memory(
     arch: Architecture,
-    parameters: int,
+    backend: ModelBackend,
     spec: TrainerSpec,
     limits: LimitSettings,
     device: DeviceCapacity,
@@ -85,7 +76,7 @@ def check_memory(
 ) -> StepMemory:
     """Refuse a step whose estimate exceeds `memory_fraction` of the device's memory (a
     worker's RAM, or its GPU's); the message says what it would need and what there is."""
-    need = step_memory(arch, parameters, spec.batch_size)
+    need = step_memory(arch, backend, spec.batch_size)
     memory_bytes = device.memory_bytes
     budget = int(memory_bytes * limits.memory_fraction)
     overhead = PROCESS_BYTES if device.kind != "cuda" else 0

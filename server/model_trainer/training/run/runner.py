@@ -140,9 +140,8 @@ class RunTraining(JobBody[RunManifest]):
         # may have less, and a step that does not fit would be killed by the OOM killer.
         check_tokens_per_step(arch, spec, self._settings.limits)
         backend = self._models.get(arch.family)
-        parameters = backend.parameter_count(arch)
         capacity = device_capacity(device)
-        check_memory(arch, parameters, spec, self._settings.limits, capacity, "this worker")
+        check_memory(arch, backend, spec, self._settings.limits, capacity, "this worker")
         manifest.status = JobStatus.RUNNING
         manifest.started_at = manifest.started_at or utc_now()
         manifest.versions = library_versions("torch", "transformers", "tokenizers", "numpy")
