@@ -3,7 +3,9 @@
 The checkout is copied to a scratch folder (nanoGPT writes its data and checkpoints beside its
 code), given the same Shakespeare text, trained with its documented CPU command, and timed.
 Its final weights are then loaded into our GPT-2 module, so both trainers' models are scored
-by the same function over the same held-out text.
+by the same function over the same held-out text. nanoGPT's checkpoint and vocabulary are
+pickles (`torch.load` and `pickle.load` return `Any`): each is read as an `object` and
+validated into the small models below before use.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -35,6 +38,35 @@ CONV1D_WEIGHTS = (
 """nanoGPT keeps these as nn.Linear (out, in); Hugging Face's GPT-2 as Conv1D (in, out)."""
 
 
+class _Shape(BaseModel):
+    """The `model_args` of a nanoGPT checkpoint that our GPT-2 needs."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int
+    vocab_size: int
+
+
+class _Checkpoint(BaseModel):
+    """nanoGPT's `ckpt.pt`, as far as it is read here."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
+
+    model_args: _Shape
+    model: dict[str, torch.Tensor]
+
+
+class _Meta(BaseModel):
+    """nanoGPT's `meta.pkl`: its character vocabulary."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    stoi: dict[str, int]
+
+
 class NanoGptRun(BaseModel):
     """What one run of nanoGPT's train.py gave."""
 
@@ -51,7 +83,8 @@ def run_nanogpt(checkout: Path, work: Path, corpus: Path, steps: int, threads: i
     """nanoGPT's README command for a CPU, with the final weights kept; wall time of train.py
     alone (data preparation excluded)."""
     home = work / "nanogpt"
-    shutil.copytree(checkout, home, ignore=shutil.ignore_patterns(".git", "out*", "*.bin"))
+    skip: Callable[[str, list[str]], set[str]] = shutil.ignore_patterns(".git", "out*", "*.bin")
+    shutil.copytree(checkout, home, ignore=skip)
     data = home / "data" / "shakespeare_char"
     shutil.copy(corpus, data / "input.txt")  # prepare.py downloads only when this is missing
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
@@ -69,7 +102,7 @@ def run_nanogpt(checkout: Path, work: Path, corpus: Path, steps: int, threads: i
     started = time.monotonic()
     done = subprocess.run(command, cwd=home, env=env, check=True, capture_output=True, text=True)
     wall = time.monotonic() - started
-    evals = FINAL_EVAL.findall(done.stdout)
+    evals = [m.groups("") for m in FINAL_EVAL.finditer(done.stdout)]
     if not evals or int(evals[-1][0]) != steps:
         raise SystemExit(f"nanoGPT did not report step {steps}:\n{done.stdout[-2000:]}")
     return NanoGptRun(
@@ -83,21 +116,22 @@ def run_nanogpt(checkout: Path, work: Path, corpus: Path, steps: int, threads: i
 
 def nanogpt_as_gpt2(checkpoint: Path) -> Gpt2Model:
     """nanoGPT's weights in our GPT-2 module (its recipe trains no biases: they are set to 0)."""
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    shape = saved["model_args"]
+    loaded: object = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    saved = _Checkpoint.model_validate(loaded)
+    shape = saved.model_args
     arch = Architecture(
         family="gpt2",
-        n_layer=shape["n_layer"],
-        n_head=shape["n_head"],
-        n_embd=shape["n_embd"],
-        max_seq_len=shape["block_size"],
-        vocab_size=shape["vocab_size"],
+        n_layer=shape.n_layer,
+        n_head=shape.n_head,
+        n_embd=shape.n_embd,
+        max_seq_len=shape.block_size,
+        vocab_size=shape.vocab_size,
         dropout=0.0,
     )
     config = gpt2_config(arch, 0, 0)
     config.activation_function = "gelu"  # nanoGPT's nn.GELU(); ours is the same today
     host = GPT2LMHeadModel(config)
-    source = {k.removeprefix("_orig_mod."): v for k, v in saved["model"].items()}
+    source = {k.removeprefix("_orig_mod."): v for k, v in saved.model.items()}
     with torch.no_grad():
         for name, param in host.named_parameters():
             if name in source:
@@ -117,8 +151,10 @@ def nanogpt_as_gpt2(checkpoint: Path) -> Gpt2Model:
 def encode_for_nanogpt(meta: Path, text: str) -> torch.Tensor:
     """Text as nanoGPT's character ids (its vocabulary covers the whole corpus)."""
     with meta.open("rb") as handle:  # written moments ago by prepare.py in our scratch folder
-        stoi: dict[str, int] = pickle.load(handle)["stoi"]  # noqa: S301
-    return torch.tensor([stoi[c] for c in text], dtype=torch.long)
+        meta_pickle: object = pickle.load(handle)  # noqa: S301
+    stoi = _Meta.model_validate(meta_pickle).stoi
+    ids: list[int] = [stoi[c] for c in text]
+    return torch.tensor(ids, dtype=torch.long)
 
 
 def nanogpt_val_bin(path: Path) -> torch.Tensor:

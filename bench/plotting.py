@@ -1,8 +1,8 @@
 """The one place that calls matplotlib: line charts described by plain values, saved as PNG.
 
-matplotlib's annotations carry `Any` (keyword arguments, artists' properties), so this module
-is named in pyproject as exempt from `disallow_any_expr`; callers hand it only the small
-frozen classes below, made of floats, strings and lists. It draws on a `Figure` with the Agg
+matplotlib's annotations carry `Any` (keyword arguments, artists' properties): this module
+calls only what hands back typed values, and callers hand it only the small frozen classes
+below, made of floats, strings and lists. It draws on a `Figure` with the Agg
 canvas directly, without pyplot, so no display and no global figure state are involved.
 """
 
@@ -102,8 +102,10 @@ def save(path: Path, title: str, panels: list[Panel], caption: str = "") -> None
     with rc_context(STYLE):
         figure = Figure(figsize=(WIDTH_IN, PANEL_HEIGHT_IN), dpi=DPI, layout="constrained")
         FigureCanvasAgg(figure)  # attaches itself: the figure renders with Agg, no display
-        grid = figure.subplots(1, len(panels), squeeze=False)
-        for panel, axes in zip(panels, grid[0], strict=True):
+        # What `figure.subplots(1, n)` does, without its array of axes (typed with `Any`).
+        grid = figure.add_gridspec(1, len(panels))
+        row = [figure.add_subplot(grid[0, column]) for column in range(len(panels))]
+        for panel, axes in zip(panels, row, strict=True):
             _draw(axes, panel)
         figure.suptitle(title, fontweight="bold")
         if caption:
@@ -151,8 +153,10 @@ def _draw(axes: Axes, panel: Panel) -> None:
 def _scale(axes: Axes, scale: Scale, horizontal: bool) -> None:
     axis = axes.xaxis if horizontal else axes.yaxis
     axis.set_label_text(scale.label)
-    if scale.log:  # before the ticks: a change of scale resets them
-        (axes.set_xscale if horizontal else axes.set_yscale)("log")
+    if scale.log and horizontal:  # before the ticks: a change of scale resets them
+        axes.set_xscale("log")
+    elif scale.log:
+        axes.set_yscale("log")
     if not horizontal and (scale.from_zero or scale.top is not None):
         axes.set_ylim(bottom=0 if scale.from_zero else None, top=scale.top)
     ticks = scale.ticks
@@ -171,7 +175,7 @@ def _scale(axes: Axes, scale: Scale, horizontal: bool) -> None:
 def _widen_right(axes: Axes, log: bool) -> None:
     """More room on the right, for the label of the last point."""
     low, high = axes.get_xlim()
-    axes.set_xlim(low, high * (high / low) ** 0.15 if log else high + (high - low) * 0.15)
+    axes.set_xlim(low, high * math.pow(high / low, 0.15) if log else high + (high - low) * 0.15)
 
 
 def _log_steps(low: float, high: float) -> list[float]:

@@ -4,7 +4,7 @@ for every GET route, negotiated gzip, and the last line of defence for unexpecte
 A plain ASGI middleware rather than Starlette's `BaseHTTPMiddleware`, which runs the rest of
 the app in a task of its own and pipes every response (each event of a log stream, too)
 through a memory stream: a cost paid on every request. ASGI scopes and messages are dicts
-of `Any`, so this module is exempt from `disallow_any_expr` in pyproject.
+of `Any`: their fields are read through `_text`, which hands on only strings.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class RequestContext:
         self._hosts = answered_hosts(allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if _text(scope, "type") != "http":
             await self._app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -70,7 +70,7 @@ class RequestContext:
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start":
+            if _text(message, "type") == "http.response.start":
                 started = True
                 answer = MutableHeaders(scope=message)
                 answer[REQUEST_ID_HEADER] = request_id
@@ -78,7 +78,7 @@ class RequestContext:
                     answer.setdefault(name, value)
             await send(message)
 
-        if scope["method"] == "HEAD":
+        if _text(scope, "method") == "HEAD":
             # Routes are declared for GET: they answer HEAD as GET, and the body goes nowhere.
             scope = {**scope, "method": "GET"}
             send_out = _head_only(send_with_id)
@@ -89,7 +89,7 @@ class RequestContext:
         clear_context()
         bind_context(request_id=request_id)
         try:
-            path: str = scope["path"]
+            path = _text(scope, "path")
             refused = refusal(path, headers, self._api_key, self._max_body, self._hosts)
             if refused is not None:
                 await refused(scope, receive, send_out)
@@ -100,7 +100,7 @@ class RequestContext:
                 # The one place an unexpected error stops: logged with its stack, answered
                 # with a sanitised body; the process keeps serving. Once the response has
                 # started nothing more can be said: the server closes the connection.
-                _log.exception("request_crashed", path=path, method=str(scope["method"]))
+                _log.exception("request_crashed", path=path, method=_text(scope, "method"))
                 if not started:
                     crashed = error_response(500, ErrorCode.INTERNAL_ERROR, "internal error")
                     await crashed(scope, receive, send_out)
@@ -109,15 +109,23 @@ class RequestContext:
             request_id_var.reset(token)
 
 
+def _text(event: Scope | Message, key: str) -> str:
+    """A text field of an ASGI scope or message (`type`, `method`, `path`); "" if it is not
+    text, which the ASGI spec rules out."""
+    value: object = event.get(key)
+    return value if isinstance(value, str) else ""
+
+
 def _head_only(send: Send) -> Send:
     """A `send` that passes the head of an answer on and ends the answer there: the body the
     GET route goes on to produce is dropped. Once the answer is complete the server reports
     the client gone, so a streaming answer (a log stream, an archive) stops at once."""
 
     async def send_head(message: Message) -> None:
-        if message["type"] == "http.response.start":
+        if _text(message, "type") == "http.response.start":
             await send(message)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            end: dict[str, object] = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(end)
 
     return send_head
 
@@ -127,7 +135,7 @@ class NegotiatedGZip(GZipMiddleware):
     any header that mentions gzip, even `gzip;q=0`, which asks for anything but gzip."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not accepts_gzip(
+        if _text(scope, "type") == "http" and not accepts_gzip(
             Headers(scope=scope).get("accept-encoding", "")
         ):
             plain = IdentityResponder(

@@ -9,14 +9,17 @@
 - `TrainerClient`: the `discord.Client` that syncs the commands, starts the core once
   connected, and logs (and ignores) messages from anyone but the owner or outside DMs.
 
-discord.py's decorators, interaction payloads and HTTP errors are typed with `Any`, so this
-module is exempt from `disallow_any_expr` in pyproject; what leaves it is typed.
+discord.py types its button decorator, its commands' payloads and its HTTP errors' constructor
+with `Any`: buttons are `_Button`s with a typed callback, payloads are read as `CommandPayload`
+through `_Described`, and the HTTP error class is named once (`_HTTP_ERROR`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Protocol
 
 import aiohttp
 import discord
@@ -34,6 +37,8 @@ CONFIRM_TIMEOUT_S = 120.0
 DM_ONLY = app_commands.AppCommandContext(guild=False, dm_channel=True, private_channel=False)
 INSTALLS = app_commands.AppInstallationType(guild=True, user=True)
 RUN_ID_HELP = "A run id (run-…); start typing to pick a recent run"
+_HTTP_ERROR: type[discord.HTTPException] = discord.HTTPException
+"""discord.py's class, named once: only its constructor, never called here, takes `Any`."""
 
 
 def to_embed(message: Message) -> tuple[discord.Embed, discord.File | None]:
@@ -83,13 +88,29 @@ class DiscordSink:
                 await channel.send(embed=embed)
             else:
                 await channel.send(embed=embed, file=file)
-        except discord.HTTPException as exc:
+        except _HTTP_ERROR as exc:
             # 400 and 413: this message as it is will never go; 403: DMs closed (may change);
             # 429 and 5xx: later. discord.py already waits out most 429s by itself.
             rejected = exc.status in (400, 413)
             raise DeliveryFailed(f"HTTP {exc.status} ({exc.code})", rejected=rejected) from exc
         except (discord.DiscordException, aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryFailed(type(exc).__name__) from exc
+
+
+class _Button(discord.ui.Button[discord.ui.View]):
+    """A button whose press calls `on_press` (discord.py's `@ui.button` is typed with `Any`)."""
+
+    def __init__(
+        self,
+        label: str,
+        style: discord.ButtonStyle,
+        on_press: Callable[[discord.Interaction], Awaitable[None]],
+    ) -> None:
+        super().__init__(label=label, style=style)
+        self._on_press = on_press
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await self._on_press(interaction)
 
 
 class CancelConfirmation(discord.ui.View):
@@ -99,11 +120,10 @@ class CancelConfirmation(discord.ui.View):
         super().__init__(timeout=CONFIRM_TIMEOUT_S)
         self._commands = commands
         self._run_id = run_id
+        self.add_item(_Button("Cancel the run", discord.ButtonStyle.danger, self.confirm))
+        self.add_item(_Button("Keep it", discord.ButtonStyle.secondary, self.keep))
 
-    @discord.ui.button(label="Cancel the run", style=discord.ButtonStyle.danger)
-    async def confirm(
-        self, interaction: discord.Interaction, _button: discord.ui.Button[CancelConfirmation]
-    ) -> None:
+    async def confirm(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer()
         reply = await self._commands.handle(
             caller_of(interaction), Command.CONFIRM_CANCEL, self._run_id
@@ -112,10 +132,7 @@ class CancelConfirmation(discord.ui.View):
             self.stop()
         await _edit(interaction, reply, keep_question=reply.refused)
 
-    @discord.ui.button(label="Keep it", style=discord.ButtonStyle.secondary)
-    async def keep(
-        self, interaction: discord.Interaction, _button: discord.ui.Button[CancelConfirmation]
-    ) -> None:
+    async def keep(self, interaction: discord.Interaction) -> None:
         if not self._commands.allowed(caller_of(interaction)):
             await interaction.response.defer()
             return
@@ -225,9 +242,19 @@ class CommandPayload(BaseModel):
     """0: installed on a server, 1: installed on a user."""
 
 
+class _Described(Protocol):
+    """A command of the tree, as far as `command_payloads` reads it (discord.py types the
+    dict with `Any`)."""
+
+    def to_dict(
+        self, tree: app_commands.CommandTree[discord.Client], /
+    ) -> Mapping[str, object]: ...
+
+
 def command_payloads(tree: app_commands.CommandTree[discord.Client]) -> list[CommandPayload]:
     """The tree's commands as Discord would receive them; built offline."""
-    return [CommandPayload.model_validate(command.to_dict(tree)) for command in tree.get_commands()]
+    commands: Sequence[_Described] = tree.get_commands()
+    return [CommandPayload.model_validate(command.to_dict(tree)) for command in commands]
 
 
 class TrainerClient(discord.Client):

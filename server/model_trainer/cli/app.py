@@ -1,8 +1,8 @@
 """The command tree: typer apps and the commands registered on them.
 
 Commands are typed functions in the modules named after their group; this module only
-registers them (typer's decorators are typed with `Any`, so registering happens here, in a
-module named in pyproject) and turns failures into one line and an exit status.
+registers them and turns failures into one line and an exit status. typer's decorators are
+typed with `Any`, so each is called on the function it registers, never applied with `@`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import gc
 import os
 import signal
 import sys
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -26,6 +26,8 @@ the API wants one, comes from SECURITY__API_KEY. `model-trainer up` starts every
 this machine.
 """
 
+_CONTEXT_SETTINGS: dict[str, list[str]] = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     name="model-trainer",
     help=HELP,
@@ -33,7 +35,7 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings=_CONTEXT_SETTINGS,
 )
 runs_app = typer.Typer(help="Training runs.", no_args_is_help=True)
 tokenizers_app = typer.Typer(help="Tokenizers.", no_args_is_help=True)
@@ -43,7 +45,6 @@ app.add_typer(tokenizers_app, name="tokenizers")
 app.add_typer(corpus_app, name="corpus")
 
 
-@app.callback()
 def root(
     api_url: Annotated[
         str | None,
@@ -57,7 +58,10 @@ def root(
     SESSION.api_key = settings.security.api_key
 
 
+app.callback()(root)
+
 runs_app.command("train")(runs.train)
+runs_app.command("estimate")(runs.estimate)
 runs_app.command("list")(runs.list_runs)
 runs_app.command("show")(runs.show)
 runs_app.command("logs")(runs.logs)
@@ -100,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`| head`): not a failure, and nowhere to say anything; what
         # is still buffered goes to /dev/null at exit instead of failing again.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.dup2(devnull, sys.stderr.fileno())
+        # typeshed's "maybe None" for the standard streams is `Any`: None means no console.
+        streams: tuple[TextIO | None, TextIO | None] = (sys.stdout, sys.stderr)
+        for stream in streams:
+            if stream is not None:
+                os.dup2(devnull, stream.fileno())
         return Exit.OK
 
 
@@ -109,9 +116,10 @@ def _run(argv: list[str] | None) -> int:
     try:
         # Without standalone mode click hands back a command's exit status (typer.Exit)
         # instead of calling sys.exit, and raises its usage errors to us.
-        status = app(args=argv, prog_name="model-trainer", standalone_mode=False)
+        status: object = app(args=argv, prog_name="model-trainer", standalone_mode=False)
     except typer.Exit as done:
-        return int(done.exit_code)
+        code: object = done.exit_code
+        return code if isinstance(code, int) else Exit.ERROR
     except (KeyboardInterrupt, typer.Abort):
         SESSION.err.print("interrupted")
         return Exit.INTERRUPTED
@@ -127,7 +135,7 @@ def _run(argv: list[str] | None) -> int:
 
 def _usage(exc: typer.TyperException) -> int:
     """The parser's errors (typer's own click): usage, then the reason, no traceback."""
-    show = getattr(exc, "show", None)
+    show: object = getattr(exc, "show", None)
     if callable(show):
         show(file=sys.stderr)
     else:

@@ -1,4 +1,5 @@
-"""TOML text as a typed JSON object: the one place `tomllib`'s `dict[str, Any]` is read."""
+"""TOML text as a typed JSON object: `tomllib`'s `dict[str, Any]`, read as an `object` and
+validated at once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def read_toml(text: str) -> JsonObject:
     """Raises `tomllib.TOMLDecodeError`, or pydantic's `ValidationError` for values JSON
     cannot hold (TOML dates and times)."""
     try:
-        data = tomllib.loads(text)
+        data: object = tomllib.loads(text)
     except RecursionError:
         # tomllib parses nested arrays and inline tables by recursion: a file nested a few
         # thousand deep exhausts Python's stack before it is found wrong.

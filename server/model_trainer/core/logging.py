@@ -1,8 +1,9 @@
 """Structured JSON logging: one typed facade over structlog.
 
-structlog's own API returns untyped values, so this module is the boundary (it is named in
-pyproject as exempt from `disallow_any_expr`). Every record carries `timestamp`, `level`,
-`service`, `category`, `event`, plus whatever context is bound (`request_id`, `job_id`).
+structlog hands over its bound loggers as `Any`: this module checks the one it gets for the
+`log` method it calls (`_logger`), and nothing untyped leaves it. Every record carries
+`timestamp`, `level`, `service`, `category`, `event`, plus whatever context is bound
+(`request_id`, `job_id`).
 While a job runs, records are also appended to that job's `logs.jsonl`. Records of the standard
 library's `logging` (uvicorn, asyncio, RQ, transformers, warnings) and uncaught exceptions are
 rendered the same way, so that every line on stderr is one JSON object.
@@ -20,10 +21,11 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, TextIO
+from typing import Literal, Protocol, TextIO, TypeGuard, runtime_checkable
 
 import structlog
-from structlog.typing import EventDict, WrappedLogger
+from structlog.stdlib import ProcessorFormatter
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from model_trainer.core.json_types import JsonValue
 
@@ -36,6 +38,45 @@ _secrets: list[str] = []
 _configured = threading.Lock()
 _service = "model-trainer"
 REDACTED = "***"
+
+_add_log_level: Processor = structlog.processors.add_log_level
+"""structlog's processor, under structlog's own type for processors (its signature says `Any`
+for the logger it ignores)."""
+_Formatter: type[ProcessorFormatter] = ProcessorFormatter
+"""structlog's class, named once: only its constructor's extra arguments are typed `Any`."""
+# Python's own hooks (typeshed types them as returning `Any`), compared by identity only.
+_DEFAULT_EXCEPTHOOK: object = sys.__excepthook__
+_DEFAULT_UNRAISABLEHOOK: object = sys.__unraisablehook__
+
+
+@runtime_checkable
+class _LevelLogger(Protocol):
+    """What this module calls on structlog's bound loggers: `FilteringBoundLogger.log`."""
+
+    def log(self, level: int, event: str, /, **fields: object) -> object: ...
+
+
+_LEVEL_LOGGERS: set[type[object]] = set()
+"""Classes seen to fit `_LevelLogger`: a runtime protocol check costs tens of µs, so each class
+is checked once."""
+
+
+def _is_level_logger(value: object) -> TypeGuard[_LevelLogger]:
+    if type(value) in _LEVEL_LOGGERS:
+        return True
+    if isinstance(value, _LevelLogger):
+        _LEVEL_LOGGERS.add(type(value))
+        return True
+    return False
+
+
+def _logger() -> _LevelLogger:
+    """The logger structlog is configured to make: `structlog.get_logger()` hands over a lazy
+    proxy typed `Any`, checked here for the `log` it passes on to the bound logger."""
+    proxy: object = structlog.get_logger()
+    if not _is_level_logger(proxy):
+        raise TypeError(f"structlog is configured with a logger that cannot log: {proxy!r}")
+    return proxy
 
 
 class _TeeLogger:
@@ -129,6 +170,7 @@ class _JsonHandler(logging.Handler):
     def handleError(self, record: logging.LogRecord) -> None:
         # logging's own report is a multi-line traceback on stderr; keep it one JSON line.
         exc = sys.exc_info()[1]
+        message: object = record.msg
         note = {
             "event": "log_record_unrenderable",
             "level": "error",
@@ -136,7 +178,7 @@ class _JsonHandler(logging.Handler):
             "service": _service,
             "category": "core",
             "logger": record.name,
-            "message": str(record.msg),
+            "message": str(message),
             "error": repr(exc),
         }
         sys.stderr.write(json.dumps(_redact(None, "error", note)) + "\n")
@@ -151,8 +193,12 @@ def _log_uncaught(
     tb: TracebackType | None,
     **fields: JsonValue,
 ) -> None:
-    structlog.get_logger().critical(
-        "uncaught_exception", category="core", exc_info=(exc_type, exc, tb), **fields
+    _logger().log(
+        logging.CRITICAL,
+        "uncaught_exception",
+        category="core",
+        exc_info=(exc_type, exc, tb),
+        **fields,
     )
 
 
@@ -174,7 +220,8 @@ def _unraisablehook(args: sys.UnraisableHookArgs) -> None:
         where = repr(args.object)
     except Exception:  # noqa: BLE001 - the object may be half torn down; its repr is optional
         where = "<unrepresentable>"
-    structlog.get_logger().error(
+    _logger().log(
+        logging.ERROR,
         "unraisable_exception",
         category="core",
         message=args.err_msg or "Exception ignored",
@@ -185,10 +232,10 @@ def _unraisablehook(args: sys.UnraisableHookArgs) -> None:
 
 def _route_stdlib(level: int) -> None:
     """Render the standard library's records, warnings and uncaught exceptions as our JSON."""
-    formatter = structlog.stdlib.ProcessorFormatter(
+    formatter = _Formatter(
         foreign_pre_chain=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
+            _add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
             _add_logger_name,
             _add_service,
@@ -196,7 +243,7 @@ def _route_stdlib(level: int) -> None:
             _redact,
         ],
         processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _Formatter.remove_processors_meta,
             structlog.processors.JSONRenderer(sort_keys=False),
         ],
     )
@@ -210,11 +257,13 @@ def _route_stdlib(level: int) -> None:
     root.setLevel(max(level, logging.WARNING))
     logging.captureWarnings(True)
     # A hook someone else installed (a test runner's) keeps its place.
-    if sys.excepthook is sys.__excepthook__:
+    hook: object = sys.excepthook
+    if hook is _DEFAULT_EXCEPTHOOK:
         sys.excepthook = _excepthook
     if threading.excepthook is threading.__excepthook__:
         threading.excepthook = _thread_excepthook
-    if sys.unraisablehook is sys.__unraisablehook__:
+    unraisable: object = sys.unraisablehook
+    if unraisable is _DEFAULT_UNRAISABLEHOOK:
         sys.unraisablehook = _unraisablehook
 
 
@@ -245,7 +294,7 @@ def configure_logging(level: str, service: str, secrets: list[str] | None = None
         structlog.configure(
             processors=[
                 structlog.contextvars.merge_contextvars,
-                structlog.processors.add_log_level,
+                _add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
                 _add_service,
                 structlog.processors.format_exc_info,
@@ -282,7 +331,8 @@ def job_log_file(path: Path) -> Iterator[None]:
         try:
             sink.close()
         except OSError as exc:  # the disk filled up: the records are on stderr too
-            sys.stderr.write(json.dumps({"event": "job_log_close_failed", "error": str(exc)}))
+            note = {"event": "job_log_close_failed", "error": str(exc)}
+            sys.stderr.write(json.dumps(note))
             sys.stderr.write("\n")
 
 
@@ -297,24 +347,23 @@ class Log:
         """A logger with extra fields on every record."""
         return Log(self._category, **(self._bound | fields))
 
-    def _emit(self, method: str, event: str, fields: MutableMapping[str, JsonValue]) -> None:
-        logger = structlog.get_logger()
-        getattr(logger, method)(event, category=self._category, **self._bound, **fields)
+    def _emit(self, level: int, event: str, fields: MutableMapping[str, JsonValue]) -> None:
+        _logger().log(level, event, category=self._category, **self._bound, **fields)
 
     def debug(self, event: str, **fields: JsonValue) -> None:
-        self._emit("debug", event, fields)
+        self._emit(logging.DEBUG, event, fields)
 
     def info(self, event: str, **fields: JsonValue) -> None:
-        self._emit("info", event, fields)
+        self._emit(logging.INFO, event, fields)
 
     def warning(self, event: str, **fields: JsonValue) -> None:
-        self._emit("warning", event, fields)
+        self._emit(logging.WARNING, event, fields)
 
     def error(self, event: str, **fields: JsonValue) -> None:
-        self._emit("error", event, fields)
+        self._emit(logging.ERROR, event, fields)
 
     def exception(self, event: str, **fields: JsonValue) -> None:
         """An error record with the current exception's traceback."""
-        structlog.get_logger().error(
-            event, category=self._category, exc_info=True, **self._bound, **fields
+        _logger().log(
+            logging.ERROR, event, category=self._category, exc_info=True, **self._bound, **fields
         )

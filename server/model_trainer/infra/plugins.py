@@ -1,7 +1,7 @@
 """Plugins found through entry points: loaded, checked, listed with their distribution.
 
-Entry-point objects are untyped until checked, so this module is exempt from
-`disallow_any_expr` in pyproject; nothing leaves it but checked plugins and plain records.
+Entry-point objects are untyped until checked: they are `object`s here until their contract
+accepts them, and nothing leaves this module but checked plugins and plain records.
 
 A broken plugin (import error, a constructor that raises, a missing method, options whose
 JSON schema cannot be built) is logged with its stack and listed as broken with the reason:
@@ -13,12 +13,12 @@ configuration error the process refuses to start with, naming both, unless
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from importlib.metadata import EntryPoint, entry_points
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypedDict, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonObject
@@ -37,6 +37,16 @@ class HasOptions(Protocol):
 P = TypeVar("P", bound=HasOptions)
 
 _log = Log("core")
+_JSON_OBJECT: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
+_CLASS: type[type] = type
+"""`type`, named once: only its constructor, never called here, takes `Any`."""
+
+
+class _Problem(TypedDict):
+    """What `options` reads of pydantic's `ErrorDetails` (whose `input` and `ctx` are `Any`)."""
+
+    loc: tuple[int | str, ...]
+    msg: str
 
 
 class PluginStatus(StrEnum):
@@ -95,10 +105,21 @@ def _pick(
 
 
 def _schema(plugin: HasOptions) -> JsonObject:
-    schema = plugin.options_model().model_json_schema()
+    """The plugin's options schema, checked to be a JSON object (pydantic types it with `Any`)."""
+    schema: object = plugin.options_model().model_json_schema()
     if not isinstance(schema, dict):
         raise TypeError("the options schema is not a JSON object")
-    return schema
+    return _JSON_OBJECT.validate_python(schema)
+
+
+def _changed(record: PluginRecord, **changes: object) -> PluginRecord:
+    """`record` with `changes` (pydantic's `model_copy` takes them as a dict of `Any`)."""
+    return record.model_copy(update=changes)
+
+
+def _has_method(instance: object, name: str) -> bool:
+    method: object = getattr(instance, name, None)
+    return callable(method)
 
 
 def _load(
@@ -116,15 +137,17 @@ def _load(
 
     def broken(reason: str) -> tuple[PluginRecord, P | None]:
         _log.error("plugin_broken", kind=kind, plugin=name, distribution=dist, reason=reason)
-        return record.model_copy(update={"status": PluginStatus.BROKEN, "reason": reason}), None
+        return _changed(record, status=PluginStatus.BROKEN, reason=reason), None
 
     try:
-        loaded = ep.load()
-        instance = loaded() if isinstance(loaded, type) else loaded
+        loaded: object = ep.load()
+        instance: object = loaded
+        if isinstance(loaded, _CLASS):
+            instance = loaded()
     except Exception as exc:  # noqa: BLE001 - any import or constructor error: listed
         _log.exception("plugin_load_failed", kind=kind, plugin=name, distribution=dist)
         return broken(f"could not be loaded: {type(exc).__name__}: {exc}")
-    missing = [m for m in required if not callable(getattr(instance, m, None))]
+    missing = [m for m in required if not _has_method(instance, m)]
     plugin = accept(instance) if not missing else None
     if plugin is None:
         return broken(f"does not fit the {kind} contract (missing: {', '.join(missing)})")
@@ -139,7 +162,7 @@ def _load(
     if not re.fullmatch(PLUGIN_NAME, name):
         # Requests name plugins by a pattern: a plugin outside it could never be asked for.
         return broken(f"its name '{name}' can never be requested: names match {PLUGIN_NAME}")
-    return record.model_copy(update={"options_schema": schema}), plugin
+    return _changed(record, options_schema=schema), plugin
 
 
 def discover(
@@ -161,7 +184,7 @@ def discover(
         if passed_over:
             passed = ", ".join(passed_over)
             _log.info("plugin_preferred", kind=kind, plugin=name, passed_over=passed)
-            record = record.model_copy(update={"passed_over": passed_over})
+            record = _changed(record, passed_over=passed_over)
         records.append(record)
         if plugin is not None:
             plugins[name] = plugin
@@ -205,12 +228,13 @@ class PluginRegistry(Generic[P]):
         try:
             parsed = model.model_validate(raw)
         except ValidationError as exc:
+            errors: Sequence[_Problem] = exc.errors()
             problems = "; ".join(
                 f"{field}.{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-                for e in exc.errors()[:5]
+                for e in errors[:5]
             )
             raise AppError(ErrorCode.CONFIG_INVALID, problems) from None
-        dumped = parsed.model_dump(mode="json")
+        dumped: object = parsed.model_dump(mode="json")
         if not isinstance(dumped, dict):
             raise AppError(ErrorCode.PLUGIN_BROKEN, f"{self.kind} '{name}': options not an object")
-        return dumped
+        return _JSON_OBJECT.validate_python(dumped)
