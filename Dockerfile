@@ -40,7 +40,7 @@ ARG APP_GID=1000
 RUN groupadd --non-unique --gid "$APP_GID" trainer \
     && useradd --non-unique --uid "$APP_UID" --gid "$APP_GID" --create-home \
         --shell /usr/sbin/nologin trainer \
-    && mkdir -p /data/corpus /data/artifacts /data/hf-cache \
+    && mkdir -p /data/corpus /data/models /data/artifacts /data/hf-cache \
     && chown trainer:trainer /data/artifacts /data/hf-cache
 COPY --from=builder /opt/venv /opt/venv
 # HF_HOME: a named volume in compose keeps Hugging Face downloads across containers.
@@ -49,6 +49,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     ARTIFACTS_ROOT=/data/artifacts \
     CORPUS_ROOT=/data/corpus \
+    MODELS_ROOT=/data/models \
     HF_HOME=/data/hf-cache
 # An empty working directory: the settings read a `.env` from here, and none is ever baked in.
 WORKDIR /app

@@ -9,6 +9,9 @@ window), which has no sampling noise. With `--nanogpt PATH` (a nanoGPT checkout)
 own train.py runs the recipe in the same invocation, is timed, and its final weights are
 scored by the same function over the same text. Run: `python bench/nanogpt_recipe.py
 --seeds 1337,1338,1339 --nanogpt ~/src/nanoGPT`.
+
+`--family llama` (or any installed family) trains that family's `nano` size instead, at
+the same depth, heads and width as GPT-2's, with everything else the same.
 """
 
 from __future__ import annotations
@@ -46,11 +49,12 @@ class Args(argparse.Namespace):
     threads: int
     seeds: str
     nanogpt: Path | None
+    family: str
 
 
-def recipe(tokenizer_id: str, steps: int, seed: int) -> RunConfig:
+def recipe(tokenizer_id: str, steps: int, seed: int, family: str = "gpt2") -> RunConfig:
     return RunConfig(
-        model=ModelSpec(size="nano", max_seq_len=64, dropout=0.0),
+        model=ModelSpec(family=family, size="nano", max_seq_len=64, dropout=0.0),
         data=DataSpec(
             tokenizer_id=tokenizer_id,
             corpus_path="shakespeare.txt",
@@ -124,6 +128,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", default="1337", help="comma-separated training seeds")
     parser.add_argument("--nanogpt", type=Path, default=None, help="a nanoGPT checkout to run")
+    parser.add_argument("--family", default="gpt2", help="the model family whose nano size runs")
     args = parser.parse_args(namespace=Args())
     if not SHARED_CORPUS.is_file():
         print(f"needs {SHARED_CORPUS.name} beside the project (../shared/corpus/)")
@@ -137,13 +142,13 @@ def main() -> int:
     with running_stack(work, corpus, args.threads) as base:
         tokenizer_id = train_char_tokenizer(base)
         for seed in seeds:
-            run, wall = train(base, recipe(tokenizer_id, args.steps, seed))
+            run, wall = train(base, recipe(tokenizer_id, args.steps, seed, args.family))
             val = run.metrics.final_val_loss
             if run.status != "completed" or val is None:
                 raise SystemExit(f"seed {seed}: {run.status}: {run.message}")
             ours[seed] = (val, wall)
             print(
-                f"seed {seed}: val loss {val:.4f} (whole split), train loss "
+                f"{args.family}, seed {seed}: val loss {val:.4f} (whole split), train loss "
                 f"{run.metrics.final_train_loss or 0:.4f}; {args.steps} steps in {wall:.1f} s "
                 f"end to end (enqueue to completed, evaluations included), "
                 f"{run.metrics.tokens_per_s or 0:,.0f} tok/s"

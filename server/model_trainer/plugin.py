@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from model_trainer.core.contracts.model import (
     Architecture,
+    FineTunable,
     LanguageModel,
     ModelBackend,
     ModelSize,
@@ -55,6 +56,7 @@ __all__ = [
     "AppError",
     "Architecture",
     "ErrorCode",
+    "FineTunable",
     "HandleMethods",
     "HfTokenizerHandle",
     "JsonObject",

@@ -15,11 +15,12 @@ from typing import Generic, TypeVar
 
 import torch
 from torch import Tensor, nn
-from transformers import GenerationConfig, PreTrainedModel
+from transformers import AutoConfig, GenerationConfig, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from model_trainer.core.contracts.model import SpecialTokens
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.json_types import JsonObject
 from model_trainer.core.logging import adopt_library_loggers
 from model_trainer.infra.atomic import make_readable
 
@@ -27,7 +28,10 @@ __all__ = [
     "HfCausalLM",
     "causal_logits",
     "compiled",
+    "config_float",
+    "config_int",
     "evaluation_mode",
+    "load_pretrained",
     "quiet_transformers",
     "record_special_tokens",
     "save_pretrained",
@@ -119,3 +123,44 @@ def save_pretrained(
 
 def evaluation_mode(module: nn.Module) -> None:
     module.eval()
+
+
+def config_int(config: JsonObject, key: str) -> int:
+    """An integer of a folder's `config.json`, or a 422 naming it (for `architecture_of`)."""
+    value = config.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise AppError(
+            ErrorCode.CONFIG_INVALID, f"model.init_from: config.json has no integer '{key}'"
+        )
+    return value
+
+
+def config_float(config: JsonObject, key: str, default: float) -> float:
+    """A number of a folder's `config.json` (dropout, ...), `default` when absent."""
+    value = config.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise AppError(
+            ErrorCode.CONFIG_INVALID, f"model.init_from: config.json's '{key}' is no number"
+        )
+    return float(value)
+
+
+def load_pretrained(
+    model_class: type[M], folder: Path, overrides: dict[str, float | int | str]
+) -> M:
+    """`model_class.from_pretrained(folder)` from local files only, in fp32, with SDPA
+    attention and `overrides` of its config (dropout ...), in training mode: what a
+    `FineTunable.from_pretrained` returns wrapped in its `HfCausalLM`."""
+    config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    config._attn_implementation = "sdpa"
+    model = model_class.from_pretrained(
+        str(folder), config=config, local_files_only=True, dtype=torch.float32
+    )
+    if not isinstance(model, model_class):
+        raise AppError(
+            ErrorCode.DATA_INVALID, f"{folder.name} does not hold a {model_class.__name__}"
+        )
+    model.train()
+    return model

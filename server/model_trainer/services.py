@@ -152,6 +152,7 @@ def _register_run_jobs(registry: Registry) -> None:
             c.get(QUEUE),
             c.get(WORKERS),
             c.get(EVENTS),
+            tokenizer_state=c.get(TOKENIZER_STATE),
         ),
     )
     registry.register_singleton(RUN_LOGS, lambda c: RunLogFollower(c.get(RUNS).has_ended))

@@ -21,7 +21,7 @@ FILES = {
     "metrics.json",
 }
 """File names: found as a whole string or as one part of a path (`eval/metrics.json`)."""
-FOLDERS = {"logs"}
+FOLDERS = {"logs", "adapter"}
 """Folder names that are also ordinary words: found only as a whole string."""
 ELSEWHERE = {("cli/app.py", "logs")}
 """Strings that are not artifact names: the `runs logs` command."""

@@ -15,10 +15,12 @@ from model_trainer.plugin import (
     AppError,
     Architecture,
     ErrorCode,
+    JsonObject,
     LanguageModel,
     ModelSize,
     SpecialTokens,
 )
+from model_trainer.plugin_hf import config_float, config_int
 from model_trainer_extras import neox_hf
 
 SIZES: dict[str, ModelSize] = {
@@ -131,3 +133,35 @@ class GptNeoxBackend:
 
     def load(self, export_dir: Path) -> LanguageModel:
         return neox_hf.load(export_dir)
+
+    # FineTunable (optional): runs that start from a GPT-NeoX folder or an earlier run's export
+
+    def architecture_of(self, config: JsonObject) -> Architecture | None:
+        if config.get("model_type") != "gpt_neox":
+            return None
+        rope = config.get("rope_parameters")
+        source = rope if isinstance(rope, dict) else config
+        key = "partial_rotary_factor" if isinstance(rope, dict) else "rotary_pct"
+        parallel = config.get("use_parallel_residual", True)
+        options: JsonObject = {
+            "rotary_pct": config_float(source, key, 0.25),
+            "use_parallel_residual": parallel if isinstance(parallel, bool) else True,
+            "intermediate_size": config_int(config, "intermediate_size"),
+        }
+        return Architecture(
+            family="gpt_neox",
+            n_layer=config_int(config, "num_hidden_layers"),
+            n_head=config_int(config, "num_attention_heads"),
+            n_embd=config_int(config, "hidden_size"),
+            max_seq_len=config_int(config, "max_position_embeddings"),
+            vocab_size=config_int(config, "vocab_size"),
+            dropout=config_float(config, "hidden_dropout", 0.0),
+            options=options,
+        )
+
+    def from_pretrained(self, folder: Path, architecture: Architecture) -> LanguageModel:
+        return neox_hf.pretrained(folder, architecture.dropout)
+
+    def lora_targets(self) -> list[str]:
+        """The fused query/key/value projection, attention's output and the MLP's two."""
+        return ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]

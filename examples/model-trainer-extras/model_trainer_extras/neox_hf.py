@@ -11,7 +11,7 @@ from pathlib import Path
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 from model_trainer.plugin import Architecture, SpecialTokens
-from model_trainer.plugin_hf import HfCausalLM, evaluation_mode, save_pretrained
+from model_trainer.plugin_hf import HfCausalLM, evaluation_mode, load_pretrained, save_pretrained
 
 END_OF_TEXT_ID = 0
 """bos/eos/pad in the exported config: id 0, the convention the built-in GPT-2 follows."""
@@ -60,3 +60,12 @@ def load(export_dir: Path) -> NeoxModel:
     )
     evaluation_mode(model)
     return NeoxModel(model)
+
+
+def pretrained(folder: Path, dropout: float) -> NeoxModel:
+    """A GPT-NeoX folder's weights, ready to train with `dropout` (fine-tuning)."""
+    overrides: dict[str, float | int | str] = {
+        "hidden_dropout": dropout,
+        "attention_dropout": dropout,
+    }
+    return NeoxModel(load_pretrained(GPTNeoXForCausalLM, folder, overrides))

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from model_trainer.plugin import (
+    AppError,
+    ErrorCode,
     HandleMethods,
     HfTokenizerHandle,
     JsonObject,
@@ -37,6 +39,11 @@ class WordPieceOptions(BaseModel):
     ] = "##"
 
 
+def wordpiece_specials(config: TokenizerConfig) -> list[str]:
+    """The special tokens, in id order from 0: end of text, unknown, then the config's own."""
+    return [SEP, UNK] + [t for t in config.special_tokens if t not in (SEP, UNK)]
+
+
 def wordpiece_tokenizer(
     config: TokenizerConfig, options: WordPieceOptions
 ) -> tuple[Tokenizer, trainers.WordPieceTrainer]:
@@ -53,12 +60,11 @@ def wordpiece_tokenizer(
     )
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece(prefix=prefix, cleanup=True)
-    specials = [SEP, UNK] + [t for t in config.special_tokens if t not in (SEP, UNK)]
     trainer = trainers.WordPieceTrainer(
         vocab_size=config.vocab_size,
-        min_frequency=config.min_frequency,
+        min_frequency=config.applied_min_frequency(),
         show_progress=False,
-        special_tokens=specials,
+        special_tokens=wordpiece_specials(config),
         continuing_subword_prefix=prefix,
     )
     return tokenizer, trainer
@@ -72,6 +78,19 @@ class WordPieceBackend(HandleMethods):
 
     def options_model(self) -> type[BaseModel]:
         return WordPieceOptions
+
+    def check(self, config: TokenizerConfig) -> TokenizerConfig:
+        """The trainer keeps the special tokens and every character of the corpus whatever
+        `vocab_size` says; only the specials are known here. Merges seen fewer than
+        `min_frequency` times are not learned."""
+        least = len(wordpiece_specials(config)) + 1
+        if config.vocab_size < least:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"vocab_size: WordPiece needs at least {least} (its special tokens and a "
+                f"character), got {config.vocab_size}",
+            )
+        return config.with_min_frequency(config.applied_min_frequency())
 
     def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
         options = WordPieceOptions.model_validate(config.options)

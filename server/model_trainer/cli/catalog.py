@@ -17,16 +17,19 @@ def corpus_list(
     path: Annotated[str, typer.Argument(help="A folder under the corpus root.")] = "",
     json_out: JsonFlag = False,
 ) -> None:
-    """Folders and .txt files of the corpus root, with what training on each would read."""
+    """Folders and corpus files of the corpus root, with what training on each would read."""
     with SESSION.client() as client:
         answer = client.call("GET", "/corpus", params={"path": path} if path else None)
     if json_out:
         print_json(answer)
         return
     folder = answer.parse(CorpusFolderView)
-    grid = table("corpus_path", "kind", "files", "size")
+    grid = table("corpus_path", "kind", "format", "files", "size", "rows", "columns")
     for entry in folder.data:
-        grid.add_row(Text(entry.path), entry.kind, str(entry.files), size(entry.bytes))
+        rows = f"{entry.rows:,}" if entry.rows is not None else ""
+        columns = Text(", ".join(entry.columns))  # names as written, never markup
+        shown = (Text(entry.path), entry.kind, entry.format or "", str(entry.files))
+        grid.add_row(*shown, size(entry.bytes), rows, columns)
     SESSION.out.print(grid)
     where = folder.path or "the corpus root"
     SESSION.out.print(Text(f"{where}: {folder.files} files, {size(folder.bytes)}", style="dim"))

@@ -87,6 +87,7 @@ class StepState:
     max_steps: int = 0
     loss: float | None = None
     tokens_per_s: float | None = None
+    mfu: float | None = None
     eta_s: float | None = None
     status: str = "queued"
 
@@ -96,6 +97,8 @@ class StepState:
             parts.append(f"loss {self.loss:.4f}")
         if self.tokens_per_s:
             parts.append(f"{self.tokens_per_s:,.0f} tok/s")
+        if self.mfu is not None:
+            parts.append(f"MFU {self.mfu:.2%}")
         if self.eta_s is not None and self.status == "running":
             parts.append(f"ETA {duration(self.eta_s)}")
         return "  ".join(parts)

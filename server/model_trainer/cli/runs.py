@@ -19,7 +19,9 @@ from model_trainer.cli.watch import RunWatch, exit_status, watch_to_end
 from model_trainer.client.api import ApiClient
 from model_trainer.client.follow import follow_events
 from model_trainer.client.views import (
+    EstimateView,
     EvalView,
+    FinetuneView,
     GenerateView,
     LogsView,
     QueuedView,
@@ -35,20 +37,24 @@ EVAL_POLL_S = 0.5
 """How often `evaluate --wait` asks how the evaluation is doing."""
 
 
-def train(
-    config: ConfigPath = None,
-    sets: Sets = None,
-    tokenizer: Annotated[
-        str | None, typer.Option("--tokenizer", "-t", help="data.tokenizer_id")
-    ] = None,
-    corpus: Annotated[str | None, typer.Option("--corpus", help="data.corpus_path")] = None,
-    family: Annotated[str | None, typer.Option(help="model.family (a model plugin)")] = None,
-    size: Annotated[str | None, typer.Option(help="model.size, e.g. nano, tiny, small")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="trainer.max_steps")] = None,
-    follow: Follow = False,
-    json_out: JsonFlag = False,
-) -> None:
-    """Start a training run (the body is the API's: --config file, flags, then --set)."""
+TokenizerOpt = Annotated[str | None, typer.Option("--tokenizer", "-t", help="data.tokenizer_id")]
+CorpusOpt = Annotated[str | None, typer.Option("--corpus", help="data.corpus_path")]
+FamilyOpt = Annotated[str | None, typer.Option(help="model.family (a model plugin)")]
+SizeOpt = Annotated[str | None, typer.Option(help="model.size, e.g. nano, tiny, small")]
+MaxStepsOpt = Annotated[int | None, typer.Option(help="trainer.max_steps")]
+
+
+def run_body(
+    config: Path | None,
+    sets: list[str] | None,
+    tokenizer: str | None,
+    corpus: str | None,
+    family: str | None,
+    size: str | None,
+    max_steps: int | None,
+) -> JsonObject:
+    """The body of `POST /runs/train` (and `/runs/estimate`): the --config file, then the
+    flags, then each --set."""
     flags = given(
         ("data.tokenizer_id", tokenizer),
         ("data.corpus_path", corpus),
@@ -57,9 +63,24 @@ def train(
         ("trainer.max_steps", max_steps),
     )
     try:
-        body = build_body(config, sets or [], flags)
+        return build_body(config, sets or [], flags)
     except ConfigFileError as exc:
         fail(str(exc), "CONFIG_FILE")
+
+
+def train(
+    config: ConfigPath = None,
+    sets: Sets = None,
+    tokenizer: TokenizerOpt = None,
+    corpus: CorpusOpt = None,
+    family: FamilyOpt = None,
+    size: SizeOpt = None,
+    max_steps: MaxStepsOpt = None,
+    follow: Follow = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Start a training run (the body is the API's: --config file, flags, then --set)."""
+    body = run_body(config, sets, tokenizer, corpus, family, size, max_steps)
     with SESSION.client() as client:
         answer = client.call("POST", "/runs/train", body)
         run_id = answer.parse(QueuedView).run_id or ""
@@ -73,6 +94,54 @@ def train(
             return
         SESSION.err.print(f"{run_id} queued", highlight=False)
         _watch(client, run_id, every_line=False, json_out=json_out)
+
+
+def estimate(
+    config: ConfigPath = None,
+    sets: Sets = None,
+    tokenizer: TokenizerOpt = None,
+    corpus: CorpusOpt = None,
+    family: FamilyOpt = None,
+    size: SizeOpt = None,
+    max_steps: MaxStepsOpt = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """What `runs train` with the same options would make and need, and whether a live
+    worker can take it; nothing is queued."""
+    body = run_body(config, sets, tokenizer, corpus, family, size, max_steps)
+    with SESSION.client() as client:
+        answer = client.call("POST", "/runs/estimate", body)
+    if json_out:
+        print_json(answer)
+        return
+    e = answer.parse(EstimateView)
+    a, m, b = e.architecture, e.memory, e.budget
+    on = f"{b.device} of {b.worker}" if b.worker else f"{b.device} of this machine"
+    share = f"{b.memory_fraction:.0%} of {gib(b.device_memory_bytes)}"
+    rows: list[tuple[str, str | Text]] = [
+        ("model", f"{e.family}, {a.n_layer} layers, {a.n_head} heads, {a.n_embd} wide"),
+        ("context", f"{a.max_seq_len} tokens, vocabulary {a.vocab_size:,}"),
+        ("parameters", f"{count(e.parameters)} ({e.parameters:,})"),
+        ("FLOPs/token", count(e.flops_per_token)),
+        ("tokens/step", f"{e.tokens_per_step:,}"),
+        (
+            "memory",
+            f"{gib(m.total_bytes)} (state {gib(m.state_bytes)}, activations "
+            f"{gib(m.activation_bytes)}, process {gib(m.overhead_bytes)})",
+        ),
+        (
+            "budget",
+            f"{gib(b.budget_bytes)} ({share}, {on})",
+        ),
+        ("fits", Text("yes", style="green") if e.fits else Text(f"no: {e.code}", style="red")),
+    ]
+    if e.reason:
+        rows.append(("why", Text(e.reason)))
+    SESSION.out.print(facts(rows))
+
+
+def gib(n: int) -> str:
+    return f"{n / 1024**3:.2f} GiB"
 
 
 def _watch(client: ApiClient, run_id: str, every_line: bool, json_out: bool) -> NoReturn:
@@ -130,6 +199,7 @@ def show(run_id: RunId, json_out: JsonFlag = False) -> None:
         ("val loss", num(p.val_loss)),
         ("best val loss", f"{num(m.best_val_loss)} at step {m.best_step}" if m.best_step else "-"),
         ("tokens/s", count(p.tokens_per_s or m.tokens_per_s)),
+        ("MFU", f"{p.mfu:.2%}" if p.mfu is not None else "-"),
         ("ETA", f"{p.eta_s:.0f} s" if p.eta_s is not None and not run.finished else "-"),
         ("created", ago(run.created_at)),
         ("files", ", ".join(run.artifacts) or "-"),
@@ -138,7 +208,25 @@ def show(run_id: RunId, json_out: JsonFlag = False) -> None:
         rows.insert(3, ("error", run.error_code))
     if run.eval is not None:
         rows.append(("evaluation", f"{run.eval.split}: loss {run.eval.loss:.4f}"))
+    if run.finetune is not None:
+        rows[4:4] = finetune_rows(run.finetune, run.parameters)
     SESSION.out.print(facts(rows))
+
+
+def finetune_rows(ft: FinetuneView, parameters: int) -> list[tuple[str, str | Text]]:
+    """Where a fine-tuning run's weights came from, and what of them trains."""
+    origin = ft.origin
+    source = f"run {origin.run_id}" if origin.run_id else f"models/{origin.path}"
+    sha = f", sha256 {origin.weights_sha256[:12]}" if origin.weights_sha256 else ""
+    trains = f"{ft.method}, {count(ft.trainable_parameters)} parameters"
+    if ft.lora is not None:
+        lora = ft.lora
+        share = ft.trainable_parameters / parameters if parameters else 0.0
+        trains += (
+            f" ({share:.2%}; rank {lora.rank}, alpha {lora.alpha}, "
+            f"{', '.join(lora.target_modules)})"
+        )
+    return [("from", f"{source} ({origin.model_type}{sha})"), ("trains", trains)]
 
 
 def logs(

@@ -141,6 +141,7 @@ class RunWatch(JobWatch[RunView]):
             state.max_steps = int(record.number("max_steps") or state.max_steps)
             state.loss = record.number("loss")
             state.tokens_per_s = record.number("tokens_per_s")
+            state.mfu = record.number("mfu")
             state.eta_s = record.number("eta_s")
         elif record.event in ("run_job_started", "run_started"):
             state.status = "running"

@@ -49,6 +49,28 @@ class DurationsView(View):
     total_s: float = 0.0
 
 
+class WeightsOriginView(View):
+    run_id: str | None = None
+    path: str | None = None
+    model_type: str
+    weights_sha256: str | None = None
+
+
+class LoraView(View):
+    rank: int
+    alpha: int
+    dropout: float
+    target_modules: list[str]
+
+
+class FinetuneView(View):
+    origin: WeightsOriginView
+    method: str
+    lora: LoraView | None = None
+    trainable_parameters: int
+    adapter_exported: bool = False
+
+
 class RunView(View):
     run_id: str
     status: JobStatus
@@ -66,6 +88,7 @@ class RunView(View):
     artifacts: list[str] = []
     eval: EvalSummaryView | None = None
     durations: DurationsView = DurationsView()
+    finetune: FinetuneView | None = None
 
     @property
     def finished(self) -> bool:
@@ -123,6 +146,44 @@ class QueuedView(View):
     run_id: str | None = None
     tokenizer_id: str | None = None
     eval_id: str | None = None
+
+
+class ArchitectureView(View):
+    n_layer: int
+    n_head: int
+    n_embd: int
+    max_seq_len: int
+    vocab_size: int
+
+
+class StepMemoryView(View):
+    state_bytes: int
+    activation_bytes: int
+    overhead_bytes: int
+    total_bytes: int
+
+
+class MemoryBudgetView(View):
+    worker: str | None = None
+    device: str
+    device_memory_bytes: int
+    memory_fraction: float
+    budget_bytes: int
+
+
+class EstimateView(View):
+    """`POST /runs/estimate`'s answer."""
+
+    family: str
+    architecture: ArchitectureView
+    parameters: int
+    flops_per_token: int
+    tokens_per_step: int
+    memory: StepMemoryView
+    budget: MemoryBudgetView
+    fits: bool
+    code: str | None = None
+    reason: str | None = None
 
 
 class MetricRecordView(View):
@@ -221,6 +282,9 @@ class CorpusEntryView(View):
     kind: str
     bytes: int
     files: int
+    format: str | None = None
+    columns: list[str] = []
+    rows: int | None = None
 
 
 class CorpusFolderView(View):

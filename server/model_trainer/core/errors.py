@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     its kind, is `NOT_FOUND`."""
     TOKENIZER_NOT_READY = "TOKENIZER_NOT_READY"
     TOKENIZER_TRAIN_FAILED = "TOKENIZER_TRAIN_FAILED"
+    TOKENIZER_MISMATCH = "TOKENIZER_MISMATCH"
+    """A run that fine-tunes weights names another tokenizer than theirs."""
     UNKNOWN_BACKEND = "UNKNOWN_BACKEND"
     PLUGIN_BROKEN = "PLUGIN_BROKEN"
     PLUGIN_CONFLICT = "PLUGIN_CONFLICT"
@@ -80,6 +82,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOKENIZER_NOT_FOUND: 404,
     ErrorCode.TOKENIZER_NOT_READY: 409,
     ErrorCode.TOKENIZER_TRAIN_FAILED: 500,
+    ErrorCode.TOKENIZER_MISMATCH: 422,
     ErrorCode.UNKNOWN_BACKEND: 422,
     ErrorCode.PLUGIN_BROKEN: 500,
     ErrorCode.PLUGIN_CONFLICT: 500,

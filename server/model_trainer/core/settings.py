@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     """Where tokenizers, runs and their logs are written."""
     corpus_root: Path = Path("corpus")
     """The only folder training text is read from; request paths are relative to it."""
+    models_root: Path = Path("models")
+    """The only folder Hugging Face model folders are read from, to fine-tune
+    (`model.init_from.path` is relative to it)."""
     ui_dist: Annotated[Path, Field(default_factory=_default_ui_dist)]
     """The built dashboard the API serves at `/ui/` (none there: `/ui/` answers 404)."""
     log_level: LogLevel = "INFO"

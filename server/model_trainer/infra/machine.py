@@ -69,11 +69,20 @@ def _cuda_devices() -> list[DeviceCapacity]:
     return devices
 
 
-def worker_capacity(name: str, threads: int) -> WorkerCapacity:
-    """This machine as a worker offers it: RAM for CPU runs, then the first GPU if any."""
+def worker_capacity(
+    name: str, threads: int, peak_flops: dict[str, float] | None = None
+) -> WorkerCapacity:
+    """This machine as a worker offers it: RAM for CPU runs, then the first GPU if any, and
+    the peak FLOP/s measured of them (`peak_flops`)."""
     ram = memory_bytes()
     devices = [DeviceCapacity(kind="cpu", name=platform.machine() or "cpu", memory_bytes=ram)]
     devices += _cuda_devices()[:1]  # a run trains on one device
     if platform.system() == "Darwin" and platform.machine() == "arm64":
         devices.append(DeviceCapacity(kind="mps", name="apple", memory_bytes=ram))
-    return WorkerCapacity(name=name, memory_bytes=ram, threads=threads, devices=devices)
+    return WorkerCapacity(
+        name=name,
+        memory_bytes=ram,
+        threads=threads,
+        devices=devices,
+        peak_flops=peak_flops or {},
+    )

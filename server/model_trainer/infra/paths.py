@@ -16,8 +16,11 @@ from typing import NamedTuple
 
 from model_trainer.core.errors import AppError, ErrorCode
 
-CORPUS_SUFFIXES = frozenset({".txt"})
+CORPUS_SUFFIXES = frozenset({".txt", ".jsonl", ".json", ".csv", ".parquet", ".arrow"})
 """Files a corpus directory contributes; others (binaries, hidden files) are skipped."""
+
+SAVED_DATASET_META = frozenset({"state.json", "dataset_info.json", "dataset_dict.json"})
+"""What `datasets`' `save_to_disk` writes beside its `.arrow` data files: no corpus text."""
 
 MAX_FOLDER_DEPTH = 64
 """How many folders below its root a walk enters: each level holds a descriptor open while
@@ -215,10 +218,10 @@ def _walk_fd(fd: int, depth: int, skipped: list[Skipped] | None) -> Iterator[Ent
 
 
 def _corpus_file_size(top: Path, entry: Entry, base: Path) -> int | None:
-    """The size of a `.txt` file, or of one a symlink inside the corpus root points to;
+    """The size of a corpus file, or of one a symlink inside the corpus root points to;
     None for anything a corpus does not read."""
     parts, fd, info = entry
-    if Path(parts[-1]).suffix not in CORPUS_SUFFIXES:
+    if Path(parts[-1]).suffix not in CORPUS_SUFFIXES or _saved_dataset_meta(parts[-1], fd):
         return None
     if stat.S_ISREG(info.st_mode):
         return info.st_size
@@ -233,12 +236,25 @@ def _corpus_file_size(top: Path, entry: Entry, base: Path) -> int | None:
         return None  # dangling or a loop
 
 
+def _saved_dataset_meta(name: str, fd: int) -> bool:
+    """Whether `name` is the metadata of a `save_to_disk` folder (the open folder `fd`)."""
+    if name not in SAVED_DATASET_META:
+        return False
+    for marker in ("state.json", "dataset_dict.json"):
+        try:
+            os.stat(marker, dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            continue
+        return True
+    return False
+
+
 def corpus_walk(
     top: Path, base: Path, skipped: list[Skipped] | None = None
 ) -> Iterator[tuple[tuple[str, ...], int]]:
     """Each file training on the folder `top` reads (its parts under `top`, its size), for
     a corpus root whose resolved path is `base`. Once the walk is done, `skipped` gets the
-    folders and `.txt` files it passed over (their parts under the root), with the reason."""
+    folders and corpus files it passed over (their parts under the root), with the reason."""
     lead = top.relative_to(base).parts
     room = _path_max(top) - len(os.fsencode(top))
     met: list[Skipped] = []
@@ -305,7 +321,7 @@ def _passed_over(skipped: list[Skipped], shown: int = 3) -> str:
 
 
 def corpus_files(corpus_root: Path, corpus_path: str, field: str = "corpus_path") -> list[Path]:
-    """The `.txt` files a corpus path names, sorted, or a clear error naming `field` (the
+    """The corpus files a corpus path names, sorted, or a clear error naming `field` (the
     request's name for it, e.g. `data.corpus_path`)."""
     target = resolve_inside(corpus_root, corpus_path, field)
     if not target.exists():
@@ -319,7 +335,8 @@ def corpus_files(corpus_root: Path, corpus_path: str, field: str = "corpus_path"
     skipped: list[Skipped] = []
     files = sorted(target.joinpath(*parts) for parts, _ in corpus_walk(target, base, skipped))
     if not files:
-        message = f"{field} '{corpus_path}' holds no .txt files{_passed_over(skipped)}"
+        kinds = ", ".join(sorted(CORPUS_SUFFIXES))
+        message = f"{field} '{corpus_path}' holds no corpus files ({kinds}){_passed_over(skipped)}"
         raise AppError(ErrorCode.CORPUS_EMPTY, message)
     return files
 

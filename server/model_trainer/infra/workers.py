@@ -40,6 +40,9 @@ class WorkerCapacity(BaseModel):
     memory_bytes: int
     threads: int
     devices: list[DeviceCapacity]
+    peak_flops: dict[str, float] = {}
+    """Matmul FLOP/s measured at the worker's start, by `<device>-<precision>` (`cpu-fp32`,
+    `cuda-bf16`, ...); empty when it could not measure."""
 
     def offers(self, kind: DeviceKind) -> DeviceCapacity | None:
         return next((d for d in self.devices if d.kind == kind), None)

@@ -3,12 +3,14 @@
 artifacts/
 ├── tokenizers/<id>/   manifest.json, logs.jsonl, the backend's files, .work/ (scratch)
 ├── models/<id>/       manifest.json, logs.jsonl, metrics.jsonl, checkpoints/{last,best}.pt,
-│                      export/ (staged as .export.tmp/), eval/{metrics.json,samples.jsonl}
+│                      export/ (staged as .export.tmp/; a LoRA run's adapters alone in
+│                      export/adapter/ when asked), eval/{metrics.json,samples.jsonl}
 │                      eval/<evl-id>/ (one evaluation: manifest.json, metrics.json,
 │                      samples.jsonl; eval/metrics.json alone is from before evaluations
 │                      were jobs)
 ├── datasets/<key>/    token ids shared by every run of one corpus, tokenizer and split:
 │                      train.bin, val.bin, dataset.json (written last); <key>.lock beside it
+├── cache/             peak-flops.json: each machine's measured matmul peak (for MFU)
 └── logs/              the services' own logs when the CLI starts the stack
 """
 
@@ -22,6 +24,30 @@ LAST_CHECKPOINT = "last.pt"
 """The checkpoint a run resumes from, written every `checkpoint_interval` steps."""
 BEST_CHECKPOINT = "best.pt"
 """The checkpoint of the lowest validation loss so far."""
+ADAPTER = "adapter"
+"""A LoRA run's adapters alone, in its export (what `PeftModel.from_pretrained` loads)."""
+HF_CONFIG = "config.json"
+"""The model config of a Hugging Face folder (an export, or a folder under `MODELS_ROOT`)."""
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+"""The files of a Hugging Face folder that hold its weights (one, or shards)."""
+
+
+class ModelFolder:
+    """A Hugging Face model folder: a run's export, or one under `MODELS_ROOT` to fine-tune."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def config(self) -> Path:
+        return self.path / HF_CONFIG
+
+    def weights(self) -> list[Path]:
+        """The weight files (safetensors, or PyTorch's format), sorted by name."""
+        if not self.path.is_dir():
+            return []
+        found = [p for p in self.path.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES]
+        return sorted(found)
 
 
 class JobFolder:
@@ -85,6 +111,15 @@ class RunFolder(JobFolder):
     def export_staging(self) -> Path:
         """Where the export is written before it is renamed into place."""
         return self.path / ".export.tmp"
+
+    @property
+    def adapter(self) -> Path:
+        """A LoRA run's adapters alone, when it was asked to export them."""
+        return self.export / ADAPTER
+
+    @property
+    def adapter_staging(self) -> Path:
+        return self.export_staging / ADAPTER
 
     @property
     def eval(self) -> Path:
@@ -186,6 +221,11 @@ class ArtifactLayout:
     def datasets(self) -> Path:
         """The cache of encoded datasets, shared by runs."""
         return self.root / "datasets"
+
+    @property
+    def peak_flops(self) -> Path:
+        """Each machine's measured peak FLOP/s, by host, device, threads and precision."""
+        return self.root / "cache" / "peak-flops.json"
 
     @property
     def service_logs(self) -> Path:

@@ -1,8 +1,10 @@
 """Browse the corpus root by the rules training reads it with.
 
-A folder's size is what a training request naming it would read: its `.txt` files, found
+A folder's size is what a training request naming it would read: its corpus files, found
 by the same walk (`infra/paths.py`), so what the listing promises is what training gets;
 what that walk passes over (names that are not UTF-8, folders too deep) is listed with why.
+Structured files (and `save_to_disk` folders) show their format, their columns and, where
+that is cheap, their rows (`tokenizers/records.py`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.infra.paths import (
     Skipped,
+    corpus_files,
     corpus_walk,
     printable,
     resolve_inside,
     unreachable,
     visible_folders,
 )
+from model_trainer.tokenizers.records import corpus_format, shape_of
 
 
 class CorpusEntryKind(StrEnum):
@@ -31,8 +35,20 @@ class CorpusEntryKind(StrEnum):
     FOLDER = "folder"
 
 
+class CorpusEntryFormat(StrEnum):
+    """How training reads an entry: a file's format, or a folder `save_to_disk` wrote."""
+
+    TEXT = "text"
+    JSONL = "jsonl"
+    JSON = "json"
+    CSV = "csv"
+    PARQUET = "parquet"
+    ARROW = "arrow"
+    SAVED_DATASET = "saved_dataset"
+
+
 class CorpusEntry(BaseModel):
-    """A `.txt` file or a folder directly inside the listed folder."""
+    """A corpus file or a folder directly inside the listed folder."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -40,11 +56,25 @@ class CorpusEntry(BaseModel):
     path: Annotated[str, Field(description="Relative to the corpus root, as `corpus_path`")]
     kind: CorpusEntryKind
     bytes: Annotated[
-        int, Field(description="A file's size; a folder's `.txt` files that training reads")
+        int, Field(description="A file's size; a folder's corpus files that training reads")
     ]
     files: Annotated[
-        int, Field(description="`.txt` files training on it reads (0: the folder holds none)")
+        int, Field(description="Corpus files training on it reads (0: the folder holds none)")
     ]
+    format: Annotated[
+        CorpusEntryFormat | None,
+        Field(description="A file's format; `saved_dataset` for a `save_to_disk` folder"),
+    ] = None
+    columns: Annotated[
+        list[str],
+        Field(description="A structured file's (or saved dataset's) columns, for `text_field`"),
+    ] = []
+    rows: Annotated[
+        int | None, Field(description="Records, where the file states them (Parquet, Arrow)")
+    ] = None
+    problem: Annotated[
+        str | None, Field(description="Why training would refuse this file, if it would")
+    ] = None
 
 
 class CorpusSkip(BaseModel):
@@ -102,6 +132,8 @@ class CorpusCatalog:
             self._entry(prefix, name, CorpusEntryKind.FOLDER, size, count)
             for name, (size, count) in sorted(folders.items())
         ]
+        for entry in listed + files:
+            _describe(entry, target / entry.name, self._root)
         return CorpusFolder(prefix, listed + files, [CorpusSkip.of(s) for s in skipped])
 
     def _target(self, path: str | None, base: Path) -> Path:
@@ -120,3 +152,22 @@ class CorpusCatalog:
     def _entry(prefix: str, name: str, kind: CorpusEntryKind, size: int, count: int) -> CorpusEntry:
         path = f"{prefix}/{name}" if prefix else name
         return CorpusEntry(name=name, path=path, kind=kind, bytes=size, files=count)
+
+
+def _describe(entry: CorpusEntry, path: Path, root: Path) -> None:
+    """Fill in how training reads the entry: its format, columns and rows, or the problem."""
+    folder = entry.kind is CorpusEntryKind.FOLDER
+    if folder and (entry.files == 0 or not (path / "state.json").is_file()):
+        return  # a plain folder
+    entry.format = (
+        CorpusEntryFormat.SAVED_DATASET if folder else CorpusEntryFormat(corpus_format(path))
+    )
+    try:
+        if folder:
+            shapes = [shape_of(f, root)[1] for f in corpus_files(root, entry.path)]
+            entry.columns, entry.rows = shapes[0].columns, sum(s.rows or 0 for s in shapes)
+        else:
+            shape = shape_of(path, root)[1]
+            entry.columns, entry.rows = shape.columns, shape.rows
+    except AppError as exc:
+        entry.problem = exc.message

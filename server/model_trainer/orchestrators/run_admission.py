@@ -3,14 +3,22 @@ worker (or this machine) with the device and the memory for one step."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from model_trainer.core.contracts.model import Architecture, ModelBackend
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.settings import LimitSettings
 from model_trainer.infra.machine import memory_bytes
-from model_trainer.infra.workers import DeviceCapacity, WorkerCapacity
+from model_trainer.infra.workers import DeviceCapacity, DeviceKind, WorkerCapacity
 from model_trainer.training.config import ModelSpec, TrainerSpec
 from model_trainer.training.model_registry import ModelRegistry
-from model_trainer.training.run.budget import check_memory
+from model_trainer.training.run.budget import (
+    MemoryJudgement,
+    judge_memory,
+    memory_refusal,
+    tokens_per_step,
+    tokens_per_step_refusal,
+)
 
 
 def resolve_architecture(
@@ -52,32 +60,87 @@ def _memory_of(offer: tuple[str, DeviceCapacity]) -> int:
     return offer[1].memory_bytes
 
 
-def check_capacity(
+THIS_MACHINE = "this machine (no worker is live to ask)"
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """What a run would be and need, judged against the live workers as a submission is,
+    and the first thing that refuses it (None when nothing does)."""
+
+    architecture: Architecture
+    parameters: int
+    flops_per_token: int
+    tokens_per_step: int
+    memory: MemoryJudgement
+    """The step's estimate against the device it was judged by (a budget of 0 when no
+    live worker offers the device asked for)."""
+    worker: str | None
+    """The live worker judged against: the roomiest that offers the device; None when no
+    worker is live (this machine stands in, and a submission waits for a worker)."""
+    refusal: AppError | None
+
+
+def _device_for(
+    spec: TrainerSpec, workers: list[WorkerCapacity]
+) -> tuple[str | None, DeviceCapacity, AppError | None]:
+    """The roomiest live worker's device that the run asks for, or the refusal when none
+    offers it; this machine's memory while no worker has said."""
+    kind: DeviceKind | None = spec.device if spec.device != "auto" else None
+    if kind is not None:
+        offered = [(w.name, d) for w in workers if (d := w.offers(kind)) is not None]
+    else:
+        offered = [(w.name, w.best_device()) for w in workers]
+    if not offered and kind in ("cuda", "mps"):
+        kinds: list[str] = sorted({d.kind for w in workers for d in w.devices})
+        refusal = AppError(
+            ErrorCode.DEVICE_UNAVAILABLE,
+            f"trainer.device: no live worker offers {kind} (live workers offer: "
+            f"{', '.join(kinds) or 'none live'}); use 'auto' or 'cpu', or start a worker "
+            "that has it",
+        )
+        return None, DeviceCapacity(kind=kind, name="none", memory_bytes=0), refusal
+    if not offered:
+        return None, DeviceCapacity(kind="cpu", name="cpu", memory_bytes=memory_bytes()), None
+    name, device = max(offered, key=_memory_of)
+    return name, device, None
+
+
+def estimate_run(
     arch: Architecture,
     backend: ModelBackend,
     spec: TrainerSpec,
     limits: LimitSettings,
     workers: list[WorkerCapacity],
-) -> None:
-    """Refuse what no live worker could run: a device none offers, or a step bigger than
-    the memory of the roomiest one (this machine's, while no worker has said)."""
-    if spec.device in ("cuda", "mps"):
-        offered = [(w.name, d) for w in workers if (d := w.offers(spec.device)) is not None]
-        if not offered:
-            kinds: list[str] = sorted({d.kind for w in workers for d in w.devices})
-            raise AppError(
-                ErrorCode.DEVICE_UNAVAILABLE,
-                f"trainer.device: no live worker offers {spec.device} (live workers offer: "
-                f"{', '.join(kinds) or 'none live'}); use 'auto' or 'cpu', or start a worker "
-                "that has it",
-            )
-    elif spec.device == "cpu":
-        offered = [(w.name, d) for w in workers if (d := w.offers("cpu")) is not None]
-    else:
-        offered = [(w.name, w.best_device()) for w in workers]
-    if not offered:
-        here = DeviceCapacity(kind="cpu", name="cpu", memory_bytes=memory_bytes())
-        offered = [("this machine (no worker is live to ask)", here)]
-    name, device = max(offered, key=_memory_of)
-    where = name if name.startswith("this machine") else f"the roomiest worker, {name},"
-    check_memory(arch, backend, spec, limits, device, where)
+    lora_parameters: int = 0,
+) -> RunEstimate:
+    """The run's size, cost and memory, and what refuses it first: the parameter limit, the
+    tokens per step, a device no live worker offers, or a step bigger than the memory of
+    the roomiest worker (this machine's, while no worker has said). Builds nothing."""
+    parameters = backend.parameter_count(arch) + lora_parameters
+    worker, device, unavailable = _device_for(spec, workers)
+    memory = judge_memory(arch, backend, spec, limits, device, lora_parameters)
+    where = f"the roomiest worker, {worker}," if worker is not None else THIS_MACHINE
+    too_many = (
+        AppError(
+            ErrorCode.PARAMETER_LIMIT_EXCEEDED,
+            f"model: {parameters:,} parameters exceed the limit {limits.max_parameters:,}",
+        )
+        if parameters > limits.max_parameters
+        else None
+    )
+    refusals = [
+        too_many,
+        tokens_per_step_refusal(arch, spec, limits),
+        unavailable,
+        None if memory.fits else memory_refusal(memory, arch, spec, where),
+    ]
+    return RunEstimate(
+        architecture=arch,
+        parameters=parameters,
+        flops_per_token=backend.flops_per_token(arch),
+        tokens_per_step=tokens_per_step(arch, spec),
+        memory=memory,
+        worker=worker,
+        refusal=next((r for r in refusals if r is not None), None),
+    )

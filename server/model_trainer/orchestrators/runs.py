@@ -9,7 +9,6 @@ from collections import deque
 from pathlib import Path
 
 from model_trainer.core.contracts.events import EventPublisher, utc_now
-from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.contracts.queue import JobQueue, JobSpec
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id, validate_id
@@ -17,22 +16,26 @@ from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.core.logging import Log
 from model_trainer.core.settings import Settings
 from model_trainer.infra.job_state import JobStateStore
-from model_trainer.infra.paths import corpus_files
 from model_trainer.infra.unreadable import report_unreadable
 from model_trainer.infra.workers import WorkerDirectory
 from model_trainer.jobs.endings import JobEndings
 from model_trainer.jobs.layout import ArtifactLayout, RunFolder
 from model_trainer.jobs.targets import JobTarget
+from model_trainer.orchestrators.finetune_admission import BaseWeights, admit_base
 from model_trainer.orchestrators.manifest_cache import ManifestCache
 from model_trainer.orchestrators.queue_room import check_room
-from model_trainer.orchestrators.run_admission import check_capacity, resolve_architecture
+from model_trainer.orchestrators.run_admission import (
+    RunEstimate,
+    estimate_run,
+    resolve_architecture,
+)
 from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
+from model_trainer.tokenizers.records import check_corpus
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.training.config import RunConfig
 from model_trainer.training.inference.generation import Generation, ModelCache
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.model_registry import ModelRegistry
-from model_trainer.training.run.budget import check_tokens_per_step
 from model_trainer.training.run.events import GLOBAL_CHANNEL, TrainQueued, run_channel
 from model_trainer.training.run.kind import RunKind
 from model_trainer.training.run.manifest import (
@@ -70,8 +73,11 @@ class RunOrchestrator:
         queue: JobQueue,
         workers: WorkerDirectory,
         events: EventPublisher,
+        tokenizer_state: JobStateStore | None = None,
     ) -> None:
         self._settings = settings
+        self._tokenizer_state = tokenizer_state
+        """Where a model folder's tokenizer, once registered, is listed with the others."""
         self._tokenizers = tokenizers
         self._models_registry = models
         self._state = state
@@ -89,17 +95,22 @@ class RunOrchestrator:
 
     def enqueue_training(self, config: RunConfig) -> RunManifest:
         """Refuse what cannot work before queueing it; then record, enqueue and return."""
-        tokenizer, arch, parameters = self._admit(config)
+        tokenizer, estimate, base = self._admit(config)
+        if estimate.refusal is not None:
+            raise estimate.refusal
+        check_room(self._queue, self._settings.limits.max_queued_jobs)
+        arch, parameters = estimate.architecture, estimate.parameters
         run_id = new_id("run")
         manifest = RunManifest(
             run_id=run_id,
             status=JobStatus.QUEUED,
-            config=config,
+            config=base.config if base is not None else config,
             tokenizer=tokenizer,
             architecture=arch,
             parameters=parameters,
             created_at=utc_now(),
             progress=Progress(max_steps=config.trainer.max_steps),
+            finetune=base.finetune if base is not None else None,
         )
         self._kind.write(manifest)
         self._state.create(run_id, time.time())
@@ -125,9 +136,17 @@ class RunOrchestrator:
         _log.info("run_enqueued", run_id=run_id, parameters=parameters)
         return manifest
 
-    def _admit(self, config: RunConfig) -> tuple[TokenizerRef, Architecture, int]:
-        """The run's tokenizer, architecture and parameter count, once every limit, the
-        corpus, the machine and the queue can take it; else the refusal, naming why."""
+    def estimate(self, config: RunConfig) -> RunEstimate:
+        """What submitting `config` would make and need, and whether a live worker could
+        take it (or the refusal it would get), with nothing recorded or queued; a body that
+        names no usable tokenizer, corpus, family or size is refused as a submission is."""
+        return self._admit(config)[1]
+
+    def _admit(self, config: RunConfig) -> tuple[TokenizerRef, RunEstimate, BaseWeights | None]:
+        """The run's tokenizer, and its estimate against the limits and the live workers
+        (with the refusal it gets, if any), and for a run that starts from existing weights
+        (`model.init_from`) what they are; the request's own faults raise here, naming the
+        field. Shared by submitting and estimating, so both judge alike."""
         limits = self._settings.limits
         if config.trainer.max_steps > limits.max_steps:
             raise AppError(
@@ -140,23 +159,61 @@ class RunOrchestrator:
                 ErrorCode.CONFIG_INVALID,
                 f"model.max_seq_len: exceeds the limit {limits.max_seq_len}",
             )
-        tokenizer = self._tokenizer_ref(config.data.tokenizer_id)
-        corpus_files(self._settings.corpus_root, config.data.corpus_path, "data.corpus_path")
-        backend, arch = resolve_architecture(
-            config.model, self._models_registry, tokenizer.vocab_size
+        base = self._base_weights(config)
+        tokenizer = self._tokenizer_ref((base.config if base else config).data.tokenizer_id)
+        check_corpus(
+            self._settings.corpus_root, config.data.corpus_path, config.data, "data.corpus_path"
         )
-        parameters = backend.parameter_count(arch)
-        if parameters > limits.max_parameters:
-            raise AppError(
-                ErrorCode.PARAMETER_LIMIT_EXCEEDED,
-                f"model: {parameters:,} parameters exceed the limit {limits.max_parameters:,}",
+        if base is None:
+            backend, arch = resolve_architecture(
+                config.model, self._models_registry, tokenizer.vocab_size
             )
-        check_tokens_per_step(arch, config.trainer, limits)
-        check_capacity(arch, backend, config.trainer, limits, self._workers.live())
-        check_room(self._queue, limits.max_queued_jobs)
-        return tokenizer, arch, parameters
+        else:
+            backend, arch = base.backend, base.architecture
+            if tokenizer.vocab_size > arch.vocab_size:
+                raise AppError(
+                    ErrorCode.TOKENIZER_MISMATCH,
+                    f"data.tokenizer_id: its {tokenizer.vocab_size:,} tokens do not fit the "
+                    f"model's {arch.vocab_size:,} embeddings",
+                )
+        live = self._workers.live()
+        lora = base.lora_parameters if base else 0
+        estimate = estimate_run(arch, backend, config.trainer, limits, live, lora)
+        return tokenizer, estimate, base
 
-    def _tokenizer_ref(self, tokenizer_id: str) -> TokenizerRef:
+    def _base_weights(self, config: RunConfig) -> BaseWeights | None:
+        """The weights a fine-tuning run starts from, checked (None for other runs)."""
+        if config.model.init_from is None:
+            return None
+        base = admit_base(
+            config, self._settings, self._layout, self._models_registry, self._tokenizers
+        )
+        if base.finetune.origin.path is not None:  # a folder's tokenizer, maybe new
+            self._list_tokenizer(base.config.data.tokenizer_id)
+        limit = self._settings.limits.max_seq_len
+        if base.architecture.max_seq_len > limit:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"model.max_seq_len: the model's context {base.architecture.max_seq_len} "
+                f"exceeds the limit {limit}; give a shorter one",
+            )
+        return base
+
+    def _list_tokenizer(self, tokenizer_id: str | None) -> None:
+        """A tokenizer registered from a model folder, in Redis's list of tokenizers (as
+        completed) unless it is there already."""
+        state = self._tokenizer_state
+        if state is None or tokenizer_id is None or state.snapshot(tokenizer_id).status:
+            return
+        state.create(tokenizer_id, time.time())
+        state.set_status(tokenizer_id, JobStatus.COMPLETED, "came with a model folder")
+
+    def _tokenizer_ref(self, tokenizer_id: str | None) -> TokenizerRef:
+        if tokenizer_id is None:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                "data.tokenizer_id: required unless model.init_from names weights",
+            )
         validate_id(tokenizer_id, "tokenizer")
         tok = TOKENIZER_MANIFESTS.read(self._layout.tokenizer(tokenizer_id).manifest)
         if tok is None:

@@ -14,7 +14,6 @@ from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.core.logging import Log
 from model_trainer.core.settings import Settings
 from model_trainer.infra.job_state import JobStateStore
-from model_trainer.infra.paths import corpus_files
 from model_trainer.infra.unreadable import report_unreadable
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.jobs.targets import JobTarget
@@ -24,6 +23,7 @@ from model_trainer.tokenizers.manifest import (
     TokenizerManifest,
     TokenizerTrainConfig,
 )
+from model_trainer.tokenizers.records import check_corpus
 from model_trainer.tokenizers.registry import TokenizerRegistry
 
 HANDLE_CACHE_SIZE = 16
@@ -68,7 +68,9 @@ class TokenizerOrchestrator:
             )
         options = self._registry.options(config.method, config.options, "options")
         config = config.with_options(options)  # the defaults, recorded
-        corpus_files(self._settings.corpus_root, config.corpus_path)
+        # What the method could not train is refused now; what it ignores is not recorded.
+        config = config.as_applied(self._registry.get(config.method).check(config.backend_config()))
+        check_corpus(self._settings.corpus_root, config.corpus_path, config, "corpus_path")
         check_room(self._queue, self._settings.limits.max_queued_jobs)
         tokenizer_id = new_id("tok")
         manifest = TokenizerManifest(

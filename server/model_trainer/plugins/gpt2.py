@@ -15,11 +15,20 @@ from model_trainer.plugin import (
     AppError,
     Architecture,
     ErrorCode,
+    JsonObject,
     LanguageModel,
     ModelSize,
     SpecialTokens,
 )
-from model_trainer.plugin_hf import HfCausalLM, evaluation_mode, quiet_transformers, save_pretrained
+from model_trainer.plugin_hf import (
+    HfCausalLM,
+    config_float,
+    config_int,
+    evaluation_mode,
+    load_pretrained,
+    quiet_transformers,
+    save_pretrained,
+)
 
 quiet_transformers()
 
@@ -127,3 +136,31 @@ class Gpt2Backend:
         model = GPT2LMHeadModel.from_pretrained(str(export_dir), local_files_only=True)
         evaluation_mode(model)
         return Gpt2Model(model)
+
+    # FineTunable: runs that start from a GPT-2 folder or an earlier GPT-2 run's export
+
+    def architecture_of(self, config: JsonObject) -> Architecture | None:
+        if config.get("model_type") != "gpt2":
+            return None
+        return Architecture(
+            family="gpt2",
+            n_layer=config_int(config, "n_layer"),
+            n_head=config_int(config, "n_head"),
+            n_embd=config_int(config, "n_embd"),
+            max_seq_len=config_int(config, "n_positions"),
+            vocab_size=config_int(config, "vocab_size"),
+            dropout=config_float(config, "resid_pdrop", 0.0),
+        )
+
+    def from_pretrained(self, folder: Path, architecture: Architecture) -> LanguageModel:
+        d = architecture.dropout
+        dropout: dict[str, float | int | str] = {
+            "resid_pdrop": d,
+            "embd_pdrop": d,
+            "attn_pdrop": d,
+        }
+        return Gpt2Model(load_pretrained(GPT2LMHeadModel, folder, dropout))
+
+    def lora_targets(self) -> list[str]:
+        """Every projection of a block: attention's fused q/k/v and output, the MLP's two."""
+        return ["c_attn", "c_proj", "c_fc"]

@@ -7,15 +7,16 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from model_trainer.core.contracts.tokenizer import TokenizerConfig
+from model_trainer.core.contracts.tokenizer import DEFAULT_MIN_FREQUENCY, TokenizerConfig
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.json_types import JsonObject
-from model_trainer.core.request_model import MAX_TOKEN_ID, PLUGIN_NAME, RequestModel
+from model_trainer.core.request_model import MAX_TOKEN_ID, PLUGIN_NAME
 from model_trainer.jobs.manifest import ManifestFile
+from model_trainer.tokenizers.records import CorpusText
 from model_trainer.tokenizers.stats import TokenizerStats
 
 
-class TokenizerTrainConfig(RequestModel):
+class TokenizerTrainConfig(CorpusText):
     """A request to train a tokenizer (the body of `POST /tokenizers/train`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -30,7 +31,15 @@ class TokenizerTrainConfig(RequestModel):
     vocab_size: Annotated[
         int, Field(ge=2, le=MAX_TOKEN_ID, description="Largest vocabulary to build.")
     ]
-    min_frequency: Annotated[int, Field(ge=1, le=MAX_TOKEN_ID)] = 2
+    min_frequency: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=MAX_TOKEN_ID,
+            description="Fewest occurrences for a token to be kept, for methods that count "
+            "(null: the default, 2); recorded as null for a method that does not use it.",
+        ),
+    ] = DEFAULT_MIN_FREQUENCY
     corpus_path: Annotated[str, Field(min_length=1, max_length=1024)]
     holdout_fraction: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
@@ -49,6 +58,24 @@ class TokenizerTrainConfig(RequestModel):
             holdout_fraction=self.holdout_fraction,
             seed=self.seed,
             options=options,
+            text_field=self.text_field,
+            text_template=self.text_template,
+            min_length=self.min_length,
+        )
+
+    def as_applied(self, applied: TokenizerConfig) -> TokenizerTrainConfig:
+        """The same request with what the method's `check` says it will apply."""
+        return TokenizerTrainConfig(
+            method=self.method,
+            vocab_size=applied.vocab_size,
+            min_frequency=applied.min_frequency,
+            corpus_path=self.corpus_path,
+            holdout_fraction=self.holdout_fraction,
+            seed=self.seed,
+            options=applied.options,
+            text_field=self.text_field,
+            text_template=self.text_template,
+            min_length=self.min_length,
         )
 
     def backend_config(self) -> TokenizerConfig:
@@ -71,6 +98,9 @@ class CorpusInfo(BaseModel):
     sha256: str
     train_lines: int
     holdout_lines: int
+    train_records: int | None = None
+    """Records of structured files (None when the corpus is plain text only)."""
+    holdout_records: int | None = None
 
 
 class Durations(BaseModel):
@@ -82,6 +112,17 @@ class Durations(BaseModel):
     train_s: float = 0.0
     stats_s: float = 0.0
     total_s: float = 0.0
+
+
+class ImportedFrom(BaseModel):
+    """A tokenizer that came with a model folder under `MODELS_ROOT` rather than trained."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    """The model folder, relative to `MODELS_ROOT`."""
+    sha256: str
+    """Of its `tokenizer.json`: a folder with the same tokenizer reuses this record."""
 
 
 class TokenizerManifest(BaseModel):
@@ -104,6 +145,7 @@ class TokenizerManifest(BaseModel):
     durations: Durations = Durations()
     versions: dict[str, str] = {}
     error: JobError | None = None
+    imported_from: ImportedFrom | None = None
 
 
 _JSON_OBJECT: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)

@@ -75,6 +75,8 @@ class TokenizerTraining(JobBody[TokenizerManifest]):
             sha256=split.sha256,
             train_lines=split.train_lines,
             holdout_lines=split.holdout_lines,
+            train_records=split.train_records,
+            holdout_records=split.holdout_records,
         )
         manifest.stats = stats
         manifest.files = [*artifact.files, folder.manifest.name, folder.logs.name]
@@ -106,7 +108,12 @@ class TokenizerTraining(JobBody[TokenizerManifest]):
         config = manifest.config
         files = corpus_files(self._settings.corpus_root, config.corpus_path)
         split = split_corpus(
-            files, self._settings.corpus_root, folder.work, config.holdout_fraction, config.seed
+            files,
+            self._settings.corpus_root,
+            folder.work,
+            config.holdout_fraction,
+            config.seed,
+            text=config.text_spec(),
         )
         manifest.durations.split_s = time.perf_counter() - started
         log.info(

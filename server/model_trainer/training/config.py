@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, model_validator
 from model_trainer.core.json_types import JsonObject
 from model_trainer.core.request_model import MAX_STEP_COUNT, PLUGIN_NAME, RequestModel
 from model_trainer.tokenizers.corpus import HoldoutStrategy
+from model_trainer.tokenizers.records import CorpusText
 
 
 class Precision(StrEnum):
@@ -25,8 +26,35 @@ CompileChoice = Literal["auto", "on", "off"]
 """`auto` compiles on CUDA, where it pays; on CPU the compile time outweighs the gain."""
 
 
+class InitFrom(RequestModel):
+    """Weights people already have: an earlier completed run's export, or a Hugging Face
+    model folder under `MODELS_ROOT`; exactly one of the two."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: Annotated[
+        str | None, Field(max_length=64, description="A completed run whose export to start from")
+    ] = None
+    path: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=1024,
+            description="A folder with `config.json`, the weights and `tokenizer.json`, "
+            "relative to `MODELS_ROOT`",
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.run_id is None) == (self.path is None):
+            raise ValueError("give exactly one of run_id and path")
+        return self
+
+
 class ModelSpec(RequestModel):
-    """The architecture: a named size, with any field overridden."""
+    """The architecture: a named size, with any field overridden; or, with `init_from`,
+    the shape of the weights it names (only dropout and `max_seq_len` may change)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,14 +72,24 @@ class ModelSpec(RequestModel):
         JsonObject,
         Field(description="The family's own options, as its schema in `GET /backends` says"),
     ] = {}
+    init_from: InitFrom | None = None
 
 
-class DataSpec(RequestModel):
-    """Which text, tokenized how, split how."""
+class DataSpec(CorpusText):
+    """Which text (and, for structured corpora, which of its columns), tokenized how, split
+    how."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tokenizer_id: Annotated[str, Field(min_length=1, max_length=64)]
+    tokenizer_id: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="Required, unless `model.init_from` names weights: their tokenizer "
+            "is then the run's (and a different one is refused)",
+        ),
+    ] = None
     corpus_path: Annotated[str, Field(min_length=1, max_length=1024)]
     holdout_fraction: Annotated[float, Field(gt=0.0, le=0.5)] = 0.1
     holdout_strategy: HoldoutStrategy = HoldoutStrategy.RANDOM_LINES
@@ -88,6 +126,54 @@ class TrainerSpec(RequestModel):
         return self
 
 
+class FinetuneMethod(StrEnum):
+    """What trains when a run starts from `model.init_from`."""
+
+    FULL = "full"
+    """Every weight."""
+    LORA = "lora"
+    """Low-rank adapters beside the frozen weights (`peft`); the export merges them in."""
+
+
+LORA_TARGET = r"^[A-Za-z0-9_.]{1,128}$"
+"""A module name (or a name's last parts) LoRA adapts, as `peft` matches them."""
+
+
+class FinetuneSpec(RequestModel):
+    """How a run that starts from `model.init_from` trains."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: FinetuneMethod = FinetuneMethod.FULL
+    rank: Annotated[int, Field(ge=1, le=1024, description="LoRA: the adapters' rank")] = 8
+    alpha: Annotated[
+        int, Field(ge=1, le=4096, description="LoRA: scale (alpha / rank) of the update")
+    ] = 16
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0, description="LoRA: the adapters' dropout")] = (
+        0.0
+    )
+    target_modules: Annotated[
+        list[Annotated[str, Field(pattern=LORA_TARGET)]] | None,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="LoRA: the modules adapted; the family's default when absent",
+        ),
+    ] = None
+    export_adapter: Annotated[
+        bool,
+        Field(description="LoRA: also export the adapters alone (`PeftModel.from_pretrained`)"),
+    ] = False
+
+    @model_validator(mode="after")
+    def _lora_settings_need_lora(self) -> Self:
+        if self.method is not FinetuneMethod.LORA and (
+            self.export_adapter or self.target_modules is not None
+        ):
+            raise ValueError("target_modules and export_adapter need method 'lora'")
+        return self
+
+
 class RunConfig(RequestModel):
     """A whole run request."""
 
@@ -96,6 +182,16 @@ class RunConfig(RequestModel):
     model: ModelSpec = ModelSpec()
     data: DataSpec
     trainer: TrainerSpec = TrainerSpec()
+    finetune: FinetuneSpec = FinetuneSpec()
+
+    @model_validator(mode="after")
+    def _weights_and_tokenizer(self) -> Self:
+        if self.model.init_from is None:
+            if self.data.tokenizer_id is None:
+                raise ValueError("data.tokenizer_id is required unless model.init_from is given")
+            if self.finetune.method is not FinetuneMethod.FULL:
+                raise ValueError("finetune.method 'lora' needs model.init_from")
+        return self
 
 
 class EvalRequest(RequestModel):

@@ -10,6 +10,7 @@ worker API is partly unannotated, so this module is exempt from `disallow_any_ex
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import time
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from pydantic import TypeAdapter, ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, Worker
 from rq.job import Job
@@ -30,6 +32,7 @@ from model_trainer.infra.machine import worker_capacity
 from model_trainer.infra.redis_store import RedisStore, RedisUnavailable
 from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
 from model_trainer.infra.workers import WorkerCapacity, WorkerDirectory
+from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.jobs.stopping import WORKER_STOP
 
 if TYPE_CHECKING:  # imported for real only after the thread variables are set
@@ -187,6 +190,39 @@ class _Maintenance:
             _log.warning("worker_unregister_failed", error=exc.message)
 
 
+_PEAKS: TypeAdapter[dict[str, float]] = TypeAdapter(dict[str, float])
+
+
+def _measure_peaks(settings: Settings) -> dict[str, float]:
+    """The devices' peak FLOP/s (read from the cache file, or measured once per machine),
+    found in a child forked for it as work horses are: this process must run no native
+    thread pool and touch no CUDA, or the horses it forks could not use them."""
+    cache = ArtifactLayout(settings.artifacts_root).peak_flops
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: measure, answer, and leave without running any cleanup
+        os.close(read)
+        status = 1
+        try:
+            from model_trainer.training.loop.peak import measure_for_worker
+
+            answer = json.dumps(measure_for_worker(cache, settings.worker.threads))
+            with os.fdopen(write, "wb") as out:
+                out.write(answer.encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read, "rb") as answer_in:
+        raw = answer_in.read()
+    os.waitpid(pid, 0)
+    try:
+        return _PEAKS.validate_json(raw)
+    except ValidationError:
+        _log.warning("peak_flops_not_measured")
+        return {}
+
+
 def run_worker(settings: Settings, burst: bool = False) -> None:
     """Consume jobs until told to stop (SIGTERM: stop the current job warm; again: cold)."""
     compute = LocalCompute(settings.worker.threads)
@@ -208,6 +244,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         container.get(MODELS)  # imports the model plugins (transformers)
         reconciler = container.get(RECONCILER)
         directory = container.get(WORKERS)
+    peaks = _measure_peaks(settings)
     store = RedisStore(settings.redis_url)
     name = f"{socket.gethostname()}.{os.getpid()}"
     worker = WarmStopWorker(
@@ -224,6 +261,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         queue=settings.worker.queue_name,
         threads=compute.threads(),
         nice=os.nice(0),
+        peak_flops=", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in sorted(peaks.items())),
     )
     try:
         with _Maintenance(
@@ -233,7 +271,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
             reconciler,
             settings.worker.reconcile_interval_s,
             directory,
-            worker_capacity(name, compute.threads()),
+            worker_capacity(name, compute.threads(), peaks),
         ):
             worker.work(burst=burst, logging_level="WARNING")
     except RedisConnectionError as exc:

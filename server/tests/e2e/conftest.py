@@ -94,6 +94,7 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> 
         redis_url=redis_url,
         artifacts_root=root / "artifacts",
         corpus_root=corpus,
+        models_root=root / "models",
         worker=WorkerSettings(queue_name="e2e", threads=2),
     )
 
@@ -105,6 +106,7 @@ def worker(stack_settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
         "REDIS_URL": stack_settings.redis_url,
         "ARTIFACTS_ROOT": str(stack_settings.artifacts_root),
         "CORPUS_ROOT": str(stack_settings.corpus_root),
+        "MODELS_ROOT": str(stack_settings.models_root),
         "WORKER__QUEUE_NAME": stack_settings.worker.queue_name,
         "WORKER__THREADS": "2",
     }

@@ -6,6 +6,7 @@ are one line with the API's code."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -179,6 +180,7 @@ def test_a_run_followed_to_the_end_then_read_by_scripts(env: Env) -> None:
     assert run_id in table.out and "completed" in table.out
     shown = cli("runs", "show", run_id)
     assert "40 / 40" in shown.out
+    assert re.search(r"MFU\s+\d+\.\d\d%", shown.out), shown.out  # of the worker's measured peak
 
     sample = cli("runs", "generate", run_id, "The king", "-n", "8", "--json").json()
     assert at(sample, "count") == 8
@@ -211,6 +213,30 @@ def test_a_run_followed_to_the_end_then_read_by_scripts(env: Env) -> None:
 
     logs = cli("runs", "logs", run_id, "-f")  # an ended run: the whole log, then its status
     assert logs.code == 0 and "run_completed" in logs.out
+
+
+def test_estimate_takes_what_train_takes_and_queues_nothing(env: Env) -> None:
+    cli = env.cli
+    config = _config(env.work, env.tokenizer_id, 40)
+    before = at(cli("runs", "list", "--json").json(), "count")
+    shown = cli("runs", "estimate", "-c", str(config), "--set", "model.n_layer=2")
+    assert shown.code == 0, shown.err
+    for row in ("parameters", "FLOPs/token", "tokens/step", "memory", "budget", "fits"):
+        assert row in shown.out, row
+    assert "gpt2, 2 layers" in shown.out and "yes" in shown.out
+    answer = cli("runs", "estimate", "-c", str(config), "--set", "model.n_layer=2", "--json")
+    assert at(answer.json(), "fits") is True and at(answer.json(), "architecture", "n_layer") == 2
+    assert at(answer.json(), "tokens_per_step") == 4 * 32
+    big = [
+        "runs", "estimate", "-c", str(config), "--set", "trainer.batch_size=2048",
+        "--set", "model.max_seq_len=2048",
+    ]  # fmt: skip
+    refused = cli(*big)
+    assert refused.code == 0 and "no: MEMORY_LIMIT_EXCEEDED" in refused.out, refused
+    assert "GiB" in refused.out
+    bad = cli("runs", "estimate", "-c", str(config), "--size", "galactic")
+    assert bad.code == 1 and "CONFIG_INVALID" in bad.err and "model.size" in bad.err
+    assert at(cli("runs", "list", "--json").json(), "count") == before
 
 
 def test_a_cancelled_run_ends_the_follower_with_its_own_status(env: Env) -> None:

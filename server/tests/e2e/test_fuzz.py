@@ -278,6 +278,7 @@ def _bases(seeds: Seeds) -> dict[str, str]:
         "tokenizers-train": '{"method": "bpe", "vocab_size": 300, "corpus_path": "story.txt"}',
         "tokenizers-encode": '{"text": "a"}',
         "runs-train": run,
+        "runs-estimate": run,
         "runs-evaluate": "{}",
         "runs-generate": '{"prompt": "a", "max_new_tokens": 2}',
     }

@@ -1,4 +1,5 @@
-"""The example plugin package through the real stack: listed, trained, exported, refused."""
+"""The example plugin package through the real stack: listed, trained, exported, refused; and
+the built-in families beside it in the listing."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from model_trainer.api.schemas.backends import BackendPublic, BackendsPublic, Mo
 from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import RunPublic, RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
+from model_trainer.core.json_types import JsonObject
 from model_trainer.core.settings import Settings
 
 pytestmark = pytest.mark.timeout(300)
@@ -113,6 +115,19 @@ def test_backends_lists_the_example_plugins(api: TestClient) -> None:
     lean = ModelSize(n_layer=4, n_head=4, n_embd=128, options={"intermediate_size": 256})
     assert neox.sizes["nano-lean"] == lean
     assert set(neox.sizes) == {"nano", "nano-lean", "tiny", "small"}
+
+
+def test_backends_lists_the_built_in_rotary_families(api: TestClient) -> None:
+    listing = BackendsPublic.model_validate_json(api.get("/backends").content)
+    shared = {"n_kv_head", "intermediate_size", "rope_theta", "tie_word_embeddings", "rms_norm_eps"}
+    for name in ("llama", "qwen2"):
+        family = _backend(listing, "model", name)
+        assert family.status == "ok" and family.distribution == "model-trainer"
+        assert _properties(family) == shared
+        assert family.sizes is not None and set(family.sizes) == {"nano", "tiny", "mini", "small"}
+        nano: JsonObject = {"n_kv_head": 2, "intermediate_size": 384}
+        assert family.sizes["nano"] == ModelSize(n_layer=4, n_head=4, n_embd=128, options=nano)
+        assert (family.sizes["small"].n_layer, family.sizes["small"].n_embd) == (12, 768)
 
 
 def test_unknown_method_and_options_are_refused(api: TestClient) -> None:

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from safetensors.torch import load_file
 
 from model_trainer.api.app import create_app
 from model_trainer.api.schemas.runs import (
     EvalPublic,
     EvalQueued,
+    GeneratePublic,
     MetricsPublic,
     RunPublic,
     RunQueued,
@@ -103,8 +104,78 @@ def _wait(api: TestClient, run_id: str, done: set[str], at_step: int = 0) -> Run
         time.sleep(0.1)
 
 
+FAMILIES: dict[str, dict[str, object]] = {
+    "gpt2": {"n_head": 2},
+    # 4 query heads over the size's 2 key/value heads: grouped attention, rotary positions
+    "llama": {"n_head": 4},
+    "qwen2": {"n_head": 4},
+}
+"""The built-in families, each killed mid-run and resumed, with the heads each is given."""
+HF_CLASS = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+NEW_TOKENS = 12
+GREEDY = (
+    "import json, sys\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
+    "m = AutoModelForCausalLM.from_pretrained(sys.argv[1], local_files_only=True)\n"
+    "t = AutoTokenizer.from_pretrained(sys.argv[1], local_files_only=True)\n"
+    "ids = t(sys.argv[2], add_special_tokens=False, return_tensors='pt').input_ids\n"
+    "out = m.generate(ids, max_new_tokens=int(sys.argv[3]), do_sample=False)\n"
+    "print(json.dumps({'model': type(m).__name__, 'new': out[0, ids.shape[1]:].tolist(),\n"
+    "                  'eos': m.generation_config.eos_token_id}))\n"
+)
+"""A fresh interpreter's greedy continuation of the export, with transformers alone."""
+
+
+class Greedy(BaseModel):
+    """What the child process printed."""
+
+    model: str
+    new: list[int]
+    eos: int | list[int] | None
+
+
+def _same_greedy_tokens(api: TestClient, run_id: str, export: Path, family: str) -> None:
+    """The service's greedy tokens (temperature 0) are what transformers generates from the
+    export in another process (which stops early only at an end of text)."""
+    body = {"prompt": "The king", "max_new_tokens": NEW_TOKENS, "temperature": 0}
+    served = GeneratePublic.model_validate_json(
+        api.post(f"/runs/{run_id}/generate", json=body).content
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", GREEDY, str(export), "The king", str(NEW_TOKENS)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-800:]
+    child = Greedy.model_validate_json(done.stdout.strip().splitlines()[-1])
+    assert child.model == HF_CLASS[family]
+    assert served.count == NEW_TOKENS and child.new == served.ids[: len(child.new)]
+    eos = child.eos if isinstance(child.eos, list) else [child.eos]
+    assert len(child.new) == NEW_TOKENS or child.new[-1] in eos, (child, served.ids)
+
+
+def _lora_finetune(api: TestClient, run: dict[str, object]) -> dict[str, object]:
+    """`run` as a LoRA fine-tune of a base trained briefly with the same shape: its
+    checkpoints hold only the adapters and their optimizer state, and a resumed start
+    rebuilds the base from the base run's export."""
+    trainer = run["trainer"]
+    assert isinstance(trainer, dict)
+    base = run | {"trainer": trainer | {"max_steps": 100, "eval_interval": 100}}
+    base_id = RunQueued.model_validate_json(api.post("/runs/train", json=base).content).run_id
+    assert _wait(api, base_id, {"completed", "failed"}).status == "completed"
+    return {
+        "model": {"init_from": {"run_id": base_id}},
+        "data": {"corpus_path": "story.txt"},
+        "trainer": trainer | {"max_steps": 600},
+        "finetune": {"method": "lora", "rank": 4},
+    }
+
+
+@pytest.mark.parametrize(("family", "method"), [*((f, "full") for f in FAMILIES), ("gpt2", "lora")])
 def test_killed_worker_run_resumes_with_identical_weights(
-    client: TestClient, crash_settings: Settings, tmp_path: Path
+    client: TestClient, crash_settings: Settings, tmp_path: Path, family: str, method: str
 ) -> None:
     first = _worker(crash_settings, tmp_path / "worker-a.log")
     try:
@@ -123,7 +194,14 @@ def test_killed_worker_run_resumes_with_identical_weights(
         ):
             time.sleep(0.2)
         run: dict[str, object] = {
-            "model": {"size": "nano", "n_layer": 2, "n_head": 2, "n_embd": 64, "max_seq_len": 32},
+            "model": {
+                "family": family,
+                "size": "nano",
+                "n_layer": 2,
+                "n_embd": 64,
+                "max_seq_len": 32,
+            }
+            | FAMILIES[family],
             "data": {"tokenizer_id": tok, "corpus_path": "story.txt"},
             "trainer": {
                 "max_steps": 1500,
@@ -138,6 +216,8 @@ def test_killed_worker_run_resumes_with_identical_weights(
                 "precision": "fp32",
             },
         }
+        if method == "lora":
+            run = _lora_finetune(client, run)
         whole = RunQueued.model_validate_json(client.post("/runs/train", json=run).content).run_id
         assert _wait(client, whole, {"completed", "failed"}).status == "completed"
 
@@ -165,9 +245,16 @@ def test_killed_worker_run_resumes_with_identical_weights(
         assert torch.allclose(a[name], b[name], atol=1e-5), name
     metrics = MetricsPublic.model_validate_json(client.get(f"/runs/{broken}/metrics").content)
     steps = [m.step for m in metrics.data if m.kind == "train"]
-    assert steps == sorted(set(steps)) and steps[-1] == 1500
+    last = final.progress.max_steps  # 1500; a LoRA fine-tune 600
+    assert steps == sorted(set(steps)) and steps[-1] == last
     evals = [m.step for m in metrics.data if m.kind == "eval"]
-    assert evals == [0, 500, 1000, 1500]
+    expected: list[int] = [*range(0, last, 500), last]
+    assert evals == expected
+    _same_greedy_tokens(client, broken, root / broken / "export", family)
+    if method == "lora":  # its checkpoint holds the adapters and their moments alone: a
+        # whole one holds the weights and two moments, three times the exported weights
+        checkpoint = (root / broken / "checkpoints" / "last.pt").stat().st_size
+        assert checkpoint < (root / broken / "export" / "model.safetensors").stat().st_size / 2
 
 
 def _eval(api: TestClient, run_id: str, done: set[str]) -> EvalPublic:

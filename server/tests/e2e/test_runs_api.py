@@ -385,6 +385,28 @@ def test_bad_requests_are_refused_before_queueing(api: TestClient, char_tokenize
     assert api.get("/runs/run-00000000-00000000").status_code == 404
 
 
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        ({"n_head": 4, "n_embd": 64, "options": {"n_kv_head": 3}}, "model.options.n_kv_head"),
+        ({"n_head": 4, "n_embd": 36}, "model.n_embd"),  # a head 9 wide: RoPE rotates pairs
+    ],
+)
+def test_a_rotary_family_refuses_what_it_cannot_build_naming_the_field(
+    api: TestClient, char_tokenizer: str, family: str, model: dict[str, object], field: str
+) -> None:
+    body = {
+        "model": {"family": family, "size": "nano", "n_layer": 1, "max_seq_len": 32} | model,
+        "data": {"tokenizer_id": char_tokenizer, "corpus_path": "story.txt"},
+        "trainer": {"max_steps": 5},
+    }
+    response = api.post("/runs/train", json=body)
+    assert response.status_code == 422, response.text
+    error = ErrorBody.model_validate_json(response.content)
+    assert error.code == "CONFIG_INVALID" and error.message.startswith(f"{field}: ")
+
+
 def test_events_parse_with_the_published_schema() -> None:
     raw = TrainProgress(
         request_id="r",

@@ -155,6 +155,38 @@ def test_bad_input_is_refused_with_a_code(
         assert field in body.message or "body" in body.message
 
 
+@pytest.mark.parametrize(
+    ("method", "vocab_size"),
+    [("bpe", 256), ("bpe", 2), ("sentencepiece", 3)],
+)
+def test_a_vocabulary_the_method_cannot_build_is_refused_naming_the_field(
+    api: TestClient, stack_settings: Settings, method: str, vocab_size: int
+) -> None:
+    """Byte-level BPE always has 256 bytes and its end of text; SentencePiece its three meta
+    pieces and a character: the method's `check` refuses before anything is queued."""
+    before = set((stack_settings.artifacts_root / "tokenizers").glob("*"))
+    response = api.post("/tokenizers/train", json=_body(method=method, vocab_size=vocab_size))
+    assert response.status_code == 422, response.text
+    body = ErrorBody.model_validate_json(response.content)
+    assert body.code == "CONFIG_INVALID"
+    assert body.message.startswith("vocab_size: ") and str(vocab_size) in body.message
+    assert set((stack_settings.artifacts_root / "tokenizers").glob("*")) == before
+
+
+def test_the_manifest_records_min_frequency_only_where_the_method_uses_it(
+    api: TestClient, stack_settings: Settings
+) -> None:
+    """SentencePiece has no minimum frequency: the request's is not recorded as applied; the
+    character method counts, and an unset one is recorded as the default it applied."""
+    ignored = _train(api, _body(method="sentencepiece", vocab_size=60, min_frequency=5))
+    counted = _train(api, _body(method="char", vocab_size=60, min_frequency=None))
+    assert ignored.status == counted.status == "completed", (ignored.message, counted.message)
+    assert ignored.config.min_frequency is None and counted.config.min_frequency == 2
+    folder = stack_settings.artifacts_root / "tokenizers" / ignored.tokenizer_id
+    manifest = TokenizerManifest.model_validate_json((folder / "manifest.json").read_bytes())
+    assert manifest.config.min_frequency is None and manifest.config.vocab_size == 60
+
+
 def test_unknown_tokenizer_and_request_ids(api: TestClient) -> None:
     response = api.get("/tokenizers/tok-00000000-00000000", headers={"X-Request-ID": "abc-123"})
     assert response.status_code == 404

@@ -131,7 +131,7 @@ def test_broken_plugins_are_listed_with_the_reason_and_the_rest_work(tmp_path: P
     records = _by_name(seen.records)
     for name, reason in [
         ("exploding", "RuntimeError: boom at import"),
-        ("incomplete", "missing: options_model, train, load, export_hf"),
+        ("incomplete", "missing: options_model, check, train, load, export_hf"),
         ("angry", "ValueError: refuses to start"),
         ("Llama3", "its name 'Llama3' can never be requested"),
     ]:

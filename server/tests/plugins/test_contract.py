@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from array import array
 from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
@@ -15,17 +16,27 @@ import torch
 from pydantic import TypeAdapter
 from torch.nn import functional
 
-from model_trainer.core.contracts.model import Architecture, LanguageModel, SpecialTokens
+from model_trainer.core.contracts.model import (
+    Architecture,
+    FineTunable,
+    LanguageModel,
+    SpecialTokens,
+)
 from model_trainer.core.contracts.tokenizer import TokenizerConfig, TokenizerTrainRequest
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.atomic import FILE_MODE
 from model_trainer.infra.plugins import PluginStatus
+from model_trainer.tokenizers.corpus import iter_text_chunks
+from model_trainer.tokenizers.hf_export import exported_special_tokens
 from model_trainer.tokenizers.registry import discover_tokenizers
 from model_trainer.training.config import Precision, TrainerSpec
+from model_trainer.training.data import encode
+from model_trainer.training.data.encode import encode_file
 from model_trainer.training.inference.generation import sample
 from model_trainer.training.loop.checkpoint import LAST, Checkpointer
 from model_trainer.training.loop.loop import EvalResult, LoopEnd, TrainingData, train_loop
+from model_trainer.training.loop.lora import LoraAdapter, LoraSettings
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.model_registry import discover_models
 from plugins.hf_reference import hf_encode, hf_logits
@@ -76,13 +87,24 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trained]:
         folder = root / name
         folder.mkdir()
         options = TOKENIZERS.options(name, {}, "options")
-        config = TokenizerConfig(method=name, vocab_size=300, min_frequency=1, options=options)
+        asked = TokenizerConfig(method=name, vocab_size=300, min_frequency=1, options=options)
+        try:  # as a request's arrival does: what the method refuses is never trained
+            config = TOKENIZERS.get(name).check(asked)
+        except AppError as exc:
+            assert exc.code is ErrorCode.CONFIG_INVALID, exc
+            continue
         request = TokenizerTrainRequest(train_file=train_file, out_dir=folder, threads=1, seed=1)
         artifact = TOKENIZERS.get(name).train(config, request)
         assert (folder / artifact.main_file).is_file()
         assert all((folder / f).is_file() for f in artifact.files)
         out[name] = Trained(folder, config)
     return out
+
+
+def _trained(name: str, trained: dict[str, Trained]) -> Trained:
+    if name not in trained:
+        pytest.skip(f"{name} refuses to train (its check says so)")
+    return trained[name]
 
 
 def _installed(distribution: str) -> bool:
@@ -101,6 +123,7 @@ def test_every_installed_plugin_is_registered_and_none_is_broken() -> None:
     assert not broken
     origin = {r.name: r.distribution for r in records}
     assert origin["bpe"] == origin["gpt2"] == "model-trainer"
+    assert origin["llama"] == origin["qwen2"] == "model-trainer"
     if _installed(EXAMPLE_DISTRIBUTION):
         assert origin["wordpiece"] == origin["gpt_neox"] == EXAMPLE_DISTRIBUTION
 
@@ -118,13 +141,13 @@ def test_tokenizer_loads_here_and_in_a_fresh_process(
     name: str, trained: dict[str, Trained]
 ) -> None:
     backend = TOKENIZERS.get(name)
-    handle = backend.load(trained[name].folder)
+    handle = backend.load(_trained(name, trained).folder)
     info = backend.inspect(handle)
     ids = backend.encode(handle, SAMPLE)
     assert ids and all(0 <= i < info.vocab_size for i in ids)
     assert info.unk_id is None or info.unk_id not in ids  # every character was in training
     fresh = subprocess.run(
-        [sys.executable, "-c", FRESH_ENCODE, name, str(trained[name].folder), SAMPLE],
+        [sys.executable, "-c", FRESH_ENCODE, name, str(_trained(name, trained).folder), SAMPLE],
         capture_output=True,
         text=True,
         timeout=60,
@@ -137,7 +160,7 @@ def test_tokenizer_loads_here_and_in_a_fresh_process(
 @pytest.mark.parametrize("name", TOKENIZERS.names())
 def test_tokenizer_round_trips_a_sample(name: str, trained: dict[str, Trained]) -> None:
     backend = TOKENIZERS.get(name)
-    handle = backend.load(trained[name].folder)
+    handle = backend.load(_trained(name, trained).folder)
     back = backend.decode(handle, backend.encode(handle, SPACED))
     if name in INEXACT_ROUND_TRIP:
         assert "".join(back.split()) == "".join(SPACED.split())
@@ -152,11 +175,101 @@ def test_tokenizer_export_encodes_alike_in_transformers(
     """Holds for every method here: SentencePiece's export is rebuilt from its vocabulary,
     the others copy their `tokenizer.json`."""
     backend = TOKENIZERS.get(name)
-    model, config = trained[name]
+    model, config = _trained(name, trained)
     files = backend.export_hf(model, config.options, tmp_path, 64)
     assert {"tokenizer.json", "tokenizer_config.json"} <= set(files)
     assert all((tmp_path / f).is_file() for f in files)
     assert hf_encode(tmp_path, SAMPLE) == backend.encode(backend.load(model), SAMPLE)
+
+
+@pytest.mark.parametrize("name", TOKENIZERS.names())
+def test_check_returns_what_training_applies_and_refusals_name_a_field(name: str) -> None:
+    """What `check` returns is checked again unchanged; a vocabulary of two is refused
+    naming `vocab_size`, or trained (then `check` says nothing of `vocab_size`)."""
+    backend, options = TOKENIZERS.get(name), TOKENIZERS.options(name, {}, "options")
+    for vocab_size in (2, 300):
+        asked = TokenizerConfig(method=name, vocab_size=vocab_size, options=options)
+        try:
+            applied = backend.check(asked)
+        except AppError as exc:
+            assert exc.code is ErrorCode.CONFIG_INVALID
+            assert exc.message.split(":")[0] in {"method", "vocab_size", "options"}
+            continue
+        assert backend.check(applied) == applied
+        assert (applied.method, applied.vocab_size) == (name, vocab_size)
+
+
+@pytest.mark.parametrize("name", TOKENIZERS.names())
+def test_special_tokens_take_the_lowest_ids_and_reach_the_export(
+    name: str, trained: dict[str, Trained], tmp_path: Path
+) -> None:
+    """Specials (and the unknown token) are tokens of the vocabulary at ids 0, 1, ...; the
+    export's bos, eos and pad name some of them, with the ids the trained tokenizer gives
+    them, which is what a model's config and generation config record."""
+    backend = TOKENIZERS.get(name)
+    model, config = _trained(name, trained)
+    handle = backend.load(model)
+    info = backend.inspect(handle)
+    ids: dict[str, int] = {}
+    for token_id in range(info.vocab_size):
+        ids.setdefault(handle.id_to_token(token_id), token_id)
+    assert info.special_tokens and set(info.special_tokens) <= set(ids)
+    reserved = {ids[t] for t in info.special_tokens} | ({info.unk_id} - {None})
+    assert sorted(i for i in reserved if i is not None) == list(range(len(reserved)))
+    backend.export_hf(model, config.options, tmp_path, 64)
+    named = GENERATION.validate_json((tmp_path / "tokenizer_config.json").read_bytes())
+    tokens = [named.get(key) for key in ("bos_token", "eos_token", "pad_token")]
+    assert all(isinstance(t, str) and t in ids and ids[t] in reserved for t in tokens), tokens
+    special = exported_special_tokens(tmp_path)
+    exported = [special.bos_id, special.eos_id, special.pad_id]
+    assert exported == [ids[str(t)] for t in tokens]
+    assert all(handle.id_to_token(i) == t for i, t in zip(exported, tokens, strict=True) if i)
+
+
+def _chunked_text(records: bool) -> str:
+    """Lines of the corpus in groups of four: plain, indented, ending in a space, then a
+    blank line; with characters no tokenizer here saw at line starts and ends. As records:
+    one line each, a blank line after each (how structured corpora become text)."""
+    rare = ["Z", "é", "日本", "🙂"]
+    lines = _corpus().splitlines()
+    parts: list[str] = []
+    for i, line in enumerate(lines[:400]):
+        if i % 8 == 2:
+            line = rare[i % 4] + line + rare[(i + 1) % 4]
+        if records:
+            parts.append(line + "\n\n")
+            continue
+        parts.append(("  " if i % 4 == 1 else "") + line + (" " if i % 4 == 2 else "") + "\n")
+        if i % 4 == 3:
+            parts.append("\n")
+    return "".join(parts)
+
+
+@pytest.mark.parametrize(("workers", "records"), [(1, False), (2, False), (1, True)])
+@pytest.mark.parametrize("name", TOKENIZERS.names())
+def test_a_corpus_encodes_in_chunks_to_the_ids_of_the_whole_text(
+    name: str,
+    workers: int,
+    records: bool,
+    trained: dict[str, Trained],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dataset preparation encodes a file in pieces cut at line ends (in worker processes
+    for byte-level BPE with two workers): the ids are the whole text's all the same."""
+    monkeypatch.setattr(encode, "CHUNK_BYTES", 512)
+    monkeypatch.setattr(encode, "TASK_CHUNKS", 3)
+    monkeypatch.setattr(encode, "PARALLEL_MIN_BYTES", 0)
+    backend = TOKENIZERS.get(name)
+    handle = backend.load(_trained(name, trained).folder)
+    text = _chunked_text(records)
+    source = tmp_path / "text.txt"
+    source.write_text(text, encoding="utf-8")
+    assert len(list(iter_text_chunks(source, 512))) > 20
+    encode_file(source, tmp_path / "ids.bin", handle, "I", lambda _size: None, workers)
+    written = array("I", (tmp_path / "ids.bin").read_bytes()).tolist()
+    whole = backend.encode(handle, text)
+    assert written == whole, (len(written), len(whole))
 
 
 @pytest.mark.parametrize(
@@ -313,3 +426,33 @@ def test_model_export_is_what_transformers_loads(name: str, tmp_path: Path) -> N
         assert torch.allclose(loaded.logits(PROBE), ours, atol=1e-5)
     new = sample(loaded, [1, 2, 3], 6, 0.8, 10, 1, arch.max_seq_len)
     assert len(new) == 6 and all(0 <= i < VOCAB for i in new)
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_a_fine_tunable_family_reads_its_own_export_back(name: str, tmp_path: Path) -> None:
+    """`FineTunable` is optional: a family that has it reads its export's `config.json` back
+    as the architecture (and leaves other families' alone), loads the weights ready to train
+    computing as exported, and adapts its default LoRA modules."""
+    backend, arch = MODELS.get(name), _arch(name)
+    if not isinstance(backend, FineTunable):
+        pytest.skip(f"{name} does not fine-tune")
+    model = _build(name)
+    model.module.eval()
+    with torch.no_grad():
+        ours = model.logits(PROBE)
+    backend.export(model, arch, tmp_path)
+    config = GENERATION.validate_json((tmp_path / "config.json").read_bytes())
+    read = backend.architecture_of(config)
+    assert read is not None and read.family == name
+    shape = (read.n_layer, read.n_head, read.n_embd, read.max_seq_len, read.vocab_size)
+    assert shape == (arch.n_layer, arch.n_head, arch.n_embd, arch.max_seq_len, arch.vocab_size)
+    assert backend.parameter_count(read) == backend.parameter_count(arch)
+    assert backend.architecture_of({"model_type": "no-such-family"}) is None
+    tuned = backend.from_pretrained(tmp_path, read)
+    assert tuned.module.training
+    assert sum(p.numel() for p in tuned.module.parameters()) == backend.parameter_count(arch)
+    tuned.module.eval()
+    with torch.no_grad():
+        assert torch.allclose(tuned.logits(PROBE), ours, atol=1e-5)
+    adapter = LoraAdapter.attach(tuned.module, LoraSettings(2, 4, 0.0, backend.lora_targets()))
+    assert 0 < adapter.trainable_parameters() < backend.parameter_count(arch) / 2

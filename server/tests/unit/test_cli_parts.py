@@ -4,15 +4,17 @@ stream format, log lines for people."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from model_trainer.cli.app import main as cli_main
 from model_trainer.cli.config_file import ConfigFileError, build_body, parse_value
 from model_trainer.cli.failures import describe
-from model_trainer.cli.progress import parse_log_line
+from model_trainer.cli.progress import StepState, parse_log_line
 from model_trainer.client.api import StreamEvent, _parse_events
 from model_trainer.client.errors import BAD_ANSWER, UNREACHABLE, ApiError, error_from_answer
 from model_trainer.client.follow import patiently
@@ -107,6 +109,25 @@ def test_an_answer_that_is_not_the_apis() -> None:
     assert error.code == BAD_ANSWER and "HTTP 502" in error.message
     api = error_from_answer(404, b'{"code": "NOT_FOUND", "message": "no", "request_id": "r"}', None)
     assert api.one_line() == "NOT_FOUND: no (request r)"
+
+
+def _options(capsys: pytest.CaptureFixture[str], *command: str) -> set[str]:
+    assert cli_main([*command, "--help"]) == 0
+    return {m.group() for m in re.finditer(r"--[a-z][a-z-]+", capsys.readouterr().out)}
+
+
+def test_estimate_takes_the_options_of_train(capsys: pytest.CaptureFixture[str]) -> None:
+    train = _options(capsys, "runs", "train")
+    estimate = _options(capsys, "runs", "estimate")
+    assert {"--config", "--set", "--tokenizer", "--corpus", "--size", "--json"} <= estimate
+    assert estimate == train - {"--follow"}
+
+
+def test_the_progress_bar_shows_the_mfu_once_known() -> None:
+    state = StepState(step=5, max_steps=10, loss=2.0, tokens_per_s=1200.0, status="running")
+    assert state.detail() == "loss 2.0000  1,200 tok/s"
+    state.mfu = 0.0123
+    assert state.detail() == "loss 2.0000  1,200 tok/s  MFU 1.23%"
 
 
 def test_shell_completion_offers_commands() -> None:

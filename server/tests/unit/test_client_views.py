@@ -24,6 +24,9 @@ READS: dict[type[BaseModel], tuple[str, ...]] = {
     views.TokenizerRefView: ("TokenizerRef",),
     views.EvalSummaryView: ("EvalSummary",),
     views.DurationsView: ("RunDurations",),
+    views.FinetuneView: ("FinetuneInfo",),
+    views.WeightsOriginView: ("WeightsOrigin",),
+    views.LoraView: ("LoraInfo",),
     views.TokenizerView: ("TokenizerPublic",),
     views.TokenizersView: ("TokenizersPublic",),
     views.TokenizerStatsView: ("TokenizerStats",),
@@ -43,6 +46,10 @@ READS: dict[type[BaseModel], tuple[str, ...]] = {
     views.BackendsView: ("BackendsPublic",),
     views.CorpusEntryView: ("CorpusEntry",),
     views.CorpusFolderView: ("CorpusPublic",),
+    views.EstimateView: ("RunEstimatePublic",),
+    views.ArchitectureView: ("Architecture",),
+    views.StepMemoryView: ("StepMemoryPublic",),
+    views.MemoryBudgetView: ("MemoryBudgetPublic",),
 }
 
 

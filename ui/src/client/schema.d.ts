@@ -186,6 +186,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Estimate Run
+         * @description What a run body would make and need, judged as `POST /runs/train` judges it, with
+         *     nothing recorded or queued: its architecture, parameters, FLOPs per token, memory
+         *     against the budget, and whether a live worker can take it (`fits`, else `code` and
+         *     `reason`). A body that names no usable tokenizer, corpus, family or size is refused as
+         *     a submission is.
+         */
+        post: operations["runs-estimate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs": {
         parameters: {
             query?: never;
@@ -417,7 +441,8 @@ export interface paths {
         };
         /**
          * List Corpus
-         * @description A folder's folders and `.txt` files, each with what training on it would read.
+         * @description A folder's folders and corpus files (text, JSON Lines, JSON, CSV, Parquet, `save_to_disk`
+         *     folders), each with what training on it would read, and structured ones with their columns.
          */
         get: operations["corpus-list"];
         put?: never;
@@ -532,7 +557,7 @@ export interface components {
         };
         /**
          * CorpusEntry
-         * @description A `.txt` file or a folder directly inside the listed folder.
+         * @description A corpus file or a folder directly inside the listed folder.
          */
         CorpusEntry: {
             /** Name */
@@ -545,15 +570,39 @@ export interface components {
             kind: components["schemas"]["CorpusEntryKind"];
             /**
              * Bytes
-             * @description A file's size; a folder's `.txt` files that training reads
+             * @description A file's size; a folder's corpus files that training reads
              */
             bytes: number;
             /**
              * Files
-             * @description `.txt` files training on it reads (0: the folder holds none)
+             * @description Corpus files training on it reads (0: the folder holds none)
              */
             files: number;
+            /** @description A file's format; `saved_dataset` for a `save_to_disk` folder */
+            format?: components["schemas"]["CorpusEntryFormat"] | null;
+            /**
+             * Columns
+             * @description A structured file's (or saved dataset's) columns, for `text_field`
+             * @default []
+             */
+            columns: string[];
+            /**
+             * Rows
+             * @description Records, where the file states them (Parquet, Arrow)
+             */
+            rows?: number | null;
+            /**
+             * Problem
+             * @description Why training would refuse this file, if it would
+             */
+            problem?: string | null;
         };
+        /**
+         * CorpusEntryFormat
+         * @description How training reads an entry: a file's format, or a folder `save_to_disk` wrote.
+         * @enum {string}
+         */
+        CorpusEntryFormat: "text" | "jsonl" | "json" | "csv" | "parquet" | "arrow" | "saved_dataset";
         /**
          * CorpusEntryKind
          * @description What an entry of a corpus folder is.
@@ -577,10 +626,14 @@ export interface components {
             train_lines: number;
             /** Holdout Lines */
             holdout_lines: number;
+            /** Train Records */
+            train_records?: number | null;
+            /** Holdout Records */
+            holdout_records?: number | null;
         };
         /**
          * CorpusPublic
-         * @description A corpus folder: what training on it reads, then its folders and `.txt` files by name.
+         * @description A corpus folder: what training on it reads, then its folders and corpus files by name.
          */
         CorpusPublic: {
             /**
@@ -622,11 +675,31 @@ export interface components {
         };
         /**
          * DataSpec
-         * @description Which text, tokenized how, split how.
+         * @description Which text (and, for structured corpora, which of its columns), tokenized how, split
+         *     how.
          */
         DataSpec: {
-            /** Tokenizer Id */
-            tokenizer_id: string;
+            /**
+             * Text Field
+             * @description The column holding each record's text (`text` when neither this nor `text_template` is given)
+             */
+            text_field?: string | null;
+            /**
+             * Text Template
+             * @description Each record's text from its columns, e.g. `### Q: {question}\n### A: {answer}`; instead of `text_field`
+             */
+            text_template?: string | null;
+            /**
+             * Min Length
+             * @description Records with fewer characters of text are skipped
+             * @default 1
+             */
+            min_length: number;
+            /**
+             * Tokenizer Id
+             * @description Required, unless `model.init_from` names weights: their tokenizer is then the run's (and a different one is refused)
+             */
+            tokenizer_id?: string | null;
             /** Corpus Path */
             corpus_path: string;
             /**
@@ -670,6 +743,7 @@ export interface components {
             val_chars: number;
             /** Files */
             files: string[];
+            text?: components["schemas"]["TextSpec"] | null;
             /** Seconds */
             seconds: number;
         };
@@ -694,6 +768,8 @@ export interface components {
             cpu: string;
             /** Torch */
             torch: string;
+            /** Peak Flops */
+            peak_flops?: number | null;
         };
         /**
          * Durations
@@ -867,6 +943,65 @@ export interface components {
          */
         FailureClass: "USER_INPUT" | "TRANSIENT" | "FATAL";
         /**
+         * FinetuneInfo
+         * @description A run that started from weights people already had: from where, and what trains.
+         */
+        FinetuneInfo: {
+            origin: components["schemas"]["WeightsOrigin"];
+            method: components["schemas"]["FinetuneMethod"];
+            lora?: components["schemas"]["LoraInfo"] | null;
+            /** Trainable Parameters */
+            trainable_parameters: number;
+            /**
+             * Adapter Exported
+             * @default false
+             */
+            adapter_exported: boolean;
+        };
+        /**
+         * FinetuneMethod
+         * @description What trains when a run starts from `model.init_from`.
+         * @enum {string}
+         */
+        FinetuneMethod: "full" | "lora";
+        /**
+         * FinetuneSpec
+         * @description How a run that starts from `model.init_from` trains.
+         */
+        FinetuneSpec: {
+            /** @default full */
+            method: components["schemas"]["FinetuneMethod"];
+            /**
+             * Rank
+             * @description LoRA: the adapters' rank
+             * @default 8
+             */
+            rank: number;
+            /**
+             * Alpha
+             * @description LoRA: scale (alpha / rank) of the update
+             * @default 16
+             */
+            alpha: number;
+            /**
+             * Dropout
+             * @description LoRA: the adapters' dropout
+             * @default 0
+             */
+            dropout: number;
+            /**
+             * Target Modules
+             * @description LoRA: the modules adapted; the family's default when absent
+             */
+            target_modules?: string[] | null;
+            /**
+             * Export Adapter
+             * @description LoRA: also export the adapters alone (`PeftModel.from_pretrained`)
+             * @default false
+             */
+            export_adapter: boolean;
+        };
+        /**
          * GeneratePublic
          * @description Generated text (without the prompt) and its token ids.
          */
@@ -934,6 +1069,23 @@ export interface components {
          */
         HoldoutStrategy: "random_lines" | "tail";
         /**
+         * InitFrom
+         * @description Weights people already have: an earlier completed run's export, or a Hugging Face
+         *     model folder under `MODELS_ROOT`; exactly one of the two.
+         */
+        InitFrom: {
+            /**
+             * Run Id
+             * @description A completed run whose export to start from
+             */
+            run_id?: string | null;
+            /**
+             * Path
+             * @description A folder with `config.json`, the weights and `tokenizer.json`, relative to `MODELS_ROOT`
+             */
+            path?: string | null;
+        };
+        /**
          * JobError
          * @description Why a job failed and whether retrying could help.
          */
@@ -964,6 +1116,44 @@ export interface components {
             count: number;
         };
         /**
+         * LoraInfo
+         * @description The adapters a LoRA run trains.
+         */
+        LoraInfo: {
+            /** Rank */
+            rank: number;
+            /** Alpha */
+            alpha: number;
+            /** Dropout */
+            dropout: number;
+            /** Target Modules */
+            target_modules: string[];
+        };
+        /**
+         * MemoryBudgetPublic
+         * @description What the step is judged against: a share of one device's memory.
+         */
+        MemoryBudgetPublic: {
+            /**
+             * Worker
+             * @description The live worker judged against (the roomiest offering the device); null when none is live or none offers the device
+             */
+            worker: string | null;
+            /**
+             * Device
+             * @enum {string}
+             */
+            device: "cpu" | "cuda" | "mps";
+            /** Device Name */
+            device_name: string;
+            /** Device Memory Bytes */
+            device_memory_bytes: number;
+            /** Memory Fraction */
+            memory_fraction: number;
+            /** Budget Bytes */
+            budget_bytes: number;
+        };
+        /**
          * MetricRecord
          * @description One line of `metrics.jsonl`: a logged training step or an evaluation.
          */
@@ -983,6 +1173,11 @@ export interface components {
             tokens_per_s?: number | null;
             /** Tokens Seen */
             tokens_seen?: number | null;
+            /**
+             * Mfu
+             * @description Model FLOPs utilisation: tokens/s x FLOPs per token / peak FLOP/s
+             */
+            mfu?: number | null;
             /** Train Loss */
             train_loss?: number | null;
             /** Val Loss */
@@ -1058,7 +1253,8 @@ export interface components {
         };
         /**
          * ModelSpec
-         * @description The architecture: a named size, with any field overridden.
+         * @description The architecture: a named size, with any field overridden; or, with `init_from`,
+         *     the shape of the weights it names (only dropout and `max_seq_len` may change).
          */
         ModelSpec: {
             /**
@@ -1096,6 +1292,7 @@ export interface components {
             options: {
                 [key: string]: components["schemas"]["JsonValue"];
             };
+            init_from?: components["schemas"]["InitFrom"] | null;
         };
         /**
          * PluginStatus
@@ -1138,6 +1335,8 @@ export interface components {
             tokens_per_s?: number | null;
             /** Eta S */
             eta_s?: number | null;
+            /** Mfu */
+            mfu?: number | null;
         };
         /**
          * RunConfig
@@ -1178,6 +1377,16 @@ export interface components {
              *     }
              */
             trainer: components["schemas"]["TrainerSpec"];
+            /**
+             * @default {
+             *       "method": "full",
+             *       "rank": 8,
+             *       "alpha": 16,
+             *       "dropout": 0,
+             *       "export_adapter": false
+             *     }
+             */
+            finetune: components["schemas"]["FinetuneSpec"];
         };
         /**
          * RunDurations
@@ -1204,6 +1413,41 @@ export interface components {
              * @default 0
              */
             total_s: number;
+        };
+        /**
+         * RunEstimatePublic
+         * @description What a run body would make and need, and whether a live worker can take it now.
+         */
+        RunEstimatePublic: {
+            /** Family */
+            family: string;
+            architecture: components["schemas"]["Architecture"];
+            /** Parameters */
+            parameters: number;
+            /**
+             * Flops Per Token
+             * @description Training FLOPs per token (forward and backward), the family's
+             */
+            flops_per_token: number;
+            /** Tokens Per Step */
+            tokens_per_step: number;
+            memory: components["schemas"]["StepMemoryPublic"];
+            budget: components["schemas"]["MemoryBudgetPublic"];
+            /**
+             * Fits
+             * @description Whether a submission would be admitted and a live worker take it
+             */
+            fits: boolean;
+            /**
+             * Code
+             * @description Why not: the code a submission would be refused with (MEMORY_LIMIT_EXCEEDED, DEVICE_UNAVAILABLE, PARAMETER_LIMIT_EXCEEDED, TOKENS_PER_STEP_LIMIT_EXCEEDED), or NO_LIVE_WORKER (it would wait in the queue)
+             */
+            code: string | null;
+            /**
+             * Reason
+             * @description The same, in words
+             */
+            reason: string | null;
         };
         /**
          * RunPublic
@@ -1246,6 +1490,8 @@ export interface components {
             /** Artifacts */
             artifacts: string[];
             eval: components["schemas"]["EvalSummary"] | null;
+            /** @description Where the weights came from and what trained (`model.init_from`) */
+            finetune: components["schemas"]["FinetuneInfo"] | null;
         };
         /**
          * RunQueued
@@ -1277,6 +1523,48 @@ export interface components {
             seed: number;
             /** Completion */
             completion: string;
+        };
+        /**
+         * StepMemoryPublic
+         * @description The estimated bytes of one micro-step in fp32 with AdamW, by part.
+         */
+        StepMemoryPublic: {
+            /**
+             * State Bytes
+             * @description Weights, gradients and AdamW's two moments (16 bytes each)
+             */
+            state_bytes: number;
+            /**
+             * Activation Bytes
+             * @description What autograd keeps of one micro-batch for the backward pass
+             */
+            activation_bytes: number;
+            /**
+             * Overhead Bytes
+             * @description What the process holds before the model (none on CUDA)
+             */
+            overhead_bytes: number;
+            /** Total Bytes */
+            total_bytes: number;
+        };
+        /**
+         * TextSpec
+         * @description Which text a record gives: one column or a template over columns, and the shortest
+         *     text kept. Stored with a dataset, so a different choice never reuses its token ids.
+         */
+        TextSpec: {
+            /**
+             * Field
+             * @default text
+             */
+            field: string | null;
+            /** Template */
+            template?: string | null;
+            /**
+             * Min Length
+             * @default 1
+             */
+            min_length: number;
         };
         /**
          * TokenizerPublic
@@ -1368,6 +1656,22 @@ export interface components {
          */
         TokenizerTrainConfig: {
             /**
+             * Text Field
+             * @description The column holding each record's text (`text` when neither this nor `text_template` is given)
+             */
+            text_field?: string | null;
+            /**
+             * Text Template
+             * @description Each record's text from its columns, e.g. `### Q: {question}\n### A: {answer}`; instead of `text_field`
+             */
+            text_template?: string | null;
+            /**
+             * Min Length
+             * @description Records with fewer characters of text are skipped
+             * @default 1
+             */
+            min_length: number;
+            /**
              * Method
              * @description A tokenizer plugin's name (`GET /backends`), e.g. bpe, sentencepiece
              */
@@ -1379,9 +1683,10 @@ export interface components {
             vocab_size: number;
             /**
              * Min Frequency
+             * @description Fewest occurrences for a token to be kept, for methods that count (null: the default, 2); recorded as null for a method that does not use it.
              * @default 2
              */
-            min_frequency: number;
+            min_frequency: number | null;
             /** Corpus Path */
             corpus_path: string;
             /**
@@ -1507,6 +1812,26 @@ export interface components {
              * @enum {string}
              */
             compile: "auto" | "on" | "off";
+        };
+        /**
+         * WeightsOrigin
+         * @description Where a fine-tuning run's weights came from: an earlier run, or a folder under
+         *     `MODELS_ROOT`, and the content of its weight files.
+         */
+        WeightsOrigin: {
+            /** Run Id */
+            run_id?: string | null;
+            /** Path */
+            path?: string | null;
+            /** Model Type */
+            model_type: string;
+            /**
+             * Weights Files
+             * @default []
+             */
+            weights_files: string[];
+            /** Weights Sha256 */
+            weights_sha256?: string | null;
         };
     };
     responses: never;
@@ -2166,6 +2491,111 @@ export interface operations {
             };
             /** @description The artifacts folder cannot be written */
             507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "runs-estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunConfig"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunEstimatePublic"];
+                };
+            };
+            /** @description The body is not JSON (`BODY_NOT_JSON`), a path is unusable or outside its root, or a stored file is bad */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The tokenizer or run is not in a state that allows this */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A chunked body without `Content-Length` */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing, unknown or out of range (the message names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An unexpected failure (logged with its stack; the body says nothing more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue (Redis) does not answer, no worker is live (readiness only), or the generation or encode pool is full (`SERVER_BUSY`, with `Retry-After`) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,16 +1,42 @@
 import type { KeyboardEvent } from 'react'
 import { useState } from 'react'
 import { api, unwrap } from '../api/client'
+import type { Schemas } from '../api/types'
 import { useApi } from '../api/useApi'
 import { formatBytes } from '../lib/download'
 import { ErrorNotice, Loading } from './States'
 
+type Entry = Schemas['CorpusEntry']
+
 function files(n: number): string {
-  return n === 0 ? 'no .txt files' : `${n.toLocaleString('en')} .txt file${n === 1 ? '' : 's'}`
+  return n === 0 ? 'no corpus files' : `${n.toLocaleString('en')} file${n === 1 ? '' : 's'}`
 }
 
-/** The corpus root's folders and `.txt` files (`GET /corpus?path=`), with what training on
- * each would read; open folders, choose a file or the folder shown. Escape closes it. */
+const FORMATS: Record<NonNullable<Entry['format']>, string> = {
+  text: 'text',
+  jsonl: 'JSON Lines',
+  json: 'JSON',
+  csv: 'CSV',
+  parquet: 'Parquet',
+  arrow: 'Arrow',
+  saved_dataset: 'saved dataset',
+}
+
+/** A structured entry's format, rows and columns ("Parquet, 240 rows, columns: q, a");
+ * nothing for plain text and plain folders. */
+function structure(e: Entry): string {
+  if (!e.format || e.format === 'text') return ''
+  const columns: readonly string[] = e.columns ?? []
+  const parts = [FORMATS[e.format]]
+  if (e.rows != null) parts.push(`${e.rows.toLocaleString('en')} row${e.rows === 1 ? '' : 's'}`)
+  if (columns.length > 0) parts.push(`columns: ${columns.join(', ')}`)
+  return `, ${parts.join(', ')}`
+}
+
+/** The corpus root's folders and corpus files (`GET /corpus?path=`): text, JSON Lines, JSON,
+ * CSV, Parquet and `save_to_disk` folders, with what training on each would read and the
+ * columns of structured ones; open folders, choose a file, a saved dataset or the folder
+ * shown. Escape closes it. */
 export function CorpusBrowser({ onChoose, onClose }: { onChoose: (path: string) => void; onClose: () => void }) {
   const [folder, setFolder] = useState('')
   const listing = useApi(`corpus:${folder}`, (signal) =>
@@ -54,24 +80,26 @@ export function CorpusBrowser({ onChoose, onClose }: { onChoose: (path: string) 
             </button>
           ) : null}
           {here.data.length === 0 ? (
-            <p className="muted small">No folders or .txt files here.</p>
+            <p className="muted small">No folders or corpus files here.</p>
           ) : (
             <ul className="corpus-entries">
               {here.data.map((e) => (
                 <li key={e.path}>
-                  {e.kind === 'folder' ? (
+                  {e.kind === 'folder' && e.format !== 'saved_dataset' ? (
                     <button type="button" className="linklike" onClick={() => setFolder(e.path)} aria-label={`Open folder ${e.name}`}>
                       {e.name}/
                     </button>
                   ) : (
                     <button type="button" className="linklike" onClick={() => onChoose(e.path)} aria-label={`Choose ${e.name}`}>
-                      {e.name}
+                      {e.kind === 'folder' ? `${e.name}/` : e.name}
                     </button>
                   )}{' '}
                   <span className="muted small">
                     {formatBytes(e.bytes)}
-                    {e.kind === 'folder' ? `, ${files(e.files)}` : ''}
+                    {e.kind === 'folder' && e.format !== 'saved_dataset' ? `, ${files(e.files)}` : ''}
+                    {structure(e)}
                   </span>
+                  {e.problem ? <span className="small corpus-problem"> {e.problem}</span> : null}
                 </li>
               ))}
             </ul>

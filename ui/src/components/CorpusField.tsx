@@ -61,7 +61,8 @@ export function CorpusField({
         ))}
       </datalist>
       <p id={`${id}-hint`} className="hint">
-        A file or folder of .txt files under the API&apos;s CORPUS_ROOT.
+        A file or folder under the API&apos;s CORPUS_ROOT: text, JSON Lines, JSON, CSV, Parquet or a
+        save_to_disk folder.
       </p>
       <div id={`${id}-browser`}>
         {browsing ? (

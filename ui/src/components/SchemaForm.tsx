@@ -1,6 +1,9 @@
 import type { Json } from '../api/types'
 import { fieldsOf, type Field, type RawValues } from '../lib/schemaForm'
 
+/** A string field allowed more characters than this is edited in a textarea. */
+const LONG_TEXT = 1024
+
 interface Props {
   /** A plugin's `options_schema` from `GET /backends`. */
   schema: Json | undefined
@@ -120,7 +123,10 @@ function SchemaField({
       )
       break
     case 'string':
-      input = (
+      // Long texts (a corpus's `text_template`) may span lines.
+      input = (field.maxLength ?? 0) > LONG_TEXT ? (
+        <textarea {...common} rows={3} spellCheck={false} value={text} maxLength={field.maxLength} onChange={(e) => onChange(e.target.value)} />
+      ) : (
         <input
           {...common}
           type="text"

@@ -24,6 +24,21 @@ export function formatNumber(value: number | null | undefined, digits = 3): stri
   return value.toFixed(digits)
 }
 
+/** FLOPs and the like, short: 8.1 M, 2.3 G, 1.2 T. */
+export function formatCount(value: number): string {
+  for (const [unit, size] of [['T', 1e12], ['G', 1e9], ['M', 1e6], ['k', 1e3]] as const) {
+    if (Math.abs(value) >= size) return `${(value / size).toFixed(1)} ${unit}`
+  }
+  return formatNumber(value)
+}
+
+/** Model FLOPs utilisation as a percentage, with the digits a small one needs (0.042%). */
+export function formatMfu(mfu: number | null | undefined): string {
+  if (mfu === null || mfu === undefined || !Number.isFinite(mfu)) return '—'
+  const pct = mfu * 100
+  return `${pct >= 10 ? pct.toFixed(0) : pct >= 1 ? pct.toFixed(1) : pct.toPrecision(2)}%`
+}
+
 export function formatRate(tokensPerS: number | null | undefined): string {
   if (tokensPerS === null || tokensPerS === undefined || !Number.isFinite(tokensPerS)) return '—'
   if (tokensPerS >= 1e6) return `${(tokensPerS / 1e6).toFixed(2)}M tok/s`

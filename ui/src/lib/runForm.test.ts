@@ -5,7 +5,6 @@ import {
   applyPreset,
   buildRunRequest,
   defaultForm,
-  estimateParameters,
   formFromConfig,
   knownFields,
   resolveShape,
@@ -18,20 +17,7 @@ const SIZES = {
   small: { n_layer: 12, n_head: 12, n_embd: 768, options: {} },
 }
 
-describe('estimateParameters', () => {
-  it("matches the API's count for GPT-2 shapes", () => {
-    // the demo run: nano, vocabulary 4096, max_seq_len 128 -> the API said 1,334,016
-    expect(estimateParameters('gpt2', SIZES.nano, 128, 4096)).toBe(1_334_016)
-    // GPT-2 small with its 50,257 tokens and 1,024 positions: the familiar 124M
-    expect(estimateParameters('gpt2', SIZES.small, 1024, 50257)).toBe(124_439_808)
-  })
-
-  it('has no estimate for other families or without a vocabulary', () => {
-    expect(estimateParameters('gpt_neox', SIZES.nano, 128, 4096)).toBeUndefined()
-    expect(estimateParameters('gpt2', SIZES.nano, 128, undefined)).toBeUndefined()
-    expect(estimateParameters('gpt2', undefined, 128, 4096)).toBeUndefined()
-  })
-
+describe('resolveShape', () => {
   it('resolves a named size with overrides as the API does', () => {
     expect(resolveShape(SIZES, 'nano', { n_layer: '2', n_head: '', n_embd: 'x' })).toEqual({ n_layer: 2, n_head: 4, n_embd: 128 })
     expect(resolveShape(SIZES, 'huge', {})).toBeUndefined()

@@ -1,6 +1,6 @@
 /** The New training run form: its state, the API's defaults (read from the generated
  * schema), the Quick Shakespeare preset, cloning a run's config, the client-side checks,
- * the request body and the GPT-2 parameter estimate. No React here. */
+ * and the request body (the API estimates the run: `useRunEstimate`). No React here. */
 import type {
   DataSpec,
   Json,
@@ -18,8 +18,9 @@ export const TRAINER_SCHEMA: Json = componentSchema('TrainerSpec')
 
 /** What the form shows of `model` beside the family, its size and its options. */
 export const MODEL_FIELDS = ['n_layer', 'n_head', 'n_embd', 'max_seq_len', 'dropout'] as const
-/** What the form shows of `data` beside the tokenizer and the corpus. */
-export const DATA_FIELDS = ['holdout_fraction', 'holdout_strategy'] as const
+/** What the form shows of `data` beside the tokenizer and the corpus (the text settings
+ * matter for structured corpora only). */
+export const DATA_FIELDS = ['holdout_fraction', 'holdout_strategy', 'text_field', 'text_template', 'min_length'] as const
 /** Shape overrides: empty means "the size's own value". */
 export const SHAPE_FIELDS = ['n_layer', 'n_head', 'n_embd'] as const
 
@@ -48,7 +49,7 @@ export interface RunForm {
   options: RawValues
   tokenizer_id: string
   corpus_path: string
-  /** holdout_fraction, holdout_strategy. */
+  /** holdout_fraction, holdout_strategy, text_field, text_template, min_length. */
   data: RawValues
   /** Every TrainerSpec field. */
   trainer: RawValues
@@ -116,7 +117,7 @@ export function formFromConfig(config: RunConfig, optionFields: Field[]): RunFor
     size: config.model.size,
     model: rawFrom(modelFields, config.model),
     options: rawFrom(optionFields, config.model.options),
-    tokenizer_id: config.data.tokenizer_id,
+    tokenizer_id: config.data.tokenizer_id ?? '',
     corpus_path: config.data.corpus_path,
     data: rawFrom(dataFields, config.data),
     trainer: rawFrom(trainerFields, config.trainer),
@@ -148,22 +149,6 @@ export function resolveShape(
     n_head: wholeOr(model['n_head'], named.n_head),
     n_embd: wholeOr(model['n_embd'], named.n_embd),
   }
-}
-
-/** Parameters of a GPT-2 shaped model, as the API's gpt2 plugin counts them: per layer
- * 12d² + 13d (attention, MLP, two layer norms), token and position embeddings (V + T)·d
- * (the output layer shares the token embedding) and the final layer norm 2d. Other
- * families count differently: undefined for them. */
-export function estimateParameters(
-  family: string,
-  shape: Shape | undefined,
-  maxSeqLen: number,
-  vocabSize: number | undefined,
-): number | undefined {
-  if (family !== 'gpt2' || !shape || vocabSize === undefined) return undefined
-  if (!Number.isInteger(maxSeqLen) || maxSeqLen < 1) return undefined
-  const d = shape.n_embd
-  return shape.n_layer * (12 * d * d + 13 * d) + (vocabSize + maxSeqLen) * d + 2 * d
 }
 
 /** Tokens one optimizer step reads (`batch_size` x `grad_accum_steps` x `max_seq_len`). */
@@ -246,7 +231,9 @@ export function buildRunRequest(
     corpus_path: corpus,
   } as unknown as DataSpec
   const trainerSpec = withDefaults(trainerFields, trainer.value) as unknown as TrainerSpec
-  return { errors, body: { model: modelSpec, data: dataSpec, trainer: trainerSpec } }
+  // The form trains from scratch: `finetune` is left to the API's default (every weight).
+  const body = { model: modelSpec, data: dataSpec, trainer: trainerSpec } as RunConfig
+  return { errors, body }
 }
 
 /** Codes that refuse a whole run (not one field): shown prominently with their message. */

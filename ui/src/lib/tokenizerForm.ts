@@ -62,6 +62,7 @@ export function buildTokenizerRequest(
       holdout_fraction: holdout,
       seed,
       options,
+      min_length: 1, // the API's default: a structured corpus's empty records are skipped
     },
   }
 }

@@ -28,7 +28,7 @@ function run(status: RunPublic['status'], step: number): RunPublic {
     status,
     message: null,
     last_heartbeat: Date.now() / 1000 - 3,
-    progress: { step, max_steps: 100, tokens_seen: step * 640, train_loss: 2.5, val_loss: 2.7, lr: 1e-3, tokens_per_s: 1234, eta_s: 95 },
+    progress: { step, max_steps: 100, tokens_seen: step * 640, train_loss: 2.5, val_loss: 2.7, lr: 1e-3, tokens_per_s: 1234, eta_s: 95, mfu: 0.0123 },
     metrics: { best_val_loss: 2.7, best_step: 50, final_train_loss: null, final_val_loss: null, final_val_perplexity: null, tokens_per_s: null },
     error_code: null,
     failure_class: null,
@@ -36,12 +36,13 @@ function run(status: RunPublic['status'], step: number): RunPublic {
     last_error: null,
     config: {
       model: { family: 'gpt2', size: 'nano', n_layer: null, n_head: null, n_embd: null, max_seq_len: 64, dropout: 0, options: {} },
-      data: { tokenizer_id: 'tok-1', corpus_path: 'shakespeare.txt', holdout_fraction: 0.1, holdout_strategy: 'tail' },
+      data: { tokenizer_id: 'tok-1', corpus_path: 'shakespeare.txt', holdout_fraction: 0.1, holdout_strategy: 'tail', min_length: 1 },
       trainer: {
         max_steps: 100, batch_size: 12, grad_accum_steps: 1, learning_rate: 1e-3, min_lr: 1e-4, warmup_steps: 10,
         weight_decay: 0.1, beta1: 0.9, beta2: 0.99, grad_clip: 1, eval_interval: 50, eval_steps: 5,
         checkpoint_interval: 50, log_interval: 10, seed: 1, device: 'auto', precision: 'auto', compile: 'auto',
       },
+      finetune: { method: 'full', rank: 8, alpha: 16, dropout: 0, target_modules: null, export_adapter: false },
     },
     architecture: { family: 'gpt2', n_layer: 4, n_head: 4, n_embd: 128, max_seq_len: 64, vocab_size: 8000, dropout: 0, options: {} },
     parameters: 1_234_567,
@@ -49,11 +50,12 @@ function run(status: RunPublic['status'], step: number): RunPublic {
     created_at: '2025-01-01T10:00:00Z',
     started_at: '2025-01-01T10:00:01Z',
     finished_at: null,
-    device: { device: 'cpu', name: 'cpu', precision: 'fp32', precision_reason: 'no native bf16', threads: 2, cpu: 'x86', torch: '2.5' },
+    device: { device: 'cpu', name: 'cpu', precision: 'fp32', precision_reason: 'no native bf16', threads: 2, cpu: 'x86', torch: '2.5', peak_flops: 2.5e11 },
     dataset: null,
     durations: { prepare_s: 1, train_s: 10, export_s: 0, total_s: 11 },
     artifacts: [],
     eval: null,
+    finetune: null,
   } as RunPublic
 }
 
@@ -100,6 +102,7 @@ describe('Run details', () => {
     expect(screen.getByText(/1,234,567 parameters/)).toBeTruthy()
     expect(screen.getByText(/no native bf16/)).toBeTruthy()
     expect(screen.getByText('1m 35s')).toBeTruthy() // ETA
+    expect(screen.getByTestId('run-mfu').textContent).toBe('1.2% of a measured peak of 250.0 GFLOP/s (fp32)')
     expect(plots.created).toBe(2) // loss, and lr + tokens/s
     const lossX = (): unknown => (plots.setData.filter((_, i) => i % 2 === 0).at(-1) ?? [])[0]
     expect(lossX()).toEqual([10, 20])
@@ -109,6 +112,33 @@ describe('Run details', () => {
     await act(() => vi.advanceTimersByTimeAsync(2000))
     expect(plots.created).toBe(2) // not re-created: fed through setData
     expect(plots.setData.at(-2)?.[0]).toEqual([10, 20, 30])
+  })
+
+  it('shows where a fine-tuning run started from and what trains', async () => {
+    const lora: RunPublic = {
+      ...run('running', 20),
+      finetune: {
+        origin: { run_id: 'run-0', path: null, model_type: 'gpt2', weights_files: ['model.safetensors'], weights_sha256: 'abcdef0123456789' },
+        method: 'lora',
+        lora: { rank: 4, alpha: 16, dropout: 0, target_modules: ['c_attn', 'c_proj'] },
+        trainable_parameters: 12_345,
+        adapter_exported: true,
+      },
+    }
+    vi.stubGlobal('fetch', apiFetch({
+      'GET /runs/run-1': () => jsonResponse(200, lora),
+      'GET /runs/run-1/metrics': () => jsonResponse(200, { run_id: 'run-1', data: [], count: 0 }),
+      'GET /artifacts/models/run-1': () => jsonResponse(200, { kind: 'models', id: 'run-1', files: [], count: 0 }),
+    }).fetchImpl)
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    const origin = await screen.findByTestId('run-origin')
+    expect(origin.textContent).toBe('run run-0 (gpt2, sha256 abcdef012345)')
+    expect(screen.getByRole('link', { name: 'run run-0' }).getAttribute('href')).toContain('/runs/run-0')
+    expect(screen.getByTestId('run-finetune').textContent).toBe(
+      'LoRA: rank 4, alpha 16 on c_attn, c_proj, 12,345 parameters train (1.00%); adapters exported alone too',
+    )
+    expect(screen.getByText(/gpt2 fine-tuned/)).toBeTruthy()
   })
 
   it('cancels a running run after a confirmation', async () => {

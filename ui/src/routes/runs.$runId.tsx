@@ -1,7 +1,7 @@
 import { useState } from 'react'
 import { api, unwrap } from '../api/client'
 import { asApiError, type ApiError } from '../api/errors'
-import { isTerminal, type RunPublic } from '../api/types'
+import { isTerminal, type FinetuneInfo, type RunPublic } from '../api/types'
 import { useApi } from '../api/useApi'
 import { ArtifactFiles } from '../components/ArtifactFiles'
 import { Checkpoints } from '../components/Checkpoints'
@@ -13,7 +13,7 @@ import { RunCharts } from '../components/RunCharts'
 import { ErrorNotice, Loading } from '../components/States'
 import { StatusBadge } from '../components/StatusBadge'
 import { useNow } from '../lib/useNow'
-import { formatDate, formatDuration, formatNumber, formatRate, heartbeatAge } from '../lib/format'
+import { formatCount, formatDate, formatDuration, formatMfu, formatNumber, formatRate, heartbeatAge } from '../lib/format'
 import { Link } from '../router/Link'
 import { withQuery } from '../router/router'
 
@@ -89,9 +89,10 @@ function RunFacts({ run: r }: { run: RunPublic }) {
     <dl className="facts">
       <dt>Model</dt>
       <dd>
-        {r.config.model.family} {r.config.model.size} ({r.architecture.n_layer} layers, {r.architecture.n_head} heads,{' '}
-        {r.architecture.n_embd} wide), {formatNumber(r.parameters)} parameters
+        {r.architecture.family} {r.finetune ? 'fine-tuned' : r.config.model.size} ({r.architecture.n_layer} layers,{' '}
+        {r.architecture.n_head} heads, {r.architecture.n_embd} wide), {formatNumber(r.parameters)} parameters
       </dd>
+      {r.finetune ? <Lineage finetune={r.finetune} parameters={r.parameters} /> : null}
       <dt>Tokenizer</dt>
       <dd>
         <Link to={`/tokenizers/${encodeURIComponent(r.tokenizer.tokenizer_id)}`}>{r.tokenizer.tokenizer_id}</Link>
@@ -113,6 +114,15 @@ function RunFacts({ run: r }: { run: RunPublic }) {
       <dd>{formatNumber(p.lr)}</dd>
       <dt>Throughput</dt>
       <dd>{formatRate(p.tokens_per_s ?? m.tokens_per_s)}</dd>
+      <dt>
+        <abbr title="model FLOPs utilisation: tokens/s × the family's FLOPs per token ÷ the device's measured peak">MFU</abbr>
+      </dt>
+      <dd data-testid="run-mfu">
+        {formatMfu(p.mfu)}
+        {r.device?.peak_flops ? (
+          <span className="muted"> of a measured peak of {formatCount(r.device.peak_flops)}FLOP/s ({r.device.precision})</span>
+        ) : null}
+      </dd>
       <dt>Tokens seen</dt>
       <dd>{formatNumber(p.tokens_seen)}</dd>
       <dt>Device</dt>
@@ -142,6 +152,34 @@ function RunFacts({ run: r }: { run: RunPublic }) {
         </>
       ) : null}
     </dl>
+  )
+}
+
+/** Where a fine-tuning run's weights came from (an earlier run, or a folder under the
+ * models root, with the weights' hash) and what of them trains. */
+function Lineage({ finetune: f, parameters }: { finetune: FinetuneInfo; parameters: number }) {
+  const o = f.origin
+  const share = parameters > 0 ? ` (${((100 * f.trainable_parameters) / parameters).toFixed(2)}%)` : ''
+  return (
+    <>
+      <dt>Started from</dt>
+      <dd data-testid="run-origin">
+        {o.run_id ? <Link to={`/runs/${encodeURIComponent(o.run_id)}`}>run {o.run_id}</Link> : `models/${o.path ?? ''}`}{' '}
+        <span className="muted">
+          ({o.model_type}
+          {o.weights_sha256 ? `, sha256 ${o.weights_sha256.slice(0, 12)}` : ''})
+        </span>
+      </dd>
+      <dt>Fine-tuning</dt>
+      <dd data-testid="run-finetune">
+        {f.lora
+          ? `LoRA: rank ${f.lora.rank}, alpha ${f.lora.alpha} on ${f.lora.target_modules.join(', ')}`
+          : 'every weight'}
+        {', '}
+        {formatNumber(f.trainable_parameters)} parameters train{share}
+        {f.adapter_exported ? '; adapters exported alone too' : ''}
+      </dd>
+    </>
   )
 }
 

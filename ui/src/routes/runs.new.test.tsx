@@ -5,6 +5,7 @@ import userEvent from '@testing-library/user-event'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MODEL_BACKENDS, finishedRun, tokenizer } from '../test/fixtures'
 import { apiFetch, jsonResponse } from '../test/fakes'
+import type { RunConfig } from '../api/types'
 import { NewRunPage } from './runs.new'
 
 const TOKENIZERS = {
@@ -17,10 +18,31 @@ const TOKENIZERS = {
 }
 
 let posted: unknown[] = []
+let estimated: RunConfig[] = []
 let answer: () => Response
+
+/** What the fake API estimates: gpt2 nano's count, another for other families; a batch
+ * over 64 does not fit. */
+function estimateOf(body: RunConfig) {
+  const gpt2 = body.model.family === 'gpt2'
+  const fits = body.trainer.batch_size <= 64
+  return {
+    family: body.model.family,
+    architecture: { family: body.model.family, n_layer: 4, n_head: 4, n_embd: 128, max_seq_len: 128, vocab_size: 4096, dropout: 0, options: {} },
+    parameters: gpt2 ? 1_334_016 : 2_097_152,
+    flops_per_token: 8_100_000,
+    tokens_per_step: 1536,
+    memory: { state_bytes: 21_344_256, activation_bytes: 9_437_184, overhead_bytes: 629_145_600, total_bytes: 659_927_040 },
+    budget: { worker: 'host.1', device: 'cpu', device_name: 'x86_64', device_memory_bytes: 8 * 1024 ** 3, memory_fraction: 0.8, budget_bytes: 6_871_947_673 },
+    fits,
+    code: fits ? null : 'MEMORY_LIMIT_EXCEEDED',
+    reason: fits ? null : 'one step would need about 31.0 GiB',
+  }
+}
 
 beforeEach(() => {
   posted = []
+  estimated = []
   answer = () => jsonResponse(202, { run_id: 'run-new', status: 'queued' })
   window.location.hash = '#/runs/new'
   const { fetchImpl } = apiFetch({
@@ -36,6 +58,11 @@ beforeEach(() => {
         ? [entry('python-stdlib.txt', 'file', 4_698_555, 1)]
         : [entry('demo', 'folder', 4_698_555, 1), entry('empty', 'folder', 0, 0), entry('shakespeare.txt', 'file', 1_115_394, 1)]
       return jsonResponse(200, { path, bytes: 5_813_949, files: 2, data, count: data.length })
+    },
+    'POST /runs/estimate': async (req) => {
+      const body = (await req.json()) as RunConfig
+      estimated.push(body)
+      return jsonResponse(200, estimateOf(body))
     },
     'POST /runs/train': async (req) => {
       posted.push(await req.json())
@@ -126,7 +153,7 @@ describe('New training run', () => {
     expect(value(/^Warmup Steps/)).toBe('30')
     expect(value(/^Corpus/)).toBe('demo/python-stdlib.txt')
     expect(screen.getByLabelText(/^Tokenizer/)).toHaveProperty('value', 'tok-a')
-    expect(estimate()).toBe('1,334,016') // the API's own count while the model is unchanged
+    await waitFor(() => expect(estimate()).toBe('1,334,016')) // the API's estimate of the clone
 
     await setValue(user, /^Max Steps/, '600')
     await user.click(screen.getByRole('button', { name: 'Start training' }))
@@ -188,22 +215,25 @@ describe('New training run', () => {
     expect(document.activeElement).toBe(alert)
   })
 
-  it('estimates the parameters of a gpt2 live, and says when it cannot', async () => {
+  it("shows the API's estimate as the form changes, for every family, with why it does not fit", async () => {
     const user = userEvent.setup()
     render(<NewRunPage />)
     await ready()
-    // nano (4 x 128), max_seq_len 256, vocabulary 4096:
-    // 4·(12·128² + 13·128) + (4096 + 256)·128 + 2·128
-    expect(estimate()).toBe('≈ 1,350,400')
-    await user.type(input(/^N Layer/), '1')
-    expect(estimate()).toBe('≈ 755,584')
-    await user.selectOptions(screen.getByLabelText(/^Tokenizer/), 'tok-shakes') // 65 tokens
-    expect(estimate()).toBe('≈ 239,616')
-    await setValue(user, /^Max Seq Len/, '64')
-    expect(estimate()).toBe('≈ 215,040')
+    expect(estimate()).toBe('—') // no corpus yet: nothing to estimate
+    expect(screen.getByText(/data.corpus_path for an estimate/)).toBeTruthy()
+    await user.type(input(/^Corpus/), 'shakespeare.txt')
+    await waitFor(() => expect(estimate()).toBe('1,334,016'))
+    expect(screen.getByTestId('flops-estimate').textContent).toBe('8.1 M')
+    expect(screen.getByTestId('memory-estimate').textContent).toContain('of 6.40 GB')
+    expect(screen.getByTestId('estimate-fit').textContent).toContain('Fits')
     await user.selectOptions(screen.getByLabelText(/^Family/), 'gpt_neox')
-    expect(estimate()).toBe('estimate unavailable')
-    expect(screen.getByLabelText(/^Rotary Pct/)).toHaveProperty('value', '0.25') // its options form
+    await waitFor(() => expect(estimate()).toBe('2,097,152'))
+    expect(estimated.at(-1)?.model.family).toBe('gpt_neox')
+    expect(estimated.at(-1)?.model.options).toHaveProperty('rotary_pct', 0.25)
+    await setValue(user, /^Batch Size/, '100')
+    await waitFor(() => expect(screen.getByTestId('estimate-fit').textContent).toContain('MEMORY_LIMIT_EXCEEDED'))
+    expect(screen.getByTestId('estimate-fit').textContent).toContain('31.0 GiB')
+    expect(posted).toHaveLength(0) // estimating never starts a run
   })
 
   it('picks the corpus from the corpus folder, with sizes', async () => {
@@ -215,7 +245,7 @@ describe('New training run', () => {
     expect((await within(browser).findByRole('button', { name: 'Choose shakespeare.txt' })).parentElement?.textContent).toBe(
       'shakespeare.txt 1.1 MB',
     )
-    expect(within(browser).getByText('0 B, no .txt files')).toBeTruthy()
+    expect(within(browser).getByText('0 B, no corpus files')).toBeTruthy()
     await user.click(within(browser).getByRole('button', { name: 'Open folder demo' }))
     await user.click(await within(browser).findByRole('button', { name: 'Choose python-stdlib.txt' }))
     expect(value(/^Corpus/)).toBe('demo/python-stdlib.txt')

@@ -3,11 +3,12 @@ import { api, unwrap } from '../api/client'
 import { ApiError, asApiError } from '../api/errors'
 import type { BackendPublic, Json, ModelSize, RunPublic, TokenizerPublic } from '../api/types'
 import { useApi } from '../api/useApi'
+import { useRunEstimate } from '../api/useEstimate'
 import { BackendOptions } from '../components/BackendOptions'
 import { CorpusField } from '../components/CorpusField'
 import { TextField } from '../components/FormField'
 import { describedBy } from '../lib/a11y'
-import { ParameterEstimate } from '../components/ParameterEstimate'
+import { RunEstimate } from '../components/RunEstimate'
 import { SchemaForm } from '../components/SchemaForm'
 import { ErrorNotice, Loading } from '../components/States'
 import { formatNumber } from '../lib/format'
@@ -144,6 +145,11 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
     }
   }
 
+  // What the API would make of the form as it stands, estimated as it changes.
+  const current = buildRunRequest({ ...form, tokenizer_id: tokenizerId, options: shownOptions }, optionFields, sizes)
+  const estimate = useRunEstimate(current.body)
+  const incomplete = current.body ? undefined : `Set ${Object.keys(current.errors).slice(0, 3).join(', ')} for an estimate.`
+
   const placeholders: Record<string, string> = {}
   if (named) for (const f of SHAPE_FIELDS) placeholders[f] = `${named[f]} (${form.size})`
   const perStep = tokensPerStep(form)
@@ -221,12 +227,7 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
                 {errors['model']}
               </p>
             ) : null}
-            <ParameterEstimate
-              form={{ ...form, tokenizer_id: tokenizerId }}
-              sizes={sizes}
-              vocabSize={tokenizer?.stats?.vocab_size ?? (cloned?.run.tokenizer.tokenizer_id === tokenizerId ? cloned.run.tokenizer.vocab_size : undefined)}
-              cloned={cloned}
-            />
+            <RunEstimate estimate={estimate.data} error={estimate.error} pending={estimate.pending} incomplete={incomplete} />
           </div>
         </fieldset>
         <fieldset className="options">

@@ -87,6 +87,7 @@ describe('New tokenizer', () => {
         holdout_fraction: 0.1,
         seed: 42,
         options: { model_type: 'bpe' },
+        min_length: 1,
       },
     ])
   })

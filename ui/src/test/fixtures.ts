@@ -43,7 +43,7 @@ export function tokenizer(id: string, vocab: number, corpus: string, status: Tok
     tokenizer_id: id,
     status,
     method: 'bpe',
-    config: { method: 'bpe', vocab_size: vocab, min_frequency: 2, corpus_path: corpus, holdout_fraction: 0.1, seed: 42, options: {} },
+    config: { method: 'bpe', vocab_size: vocab, min_frequency: 2, corpus_path: corpus, holdout_fraction: 0.1, seed: 42, options: {}, min_length: 1 },
     stats:
       status === 'completed'
         ? {
@@ -88,12 +88,13 @@ export function finishedRun(id = 'run-1', patch: { max_steps?: number; lr?: numb
     last_error: null,
     config: {
       model: { family: 'gpt2', size: 'nano', n_layer: null, n_head: null, n_embd: null, max_seq_len: 128, dropout: 0, options: {} },
-      data: { tokenizer_id: 'tok-a', corpus_path: 'demo/python-stdlib.txt', holdout_fraction: 0.1, holdout_strategy: 'random_lines' },
+      data: { tokenizer_id: 'tok-a', corpus_path: 'demo/python-stdlib.txt', holdout_fraction: 0.1, holdout_strategy: 'random_lines', min_length: 1 },
       trainer: {
         max_steps: patch.max_steps ?? 300, batch_size: 8, grad_accum_steps: 1, learning_rate: patch.lr ?? 1e-3, min_lr: 1e-4, warmup_steps: 30,
         weight_decay: 0.1, beta1: 0.9, beta2: 0.99, grad_clip: 1, eval_interval: 100, eval_steps: 10,
         checkpoint_interval: 100, log_interval: 10, seed: 1337, device: 'auto', precision: 'auto', compile: 'auto',
       },
+      finetune: { method: 'full', rank: 8, alpha: 16, dropout: 0, target_modules: null, export_adapter: false },
     },
     architecture: { family: 'gpt2', n_layer: 4, n_head: 4, n_embd: 128, max_seq_len: 128, vocab_size: 4096, dropout: 0, options: {} },
     parameters: 1_334_016,
@@ -106,5 +107,6 @@ export function finishedRun(id = 'run-1', patch: { max_steps?: number; lr?: numb
     durations: { prepare_s: 0.6, train_s: 72.7, export_s: 0.05, total_s: 78.8 },
     artifacts: ['checkpoints/best.pt', 'checkpoints/last.pt', 'export/config.json', 'export/model.safetensors', 'logs.jsonl', 'manifest.json', 'metrics.jsonl'],
     eval: null,
+    finetune: null,
   } as RunPublic
 }

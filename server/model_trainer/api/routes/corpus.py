@@ -1,4 +1,4 @@
-"""`/corpus`: the folders and `.txt` files a training request may name, with their sizes."""
+"""`/corpus`: the folders and corpus files a training request may name, with their sizes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def list_corpus(
         Query(max_length=1024, description="A folder relative to the corpus root (the root)"),
     ] = None,
 ) -> CorpusPublic:
-    """A folder's folders and `.txt` files, each with what training on it would read."""
+    """A folder's folders and corpus files (text, JSON Lines, JSON, CSV, Parquet, `save_to_disk`
+    folders), each with what training on it would read, and structured ones with their columns."""
     return CorpusPublic.from_folder(corpus.folder(path))
 
 

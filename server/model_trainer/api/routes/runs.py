@@ -25,6 +25,7 @@ from model_trainer.api.schemas.runs import (
     LogsPublic,
     MetricsPublic,
     RunCreate,
+    RunEstimatePublic,
     RunPublic,
     RunQueued,
     RunsPublic,
@@ -38,6 +39,15 @@ def start_run(body: RunCreate, runs: RunsDep) -> RunQueued:
     """Queue a training run and return its id at once."""
     manifest = runs.enqueue_training(body)
     return RunQueued(run_id=manifest.run_id, status=manifest.status)
+
+
+def estimate_run(body: RunCreate, runs: RunsDep) -> RunEstimatePublic:
+    """What a run body would make and need, judged as `POST /runs/train` judges it, with
+    nothing recorded or queued: its architecture, parameters, FLOPs per token, memory
+    against the budget, and whether a live worker can take it (`fits`, else `code` and
+    `reason`). A body that names no usable tokenizer, corpus, family or size is refused as
+    a submission is."""
+    return RunEstimatePublic.from_estimate(runs.estimate(body))
 
 
 def list_runs(runs: RunsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> RunsPublic:
@@ -134,6 +144,13 @@ router.add_api_route(
     status_code=202,
     operation_id="runs-train",
     responses=error_responses(*BODY_ERRORS, 404, 409, 429, 507),
+)
+router.add_api_route(
+    "/estimate",
+    estimate_run,
+    methods=["POST"],
+    operation_id="runs-estimate",
+    responses=error_responses(*BODY_ERRORS, 404, 409),
 )
 router.add_api_route("", list_runs, methods=["GET"], operation_id="runs-list")
 router.add_api_route(

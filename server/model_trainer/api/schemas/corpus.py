@@ -10,7 +10,7 @@ from model_trainer.orchestrators.corpus import CorpusEntry, CorpusFolder, Corpus
 
 
 class CorpusPublic(BaseModel):
-    """A corpus folder: what training on it reads, then its folders and `.txt` files by name."""
+    """A corpus folder: what training on it reads, then its folders and corpus files by name."""
 
     model_config = ConfigDict(extra="forbid")
 

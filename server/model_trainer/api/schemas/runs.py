@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.request_model import MAX_TOKEN_ID, RequestModel
+from model_trainer.infra.workers import DeviceKind
 from model_trainer.orchestrators.evaluations import EvalView
+from model_trainer.orchestrators.run_admission import RunEstimate
 from model_trainer.orchestrators.runs import RunView
 from model_trainer.training.config import RunConfig
 from model_trainer.training.data.dataset import DatasetInfo
@@ -19,6 +21,7 @@ from model_trainer.training.loop.device import DeviceInfo
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.run.manifest import (
     EvalSummary,
+    FinetuneInfo,
     MetricRecord,
     MetricsSummary,
     RunDurations,
@@ -35,6 +38,110 @@ class RunQueued(BaseModel):
 
     run_id: str
     status: JobStatus
+
+
+class StepMemoryPublic(BaseModel):
+    """The estimated bytes of one micro-step in fp32 with AdamW, by part."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state_bytes: Annotated[
+        int, Field(description="Weights, gradients and AdamW's two moments (16 bytes each)")
+    ]
+    activation_bytes: Annotated[
+        int, Field(description="What autograd keeps of one micro-batch for the backward pass")
+    ]
+    overhead_bytes: Annotated[
+        int, Field(description="What the process holds before the model (none on CUDA)")
+    ]
+    total_bytes: int
+
+
+class MemoryBudgetPublic(BaseModel):
+    """What the step is judged against: a share of one device's memory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    worker: Annotated[
+        str | None,
+        Field(
+            description="The live worker judged against (the roomiest offering the device); "
+            "null when none is live or none offers the device"
+        ),
+    ]
+    device: DeviceKind
+    device_name: str
+    device_memory_bytes: int
+    memory_fraction: float
+    budget_bytes: int
+
+
+NO_LIVE_WORKER = "NO_LIVE_WORKER"
+"""The estimate's code when nothing refuses the run but no worker is live to train it."""
+
+
+class RunEstimatePublic(BaseModel):
+    """What a run body would make and need, and whether a live worker can take it now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    family: str
+    architecture: Architecture
+    parameters: int
+    flops_per_token: Annotated[
+        int, Field(description="Training FLOPs per token (forward and backward), the family's")
+    ]
+    tokens_per_step: int
+    memory: StepMemoryPublic
+    budget: MemoryBudgetPublic
+    fits: Annotated[
+        bool,
+        Field(description="Whether a submission would be admitted and a live worker take it"),
+    ]
+    code: Annotated[
+        str | None,
+        Field(
+            description="Why not: the code a submission would be refused with "
+            "(MEMORY_LIMIT_EXCEEDED, DEVICE_UNAVAILABLE, PARAMETER_LIMIT_EXCEEDED, "
+            f"TOKENS_PER_STEP_LIMIT_EXCEEDED), or {NO_LIVE_WORKER} (it would wait in the queue)"
+        ),
+    ]
+    reason: Annotated[str | None, Field(description="The same, in words")]
+
+    @classmethod
+    def from_estimate(cls, estimate: RunEstimate) -> RunEstimatePublic:
+        memory, refusal = estimate.memory, estimate.refusal
+        code, reason = (str(refusal.code), refusal.message) if refusal else (None, None)
+        if refusal is None and estimate.worker is None:
+            code = NO_LIVE_WORKER
+            reason = (
+                "no worker is live: a submission would wait in the queue for one (its memory "
+                "is judged against this machine until then)"
+            )
+        return cls(
+            family=estimate.architecture.family,
+            architecture=estimate.architecture,
+            parameters=estimate.parameters,
+            flops_per_token=estimate.flops_per_token,
+            tokens_per_step=estimate.tokens_per_step,
+            memory=StepMemoryPublic(
+                state_bytes=memory.need.state_bytes,
+                activation_bytes=memory.need.activation_bytes,
+                overhead_bytes=memory.overhead_bytes,
+                total_bytes=memory.total_bytes,
+            ),
+            budget=MemoryBudgetPublic(
+                worker=estimate.worker,
+                device=memory.device.kind,
+                device_name=memory.device.name,
+                device_memory_bytes=memory.device.memory_bytes,
+                memory_fraction=memory.memory_fraction,
+                budget_bytes=memory.budget_bytes,
+            ),
+            fits=code is None,
+            code=code,
+            reason=reason,
+        )
 
 
 class RunPublic(BaseModel):
@@ -64,6 +171,10 @@ class RunPublic(BaseModel):
     durations: RunDurations
     artifacts: list[str]
     eval: EvalSummary | None
+    finetune: Annotated[
+        FinetuneInfo | None,
+        Field(description="Where the weights came from and what trained (`model.init_from`)"),
+    ]
 
     @classmethod
     def from_view(cls, view: RunView) -> RunPublic:
@@ -91,6 +202,7 @@ class RunPublic(BaseModel):
             durations=m.durations,
             artifacts=m.artifacts,
             eval=m.eval,
+            finetune=m.finetune,
         )
 
 

@@ -14,6 +14,7 @@ from model_trainer.core.json_types import JsonObject
 __all__ = [
     "MODEL_METHODS",
     "Architecture",
+    "FineTunable",
     "LanguageModel",
     "ModelBackend",
     "ModelSize",
@@ -122,6 +123,28 @@ class ModelBackend(Protocol):
 
     def load(self, export_dir: Path) -> LanguageModel:
         """Load what `export` wrote."""
+        ...
+
+
+@runtime_checkable
+class FineTunable(Protocol):
+    """What a model plugin adds, if it likes, so that runs can start from weights people
+    already have (`model.init_from`): a Hugging Face folder of its family, or an earlier
+    run's export. A plugin without these methods still loads; its runs train from scratch."""
+
+    def architecture_of(self, config: JsonObject) -> Architecture | None:
+        """The architecture a folder's `config.json` describes (its `model_type` and shape,
+        `max_seq_len` being the longest context the model takes), or None when the folder is
+        not of this family."""
+        ...
+
+    def from_pretrained(self, folder: Path, architecture: Architecture) -> LanguageModel:
+        """The folder's weights, ready to train (training mode, fp32), with the
+        architecture's dropout; the shape and the context table stay the folder's."""
+        ...
+
+    def lora_targets(self) -> list[str]:
+        """The module names LoRA adapts by default in this family (`c_attn`, `q_proj`, ...)."""
         ...
 
 

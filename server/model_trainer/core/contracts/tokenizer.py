@@ -19,17 +19,36 @@ class TokenizerMethod(StrEnum):
     CHAR = "char"
 
 
+DEFAULT_MIN_FREQUENCY = 2
+"""How often a token must be seen to be kept, where a method counts and nobody said."""
+
+
 class TokenizerConfig(BaseModel):
     """What to train: the method, the knobs every method shares, and the method's own
-    options (already checked by its `options_model`)."""
+    options (already checked by its `options_model`). `min_frequency` is None where the
+    method does not use it (its `check` says so), or where nobody asked for a value."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     method: str
     vocab_size: Annotated[int, Field(ge=2)]
-    min_frequency: Annotated[int, Field(ge=1)] = 2
+    min_frequency: Annotated[int, Field(ge=1)] | None = DEFAULT_MIN_FREQUENCY
     options: JsonObject = {}
     special_tokens: list[str] = []
+
+    def applied_min_frequency(self) -> int:
+        """The `min_frequency` a method that counts applies (the default for None)."""
+        return DEFAULT_MIN_FREQUENCY if self.min_frequency is None else self.min_frequency
+
+    def with_min_frequency(self, min_frequency: int | None) -> TokenizerConfig:
+        """The same config with another `min_frequency` (None: the method does not use one)."""
+        return TokenizerConfig(
+            method=self.method,
+            vocab_size=self.vocab_size,
+            min_frequency=min_frequency,
+            options=self.options,
+            special_tokens=self.special_tokens,
+        )
 
 
 class SpecialTokens(BaseModel):
@@ -65,7 +84,8 @@ class TokenizerArtifact(BaseModel):
 
 
 class TokenizerInfo(BaseModel):
-    """What a loaded tokenizer says about itself."""
+    """What a loaded tokenizer says about itself: its size, its unknown token's id, and its
+    special tokens (each a token of the vocabulary, named as `id_to_token` names it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -80,7 +100,20 @@ class TokenizerHandle(Protocol):
 
     def info(self) -> TokenizerInfo: ...
 
-    def encode_batch(self, texts: list[str]) -> list[list[int]]: ...
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """The ids of each text on its own, with no special tokens added."""
+        ...
+
+    def encode_continuations(self, texts: list[str]) -> list[list[int]]:
+        """The ids of each text as the rest of a longer text cut just after a line end,
+        where a non-blank character precedes the line end and another starts the text:
+        `encode_batch([a + b])[0] == encode_batch([a])[0] + encode_continuations([b])[0]`
+        for such a cut. A corpus is encoded in pieces cut that way where the text allows
+        (the first with `encode_batch`, the rest with this), so the token stream does not
+        depend on where the pieces end. A tokenizer that marks the start of a text (SentencePiece's
+        leading `▁`, a prefix space) leaves the mark out here; one that does not, and
+        whose tokens never span a line end, returns `encode_batch(texts)`."""
+        ...
 
     def decode(self, ids: list[int]) -> str: ...
 
@@ -99,8 +132,20 @@ class TokenizerBackend(Protocol):
         """The pydantic model (`extra="forbid"`) of this method's own `options`."""
         ...
 
+    def check(self, config: TokenizerConfig) -> TokenizerConfig:
+        """Refuse, when a request arrives, what `train` could not do: raise
+        `AppError(ErrorCode.CONFIG_INVALID, "<field>: ...")` naming the request's field (a
+        `vocab_size` below the tokens the method always has, ...). Return the config as
+        `train` will apply it, which the manifest records: a default filled in, and None
+        for `min_frequency` if the method does not use it. `options` already passed
+        `options_model`."""
+        ...
+
     def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
-        """Train on `request.train_file` and write the standard files into `request.out_dir`."""
+        """Train on `request.train_file` and write the standard files into `request.out_dir`
+        (`config` is what `check` returned). Special tokens take the lowest ids, from 0,
+        before anything learned: the end-of-text token (which `export_hf` names as eos) and
+        the unknown token, each if the method has one; `inspect` lists them."""
         ...
 
     def load(self, artifact_dir: Path) -> TokenizerHandle: ...
@@ -109,7 +154,13 @@ class TokenizerBackend(Protocol):
         self, artifact_dir: Path, options: JsonObject, out_dir: Path, max_len: int
     ) -> list[str]:
         """Write what `AutoTokenizer` loads (`tokenizer.json`, `tokenizer_config.json`) for
-        the tokenizer trained with `options` into `out_dir`; returns the file names."""
+        the tokenizer trained with `options` into `out_dir`; returns the file names. The
+        config names `bos_token`, `eos_token` and `pad_token` (and `unk_token` if there is
+        one), each a special token of the trained tokenizer with the same id there and in
+        the export: a run's export reads their ids back (`exported_special_tokens`) and
+        the model family records them in `config.json` and `generation_config.json`, so
+        generation stops at this tokenizer's end of text. A tokenizer with one document
+        separator names it for all three."""
         ...
 
     def inspect(self, handle: TokenizerHandle) -> TokenizerInfo: ...
@@ -136,6 +187,7 @@ class HandleMethods:
 TOKENIZER_METHODS = (
     "name",
     "options_model",
+    "check",
     "train",
     "load",
     "export_hf",

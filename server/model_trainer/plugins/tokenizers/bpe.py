@@ -9,6 +9,8 @@ from pydantic import BaseModel
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from model_trainer.plugin import (
+    AppError,
+    ErrorCode,
     HandleMethods,
     HfTokenizerHandle,
     JsonObject,
@@ -22,7 +24,14 @@ from model_trainer.plugin import (
 )
 
 END_OF_TEXT = "<|endoftext|>"
-"""GPT-2's document separator; doubles as padding and end of sequence on export."""
+"""GPT-2's document separator, id 0; doubles as padding and end of sequence on export."""
+BYTES = 256
+"""The byte-level alphabet, every byte a token, whatever the corpus."""
+
+
+def bpe_specials(config: TokenizerConfig) -> list[str]:
+    """The special tokens, in id order from 0: end of text, then the config's own."""
+    return [END_OF_TEXT, *(t for t in config.special_tokens if t != END_OF_TEXT)]
 
 
 def byte_level_bpe(config: TokenizerConfig) -> tuple[Tokenizer, trainers.BpeTrainer]:
@@ -31,12 +40,11 @@ def byte_level_bpe(config: TokenizerConfig) -> tuple[Tokenizer, trainers.BpeTrai
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = byte_level
     tokenizer.decoder = decoders.ByteLevel()
-    specials: list[str] = [END_OF_TEXT, *config.special_tokens]
     trainer = trainers.BpeTrainer(
         vocab_size=config.vocab_size,
-        min_frequency=config.min_frequency,
+        min_frequency=config.applied_min_frequency(),
         show_progress=False,
-        special_tokens=specials,
+        special_tokens=bpe_specials(config),
         initial_alphabet=byte_level.alphabet(),
     )
     return tokenizer, trainer
@@ -50,6 +58,17 @@ class BpeBackend(HandleMethods):
 
     def options_model(self) -> type[BaseModel]:
         return NoOptions
+
+    def check(self, config: TokenizerConfig) -> TokenizerConfig:
+        """The trainer keeps every byte and special token whatever `vocab_size` says."""
+        least = BYTES + len(bpe_specials(config))
+        if config.vocab_size < least:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"vocab_size: byte-level BPE needs at least {least} (the {BYTES} bytes and "
+                f"{END_OF_TEXT}), got {config.vocab_size}",
+            )
+        return config.with_min_frequency(config.applied_min_frequency())
 
     def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
         # The Rust trainer reads this to size its thread pool.

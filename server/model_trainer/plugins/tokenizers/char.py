@@ -27,6 +27,7 @@ from model_trainer.plugin import (
 )
 
 UNK = "<unk>"
+"""Id 0: characters the vocabulary lacks; also what an export names as bos, eos and pad."""
 
 
 def count_chars(path: Path) -> Counter[str]:
@@ -65,8 +66,14 @@ class CharBackend(HandleMethods):
     def options_model(self) -> type[BaseModel]:
         return NoOptions
 
+    def check(self, config: TokenizerConfig) -> TokenizerConfig:
+        """Any `vocab_size` from 2 works (`<unk>` and one character; the request's own range);
+        characters seen fewer than `min_frequency` times are left out."""
+        return config.with_min_frequency(config.applied_min_frequency())
+
     def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
-        vocab = char_vocab(count_chars(request.train_file), config.vocab_size, config.min_frequency)
+        counts = count_chars(request.train_file)
+        vocab = char_vocab(counts, config.vocab_size, config.applied_min_frequency())
         return save_tokenizer_json(char_tokenizer(vocab), request.out_dir)
 
     def load(self, artifact_dir: Path) -> TokenizerHandle:

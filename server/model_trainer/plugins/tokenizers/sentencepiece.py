@@ -30,6 +30,8 @@ MODEL_FILE = "tokenizer.model"
 VOCAB_FILE = "tokenizer.vocab"
 BYTE_FALLBACK_MIN_VOCAB = 512
 """Smallest vocab_size for which byte fallback is tried (256 byte pieces plus characters)."""
+META_PIECES = ("<unk>", "<s>", "</s>")
+"""Ids 0, 1 and 2 of every model: unknown, begin and end of text (what an export names)."""
 
 _log = Log("tokenizer")
 
@@ -45,8 +47,9 @@ class SentencePieceOptions(BaseModel):
 class SentencePieceHandle:
     """`TokenizerHandle` over a SentencePiece model (through the typed adapter)."""
 
-    def __init__(self, processor: SpmProcessor) -> None:
+    def __init__(self, processor: SpmProcessor, continuing: SpmProcessor) -> None:
         self.processor = processor
+        self._continuing = continuing
 
     def info(self) -> TokenizerInfo:
         size = self.processor.piece_size()
@@ -59,6 +62,14 @@ class SentencePieceHandle:
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return self.processor.encode_batch(texts)
+
+    def encode_continuations(self, texts: list[str]) -> list[list[int]]:
+        """Each text after the line end it follows, with no leading `▁`, and that line
+        end's token dropped: no piece holds a line end (training reads lines), so it is one
+        token (its byte, or `<unk>` merged with the unknown characters around it, as in
+        the whole text)."""
+        encoded = self._continuing.encode_batch(["\n" + text for text in texts])
+        return [ids[1:] for ids in encoded]
 
     def decode(self, ids: list[int]) -> str:
         return self.processor.decode(ids)
@@ -75,6 +86,18 @@ class SentencePieceBackend(HandleMethods):
 
     def options_model(self) -> type[BaseModel]:
         return SentencePieceOptions
+
+    def check(self, config: TokenizerConfig) -> TokenizerConfig:
+        """The trainer needs room for its three meta pieces and a piece per character of the
+        corpus (only the first is known here), and has no minimum frequency."""
+        least = len(META_PIECES) + 1
+        if config.vocab_size < least:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"vocab_size: SentencePiece needs at least {least} ({', '.join(META_PIECES)} "
+                f"and a piece per character of the corpus), got {config.vocab_size}",
+            )
+        return config.with_min_frequency(None)
 
     def train(self, config: TokenizerConfig, request: TokenizerTrainRequest) -> TokenizerArtifact:
         options = SentencePieceOptions.model_validate(config.options)
@@ -110,7 +133,7 @@ class SentencePieceBackend(HandleMethods):
         path = artifact_dir / MODEL_FILE
         if not path.is_file():
             raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, f"{MODEL_FILE} is missing")
-        return SentencePieceHandle(SpmProcessor(path))
+        return SentencePieceHandle(SpmProcessor(path), SpmProcessor(path, dummy_prefix=False))
 
     def export_hf(
         self, artifact_dir: Path, options: JsonObject, out_dir: Path, max_len: int
@@ -119,6 +142,7 @@ class SentencePieceBackend(HandleMethods):
         out_dir.mkdir(parents=True, exist_ok=True)
         model_type = SentencePieceOptions.model_validate(options).model_type
         spm_to_tokenizer(artifact_dir / VOCAB_FILE, model_type).save(str(out_dir / TOKENIZER_JSON))
-        specials = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
-        config = write_tokenizer_config(out_dir, max_len, specials | {"pad_token": "</s>"})
+        unk, bos, eos = META_PIECES
+        specials = {"unk_token": unk, "bos_token": bos, "eos_token": eos, "pad_token": eos}
+        config = write_tokenizer_config(out_dir, max_len, specials)
         return [TOKENIZER_JSON, config]

@@ -22,11 +22,20 @@ def _ids(value: object, what: str) -> list[int]:
     return value
 
 
-class SpmProcessor:
-    """A loaded SentencePiece model: batch encode, decode, and its pieces."""
+NO_DUMMY_PREFIX = bytes([0x1A, 0x02, 0x18, 0x00])
+"""A serialized `ModelProto` holding only `normalizer_spec { add_dummy_prefix: false }`.
+Appended to a model's bytes it is merged into the model's own normaliser spec (protobuf
+merges a message field that occurs twice), so the model no longer puts a `▁` before
+the text: how a piece of text in the middle of a longer one is encoded."""
 
-    def __init__(self, model_file: Path) -> None:
-        self._processor = spm.SentencePieceProcessor(model_file=str(model_file))
+
+class SpmProcessor:
+    """A loaded SentencePiece model: batch encode, decode, and its pieces; with
+    `dummy_prefix=False` it encodes text as the middle of a longer text (no leading `▁`)."""
+
+    def __init__(self, model_file: Path, dummy_prefix: bool = True) -> None:
+        proto = model_file.read_bytes() + (b"" if dummy_prefix else NO_DUMMY_PREFIX)
+        self._processor = spm.SentencePieceProcessor(model_proto=proto)
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         encoded = self._processor.encode(texts, out_type=int)

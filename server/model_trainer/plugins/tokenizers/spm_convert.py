@@ -13,8 +13,12 @@ SPM_UNK = "<unk>"
 
 
 def _spm_pieces(vocab_file: Path) -> list[tuple[str, float]]:
+    """(piece, score) per line; lines end at `\n` only, as pieces may be other line breaks
+    (a corpus's `\r`, `\x85`, `\u2028`), which text mode and `splitlines` would cut at."""
     pieces: list[tuple[str, float]] = []
-    for line in vocab_file.read_text(encoding="utf-8").splitlines():
+    for line in vocab_file.read_bytes().decode("utf-8").split("\n"):
+        if not line:
+            continue
         piece, _, score = line.rpartition("\t")
         pieces.append((piece, float(score)))
     return pieces

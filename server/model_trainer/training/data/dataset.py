@@ -33,6 +33,7 @@ from model_trainer.tokenizers.corpus import (
     split_corpus,
 )
 from model_trainer.tokenizers.fast_bpe import TypeCode
+from model_trainer.tokenizers.records import TextSpec, has_records
 from model_trainer.training.data.encode import EncodedFile, encode_file
 
 TokenDtype = Literal["uint16", "uint32"]
@@ -56,6 +57,8 @@ class DatasetInfo(BaseModel):
     train_chars: int
     val_chars: int
     files: list[str]
+    text: TextSpec | None = None
+    """How structured files became text (None for a corpus of plain text only)."""
     seconds: float
 
 
@@ -96,12 +99,26 @@ def _read_info(folder: DatasetFolder) -> DatasetInfo | None:
         return None
 
 
+ENCODING_VERSION = 2
+"""Raised when the same text and tokenizer would give other ids (2: chunks after the first
+are encoded as continuations, so no chunk start gains a word-start marker): a dataset cached
+before such a change is prepared again rather than reused."""
+
+
 def dataset_key(
-    sha: str, tokenizer_id: str, strategy: HoldoutStrategy, fraction: float, seed: int
+    sha: str,
+    tokenizer_id: str,
+    strategy: HoldoutStrategy,
+    fraction: float,
+    seed: int,
+    text: TextSpec | None = None,
 ) -> str:
-    """The cache key: the corpus, the tokenizer and how the corpus is split."""
-    text = f"{sha}|{tokenizer_id}|{strategy}|{fraction!r}|{seed}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    """The cache key: the corpus, the tokenizer, how the corpus is split, and for structured
+    files how records become text (a different column, template or filter is other text)."""
+    key = f"v{ENCODING_VERSION}|{sha}|{tokenizer_id}|{strategy}|{fraction!r}|{seed}"
+    if text is not None:
+        key += f"|{text.key()}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def prepare_dataset(
@@ -117,14 +134,14 @@ def prepare_dataset(
     log: Log,
     progress: Callable[[float], None] | None = None,
     workers: int | None = None,
+    text: TextSpec | None = None,
 ) -> PreparedDataset:
     """The cached dataset for these inputs, built now if nobody built it before; `workers`
-    encoding processes (default: as many as the tokenizer's thread pool)."""
-    vocab_size = handle.info().vocab_size
-    if vocab_size > 2**32:
-        raise AppError(ErrorCode.CONFIG_INVALID, f"vocab_size {vocab_size} does not fit 32 bits")
+    encoding processes (default: the tokenizer's thread pool); `text` as `split_corpus` reads."""
+    dtype = _dtype(vocab_size := handle.info().vocab_size)
     sha = corpus_sha256(files)
-    key = dataset_key(sha, tokenizer_id, holdout_strategy, holdout_fraction, seed)
+    text = (text or TextSpec()) if has_records(files) else None
+    key = dataset_key(sha, tokenizer_id, holdout_strategy, holdout_fraction, seed, text)
     cache = DatasetCache(cache_root)
     folder = cache.folder(key)
     cache_root.mkdir(parents=True, exist_ok=True)
@@ -135,10 +152,9 @@ def prepare_dataset(
             log.info("dataset_reused", key=key, train_tokens=info.train_tokens)
             return PreparedDataset(folder=folder.path, info=info, reused=True)
         started = time.perf_counter()
-        dtype: TokenDtype = "uint16" if vocab_size <= 2**16 else "uint32"
         try:
             split = split_corpus(
-                files, corpus_root, folder.work, holdout_fraction, seed, holdout_strategy
+                files, corpus_root, folder.work, holdout_fraction, seed, holdout_strategy, text
             )
             train, val = _encode(split, folder, handle, dtype, progress, workers)
         finally:
@@ -159,11 +175,18 @@ def prepare_dataset(
             train_chars=train.chars,
             val_chars=val.chars,
             files=[display_path(f, corpus_root) for f in files],
+            text=text,
             seconds=time.perf_counter() - started,
         )
         write_model(folder.info, info)  # last: its presence marks the folder complete
         _log_prepared(log, info, train)
         return PreparedDataset(folder=folder.path, info=info, reused=False)
+
+
+def _dtype(vocab_size: int) -> TokenDtype:
+    if vocab_size > 2**32:
+        raise AppError(ErrorCode.CONFIG_INVALID, f"vocab_size {vocab_size} does not fit 32 bits")
+    return "uint16" if vocab_size <= 2**16 else "uint32"
 
 
 def _encode(

@@ -1,10 +1,13 @@
 """Encode a text file into a token-id file, streaming, with the fastest exact encoder at hand.
 
-The text is read in chunks cut at line ends (`iter_text_chunks`) and every chunk is encoded
-on its own, so the file is the same whichever encoder runs. Byte-level BPE tokenizers go
-through `FastBpeEncoder` (in worker processes when the file is large enough to repay
-starting them); other tokenizers use their batch encoder. At most a few tasks are in flight,
-so memory stays flat whatever the file size.
+The text is read in chunks cut at line ends (`iter_text_chunks`, which prefers places where
+tokens break in the whole text too) and every chunk is encoded on its own, the first as the
+start of a text and the others as its continuation (`TokenizerHandle.encode_continuations`:
+no start-of-text mark), so the ids are the whole text's and the file is the same whichever
+encoder runs. Byte-level BPE tokenizers go through `FastBpeEncoder` (in worker processes
+when the file is large enough to repay starting them; they mark no start of text, so a
+continuation encodes like any text); other tokenizers use their handle. At most a few tasks
+are in flight, so memory stays flat whatever the file size.
 """
 
 from __future__ import annotations
@@ -114,8 +117,13 @@ def encode_file(
 def _library_blobs(
     handle: TokenizerHandle, chunks: Iterable[str], typecode: TypeCode
 ) -> Iterator[bytes]:
-    for batch in _batched(chunks, LIBRARY_BATCH):
-        for ids in handle.encode_batch(batch):
+    """The handle's ids of each chunk: the first as the start of the text, the rest as its
+    continuation."""
+    iterator = iter(chunks)
+    for first in islice(iterator, 1):
+        yield array(typecode, handle.encode_batch([first])[0]).tobytes()
+    for batch in _batched(iterator, LIBRARY_BATCH):
+        for ids in handle.encode_continuations(batch):
             yield array(typecode, ids).tobytes()
 
 

@@ -168,6 +168,7 @@ class RunEvaluation(JobBody[EvalManifest]):
             seed=manifest.config.trainer.seed,
             cache_root=self._layout.datasets,
             log=log,
+            text=data.text_spec(),  # another corpus is read as the run's own was
         )
         path = dataset.val_path() if use_val else dataset.train_path()
         chars = dataset.info.val_chars if use_val else dataset.info.train_chars

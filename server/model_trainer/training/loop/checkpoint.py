@@ -66,8 +66,10 @@ def architecture_mismatch(saved: Architecture, current: Architecture) -> str | N
 class Checkpointer:
     """Saves and restores training state in `folder`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, trainable_only: bool = False) -> None:
         self.folder = folder
+        self.trainable_only = trainable_only
+        """Save and restore only the parameters that train (a LoRA run's adapters)."""
 
     def save(
         self,
@@ -88,6 +90,7 @@ class Checkpointer:
                     optimizer,
                     sampler_state,
                     _FIELDS.validate_json(meta.model_dump_json()),
+                    self.trainable_only,
                 )
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -124,7 +127,7 @@ class Checkpointer:
                 f"{name} was saved for another architecture than the run's "
                 f"(checkpoint vs config): {differ}",
             )
-        state.load_model(model.module)
+        state.load_model(model.module, self.trainable_only)
         state.load_optimizer(optimizer)
         torch.set_rng_state(state.torch_rng())
         return meta, state.sampler_state()

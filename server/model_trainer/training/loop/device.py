@@ -27,6 +27,8 @@ class DeviceInfo(BaseModel):
     threads: int
     cpu: str
     torch: str
+    peak_flops: float | None = None
+    """The device's matmul FLOP/s in `precision`, measured on this machine (for MFU)."""
 
 
 def pick_device(choice: DeviceChoice) -> torch.device:
@@ -74,7 +76,12 @@ def autocast(device: torch.device, precision: Precision) -> AbstractContextManag
     return contextlib.nullcontext()
 
 
-def device_info(device: torch.device, precision: Precision, reason: str = "") -> DeviceInfo:
+def device_info(
+    device: torch.device,
+    precision: Precision,
+    reason: str = "",
+    peak_flops: float | None = None,
+) -> DeviceInfo:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
     return DeviceInfo(
         device=str(device),
@@ -84,6 +91,7 @@ def device_info(device: torch.device, precision: Precision, reason: str = "") ->
         threads=torch.get_num_threads(),
         cpu=_cpu_model(),
         torch=torch.__version__,
+        peak_flops=peak_flops,
     )
 
 

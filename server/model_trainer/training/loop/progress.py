@@ -18,3 +18,6 @@ class Progress(BaseModel):
     lr: float | None = None
     tokens_per_s: float | None = None
     eta_s: float | None = None
+    mfu: float | None = None
+    """Model FLOPs utilisation: tokens/s x the family's FLOPs per token / the device's
+    measured peak FLOP/s (None until measured)."""

@@ -3,7 +3,8 @@
 `torch.load` returns `Any`, state dicts and `param_groups` are dicts of `Any`; this module is
 named in pyproject as exempt from `disallow_any_expr`. What leaves it is typed: tensors, the
 checkpoint's metadata as JSON, and a `LoadedState` whose parts are applied to a module and an
-optimizer here, where their types are checked.
+optimizer here, where their types are checked. `transformers`' model class is typed with
+`Any` too: a module is narrowed to it here (`pretrained_model`), for `peft`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import BinaryIO
 import torch
 from pydantic import TypeAdapter, ValidationError
 from torch import Tensor, nn
+from transformers import PreTrainedModel
 
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonObject
@@ -51,11 +53,23 @@ class LoadedState:
     def torch_rng(self) -> Tensor:
         return self._tensor("torch_rng")
 
-    def load_model(self, module: nn.Module) -> None:
+    def load_model(self, module: nn.Module, trainable_only: bool = False) -> None:
+        """The weights back into `module`; `trainable_only`: the checkpoint holds only the
+        parameters that train (a LoRA run's adapters), and every one of them must be there."""
         weights = self._payload.get("model")
         if not isinstance(weights, dict):
             raise _unreadable(self._path, "no model weights")
-        module.load_state_dict(weights)
+        if not trainable_only:
+            module.load_state_dict(weights)
+            return
+        wanted = set(trainable_state(module))
+        if set(weights) != wanted:
+            raise AppError(
+                ErrorCode.CHECKPOINT_MISMATCH,
+                f"{self._path.name} holds other trainable weights than the run's model "
+                f"({len(weights)} saved, {len(wanted)} trainable)",
+            )
+        module.load_state_dict(weights, strict=False)
 
     def load_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
         state = self._payload.get("optimizer")
@@ -70,10 +84,13 @@ def save_state(
     optimizer: torch.optim.Optimizer,
     sampler_state: Tensor,
     meta: JsonObject,
+    trainable_only: bool = False,
 ) -> None:
-    """Weights, optimizer, the sampler's and torch's RNG states and `meta`, in one file."""
+    """Weights, optimizer, the sampler's and torch's RNG states and `meta`, in one file;
+    `trainable_only`: only the parameters that train (a LoRA run's adapters), since the
+    rest is rebuilt from where the run started."""
     payload = {
-        "model": module.state_dict(),
+        "model": trainable_state(module) if trainable_only else module.state_dict(),
         "optimizer": optimizer.state_dict(),
         "sampler": sampler_state,
         "torch_rng": torch.get_rng_state(),
@@ -82,6 +99,16 @@ def save_state(
     torch.save(payload, handle)
 
 
+def trainable_state(module: nn.Module) -> dict[str, Tensor]:
+    """The parameters of `module` that train, by their state-dict names."""
+    return {name: p.detach() for name, p in module.named_parameters() if p.requires_grad}
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def pretrained_model(module: nn.Module) -> PreTrainedModel | None:
+    """`module` as a `transformers` model (what `peft` adapts), or None if it is not one."""
+    return module if isinstance(module, PreTrainedModel) else None

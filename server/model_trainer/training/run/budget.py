@@ -18,6 +18,8 @@ from model_trainer.training.config import TrainerSpec
 
 STATE_BYTES_PER_PARAMETER = 16
 """fp32 weights, gradients and AdamW's two moments."""
+FROZEN_BYTES_PER_PARAMETER = 4
+"""fp32 weights that do not train (a LoRA run's base model): no gradient, no moments."""
 PROCESS_BYTES = 600 * 1024 * 1024
 """What a work horse holds before the model (torch, transformers, the tokenizer)."""
 
@@ -38,14 +40,20 @@ class StepMemory(BaseModel):
         return self.state_bytes + self.activation_bytes
 
 
-def step_memory(arch: Architecture, backend: ModelBackend, batch_size: int) -> StepMemory:
+def step_memory(
+    arch: Architecture, backend: ModelBackend, batch_size: int, lora_parameters: int = 0
+) -> StepMemory:
     """The estimate for the family's model and `batch_size` windows of `arch.max_seq_len`
-    tokens: its parameters' state and the activations it says a token keeps."""
-    parameters = backend.parameter_count(arch)
+    tokens: its parameters' state and the activations it says a token keeps. With
+    `lora_parameters` (a LoRA run's adapters) only those train; the base's weights are
+    frozen and hold no gradients or optimizer state."""
+    base = backend.parameter_count(arch)
     per_token = backend.activation_bytes_per_token(arch)
+    frozen = base if lora_parameters else 0
+    trainable = lora_parameters or base
     return StepMemory(
-        parameters=parameters,
-        state_bytes=parameters * STATE_BYTES_PER_PARAMETER,
+        parameters=base + lora_parameters,
+        state_bytes=frozen * FROZEN_BYTES_PER_PARAMETER + trainable * STATE_BYTES_PER_PARAMETER,
         activation_bytes=batch_size * arch.max_seq_len * per_token,
     )
 
@@ -54,16 +62,84 @@ def tokens_per_step(arch: Architecture, spec: TrainerSpec) -> int:
     return spec.batch_size * spec.grad_accum_steps * arch.max_seq_len
 
 
+def tokens_per_step_refusal(
+    arch: Architecture, spec: TrainerSpec, limits: LimitSettings
+) -> AppError | None:
+    """The refusal of an optimizer step over `limits.max_tokens_per_step`, saying what it
+    would be; None for one within it."""
+    tokens = tokens_per_step(arch, spec)
+    if tokens <= limits.max_tokens_per_step:
+        return None
+    return AppError(
+        ErrorCode.TOKENS_PER_STEP_LIMIT_EXCEEDED,
+        f"trainer: one step would read {tokens:,} tokens (batch_size {spec.batch_size} x "
+        f"grad_accum_steps {spec.grad_accum_steps} x max_seq_len {arch.max_seq_len}); "
+        f"the limit is {limits.max_tokens_per_step:,}",
+    )
+
+
 def check_tokens_per_step(arch: Architecture, spec: TrainerSpec, limits: LimitSettings) -> None:
     """Refuse an optimizer step over `limits.max_tokens_per_step`, saying what it would be."""
-    tokens = tokens_per_step(arch, spec)
-    if tokens > limits.max_tokens_per_step:
-        raise AppError(
-            ErrorCode.TOKENS_PER_STEP_LIMIT_EXCEEDED,
-            f"trainer: one step would read {tokens:,} tokens (batch_size {spec.batch_size} x "
-            f"grad_accum_steps {spec.grad_accum_steps} x max_seq_len {arch.max_seq_len}); "
-            f"the limit is {limits.max_tokens_per_step:,}",
-        )
+    refusal = tokens_per_step_refusal(arch, spec, limits)
+    if refusal is not None:
+        raise refusal
+
+
+class MemoryJudgement(BaseModel):
+    """The estimate of one micro-step against one device's budget."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    need: StepMemory
+    overhead_bytes: int
+    """What the process holds before the model (on a CPU or MPS device; none on CUDA)."""
+    device: DeviceCapacity
+    memory_fraction: float
+    budget_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.need.total_bytes + self.overhead_bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.total_bytes <= self.budget_bytes
+
+
+def judge_memory(
+    arch: Architecture,
+    backend: ModelBackend,
+    spec: TrainerSpec,
+    limits: LimitSettings,
+    device: DeviceCapacity,
+    lora_parameters: int = 0,
+) -> MemoryJudgement:
+    """The step's estimate and `memory_fraction` of the device's memory (a worker's RAM, or
+    its GPU's), without judging yet."""
+    return MemoryJudgement(
+        need=step_memory(arch, backend, spec.batch_size, lora_parameters),
+        overhead_bytes=PROCESS_BYTES if device.kind != "cuda" else 0,
+        device=device,
+        memory_fraction=limits.memory_fraction,
+        budget_bytes=int(device.memory_bytes * limits.memory_fraction),
+    )
+
+
+def memory_refusal(
+    judged: MemoryJudgement, arch: Architecture, spec: TrainerSpec, where: str
+) -> AppError:
+    """What refusing a step that does not fit says: what it would need and what there is."""
+    need, device, budget = judged.need, judged.device, judged.budget_bytes
+    return AppError(
+        ErrorCode.MEMORY_LIMIT_EXCEEDED,
+        f"model and trainer: one step would need about {judged.total_bytes / GB:.1f}"
+        f" GiB ({need.parameters:,} parameters take {need.state_bytes / GB:.1f} GiB with "
+        f"their gradients and optimizer state; a batch of {spec.batch_size} x "
+        f"{arch.max_seq_len} tokens takes {need.activation_bytes / GB:.1f} GiB), but {where}"
+        f" ({device.kind}) allows {budget / GB:.1f} GiB ({judged.memory_fraction:.0%} of "
+        f"{device.memory_bytes / GB:.1f} GiB); lower batch_size (raise grad_accum_steps to "
+        "keep the tokens per step), max_seq_len or the model size",
+    )
 
 
 def check_memory(
@@ -73,22 +149,11 @@ def check_memory(
     limits: LimitSettings,
     device: DeviceCapacity,
     where: str,
+    lora_parameters: int = 0,
 ) -> StepMemory:
     """Refuse a step whose estimate exceeds `memory_fraction` of the device's memory (a
     worker's RAM, or its GPU's); the message says what it would need and what there is."""
-    need = step_memory(arch, backend, spec.batch_size)
-    memory_bytes = device.memory_bytes
-    budget = int(memory_bytes * limits.memory_fraction)
-    overhead = PROCESS_BYTES if device.kind != "cuda" else 0
-    if need.total_bytes + overhead > budget:
-        raise AppError(
-            ErrorCode.MEMORY_LIMIT_EXCEEDED,
-            f"model and trainer: one step would need about {(need.total_bytes + overhead) / GB:.1f}"
-            f" GiB ({need.parameters:,} parameters take {need.state_bytes / GB:.1f} GiB with "
-            f"their gradients and optimizer state; a batch of {spec.batch_size} x "
-            f"{arch.max_seq_len} tokens takes {need.activation_bytes / GB:.1f} GiB), but {where}"
-            f" ({device.kind}) allows {budget / GB:.1f} GiB ({limits.memory_fraction:.0%} of "
-            f"{memory_bytes / GB:.1f} GiB); lower batch_size (raise grad_accum_steps to keep "
-            "the tokens per step), max_seq_len or the model size",
-        )
-    return need
+    judged = judge_memory(arch, backend, spec, limits, device, lora_parameters)
+    if not judged.fits:
+        raise memory_refusal(judged, arch, spec, where)
+    return judged.need

@@ -17,6 +17,7 @@ from model_trainer.infra.redis_store import RedisUnavailable
 from model_trainer.jobs.layout import RunFolder
 from model_trainer.jobs.stopping import WORKER_STOP, StopRequest
 from model_trainer.training.loop.loop import EvalResult, LoopEnd
+from model_trainer.training.loop.peak import model_flops_utilisation
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.run.durations import AttemptClock
 from model_trainer.training.run.events import (
@@ -48,6 +49,7 @@ class RunReporter:
         stop: StopRequest = WORKER_STOP,
         *,
         write_manifest: ManifestWriter,
+        flops_per_token: int = 0,
     ) -> None:
         self._paths = RunFolder(folder)
         self._lease_lost = lease_lost
@@ -61,6 +63,7 @@ class RunReporter:
         self._run_id = manifest.run_id
         self._channels = [GLOBAL_CHANNEL, run_channel(manifest.run_id)]
         self._metrics: TextIO | None = None
+        self._flops_per_token = flops_per_token
 
     def on_start(self, resumed_from: int | None) -> None:
         """Trim what a resumed loop will record again, and announce the start."""
@@ -96,6 +99,9 @@ class RunReporter:
         metrics.flush()
 
     def on_progress(self, progress: Progress) -> None:
+        device = self._manifest.device
+        peak = device.peak_flops if device is not None else None
+        progress.mfu = model_flops_utilisation(progress.tokens_per_s, self._flops_per_token, peak)
         self._manifest.progress = progress
         self._metric(
             MetricRecord(
@@ -105,6 +111,7 @@ class RunReporter:
                 lr=progress.lr,
                 tokens_per_s=progress.tokens_per_s,
                 tokens_seen=progress.tokens_seen,
+                mfu=progress.mfu,
                 time=time.time(),
             )
         )
@@ -115,6 +122,7 @@ class RunReporter:
             loss=progress.train_loss,
             lr=progress.lr,
             tokens_per_s=progress.tokens_per_s,
+            mfu=progress.mfu,
             eta_s=progress.eta_s,
         )
         try:

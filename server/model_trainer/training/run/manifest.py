@@ -12,7 +12,7 @@ from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.infra.atomic import write_text
 from model_trainer.jobs.manifest import ManifestFile
-from model_trainer.training.config import RunConfig
+from model_trainer.training.config import FinetuneMethod, RunConfig
 from model_trainer.training.data.dataset import DatasetInfo
 from model_trainer.training.loop.device import DeviceInfo
 from model_trainer.training.loop.progress import Progress
@@ -85,6 +85,47 @@ class EvalSummary(BaseModel):
         return data
 
 
+class WeightsOrigin(BaseModel):
+    """Where a fine-tuning run's weights came from: an earlier run, or a folder under
+    `MODELS_ROOT`, and the content of its weight files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str | None = None
+    path: str | None = None
+    """Relative to `MODELS_ROOT`."""
+    model_type: str
+    """The folder's `config.json` says what family it is (the plugin that took it)."""
+    weights_files: list[str] = []
+    weights_sha256: str | None = None
+    """SHA-256 over the weight files in name order, taken when the run first starts; a
+    run that resumes refuses weights that changed since."""
+
+
+class LoraInfo(BaseModel):
+    """The adapters a LoRA run trains."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rank: int
+    alpha: int
+    dropout: float
+    target_modules: list[str]
+
+
+class FinetuneInfo(BaseModel):
+    """A run that started from weights people already had: from where, and what trains."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    origin: WeightsOrigin
+    method: FinetuneMethod
+    lora: LoraInfo | None = None
+    trainable_parameters: int
+    """All of them for `full`; the adapters' for `lora`."""
+    adapter_exported: bool = False
+
+
 class RunManifest(BaseModel):
     """Rewritten atomically as the run advances."""
 
@@ -112,6 +153,8 @@ class RunManifest(BaseModel):
     last_error: JobError | None = None
     """The latest failure, retried or not (`error` is set only once the run has failed)."""
     eval: EvalSummary | None = None
+    finetune: FinetuneInfo | None = None
+    """Set when the run started from `model.init_from`."""
 
 
 RUN_MANIFESTS = ManifestFile(RunManifest)
@@ -129,6 +172,10 @@ class MetricRecord(BaseModel):
     lr: float | None = None
     tokens_per_s: float | None = None
     tokens_seen: int | None = None
+    mfu: Annotated[
+        float | None,
+        Field(description="Model FLOPs utilisation: tokens/s x FLOPs per token / peak FLOP/s"),
+    ] = None
     train_loss: float | None = None
     val_loss: float | None = None
     val_perplexity: float | None = None

@@ -35,10 +35,13 @@ from model_trainer.training.loop.device import (
     wants_compile,
 )
 from model_trainer.training.loop.loop import LoopEnd, LoopOutcome, TrainingData, train_loop
+from model_trainer.training.loop.lora import LoraAdapter
+from model_trainer.training.loop.peak import device_peak
 from model_trainer.training.loop.precision import choose_precision
 from model_trainer.training.model_registry import ModelRegistry
 from model_trainer.training.run.budget import check_memory, check_tokens_per_step
 from model_trainer.training.run.durations import AttemptClock
+from model_trainer.training.run.finetune import check_weights, origin_folder, pretrained
 from model_trainer.training.run.hooks import RunReporter
 from model_trainer.training.run.kind import RunKind, completed_artifacts
 from model_trainer.training.run.manifest import RunManifest
@@ -66,6 +69,8 @@ class _Ready:
     data: TrainingData
     model: LanguageModel
     precision: Precision
+    adapter: LoraAdapter | None = None
+    """A LoRA run's adapters (only they train; the export merges them in)."""
 
 
 class RunTraining(JobBody[RunManifest]):
@@ -112,7 +117,7 @@ class RunTraining(JobBody[RunManifest]):
             return self._stopped(manifest, outcome)
         # export: the Hugging Face folder, then the list of what the run leaves
         clock.start("export")
-        files = self._export(folder, manifest, ready.backend, ready.model)
+        files = self._export(folder, manifest, ready)
         clock.tick()
         manifest.artifacts = completed_artifacts(folder, files)
         val_loss = manifest.metrics.final_val_loss
@@ -127,8 +132,8 @@ class RunTraining(JobBody[RunManifest]):
         """The device, the token ids of both splits, and the model in its precision."""
         device, backend = self._start(manifest, log)
         data = self._load_data(manifest, log)
-        model, precision = self._build(manifest, device, backend, log)
-        return _Ready(device=device, backend=backend, data=data, model=model, precision=precision)
+        model, precision, adapter = self._build(manifest, device, backend, log)
+        return _Ready(device, backend, data, model, precision, adapter)
 
     def _start(self, manifest: RunManifest, log: Log) -> tuple[torch.device, ModelBackend]:
         """Pick the device, check the run fits it, and record the run as running."""
@@ -141,7 +146,9 @@ class RunTraining(JobBody[RunManifest]):
         check_tokens_per_step(arch, spec, self._settings.limits)
         backend = self._models.get(arch.family)
         capacity = device_capacity(device)
-        check_memory(arch, backend, spec, self._settings.limits, capacity, "this worker")
+        ft = manifest.finetune
+        lora = ft.trainable_parameters if ft is not None and ft.lora is not None else 0
+        check_memory(arch, backend, spec, self._settings.limits, capacity, "this worker", lora)
         manifest.status = JobStatus.RUNNING
         manifest.started_at = manifest.started_at or utc_now()
         manifest.versions = library_versions("torch", "transformers", "tokenizers", "numpy")
@@ -171,38 +178,57 @@ class RunTraining(JobBody[RunManifest]):
 
     def _dataset(self, manifest: RunManifest, log: Log) -> PreparedDataset:
         data = manifest.config.data
-        tok_folder = self._kind.layout.tokenizer(data.tokenizer_id)
+        tokenizer_id = manifest.tokenizer.tokenizer_id
+        tok_folder = self._kind.layout.tokenizer(tokenizer_id)
         tok_manifest = TOKENIZER_MANIFESTS.read(tok_folder.manifest)
         if tok_manifest is None or tok_manifest.status is not JobStatus.COMPLETED:
-            raise AppError(ErrorCode.TOKENIZER_NOT_READY, f"tokenizer {data.tokenizer_id} is gone")
+            raise AppError(ErrorCode.TOKENIZER_NOT_READY, f"tokenizer {tokenizer_id} is gone")
         handle = self._tokenizers.get(tok_manifest.config.method).load(tok_folder.path)
         return prepare_dataset(
             files=corpus_files(self._settings.corpus_root, data.corpus_path),
             corpus_root=self._settings.corpus_root,
             handle=handle,
-            tokenizer_id=data.tokenizer_id,
+            tokenizer_id=tokenizer_id,
             holdout_fraction=data.holdout_fraction,
             holdout_strategy=data.holdout_strategy,
             seed=manifest.config.trainer.seed,
             cache_root=self._kind.layout.datasets,
             log=log,
+            text=data.text_spec(),
         )
 
     def _build(
         self, manifest: RunManifest, device: torch.device, backend: ModelBackend, log: Log
-    ) -> tuple[LanguageModel, Precision]:
-        """The model from the run's seed, in the precision chosen (or chosen before: a
-        resumed run computes as it began), compiled when asked."""
+    ) -> tuple[LanguageModel, Precision, LoraAdapter | None]:
+        """The model from the run's seed (or the weights it starts from), in the precision
+        chosen (or chosen before: a resumed run computes as it began), compiled when asked."""
         spec, arch, earlier = manifest.config.trainer, manifest.architecture, manifest.device
         torch.manual_seed(spec.seed)  # the same initial weights for the same seed
-        model = backend.build(arch)
+        model, adapter = self._initial_model(manifest, backend)
         choice = choose_precision(spec.precision, device, model, arch, earlier)
-        manifest.device = device_info(device, choice.precision, choice.reason)
+        peak = device_peak(device, choice.precision, self._kind.layout.peak_flops)
+        manifest.device = device_info(device, choice.precision, choice.reason, peak)
         self._kind.write(manifest)
         log.info("precision_chosen", precision=str(choice.precision), reason=choice.reason)
         if wants_compile(spec.compile, device):
             model.compile()
-        return model, choice.precision
+        return model, choice.precision, adapter
+
+    def _initial_model(
+        self, manifest: RunManifest, backend: ModelBackend
+    ) -> tuple[LanguageModel, LoraAdapter | None]:
+        """A new model of the architecture, or the weights `model.init_from` names (checked
+        to be those the run started from), with LoRA adapters when asked."""
+        finetune = manifest.finetune
+        if finetune is None:
+            return backend.build(manifest.architecture), None
+        folder = origin_folder(self._settings, self._kind.layout, finetune.origin)
+        check_weights(folder, finetune)
+        model, adapter = pretrained(backend, folder, manifest.architecture, finetune)
+        finetune.trainable_parameters = sum(
+            p.numel() for p in model.module.parameters() if p.requires_grad
+        )
+        return model, adapter
 
     def _train(
         self, manifest: RunManifest, job: JobContext, ready: _Ready, clock: AttemptClock
@@ -219,6 +245,7 @@ class RunTraining(JobBody[RunManifest]):
             clock,
             self._stop,
             write_manifest=self._kind.write,
+            flops_per_token=ready.backend.flops_per_token(manifest.architecture),
         )
         try:
             return train_loop(
@@ -228,12 +255,26 @@ class RunTraining(JobBody[RunManifest]):
                 ready.data,
                 ready.device,
                 ready.precision,
-                Checkpointer(folder.checkpoints),
+                Checkpointer(folder.checkpoints, trainable_only=ready.adapter is not None),
                 reporter,
                 manifest.config.model_dump_json(),
             )
         finally:
             reporter.close()
+
+    def _export_adapter(self, folder: RunFolder, manifest: RunManifest, ready: _Ready) -> list[str]:
+        """A LoRA run's adapters: saved alone into the staged export when asked (their
+        files' names, relative to it), then merged into the weights the export writes."""
+        if ready.adapter is None:
+            return []
+        files: list[str] = []
+        finetune = manifest.finetune
+        if finetune is not None and finetune.adapter_exported:
+            origin, out = finetune.origin, folder.adapter_staging
+            names = ready.adapter.save(out, origin.run_id or origin.path or "")
+            files = [(out / n).relative_to(folder.export_staging).as_posix() for n in names]
+        ready.adapter.merge()
+        return files
 
     def _stopped(self, manifest: RunManifest, outcome: LoopOutcome) -> Ending:
         """A loop stopped before `max_steps`, its last checkpoint saved."""
@@ -243,25 +284,24 @@ class RunTraining(JobBody[RunManifest]):
         message = f"cancelled at step {outcome.step}; checkpoint saved"
         return Ending(status=JobStatus.CANCELLED, message=message)
 
-    def _export(
-        self, folder: RunFolder, manifest: RunManifest, backend: ModelBackend, model: LanguageModel
-    ) -> list[str]:
+    def _export(self, folder: RunFolder, manifest: RunManifest, ready: _Ready) -> list[str]:
         """The Hugging Face export, written under a temporary name and renamed into place so
-        that it appears whole or not at all; returns the names of its files."""
+        that it appears whole or not at all; returns the names of its files. A LoRA run's
+        adapters are saved alone first, when asked, then merged into the weights."""
         arch, staging = manifest.architecture, folder.export_staging
         shutil.rmtree(staging, ignore_errors=True)
+        files = self._export_adapter(folder, manifest, ready)
         # The tokenizer first: the model's config records its special ids, so that a
         # generation stops (and pads) where this tokenizer's end of text is.
-        files: list[str] = []
         special = SpecialTokens()
-        tok_folder = self._kind.layout.tokenizer(manifest.config.data.tokenizer_id)
+        tok_folder = self._kind.layout.tokenizer(manifest.tokenizer.tokenizer_id)
         tok_manifest = TOKENIZER_MANIFESTS.read(tok_folder.manifest)
         if tok_manifest is not None:
             tok_backend = self._tokenizers.get(tok_manifest.config.method)
             options = tok_manifest.config.options
             files += tok_backend.export_hf(tok_folder.path, options, staging, arch.max_seq_len)
             special = exported_special_tokens(staging)
-        files += backend.export(model, arch, staging, special)
+        files += ready.backend.export(ready.model, arch, staging, special)
         make_readable(staging)  # whatever a plugin's library wrote: readable like any file
         shutil.rmtree(folder.export, ignore_errors=True)
         staging.rename(folder.export)
