@@ -37,8 +37,15 @@ def describe(exc: Exception) -> Problem | None:
         # Only the first part says where (body, query, path); a later one is a field's name.
         if loc and loc[0] in ("body", "query", "path"):
             loc = loc[1:]
-        where = ".".join(loc) or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+        message = str(error.get("msg", "invalid"))
+        if error.get("type") == "value_error":
+            # A cross-field check's own sentence (it names its fields); pydantic's prefix and
+            # a bare "body" say nothing more.
+            message = message.removeprefix("Value error, ")
+            if not loc:
+                parts.append(message)
+                continue
+        parts.append(f"{'.'.join(loc) or 'body'}: {message}")
     return False, "; ".join(parts) or "invalid request"
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from collections.abc import Sequence
+from typing import TypedDict
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 PLUGIN_NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
 """A tokenizer method or model family: an entry-point name, lower case."""
@@ -26,3 +29,19 @@ class RequestModel(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Problem(TypedDict):
+    """What is read of pydantic's `ErrorDetails` (whose `input` and `ctx` are `Any`)."""
+
+    loc: tuple[int | str, ...]
+    msg: str
+
+
+def problems(exc: ValidationError, prefix: str, most: int = 5) -> str:
+    """`prefix.field: message` for the first `most` problems pydantic found, joined."""
+    found: Sequence[Problem] = exc.errors()
+    return "; ".join(
+        f"{prefix}.{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+        for e in found[:most]
+    )

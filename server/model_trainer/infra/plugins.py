@@ -13,17 +13,17 @@ configuration error the process refuses to start with, naming both, unless
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from enum import StrEnum
 from importlib.metadata import EntryPoint, entry_points
-from typing import Generic, Protocol, TypedDict, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonObject
 from model_trainer.core.logging import Log
-from model_trainer.core.request_model import PLUGIN_NAME
+from model_trainer.core.request_model import PLUGIN_NAME, problems
 
 
 class HasOptions(Protocol):
@@ -40,13 +40,6 @@ _log = Log("core")
 _JSON_OBJECT: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
 _CLASS: type[type] = type
 """`type`, named once: only its constructor, never called here, takes `Any`."""
-
-
-class _Problem(TypedDict):
-    """What `options` reads of pydantic's `ErrorDetails` (whose `input` and `ctx` are `Any`)."""
-
-    loc: tuple[int | str, ...]
-    msg: str
 
 
 class PluginStatus(StrEnum):
@@ -228,12 +221,7 @@ class PluginRegistry(Generic[P]):
         try:
             parsed = model.model_validate(raw)
         except ValidationError as exc:
-            errors: Sequence[_Problem] = exc.errors()
-            problems = "; ".join(
-                f"{field}.{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-                for e in errors[:5]
-            )
-            raise AppError(ErrorCode.CONFIG_INVALID, problems) from None
+            raise AppError(ErrorCode.CONFIG_INVALID, problems(exc, field)) from None
         dumped: object = parsed.model_dump(mode="json")
         if not isinstance(dumped, dict):
             raise AppError(ErrorCode.PLUGIN_BROKEN, f"{self.kind} '{name}': options not an object")

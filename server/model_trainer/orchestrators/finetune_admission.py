@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from model_trainer.core.contracts.model import Architecture, FineTunable, ModelBackend
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.job_status import JobStatus
 from model_trainer.core.json_types import JsonObject
+from model_trainer.core.request_model import problems
 from model_trainer.core.settings import Settings
 from model_trainer.infra.paths import display_path
 from model_trainer.jobs.layout import ArtifactLayout, ModelFolder
@@ -100,9 +101,44 @@ def _fixed(spec: ModelSpec, base: Architecture, size: str | None) -> None:
         raise AppError(ErrorCode.CONFIG_INVALID, f"model.options: cannot change; {keep}")
 
 
+DEFAULT_CONTEXT = 1024
+"""Window length of a fine-tune that names none: the weights' context, at most this (GPT-2's),
+so that a model made for long texts does not ask for gigabytes of activations by default."""
+MAX_CONTEXT = 32768
+"""Longest window a run trains on (the request's bound); a longer context is read as this."""
+
+
+def _in_range(base: Architecture, models: ModelRegistry, shown: str, max_vocab: int) -> None:
+    """A folder's `config.json` is input like a request: its shape within the bounds a
+    request's has, its vocabulary within the limit, its options through the family's own
+    model, so that no number read there reaches a plugin unchecked."""
+    where = f"{FIELD}: '{shown}' config.json gives"
+    try:
+        ModelSpec(
+            family=base.family,
+            n_layer=base.n_layer,
+            n_head=base.n_head,
+            n_embd=base.n_embd,
+            max_seq_len=min(base.max_seq_len, MAX_CONTEXT),
+            dropout=base.dropout,
+        )
+    except ValidationError as exc:
+        raise AppError(ErrorCode.DATA_INVALID, f"{where} {problems(exc, 'model', 1)}") from None
+    if not 2 <= base.vocab_size <= max_vocab:
+        raise AppError(
+            ErrorCode.DATA_INVALID,
+            f"{where} vocab_size {base.vocab_size}; it must be from 2 to {max_vocab:,}",
+        )
+    try:
+        models.options(base.family, base.options, "options")
+    except AppError as exc:
+        raise AppError(ErrorCode.DATA_INVALID, f"{where} {exc.message}") from None
+
+
 def _trained_architecture(spec: ModelSpec, base: Architecture) -> Architecture:
     """The weights' architecture with what may change: dropout, and the context up to the
-    longest the model takes (the weights' own when the request gives none)."""
+    longest the model takes (the weights' own, at most DEFAULT_CONTEXT, when the request
+    gives none)."""
     given = spec.model_fields_set
     if "max_seq_len" in given and spec.max_seq_len > base.max_seq_len:
         raise AppError(
@@ -115,7 +151,9 @@ def _trained_architecture(spec: ModelSpec, base: Architecture) -> Architecture:
         n_layer=base.n_layer,
         n_head=base.n_head,
         n_embd=base.n_embd,
-        max_seq_len=spec.max_seq_len if "max_seq_len" in given else base.max_seq_len,
+        max_seq_len=(
+            spec.max_seq_len if "max_seq_len" in given else min(base.max_seq_len, DEFAULT_CONTEXT)
+        ),
         vocab_size=base.vocab_size,
         dropout=spec.dropout if "dropout" in given else base.dropout,
         options=base.options,
@@ -146,12 +184,22 @@ def _tokenizer_id(
 _FIELDS: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
 
 
-def _with_tokenizer(config: RunConfig, tokenizer_id: str) -> RunConfig:
-    """The request as the run records it: with the tokenizer it uses."""
+def _as_recorded(config: RunConfig, tokenizer_id: str, arch: Architecture) -> RunConfig:
+    """The request as the run records it: with the tokenizer it uses and the model the
+    weights are (family, shape, context, dropout), not the defaults of a run from scratch."""
     raw = _FIELDS.validate_json(config.model_dump_json())
-    data = raw.get("data")
+    data, model = raw.get("data"), raw.get("model")
     if isinstance(data, dict):
         data["tokenizer_id"] = tokenizer_id
+    if isinstance(model, dict):
+        model |= {
+            "family": arch.family,
+            "n_layer": arch.n_layer,
+            "n_head": arch.n_head,
+            "n_embd": arch.n_embd,
+            "max_seq_len": arch.max_seq_len,
+            "dropout": arch.dropout,
+        }
     return RunConfig.model_validate(raw)
 
 
@@ -169,11 +217,12 @@ def admit_base(
         raise AppError(ErrorCode.CONFIG_INVALID, f"{FIELD}: missing")
     origin = _origin(init, settings, layout)
     backend, tunable, base = claim(models, read_config(origin.folder, origin.shown))
+    _in_range(base, models, origin.shown, settings.limits.max_vocab_size)
     _fixed(config.model, base, origin.size)
     arch = _trained_architecture(config.model, base)
     backend.check(arch)
     tokenizer_id = _tokenizer_id(config, origin, layout, tokenizers)
-    filled = _with_tokenizer(config, tokenizer_id)
+    filled = _as_recorded(config, tokenizer_id, arch)
     lora_parameters = _lora_parameters(config, tunable, backend, arch)
     trainable = lora_parameters or backend.parameter_count(arch)
     return BaseWeights(

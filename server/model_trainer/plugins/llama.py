@@ -15,11 +15,12 @@ which differs in its query/key/value biases.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, PretrainedConfig, PreTrainedModel
 
 from model_trainer.plugin import (
     AppError,
@@ -242,24 +243,41 @@ def rotary_architecture_of(config: JsonObject, family: str) -> Architecture | No
     )
 
 
-class LlamaModel(HfCausalLM[LlamaForCausalLM]):
-    """`LanguageModel` over `LlamaForCausalLM`."""
+M = TypeVar("M", bound=PreTrainedModel)
 
 
-class LlamaBackend:
-    """`ModelBackend` for Llama shaped models."""
+class RotaryBackend(Generic[M]):
+    """`ModelBackend` (and `FineTunable`) for a family of Llama-shaped blocks: what Llama and
+    Qwen2 share, given the family's name, its `transformers` class, its `HfCausalLM`
+    wrapper, its config and whether its query/key/value projections have biases."""
+
+    def __init__(
+        self,
+        family: str,
+        hf_class: type[M],
+        wrapper: type[HfCausalLM[M]],
+        make_config: Callable[[Architecture], PretrainedConfig],
+        options: type[RotaryOptions],
+        qkv_bias: bool,
+    ) -> None:
+        self._family = family
+        self._hf_class = hf_class
+        self._wrapper = wrapper
+        self._make_config = make_config
+        self._options = options
+        self._qkv_bias = qkv_bias
 
     def name(self) -> str:
-        return "llama"
+        return self._family
 
     def sizes(self) -> dict[str, ModelSize]:
         return dict(SIZES)
 
     def options_model(self) -> type[BaseModel]:
-        return LlamaOptions
+        return self._options
 
     def parameter_count(self, architecture: Architecture) -> int:
-        return rotary_parameter_count(architecture, qkv_bias=False)
+        return rotary_parameter_count(architecture, qkv_bias=self._qkv_bias)
 
     def flops_per_token(self, architecture: Architecture) -> int:
         return rotary_flops_per_token(architecture, self.parameter_count(architecture))
@@ -272,7 +290,7 @@ class LlamaBackend:
 
     def build(self, architecture: Architecture) -> LanguageModel:
         check_rotary(architecture)
-        return LlamaModel(LlamaForCausalLM(llama_config(architecture)))
+        return self._wrapper(self._hf_class(self._make_config(architecture)))
 
     def export(
         self,
@@ -281,25 +299,40 @@ class LlamaBackend:
         out_dir: Path,
         special: SpecialTokens = SpecialTokens(),  # noqa: B008 - frozen, so shared safely
     ) -> list[str]:
-        if not isinstance(model, LlamaModel):
-            raise AppError(ErrorCode.CONFIG_INVALID, "only Llama models export as Llama")
+        if not isinstance(model, self._wrapper):
+            raise AppError(
+                ErrorCode.CONFIG_INVALID, f"only {self._family} models export as {self._family}"
+            )
         return save_pretrained(model.hf_model, out_dir, special, max_length=None)
 
     def load(self, export_dir: Path) -> LanguageModel:
-        model = LlamaForCausalLM.from_pretrained(
+        model = self._hf_class.from_pretrained(
             str(export_dir), local_files_only=True, attn_implementation="sdpa"
         )
         evaluation_mode(model)
-        return LlamaModel(model)
+        return self._wrapper(model)
 
-    # FineTunable: runs that start from a Llama folder or an earlier Llama run's export
+    # FineTunable: runs that start from a folder of the family or an earlier run's export
 
     def architecture_of(self, config: JsonObject) -> Architecture | None:
-        return rotary_architecture_of(config, "llama")
+        return rotary_architecture_of(config, self._family)
 
     def from_pretrained(self, folder: Path, architecture: Architecture) -> LanguageModel:
         dropout: dict[str, float | int | str] = {"attention_dropout": architecture.dropout}
-        return LlamaModel(load_pretrained(LlamaForCausalLM, folder, dropout))
+        return self._wrapper(load_pretrained(self._hf_class, folder, dropout))
 
     def lora_targets(self) -> list[str]:
         return list(LORA_TARGETS)
+
+
+class LlamaModel(HfCausalLM[LlamaForCausalLM]):
+    """`LanguageModel` over `LlamaForCausalLM`."""
+
+
+class LlamaBackend(RotaryBackend[LlamaForCausalLM]):
+    """`ModelBackend` for Llama shaped models."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "llama", LlamaForCausalLM, LlamaModel, llama_config, LlamaOptions, qkv_bias=False
+        )

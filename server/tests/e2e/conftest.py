@@ -9,12 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 from fastapi.testclient import TestClient
 
 from model_trainer.api.app import create_app
+from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.core.settings import Settings, WorkerSettings
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.services import build_registry
@@ -37,6 +38,20 @@ def story(lines: int, seed: int) -> str:
         words = [WORDS[(i * 13 + j * 5 + seed) % len(WORDS)] for j in range(n)]
         out.append(" ".join(words).capitalize() + ("." if i % 3 else ","))
     return "\n".join(out) + "\n"
+
+
+def trained_tokenizer(api: TestClient, body: Mapping[str, object]) -> TokenizerPublic:
+    """Queue a tokenizer job and wait (up to two minutes) for it to end, however it ends."""
+    response = api.post("/tokenizers/train", json=body)
+    assert response.status_code == 202, response.text
+    tokenizer_id = TokenizerQueued.model_validate_json(response.content).tokenizer_id
+    deadline = time.monotonic() + 120
+    while True:
+        view = TokenizerPublic.model_validate_json(api.get(f"/tokenizers/{tokenizer_id}").content)
+        if view.status in ("completed", "failed"):
+            return view
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ from model_trainer.api.schemas.tokenizers import (
 )
 from model_trainer.core.settings import Settings
 
-from .conftest import WORDS
+from .conftest import WORDS, trained_tokenizer
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -94,17 +94,9 @@ def corpus_b(stack_settings: Settings) -> str:
 @pytest.fixture(scope="module")
 def char_tokenizer(api: TestClient) -> str:
     body = {"method": "char", "vocab_size": 100, "min_frequency": 1, "corpus_path": "story.txt"}
-    response = api.post("/tokenizers/train", json=body)
-    assert response.status_code == 202, response.text
-    tokenizer_id = TokenizerQueued.model_validate_json(response.content).tokenizer_id
-    deadline = time.monotonic() + 120
-    while True:
-        view = TokenizerPublic.model_validate_json(api.get(f"/tokenizers/{tokenizer_id}").content)
-        if view.status in ("completed", "failed"):
-            assert view.status == "completed", view.message
-            return tokenizer_id
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    view = trained_tokenizer(api, body)
+    assert view.status == "completed", view.message
+    return view.tokenizer_id
 
 
 @pytest.fixture(scope="module")
@@ -290,6 +282,7 @@ def test_what_a_finetune_may_not_ask(
     assert (status, error.code) == (422, "UNKNOWN_BACKEND") and "mamba-ish" in error.message
     status, error = _refusal(api, {"model": {"init_from": {"path": "../corpus"}}, "data": data})
     assert (status, error.code) == (400, "PATH_OUTSIDE_ROOT"), error.message
+    _numbers_of_a_folder_are_checked(api, stack_settings, data)
     other = _other_tokenizer(api)
     mismatched = {"corpus_path": corpus_b, "tokenizer_id": other}
     status, error = _refusal(
@@ -311,6 +304,29 @@ def test_what_a_finetune_may_not_ask(
     }
     status, error = _refusal(api, lora_alone)
     assert (status, error.code) == (422, "CONFIG_INVALID"), error.message
+
+
+HOSTILE_CONFIGS = {
+    "no-heads": ('"n_head": 0, "n_embd": 64, "vocab_size": 50', "model.n_head"),
+    "deep": ('"n_head": 2, "n_layer": 100000000, "n_embd": 64, "vocab_size": 50', "model.n_layer"),
+    "negative-vocab": ('"n_head": 2, "n_embd": 64, "vocab_size": -5', "vocab_size -5"),
+}
+"""config.json numbers that would divide by zero, allocate forever or index backwards."""
+
+
+def _numbers_of_a_folder_are_checked(
+    api: TestClient, settings: Settings, data: dict[str, object]
+) -> None:
+    for name, (fields, named) in HOSTILE_CONFIGS.items():
+        folder = settings.models_root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        config = '{"model_type": "gpt2", "n_layer": 2, "n_positions": 64, ' + fields + "}"
+        # later keys win in JSON objects as Python reads them, so "deep" overrides n_layer
+        (folder / "config.json").write_text(config, encoding="utf-8")
+        body = {"model": {"init_from": {"path": name}}, "data": data}
+        status, error = _refusal(api, body)
+        assert (status, error.code) == (400, "DATA_INVALID"), error.message
+        assert named in error.message and name in error.message
 
 
 def _other_tokenizer(api: TestClient) -> str:

@@ -23,10 +23,11 @@ from model_trainer.api.schemas.runs import (
     RunPublic,
     RunQueued,
 )
-from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.core.settings import Settings
 from model_trainer.training.model_registry import discover_models
 from model_trainer.training.run.events import EVENT_ADAPTER, TrainCompleted, TrainProgress
+
+from .conftest import trained_tokenizer
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -54,17 +55,9 @@ def _tokenizer(api: TestClient, method: str, corpus: str = "story.txt") -> str:
         "holdout_fraction": 0.1,
         "seed": 3,
     }
-    response = api.post("/tokenizers/train", json=body)
-    assert response.status_code == 202, response.text
-    tokenizer_id = TokenizerQueued.model_validate_json(response.content).tokenizer_id
-    deadline = time.monotonic() + 120
-    while True:
-        view = TokenizerPublic.model_validate_json(api.get(f"/tokenizers/{tokenizer_id}").content)
-        if view.status in ("completed", "failed"):
-            assert view.status == "completed", view.message
-            return tokenizer_id
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    view = trained_tokenizer(api, body)
+    assert view.status == "completed", view.message
+    return view.tokenizer_id
 
 
 def _start(

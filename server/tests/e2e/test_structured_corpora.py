@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.corpus import CorpusPublic
 from model_trainer.api.schemas.runs import RunPublic, RunQueued
-from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
+from model_trainer.api.schemas.tokenizers import TokenizerPublic
 from model_trainer.core.settings import Settings
 
-from .conftest import story
+from .conftest import story, trained_tokenizer
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -63,16 +63,7 @@ def shelf(stack_settings: Settings) -> Iterator[Path]:
 def _tokenizer(api: TestClient, corpus: str, **text: object) -> TokenizerPublic:
     body: dict[str, object] = {"method": "char", "vocab_size": 100, "corpus_path": corpus}
     body |= text
-    response = api.post("/tokenizers/train", json=body)
-    assert response.status_code == 202, response.text
-    tokenizer_id = TokenizerQueued.model_validate_json(response.content).tokenizer_id
-    deadline = time.monotonic() + 120
-    while True:
-        view = TokenizerPublic.model_validate_json(api.get(f"/tokenizers/{tokenizer_id}").content)
-        if view.status in ("completed", "failed"):
-            return view
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    return trained_tokenizer(api, body)
 
 
 @pytest.fixture(scope="module")
