@@ -1,20 +1,33 @@
-/** The New training run form: its state, the API's defaults (read from the generated
- * schema), the Quick Shakespeare preset, cloning a run's config, the client-side checks,
- * and the request body (the API estimates the run: `useRunEstimate`). No React here. */
+/** The New training run form: its state (from scratch, or fine-tuning weights named by
+ * `model.init_from`), the API's defaults (read from the generated schema), the Quick
+ * Shakespeare preset, cloning a run's config, the client-side checks, and the request body
+ * (the API estimates the run: `useRunEstimate`). No React here. */
 import type {
   DataSpec,
+  FinetuneSpec,
   Json,
   ModelSize,
   ModelSpec,
   RunConfig,
   TrainerSpec,
 } from '../api/types'
+import { components } from '../../scripts/openapi.json'
 import { componentSchema } from './apiSchema'
 import { collect, fieldsOf, initialValues, rawOf, withDefaults, type Field, type RawValues } from './schemaForm'
 
 export const MODEL_SCHEMA: Json = componentSchema('ModelSpec')
 export const DATA_SCHEMA: Json = componentSchema('DataSpec')
 export const TRAINER_SCHEMA: Json = componentSchema('TrainerSpec')
+const finetuneProps = components.schemas.FinetuneSpec.properties
+/** FinetuneSpec's LoRA numbers, titled apart from the model's own dropout. */
+export const LORA_SCHEMA = {
+  type: 'object',
+  properties: {
+    rank: { ...finetuneProps.rank, title: 'LoRA rank' },
+    alpha: { ...finetuneProps.alpha, title: 'LoRA alpha' },
+    dropout: { ...finetuneProps.dropout, title: 'LoRA dropout' },
+  },
+} as unknown as Json
 
 /** What the form shows of `model` beside the family, its size and its options. */
 export const MODEL_FIELDS = ['n_layer', 'n_head', 'n_embd', 'max_seq_len', 'dropout'] as const
@@ -23,6 +36,8 @@ export const MODEL_FIELDS = ['n_layer', 'n_head', 'n_embd', 'max_seq_len', 'drop
 export const DATA_FIELDS = ['holdout_fraction', 'holdout_strategy', 'text_field', 'text_template', 'min_length'] as const
 /** Shape overrides: empty means "the size's own value". */
 export const SHAPE_FIELDS = ['n_layer', 'n_head', 'n_embd'] as const
+/** What a run that starts from weights may still set of `model` (empty: the weights' own). */
+export const TUNED_MODEL_FIELDS = ['max_seq_len', 'dropout'] as const
 
 function pick(fields: Field[], names: readonly string[]): Field[] {
   return fields.filter((f) => names.includes(f.name))
@@ -31,6 +46,8 @@ function pick(fields: Field[], names: readonly string[]): Field[] {
 export const modelFields: Field[] = pick(fieldsOf(MODEL_SCHEMA), MODEL_FIELDS)
 export const dataFields: Field[] = pick(fieldsOf(DATA_SCHEMA), DATA_FIELDS)
 export const trainerFields: Field[] = fieldsOf(TRAINER_SCHEMA)
+export const loraFields: Field[] = fieldsOf(LORA_SCHEMA)
+const tunedModelFields: Field[] = pick(modelFields, TUNED_MODEL_FIELDS)
 
 /** The ModelSpec defaults of family and size (`gpt2`, `nano`). */
 function schemaDefault(name: string, fallback: string): string {
@@ -40,7 +57,29 @@ function schemaDefault(name: string, fallback: string): string {
 export const DEFAULT_FAMILY: string = schemaDefault('family', 'gpt2')
 export const DEFAULT_SIZE: string = schemaDefault('size', 'nano')
 
+/** Where the weights start: from scratch (random), an earlier run's export, or a Hugging
+ * Face folder under `MODELS_ROOT` (`model.init_from`). */
+export type StartKind = 'scratch' | 'run' | 'path'
+
+export type FinetuneMethod = FinetuneSpec['method']
+
+export interface FinetuneForm {
+  method: FinetuneMethod
+  /** rank, alpha, dropout as typed (LoRA only). */
+  lora: RawValues
+  /** Comma-separated module names; empty: the family's default (LoRA only). */
+  target_modules: string
+  export_adapter: boolean
+}
+
 export interface RunForm {
+  start: StartKind
+  /** The earlier run to start from (`start: 'run'`). */
+  start_run: string
+  /** The folder under MODELS_ROOT to start from (`start: 'path'`). */
+  start_path: string
+  /** How a run that starts from weights trains (sent only then). */
+  finetune: FinetuneForm
   family: string
   size: string
   /** n_layer, n_head, n_embd, max_seq_len, dropout as typed. */
@@ -55,8 +94,16 @@ export interface RunForm {
   trainer: RawValues
 }
 
+export function defaultFinetune(): FinetuneForm {
+  return { method: 'full', lora: initialValues(loraFields), target_modules: '', export_adapter: false }
+}
+
 export function defaultForm(): RunForm {
   return {
+    start: 'scratch',
+    start_run: '',
+    start_path: '',
+    finetune: defaultFinetune(),
     family: DEFAULT_FAMILY,
     size: DEFAULT_SIZE,
     model: initialValues(modelFields),
@@ -112,7 +159,23 @@ export function applyPreset(form: RunForm): RunForm {
 
 /** A run's config as the form (cloning): `optionFields` are the family's option fields. */
 export function formFromConfig(config: RunConfig, optionFields: Field[]): RunForm {
+  const init = config.model.init_from
+  const start: StartKind = !init ? 'scratch' : init.run_id ? 'run' : 'path'
+  const ft = config.finetune
+  const finetune: FinetuneForm =
+    start === 'scratch' || !ft
+      ? defaultFinetune()
+      : {
+          method: ft.method,
+          lora: rawFrom(loraFields, ft),
+          target_modules: (ft.target_modules ?? []).join(', '),
+          export_adapter: ft.export_adapter === true,
+        }
   return {
+    start,
+    start_run: init?.run_id ?? '',
+    start_path: init?.path ?? '',
+    finetune,
     family: config.model.family,
     size: config.model.size,
     model: rawFrom(modelFields, config.model),
@@ -122,6 +185,24 @@ export function formFromConfig(config: RunConfig, optionFields: Field[]): RunFor
     data: rawFrom(dataFields, config.data),
     trainer: rawFrom(trainerFields, config.trainer),
   }
+}
+
+/** The form with another start. Leaving scratch clears the tokenizer (the weights bring
+ * theirs) and the context and dropout still at their defaults (the weights' own); going
+ * back to scratch fills what is empty of those with the defaults again. */
+export function withStart(form: RunForm, start: StartKind): RunForm {
+  if (start === form.start) return form
+  const defaults = initialValues(tunedModelFields)
+  const model = { ...form.model }
+  if (form.start === 'scratch') {
+    for (const name of TUNED_MODEL_FIELDS) if (model[name] === defaults[name]) model[name] = ''
+    return { ...form, start, model, tokenizer_id: '' }
+  }
+  if (start === 'scratch') {
+    for (const name of TUNED_MODEL_FIELDS) if (model[name] === '') model[name] = defaults[name] ?? ''
+    return { ...form, start, model }
+  }
+  return { ...form, start }
 }
 
 export interface Shape {
@@ -169,12 +250,20 @@ export function knownFields(optionFields: Field[]): string[] {
     ...modelFields.map((f) => `model.${f.name}`),
     'model.options',
     ...optionFields.map((f) => `model.options.${f.name}`),
+    'model.init_from',
+    'model.init_from.run_id',
+    'model.init_from.path',
     'data',
     'data.tokenizer_id',
     'data.corpus_path',
     ...dataFields.map((f) => `data.${f.name}`),
     'trainer',
     ...trainerFields.map((f) => `trainer.${f.name}`),
+    'finetune',
+    'finetune.method',
+    ...loraFields.map((f) => `finetune.${f.name}`),
+    'finetune.target_modules',
+    'finetune.export_adapter',
   ]
 }
 
@@ -191,14 +280,52 @@ function prefixed(errors: Record<string, string>, prefix: string): Record<string
   return Object.fromEntries(Object.entries(errors).map(([k, v]) => [`${prefix}.${k}`, v]))
 }
 
-/** Check the form and build `POST /runs/train`'s body; errors by dotted field name. */
+/** The `model.init_from` the form names; undefined from scratch. */
+function initFrom(form: RunForm): { run_id: string } | { path: string } | undefined {
+  if (form.start === 'run') return { run_id: form.start_run.trim() }
+  if (form.start === 'path') return { path: form.start_path.trim() }
+  return undefined
+}
+
+/** The module names typed, comma- or space-separated. */
+export function moduleNames(text: string): string[] {
+  return text.split(/[\s,]+/).filter((name) => name !== '')
+}
+
+/** `finetune` as sent: `full` alone (the LoRA settings are refused with it), or LoRA's. */
+function finetuneBody(
+  form: FinetuneForm,
+  errors: Record<string, string>,
+): Record<string, Json> | undefined {
+  if (form.method !== 'lora') return { method: 'full' }
+  const lora = collect(loraFields, form.lora)
+  Object.assign(errors, prefixed(lora.errors, 'finetune'))
+  const modules = moduleNames(form.target_modules)
+  if (modules.some((m) => !/^[A-Za-z0-9_.]{1,128}$/.test(m))) {
+    errors['finetune.target_modules'] = 'module names: letters, digits, _ and . only'
+  }
+  if (Object.keys(lora.errors).length > 0) return undefined
+  return {
+    method: 'lora',
+    ...withDefaults(loraFields, lora.value),
+    ...(modules.length > 0 ? { target_modules: modules } : {}),
+    export_adapter: form.export_adapter,
+  }
+}
+
+/** Check the form and build `POST /runs/train`'s body; errors by dotted field name. From
+ * weights (`model.init_from`), the body leaves out what the weights fix (family, size,
+ * shape, options) and what is left empty of the context and dropout (the weights' own),
+ * the tokenizer when none is chosen (theirs), and carries `finetune`; from scratch it
+ * sends the whole model and no `finetune` (the API's default). */
 export function buildRunRequest(
   form: RunForm,
   optionFields: Field[],
   sizes: Record<string, ModelSize> | null | undefined,
 ): { body?: RunConfig; errors: Record<string, string> } {
-  const model = collect(modelFields, form.model)
-  const options = collect(optionFields, form.options)
+  const init = initFrom(form)
+  const model = collect(init ? tunedModelFields : modelFields, form.model)
+  const options = collect(init ? [] : optionFields, form.options)
   const data = collect(dataFields, form.data)
   const trainer = collect(trainerFields, form.trainer)
   const errors: Record<string, string> = {
@@ -207,32 +334,41 @@ export function buildRunRequest(
     ...prefixed(data.errors, 'data'),
     ...prefixed(trainer.errors, 'trainer'),
   }
-  if (!form.family) errors['model.family'] = 'choose a model family'
-  if (!form.size) errors['model.size'] = 'choose a size'
-  if (!form.tokenizer_id) errors['data.tokenizer_id'] = 'choose a completed tokenizer'
+  const tokenizerId = form.tokenizer_id.trim()
+  if (init) {
+    if ('run_id' in init && !init.run_id) errors['model.init_from.run_id'] = 'choose a completed run'
+    if ('path' in init && !init.path) errors['model.init_from.path'] = 'required'
+  } else {
+    if (!form.family) errors['model.family'] = 'choose a model family'
+    if (!form.size) errors['model.size'] = 'choose a size'
+    if (!tokenizerId) errors['data.tokenizer_id'] = 'choose a completed tokenizer'
+    const shape = resolveShape(sizes, form.size, form.model)
+    if (shape && shape.n_embd % shape.n_head !== 0 && !errors['model.n_embd']) {
+      errors['model.n_embd'] = `${shape.n_embd} is not divisible by n_head ${shape.n_head}`
+    }
+  }
+  const finetune = init ? finetuneBody(form.finetune, errors) : undefined
   const corpus = form.corpus_path.trim()
   if (!corpus) errors['data.corpus_path'] = 'required'
-  const shape = resolveShape(sizes, form.size, form.model)
-  if (shape && shape.n_embd % shape.n_head !== 0 && !errors['model.n_embd']) {
-    errors['model.n_embd'] = `${shape.n_embd} is not divisible by n_head ${shape.n_head}`
-  }
   if (Object.keys(errors).length > 0) return { errors }
   // The values were checked against the fields of these very schemas, which the generated
   // types come from: this is the one place they become the typed body.
-  const modelSpec = {
-    ...withDefaults(modelFields, model.value),
-    family: form.family,
-    size: form.size,
-    options: options.value,
-  } as unknown as ModelSpec
+  const modelSpec = (
+    init
+      ? { ...model.value, init_from: init }
+      : { ...withDefaults(modelFields, model.value), family: form.family, size: form.size, options: options.value }
+  ) as unknown as ModelSpec
   const dataSpec = {
     ...withDefaults(dataFields, data.value),
-    tokenizer_id: form.tokenizer_id,
+    ...(tokenizerId || !init ? { tokenizer_id: tokenizerId } : {}),
     corpus_path: corpus,
   } as unknown as DataSpec
   const trainerSpec = withDefaults(trainerFields, trainer.value) as unknown as TrainerSpec
-  // The form trains from scratch: `finetune` is left to the API's default (every weight).
-  const body = { model: modelSpec, data: dataSpec, trainer: trainerSpec } as RunConfig
+  const body = (
+    finetune
+      ? { model: modelSpec, data: dataSpec, trainer: trainerSpec, finetune }
+      : { model: modelSpec, data: dataSpec, trainer: trainerSpec }
+  ) as RunConfig
   return { errors, body }
 }
 

@@ -5,7 +5,7 @@ import userEvent from '@testing-library/user-event'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MODEL_BACKENDS, finishedRun, tokenizer } from '../test/fixtures'
 import { apiFetch, jsonResponse } from '../test/fakes'
-import type { RunConfig } from '../api/types'
+import type { RunConfig, RunPublic } from '../api/types'
 import { NewRunPage } from './runs.new'
 
 const TOKENIZERS = {
@@ -18,18 +18,42 @@ const TOKENIZERS = {
 }
 
 let posted: unknown[] = []
+let runLists = 0
+
+/** A LoRA fine-tune of run-1, as the API records it (the weights' shape and tokenizer). */
+function fineTuned(): RunPublic {
+  const run = finishedRun('run-ft')
+  return {
+    ...run,
+    config: {
+      ...run.config,
+      model: { ...run.config.model, n_layer: 4, n_head: 4, n_embd: 128, max_seq_len: 64, dropout: 0.1, init_from: { run_id: 'run-1' } },
+      finetune: { method: 'lora', rank: 4, alpha: 8, dropout: 0.05, target_modules: ['c_attn'], export_adapter: true },
+    },
+    finetune: {
+      origin: { run_id: 'run-1', model_type: 'gpt2', weights_files: ['model.safetensors'] },
+      method: 'lora',
+      lora: { rank: 4, alpha: 8, dropout: 0.05, target_modules: ['c_attn'] },
+      trainable_parameters: 16_384,
+      adapter_exported: true,
+    },
+  }
+}
 let estimated: RunConfig[] = []
 let answer: () => Response
 
-/** What the fake API estimates: gpt2 nano's count, another for other families; a batch
- * over 64 does not fit. */
+/** What the fake API estimates: gpt2 nano's count, another for other families, GPT-2
+ * small's for weights to start from; a batch over 64 does not fit. */
 function estimateOf(body: RunConfig) {
-  const gpt2 = body.model.family === 'gpt2'
+  const weights = body.model.init_from !== undefined && body.model.init_from !== null
+  const family = weights ? 'gpt2' : body.model.family
+  const gpt2 = family === 'gpt2'
   const fits = body.trainer.batch_size <= 64
+  const shape = weights ? { n_layer: 12, n_head: 12, n_embd: 768, max_seq_len: 1024 } : { n_layer: 4, n_head: 4, n_embd: 128, max_seq_len: 128 }
   return {
-    family: body.model.family,
-    architecture: { family: body.model.family, n_layer: 4, n_head: 4, n_embd: 128, max_seq_len: 128, vocab_size: 4096, dropout: 0, options: {} },
-    parameters: gpt2 ? 1_334_016 : 2_097_152,
+    family,
+    architecture: { family, ...shape, vocab_size: 4096, dropout: 0, options: {} },
+    parameters: weights ? 124_439_808 : gpt2 ? 1_334_016 : 2_097_152,
     flops_per_token: 8_100_000,
     tokens_per_step: 1536,
     memory: { state_bytes: 21_344_256, activation_bytes: 9_437_184, overhead_bytes: 629_145_600, total_bytes: 659_927_040 },
@@ -43,12 +67,18 @@ function estimateOf(body: RunConfig) {
 beforeEach(() => {
   posted = []
   estimated = []
+  runLists = 0
   answer = () => jsonResponse(202, { run_id: 'run-new', status: 'queued' })
   window.location.hash = '#/runs/new'
   const { fetchImpl } = apiFetch({
     'GET /backends': () => jsonResponse(200, MODEL_BACKENDS),
     'GET /tokenizers': () => jsonResponse(200, TOKENIZERS),
     'GET /runs/run-1': () => jsonResponse(200, finishedRun('run-1')),
+    'GET /runs/run-ft': () => jsonResponse(200, fineTuned()),
+    'GET /runs': () => {
+      runLists += 1
+      return jsonResponse(200, { data: [fineTuned(), { ...finishedRun('run-busy'), status: 'running' }, finishedRun('run-1')], count: 3 })
+    },
     'GET /corpus': (req) => {
       const path = new URL(req.url).searchParams.get('path') ?? ''
       const entry = (name: string, kind: 'file' | 'folder', bytes: number, files: number) => ({
@@ -251,5 +281,107 @@ describe('New training run', () => {
     expect(value(/^Corpus/)).toBe('demo/python-stdlib.txt')
     expect(document.activeElement).toBe(input(/^Corpus/))
     expect(screen.queryByRole('group', { name: 'Corpus folder' })).toBeNull()
+  })
+
+  it('fine-tunes an earlier run with LoRA: no shape or tokenizer needed, the estimate follows', async () => {
+    const user = userEvent.setup()
+    render(<NewRunPage />)
+    await ready()
+    expect(screen.queryByLabelText(/^Fine-tune method/)).toBeNull() // from scratch: no fine-tune
+    expect(runLists).toBe(0) // runs are read once they are a start
+    await user.type(input(/^Corpus/), 'shakespeare.txt')
+    await waitFor(() => expect(estimate()).toBe('1,334,016'))
+    await user.selectOptions(screen.getByLabelText(/^Start from/), 'run')
+    // the shape is the weights': family, size, n_layer… and the options are not shown
+    expect(screen.queryByLabelText(/^Family/)).toBeNull()
+    expect(screen.queryByLabelText(/^Size/)).toBeNull()
+    expect(screen.queryByLabelText(/^N Layer/)).toBeNull()
+    expect(screen.queryByText('gpt2 options')).toBeNull()
+    expect(screen.getByTestId('from-weights').textContent).toContain('from the weights')
+    expect(input(/^Max Seq Len/).placeholder).toBe('from the weights')
+    expect(value(/^Max Seq Len/)).toBe('')
+    // the tokenizer is optional: the weights bring theirs
+    const tokenizerSelect = screen.getByLabelText(/^Tokenizer/)
+    expect(tokenizerSelect).toHaveProperty('value', '')
+    expect(document.getElementById('run-tokenizer-hint')?.textContent).toContain('the weights bring their tokenizer')
+    // completed runs only
+    const runSelect = await screen.findByLabelText(/^Earlier run/)
+    await waitFor(() => expect(within(runSelect).getAllByRole('option')).toHaveLength(3))
+    const offered = within(runSelect).getAllByRole('option').map((o) => (o as HTMLOptionElement).value)
+    expect(offered).toEqual(['', 'run-ft', 'run-1'])
+    expect(screen.getByText(/Set model.init_from.run_id for an estimate/)).toBeTruthy() // nothing to estimate yet
+    await user.selectOptions(runSelect, 'run-1')
+    await waitFor(() => expect(estimate()).toBe('124,439,808'))
+    expect(estimated.at(-1)).toMatchObject({ model: { init_from: { run_id: 'run-1' } }, finetune: { method: 'full' } })
+    expect(screen.getByTestId('from-weights').textContent).toContain('gpt2, 12 layers, 12 heads, 768 wide, context 1024')
+
+    await user.selectOptions(screen.getByLabelText(/^Fine-tune method/), 'lora')
+    await setValue(user, /^LoRA rank/, '16')
+    await user.type(input(/^Target modules/), 'c_attn,c_proj')
+    await user.click(input(/^Also export the adapter/))
+    await setValue(user, /^Max Seq Len/, '128')
+    await user.click(screen.getByRole('button', { name: 'Start training' }))
+    await waitFor(() => expect(posted).toHaveLength(1))
+    const sent = posted[0] as RunConfig
+    expect(sent.model).toEqual({ init_from: { run_id: 'run-1' }, max_seq_len: 128 })
+    expect(sent.data).not.toHaveProperty('tokenizer_id')
+    expect(sent.data.corpus_path).toBe('shakespeare.txt')
+    expect(sent.finetune).toEqual({
+      method: 'lora', rank: 16, alpha: 16, dropout: 0, target_modules: ['c_attn', 'c_proj'], export_adapter: true,
+    })
+  })
+
+  it('fine-tunes a folder under MODELS_ROOT whole, and shows what the API says of it', async () => {
+    answer = () =>
+      jsonResponse(404, { code: 'NOT_FOUND', message: "model.init_from.path: 'hf/gpt3' does not exist", request_id: 'req-3' })
+    const user = userEvent.setup()
+    render(<NewRunPage />)
+    await ready()
+    await user.selectOptions(screen.getByLabelText(/^Start from/), 'path')
+    await user.type(input(/^Corpus/), 'shakespeare.txt')
+    await user.click(screen.getByRole('button', { name: 'Start training' }))
+    expect(errorOf(input(/^Folder/))).toBe('required')
+    expect(document.activeElement).toBe(input(/^Folder/))
+    await user.type(input(/^Folder/), 'hf/gpt3')
+    await user.click(screen.getByRole('button', { name: 'Start training' }))
+    await waitFor(() => expect(errorOf(input(/^Folder/))).toBe("'hf/gpt3' does not exist"))
+    expect(posted[0]).toMatchObject({ model: { init_from: { path: 'hf/gpt3' } }, finetune: { method: 'full' } })
+    expect((posted[0] as RunConfig).model).not.toHaveProperty('family')
+    // back to scratch: the model's fields again, and no finetune sent
+    await user.selectOptions(screen.getByLabelText(/^Start from/), 'scratch')
+    expect(screen.queryByLabelText(/^Fine-tune method/)).toBeNull()
+    expect(value(/^Max Seq Len/)).toBe('256')
+    answer = () => jsonResponse(202, { run_id: 'run-new', status: 'queued' })
+    await user.click(screen.getByRole('button', { name: 'Start training' }))
+    await waitFor(() => expect(posted).toHaveLength(2))
+    expect(posted[1]).not.toHaveProperty('finetune')
+    expect(posted[1]).toMatchObject({ model: { family: 'gpt2', size: 'nano' }, data: { tokenizer_id: 'tok-a' } })
+  })
+
+  it('clones a fine-tune: it stays one, with its start and LoRA settings', async () => {
+    const user = userEvent.setup()
+    render(<NewRunPage from="run-ft" />)
+    await waitFor(() => expect(screen.getByLabelText(/^Start from/)).toHaveProperty('value', 'run'))
+    await waitFor(() => expect(screen.getByLabelText(/^Earlier run/)).toHaveProperty('value', 'run-1'))
+    expect(screen.getByLabelText(/^Fine-tune method/)).toHaveProperty('value', 'lora')
+    expect(value(/^LoRA rank/)).toBe('4')
+    expect(value(/^LoRA alpha/)).toBe('8')
+    expect(value(/^LoRA dropout/)).toBe('0.05')
+    expect(value(/^Target modules/)).toBe('c_attn')
+    expect(input(/^Also export the adapter/).checked).toBe(true)
+    expect(value(/^Max Seq Len/)).toBe('64')
+    expect(screen.queryByLabelText(/^Family/)).toBeNull()
+    await waitFor(() => expect(estimate()).toBe('124,439,808'))
+
+    await setValue(user, /^Max Steps/, '600')
+    await user.click(screen.getByRole('button', { name: 'Start training' }))
+    await waitFor(() => expect(posted).toHaveLength(1))
+    const source = fineTuned().config
+    expect(posted[0]).toEqual({
+      model: { init_from: { run_id: 'run-1' }, max_seq_len: 64, dropout: 0.1 },
+      data: source.data,
+      trainer: { ...source.trainer, max_steps: 600 },
+      finetune: source.finetune,
+    })
   })
 })

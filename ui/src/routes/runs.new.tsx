@@ -15,11 +15,13 @@ import { formatNumber } from '../lib/format'
 import {
   DATA_FIELDS,
   DATA_SCHEMA,
+  LORA_SCHEMA,
   MODEL_FIELDS,
   MODEL_SCHEMA,
   REFUSAL_CODES,
   SHAPE_FIELDS,
   TRAINER_SCHEMA,
+  TUNED_MODEL_FIELDS,
   applyPreset,
   buildRunRequest,
   defaultForm,
@@ -27,7 +29,10 @@ import {
   formFromConfig,
   knownFields,
   tokensPerStep,
+  withStart,
+  type FinetuneForm,
   type RunForm,
+  type StartKind,
 } from '../lib/runForm'
 import { fieldErrors, fieldsOf, initialValues, type RawValues } from '../lib/schemaForm'
 import { Link } from '../router/Link'
@@ -42,9 +47,16 @@ function sizeOptions(size: ModelSize | undefined): { [key: string]: Json } | und
   return size?.options as { [key: string]: Json } | undefined
 }
 
-/** Start a training run: model family and size (with overrides and the family's own
- * options), tokenizer and corpus, trainer settings with the API's defaults; a preset, and
- * `?from=<run_id>` to start from a run's config (clone). */
+const STARTS: { kind: StartKind; label: string }[] = [
+  { kind: 'scratch', label: 'Scratch (random weights)' },
+  { kind: 'run', label: 'An earlier run' },
+  { kind: 'path', label: 'A folder under MODELS_ROOT' },
+]
+
+/** Start a training run: from scratch (model family and size, with overrides and the
+ * family's own options) or from weights (an earlier run's export or a Hugging Face folder,
+ * fine-tuned whole or with LoRA); tokenizer and corpus, trainer settings with the API's
+ * defaults; a preset, and `?from=<run_id>` to start from a run's config (clone). */
 export function NewRunPage({ from }: { from?: string | undefined }) {
   const backends = useApi('backends', (signal) => unwrap(api.GET('/backends', { signal })))
   const tokenizers = useApi('tokenizers:100', (signal) =>
@@ -58,8 +70,14 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
     () => (tokenizers.data?.data ?? []).filter((t) => t.status === 'completed'),
     [tokenizers.data],
   )
-
   const [form, setForm] = useState<RunForm>(defaultForm)
+  const fromWeights = form.start !== 'scratch'
+  // Runs to start from: read once an earlier run is the start.
+  const runs = useApi(form.start === 'run' ? 'runs:start' : 'runs:none', (signal) =>
+    form.start === 'run' ? unwrap(api.GET('/runs', { params: { query: { limit: 100 } }, signal })) : Promise.resolve(null),
+  )
+  const completedRuns = useMemo(() => (runs.data?.data ?? []).filter((r) => r.status === 'completed'), [runs.data])
+
   const [cloned, setCloned] = useState<{ run: RunPublic; form: RunForm } | null>(null)
   const [errors, setErrors] = useState<Record<string, string>>({})
   const [refusal, setRefusal] = useState<ApiError | undefined>(undefined)
@@ -79,7 +97,9 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
 
   const backend = families.find((b) => b.name === form.family)
   const optionFields = useMemo(() => fieldsOf(optionsSchema(backend)), [backend])
-  const tokenizerId = form.tokenizer_id || completed[0]?.tokenizer_id || ''
+  // From scratch a tokenizer is needed (the first completed one until chosen); from
+  // weights none is (theirs).
+  const tokenizerId = fromWeights ? form.tokenizer_id : form.tokenizer_id || completed[0]?.tokenizer_id || ''
   const tokenizer: TokenizerPublic | undefined = completed.find((t) => t.tokenizer_id === tokenizerId)
   const sizes = backend?.sizes ?? null
   const named = sizes?.[form.size]
@@ -95,6 +115,12 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
   }, [attempt])
 
   const update = (patch: Partial<RunForm>): void => setForm((f) => ({ ...f, ...patch }))
+  const updateFinetune = (patch: Partial<FinetuneForm>): void =>
+    setForm((f) => ({ ...f, finetune: { ...f.finetune, ...patch } }))
+  const chooseStart = (start: StartKind): void => {
+    setForm((f) => withStart(f, start))
+    setErrors({})
+  }
   const chooseFamily = (name: string): void => {
     const next = families.find((b) => b.name === name)
     const names = Object.keys(next?.sizes ?? {})
@@ -151,7 +177,9 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
   const incomplete = current.body ? undefined : `Set ${Object.keys(current.errors).slice(0, 3).join(', ')} for an estimate.`
 
   const placeholders: Record<string, string> = {}
-  if (named) for (const f of SHAPE_FIELDS) placeholders[f] = `${named[f]} (${form.size})`
+  if (fromWeights) for (const f of TUNED_MODEL_FIELDS) placeholders[f] = 'from the weights'
+  else if (named) for (const f of SHAPE_FIELDS) placeholders[f] = `${named[f]} (${form.size})`
+  const weights = fromWeights && !estimate.pending ? estimate.data?.architecture : undefined
   const perStep = tokensPerStep(form)
   const loading = backends.loading || tokenizers.loading || (from !== undefined && source.loading)
 
@@ -176,45 +204,128 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
       {loading ? <Loading what="the form" /> : null}
       <form ref={formRef} className="form" noValidate onSubmit={(e) => void submit(e)} aria-busy={submitting}>
         <fieldset className="options">
-          <legend>Model</legend>
+          <legend>Weights</legend>
           <div className="schema-form">
-            <TextField id="run-family" label="Family" required error={errors['model.family']}>
+            <TextField id="run-start" label="Start from" error={undefined}>
               <select
-                id="run-family"
-                value={form.family}
-                onChange={(e) => chooseFamily(e.target.value)}
-                aria-invalid={errors['model.family'] ? true : undefined}
-                aria-describedby={describedBy('run-family', errors['model.family'])}
+                id="run-start"
+                value={form.start}
+                onChange={(e) => chooseStart(e.target.value as StartKind)}
+                disabled={submitting}
+                aria-describedby="run-start-hint"
               >
-                {backend === undefined ? <option value={form.family}>{form.family || '—'}</option> : null}
-                <BackendOptions backends={families} />
-              </select>
-              <p id="run-family-hint" className="hint">
-                {backend ? `${backend.distribution} ${backend.version}` : 'Installed model plugins'}
-              </p>
-            </TextField>
-            <TextField id="run-size" label="Size" required error={errors['model.size']}>
-              <select
-                id="run-size"
-                value={form.size}
-                onChange={(e) => update({ size: e.target.value })}
-                aria-invalid={errors['model.size'] ? true : undefined}
-                aria-describedby={describedBy('run-size', errors['model.size'])}
-              >
-                {named === undefined ? <option value={form.size}>{form.size || '—'}</option> : null}
-                {Object.entries(sizes ?? {}).map(([name, s]) => (
-                  <option key={name} value={name}>
-                    {name} — {s.n_layer} layers, {s.n_head} heads, {s.n_embd} wide
+                {STARTS.map(({ kind, label }) => (
+                  <option key={kind} value={kind}>
+                    {label}
                   </option>
                 ))}
               </select>
-              <p id="run-size-hint" className="hint">
-                The fields below override the size; empty ones keep its values.
+              <p id="run-start-hint" className="hint">
+                {fromWeights
+                  ? 'Fine-tune weights people already have: they fix the family, the shape and the tokenizer.'
+                  : 'A new model of the family and size below, trained from random weights.'}
               </p>
             </TextField>
+            {form.start === 'run' ? (
+              <StartRunField
+                value={form.start_run}
+                onChange={(start_run) => update({ start_run })}
+                runs={completedRuns}
+                loading={runs.loading}
+                error={errors['model.init_from.run_id'] ?? errors['model.init_from']}
+                disabled={submitting}
+              />
+            ) : null}
+            {runs.error && form.start === 'run' ? (
+              <ErrorNotice error={runs.error} title="Runs could not be loaded" onRetry={runs.refetch} />
+            ) : null}
+            {form.start === 'path' ? (
+              <TextField
+                id="run-start-path"
+                label="Folder"
+                required
+                error={errors['model.init_from.path'] ?? errors['model.init_from']}
+              >
+                <input
+                  id="run-start-path"
+                  type="text"
+                  value={form.start_path}
+                  maxLength={1024}
+                  spellCheck={false}
+                  disabled={submitting}
+                  placeholder="e.g. gpt2"
+                  onChange={(e) => update({ start_path: e.target.value })}
+                  aria-invalid={errors['model.init_from.path'] || errors['model.init_from'] ? true : undefined}
+                  aria-describedby={describedBy('run-start-path', errors['model.init_from.path'] ?? errors['model.init_from'])}
+                />
+                <p id="run-start-path-hint" className="hint">
+                  A Hugging Face model folder (config.json, the weights, tokenizer.json), relative to MODELS_ROOT.
+                </p>
+              </TextField>
+            ) : null}
+            {fromWeights ? (
+              <FinetuneFields
+                value={form.finetune}
+                onChange={updateFinetune}
+                errors={errors}
+                disabled={submitting}
+              />
+            ) : null}
+          </div>
+        </fieldset>
+        <fieldset className="options">
+          <legend>Model</legend>
+          <div className="schema-form">
+            {fromWeights ? (
+              <p id="run-weights-hint" className="hint" data-testid="from-weights">
+                Family, size, shape and options: from the weights
+                {weights
+                  ? ` (${weights.family}, ${weights.n_layer} layers, ${weights.n_head} heads, ${weights.n_embd} wide, context ${weights.max_seq_len})`
+                  : ''}
+                . Max seq len and dropout may change; empty keeps the weights' own.
+              </p>
+            ) : null}
+            {fromWeights ? null : (
+              <>
+                <TextField id="run-family" label="Family" required error={errors['model.family']}>
+                  <select
+                    id="run-family"
+                    value={form.family}
+                    onChange={(e) => chooseFamily(e.target.value)}
+                    aria-invalid={errors['model.family'] ? true : undefined}
+                    aria-describedby={describedBy('run-family', errors['model.family'])}
+                  >
+                    {backend === undefined ? <option value={form.family}>{form.family || '—'}</option> : null}
+                    <BackendOptions backends={families} />
+                  </select>
+                  <p id="run-family-hint" className="hint">
+                    {backend ? `${backend.distribution} ${backend.version}` : 'Installed model plugins'}
+                  </p>
+                </TextField>
+                <TextField id="run-size" label="Size" required error={errors['model.size']}>
+                  <select
+                    id="run-size"
+                    value={form.size}
+                    onChange={(e) => update({ size: e.target.value })}
+                    aria-invalid={errors['model.size'] ? true : undefined}
+                    aria-describedby={describedBy('run-size', errors['model.size'])}
+                  >
+                    {named === undefined ? <option value={form.size}>{form.size || '—'}</option> : null}
+                    {Object.entries(sizes ?? {}).map(([name, s]) => (
+                      <option key={name} value={name}>
+                        {name} — {s.n_layer} layers, {s.n_head} heads, {s.n_embd} wide
+                      </option>
+                    ))}
+                  </select>
+                  <p id="run-size-hint" className="hint">
+                    The fields below override the size; empty ones keep its values.
+                  </p>
+                </TextField>
+              </>
+            )}
             <SchemaForm
               schema={MODEL_SCHEMA}
-              only={MODEL_FIELDS}
+              only={fromWeights ? TUNED_MODEL_FIELDS : MODEL_FIELDS}
               values={form.model}
               onChange={(model) => update({ model })}
               errors={errorsUnder(errors, 'model')}
@@ -230,21 +341,23 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
             <RunEstimate estimate={estimate.data} error={estimate.error} pending={estimate.pending} incomplete={incomplete} />
           </div>
         </fieldset>
-        <fieldset className="options">
-          <legend>{form.family ? `${form.family} options` : 'Options'}</legend>
-          <SchemaForm
-            schema={optionsSchema(backend)}
-            values={shownOptions}
-            onChange={(options: RawValues) => update({ options })}
-            errors={errorsUnder(errors, 'model.options')}
-            idPrefix="run-opt"
-            disabled={submitting}
-          />
-        </fieldset>
+        {fromWeights ? null : (
+          <fieldset className="options">
+            <legend>{form.family ? `${form.family} options` : 'Options'}</legend>
+            <SchemaForm
+              schema={optionsSchema(backend)}
+              values={shownOptions}
+              onChange={(options: RawValues) => update({ options })}
+              errors={errorsUnder(errors, 'model.options')}
+              idPrefix="run-opt"
+              disabled={submitting}
+            />
+          </fieldset>
+        )}
         <fieldset className="options">
           <legend>Data</legend>
           <div className="schema-form">
-            <TextField id="run-tokenizer" label="Tokenizer" required error={errors['data.tokenizer_id']}>
+            <TextField id="run-tokenizer" label="Tokenizer" required={!fromWeights} error={errors['data.tokenizer_id']}>
               <select
                 id="run-tokenizer"
                 value={tokenizerId}
@@ -252,7 +365,8 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
                 aria-invalid={errors['data.tokenizer_id'] ? true : undefined}
                 aria-describedby={describedBy('run-tokenizer', errors['data.tokenizer_id'])}
               >
-                {completed.length === 0 && !tokenizerId ? <option value="">no completed tokenizer</option> : null}
+                {fromWeights ? <option value="">the weights' own</option> : null}
+                {completed.length === 0 && !tokenizerId && !fromWeights ? <option value="">no completed tokenizer</option> : null}
                 {tokenizerId && !tokenizer ? <option value={tokenizerId}>{tokenizerId} (not completed or gone)</option> : null}
                 {completed.map((t) => (
                   <option key={t.tokenizer_id} value={t.tokenizer_id}>
@@ -261,7 +375,9 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
                 ))}
               </select>
               <p id="run-tokenizer-hint" className="hint">
-                {completed.length === 0 && !tokenizers.loading ? (
+                {fromWeights ? (
+                  "Optional: the weights bring their tokenizer. Leave it to use theirs; a different one is refused."
+                ) : completed.length === 0 && !tokenizers.loading ? (
                   <>
                     Completed tokenizers only. <Link to="/tokenizers/new">Train one first</Link>.
                   </>
@@ -323,5 +439,139 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
         </div>
       </form>
     </div>
+  )
+}
+
+/** The completed run whose export to start from. */
+function StartRunField({
+  value,
+  onChange,
+  runs,
+  loading,
+  error,
+  disabled,
+}: {
+  value: string
+  onChange: (runId: string) => void
+  runs: RunPublic[]
+  loading: boolean
+  error: string | undefined
+  disabled: boolean
+}) {
+  const known = runs.some((r) => r.run_id === value)
+  return (
+    <TextField id="run-start-run" label="Earlier run" required error={error}>
+      <select
+        id="run-start-run"
+        value={value}
+        disabled={disabled}
+        onChange={(e) => onChange(e.target.value)}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={describedBy('run-start-run', error)}
+      >
+        <option value="">{loading ? 'loading runs…' : 'choose…'}</option>
+        {value && !known && !loading ? <option value={value}>{value} (not completed or gone)</option> : null}
+        {value && !known && loading ? <option value={value}>{value}</option> : null}
+        {runs.map((r) => (
+          <option key={r.run_id} value={r.run_id}>
+            {r.run_id} — {r.config.model.family}
+            {r.finetune ? ` fine-tune (${r.finetune.method})` : ` ${r.config.model.size}`}, best val{' '}
+            {formatNumber(r.metrics.best_val_loss)}, {r.config.data.corpus_path}
+          </option>
+        ))}
+      </select>
+      <p id="run-start-run-hint" className="hint">
+        {runs.length === 0 && !loading
+          ? 'No completed run yet: completed runs only, their exported model is the start.'
+          : 'Completed runs only: the run\'s exported model is the start.'}
+      </p>
+    </TextField>
+  )
+}
+
+/** How a run that starts from weights trains: every weight, or LoRA's adapters. */
+function FinetuneFields({
+  value,
+  onChange,
+  errors,
+  disabled,
+}: {
+  value: FinetuneForm
+  onChange: (patch: Partial<FinetuneForm>) => void
+  errors: Record<string, string>
+  disabled: boolean
+}) {
+  const methodError = errors['finetune.method'] ?? errors['finetune']
+  const modulesError = errors['finetune.target_modules']
+  const adapterError = errors['finetune.export_adapter']
+  return (
+    <>
+      <TextField id="run-finetune-method" label="Fine-tune method" error={methodError}>
+        <select
+          id="run-finetune-method"
+          value={value.method}
+          disabled={disabled}
+          onChange={(e) => onChange({ method: e.target.value === 'lora' ? 'lora' : 'full' })}
+          aria-invalid={methodError ? true : undefined}
+          aria-describedby={describedBy('run-finetune-method', methodError)}
+        >
+          <option value="full">Full (every weight)</option>
+          <option value="lora">LoRA (low-rank adapters)</option>
+        </select>
+        <p id="run-finetune-method-hint" className="hint">
+          {value.method === 'lora'
+            ? 'Adapters train beside the frozen weights; the export merges them in.'
+            : 'Every weight trains.'}
+        </p>
+      </TextField>
+      {value.method === 'lora' ? (
+        <>
+          <SchemaForm
+            schema={LORA_SCHEMA}
+            values={value.lora}
+            onChange={(lora) => onChange({ lora })}
+            errors={errorsUnder(errors, 'finetune')}
+            idPrefix="run-lora"
+            disabled={disabled}
+          />
+          <TextField id="run-lora-target_modules" label="Target modules" error={modulesError}>
+            <input
+              id="run-lora-target_modules"
+              type="text"
+              value={value.target_modules}
+              spellCheck={false}
+              disabled={disabled}
+              placeholder="the family's default"
+              onChange={(e) => onChange({ target_modules: e.target.value })}
+              aria-invalid={modulesError ? true : undefined}
+              aria-describedby={describedBy('run-lora-target_modules', modulesError)}
+            />
+            <p id="run-lora-target_modules-hint" className="hint">
+              Module names, comma-separated (e.g. c_attn, c_proj); empty: the family's default.
+            </p>
+          </TextField>
+          <div className="field field-check">
+            <label htmlFor="run-lora-export_adapter">Also export the adapter</label>
+            <input
+              id="run-lora-export_adapter"
+              type="checkbox"
+              checked={value.export_adapter}
+              disabled={disabled}
+              onChange={(e) => onChange({ export_adapter: e.target.checked })}
+              aria-invalid={adapterError ? true : undefined}
+              aria-describedby={describedBy('run-lora-export_adapter', adapterError)}
+            />
+            <p id="run-lora-export_adapter-hint" className="hint">
+              Besides the merged model, the adapters alone (PeftModel.from_pretrained).
+            </p>
+            {adapterError ? (
+              <p id="run-lora-export_adapter-error" className="field-error" role="alert">
+                {adapterError}
+              </p>
+            ) : null}
+          </div>
+        </>
+      ) : null}
+    </>
   )
 }
