@@ -3,7 +3,8 @@
 
 Values come back as plain Python objects (`object`), for the caller to check; pyarrow's
 own failures become `DATA_INVALID` errors naming the file (and the row, where reading
-got that far).
+got that far). A column name the schema holds more than once is refused: no column read
+by name could tell which one is meant.
 """
 
 from __future__ import annotations
@@ -41,16 +42,47 @@ def _unreadable(name: str, what: str, exc: Exception, row: int | None = None) ->
     )
 
 
+def _ambiguous(name: str, column: str) -> AppError:
+    return AppError(
+        ErrorCode.DATA_INVALID,
+        f"corpus file '{name}' has more than one column named '{column}'; "
+        "give each column its own name",
+    )
+
+
+def _unique(names: list[str], name: str) -> list[str]:
+    """The schema's column names, refused if one of them is there twice."""
+    seen: set[str] = set()
+    for column in names:
+        if column in seen:
+            raise _ambiguous(name, column)
+        seen.add(column)
+    return names
+
+
+def _values(batch: pa.RecordBatch, column: str, name: str) -> list[object]:
+    """One column of a batch; a name that is not there once (the file changed since its
+    shape was read) is the refusal the shape would have given."""
+    try:
+        return batch.column(column).to_pylist()
+    except KeyError:
+        if batch.schema.names.count(column) > 1:
+            raise _ambiguous(name, column) from None
+        problem = f"has no column '{column}'"
+        raise AppError(ErrorCode.DATA_INVALID, f"corpus file '{name}' {problem}") from None
+
+
 def parquet_shape(path: Path, name: str) -> Shape:
     """A Parquet file's columns and rows, from its footer alone."""
     try:
         parquet = pq.ParquetFile(path)
         try:
-            return Shape(parquet.schema_arrow.names, parquet.metadata.num_rows)
+            names, rows = parquet.schema_arrow.names, parquet.metadata.num_rows
         finally:
             parquet.close()
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise _unreadable(name, "Parquet", exc) from None
+    return Shape(_unique(names, name), rows)
 
 
 def parquet_batches(path: Path, name: str, columns: list[str]) -> Iterator[Columns]:
@@ -60,7 +92,7 @@ def parquet_batches(path: Path, name: str, columns: list[str]) -> Iterator[Colum
         parquet = pq.ParquetFile(path)
         try:
             for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-                yield [batch.column(column).to_pylist() for column in columns]
+                yield [_values(batch, column, name) for column in columns]
                 done += batch.num_rows
         finally:
             parquet.close()
@@ -74,7 +106,7 @@ def arrow_shape(path: Path, name: str, count: bool) -> Shape:
         # Mapped: counting rows touches only each batch's header, never its data.
         with pa.memory_map(str(path)) as source:
             reader = ipc.open_stream(source)
-            names = reader.schema.names
+            names = _unique(reader.schema.names, name)
             rows = sum(batch.num_rows for batch in reader) if count else None
             return Shape(names, rows)
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -87,7 +119,7 @@ def arrow_batches(path: Path, name: str, columns: list[str]) -> Iterator[Columns
     try:
         with path.open("rb") as handle:
             for batch in ipc.open_stream(handle):
-                yield [batch.column(column).to_pylist() for column in columns]
+                yield [_values(batch, column, name) for column in columns]
                 done += batch.num_rows
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise _unreadable(name, "Arrow", exc, done) from None

@@ -5,8 +5,9 @@ A record's text is one column (`text_field`) or a template over columns (`text_t
 e.g. "### Q: {question}\\n### A: {answer}"); records shorter than `min_length` characters
 are dropped. Every file is read a record or a batch at a time (JSON Lines and CSV by line,
 Parquet and Arrow through `infra.tables`), so memory stays flat; a bad record is refused
-naming its file and line or row. Plain `.txt` files are no records: they keep the line
-reader in `corpus.py`.
+naming its file and line or row. At request time a file's columns are read from its head
+alone (`HEAD_MAX_BYTES`), whatever its size. Plain `.txt` files are no records: they keep
+the line reader in `corpus.py`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ DEFAULT_FIELD = "text"
 JSON_ARRAY_MAX_BYTES = 256 * 1024 * 1024
 """A `.json` file holding one array is read whole, so only up to this size; larger corpora
 belong in JSON Lines, which is read a line at a time."""
+HEAD_MAX_BYTES = 1024 * 1024
+"""The most of a file read to find its columns at request time (a JSON Lines file's first
+record, a CSV header): a first line longer than this is refused there, not read whole."""
 CSV_FIELD_LIMIT = 2**31 - 1
 """Characters a CSV cell may hold: documents are long, Python's default (128 KiB) is not."""
 
@@ -406,17 +410,54 @@ def iter_records(path: Path, corpus_root: Path, spec: TextSpec) -> Iterator[Reco
     return _table(read(path, render.name, render.columns), shape.rows, render)
 
 
-def _first_object(path: Path, name: str) -> JsonObject | None:
-    """The first record of a JSON Lines file (or a `.json` file holding JSON Lines); None
-    for an empty file or a JSON array."""
+def _head(path: Path) -> tuple[list[bytes], bytes | None]:
+    """The whole lines (byte order mark removed) within the file's first `HEAD_MAX_BYTES`,
+    then the start of the line cut there (None when the file ends within them)."""
+    lines: list[bytes] = []
+    left = HEAD_MAX_BYTES
     with path.open("rb") as handle:
-        for number, line in enumerate(handle, 1):
-            text = line.removeprefix(_BOM) if number == 1 else line
-            if text.lstrip().startswith(b"["):
-                return None
-            if text.strip():
-                return _json_object(text, name, f"line {number}")
+        while left > 0 and (line := handle.readline(left)):
+            left -= len(line)
+            lines.append(line if lines else line.removeprefix(_BOM))
+        more = bool(handle.read(1))
+    if not more:
+        return lines, None
+    rest = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+    return lines, rest
+
+
+def _past_head(name: str, what: str) -> AppError:
+    mib = HEAD_MAX_BYTES >> 20
+    problem = f"{what} does not end within its first {mib} MiB, the most read to find its columns"
+    return AppError(ErrorCode.DATA_INVALID, f"corpus file '{name}': {problem}")
+
+
+def _first_object(path: Path, name: str) -> JsonObject | None:
+    """The first record of a JSON Lines file (or a `.json` file holding JSON Lines), read
+    from the file's head only; None for an empty file, a JSON array, or a first record
+    longer than the head (a book a record is fine: its columns are checked as it is read)."""
+    lines, rest = _head(path)
+    for number, line in enumerate(lines, 1):
+        if line.lstrip().startswith(b"["):
+            return None
+        if line.strip():
+            return _json_object(line, name, f"line {number}")
     return None
+
+
+def _csv_header(path: Path, name: str) -> list[str]:
+    """A CSV file's header, read from the file's head only."""
+    lines, rest = _head(path)
+    ran_out: list[bool] = []
+
+    def whole_lines() -> Iterator[bytes]:
+        yield from lines
+        ran_out.append(True)  # the header needs more than the head's whole lines
+
+    header = _csv_row(csv.reader(_Lines(whole_lines(), name)), name, 1)
+    if rest is not None and ran_out:
+        raise _past_head(name, "its header")
+    return header or []
 
 
 def shape_of(path: Path, corpus_root: Path) -> tuple[CorpusFormat, Shape]:
@@ -431,15 +472,14 @@ def shape_of(path: Path, corpus_root: Path) -> tuple[CorpusFormat, Shape]:
     if fmt in (CorpusFormat.JSONL, CorpusFormat.JSON):
         first = _first_object(path, name)
         return fmt, Shape(list(first) if first is not None else [], None)
-    with path.open("rb") as handle:  # CSV: its header
-        header = _csv_row(csv.reader(_Lines(iter(handle), name)), name, 1)
-    return fmt, Shape(header or [], None)
+    return fmt, Shape(_csv_header(path, name), None)
 
 
 def check_records(files: Sequence[Path], corpus_root: Path, text: CorpusText, field: str) -> None:
     """Refuse at request time what can be known then: text settings for a corpus of plain
     text only, and a structured file lacking a column the settings read (a JSON Lines file
-    by its first record; a JSON array is checked when it is read)."""
+    by its first record; a JSON array, and a first record longer than the head, are
+    checked when they are read)."""
     if not has_records(files):
         if text.text_field is not None or text.text_template is not None:
             raise AppError(
@@ -453,7 +493,7 @@ def check_records(files: Sequence[Path], corpus_root: Path, text: CorpusText, fi
         if corpus_format(path) is CorpusFormat.TEXT:
             continue
         fmt, shape = shape_of(path, corpus_root)
-        if fmt is CorpusFormat.JSON and not shape.columns:
+        if fmt in (CorpusFormat.JSON, CorpusFormat.JSONL) and not shape.columns:
             continue
         refusal = _Render(spec, display_path(path, corpus_root)).missing(shape.columns)
         if refusal is not None:

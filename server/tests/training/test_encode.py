@@ -226,3 +226,30 @@ def test_prepared_dataset_holds_the_library_ids(handle: HfTokenizerHandle, tmp_p
     expected = array("H", _library_bytes(root / "a.txt", handle, encode.CHUNK_BYTES))
     assert train.tobytes() == expected.tobytes()
     assert dataset.info.train_tokens == len(expected)
+
+
+def test_the_same_bytes_under_other_names_are_another_dataset(
+    handle: HfTokenizerHandle, tmp_path: Path
+) -> None:
+    root = tmp_path / "corpus"
+    for folder, names in (("a", ("p.txt", "q.csv")), ("b", ("p.csv", "q.txt"))):
+        (root / folder).mkdir(parents=True)
+        (root / folder / names[0]).write_bytes(b"text\nalpha one two\n")
+        (root / folder / names[1]).write_bytes(b"text\nbeta three four\n")
+    prepared = [
+        prepare_dataset(
+            files=sorted((root / folder).iterdir()),
+            corpus_root=root,
+            handle=handle,
+            tokenizer_id="tok-test",
+            holdout_fraction=0.0,
+            holdout_strategy=HoldoutStrategy.TAIL,
+            seed=0,
+            cache_root=tmp_path / "datasets",
+            log=Log("data"),
+        )
+        for folder in ("a", "b")
+    ]
+    assert prepared[0].info.corpus_sha256 == prepared[1].info.corpus_sha256
+    assert prepared[0].info.key != prepared[1].info.key
+    assert not prepared[1].reused  # its text differs: a CSV's header is no record

@@ -3,20 +3,31 @@ bad file refused naming the file and the line or row."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tracemalloc
 from pathlib import Path
 
 import datasets
 import pyarrow as pa
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.infra.paths import corpus_files
+from model_trainer.infra.tables import parquet_batches
+from model_trainer.orchestrators.corpus import CorpusCatalog
 from model_trainer.tokenizers.corpus import HoldoutStrategy, split_corpus
-from model_trainer.tokenizers.records import CorpusText, TextSpec, check_corpus, shape_of
-from model_trainer.training.data.dataset import corpus_sha256, dataset_key
+from model_trainer.tokenizers.records import (
+    HEAD_MAX_BYTES,
+    CorpusText,
+    TextSpec,
+    check_corpus,
+    shape_of,
+)
+from model_trainer.training.data.dataset import corpus_layout, corpus_sha256, dataset_key
 
 TEXTS = [f"record {i}\nwith a second line {i}" for i in range(200)]
 KINDS = ["rows.jsonl", "rows.json", "array.json", "rows.csv", "rows.parquet", "saved"]
@@ -189,3 +200,95 @@ def test_a_byte_order_mark_blank_lines_and_the_tail(tmp_path: Path) -> None:
         split = split_corpus(files, root, tmp_path / name, 0.2, 1, HoldoutStrategy.TAIL)
         assert split.holdout_file.read_text() == "doc 8\n\ndoc 9\n\n", name
         assert (split.train_records, split.holdout_records) == (8, 2)
+
+
+BIG = 4 * 1024 * 1024
+"""A first line four times the most read of a file's head at request time."""
+
+
+def _peak(call: object) -> int:
+    """Bytes allocated at most while `call()` runs."""
+    assert callable(call)
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_columns_are_read_from_the_head_of_a_file_only(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    record = '{"text": "' + "x" * BIG + '"}'
+    (root / "big.jsonl").write_text(record + "\n", encoding="utf-8")
+    (root / "wide.csv").write_text("text," + "y" * BIG + "\na,b\n", encoding="utf-8")
+    (root / "array.json").write_text(f"[{record}]", encoding="utf-8")
+    (root / "late.jsonl").write_text('{"a": "1"}\n' + record + "\n", encoding="utf-8")
+    (root / "late.csv").write_text("text\n" + "w" * BIG + "\n", encoding="utf-8")
+    with pytest.raises(AppError) as caught:
+        check_corpus(root, "wide.csv", CorpusText(), "corpus_path")
+    assert caught.value.code is ErrorCode.DATA_INVALID
+    expected = "corpus file 'wide.csv': its header does not end within its first 1 MiB"
+    assert caught.value.message.startswith(expected)
+    # A record longer than the head leaves the columns unknown until the job reads it.
+    assert _peak(lambda: shape_of(root / "big.jsonl", root)) < 3 * HEAD_MAX_BYTES < BIG
+    check_corpus(root, "big.jsonl", CorpusText(), "corpus_path")
+    assert _peak(lambda: shape_of(root / "array.json", root)) < 3 * HEAD_MAX_BYTES < BIG
+    assert shape_of(root / "array.json", root)[1].columns == []
+    assert shape_of(root / "late.jsonl", root)[1].columns == ["a"]
+    assert shape_of(root / "late.csv", root)[1].columns == ["text"]
+    entries = {e.name: e for e in CorpusCatalog(root).folder(None).entries}
+    assert entries["big.jsonl"].columns == [] and entries["big.jsonl"].problem is None
+    assert "header does not end within its first 1 MiB" in (entries["wide.csv"].problem or "")
+    assert entries["array.json"].problem is None
+
+
+def _duplicated(root: Path, name: str) -> None:
+    """A table with two columns named `text` written as `name` (Parquet or Arrow stream)."""
+    table = pa.Table.from_arrays([pa.array(["a"]), pa.array(["b"])], names=["text", "text"])
+    path = root / name
+    if name.endswith(".parquet"):
+        pq.write_table(table, path)
+    else:
+        with ipc.new_stream(path, table.schema) as writer:
+            writer.write_table(table)
+
+
+def test_a_column_name_held_twice_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    twice = "has more than one column named 'text'"
+    for name in ("twice.parquet", "twice.arrow"):
+        _duplicated(root, name)
+        with pytest.raises(AppError) as caught:
+            check_corpus(root, name, CorpusText(), "corpus_path")
+        assert caught.value.code is ErrorCode.DATA_INVALID
+        assert caught.value.message.startswith(f"corpus file '{name}' {twice}")
+        assert twice in _refusal(root, name, tmp_path / name).message
+        entry = next(e for e in CorpusCatalog(root).folder(None).entries if e.name == name)
+        assert twice in (entry.problem or "")
+    # Read without its shape (the file changed since): the same refusal, not a KeyError.
+    with pytest.raises(AppError, match=twice):
+        list(parquet_batches(root / "twice.parquet", "twice.parquet", ["text"]))
+
+
+def test_the_cache_key_follows_the_files_names_and_formats(tmp_path: Path) -> None:
+    first, second = b"text\nalpha one\n", b"text\nbeta two\n"
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, names in ((a, ("p.txt", "q.csv")), (b, ("p.csv", "q.txt"))):
+        folder.mkdir()
+        (folder / names[0]).write_bytes(first)
+        (folder / names[1]).write_bytes(second)
+    files_a, files_b = corpus_files(tmp_path, "a"), corpus_files(tmp_path, "b")
+    assert corpus_sha256(files_a) == corpus_sha256(files_b)  # the same bytes
+    keys = [
+        dataset_key(
+            "sha", "tok", HoldoutStrategy.TAIL, 0.1, 1, TextSpec(), corpus_layout(f, tmp_path)
+        )
+        for f in (files_a, files_b)
+    ]
+    assert keys[0] != keys[1]
+    plain = f"v2|sha|tok|{HoldoutStrategy.TAIL}|0.1|1"  # plain text: its bytes alone, as before
+    expected = hashlib.sha256(plain.encode()).hexdigest()[:32]
+    assert dataset_key("sha", "tok", HoldoutStrategy.TAIL, 0.1, 1, None, "layout") == expected

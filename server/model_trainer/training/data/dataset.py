@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from model_trainer.tokenizers.corpus import (
     split_corpus,
 )
 from model_trainer.tokenizers.fast_bpe import TypeCode
-from model_trainer.tokenizers.records import TextSpec, has_records
+from model_trainer.tokenizers.records import TextSpec, corpus_format, has_records
 from model_trainer.training.data.encode import EncodedFile, encode_file
 
 TokenDtype = Literal["uint16", "uint32"]
@@ -92,6 +93,16 @@ def corpus_sha256(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def corpus_layout(files: list[Path], corpus_root: Path) -> str:
+    """Each file's name, format and size, in order: what the bytes of `corpus_sha256` do
+    not say, and structured files are read by (the same bytes as `.csv` or `.txt`, or cut
+    into files elsewhere, are other text)."""
+    layout: list[tuple[str, str, int]] = [
+        (display_path(f, corpus_root), corpus_format(f), f.stat().st_size) for f in files
+    ]
+    return json.dumps(layout)
+
+
 def _read_info(folder: DatasetFolder) -> DatasetInfo | None:
     try:
         return DatasetInfo.model_validate_json(folder.info.read_bytes())
@@ -112,12 +123,14 @@ def dataset_key(
     fraction: float,
     seed: int,
     text: TextSpec | None = None,
+    layout: str = "",
 ) -> str:
     """The cache key: the corpus, the tokenizer, how the corpus is split, and for structured
-    files how records become text (a different column, template or filter is other text)."""
+    files how records become text (a different column, template or filter is other text)
+    and the files' `corpus_layout`. A corpus of plain text only is its bytes alone."""
     key = f"v{ENCODING_VERSION}|{sha}|{tokenizer_id}|{strategy}|{fraction!r}|{seed}"
     if text is not None:
-        key += f"|{text.key()}"
+        key += f"|{text.key()}|{layout}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -139,9 +152,9 @@ def prepare_dataset(
     """The cached dataset for these inputs, built now if nobody built it before; `workers`
     encoding processes (default: the tokenizer's thread pool); `text` as `split_corpus` reads."""
     dtype = _dtype(vocab_size := handle.info().vocab_size)
-    sha = corpus_sha256(files)
+    sha, layout = corpus_sha256(files), corpus_layout(files, corpus_root)
     text = (text or TextSpec()) if has_records(files) else None
-    key = dataset_key(sha, tokenizer_id, holdout_strategy, holdout_fraction, seed, text)
+    key = dataset_key(sha, tokenizer_id, holdout_strategy, holdout_fraction, seed, text, layout)
     cache = DatasetCache(cache_root)
     folder = cache.folder(key)
     cache_root.mkdir(parents=True, exist_ok=True)
