@@ -10,6 +10,7 @@ does not import `transformers`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -136,13 +137,21 @@ def config_int(config: JsonObject, key: str) -> int:
 
 
 def config_float(config: JsonObject, key: str, default: float) -> float:
-    """A number of a folder's `config.json` (dropout, ...), `default` when absent."""
+    """A finite number of a folder's `config.json` (dropout, ...), `default` when absent;
+    an integer too large for a float (`1e400` written out) is refused like a string."""
     value = config.get(key, default)
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.nan
+    if not math.isfinite(number):
         raise AppError(
-            ErrorCode.CONFIG_INVALID, f"model.init_from: config.json's '{key}' is no number"
+            ErrorCode.CONFIG_INVALID,
+            f"model.init_from: config.json's '{key}' is no finite number",
         )
-    return float(value)
+    return number
 
 
 def load_pretrained(

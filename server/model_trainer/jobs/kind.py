@@ -57,9 +57,12 @@ class JobKind(ABC, Generic[R]):
         """The folder holding one folder per job of this kind."""
 
     def on_disk(self) -> list[str]:
-        """The ids of every job with a folder, for the scan that adopts what Redis forgot."""
+        """The ids of every job with a folder, for the scan that adopts what Redis forgot
+        (a dot name is a folder still being built, such as an import's staging)."""
         root = self.index
-        return [folder.name for folder in sorted(root.iterdir())] if root.is_dir() else []
+        if not root.is_dir():
+            return []
+        return [f.name for f in sorted(root.iterdir()) if not f.name.startswith(".")]
 
     @abstractmethod
     def folder(self, job_id: str) -> JobFolder: ...

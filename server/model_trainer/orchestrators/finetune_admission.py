@@ -167,7 +167,13 @@ def _tokenizer_id(
     tokenizers: TokenizerRegistry,
 ) -> str:
     """The weights' tokenizer (a folder's registered now, or found registered before);
-    a different `data.tokenizer_id` is refused."""
+    a different `data.tokenizer_id` is refused.
+
+    `POST /runs/estimate` comes here too, so an estimate registers a folder's tokenizer as a
+    train request would: that is harmless because the registration is idempotent (the id is
+    the content's hash, and the folder is published by one rename that a concurrent request
+    loses to reuse the winner's record), so estimating and then training, or two requests at
+    once, leave one tokenizer."""
     theirs = origin.tokenizer_id
     if theirs is None:
         theirs = import_tokenizer(layout, tokenizers, origin.folder.path, origin.shown).tokenizer_id

@@ -113,7 +113,12 @@ class TokenizerOrchestrator:
         if not ids:
             root = self._layout.tokenizers
             folders = sorted(root.iterdir(), reverse=True) if root.is_dir() else []
-            ids = [f.name for f in folders if self._layout.tokenizer(f.name).manifest.is_file()]
+            # a dot name is a folder being built (an import's staging), never a tokenizer yet
+            ids = [
+                f.name
+                for f in folders
+                if not f.name.startswith(".") and self._layout.tokenizer(f.name).manifest.is_file()
+            ]
             ids = ids[:limit]
         views: list[TokenizerView] = []
         for tokenizer_id in ids:

@@ -68,6 +68,27 @@ def gpt2_config(arch: Architecture, bos_id: int, eos_id: int) -> GPT2Config:
     )
 
 
+def refuse_unmodelled_gpt2(config: JsonObject, n_embd: int) -> None:
+    """Refuse a GPT-2 `config.json` whose shape keys differ from what `parameter_count` and
+    the memory estimate model (transformers would load it, and the counts would be off): an
+    MLP width other than 4 x n_embd, an untied output layer, cross-attention layers."""
+    n_inner = config.get("n_inner")
+    unmodelled: list[tuple[str, str]] = []
+    if n_inner is not None and n_inner != 4 * n_embd:
+        unmodelled.append(("n_inner", f"null or 4 x n_embd ({4 * n_embd})"))
+    if config.get("tie_word_embeddings", True) is not True:
+        unmodelled.append(("tie_word_embeddings", "true"))
+    if config.get("add_cross_attention", False) is not False:
+        unmodelled.append(("add_cross_attention", "false"))
+    if unmodelled:
+        key, expected = unmodelled[0]
+        raise AppError(
+            ErrorCode.CONFIG_INVALID,
+            f"model.init_from: config.json's '{key}' is {config.get(key)!r}; the gpt2 plugin "
+            f"models only {expected}",
+        )
+
+
 class Gpt2Model(HfCausalLM[GPT2LMHeadModel]):
     """`LanguageModel` over `GPT2LMHeadModel`."""
 
@@ -142,6 +163,7 @@ class Gpt2Backend:
     def architecture_of(self, config: JsonObject) -> Architecture | None:
         if config.get("model_type") != "gpt2":
             return None
+        refuse_unmodelled_gpt2(config, config_int(config, "n_embd"))
         return Architecture(
             family="gpt2",
             n_layer=config_int(config, "n_layer"),

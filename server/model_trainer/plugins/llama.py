@@ -211,6 +211,47 @@ LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 """Every projection of a Llama or Qwen2 block: attention's four and the SwiGLU MLP's three."""
 
 
+def _rope_type(config: JsonObject) -> object:
+    """The rotary scaling a config asks for: `rope_parameters.rope_type` (transformers 5),
+    or the older `rope_scaling`'s `rope_type`/`type`; "default" when it asks for none."""
+    for key in ("rope_parameters", "rope_scaling"):
+        rope = config.get(key)
+        if isinstance(rope, dict):
+            kind = rope.get("rope_type", rope.get("type", "default"))
+            if kind != "default":
+                return kind
+        elif rope is not None:
+            return rope
+    return "default"
+
+
+def refuse_unmodelled_rotary(config: JsonObject, family: str, hidden: int, heads: int) -> None:
+    """Refuse a config whose shape keys differ from what the family's counts and memory
+    estimate model (transformers would load it, and the counts would be off): a head width
+    other than hidden_size / num_attention_heads, biases on the attention's four or the
+    MLP's projections (Llama's `attention_bias`, `mlp_bias`; Qwen2 has neither key, its
+    query/key/value biases are built in), a rotary scaling other than the default."""
+    head_dim = config.get("head_dim")
+    rope = _rope_type(config)
+    unmodelled: list[tuple[str, object, str]] = []
+    if head_dim is not None and (heads <= 0 or head_dim != hidden // heads):
+        unmodelled.append(("head_dim", head_dim, "null or hidden_size / num_attention_heads"))
+    unmodelled.extend(
+        (key, config.get(key), "false")
+        for key in ("attention_bias", "mlp_bias")
+        if config.get(key, False) not in (False, None)
+    )
+    if rope != "default":
+        unmodelled.append(("rope_type", rope, "'default' (no rotary scaling)"))
+    if unmodelled:
+        key, value, expected = unmodelled[0]
+        raise AppError(
+            ErrorCode.CONFIG_INVALID,
+            f"model.init_from: config.json's '{key}' is {value!r}; the {family} plugin "
+            f"models only {expected}",
+        )
+
+
 def rotary_architecture_of(config: JsonObject, family: str) -> Architecture | None:
     """The architecture a Llama or Qwen2 folder's `config.json` describes (`family` is its
     `model_type`), or None for another family. The rotary base is read from
@@ -220,6 +261,7 @@ def rotary_architecture_of(config: JsonObject, family: str) -> Architecture | No
     rope = config.get("rope_parameters")
     source = rope if isinstance(rope, dict) else config
     heads = config_int(config, "num_attention_heads")
+    refuse_unmodelled_rotary(config, family, config_int(config, "hidden_size"), heads)
     kv = config.get("num_key_value_heads")
     # Absent means the library's default, which for both families is an untied output layer
     # (a config saved by `save_pretrained` omits values equal to the defaults).

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from tokenizers import Tokenizer
 
 from model_trainer.core.contracts.tokenizer import SpecialTokens, TokenizerArtifact
-from model_trainer.core.json_types import JsonObject
+from model_trainer.core.json_types import JsonObject, JsonValue
 from model_trainer.infra.atomic import move_into_place, write_json
 from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON
 
@@ -66,6 +66,14 @@ def export_tokenizer_json(
 _CONFIG: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
 
 
+def special_token_text(value: JsonValue) -> str | None:
+    """The text of a special token as `tokenizer_config.json` gives it: a string, or the
+    AddedToken form `{"__type": "AddedToken", "content": "</s>", ...}` (or `{"content": ...}`)."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else None
+
+
 def exported_special_tokens(out_dir: Path) -> SpecialTokens:
     """The ids of the bos, eos and pad tokens a tokenizer export names in its
     `tokenizer_config.json`, looked up in its `tokenizer.json` (what a model export records)."""
@@ -73,8 +81,8 @@ def exported_special_tokens(out_dir: Path) -> SpecialTokens:
     tokenizer = Tokenizer.from_file(str(out_dir / TOKENIZER_JSON))
 
     def id_of(key: str) -> int | None:
-        token = config.get(key)
-        return tokenizer.token_to_id(token) if isinstance(token, str) else None
+        token = special_token_text(config.get(key))
+        return tokenizer.token_to_id(token) if token is not None else None
 
     return SpecialTokens(
         bos_id=id_of("bos_token"), eos_id=id_of("eos_token"), pad_id=id_of("pad_token")

@@ -12,12 +12,13 @@ from __future__ import annotations
 import functools
 import json
 import os
+import select
 import signal
 import socket
 import threading
 import time
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -193,33 +194,71 @@ class _Maintenance:
 _PEAKS: TypeAdapter[dict[str, float]] = TypeAdapter(dict[str, float])
 
 
-def _measure_peaks(settings: Settings) -> dict[str, float]:
+PEAK_TIMEOUT_S = 60.0
+"""How long worker start waits for the peak-FLOPs child before it kills it and goes on."""
+
+
+def _measure_in_child(settings: Settings, write: int) -> NoReturn:
+    """The forked child: measure, answer on `write`, and leave without running any cleanup;
+    a failure is logged (one JSON line with its traceback) and exits nonzero."""
+    status = 1
+    try:
+        from model_trainer.training.loop.peak import measure_for_worker
+
+        cache = ArtifactLayout(settings.artifacts_root).peak_flops
+        answer = json.dumps(measure_for_worker(cache, settings.worker.threads))
+        with os.fdopen(write, "wb") as out:
+            out.write(answer.encode())
+        status = 0
+    except BaseException as exc:  # noqa: BLE001 - the child's last word, then it exits
+        _log.exception("peak_flops_measure_failed", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        os._exit(status)
+
+
+def _read_child(pid: int, read: int, timeout_s: float) -> tuple[bytes, str | None]:
+    """What the child wrote on `read` before it closed it, or, past `timeout_s`, the child
+    killed and the reason; the child is reaped either way."""
+    deadline = time.monotonic() + timeout_s
+    chunks: list[bytes] = []
+    reason: str | None = None
+    with os.fdopen(read, "rb", buffering=0) as answer_in:
+        while True:
+            left = deadline - time.monotonic()
+            ready = select.select([answer_in], [], [], max(left, 0.0))[0] if left > 0 else []
+            if not ready:
+                reason = f"the measuring child did not answer within {timeout_s:.0f} s"
+                os.kill(pid, signal.SIGKILL)
+                break
+            chunk = answer_in.read(1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    if reason is None and status != 0:
+        reason = f"the measuring child exited with status {os.waitstatus_to_exitcode(status)}"
+    return b"".join(chunks), reason
+
+
+def _measure_peaks(settings: Settings, timeout_s: float = PEAK_TIMEOUT_S) -> dict[str, float]:
     """The devices' peak FLOP/s (read from the cache file, or measured once per machine),
     found in a child forked for it as work horses are: this process must run no native
-    thread pool and touch no CUDA, or the horses it forks could not use them."""
-    cache = ArtifactLayout(settings.artifacts_root).peak_flops
+    thread pool and touch no CUDA, or the horses it forks could not use them. A child that
+    fails or hangs (killed after `timeout_s`) leaves the worker to start without peaks."""
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: measure, answer, and leave without running any cleanup
+    if pid == 0:
         os.close(read)
-        status = 1
-        try:
-            from model_trainer.training.loop.peak import measure_for_worker
-
-            answer = json.dumps(measure_for_worker(cache, settings.worker.threads))
-            with os.fdopen(write, "wb") as out:
-                out.write(answer.encode())
-            status = 0
-        finally:
-            os._exit(status)
+        _measure_in_child(settings, write)
     os.close(write)
-    with os.fdopen(read, "rb") as answer_in:
-        raw = answer_in.read()
-    os.waitpid(pid, 0)
+    raw, reason = _read_child(pid, read, timeout_s)
+    if reason is not None:
+        _log.warning("peak_flops_not_measured", reason=reason)
+        return {}
     try:
         return _PEAKS.validate_json(raw)
     except ValidationError:
-        _log.warning("peak_flops_not_measured")
+        _log.warning("peak_flops_not_measured", reason="the measuring child's answer is no peak")
         return {}
 
 

@@ -17,6 +17,7 @@ from model_trainer.plugin import (
     HandleMethods,
     HfTokenizerHandle,
     JsonObject,
+    JsonValue,
     NoOptions,
     TokenizerArtifact,
     TokenizerConfig,
@@ -31,13 +32,25 @@ _CONFIG: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
 
 
 def _stored_config(artifact_dir: Path) -> JsonObject:
+    """The stored `tokenizer_config.json` ({} when the folder had none); one that is not a
+    JSON object is refused, not read as empty (it was checked when the folder came in)."""
     path = artifact_dir / TOKENIZER_CONFIG
     if not path.is_file():
         return {}
     try:
         return _CONFIG.validate_json(path.read_bytes())
     except ValidationError:
-        return {}
+        raise AppError(
+            ErrorCode.DATA_INVALID, f"{TOKENIZER_CONFIG} of the tokenizer is not a JSON object"
+        ) from None
+
+
+def _token_text(value: JsonValue) -> str | None:
+    """A special token as `tokenizer_config.json` gives it: text, or the AddedToken form
+    `{"__type": "AddedToken", "content": "<unk>", ...}`."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else None
 
 
 def _not_trained() -> AppError:
@@ -64,8 +77,8 @@ class HfFolderBackend(HandleMethods):
         raise _not_trained()
 
     def load(self, artifact_dir: Path) -> TokenizerHandle:
-        unk = _stored_config(artifact_dir).get("unk_token")
-        return HfTokenizerHandle.from_dir(artifact_dir, unk if isinstance(unk, str) else None)
+        unk = _token_text(_stored_config(artifact_dir).get("unk_token"))
+        return HfTokenizerHandle.from_dir(artifact_dir, unk)
 
     def export_hf(
         self, artifact_dir: Path, options: JsonObject, out_dir: Path, max_len: int

@@ -31,6 +31,38 @@ class LoraSettings:
         self.targets = targets
 
 
+def _targeted(name: str, targets: list[str]) -> bool:
+    """Whether `peft` adapts the module called `name` (a list of targets matches a module
+    whose name is one of them or ends in `.` and one)."""
+    return any(name == t or name.endswith(f".{t}") for t in targets)
+
+
+def _owners(model: nn.Module) -> dict[int, list[str]]:
+    """Every parameter (by identity) and the modules that hold it directly: a tied weight
+    has several."""
+    owners: dict[int, list[str]] = {}
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        owners.setdefault(id(parameter), []).append(name.rpartition(".")[0])
+    return owners
+
+
+def refuse_shared_targets(model: nn.Module, targets: list[str]) -> None:
+    """Refuse targets whose weights another module shares (tied input and output
+    embeddings: GPT-2's `wte` and `lm_head`, Llama's `embed_tokens` and `lm_head` when
+    tied: one `Parameter` held by both, also on the meta device). Merging the adapters
+    would write the update into the shared tensor, so the export would not be the model
+    that trained."""
+    shared = {n for names in _owners(model).values() if len(names) > 1 for n in names}
+    hit = sorted(n for n in shared if n and _targeted(n, targets))
+    if hit:
+        raise AppError(
+            ErrorCode.CONFIG_INVALID,
+            f"finetune.target_modules: {', '.join(targets)}: {', '.join(hit)}: their weights are "
+            "shared with another module (tied embeddings), and merging adapters into them "
+            "would change that module too; leave them out",
+        )
+
+
 class LoraAdapter:
     """The adapters attached to one model."""
 
@@ -40,10 +72,12 @@ class LoraAdapter:
     @classmethod
     def attach(cls, module: nn.Module, settings: LoraSettings) -> LoraAdapter:
         """Adapters on `settings.targets` of `module`, which then trains only them; a target
-        the model has no module of is refused naming `finetune.target_modules`."""
+        the model has no module of, or one whose weights another module shares, is refused
+        naming `finetune.target_modules`."""
         model = pretrained_model(module)
         if model is None:
             raise AppError(ErrorCode.CONFIG_INVALID, "finetune: LoRA needs a transformers model")
+        refuse_shared_targets(model, settings.targets)
         config = LoraConfig(
             r=settings.rank,
             lora_alpha=settings.alpha,

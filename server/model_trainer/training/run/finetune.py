@@ -103,16 +103,25 @@ def count_lora_parameters(backend: ModelBackend, arch: Architecture, settings: L
         return LoraAdapter.attach(model.module, settings).trainable_parameters()
 
 
-def weights_sha256(folder: ModelFolder) -> tuple[list[str], str]:
-    """The weight files' names and one SHA-256 over their contents, in name order."""
-    files = folder.weights()
-    if not files:
+def weights_sha256(folder: ModelFolder, with_config: bool = True) -> tuple[list[str], str]:
+    """The names of the files that make the model (`config.json`, unless `with_config` is
+    False, then the weight files in name order) and one SHA-256 over their contents in
+    that order: a changed config (another MLP width, ...) is another model as changed
+    weights are."""
+    weights = folder.weights()
+    if not weights:
         raise AppError(ErrorCode.DATA_INVALID, f"{FIELD}: the folder holds no weights")
+    files = [folder.config, *weights] if with_config else weights
     digest = hashlib.sha256()
     for path in files:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        try:
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except FileNotFoundError:
+            raise AppError(
+                ErrorCode.DATA_INVALID, f"{FIELD}: the folder holds no {path.name}"
+            ) from None
     return [p.name for p in files], digest.hexdigest()
 
 
@@ -121,17 +130,20 @@ def origin_folder(settings: Settings, layout: ArtifactLayout, origin: WeightsOri
 
 
 def check_weights(folder: ModelFolder, info: FinetuneInfo) -> None:
-    """Record the weights' hash at the first start; refuse weights that changed since (a
-    run that resumed on other weights would not be the run it was)."""
-    files, sha = weights_sha256(folder)
+    """Record the hash of the config and weights at the first start; refuse a folder whose
+    config or weights changed since (a run that resumed on another model would not be the
+    run it was). A run recorded before the config was hashed is checked as it was then."""
     origin = info.origin
-    if origin.weights_sha256 is None:
+    recorded = origin.weights_sha256
+    with_config = recorded is None or HF_CONFIG in origin.weights_files
+    files, sha = weights_sha256(folder, with_config)
+    if recorded is None:
         origin.weights_files, origin.weights_sha256 = files, sha
-    elif origin.weights_sha256 != sha:
+    elif recorded != sha:
         raise AppError(
             ErrorCode.CHECKPOINT_MISMATCH,
-            f"{FIELD}: the weights changed since the run started (sha256 "
-            f"{origin.weights_sha256[:12]} then, {sha[:12]} now)",
+            f"{FIELD}: the config or weights changed since the run started (sha256 "
+            f"{recorded[:12]} then, {sha[:12]} now)",
         )
 
 

@@ -98,8 +98,9 @@ class WeightsOrigin(BaseModel):
     """The folder's `config.json` says what family it is (the plugin that took it)."""
     weights_files: list[str] = []
     weights_sha256: str | None = None
-    """SHA-256 over the weight files in name order, taken when the run first starts; a
-    run that resumes refuses weights that changed since."""
+    """SHA-256 over `config.json` and then the weight files in name order (`weights_files`
+    says which), taken when the run first starts; a run that resumes refuses a config or
+    weights that changed since."""
 
 
 class LoraInfo(BaseModel):
