@@ -71,9 +71,10 @@ class WarmStopWorker(Worker):
     _stop_pending: int | None = None
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
-        # A stop that lands while the horse is being forked would otherwise be lost: the
-        # worker does not know the horse's pid yet, and the horse still has the worker's
-        # handler; the job would train on and the worker wait for it to the end.
+        # A stop that lands after the job was taken but before the horse's pid is known
+        # (while it is being forked, or just before) would otherwise be lost: the horse
+        # still has the worker's handler; the job would train on and the worker wait for
+        # it to the end.
         self._worker_pid, self._forking = os.getpid(), True
         try:
             super().fork_work_horse(job, queue)  # returns in the worker only
@@ -95,8 +96,10 @@ class WarmStopWorker(Worker):
             return
         if self.horse_pid:
             self._pass_stop_on(self.horse_pid, signum)
-        elif self._forking:
-            self._stop_pending = signum  # passed on as soon as the fork returns
+        else:
+            # Idle, forking, or between taking a job and forking its horse (RQ goes on to
+            # run a job it has taken): passed on as soon as a fork returns, if one comes.
+            self._stop_pending = signum
         super().request_stop(signum, frame)  # stop taking jobs; the next signal is cold
 
     def _pass_stop_on(self, horse: int, signum: int) -> None:
