@@ -67,7 +67,6 @@ class WarmStopWorker(Worker):
     _kill_timer: threading.Timer | None = None
 
     _worker_pid = 0
-    _forking = False
     _stop_pending: int | None = None
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
@@ -75,11 +74,8 @@ class WarmStopWorker(Worker):
         # (while it is being forked, or just before) would otherwise be lost: the horse
         # still has the worker's handler; the job would train on and the worker wait for
         # it to the end.
-        self._worker_pid, self._forking = os.getpid(), True
-        try:
-            super().fork_work_horse(job, queue)  # returns in the worker only
-        finally:
-            self._forking = False
+        self._worker_pid = os.getpid()
+        super().fork_work_horse(job, queue)  # returns in the worker only
         if self._stop_pending is not None and self.horse_pid:
             self._pass_stop_on(self.horse_pid, self._stop_pending)
 
@@ -89,10 +85,17 @@ class WarmStopWorker(Worker):
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
-    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+    def _in_horse_before_its_handler(self, signum: int) -> bool:
+        """A horse that has not yet put its own handler in place runs the worker's (either
+        of them: a stop just before the fork leaves `request_force_stop` installed, which
+        would ignore a signal within a second of the first). It is the same warm stop."""
         if self._worker_pid and os.getpid() != self._worker_pid:
-            # A horse that has not yet put its own handler in place: the same warm stop.
             WORKER_STOP.request(signal.Signals(signum).name)
+            return True
+        return False
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        if self._in_horse_before_its_handler(signum):
             return
         if self.horse_pid:
             self._pass_stop_on(self.horse_pid, signum)
@@ -116,6 +119,8 @@ class WarmStopWorker(Worker):
         self._kill_timer.start()
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
+        if self._in_horse_before_its_handler(signum):
+            return
         try:
             super().request_force_stop(signum, frame)  # returns when the signal came twice
         except SystemExit:
