@@ -52,7 +52,11 @@ class ErrorCode(StrEnum):
     QUEUE_FULL = "QUEUE_FULL"
     NOT_READY = "NOT_READY"
     STORAGE_FAILED = "STORAGE_FAILED"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+    """The shared artifact store (object storage) did not answer, after retries."""
     WORKER_LOST = "WORKER_LOST"
+    RANK_FAILED = "RANK_FAILED"
+    """A process of a run in several processes died or could not start; the group ended."""
     LEASE_LOST = "LEASE_LOST"
     CHECKPOINT_MISMATCH = "CHECKPOINT_MISMATCH"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -100,7 +104,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.QUEUE_FULL: 429,
     ErrorCode.NOT_READY: 503,
     ErrorCode.STORAGE_FAILED: 507,
+    ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.WORKER_LOST: 500,
+    ErrorCode.RANK_FAILED: 500,
     ErrorCode.LEASE_LOST: 409,
     ErrorCode.CHECKPOINT_MISMATCH: 409,
     ErrorCode.INTERNAL_ERROR: 500,
@@ -111,7 +117,9 @@ FAILURE_CLASS: dict[ErrorCode, FailureClass] = {
     ErrorCode.SERVER_BUSY: FailureClass.TRANSIENT,
     ErrorCode.NOT_READY: FailureClass.TRANSIENT,
     ErrorCode.STORAGE_FAILED: FailureClass.FATAL,
+    ErrorCode.STORE_UNAVAILABLE: FailureClass.TRANSIENT,
     ErrorCode.WORKER_LOST: FailureClass.TRANSIENT,
+    ErrorCode.RANK_FAILED: FailureClass.TRANSIENT,
     ErrorCode.LEASE_LOST: FailureClass.TRANSIENT,
     ErrorCode.INTERNAL_ERROR: FailureClass.FATAL,
     ErrorCode.TOKENIZER_TRAIN_FAILED: FailureClass.FATAL,

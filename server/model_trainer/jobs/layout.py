@@ -5,6 +5,7 @@ artifacts/
 ├── models/<id>/       manifest.json, logs.jsonl, metrics.jsonl, checkpoints/{last,best}.pt,
 │                      export/ (staged as .export.tmp/; a LoRA run's adapters alone in
 │                      export/adapter/ when asked), eval/{metrics.json,samples.jsonl}
+│                      .ranks/ (scratch of a run in several processes)
 │                      eval/<evl-id>/ (one evaluation: manifest.json, metrics.json,
 │                      samples.jsonl; eval/metrics.json alone is from before evaluations
 │                      were jobs)
@@ -111,6 +112,12 @@ class RunFolder(JobFolder):
     def export_staging(self) -> Path:
         """Where the export is written before it is renamed into place."""
         return self.path / ".export.tmp"
+
+    @property
+    def ranks(self) -> Path:
+        """Scratch of a run trained by several processes: their plan, rank 0's reports,
+        the worker's stop request (rewritten at each start)."""
+        return self.path / ".ranks"
 
     @property
     def adapter(self) -> Path:

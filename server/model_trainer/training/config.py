@@ -95,6 +95,10 @@ class DataSpec(CorpusText):
     holdout_strategy: HoldoutStrategy = HoldoutStrategy.RANDOM_LINES
 
 
+MAX_NPROC = 64
+"""Processes one run may use (one machine's GPUs, or a share of its cores)."""
+
+
 class TrainerSpec(RequestModel):
     """The optimisation: nanoGPT's knobs, with its small-model defaults."""
 
@@ -118,11 +122,29 @@ class TrainerSpec(RequestModel):
     device: DeviceChoice = "auto"
     precision: Precision = Precision.AUTO
     compile: CompileChoice = "auto"
+    nproc: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=MAX_NPROC,
+            description="processes that train the run together (torch.distributed, one per "
+            "GPU on CUDA); each takes batch_size / nproc of every batch",
+        ),
+    ] = 1
 
     @model_validator(mode="after")
     def _min_lr_below_lr(self) -> Self:
         if self.min_lr > self.learning_rate:
             raise ValueError("min_lr must not exceed learning_rate")
+        return self
+
+    @model_validator(mode="after")
+    def _batch_splits_over_processes(self) -> Self:
+        if self.batch_size % self.nproc:
+            raise ValueError(
+                f"batch_size {self.batch_size} does not split over nproc {self.nproc} "
+                "processes: each takes an equal share of every batch"
+            )
         return self
 
 

@@ -132,6 +132,15 @@ class Checkpointer:
         torch.set_rng_state(state.torch_rng())
         return meta, state.sampler_state()
 
+    def load_weights(self, name: str, model: LanguageModel, architecture: Architecture) -> None:
+        """Only the weights (those that train, for LoRA): what another process trained."""
+        state = LoadedState(self.folder / name)
+        meta = CheckpointMeta.model_validate(state.meta)
+        differ = architecture_mismatch(meta.architecture, architecture)
+        if differ is not None:
+            raise AppError(ErrorCode.CHECKPOINT_MISMATCH, f"{name} is of another model: {differ}")
+        state.load_model(model.module, self.trainable_only)
+
     def meta(self, name: str) -> CheckpointMeta:
         """The plain-value part of a checkpoint (step, tokens, best loss)."""
         return CheckpointMeta.model_validate(LoadedState(self.folder / name).meta)

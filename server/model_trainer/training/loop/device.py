@@ -42,6 +42,24 @@ def pick_device(choice: DeviceChoice) -> torch.device:
     return torch.device(choice)
 
 
+def check_ranks(device: torch.device, nproc: int) -> None:
+    """Refuse a run in more processes than this device can hold: one GPU per rank on CUDA;
+    none of torch's process-group backends runs on MPS."""
+    if nproc == 1 or device.type == "cpu":
+        return
+    if device.type == "mps":
+        raise AppError(
+            ErrorCode.DEVICE_UNAVAILABLE,
+            "trainer.nproc: a run in several processes needs CPUs or CUDA GPUs, not mps",
+        )
+    gpus = torch.cuda.device_count()
+    if nproc > gpus:
+        raise AppError(
+            ErrorCode.DEVICE_UNAVAILABLE,
+            f"trainer.nproc {nproc} needs one CUDA GPU per process; this worker has {gpus}",
+        )
+
+
 def wants_compile(choice: CompileChoice, device: torch.device) -> bool:
     """`torch.compile` pays on CUDA (fused kernels); on CPU its start-up cost dominates."""
     return choice == "on" or (choice == "auto" and device.type == "cuda")

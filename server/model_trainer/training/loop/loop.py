@@ -26,6 +26,7 @@ from model_trainer.training.loop.checkpoint import (
 )
 from model_trainer.training.loop.device import autocast
 from model_trainer.training.loop.optim import make_optimizer, set_lr
+from model_trainer.training.loop.parallel import Forward, LogitsFn, Replicas
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.loop.schedule import get_lr
 
@@ -145,8 +146,13 @@ def _eval_result(point: EvalPoint | None) -> EvalResult | None:
     return EvalResult(step=point.step, train_loss=point.train_loss, val_loss=point.val_loss)
 
 
-def _loss(model: LanguageModel, x: Tensor, y: Tensor) -> Tensor:
-    logits = model.logits(x)  # (B, T, V)
+STOP_STRENGTH = {None: 0, LoopEnd.WORKER_STOPPING: 1, LoopEnd.CANCELLED: 2}
+"""How ranks agree on a stop: the strongest wish of any rank wins (a cancel over a stop)."""
+_STOP_BY_STRENGTH = {strength: end for end, strength in STOP_STRENGTH.items()}
+
+
+def _loss(logits_of: LogitsFn, x: Tensor, y: Tensor) -> Tensor:
+    logits = logits_of(x)  # (B, T, V)
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
 
 
@@ -178,7 +184,7 @@ def estimate_loss(
         for _ in range(spec.eval_steps):
             x, y = sampler.next()
             with autocast(device, precision):
-                total += float(_loss(model, x.to(device), y.to(device)).item())
+                total += float(_loss(model.logits, x.to(device), y.to(device)).item())
         means[split] = total / spec.eval_steps
     module.train()
     return EvalResult(step=step, train_loss=means["train"], val_loss=means["val"])
@@ -186,6 +192,7 @@ def estimate_loss(
 
 def _optimizer_step(
     model: LanguageModel,
+    forward: Forward,
     optimizer: torch.optim.Optimizer,
     sampler: WindowSampler,
     spec: TrainerSpec,
@@ -193,14 +200,16 @@ def _optimizer_step(
     device: torch.device,
     precision: Precision,
 ) -> Tensor:
-    """Set lr, accumulate gradients over micro-batches, clip, step; returns the mean loss."""
+    """Set lr, accumulate gradients over micro-batches, clip, step; returns this rank's
+    mean loss."""
     set_lr(optimizer, lr)
     loss_sum = torch.zeros((), device=device)
-    for _ in range(spec.grad_accum_steps):
+    for micro in range(spec.grad_accum_steps):
         x, y = sampler.next()
-        with autocast(device, precision):
-            loss = _loss(model, x.to(device), y.to(device)) / spec.grad_accum_steps
-        torch.autograd.backward(loss)
+        with forward.accumulating(last=micro == spec.grad_accum_steps - 1):
+            with autocast(device, precision):
+                loss = _loss(forward, x.to(device), y.to(device)) / spec.grad_accum_steps
+            torch.autograd.backward(loss)
         loss_sum += loss.detach()
     if spec.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.module.parameters(), spec.grad_clip)
@@ -260,10 +269,19 @@ class _Checkpoints:
         arch: Architecture,
         config_json: str,
         hooks: LoopHooks,
+        writer: bool = True,
     ) -> None:
         self._checkpointer, self._model, self._optimizer = checkpointer, model, optimizer
         self._sampler, self._arch, self._config_json = sampler, arch, config_json
         self._hooks = hooks
+        self._writer = writer
+        """Whether this process writes (rank 0 of a run in several processes)."""
+
+    def start(self) -> _State:
+        """The state to train on from (the last checkpoint's, or a fresh one), announced."""
+        resumed = self.resume()
+        self._hooks.on_start(resumed.step if resumed else None)
+        return resumed or _State()
 
     def resume(self) -> _State | None:
         """The state saved in the last checkpoint, restored into model, optimizer, sampler
@@ -285,6 +303,8 @@ class _Checkpoints:
         )
 
     def save(self, name: str, state: _State) -> None:
+        if not self._writer:
+            return
         meta = CheckpointMeta(
             step=state.step,
             tokens_seen=state.tokens_seen,
@@ -317,6 +337,29 @@ def _progress(
     )
 
 
+def _set_up(
+    model: LanguageModel,
+    arch: Architecture,
+    spec: TrainerSpec,
+    data: TrainingData,
+    device: torch.device,
+    group: Replicas,
+) -> tuple[Forward, torch.optim.Optimizer, WindowSampler]:
+    """The model on the device, how training calls it, its optimizer, this rank's sampler."""
+    module = model.module.to(device)
+    forward = group.forward(model, device)
+    optimizer = make_optimizer(module, spec, device)
+    sampler = WindowSampler(
+        data.train, arch.max_seq_len, spec.batch_size, spec.seed, group.rank, group.world
+    )
+    return forward, optimizer, sampler
+
+
+def _agreed_stop(hooks: LoopHooks, group: Replicas, device: torch.device) -> LoopEnd | None:
+    """This process's wish to stop, agreed with the other ranks' (all stop at one step)."""
+    return _STOP_BY_STRENGTH[group.agree(STOP_STRENGTH[hooks.should_stop()], device)]
+
+
 def train_loop(
     model: LanguageModel,
     arch: Architecture,
@@ -327,19 +370,20 @@ def train_loop(
     checkpointer: Checkpointer,
     hooks: LoopHooks,
     config_json: str,
+    replicas: Replicas | None = None,
 ) -> LoopOutcome:
     """Train to `spec.max_steps`, resuming from the last checkpoint when there is one;
-    returns how it ended (completed, cancelled, worker stopping, diverged)."""
+    returns how it ended (completed, cancelled, worker stopping, diverged). With `replicas`
+    of several ranks, this process trains its share of each batch and only rank 0 saves."""
     # set up: model on the device, optimizer, sampler; resume from the last checkpoint
-    module = model.module.to(device)
-    optimizer = make_optimizer(module, spec, device)
-    sampler = WindowSampler(data.train, arch.max_seq_len, spec.batch_size, spec.seed)
-    saver = _Checkpoints(checkpointer, model, optimizer, sampler, arch, config_json, hooks)
-    resumed = saver.resume()
-    hooks.on_start(resumed.step if resumed else None)
-    s = resumed or _State()
+    group = replicas or Replicas()
+    forward, optimizer, sampler = _set_up(model, arch, spec, data, device, group)
+    saver = _Checkpoints(
+        checkpointer, model, optimizer, sampler, arch, config_json, hooks, group.writer
+    )
+    s = saver.start()
     tokens_per_step = spec.batch_size * arch.max_seq_len * spec.grad_accum_steps
-    module.train()
+    model.module.train()
     s.restart_clock()
     while True:
         # evaluate (and keep the best weights) every eval_interval steps and at the end
@@ -358,17 +402,17 @@ def train_loop(
         if s.step >= spec.max_steps:
             return s.outcome(LoopEnd.COMPLETED)
         # stop when cancelled or the worker is stopping, with the last checkpoint saved
-        if (stop := hooks.should_stop()) is not None:
+        if (stop := _agreed_stop(hooks, group, device)) is not None:
             saver.save(LAST, s)
             return s.outcome(stop)
         # one optimizer step: lr, micro-batches, clip, step, clear
         lr = get_lr(s.step, spec)
-        loss = _optimizer_step(model, optimizer, sampler, spec, lr, device, precision)
+        loss = _optimizer_step(model, forward, optimizer, sampler, spec, lr, device, precision)
         s.step += 1
         s.tokens_seen += tokens_per_step
         # report every log_interval steps
         if s.step % spec.log_interval == 0 or s.step == spec.max_steps:
-            train_loss = float(loss.item())
+            train_loss = float(group.mean(loss).item())
             if (bad := divergence(train_loss, s.step)) is not None:
                 return s.outcome(LoopEnd.DIVERGED, bad)
             s.rate = s.measure(tokens_per_step)

@@ -4,17 +4,21 @@
 named in pyproject as exempt from `disallow_any_expr`. What leaves it is typed: tensors, the
 checkpoint's metadata as JSON, and a `LoadedState` whose parts are applied to a module and an
 optimizer here, where their types are checked. `transformers`' model class is typed with
-`Any` too: a module is narrowed to it here (`pretrained_model`), for `peft`.
+`Any` too: a module is narrowed to it here (`pretrained_model`), for `peft`. Calling a module
+is untyped as well: `DistributedDataParallel`'s forward is called here (`ReplicatedLogits`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO
 
 import torch
 from pydantic import TypeAdapter, ValidationError
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from transformers import PreTrainedModel
 
 from model_trainer.core.errors import AppError, ErrorCode
@@ -112,3 +116,37 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 def pretrained_model(module: nn.Module) -> PreTrainedModel | None:
     """`module` as a `transformers` model (what `peft` adapts), or None if it is not one."""
     return module if isinstance(module, PreTrainedModel) else None
+
+
+class _Logits(nn.Module):
+    """A model's `logits` as a module's forward, so that `DistributedDataParallel` (which
+    calls its module) runs through whatever forward the plugin's `logits` uses."""
+
+    def __init__(self, module: nn.Module, logits: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.inner = module  # registers the parameters DDP synchronises
+        self._logits = logits
+
+    def forward(self, idx: Tensor) -> Tensor:
+        return self._logits(idx)
+
+
+class ReplicatedLogits:
+    """`logits` through `DistributedDataParallel`: gradients are averaged over the ranks
+    during backward (bucketed, overlapped with it), not after."""
+
+    def __init__(
+        self, module: nn.Module, logits: Callable[[Tensor], Tensor], device: torch.device
+    ) -> None:
+        ids = [device.index] if device.type == "cuda" else None
+        self._ddp = DistributedDataParallel(_Logits(module, logits), device_ids=ids)
+
+    def __call__(self, idx: Tensor) -> Tensor:
+        out = self._ddp(idx)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"logits gave {type(out).__name__}, not a tensor")
+        return out
+
+    def no_sync(self) -> AbstractContextManager[None]:
+        """Accumulate gradients locally (every micro-batch but a step's last)."""
+        return self._ddp.no_sync()

@@ -115,10 +115,22 @@ def judge_memory(
     lora_parameters: int = 0,
 ) -> MemoryJudgement:
     """The step's estimate and `memory_fraction` of the device's memory (a worker's RAM, or
-    its GPU's), without judging yet."""
+    its GPU's), without judging yet. A run in `nproc` processes needs on each GPU one
+    rank's share; in a machine's memory, every rank's (each holds the whole model and its
+    optimizer state) and the work horse's besides."""
+    ranks = spec.nproc
+    need = step_memory(arch, backend, spec.batch_size // ranks, lora_parameters)
+    overhead = 0
+    if device.kind != "cuda":
+        need = StepMemory(
+            parameters=need.parameters,
+            state_bytes=need.state_bytes * ranks,
+            activation_bytes=need.activation_bytes * ranks,
+        )
+        overhead = PROCESS_BYTES * (ranks + 1 if ranks > 1 else 1)
     return MemoryJudgement(
-        need=step_memory(arch, backend, spec.batch_size, lora_parameters),
-        overhead_bytes=PROCESS_BYTES if device.kind != "cuda" else 0,
+        need=need,
+        overhead_bytes=overhead,
         device=device,
         memory_fraction=limits.memory_fraction,
         budget_bytes=int(device.memory_bytes * limits.memory_fraction),

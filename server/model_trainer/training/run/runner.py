@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from model_trainer.infra.atomic import make_readable
 from model_trainer.infra.paths import corpus_files
 from model_trainer.infra.versions import library_versions
 from model_trainer.jobs.kind import Ending
-from model_trainer.jobs.layout import RunFolder
+from model_trainer.jobs.layout import ArtifactLayout, RunFolder
 from model_trainer.jobs.lifecycle import JobBody, JobContext
 from model_trainer.jobs.stopping import WORKER_STOP, StopRequest
 from model_trainer.tokenizers.hf_export import exported_special_tokens
@@ -25,8 +26,9 @@ from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.training.config import Precision
 from model_trainer.training.data.dataset import PreparedDataset, load_tokens, prepare_dataset
-from model_trainer.training.loop.checkpoint import Checkpointer
+from model_trainer.training.loop.checkpoint import LAST, Checkpointer
 from model_trainer.training.loop.device import (
+    check_ranks,
     device_capacity,
     device_info,
     pick_device,
@@ -45,6 +47,8 @@ from model_trainer.training.run.finetune import check_weights, origin_folder, pr
 from model_trainer.training.run.hooks import RunReporter
 from model_trainer.training.run.kind import RunKind, completed_artifacts
 from model_trainer.training.run.manifest import RunManifest
+from model_trainer.training.run.rank_messages import RankPlan
+from model_trainer.training.run.ranks import train_in_ranks
 
 
 def summarise(manifest: RunManifest, outcome: LoopOutcome) -> None:
@@ -60,6 +64,24 @@ def summarise(manifest: RunManifest, outcome: LoopOutcome) -> None:
     manifest.progress.tokens_seen = outcome.tokens_seen
 
 
+def initial_model(
+    settings: Settings, layout: ArtifactLayout, manifest: RunManifest, backend: ModelBackend
+) -> tuple[LanguageModel, LoraAdapter | None]:
+    """A new model of the architecture, or the weights `model.init_from` names (checked to
+    be those the run started from), with LoRA adapters when asked. Every process of a run
+    builds it the same way (from the run's seed, set before)."""
+    finetune = manifest.finetune
+    if finetune is None:
+        return backend.build(manifest.architecture), None
+    folder = origin_folder(settings, layout, finetune.origin)
+    check_weights(folder, finetune)
+    model, adapter = pretrained(backend, folder, manifest.architecture, finetune)
+    finetune.trainable_parameters = sum(
+        p.numel() for p in model.module.parameters() if p.requires_grad
+    )
+    return model, adapter
+
+
 @dataclass(frozen=True)
 class _Ready:
     """What preparing a run gives training: where, on what, with which model."""
@@ -69,6 +91,7 @@ class _Ready:
     data: TrainingData
     model: LanguageModel
     precision: Precision
+    dataset: PreparedDataset
     adapter: LoraAdapter | None = None
     """A LoRA run's adapters (only they train; the export merges them in)."""
 
@@ -131,15 +154,17 @@ class RunTraining(JobBody[RunManifest]):
     def _prepare(self, manifest: RunManifest, log: Log) -> _Ready:
         """The device, the token ids of both splits, and the model in its precision."""
         device, backend = self._start(manifest, log)
-        data = self._load_data(manifest, log)
+        dataset = self._dataset(manifest, log)
+        data = self._load_data(manifest, dataset)
         model, precision, adapter = self._build(manifest, device, backend, log)
-        return _Ready(device, backend, data, model, precision, adapter)
+        return _Ready(device, backend, data, model, precision, dataset, adapter)
 
     def _start(self, manifest: RunManifest, log: Log) -> tuple[torch.device, ModelBackend]:
         """Pick the device, check the run fits it, and record the run as running."""
         spec, arch = manifest.config.trainer, manifest.architecture
         set_threads(self._settings.worker.threads)
         device = pick_device(spec.device)
+        check_ranks(device, spec.nproc)
         prepare_device(device)
         # Again here: the API judged by the roomiest worker (or its own machine); this one
         # may have less, and a step that does not fit would be killed by the OOM killer.
@@ -157,10 +182,9 @@ class RunTraining(JobBody[RunManifest]):
         log.info("run_started", device=str(device), parameters=manifest.parameters)
         return device, backend
 
-    def _load_data(self, manifest: RunManifest, log: Log) -> TrainingData:
-        """The run's dataset, prepared (or reused) and memory-mapped; each split must hold
-        at least one window."""
-        dataset = self._dataset(manifest, log)
+    def _load_data(self, manifest: RunManifest, dataset: PreparedDataset) -> TrainingData:
+        """The run's dataset, prepared (or reused), memory-mapped; each split must hold at
+        least one window."""
         manifest.dataset = dataset.info
         data = TrainingData(
             train=load_tokens(dataset.train_path(), dataset.info.dtype),
@@ -204,7 +228,7 @@ class RunTraining(JobBody[RunManifest]):
         chosen (or chosen before: a resumed run computes as it began), compiled when asked."""
         spec, arch, earlier = manifest.config.trainer, manifest.architecture, manifest.device
         torch.manual_seed(spec.seed)  # the same initial weights for the same seed
-        model, adapter = self._initial_model(manifest, backend)
+        model, adapter = initial_model(self._settings, self._kind.layout, manifest, backend)
         choice = choose_precision(spec.precision, device, model, arch, earlier)
         peak = device_peak(device, choice.precision, self._kind.layout.peak_flops)
         manifest.device = device_info(device, choice.precision, choice.reason, peak)
@@ -213,22 +237,6 @@ class RunTraining(JobBody[RunManifest]):
         if wants_compile(spec.compile, device):
             model.compile()
         return model, choice.precision, adapter
-
-    def _initial_model(
-        self, manifest: RunManifest, backend: ModelBackend
-    ) -> tuple[LanguageModel, LoraAdapter | None]:
-        """A new model of the architecture, or the weights `model.init_from` names (checked
-        to be those the run started from), with LoRA adapters when asked."""
-        finetune = manifest.finetune
-        if finetune is None:
-            return backend.build(manifest.architecture), None
-        folder = origin_folder(self._settings, self._kind.layout, finetune.origin)
-        check_weights(folder, finetune)
-        model, adapter = pretrained(backend, folder, manifest.architecture, finetune)
-        finetune.trainable_parameters = sum(
-            p.numel() for p in model.module.parameters() if p.requires_grad
-        )
-        return model, adapter
 
     def _train(
         self, manifest: RunManifest, job: JobContext, ready: _Ready, clock: AttemptClock
@@ -248,6 +256,8 @@ class RunTraining(JobBody[RunManifest]):
             flops_per_token=ready.backend.flops_per_token(manifest.architecture),
         )
         try:
+            if manifest.config.trainer.nproc > 1:
+                return self._train_in_ranks(manifest, job, ready, folder, reporter)
             return train_loop(
                 ready.model,
                 manifest.architecture,
@@ -261,6 +271,37 @@ class RunTraining(JobBody[RunManifest]):
             )
         finally:
             reporter.close()
+
+    def _train_in_ranks(
+        self,
+        manifest: RunManifest,
+        job: JobContext,
+        ready: _Ready,
+        folder: RunFolder,
+        reporter: RunReporter,
+    ) -> LoopOutcome:
+        """Train in `trainer.nproc` processes; this one keeps owning the run (reports,
+        stops) and takes the final weights from rank 0's last checkpoint for the export."""
+        nproc, dataset = manifest.config.trainer.nproc, ready.dataset
+        # On CPU the ranks share the worker's cores; on GPUs each has its own device.
+        cpu = ready.device.type == "cpu"
+        threads = max(1, self._settings.worker.threads // nproc) if cpu else 1
+        plan = RankPlan(
+            run_id=manifest.run_id,
+            artifacts_root=str(self._kind.layout.root.resolve()),
+            train_path=str(dataset.train_path()),
+            val_path=str(dataset.val_path()),
+            dtype=dataset.info.dtype,
+            threads=threads,
+            worker_pid=os.getpid(),
+        )
+        outcome = train_in_ranks(folder, plan, nproc, reporter, job.log)
+        if outcome.end is LoopEnd.COMPLETED:
+            checkpointer = Checkpointer(
+                folder.checkpoints, trainable_only=ready.adapter is not None
+            )
+            checkpointer.load_weights(LAST, ready.model, manifest.architecture)
+        return outcome
 
     def _export_adapter(self, folder: RunFolder, manifest: RunManifest, ready: _Ready) -> list[str]:
         """A LoRA run's adapters: saved alone into the staged export when asked (their
