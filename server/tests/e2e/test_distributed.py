@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from safetensors.torch import load_file
 
 from model_trainer.api.app import create_app
+from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import MetricsPublic, RunPublic, RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.core.settings import Settings, WorkerSettings
@@ -234,6 +235,25 @@ def test_a_cancelled_run_stops_every_rank_at_one_step(client: TestClient, tokeni
     assert final.status == "cancelled", final.message
     assert "checkpoint saved" in (final.message or "")
     assert _gone(run_id), _processes_of(run_id)
+
+
+def test_a_batch_that_does_not_split_over_the_processes_is_refused(
+    client: TestClient, tokenizer: str
+) -> None:
+    body = _body(tokenizer, 2, 10)
+    trainer = body["trainer"]
+    assert isinstance(trainer, dict)
+    for bad, words in (
+        ({"batch_size": 9}, "batch_size 9 does not split over nproc 2"),
+        ({"nproc": 0}, "trainer.nproc"),
+        ({"nproc": 65}, "trainer.nproc"),
+        ({"nproc": 1.5}, "trainer.nproc"),
+    ):
+        answer = client.post("/runs/train", json=body | {"trainer": trainer | bad})
+        assert answer.status_code == 422, answer.text
+        error = ErrorBody.model_validate_json(answer.content)
+        assert error.code == "CONFIG_INVALID" and words in error.message, error
+        assert error.request_id
 
 
 def test_a_warm_stop_reaches_every_rank_and_the_run_resumes_elsewhere(

@@ -136,6 +136,8 @@ def train_in_ranks(
         # train on (or write) for a run this process no longer owns.
         _kill(launcher)
         raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # all it held went to the reporter
     return _judged(launcher.returncode, outcome, log)
 
 
