@@ -14,14 +14,15 @@ from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.settings import LimitSettings
 from model_trainer.infra.workers import DeviceCapacity
-from model_trainer.training.config import TrainerSpec
+from model_trainer.training.config import Precision, TrainerSpec
 from model_trainer.training.data.sampler import WindowSampler
-from model_trainer.training.loop.device import check_ranks
+from model_trainer.training.loop.device import DeviceInfo, check_ranks
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.model_registry import discover_models
 from model_trainer.training.run.budget import judge_memory
 from model_trainer.training.run.rank_messages import Failed, Progressed, Started
 from model_trainer.training.run.ranks import ReportReader, launcher_command
+from model_trainer.training.run.runner import rank_threads
 
 
 def _tokens() -> np.ndarray[tuple[int], np.dtype[np.uint16]]:
@@ -107,3 +108,24 @@ def test_the_launcher_is_torchs_own_without_restarts(tmp_path: Path) -> None:
     assert command[1:3] == ["-m", "torch.distributed.run"]
     assert "--nproc-per-node=2" in command and "--max-restarts=0" in command
     assert "--standalone" in command
+
+
+def test_the_runs_peak_counts_a_gpu_per_process_but_shared_cores_once() -> None:
+    def info(device: str) -> DeviceInfo:
+        return DeviceInfo(
+            device=device,
+            name="x",
+            precision=Precision.FP32,
+            threads=1,
+            cpu="x",
+            torch="x",
+            peak_flops=1e12,
+            processes=2,
+        )
+
+    assert info("cuda:0").run_peak_flops == 2e12
+    assert info("cpu").run_peak_flops == 1e12
+    assert rank_threads(8, 2, torch.device("cpu")) == 4
+    assert rank_threads(8, 1, torch.device("cpu")) == 8
+    assert rank_threads(1, 4, torch.device("cpu")) == 1
+    assert rank_threads(8, 2, torch.device("cuda")) == 1

@@ -29,6 +29,16 @@ class DeviceInfo(BaseModel):
     torch: str
     peak_flops: float | None = None
     """The device's matmul FLOP/s in `precision`, measured on this machine (for MFU)."""
+    processes: int = 1
+    """Processes that train the run (`trainer.nproc`); `threads` is each one's."""
+
+    @property
+    def run_peak_flops(self) -> float | None:
+        """The peak the run as a whole can reach: one device's per process on CUDA (a GPU
+        each); on a CPU the processes share the cores the peak was measured with."""
+        if self.peak_flops is None:
+            return None
+        return self.peak_flops * (self.processes if self.device.startswith("cuda") else 1)
 
 
 def pick_device(choice: DeviceChoice) -> torch.device:
@@ -99,6 +109,8 @@ def device_info(
     precision: Precision,
     reason: str = "",
     peak_flops: float | None = None,
+    processes: int = 1,
+    threads: int | None = None,
 ) -> DeviceInfo:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
     return DeviceInfo(
@@ -106,7 +118,8 @@ def device_info(
         name=name,
         precision=precision,
         precision_reason=reason,
-        threads=torch.get_num_threads(),
+        threads=threads or torch.get_num_threads(),
+        processes=processes,
         cpu=_cpu_model(),
         torch=torch.__version__,
         peak_flops=peak_flops,

@@ -64,6 +64,14 @@ def summarise(manifest: RunManifest, outcome: LoopOutcome) -> None:
     manifest.progress.tokens_seen = outcome.tokens_seen
 
 
+def rank_threads(worker_threads: int, nproc: int, device: torch.device) -> int:
+    """Each process's threads: on CPU the ranks share the worker's cores out; a process
+    that drives a GPU needs few, but a lone process keeps what it had."""
+    if nproc == 1:
+        return worker_threads
+    return max(1, worker_threads // nproc) if device.type == "cpu" else 1
+
+
 def initial_model(
     settings: Settings, layout: ArtifactLayout, manifest: RunManifest, backend: ModelBackend
 ) -> tuple[LanguageModel, LoraAdapter | None]:
@@ -231,7 +239,9 @@ class RunTraining(JobBody[RunManifest]):
         model, adapter = initial_model(self._settings, self._kind.layout, manifest, backend)
         choice = choose_precision(spec.precision, device, model, arch, earlier)
         peak = device_peak(device, choice.precision, self._kind.layout.peak_flops)
-        manifest.device = device_info(device, choice.precision, choice.reason, peak)
+        nproc = spec.nproc
+        threads = rank_threads(self._settings.worker.threads, nproc, device)
+        manifest.device = device_info(device, choice.precision, choice.reason, peak, nproc, threads)
         self._kind.write(manifest)
         log.info("precision_chosen", precision=str(choice.precision), reason=choice.reason)
         if wants_compile(spec.compile, device):
@@ -283,9 +293,7 @@ class RunTraining(JobBody[RunManifest]):
         """Train in `trainer.nproc` processes; this one keeps owning the run (reports,
         stops) and takes the final weights from rank 0's last checkpoint for the export."""
         nproc, dataset = manifest.config.trainer.nproc, ready.dataset
-        # On CPU the ranks share the worker's cores; on GPUs each has its own device.
-        cpu = ready.device.type == "cpu"
-        threads = max(1, self._settings.worker.threads // nproc) if cpu else 1
+        threads = rank_threads(self._settings.worker.threads, nproc, ready.device)
         plan = RankPlan(
             run_id=manifest.run_id,
             artifacts_root=str(self._kind.layout.root.resolve()),
