@@ -19,6 +19,7 @@ from model_trainer.infra.inference_pool import InferencePool
 from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import RqJobQueue
+from model_trainer.infra.storage import open_storage, use_storage
 from model_trainer.infra.workers import WorkerDirectory
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.jobs.lifecycle import JobLifecycle
@@ -28,7 +29,7 @@ from model_trainer.orchestrators.corpus import CorpusCatalog
 from model_trainer.orchestrators.dashboard import DashboardAssets
 from model_trainer.orchestrators.evaluations import EvaluationOrchestrator
 from model_trainer.orchestrators.run_logs import RunLogFollower
-from model_trainer.orchestrators.runs import RunOrchestrator
+from model_trainer.orchestrators.runs import RunOrchestrator, run_route
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
 from model_trainer.tokenizers.kind import TokenizerKind
 from model_trainer.tokenizers.manifest import TokenizerManifest
@@ -79,7 +80,8 @@ WORKER_TTL_FACTOR = 3.0
 def build_registry(settings: Settings) -> Registry:
     """Process-wide services are built once here; per-use services come from factories."""
     registry = Registry()
-    layout = ArtifactLayout(settings.artifacts_root)
+    # Manifests meet the store wherever they are read or written: the choice is process-wide
+    layout = ArtifactLayout(use_storage(open_storage(settings)).root)
     redis = RedisStore(settings.redis_url)
     registry.on_close(redis.close)
     backends = discover_tokenizers(settings.plugins.prefer)
@@ -171,7 +173,7 @@ def _tokenizer_jobs(c: Container) -> JobLifecycle[TokenizerManifest]:
 def _run_jobs(c: Container) -> JobLifecycle[RunManifest]:
     kind, settings = c.get(RUN_KIND), c.get(SETTINGS)
     body = RunTraining(settings, c.get(TOKENIZER_BACKENDS), c.get(MODELS), kind, c.get(EVENTS))
-    return JobLifecycle(kind, body, settings.worker, c.get(QUEUE))
+    return JobLifecycle(kind, body, settings.worker, c.get(QUEUE), route=run_route)
 
 
 def _eval_jobs(c: Container) -> JobLifecycle[EvalManifest]:
@@ -185,7 +187,7 @@ def _recovery(c: Container) -> Recovery:
     worker, queue = c.get(SETTINGS).worker, c.get(QUEUE)
     tokenizer_kind, run_kind = c.get(TOKENIZER_KIND), c.get(RUN_KIND)
     tokenizers = JobReconciler(tokenizer_kind, worker, queue)
-    runs = JobReconciler(run_kind, worker, queue)
+    runs = JobReconciler(run_kind, worker, queue, route=run_route)  # CUDA runs to CUDA's queue
     eval_kind = c.get(EVAL_KIND)
     return Recovery([tokenizers, runs, JobReconciler(eval_kind, worker, queue)])
 

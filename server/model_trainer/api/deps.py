@@ -19,6 +19,7 @@ from model_trainer.core.container import Container, Registry
 from model_trainer.core.contracts.queue import JobQueue
 from model_trainer.infra.inference_pool import InferencePool
 from model_trainer.infra.redis_store import RedisStore
+from model_trainer.infra.workers import WorkerDirectory
 from model_trainer.orchestrators.artifacts import ArtifactStore
 from model_trainer.orchestrators.corpus import CorpusCatalog
 from model_trainer.orchestrators.dashboard import DashboardAssets
@@ -41,6 +42,7 @@ from model_trainer.services import (
     TOKENIZER_BACKENDS,
     TOKENIZER_LOGS,
     TOKENIZERS,
+    WORKERS,
 )
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.training.model_registry import ModelRegistry
@@ -82,6 +84,10 @@ async def get_redis(container: ContainerDep) -> RedisStore:
 
 async def get_queue(container: ContainerDep) -> JobQueue:
     return container.get(QUEUE)
+
+
+async def get_workers(container: ContainerDep) -> WorkerDirectory:
+    return container.get(WORKERS)
 
 
 async def get_tokenizers(container: ContainerDep) -> TokenizerOrchestrator:
@@ -134,6 +140,7 @@ async def get_models(container: ContainerDep) -> ModelRegistry:
 
 RedisDep = Annotated[RedisStore, Depends(get_redis)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
+WorkersDep = Annotated[WorkerDirectory, Depends(get_workers)]
 TokenizersDep = Annotated[TokenizerOrchestrator, Depends(get_tokenizers)]
 RunsDep = Annotated[RunOrchestrator, Depends(get_runs)]
 EvaluationsDep = Annotated[EvaluationOrchestrator, Depends(get_evaluations)]

@@ -117,7 +117,7 @@ def run_demo(settings: Settings, host: str, port: int, keep_running: bool) -> in
         stack.announce()
         with ApiClient(stack.base, settings.security.api_key) as client:
             try:
-                code = walk_through(client, settings.artifacts_root.resolve())
+                code = walk_through(client, settings.artifacts_folder.resolve())
             except ApiError as exc:
                 SESSION.err.print(Text(f"error: {exc.one_line()}", style="red"))
                 code = 1

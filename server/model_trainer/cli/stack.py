@@ -64,7 +64,7 @@ class LocalStack:
         self.settings = settings
         self.host, self.port, self.workers = host, port, workers
         self.base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-        self.logs = ArtifactLayout(settings.artifacts_root.resolve()).service_logs
+        self.logs = ArtifactLayout(settings.artifacts_folder.resolve()).service_logs
         self._stack = ExitStack()
         self._procs: list[subprocess.Popen[bytes]] = []
         self._log_of: dict[int, tuple[Path, int]] = {}
@@ -82,22 +82,29 @@ class LocalStack:
         self._stack.close()
 
     def _start(self) -> None:
-        self.settings.artifacts_root.mkdir(parents=True, exist_ok=True)
+        self.settings.artifacts_folder.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         redis_url = self._stack.enter_context(redis_for(self.settings))
         env = dict(os.environ) | {
             "REDIS_URL": redis_url,
-            "ARTIFACTS_ROOT": str(self.settings.artifacts_root.resolve()),
+            "ARTIFACTS_ROOT": self.settings.artifacts_url
+            or str(self.settings.artifacts_root.resolve()),
             "CORPUS_ROOT": str(self.settings.corpus_root.resolve()),
         }
         # Stopped in reverse: the API first, then the workers (warm), then Redis.
         for n in range(self.workers):
             name = "worker" if self.workers == 1 else f"worker-{n + 1}"
-            self._spawn(["worker"], env, self.logs / f"{name}.log")
-        self._spawn(
-            ["api", "--host", self.host, "--port", str(self.port)], env, self.logs / "api.log"
-        )
+            self._spawn(["worker"], self._cached(env, name), self.logs / f"{name}.log")
+        api = ["api", "--host", self.host, "--port", str(self.port)]
+        self._spawn(api, self._cached(env, "api"), self.logs / "api.log")
         self._wait_ready()
+
+    def _cached(self, env: dict[str, str], service: str) -> dict[str, str]:
+        """With artifacts in object storage, each service its own cache folder."""
+        if self.settings.artifacts_url is None:
+            return env
+        cache = self.settings.artifacts_cache.resolve() / service
+        return env | {"ARTIFACTS_CACHE": str(cache)}
 
     def _spawn(self, args: list[str], env: dict[str, str], log: Path) -> None:
         handle = self._stack.enter_context(log.open("ab"))

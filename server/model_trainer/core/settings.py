@@ -6,8 +6,18 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from model_trainer.core.contracts.queue import Capability
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 HostName = Annotated[str, Field(pattern=r"^(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])$")]
@@ -45,6 +55,9 @@ class SecuritySettings(BaseModel):
     host is answered."""
 
 
+_NAMES: TypeAdapter[list[str]] = TypeAdapter(list[str])
+
+
 class WorkerSettings(BaseModel):
     """How a worker process runs jobs."""
 
@@ -53,7 +66,13 @@ class WorkerSettings(BaseModel):
     threads: Annotated[int, Field(ge=1, le=512)] = _default_threads()
     """CPU threads a worker gives each job (torch and the tokenizer trainers)."""
     queue_name: str = "model-trainer"
-    """The RQ queue the API fills and the workers take jobs from; both must agree."""
+    """The base name of the RQ queues the API fills and the workers take jobs from; both must
+    agree. CPU work (tokenizers, evaluations, runs on `cpu`, `auto` or `mps`) goes on this
+    queue itself, runs on `cuda` on `<queue_name>-cuda`."""
+    queues: Annotated[list[Capability] | None, NoDecode] = None
+    """What this worker serves: `cpu`, `cuda` or both, comma-separated (`cpu,cuda`) or as
+    JSON (`["cpu", "cuda"]`). Unset: `cpu`, plus `cuda` when the machine has an NVIDIA GPU.
+    A worker told to serve `cuda` on a machine without one refuses to start."""
     heartbeat_interval_s: Annotated[float, Field(gt=0, le=300)] = 2.0
     """Seconds between a running job's heartbeats."""
     heartbeat_ttl_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
@@ -72,6 +91,35 @@ class WorkerSettings(BaseModel):
     stop_grace_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     """How long a stopping worker (SIGTERM) lets its job finish the step, save and queue
     itself again before killing it; set it below your supervisor's own kill timeout."""
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _split_queues(cls, value: object) -> object:
+        """`cpu,cuda` as well as JSON; blank means unset (the machine decides)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return None
+        if text.startswith("["):
+            try:
+                return _NAMES.validate_json(text)
+            except ValidationError:
+                raise ValueError('not a JSON list of names, e.g. ["cpu", "cuda"]') from None
+        return [part.strip() for part in text.split(",")]
+
+    @field_validator("queues")
+    @classmethod
+    def _distinct_queues(cls, value: list[Capability] | None) -> list[Capability] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("name at least one of cpu, cuda (or leave it unset)")
+        distinct: list[Capability] = []
+        for capability in value:  # `cpu,cpu` means cpu; the order is kept
+            if capability not in distinct:
+                distinct.append(capability)
+        return distinct
 
 
 class PluginSettings(BaseModel):
@@ -139,6 +187,26 @@ class DiscordSettings(BaseModel):
     """How often a watched, running run gets a progress summary with a loss chart."""
 
 
+class StoreSettings(BaseModel):
+    """How a process talks to an object store behind `ARTIFACTS_ROOT=s3://...`."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    """Tries of one upload or download before it fails `STORE_UNAVAILABLE` (8 tries wait
+    about 40 s in all)."""
+    first_delay_s: Annotated[float, Field(ge=0, le=60)] = 0.5
+    """The wait after the first failed try; each later wait doubles."""
+    max_delay_s: Annotated[float, Field(ge=0, le=600)] = 8.0
+    """No single wait between tries is longer than this."""
+    refresh_s: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    """How long the API trusts the manifest it last fetched before asking the store again."""
+
+
+STORE_SCHEME = "s3://"
+"""`ARTIFACTS_ROOT` in object storage: `s3://bucket/prefix`."""
+
+
 class Settings(BaseSettings):
     """Process-wide configuration; env names are `REDIS_URL`, `WORKER__THREADS`, ..."""
 
@@ -154,7 +222,14 @@ class Settings(BaseSettings):
     api_base_url: str = "http://127.0.0.1:8000"
     """Where clients (the CLI, the Discord bot) reach the API."""
     artifacts_root: Path = Path("artifacts")
-    """Where tokenizers, runs and their logs are written."""
+    """Where tokenizers, runs and their logs are written: a folder, or object storage as
+    `s3://bucket/prefix` (configured by `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID` and
+    `AWS_SECRET_ACCESS_KEY`), which every API and worker process then shares."""
+    artifacts_cache: Path = Path("artifacts-cache")
+    """With `ARTIFACTS_ROOT` in object storage: this process's local copy of what it reads and
+    writes (encoded datasets stay here only). Give each process its own."""
+    store: StoreSettings = StoreSettings()
+    """Retries and refreshes of the object store."""
     corpus_root: Path = Path("corpus")
     """The only folder training text is read from; request paths are relative to it."""
     models_root: Path = Path("models")
@@ -178,3 +253,19 @@ class Settings(BaseSettings):
     """Ceilings per request."""
     discord: DiscordSettings = DiscordSettings()
     """The Discord status bot."""
+
+    @property
+    def artifacts_url(self) -> str | None:
+        """`s3://bucket/prefix` when artifacts live in object storage, else None."""
+        # A `Path` keeps one slash of `s3://`; the URL is rebuilt from it.
+        root = self.artifacts_root.as_posix()
+        scheme = STORE_SCHEME.removesuffix("/")
+        if root.startswith(scheme) and not root.startswith(STORE_SCHEME):
+            return STORE_SCHEME + root.removeprefix(scheme).strip("/")
+        return None
+
+    @property
+    def artifacts_folder(self) -> Path:
+        """The local folder jobs read and write: the artifacts root itself, or this process's
+        cache of the object store."""
+        return self.artifacts_cache if self.artifacts_url else self.artifacts_root

@@ -11,6 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from model_trainer.core.contracts.queue import Capability
+from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.infra.workers import DeviceCapacity, WorkerCapacity
 
 MEMINFO = Path("/proc/meminfo")
@@ -69,11 +71,40 @@ def _cuda_devices() -> list[DeviceCapacity]:
     return devices
 
 
+SERVING_ORDER: tuple[Capability, ...] = ("cuda", "cpu")
+"""The order a worker that serves both looks at their queues in."""
+
+
+def served_capabilities(asked: list[Capability] | None, has_cuda: bool) -> list[Capability]:
+    """The queues a worker takes jobs from, CUDA's first: a GPU is the scarce thing, and any
+    worker can take CPU work. Unset (`asked` None): `cpu`, plus `cuda` when the machine has a
+    GPU. Asked to serve `cuda` without one, the worker must not start: every CUDA run it
+    took would fail."""
+    if asked is None:
+        return ["cuda", "cpu"] if has_cuda else ["cpu"]
+    if "cuda" in asked and not has_cuda:
+        raise AppError(
+            ErrorCode.DEVICE_UNAVAILABLE,
+            "WORKER__QUEUES asks this worker to serve cuda, but this machine has no CUDA "
+            "device (nvidia-smi lists none); serve cpu only, or start it on a machine with "
+            "an NVIDIA GPU",
+        )
+    return [capability for capability in SERVING_ORDER if capability in asked]
+
+
+def cuda_devices() -> list[DeviceCapacity]:
+    """This machine's NVIDIA GPUs, as `nvidia-smi` lists them (none without it)."""
+    return _cuda_devices()
+
+
 def worker_capacity(
-    name: str, threads: int, peak_flops: dict[str, float] | None = None
+    name: str,
+    threads: int,
+    peak_flops: dict[str, float] | None = None,
+    serves: list[Capability] | None = None,
 ) -> WorkerCapacity:
-    """This machine as a worker offers it: RAM for CPU runs, then the first GPU if any, and
-    the peak FLOP/s measured of them (`peak_flops`)."""
+    """This machine as a worker offers it: RAM for CPU runs, then the first GPU if any, the
+    peak FLOP/s measured of them (`peak_flops`), and the queues it serves."""
     ram = memory_bytes()
     devices = [DeviceCapacity(kind="cpu", name=platform.machine() or "cpu", memory_bytes=ram)]
     devices += _cuda_devices()[:1]  # a run trains on one device
@@ -85,4 +116,5 @@ def worker_capacity(
         threads=threads,
         devices=devices,
         peak_flops=peak_flops or {},
+        serves=serves or ["cpu"],
     )

@@ -1,4 +1,8 @@
-"""The job queue on RQ: enqueue module-level job functions by dotted name."""
+"""The job queue on RQ: enqueue module-level job functions by dotted name.
+
+One RQ queue per capability: CPU work keeps the base name (so workers and queued jobs of an
+installation that had a single queue go on as they were), CUDA work gets `<base>-cuda`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import time
 
 from rq import Queue
 
-from model_trainer.core.contracts.queue import JobSpec
+from model_trainer.core.contracts.queue import CAPABILITIES, Capability, JobSpec
 from model_trainer.infra.redis_store import RedisStore, translate_errors
 
 WORKERS_ALIVE_INDEX = "workers:alive"
@@ -16,17 +20,25 @@ RESULT_TTL_S = 24 * 3600
 """How long RQ keeps a finished job's record; our own state lives in manifests."""
 
 
+def queue_name_for(base: str, capability: Capability) -> str:
+    """The RQ queue of one capability's jobs."""
+    return base if capability == "cpu" else f"{base}-{capability}"
+
+
 class RqJobQueue:
-    """`JobQueue` over one RQ queue; liveness comes from our worker heartbeats."""
+    """`JobQueue` over one RQ queue per capability; liveness comes from our worker
+    heartbeats."""
 
     def __init__(self, store: RedisStore, queue_name: str, worker_ttl_s: float) -> None:
         self._store = store
-        self._queue = Queue(queue_name, connection=store.client)
+        self._queues = {
+            c: Queue(queue_name_for(queue_name, c), connection=store.client) for c in CAPABILITIES
+        }
         self._worker_ttl_s = worker_ttl_s
 
     def enqueue(self, job: JobSpec) -> None:
         with translate_errors():
-            self._queue.enqueue(
+            self._queues[job.capability].enqueue(
                 job.function,
                 job.payload_json,
                 job_id=job.job_id,
@@ -37,7 +49,12 @@ class RqJobQueue:
 
     def waiting(self) -> int:
         with translate_errors():
-            return self._queue.count
+            return sum(queue.count for queue in self._queues.values())
+
+    def waiting_for(self, capability: Capability) -> int:
+        """Jobs waiting on one capability's queue."""
+        with translate_errors():
+            return self._queues[capability].count
 
     def live_workers(self) -> int:
         return self._store.index_count_since(WORKERS_ALIVE_INDEX, time.time() - self._worker_ttl_s)

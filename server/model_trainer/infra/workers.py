@@ -1,8 +1,10 @@
-"""What each live worker can offer a run (memory, devices), as the worker itself reports it.
+"""What each live worker can offer a run (memory, devices, the queues it serves), as the
+worker itself reports it.
 
 Each worker's maintenance thread writes its capacity to `workers:info:<name>` with a short
 TTL; the API reads the live ones to refuse, before queueing, what no worker could run (a
-model that fits no worker's memory, a CUDA run with no CUDA worker).
+model that fits no worker's memory), to say why a CUDA run waits (no live worker serves
+`cuda`), and to count workers by capability.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from model_trainer.core.contracts.queue import Capability
 from model_trainer.core.logging import Log
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
@@ -43,6 +46,9 @@ class WorkerCapacity(BaseModel):
     peak_flops: dict[str, float] = {}
     """Matmul FLOP/s measured at the worker's start, by `<device>-<precision>` (`cpu-fp32`,
     `cuda-bf16`, ...); empty when it could not measure."""
+    serves: list[Capability] = ["cpu"]
+    """The capabilities whose queues it takes jobs from (a worker that does not say is one
+    from before there were several, listening on the base queue: `cpu`)."""
 
     def offers(self, kind: DeviceKind) -> DeviceCapacity | None:
         return next((d for d in self.devices if d.kind == kind), None)
@@ -69,6 +75,10 @@ class WorkerDirectory:
 
     def publish(self, capacity: WorkerCapacity) -> None:
         self._store.set(_key(capacity.name), capacity.model_dump_json(), self._ttl_s)
+
+    def serving(self, capability: Capability) -> list[WorkerCapacity]:
+        """The live workers that take jobs from `capability`'s queue."""
+        return [w for w in self.live() if capability in w.serves]
 
     def live(self) -> list[WorkerCapacity]:
         """Capacities of the workers that heartbeated within the TTL."""

@@ -46,6 +46,7 @@ class JobEndings(Generic[R]):
             manifest.finished_at = utc_now()
         if ending.status is not JobStatus.COMPLETED:
             self._kind.closing(manifest)
+        self._kind.publish(manifest)  # its files, before the manifest that names them
         self._kind.write(manifest)
         self.settle(self._kind.job_id(manifest), ending.status, ending.message, log)
         self._kind.announce(manifest)
@@ -71,6 +72,10 @@ class JobEndings(Generic[R]):
         )
         manifest.error = error
         self._kind.closing(manifest)
+        try:
+            self._kind.publish(manifest)
+        except AppError as unpublished:  # the local files stay; the manifest still says why
+            log.error("files_not_published", error=unpublished.message)
         try:
             self._kind.write(manifest)
         except AppError as unwritable:

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from model_trainer.core.contracts.queue import JobSpec
+from model_trainer.core.contracts.queue import Capability, JobSpec
 from model_trainer.core.errors import ErrorCode
 from model_trainer.core.job_status import JobStatus
 from model_trainer.core.logging import Category, Log
 from model_trainer.infra.job_state import JobStateStore
+from model_trainer.infra.storage import storage
 from model_trainer.jobs.layout import ArtifactLayout, JobFolder
 from model_trainer.jobs.manifest import JobRecord
 from model_trainer.jobs.targets import JobTarget
 
 R = TypeVar("R", bound=JobRecord)
+
+Route = Callable[[R], Capability]
+"""Which queue a job of one kind goes back to when it is delivered again (what the
+orchestrator chose when it first queued it, read from the manifest)."""
+
+
+def on_cpu(_manifest: JobRecord) -> Capability:
+    """The route of every kind but runs: any worker can take it."""
+    return "cpu"
 
 
 class Ending(BaseModel):
@@ -50,6 +61,9 @@ class JobKind(ABC, Generic[R]):
     def __init__(self, layout: ArtifactLayout, state: JobStateStore) -> None:
         self.layout = layout
         self.state = state
+        self.publishes = True
+        """Whether `publish` pushes the job's files; the API's copies are only what it pulled
+        (a restarted API could not tell them from newer files), so it pushes manifests alone."""
 
     @property
     @abstractmethod
@@ -59,10 +73,7 @@ class JobKind(ABC, Generic[R]):
     def on_disk(self) -> list[str]:
         """The ids of every job with a folder, for the scan that adopts what Redis forgot
         (a dot name is a folder still being built, such as an import's staging)."""
-        root = self.index
-        if not root.is_dir():
-            return []
-        return [f.name for f in sorted(root.iterdir()) if not f.name.startswith(".")]
+        return storage().folders(self.index)  # the shared store's too, when there is one
 
     @abstractmethod
     def folder(self, job_id: str) -> JobFolder: ...
@@ -76,6 +87,21 @@ class JobKind(ABC, Generic[R]):
 
     @abstractmethod
     def job_id(self, manifest: R) -> str: ...
+
+    def fetch(self, manifest: R) -> None:
+        """Bring from the shared store what a start needs and this host may lack (the job's
+        log, so it goes on where it was; a run adds its checkpoints and tokenizer). Called
+        under the lease, before the job's log is opened; raises `STORE_UNAVAILABLE`."""
+        storage().pull(self.folder(self.job_id(manifest)).logs)
+
+    def publish(self, manifest: R) -> None:
+        """Push the job's files to the shared store, all but the manifest, which the next
+        `write` pushes after them: a reader never sees a manifest naming a missing file."""
+        folder = self.folder(self.job_id(manifest))
+        if not self.publishes or not storage().shared or not folder.path.is_dir():
+            return
+        files = [p for p in sorted(folder.path.rglob("*")) if p.is_file() and p != folder.manifest]
+        storage().push([*files, folder.logs])
 
     def where(self, manifest: R) -> str:
         """How far the job had got, for messages ("at step 300"); empty when it has no steps."""
@@ -101,11 +127,14 @@ class JobKind(ABC, Generic[R]):
         after = "; it resumes from its checkpoint" if self.resumes else "; it will start over"
         return f"requeued: its worker was stopped ({reason}){then}{after}"
 
-    def job_spec(self, job_id: str, start: str, why: str) -> JobSpec:
-        """One more delivery of the job to the queue (`start` tells deliveries apart)."""
+    def job_spec(
+        self, job_id: str, start: str, why: str, capability: Capability = "cpu"
+    ) -> JobSpec:
+        """One more delivery of the job to its queue (`start` tells deliveries apart)."""
         return JobSpec(
             job_id=f"{job_id}-{start}-{int(time.time())}",
             function=self.target,
             payload_json=job_id,
             description=f"{why}: {self.noun} {job_id}",
+            capability=capability,
         )

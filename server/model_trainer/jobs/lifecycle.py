@@ -2,12 +2,13 @@
 
     read the manifest                      ended: return
     take the lease                         another worker holds it: return
+    fetch from the shared store            (object storage) what the job needs
     in the job's log file, heartbeating:
         read the manifest again            ended: return
         the cancel flag is up              end `cancelled` before anything runs
         count the start, run the body      (the worker stopping: queue it again instead)
         end it exactly once                completed | cancelled | failed | queued again
-    release the lease                      then, after a warm stop, deliver it to the queue
+    push the closed log to the store, release the lease; after a warm stop, queue it again
 
 Every end is written in one order (`JobEndings`): manifest, then Redis, then events.
 """
@@ -21,7 +22,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Generic
 
-from model_trainer.core.contracts.queue import JobQueue
+from model_trainer.core.contracts.queue import Capability, JobQueue
 from model_trainer.core.errors import AppError, ErrorCode, FailureClass
 from model_trainer.core.job_status import TERMINAL, JobError, JobStatus
 from model_trainer.core.logging import Log, job_log_file
@@ -29,8 +30,9 @@ from model_trainer.core.settings import WorkerSettings
 from model_trainer.infra.atomic import is_storage_fault, storage_error
 from model_trainer.infra.backoff import delays, retry_transient
 from model_trainer.infra.redis_store import RedisUnavailable
+from model_trainer.infra.storage import storage
 from model_trainer.jobs.endings import JobEndings
-from model_trainer.jobs.kind import Ending, JobKind, R
+from model_trainer.jobs.kind import Ending, JobKind, R, Route, on_cpu
 from model_trainer.jobs.stopping import WORKER_STOP, StopRequest
 
 WATCH_INTERVAL_S = 0.2
@@ -73,8 +75,10 @@ class JobLifecycle(Generic[R]):
         worker: WorkerSettings,
         queue: JobQueue,
         stop: StopRequest = WORKER_STOP,
+        route: Route[R] = on_cpu,
     ) -> None:
         self._kind = kind
+        self._route = route
         self._body = body
         self._worker = worker
         self._queue = queue
@@ -83,7 +87,7 @@ class JobLifecycle(Generic[R]):
 
     def run(self, job_id: str) -> R:
         kind, worker, log = self._kind, self._worker, self._kind.log(job_id)
-        manifest = kind.read(job_id)
+        manifest = self._read_first(job_id, log)
         if manifest is None:
             raise AppError(kind.missing, f"{kind.noun} {job_id} has no manifest")
         if manifest.status in TERMINAL:
@@ -98,6 +102,7 @@ class JobLifecycle(Generic[R]):
             return manifest
         requeued = False
         try:
+            unfetched = self._fetch(manifest, log)
             with (
                 job_log_file(kind.folder(job_id).logs),
                 kind.state.heartbeat(
@@ -106,8 +111,10 @@ class JobLifecycle(Generic[R]):
             ):
                 # Again under the lease: a cancel may have ended the job while it was queued
                 manifest = kind.read(job_id) or manifest
-                requeued = self._start(manifest, JobContext(job_id, log, lease_lost), owner)
+                job = JobContext(job_id, log, lease_lost)
+                requeued = self._start(manifest, job, owner, unfetched)
         finally:
+            self._push_log(job_id, log)
             try:
                 kind.state.release_lease(job_id, owner)
             except RedisUnavailable as exc:  # it lapses with its TTL anyway
@@ -115,10 +122,44 @@ class JobLifecycle(Generic[R]):
         if requeued:
             # Only now: a delivery that found the lease still held would return, and the
             # job would wait for nobody.
-            self._deliver_again(job_id, log)
+            self._deliver_again(job_id, self._route(manifest), log)
         return manifest
 
-    def _start(self, manifest: R, job: JobContext, owner: str) -> bool:
+    def _read_first(self, job_id: str, log: Log) -> R | None:
+        """The manifest before the lease; a store that does not answer leaves the job
+        `stalled`, which the reconcilers deliver again (a queued job waits for nobody)."""
+        try:
+            return self._kind.read(job_id)
+        except AppError as exc:
+            if exc.code is not ErrorCode.STORE_UNAVAILABLE:
+                raise
+            log.error(f"{self._kind.noun}_not_started", error_code=str(exc.code))
+            try:
+                self._kind.state.set_status(job_id, JobStatus.STALLED, exc.message)
+            except RedisUnavailable as unavailable:
+                log.error("status_not_stored", error=unavailable.message)
+            raise
+
+    def _fetch(self, manifest: R, log: Log) -> AppError | None:
+        """What the job needs from the shared store, before its log file opens (a pulled
+        log replaces the local one); the failure, to end the job with once it is logged."""
+        try:
+            self._kind.fetch(manifest)
+        except AppError as exc:
+            log.error(f"{self._kind.noun}_inputs_not_fetched", error_code=str(exc.code))
+            return exc
+        return None
+
+    def _push_log(self, job_id: str, log: Log) -> None:
+        """The job's log once closed: its last lines (how it ended) reach the store too."""
+        try:
+            storage().push([self._kind.folder(job_id).logs])
+        except AppError as exc:
+            log.error("log_not_published", error_code=str(exc.code), message=exc.message)
+
+    def _start(
+        self, manifest: R, job: JobContext, owner: str, unfetched: AppError | None = None
+    ) -> bool:
         """Start the job unless it ended or was cancelled; True when it was queued again."""
         kind, log, job_id = self._kind, job.log, job.job_id
         if manifest.status in TERMINAL:
@@ -126,6 +167,9 @@ class JobLifecycle(Generic[R]):
             return False
         if retry_transient(lambda: kind.state.is_cancelled(job_id), "read the cancel flag", log):
             self._endings.cancel_unstarted(manifest, log)
+            return False
+        if unfetched is not None:
+            self._endings.fail(manifest, unfetched, log)
             return False
         attempt = retry_transient(lambda: kind.state.next_attempt(job_id), "count the start", log)
         log.info(f"{kind.noun}_job_started", attempt=attempt, owner=owner)
@@ -219,7 +263,10 @@ class JobLifecycle(Generic[R]):
             f"retry {count} of {limit} in {delay:.0f} s after a transient error: {exc.message}"
         )
         job.log.warning(f"{kind.noun}_retrying", retry=count, delay_s=delay, error=exc.message)
-        kind.write(manifest)
+        try:
+            kind.write(manifest)
+        except AppError as unwritten:  # the store away: the retry goes on, the next write says
+            job.log.error("manifest_not_written", error=unwritten.message)
         try:
             kind.state.set_status(job.job_id, JobStatus.RUNNING, message)
         except RedisUnavailable as unavailable:
@@ -227,8 +274,9 @@ class JobLifecycle(Generic[R]):
         self._stop.wait(delay)  # a worker stopping meanwhile queues the job again at once
         return True
 
-    def _deliver_again(self, job_id: str, log: Log) -> None:
-        spec = self._kind.job_spec(job_id, "w", "pick up after a warm stop")
+    def _deliver_again(self, job_id: str, capability: Capability, log: Log) -> None:
+        """Back on the queue it came from, for a worker that serves what it needs."""
+        spec = self._kind.job_spec(job_id, "w", "pick up after a warm stop", capability)
         try:
             retry_transient(lambda: self._queue.enqueue(spec), "queue the job again", log)
         except AppError as exc:

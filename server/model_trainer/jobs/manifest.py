@@ -1,4 +1,9 @@
-"""A job's `manifest.json`: read into its pydantic model, written atomically."""
+"""A job's `manifest.json`: read into its pydantic model, written atomically.
+
+This is where every manifest is read and written, so it is also where manifests meet the
+shared store (`infra/storage`): a read first takes the store's copy when it changed, and a
+write goes to the store once it is whole locally.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.atomic import write_model
+from model_trainer.infra.storage import storage
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,6 +41,13 @@ class ManifestFile(Generic[M]):
         """Rewrites what an older version stored, for a manifest the model refuses."""
 
     def read(self, path: Path) -> M | None:
+        store = storage()
+        if store.shared:  # a local folder is the record: not one call more than a read
+            store.pull(path)
+        return self.read_local(path)
+
+    def read_local(self, path: Path) -> M | None:
+        """The local file alone, for a reader that pulled it itself (the API's cache)."""
         try:
             raw = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -51,5 +64,8 @@ class ManifestFile(Generic[M]):
             raise AppError(ErrorCode.DATA_INVALID, f"{where} is unreadable") from exc
 
     def write(self, path: Path, manifest: M) -> None:
-        """Readers see the previous manifest or this one whole."""
+        """Readers see the previous manifest or this one whole, here and in the store; the
+        store's copy is written last, after whatever the manifest claims (the kinds push
+        those files first). Raises `STORE_UNAVAILABLE` when the store stays away."""
         write_model(path, manifest)
+        storage().push([path])

@@ -21,7 +21,7 @@ from model_trainer.core.logging import Log
 from model_trainer.core.settings import WorkerSettings
 from model_trainer.infra.unreadable import report_unreadable
 from model_trainer.jobs.endings import JobEndings
-from model_trainer.jobs.kind import JobKind, R
+from model_trainer.jobs.kind import JobKind, R, Route, on_cpu
 
 _log = Log("worker")
 
@@ -35,8 +35,11 @@ class Reconciler(Protocol):
 class JobReconciler(Generic[R]):
     """Finds jobs of one kind that lost their worker and queues them again."""
 
-    def __init__(self, kind: JobKind[R], worker: WorkerSettings, queue: JobQueue) -> None:
+    def __init__(
+        self, kind: JobKind[R], worker: WorkerSettings, queue: JobQueue, route: Route[R] = on_cpu
+    ) -> None:
         self._kind = kind
+        self._route = route
         self._worker = worker
         self._queue = queue
         self._endings = JobEndings(kind)
@@ -97,7 +100,8 @@ class JobReconciler(Generic[R]):
         how = "resuming from its last checkpoint" if kind.resumes else "starting over"
         state.set_status(job_id, JobStatus.STALLED, f"{how}: {why} (start {attempts + 1})")
         kind.log(job_id).warning(f"{kind.noun}_stalled", reason=why, attempt=attempts)
-        self._queue.enqueue(kind.job_spec(job_id, f"r{attempts}", "start again"))
+        spec = kind.job_spec(job_id, f"r{attempts}", "start again", self._route(manifest))
+        self._queue.enqueue(spec)
         return True
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import validate_id
 from model_trainer.infra.paths import plain_path, walk_visible
+from model_trainer.infra.storage import storage
 from model_trainer.jobs.layout import ArtifactLayout
 
 CHUNK_BYTES = 1 << 20
@@ -55,6 +56,9 @@ class ArtifactStore:
             folder = self._layout.tokenizer(artifact_id).path
         else:
             folder = self._layout.run(artifact_id).path
+        # With a shared store, this process's copy of the folder is brought up to date
+        # first (only what changed is downloaded); listings and downloads then read it.
+        storage().pull_folder(folder)
         if folder.is_symlink() or not folder.is_dir():
             raise AppError(ErrorCode.NOT_FOUND, f"{kind.value} '{artifact_id}' does not exist")
         return folder

@@ -10,6 +10,10 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.logging import Log
+from model_trainer.infra.storage import storage
+
 M = TypeVar("M", bound=BaseModel)
 
 FRESH_NS = 50_000_000
@@ -19,6 +23,7 @@ ENTRIES = 1024
 """Manifests kept at most; the oldest entry goes first."""
 
 _Stamp = tuple[int, int, int]
+_log = Log("api")
 
 
 class ManifestCache(Generic[M]):
@@ -29,13 +34,25 @@ class ManifestCache(Generic[M]):
     what they get, never mutate the nested values in place.
     """
 
-    def __init__(self, read: Callable[[Path], M | None]) -> None:
+    def __init__(self, read: Callable[[Path], M | None], refresh_s: float = 0.0) -> None:
+        """`read` parses the local file; this cache brings it from the shared store."""
         self._read = read
+        self._refresh_s = refresh_s
+        """With a shared store: how long the last look at its copy is trusted."""
         self._entries: dict[Path, tuple[_Stamp, M]] = {}
         self._lock = threading.Lock()
 
     def get(self, path: Path) -> M | None:
         """The manifest at `path`, None when there is none (as `read` says)."""
+        # A newer copy in the shared store replaces the file, and so changes its stamp
+        try:
+            if storage().shared:  # a local folder costs its one `stat`, as ever
+                storage().pull(path, self._refresh_s)
+        except AppError as exc:
+            if exc.code is not ErrorCode.STORE_UNAVAILABLE or not path.is_file():
+                raise
+            # A page polling a run still sees what was last fetched while the store is away
+            _log.warning("manifest_from_cache", file=path.name, error=exc.message)
         try:
             st = path.stat()
         except FileNotFoundError:

@@ -84,15 +84,20 @@ class RunEstimate:
 def _device_for(
     spec: TrainerSpec, workers: list[WorkerCapacity]
 ) -> tuple[str | None, DeviceCapacity, AppError | None]:
-    """The roomiest live worker's device that the run asks for, or the refusal when none
-    offers it; this machine's memory while no worker has said."""
+    """The roomiest device the run asks for among the live workers that serve its queue, or
+    the refusal when none offers it; this machine's memory while no worker has said. A CUDA
+    run no live worker serves is not refused: it waits on CUDA's queue for one (and no GPU
+    is there to judge its memory by)."""
     kind: DeviceKind | None = spec.device if spec.device != "auto" else None
+    serving = [w for w in workers if ("cuda" if kind == "cuda" else "cpu") in w.serves]
     if kind is not None:
-        offered = [(w.name, d) for w in workers if (d := w.offers(kind)) is not None]
+        offered = [(w.name, d) for w in serving if (d := w.offers(kind)) is not None]
     else:
-        offered = [(w.name, w.best_device()) for w in workers]
-    if not offered and kind in ("cuda", "mps"):
-        kinds: list[str] = sorted({d.kind for w in workers for d in w.devices})
+        offered = [(w.name, w.best_device()) for w in serving]
+    if not offered and kind == "cuda":
+        return None, DeviceCapacity(kind="cuda", name="none", memory_bytes=0), None
+    if not offered and kind == "mps":
+        kinds: list[str] = sorted({d.kind for w in serving for d in w.devices})
         refusal = AppError(
             ErrorCode.DEVICE_UNAVAILABLE,
             f"trainer.device: no live worker offers {kind} (live workers offer: "
@@ -115,11 +120,12 @@ def estimate_run(
     lora_parameters: int = 0,
 ) -> RunEstimate:
     """The run's size, cost and memory, and what refuses it first: the parameter limit, the
-    tokens per step, a device no live worker offers, or a step bigger than the memory of
-    the roomiest worker (this machine's, while no worker has said). Builds nothing."""
+    tokens per step, an MPS device no live worker offers, or a step bigger than the memory
+    of the roomiest worker (this machine's, while no worker has said). Builds nothing."""
     parameters = backend.parameter_count(arch) + lora_parameters
     worker, device, unavailable = _device_for(spec, workers)
     memory = judge_memory(arch, backend, spec, limits, device, lora_parameters)
+    unjudged = worker is None and device.kind == "cuda"  # no GPU to judge it by yet
     where = f"the roomiest worker, {worker}," if worker is not None else THIS_MACHINE
     too_many = (
         AppError(
@@ -133,7 +139,7 @@ def estimate_run(
         too_many,
         tokens_per_step_refusal(arch, spec, limits),
         unavailable,
-        None if memory.fits else memory_refusal(memory, arch, spec, where),
+        None if memory.fits or unjudged else memory_refusal(memory, arch, spec, where),
     ]
     return RunEstimate(
         architecture=arch,

@@ -13,6 +13,10 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+from model_trainer.core.errors import AppError
+from model_trainer.core.logging import Log
+from model_trainer.infra.storage import storage
+
 POLL_S = 0.05
 """How often the shared reader looks for new lines (one reader per run, so this is cheap)."""
 STATUS_EVERY = 20
@@ -24,7 +28,26 @@ READ_BYTES = 8 << 20
 """The most one poll reads; a long backlog is read over several polls."""
 
 
+LOG_REFRESH_S = 1.0
+"""With a shared store: how often the reader fetches the log's copy there (a worker elsewhere
+pushes it at each checkpoint and at the end)."""
+
+_log = Log("api")
+
+
+def _refresh(path: Path) -> None:
+    """Bring the store's newer copy of the log; a store away leaves the one here to read."""
+    store = storage()
+    if not store.shared:
+        return
+    try:
+        store.pull(path, LOG_REFRESH_S)
+    except AppError as exc:
+        _log.warning("log_not_refreshed", file=path.name, error=exc.message)
+
+
 def _read(path: Path, offset: int) -> bytes:
+    _refresh(path)
     try:
         with path.open("rb") as handle:
             handle.seek(offset)

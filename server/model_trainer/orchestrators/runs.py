@@ -9,13 +9,14 @@ from collections import deque
 from pathlib import Path
 
 from model_trainer.core.contracts.events import EventPublisher, utc_now
-from model_trainer.core.contracts.queue import JobQueue, JobSpec
+from model_trainer.core.contracts.queue import Capability, JobQueue, JobSpec
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id, validate_id
 from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.core.logging import Log
 from model_trainer.core.settings import Settings
 from model_trainer.infra.job_state import JobStateStore
+from model_trainer.infra.storage import storage
 from model_trainer.infra.unreadable import report_unreadable
 from model_trainer.infra.workers import WorkerDirectory
 from model_trainer.jobs.endings import JobEndings
@@ -51,6 +52,20 @@ CANCEL_LEASE_S = 30.0
 
 _log = Log("training")
 
+WAITING = (JobStatus.QUEUED, JobStatus.STALLED)
+"""The statuses of a run that waits for a worker to take it."""
+
+
+def run_capability(config: RunConfig) -> Capability:
+    """The queue a run goes on: only a run that asked for CUDA needs a CUDA worker; `auto`
+    trains on whatever the worker that takes it has."""
+    return "cuda" if config.trainer.device == "cuda" else "cpu"
+
+
+def run_route(manifest: RunManifest) -> Capability:
+    """The queue a run goes back to when it is delivered again."""
+    return run_capability(manifest.config)
+
 
 class RunView:
     """A run as the API shows it: the manifest with live state from Redis."""
@@ -84,11 +99,12 @@ class RunOrchestrator:
         self._queue = queue
         self._workers = workers
         self._events = events
-        self._layout = ArtifactLayout(settings.artifacts_root)
+        self._layout = ArtifactLayout(settings.artifacts_folder)
         self._kind = RunKind(self._layout, state, events)
+        self._kind.publishes = False  # a run's files reach the store from its worker alone
         self._endings = JobEndings(self._kind)
         self._models = ModelCache(models)
-        self._manifests = ManifestCache(RUN_MANIFESTS.read)
+        self._manifests = ManifestCache(RUN_MANIFESTS.read_local, settings.store.refresh_s)
 
     def folder(self, run_id: str) -> RunFolder:
         return self._layout.run(validate_id(run_id, "run"))
@@ -125,15 +141,17 @@ class RunOrchestrator:
                 max_steps=config.trainer.max_steps,
             ),
         )
+        capability = run_capability(manifest.config)
         self._queue.enqueue(
             JobSpec(
                 job_id=run_id,
                 function=JobTarget.TRAIN_MODEL,
                 payload_json=run_id,
                 description=f"train {arch.family} run {run_id}",
+                capability=capability,
             )
         )
-        _log.info("run_enqueued", run_id=run_id, parameters=parameters)
+        _log.info("run_enqueued", run_id=run_id, parameters=parameters, capability=capability)
         return manifest
 
     def estimate(self, config: RunConfig) -> RunEstimate:
@@ -242,7 +260,18 @@ class RunOrchestrator:
         if manifest.status not in TERMINAL and live.progress:
             manifest.progress = Progress.model_validate_json(live.progress)
         message = manifest.error.message if manifest.error else live.message
+        if manifest.status in WAITING:
+            message = self._unserved(manifest, message)
         return RunView(manifest, message, live.heartbeat)
+
+    def _unserved(self, manifest: RunManifest, message: str | None) -> str | None:
+        """A waiting run's message, saying so when no live worker serves its queue: it is
+        not failing, it waits for one to start."""
+        capability = run_capability(manifest.config)
+        if capability == "cpu" or self._workers.serving(capability):
+            return message  # cpu: any worker serves it, and `/readyz` says when none is live
+        why = f"waiting for a worker that serves {capability}; none is running"
+        return f"{message}; {why}" if message else why
 
     def has_ended(self, run_id: str) -> bool:
         """Whether the run completed, failed or was cancelled."""
@@ -251,9 +280,9 @@ class RunOrchestrator:
     def newest(self, limit: int) -> list[RunView]:
         ids = self._state.newest(limit)
         if not ids:
-            root = self._layout.runs
-            folders = sorted(root.iterdir(), reverse=True) if root.is_dir() else []
-            ids = [f.name for f in folders if self._layout.run(f.name).manifest.is_file()][:limit]
+            store = storage()  # the shared store's runs too, when artifacts live there
+            names = sorted(store.folders(self._layout.runs), reverse=True)
+            ids = [name for name in names if store.pull(self._layout.run(name).manifest)][:limit]
         views: list[RunView] = []
         for run_id in ids:
             try:
@@ -295,6 +324,8 @@ class RunOrchestrator:
     def metrics(self, run_id: str, after: int) -> tuple[list[MetricRecord], int]:
         """The run's metric records after the first `after`, and the `after` for the next."""
         path = self.folder(run_id).metrics
+        if storage().shared:  # pushed at every checkpoint
+            storage().pull(path, self._settings.store.refresh_s)
         self.get(run_id)
         return metrics_after(path, after)
 

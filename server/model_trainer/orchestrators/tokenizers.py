@@ -14,6 +14,7 @@ from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.core.logging import Log
 from model_trainer.core.settings import Settings
 from model_trainer.infra.job_state import JobStateStore
+from model_trainer.infra.storage import storage
 from model_trainer.infra.unreadable import report_unreadable
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.jobs.targets import JobTarget
@@ -55,7 +56,7 @@ class TokenizerOrchestrator:
         self._registry = registry
         self._state = state
         self._queue = queue
-        self._layout = ArtifactLayout(settings.artifacts_root)
+        self._layout = ArtifactLayout(settings.artifacts_folder)
         self._handles: dict[str, TokenizerHandle] = {}
 
     def enqueue_training(self, config: TokenizerTrainConfig) -> TokenizerManifest:
@@ -111,15 +112,11 @@ class TokenizerOrchestrator:
         """Newest first: Redis's index, else the artifact folders (Redis may have forgotten)."""
         ids = self._state.newest(limit)
         if not ids:
-            root = self._layout.tokenizers
-            folders = sorted(root.iterdir(), reverse=True) if root.is_dir() else []
-            # a dot name is a folder being built (an import's staging), never a tokenizer yet
-            ids = [
-                f.name
-                for f in folders
-                if not f.name.startswith(".") and self._layout.tokenizer(f.name).manifest.is_file()
-            ]
-            ids = ids[:limit]
+            # a dot name is a folder being built (an import's staging), never a tokenizer yet;
+            # `folders` leaves them out, and lists the shared store's too
+            store = storage()
+            names = sorted(store.folders(self._layout.tokenizers), reverse=True)
+            ids = [n for n in names if store.pull(self._layout.tokenizer(n).manifest)][:limit]
         views: list[TokenizerView] = []
         for tokenizer_id in ids:
             try:

@@ -30,6 +30,7 @@ from model_trainer.core.json_types import JsonObject, JsonValue
 from model_trainer.core.logging import Log
 from model_trainer.core.request_model import MAX_TOKEN_ID
 from model_trainer.infra.atomic import make_readable, storage_error, write_bytes
+from model_trainer.infra.storage import storage
 from model_trainer.jobs.layout import ArtifactLayout, ModelFolder
 from model_trainer.tokenizers.hf_export import TOKENIZER_CONFIG, special_token_text
 from model_trainer.tokenizers.hf_handle import TOKENIZER_JSON
@@ -242,6 +243,8 @@ def _publish(
         if known is None:
             raise storage_error(exc, target.name) from exc
         return known
+    # Workers elsewhere read it from the shared store: its files, then its manifest
+    storage().push_folder(target, last=layout.tokenizer(manifest.tokenizer_id).manifest)
     return manifest
 
 

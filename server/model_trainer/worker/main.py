@@ -25,13 +25,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, Worker
 from rq.job import Job
 
+from model_trainer.core.contracts.queue import Capability
 from model_trainer.core.errors import AppError
 from model_trainer.core.logging import Log, configure_logging
 from model_trainer.core.settings import Settings
 from model_trainer.infra.compute import LocalCompute
-from model_trainer.infra.machine import worker_capacity
+from model_trainer.infra.machine import cuda_devices, served_capabilities, worker_capacity
 from model_trainer.infra.redis_store import RedisStore, RedisUnavailable
-from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX
+from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX, queue_name_for
 from model_trainer.infra.workers import WorkerCapacity, WorkerDirectory
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.jobs.stopping import WORKER_STOP
@@ -213,7 +214,7 @@ def _measure_in_child(settings: Settings, write: int) -> NoReturn:
     try:
         from model_trainer.training.loop.peak import measure_for_worker
 
-        cache = ArtifactLayout(settings.artifacts_root).peak_flops
+        cache = ArtifactLayout(settings.artifacts_folder).peak_flops
         answer = json.dumps(measure_for_worker(cache, settings.worker.threads))
         with os.fdopen(write, "wb") as out:
             out.write(answer.encode())
@@ -270,6 +271,18 @@ def _measure_peaks(settings: Settings, timeout_s: float = PEAK_TIMEOUT_S) -> dic
         return {}
 
 
+def _served(settings: Settings) -> tuple[list[Capability], list[str]]:
+    """The capabilities this worker serves and the RQ queues it takes jobs from, in order;
+    one it cannot serve stops it before it takes a job (logged, then raised: the command
+    exits non-zero with the reason)."""
+    try:
+        serves = served_capabilities(settings.worker.queues, has_cuda=bool(cuda_devices()))
+    except AppError as exc:
+        _log.error("worker_refused_to_start", code=str(exc.code), error=exc.message)
+        raise
+    return serves, [queue_name_for(settings.worker.queue_name, c) for c in serves]
+
+
 def run_worker(settings: Settings, burst: bool = False) -> None:
     """Consume jobs until told to stop (SIGTERM: stop the current job warm; again: cold)."""
     compute = LocalCompute(settings.worker.threads)
@@ -280,6 +293,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     # Before `work()`: RQ adds its plain-text handlers only when no handler is effective yet,
     # and this installs the root's JSON one.
     configure_logging(settings.log_level, "model-trainer-worker")
+    serves, queues = _served(settings)
 
     # Heavy imports happen once here, before the first fork, never per job.
     from model_trainer.services import MODELS, RECONCILER, WORKERS, build_registry
@@ -295,7 +309,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     store = RedisStore(settings.redis_url)
     name = f"{socket.gethostname()}.{os.getpid()}"
     worker = WarmStopWorker(
-        [Queue(settings.worker.queue_name, connection=store.client)],
+        [Queue(queue, connection=store.client) for queue in queues],
         name=name,
         connection=store.client,
         worker_ttl=max(30, int(settings.worker.heartbeat_ttl_s * 2)),
@@ -305,7 +319,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     _log.info(
         "worker_started",
         name=name,
-        queue=settings.worker.queue_name,
+        queues=", ".join(queues),
         threads=compute.threads(),
         nice=os.nice(0),
         peak_flops=", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in sorted(peaks.items())),
@@ -318,7 +332,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
             reconciler,
             settings.worker.reconcile_interval_s,
             directory,
-            worker_capacity(name, compute.threads(), peaks),
+            worker_capacity(name, compute.threads(), peaks, serves),
         ):
             worker.work(burst=burst, logging_level="WARNING")
     except RedisConnectionError as exc:

@@ -137,12 +137,13 @@ def test_limits_that_reflect_the_machine(api: TestClient, char_tokenizer: str) -
     assert "137,438,953,472 tokens" in answer.text
 
 
-def test_cuda_is_refused_while_no_live_worker_offers_it(
+def test_mps_is_refused_while_no_live_worker_offers_it(
     api: TestClient, char_tokenizer: str
 ) -> None:
-    answer = api.post("/runs/train", json=_run_body(char_tokenizer, device="cuda"))
+    # A CUDA run is not refused: it waits on CUDA's queue (test_capability_queues.py).
+    answer = api.post("/runs/train", json=_run_body(char_tokenizer, device="mps"))
     if answer.status_code == 202:
-        pytest.skip("a live worker here offers CUDA")
+        pytest.skip("a live worker here offers MPS")
     assert answer.status_code == 422 and _code(answer.content) == "DEVICE_UNAVAILABLE"
 
 

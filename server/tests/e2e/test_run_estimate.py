@@ -92,10 +92,15 @@ def test_refusals_are_answered_as_not_fitting(api: TestClient, char_tokenizer: s
     step["trainer"] = {"batch_size": 4096, "grad_accum_steps": 1024}
     tokens = _estimate(api, step)
     assert tokens.code == "TOKENS_PER_STEP_LIMIT_EXCEEDED" and tokens.tokens_per_step == 2**37
+    mps = _estimate(api, _body(char_tokenizer, dict(TINY_MODEL), device="mps"))
+    if not mps.fits:
+        assert mps.code == "DEVICE_UNAVAILABLE" and mps.budget.budget_bytes == 0
     cuda = _estimate(api, _body(char_tokenizer, dict(TINY_MODEL), device="cuda"))
     if cuda.fits:
-        pytest.skip("a live worker here offers CUDA")
-    assert cuda.code == "DEVICE_UNAVAILABLE" and cuda.budget.budget_bytes == 0
+        pytest.skip("a live worker here serves CUDA")
+    # Not refused: a submission would wait on CUDA's queue for a worker that serves it.
+    assert cuda.code == "NO_LIVE_WORKER" and cuda.budget.budget_bytes == 0
+    assert cuda.reason is not None and "no live worker serves cuda" in cuda.reason
 
 
 def test_bad_bodies_are_refused_and_nothing_is_recorded_or_built(

@@ -12,6 +12,7 @@ import torch
 
 from model_trainer.api.schemas.runs import NO_LIVE_WORKER, RunEstimatePublic
 from model_trainer.core.contracts.model import Architecture, LanguageModel
+from model_trainer.core.contracts.queue import Capability
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import Log
 from model_trainer.core.settings import LimitSettings
@@ -50,9 +51,17 @@ class NeverBuilt(Gpt2Backend):
         raise AssertionError("an estimate built a model")
 
 
-def _worker(name: str, gib: int, *extra: DeviceCapacity) -> WorkerCapacity:
+def _worker(
+    name: str, gib: int, *extra: DeviceCapacity, serves: list[Capability] | None = None
+) -> WorkerCapacity:
     cpu = DeviceCapacity(kind="cpu", name="cpu", memory_bytes=gib * GB)
-    return WorkerCapacity(name=name, memory_bytes=gib * GB, threads=2, devices=[cpu, *extra])
+    return WorkerCapacity(
+        name=name,
+        memory_bytes=gib * GB,
+        threads=2,
+        devices=[cpu, *extra],
+        serves=serves or ["cpu"],
+    )
 
 
 def _estimate(workers: list[WorkerCapacity], **trainer: object) -> RunEstimatePublic:
@@ -81,14 +90,24 @@ def test_no_live_worker_is_said_and_this_machine_stands_in() -> None:
     assert e.budget.device_memory_bytes > 0
 
 
-def test_a_device_no_live_worker_offers_is_refused_with_no_budget() -> None:
-    e = _estimate([_worker("cpu-only", 64)], device="cuda")
-    assert e.code == ErrorCode.DEVICE_UNAVAILABLE and e.budget.budget_bytes == 0
-    assert e.reason is not None and "cpu" in e.reason
+def test_a_cuda_run_no_live_worker_serves_would_wait_and_mps_is_refused() -> None:
     gpu = DeviceCapacity(kind="cuda", name="A100", memory_bytes=40 * GB)
-    ok = _estimate([_worker("cpu-only", 64), _worker("gpu", 8, gpu)], device="cuda")
+    # A GPU on a worker that serves only the CPU queue would never take the run either.
+    for workers in ([_worker("cpu-only", 64)], [_worker("gpu-for-cpu-work", 8, gpu)], []):
+        e = _estimate(workers, device="cuda")
+        assert e.code == NO_LIVE_WORKER and not e.fits, e
+        assert e.budget.worker is None and e.budget.budget_bytes == 0  # no GPU to judge by
+        assert e.reason is not None and "no live worker serves cuda" in e.reason
+    mps = _estimate([_worker("cpu-only", 64)], device="mps")
+    assert mps.code == ErrorCode.DEVICE_UNAVAILABLE and mps.budget.budget_bytes == 0
+    assert mps.reason is not None and "cpu" in mps.reason
+    serving = _worker("gpu", 8, gpu, serves=["cuda", "cpu"])
+    ok = _estimate([_worker("cpu-only", 64), serving], device="cuda")
     assert ok.fits and ok.budget.worker == "gpu" and ok.budget.device_name == "A100"
     assert ok.memory.overhead_bytes == 0
+    tiny = DeviceCapacity(kind="cuda", name="tiny", memory_bytes=1 << 20)
+    too_big = _estimate([_worker("t", 8, tiny, serves=["cuda"])], device="cuda")
+    assert too_big.code == ErrorCode.MEMORY_LIMIT_EXCEEDED  # judged once a GPU is there
 
 
 def test_the_first_refusal_is_the_one_a_submission_gets() -> None:

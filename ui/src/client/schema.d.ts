@@ -34,7 +34,8 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description Redis answers and at least one worker heartbeated recently (503 with the reason if not).
+         * @description Redis answers and at least one worker heartbeated recently (503 with the reason if
+         *     not); with the live workers by the capabilities (`cpu`, `cuda`) whose queues they serve.
          */
         get: operations["health-readyz"];
         put?: never;
@@ -556,6 +557,17 @@ export interface components {
             count: number;
         };
         /**
+         * CapabilityCounts
+         * @description Live workers that serve each capability's queue (a worker serving both counts in
+         *     both).
+         */
+        CapabilityCounts: {
+            /** Cpu */
+            cpu: number;
+            /** Cuda */
+            cuda: number;
+        };
+        /**
          * CorpusEntry
          * @description A corpus file or a folder directly inside the listed folder.
          */
@@ -770,6 +782,11 @@ export interface components {
             torch: string;
             /** Peak Flops */
             peak_flops?: number | null;
+            /**
+             * Processes
+             * @default 1
+             */
+            processes: number;
         };
         /**
          * Durations
@@ -1061,6 +1078,13 @@ export interface components {
             workers?: number | null;
             /** Reason */
             reason?: string | null;
+            /** @description Readiness only: live workers by the capability they serve */
+            capabilities?: components["schemas"]["CapabilityCounts"] | null;
+            /**
+             * Live Workers
+             * @description Readiness only: each live worker that has said what it serves
+             */
+            live_workers?: components["schemas"]["WorkerPublic"][] | null;
         };
         /**
          * HoldoutStrategy
@@ -1373,7 +1397,8 @@ export interface components {
              *       "seed": 1337,
              *       "device": "auto",
              *       "precision": "auto",
-             *       "compile": "auto"
+             *       "compile": "auto",
+             *       "nproc": 1
              *     }
              */
             trainer: components["schemas"]["TrainerSpec"];
@@ -1812,6 +1837,12 @@ export interface components {
              * @enum {string}
              */
             compile: "auto" | "on" | "off";
+            /**
+             * Nproc
+             * @description processes that train the run together (torch.distributed, one per GPU on CUDA); each takes batch_size / nproc of every batch
+             * @default 1
+             */
+            nproc: number;
         };
         /**
          * WeightsOrigin
@@ -1832,6 +1863,18 @@ export interface components {
             weights_files: string[];
             /** Weights Sha256 */
             weights_sha256?: string | null;
+        };
+        /**
+         * WorkerPublic
+         * @description One live worker: the queues it serves and the devices it has.
+         */
+        WorkerPublic: {
+            /** Name */
+            name: string;
+            /** Serves */
+            serves: ("cpu" | "cuda")[];
+            /** Devices */
+            devices: ("cpu" | "cuda" | "mps")[];
         };
     };
     responses: never;

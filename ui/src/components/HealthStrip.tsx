@@ -1,5 +1,6 @@
 import { api, unwrap } from '../api/client'
 import { useApi } from '../api/useApi'
+import { workersText, workersTitle } from '../lib/health'
 
 /** Workers and queue at a glance, from `/readyz` (503 carries the reason). */
 export function HealthStrip({ intervalMs = 2000 }: { intervalMs?: number }) {
@@ -8,10 +9,11 @@ export function HealthStrip({ intervalMs = 2000 }: { intervalMs?: number }) {
   })
   let tone = 'unknown'
   let text = 'Checking the queue and workers…'
+  let title: string | undefined
   if (ready.data) {
     tone = 'ok'
-    const n = ready.data.workers ?? 0
-    text = `Ready: queue up, ${n} worker${n === 1 ? '' : 's'} live`
+    text = `Ready: queue up, ${workersText(ready.data)}`
+    title = workersTitle(ready.data)
   } else if (ready.error) {
     tone = ready.error.status === 401 ? 'unknown' : 'bad'
     text =
@@ -20,7 +22,7 @@ export function HealthStrip({ intervalMs = 2000 }: { intervalMs?: number }) {
         : `${ready.error.code}: ${ready.error.message}`
   }
   return (
-    <div className={`health health-${tone}`} role="status" aria-live="polite">
+    <div className={`health health-${tone}`} role="status" aria-live="polite" title={title}>
       <span className="health-dot" aria-hidden="true" />
       <span>{text}</span>
     </div>

@@ -40,7 +40,7 @@ function run(status: RunPublic['status'], step: number): RunPublic {
       trainer: {
         max_steps: 100, batch_size: 12, grad_accum_steps: 1, learning_rate: 1e-3, min_lr: 1e-4, warmup_steps: 10,
         weight_decay: 0.1, beta1: 0.9, beta2: 0.99, grad_clip: 1, eval_interval: 50, eval_steps: 5,
-        checkpoint_interval: 50, log_interval: 10, seed: 1, device: 'auto', precision: 'auto', compile: 'auto',
+        checkpoint_interval: 50, log_interval: 10, seed: 1, device: 'auto', precision: 'auto', compile: 'auto', nproc: 1,
       },
       finetune: { method: 'full', rank: 8, alpha: 16, dropout: 0, target_modules: null, export_adapter: false },
     },
@@ -50,7 +50,7 @@ function run(status: RunPublic['status'], step: number): RunPublic {
     created_at: '2025-01-01T10:00:00Z',
     started_at: '2025-01-01T10:00:01Z',
     finished_at: null,
-    device: { device: 'cpu', name: 'cpu', precision: 'fp32', precision_reason: 'no native bf16', threads: 2, cpu: 'x86', torch: '2.5', peak_flops: 2.5e11 },
+    device: { device: 'cpu', name: 'cpu', precision: 'fp32', precision_reason: 'no native bf16', threads: 2, cpu: 'x86', torch: '2.5', peak_flops: 2.5e11, processes: 1 },
     dataset: null,
     durations: { prepare_s: 1, train_s: 10, export_s: 0, total_s: 11 },
     artifacts: [],
@@ -103,6 +103,7 @@ describe('Run details', () => {
     expect(screen.getByText(/no native bf16/)).toBeTruthy()
     expect(screen.getByText('1m 35s')).toBeTruthy() // ETA
     expect(screen.getByTestId('run-mfu').textContent).toBe('1.2% of a measured peak of 250.0 GFLOP/s (fp32)')
+    expect(screen.getByTestId('run-device').textContent).toMatch(/, 2 threads$/)
     expect(plots.created).toBe(2) // loss, and lr + tokens/s
     const lossX = (): unknown => (plots.setData.filter((_, i) => i % 2 === 0).at(-1) ?? [])[0]
     expect(lossX()).toEqual([10, 20])
@@ -112,6 +113,20 @@ describe('Run details', () => {
     await act(() => vi.advanceTimersByTimeAsync(2000))
     expect(plots.created).toBe(2) // not re-created: fed through setData
     expect(plots.setData.at(-2)?.[0]).toEqual([10, 20, 30])
+  })
+
+  it('says how many processes train a run in several', async () => {
+    const base = run('running', 20)
+    const spread: RunPublic = { ...base, device: base.device ? { ...base.device, threads: 1, processes: 2 } : null }
+    const { fetchImpl } = apiFetch({
+      'GET /runs/run-1': () => jsonResponse(200, spread),
+      'GET /runs/run-1/metrics': () => jsonResponse(200, { run_id: 'run-1', data: [], count: 0 }),
+      'GET /artifacts/models/run-1': () => jsonResponse(200, { kind: 'models', id: 'run-1', files: [], count: 0 }),
+    })
+    vi.stubGlobal('fetch', fetchImpl)
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    await waitFor(() => expect(screen.getByTestId('run-device').textContent).toContain('2 processes × 1 threads'))
   })
 
   it('shows where a fine-tuning run started from and what trains', async () => {

@@ -126,12 +126,12 @@ function RunFacts({ run: r }: { run: RunPublic }) {
       <dt>Tokens seen</dt>
       <dd>{formatNumber(p.tokens_seen)}</dd>
       <dt>Device</dt>
-      <dd>
+      <dd data-testid="run-device">
         {r.device ? (
           <>
             {r.device.device} {r.device.name}, {r.device.precision}
-            {r.device.precision_reason ? <span className="muted"> ({r.device.precision_reason})</span> : null}, {r.device.threads}{' '}
-            threads
+            {r.device.precision_reason ? <span className="muted"> ({r.device.precision_reason})</span> : null},{' '}
+            {r.device.processes > 1 ? `${r.device.processes} processes × ${r.device.threads}` : r.device.threads} threads
           </>
         ) : (
           '—'

@@ -92,7 +92,7 @@ export function finishedRun(id = 'run-1', patch: { max_steps?: number; lr?: numb
       trainer: {
         max_steps: patch.max_steps ?? 300, batch_size: 8, grad_accum_steps: 1, learning_rate: patch.lr ?? 1e-3, min_lr: 1e-4, warmup_steps: 30,
         weight_decay: 0.1, beta1: 0.9, beta2: 0.99, grad_clip: 1, eval_interval: 100, eval_steps: 10,
-        checkpoint_interval: 100, log_interval: 10, seed: 1337, device: 'auto', precision: 'auto', compile: 'auto',
+        checkpoint_interval: 100, log_interval: 10, seed: 1337, device: 'auto', precision: 'auto', compile: 'auto', nproc: 1,
       },
       finetune: { method: 'full', rank: 8, alpha: 16, dropout: 0, target_modules: null, export_adapter: false },
     },
@@ -102,7 +102,7 @@ export function finishedRun(id = 'run-1', patch: { max_steps?: number; lr?: numb
     created_at: '2025-01-01T10:00:00Z',
     started_at: '2025-01-01T10:00:01Z',
     finished_at: '2025-01-01T10:01:20Z',
-    device: { device: 'cpu', name: 'x86_64', precision: 'fp32', precision_reason: 'no native bf16', threads: 2, cpu: 'x86', torch: '2.13' },
+    device: { device: 'cpu', name: 'x86_64', precision: 'fp32', precision_reason: 'no native bf16', threads: 2, cpu: 'x86', torch: '2.13', processes: 1 },
     dataset: null,
     durations: { prepare_s: 0.6, train_s: 72.7, export_s: 0.05, total_s: 78.8 },
     artifacts: ['checkpoints/best.pt', 'checkpoints/last.pt', 'export/config.json', 'export/model.safetensors', 'logs.jsonl', 'manifest.json', 'metrics.jsonl'],

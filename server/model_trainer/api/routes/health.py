@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from model_trainer.api.deps import QueueDep, RedisDep
-from model_trainer.api.schemas.common import Health, error_responses
+from model_trainer.api.deps import QueueDep, RedisDep, WorkersDep
+from model_trainer.api.schemas.common import (
+    CapabilityCounts,
+    Health,
+    WorkerPublic,
+    error_responses,
+)
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.infra.redis_store import RedisUnavailable, redact_url
+from model_trainer.infra.workers import WorkerCapacity
 
 
 async def healthz() -> Health:
@@ -16,8 +22,9 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-def readyz(redis: RedisDep, queue: QueueDep) -> Health:
-    """Redis answers and at least one worker heartbeated recently (503 with the reason if not)."""
+def readyz(redis: RedisDep, queue: QueueDep, directory: WorkersDep) -> Health:
+    """Redis answers and at least one worker heartbeated recently (503 with the reason if
+    not); with the live workers by the capabilities (`cpu`, `cuda`) whose queues they serve."""
     if not redis.ping():
         raise AppError(
             ErrorCode.NOT_READY,
@@ -26,11 +33,30 @@ def readyz(redis: RedisDep, queue: QueueDep) -> Health:
         )
     try:
         workers = queue.live_workers()
+        live = directory.live()
     except RedisUnavailable as exc:
         raise AppError(ErrorCode.NOT_READY, exc.message, exc.detail) from exc
     if workers < 1:
         raise AppError(ErrorCode.NOT_READY, "no live worker: start one with `model-trainer worker`")
-    return Health(status="ready", redis=True, workers=workers)
+    return Health(
+        status="ready",
+        redis=True,
+        workers=workers,
+        capabilities=CapabilityCounts(
+            cpu=sum("cpu" in w.serves for w in live), cuda=sum("cuda" in w.serves for w in live)
+        ),
+        live_workers=[_public(w) for w in sorted(live, key=_name)],
+    )
+
+
+def _name(worker: WorkerCapacity) -> str:
+    return worker.name
+
+
+def _public(worker: WorkerCapacity) -> WorkerPublic:
+    return WorkerPublic(
+        name=worker.name, serves=list(worker.serves), devices=[d.kind for d in worker.devices]
+    )
 
 
 # Routes are added without decorators: FastAPI's decorator types carry `Any`.

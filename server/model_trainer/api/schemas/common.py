@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from model_trainer.core.contracts.queue import Capability
+from model_trainer.infra.workers import DeviceKind
 
 
 class ErrorBody(BaseModel):
@@ -15,6 +20,26 @@ class ErrorBody(BaseModel):
     request_id: str
 
 
+class CapabilityCounts(BaseModel):
+    """Live workers that serve each capability's queue (a worker serving both counts in
+    both)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu: int
+    cuda: int
+
+
+class WorkerPublic(BaseModel):
+    """One live worker: the queues it serves and the devices it has."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    serves: list[Capability]
+    devices: list[DeviceKind]
+
+
 class Health(BaseModel):
     """Liveness or readiness, with the reason when not ready."""
 
@@ -24,6 +49,14 @@ class Health(BaseModel):
     redis: bool | None = None
     workers: int | None = None
     reason: str | None = None
+    capabilities: Annotated[
+        CapabilityCounts | None,
+        Field(description="Readiness only: live workers by the capability they serve"),
+    ] = None
+    live_workers: Annotated[
+        list[WorkerPublic] | None,
+        Field(description="Readiness only: each live worker that has said what it serves"),
+    ] = None
 
 
 ERROR_DESCRIPTIONS: dict[int, str] = {

@@ -77,7 +77,19 @@ class MemoryBudgetPublic(BaseModel):
 
 
 NO_LIVE_WORKER = "NO_LIVE_WORKER"
-"""The estimate's code when nothing refuses the run but no worker is live to train it."""
+"""The estimate's code when nothing refuses the run but no live worker serves its queue."""
+
+
+def _waiting_reason(device: DeviceKind) -> str:
+    if device == "cuda":
+        return (
+            "no live worker serves cuda: a submission would wait in the queue for one (there "
+            "is no GPU to judge its memory by until then)"
+        )
+    return (
+        "no worker is live: a submission would wait in the queue for one (its memory is "
+        "judged against this machine until then)"
+    )
 
 
 class RunEstimatePublic(BaseModel):
@@ -113,11 +125,7 @@ class RunEstimatePublic(BaseModel):
         memory, refusal = estimate.memory, estimate.refusal
         code, reason = (str(refusal.code), refusal.message) if refusal else (None, None)
         if refusal is None and estimate.worker is None:
-            code = NO_LIVE_WORKER
-            reason = (
-                "no worker is live: a submission would wait in the queue for one (its memory "
-                "is judged against this machine until then)"
-            )
+            code, reason = NO_LIVE_WORKER, _waiting_reason(memory.device.kind)
         return cls(
             family=estimate.architecture.family,
             architecture=estimate.architecture,

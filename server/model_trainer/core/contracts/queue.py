@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Protocol
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+Capability = Literal["cpu", "cuda"]
+"""What a worker must offer to take a job: every worker can serve `cpu`; `cuda` only one
+with a CUDA device. Each capability is a queue of its own."""
+CAPABILITIES: tuple[Capability, ...] = ("cpu", "cuda")
 
 
 class JobSpec(BaseModel):
@@ -17,6 +22,8 @@ class JobSpec(BaseModel):
     payload_json: str
     timeout_s: Annotated[int, Field(ge=1)] = 7 * 24 * 3600
     description: str = ""
+    capability: Capability = "cpu"
+    """The queue it goes on: `cuda` for a run that asked for `trainer.device: cuda`."""
 
 
 class JobQueue(Protocol):
@@ -29,5 +36,5 @@ class JobQueue(Protocol):
         ...
 
     def waiting(self) -> int:
-        """Jobs enqueued that no worker has taken yet."""
+        """Jobs enqueued that no worker has taken yet, on every capability's queue."""
         ...

@@ -15,11 +15,12 @@ from pydantic import BaseModel, ConfigDict
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.logging import Log
+from model_trainer.infra.storage import storage
 from model_trainer.jobs.kind import JobKind
 from model_trainer.jobs.layout import EvalFolder
 from model_trainer.jobs.manifest import ManifestFile
 from model_trainer.jobs.targets import JobTarget
-from model_trainer.training.run.manifest import EvalSplit
+from model_trainer.training.run.manifest import RUN_MANIFESTS, EvalSplit
 
 _SEPARATOR = "_"
 
@@ -91,6 +92,15 @@ class EvalKind(JobKind[EvalManifest]):
 
     def job_id(self, manifest: EvalManifest) -> str:
         return eval_job_id(manifest.run_id, manifest.eval_id)
+
+    def fetch(self, manifest: EvalManifest) -> None:
+        """The run's log (an evaluation logs into it), export and tokenizer."""
+        super().fetch(manifest)
+        run = self.layout.run(manifest.run_id)
+        storage().pull_folder(run.export)
+        recorded = RUN_MANIFESTS.read(run.manifest)
+        if recorded is not None:
+            storage().pull_folder(self.layout.tokenizer(recorded.tokenizer.tokenizer_id).path)
 
     def log(self, job_id: str) -> Log:
         run_id, eval_id = split_job_id(job_id)

@@ -88,7 +88,7 @@ class RunEvaluation(JobBody[EvalManifest]):
         self._tokenizers = tokenizers
         self._models = models
         self._kind = kind
-        self._layout = ArtifactLayout(settings.artifacts_root)
+        self._layout = ArtifactLayout(settings.artifacts_folder)
 
     def run(self, manifest: EvalManifest, job: JobContext) -> Ending:
         folder = self._layout.run(manifest.run_id)

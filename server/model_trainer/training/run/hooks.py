@@ -14,6 +14,7 @@ from model_trainer.core.job_status import JobStatus
 from model_trainer.core.logging import Log
 from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisUnavailable
+from model_trainer.infra.storage import storage
 from model_trainer.jobs.layout import RunFolder
 from model_trainer.jobs.stopping import WORKER_STOP, StopRequest
 from model_trainer.training.loop.loop import EvalResult, LoopEnd
@@ -100,7 +101,7 @@ class RunReporter:
 
     def on_progress(self, progress: Progress) -> None:
         device = self._manifest.device
-        peak = device.peak_flops if device is not None else None
+        peak = device.run_peak_flops if device is not None else None
         progress.mfu = model_flops_utilisation(progress.tokens_per_s, self._flops_per_token, peak)
         self._manifest.progress = progress
         self._metric(
@@ -175,6 +176,9 @@ class RunReporter:
         self._write_manifest()
 
     def on_checkpoint(self, step: int, path: str, best: bool) -> None:
+        # To the shared store first (whole, or not at all), then the manifest that records
+        # the step: a run whose host dies resumes elsewhere from what the manifest says.
+        storage().push([self._paths.checkpoints / path])
         self._log.info("checkpoint_saved", step=step, file=path, best=best)
         self._events.publish(
             self._channels,

@@ -8,6 +8,7 @@ from model_trainer.core.contracts.events import EventPublisher
 from model_trainer.core.errors import ErrorCode
 from model_trainer.core.job_status import JobStatus
 from model_trainer.infra.job_state import JobStateStore
+from model_trainer.infra.storage import storage
 from model_trainer.jobs.kind import JobKind
 from model_trainer.jobs.layout import ArtifactLayout, RunFolder
 from model_trainer.jobs.targets import JobTarget
@@ -61,7 +62,23 @@ class RunKind(JobKind[RunManifest]):
         return RUN_MANIFESTS.read(self.folder(job_id).manifest)
 
     def write(self, manifest: RunManifest) -> None:
+        """The manifest, after the files it may name (checkpoints, metrics, log, export)
+        reached the shared store: written at every checkpoint, so a run whose host dies
+        resumes elsewhere from the checkpoint its manifest records."""
+        self.publish(manifest)
         RUN_MANIFESTS.write(self.folder(manifest.run_id).manifest, manifest)
+
+    def fetch(self, manifest: RunManifest) -> None:
+        """The run's log, metrics and checkpoints (a run another host started resumes from
+        them), its tokenizer, and the export it fine-tunes when that is an earlier run's."""
+        store = storage()
+        for path in self.folder(manifest.run_id).kept:
+            store.pull(path)
+        store.pull_folder(self.layout.tokenizer(manifest.tokenizer.tokenizer_id).path)
+        origin = manifest.finetune.origin.run_id if manifest.finetune is not None else None
+        if origin is not None:
+            store.pull(self.layout.run(origin).manifest)
+            store.pull_folder(self.layout.run(origin).export)
 
     def job_id(self, manifest: RunManifest) -> str:
         return manifest.run_id
@@ -71,7 +88,10 @@ class RunKind(JobKind[RunManifest]):
         return f"at step {step}" if step else ""
 
     def closing(self, manifest: RunManifest) -> None:
-        manifest.artifacts = present_artifacts(self.folder(manifest.run_id))
+        folder = self.folder(manifest.run_id)
+        if not self.publishes:  # the API ends a run no worker holds: list what the store has
+            storage().pull_folder(folder.path)
+        manifest.artifacts = present_artifacts(folder)
         if manifest.error is not None:
             manifest.last_error = manifest.error
 
