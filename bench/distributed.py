@@ -7,7 +7,7 @@ what falls short of it is the price of the process group (gradient all-reduce ov
 each rank's own optimizer step and evaluation). On N GPUs each rank brings its own device and
 the same ratio is the scaling efficiency against N times one.
 
-Run: `python bench/distributed.py` (about 6 minutes on 2 cores).
+Run: `python bench/distributed.py` (about 3 minutes on 2 cores).
 """
 
 from __future__ import annotations
