@@ -19,12 +19,13 @@ from safetensors.torch import load_file
 
 from model_trainer.api.app import create_app
 from model_trainer.api.schemas.common import ErrorBody
-from model_trainer.api.schemas.runs import MetricsPublic, RunPublic, RunQueued
+from model_trainer.api.schemas.runs import MetricsPublic, RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.core.settings import Settings, WorkerSettings
 from model_trainer.services import build_registry
 
 from .processes import children
+from .test_recovery import _wait
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -87,16 +88,6 @@ def client(ranks_settings: Settings, worker: int) -> Iterator[TestClient]:
     with TestClient(create_app(registry), base_url="http://localhost") as api:
         yield api
     registry.close()
-
-
-def _wait(api: TestClient, run_id: str, done: set[str], at_step: int = 0) -> RunPublic:
-    deadline = time.monotonic() + 600
-    while True:
-        run = RunPublic.model_validate_json(api.get(f"/runs/{run_id}").content)
-        if run.status in done or (at_step and run.progress.step >= at_step):
-            return run
-        assert time.monotonic() < deadline, f"{run.status}: {run.message}"
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
