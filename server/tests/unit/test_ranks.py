@@ -19,7 +19,7 @@ from model_trainer.training.data.sampler import WindowSampler
 from model_trainer.training.loop.device import DeviceInfo, check_ranks
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.model_registry import discover_models
-from model_trainer.training.run.budget import judge_memory
+from model_trainer.training.run.budget import judge_memory, memory_refusal
 from model_trainer.training.run.rank_messages import Failed, Progressed, Started
 from model_trainer.training.run.ranks import ReportReader, launcher_command
 from model_trainer.training.run.runner import rank_threads
@@ -129,3 +129,24 @@ def test_the_runs_peak_counts_a_gpu_per_process_but_shared_cores_once() -> None:
     assert rank_threads(8, 1, torch.device("cpu")) == 8
     assert rank_threads(1, 4, torch.device("cpu")) == 1
     assert rank_threads(8, 2, torch.device("cuda")) == 1
+
+
+def test_a_refusal_for_memory_names_the_processes() -> None:
+    backend = discover_models({}).get("gpt2")
+    arch = Architecture(
+        family="gpt2", n_layer=4, n_head=4, n_embd=256, max_seq_len=128, vocab_size=66, dropout=0.0
+    )
+    spec = TrainerSpec(batch_size=64, nproc=64)
+    ram = DeviceCapacity(kind="cpu", name="cpu", memory_bytes=24 << 30)
+    judged = judge_memory(arch, backend, spec, LimitSettings(), ram)
+    assert not judged.fits
+    message = memory_refusal(judged, arch, spec, "this worker").message
+    assert "one step in 64 processes" in message and "a copy in each process" in message
+    assert message.endswith("or use fewer processes (trainer.nproc)")
+    gpu = DeviceCapacity(kind="cuda", name="gpu", memory_bytes=1 << 28)
+    spec = TrainerSpec(batch_size=64, nproc=2)
+    message = memory_refusal(
+        judge_memory(arch, backend, spec, LimitSettings(), gpu), arch, spec, "w"
+    ).message
+    assert "in each of 2 processes" in message and "its share of the batch, 32 x 128" in message
+    assert "fewer processes" not in message  # on GPUs fewer would need more each

@@ -142,15 +142,29 @@ def memory_refusal(
 ) -> AppError:
     """What refusing a step that does not fit says: what it would need and what there is."""
     need, device, budget = judged.need, judged.device, judged.budget_bytes
+    ranks, shared = spec.nproc, device.kind != "cuda"
+    where_ranks = ""
+    if ranks > 1:
+        where_ranks = f" in each of {ranks} processes" if not shared else f" in {ranks} processes"
+    copies = ", a copy in each process" if ranks > 1 and shared else ""
+    batch = f"a batch of {spec.batch_size} x {arch.max_seq_len} tokens"
+    if ranks > 1 and not shared:
+        batch = f"its share of the batch, {spec.batch_size // ranks} x {arch.max_seq_len} tokens,"
+    processes = (
+        f"; the processes themselves hold {judged.overhead_bytes / GB:.1f} GiB"
+        if ranks > 1 and shared
+        else ""
+    )
     return AppError(
         ErrorCode.MEMORY_LIMIT_EXCEEDED,
-        f"model and trainer: one step would need about {judged.total_bytes / GB:.1f}"
-        f" GiB ({need.parameters:,} parameters take {need.state_bytes / GB:.1f} GiB with "
-        f"their gradients and optimizer state; a batch of {spec.batch_size} x "
-        f"{arch.max_seq_len} tokens takes {need.activation_bytes / GB:.1f} GiB), but {where}"
-        f" ({device.kind}) allows {budget / GB:.1f} GiB ({judged.memory_fraction:.0%} of "
+        f"model and trainer: one step{where_ranks} would need about "
+        f"{judged.total_bytes / GB:.1f} GiB ({need.parameters:,} parameters take "
+        f"{need.state_bytes / GB:.1f} GiB with their gradients and optimizer state{copies}; "
+        f"{batch} takes {need.activation_bytes / GB:.1f} GiB{processes}), but {where} "
+        f"({device.kind}) allows {budget / GB:.1f} GiB ({judged.memory_fraction:.0%} of "
         f"{device.memory_bytes / GB:.1f} GiB); lower batch_size (raise grad_accum_steps to "
-        "keep the tokens per step), max_seq_len or the model size",
+        "keep the tokens per step), max_seq_len or the model size"
+        f"{', or use fewer processes (trainer.nproc)' if ranks > 1 and shared else ''}",
     )
 
 
