@@ -127,6 +127,7 @@ class TrainerSpec(RequestModel):
         Field(
             ge=1,
             le=MAX_NPROC,
+            title="Processes",
             description="processes that train the run together (torch.distributed, one per "
             "GPU on CUDA); each takes batch_size / nproc of every batch",
         ),

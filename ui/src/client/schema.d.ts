@@ -1838,7 +1838,7 @@ export interface components {
              */
             compile: "auto" | "on" | "off";
             /**
-             * Nproc
+             * Processes
              * @description processes that train the run together (torch.distributed, one per GPU on CUDA); each takes batch_size / nproc of every batch
              * @default 1
              */
