@@ -220,18 +220,16 @@ def test_evaluation_writes_metrics_and_samples(api: TestClient, finished_run: st
     books: dict[str, str] = {"corpus_path": "books"}
     other = api.post(f"/runs/{finished_run}/evaluate", json=books)
     assert other.status_code == 202
-    deadline = time.monotonic() + 120
-    # The manifest's summary is written after eval/metrics.json
-    while True:
-        run = RunPublic.model_validate_json(api.get(f"/runs/{finished_run}").content)
-        if run.eval is not None and run.eval.corpus_path is not None:
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
-    assert (run.eval.split, run.eval.corpus_path) == ("corpus", "books")
-    result = EvalPublic.model_validate_json(api.get(f"/runs/{finished_run}/eval").content)
+    other_id = EvalQueued.model_validate_json(other.content).eval_id
+    # Once the evaluation has ended, the run's summary follows it: the job writes
+    # eval/metrics.json, then the run's manifest, and only then ends.
+    result = _ended_eval(api, finished_run)
+    assert (result.eval_id, result.status) == (other_id, "completed"), result
     assert result.metrics is not None
     assert result.metrics.split == "corpus" and result.metrics.corpus_path == "books"
+    run = RunPublic.model_validate_json(api.get(f"/runs/{finished_run}").content)
+    assert run.eval is not None
+    assert (run.eval.split, run.eval.corpus_path) == ("corpus", "books")
 
 
 def test_a_failed_evaluation_is_reported_with_its_code(
