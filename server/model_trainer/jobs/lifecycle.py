@@ -100,21 +100,23 @@ class JobLifecycle(Generic[R]):
         ):
             log.warning(f"{kind.noun}_leased_elsewhere", owner=owner)  # another worker has it
             return manifest
-        requeued = False
+        requeued, fetched = False, False
         try:
-            unfetched = self._fetch(manifest, log)
-            with (
-                job_log_file(kind.folder(job_id).logs),
-                kind.state.heartbeat(
-                    job_id, worker.heartbeat_interval_s, ttl, log, owner
-                ) as lease_lost,
-            ):
-                # Again under the lease: a cancel may have ended the job while it was queued
-                manifest = kind.read(job_id) or manifest
-                job = JobContext(job_id, log, lease_lost)
-                requeued = self._start(manifest, job, owner, unfetched)
+            # The heartbeat keeps the lease while the inputs download (a checkpoint may take
+            # longer than the lease lives); the log opens after, as the store had it.
+            with kind.state.heartbeat(
+                job_id, worker.heartbeat_interval_s, ttl, log, owner
+            ) as lease_lost:
+                fetched = self._fetch(job_id, manifest, log)
+                if fetched:
+                    with job_log_file(kind.folder(job_id).logs):
+                        # Again under the lease: a cancel may have ended it while queued
+                        manifest = kind.read(job_id) or manifest
+                        job = JobContext(job_id, log, lease_lost)
+                        requeued = self._start(manifest, job, owner)
         finally:
-            self._push_log(job_id, log)
+            if fetched:
+                self._push_log(job_id, log)
             try:
                 kind.state.release_lease(job_id, owner)
             except RedisUnavailable as exc:  # it lapses with its TTL anyway
@@ -140,15 +142,23 @@ class JobLifecycle(Generic[R]):
                 log.error("status_not_stored", error=unavailable.message)
             raise
 
-    def _fetch(self, manifest: R, log: Log) -> AppError | None:
-        """What the job needs from the shared store, before its log file opens (a pulled
-        log replaces the local one); the failure, to end the job with once it is logged."""
+    def _fetch(self, job_id: str, manifest: R, log: Log) -> bool:
+        """What the job needs from the shared store; False when the store does not answer:
+        the job is left `stalled` (nothing of it is failed or written), and the reconcilers
+        deliver it again once its lease lapses, as when its worker died."""
         try:
             self._kind.fetch(manifest)
         except AppError as exc:
+            if exc.code is not ErrorCode.STORE_UNAVAILABLE:  # its input is gone: that is final
+                self._endings.fail(manifest, exc, log)
+                return False
             log.error(f"{self._kind.noun}_inputs_not_fetched", error_code=str(exc.code))
-            return exc
-        return None
+            try:
+                self._kind.state.set_status(job_id, JobStatus.STALLED, exc.message)
+            except RedisUnavailable as unavailable:
+                log.error("status_not_stored", error=unavailable.message)
+            return False
+        return True
 
     def _push_log(self, job_id: str, log: Log) -> None:
         """The job's log once closed: its last lines (how it ended) reach the store too."""
@@ -157,9 +167,7 @@ class JobLifecycle(Generic[R]):
         except AppError as exc:
             log.error("log_not_published", error_code=str(exc.code), message=exc.message)
 
-    def _start(
-        self, manifest: R, job: JobContext, owner: str, unfetched: AppError | None = None
-    ) -> bool:
+    def _start(self, manifest: R, job: JobContext, owner: str) -> bool:
         """Start the job unless it ended or was cancelled; True when it was queued again."""
         kind, log, job_id = self._kind, job.log, job.job_id
         if manifest.status in TERMINAL:
@@ -167,9 +175,6 @@ class JobLifecycle(Generic[R]):
             return False
         if retry_transient(lambda: kind.state.is_cancelled(job_id), "read the cancel flag", log):
             self._endings.cancel_unstarted(manifest, log)
-            return False
-        if unfetched is not None:
-            self._endings.fail(manifest, unfetched, log)
             return False
         attempt = retry_transient(lambda: kind.state.next_attempt(job_id), "count the start", log)
         log.info(f"{kind.noun}_job_started", attempt=attempt, owner=owner)

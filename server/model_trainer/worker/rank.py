@@ -10,6 +10,7 @@ A rank whose launcher or work horse is gone ends at once: it has nobody to train
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -41,6 +42,7 @@ from model_trainer.training.loop.progress import Progress
 from model_trainer.training.model_registry import discover_models
 from model_trainer.training.run.manifest import RUN_MANIFESTS
 from model_trainer.training.run.rank_messages import (
+    RANK_ERROR_PREFIX,
     REPORTS,
     STOP,
     Checkpointed,
@@ -55,6 +57,8 @@ from model_trainer.training.run.rank_messages import (
 from model_trainer.training.run.runner import initial_model
 
 _log = Log("training")
+MAX_WORD = 400
+"""Characters of a failed rank's error that reach the run's message."""
 WATCH_S = 0.5
 GROUP_TIMEOUT = timedelta(minutes=10)
 """How long a collective waits for a silent rank (a long evaluation or checkpoint on rank 0
@@ -176,13 +180,23 @@ def train_rank(plan_path: Path) -> None:
         dist.destroy_process_group()
 
 
+def _leave_word(scratch: Path, exc: BaseException) -> None:
+    """What ended this rank, for the work horse's account of the group's failure."""
+    rank = os.environ.get("RANK", "x")
+    with contextlib.suppress(OSError):
+        said = f"{type(exc).__name__}: {exc}"[:MAX_WORD]
+        (scratch / f"{RANK_ERROR_PREFIX}{rank}.error").write_text(said, encoding="utf-8")
+
+
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level, "model-trainer-rank")
+    plan = Path(sys.argv[1])
     try:
-        train_rank(Path(sys.argv[1]))
-    except BaseException:
+        train_rank(plan)
+    except BaseException as exc:
         _log.exception("rank_failed", rank=os.environ.get("RANK", "?"))
+        _leave_word(plan.parent, exc)
         raise
 
 

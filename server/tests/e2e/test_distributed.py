@@ -193,6 +193,7 @@ def test_a_killed_rank_resumes_from_the_last_checkpoint(
     folder = ranks_settings.artifacts_root / "models" / run_id
     log = (folder / "logs.jsonl").read_text("utf-8")
     assert "run_retrying" in log and "a process of the run failed" in log
+    assert "rank 1: ended without a word (killed?)" in log  # rank 0 names the broken link
     assert log.count("run_resuming") == 1
 
 

@@ -159,9 +159,12 @@ def notes(redis_url: str) -> Iterator[JobStateStore]:
     redis.close()
 
 
-def test_a_job_whose_inputs_cannot_be_fetched_fails_with_the_store_code(
+def test_a_job_whose_inputs_cannot_be_fetched_is_left_stalled_not_failed(
     tmp_path: Path, notes: JobStateStore
 ) -> None:
+    """The store away is passing: nothing of the job is failed or written, it is shown
+    `stalled` with the store's message, and its lease is free for the delivery that the
+    reconcilers make once its heartbeat lapses."""
     state = notes
     kind, body = UnfetchedKind(tmp_path, state), Body(iter([]))
     lifecycle = JobLifecycle(kind, body, WORKER, Queue(state), StopRequest())
@@ -169,7 +172,9 @@ def test_a_job_whose_inputs_cannot_be_fetched_fails_with_the_store_code(
     kind.write(Note(note_id=job_id, status=JobStatus.QUEUED, created_at=utc_now()))
     state.create(job_id, time.time())
     lifecycle.run(job_id)
-    ended = kind.read(job_id)
-    assert body.runs == 0 and ended is not None and ended.status is JobStatus.FAILED
-    assert ended.error is not None and ended.error.code == "STORE_UNAVAILABLE"
-    assert state.snapshot(job_id).status is JobStatus.FAILED
+    kept = kind.read(job_id)
+    assert body.runs == 0 and kept is not None and kept.status is JobStatus.QUEUED
+    snapshot = state.snapshot(job_id)
+    assert snapshot.status is JobStatus.STALLED
+    assert "the artifact store did not answer" in (snapshot.message or "")
+    assert state.acquire_lease(job_id, "another-worker", 5.0)

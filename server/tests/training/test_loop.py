@@ -20,6 +20,7 @@ from model_trainer.training.loop.loop import (
     LoopOutcome,
     TrainingData,
     divergence,
+    estimate_loss,
     train_loop,
 )
 from model_trainer.training.loop.progress import Progress
@@ -221,3 +222,17 @@ def test_a_checkpoint_from_before_best_step_still_loads() -> None:
     )
     meta = CheckpointMeta.model_validate_json(old)
     assert meta.best_step is None and meta.last_eval is None and meta.tokens_per_s is None
+
+
+def test_a_rank_evaluates_its_share_at_a_time_to_the_same_loss() -> None:
+    """In a run of several processes each rank pushes a batch through the model a share at a
+    time (its memory holds a share's activations): the mean is the whole batch's."""
+    torch.manual_seed(3)
+    model = Gpt2Backend().build(ARCH)
+    data = TrainingData(train=IDS[:8000], val=IDS[8000:])
+    spec = _spec(batch_size=8)
+    cpu = torch.device("cpu")
+    whole = estimate_loss(model, data, spec, ARCH, cpu, Precision.FP32, 0)
+    shared = estimate_loss(model, data, spec, ARCH, cpu, Precision.FP32, 0, world=4)
+    assert abs(whole.train_loss - shared.train_loss) < 1e-5
+    assert abs(whole.val_loss - shared.val_loss) < 1e-5

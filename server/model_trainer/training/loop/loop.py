@@ -156,6 +156,16 @@ def _loss(logits_of: LogitsFn, x: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
 
 
+def _batch_loss(logits_of: LogitsFn, x: Tensor, y: Tensor, share: int) -> float:
+    """The batch's mean loss, computed `share` windows at a time when `share` is smaller
+    (equal parts: the mean of their means is the batch's)."""
+    if share <= 0 or share >= len(x):
+        return float(_loss(logits_of, x, y).item())
+    starts = range(0, len(x), share)
+    parts = [_loss(logits_of, x.narrow(0, i, share), y.narrow(0, i, share)) for i in starts]
+    return float(torch.stack(parts).mean().item())
+
+
 @torch.no_grad()
 def estimate_loss(
     model: LanguageModel,
@@ -166,9 +176,13 @@ def estimate_loss(
     precision: Precision,
     step: int,
     full_val: bool = False,
+    world: int = 1,
 ) -> EvalResult:
     """Mean loss over `eval_steps` fixed windows of each split; `full_val` reads the whole
-    validation split instead (the final evaluation, free of sampling noise)."""
+    validation split instead (the final evaluation, free of sampling noise). In a run of
+    `world` processes a batch goes through the model a rank's share at a time: a rank holds
+    activations for its share of a batch only."""
+    share = spec.batch_size // world if world > 1 else 0
     module = model.module
     module.eval()
     means: dict[str, float] = {}
@@ -184,7 +198,7 @@ def estimate_loss(
         for _ in range(spec.eval_steps):
             x, y = sampler.next()
             with autocast(device, precision):
-                total += float(_loss(model.logits, x.to(device), y.to(device)).item())
+                total += _batch_loss(model.logits, x.to(device), y.to(device), share)
         means[split] = total / spec.eval_steps
     module.train()
     return EvalResult(step=step, train_loss=means["train"], val_loss=means["val"])
@@ -278,10 +292,13 @@ class _Checkpoints:
         """Whether this process writes (rank 0 of a run in several processes)."""
 
     def start(self) -> _State:
-        """The state to train on from (the last checkpoint's, or a fresh one), announced."""
+        """The state to train on from (the last checkpoint's, or a fresh one), announced,
+        with its throughput clock started."""
         resumed = self.resume()
         self._hooks.on_start(resumed.step if resumed else None)
-        return resumed or _State()
+        state = resumed or _State()
+        state.restart_clock()
+        return state
 
     def resume(self) -> _State | None:
         """The state saved in the last checkpoint, restored into model, optimizer, sampler
@@ -345,8 +362,10 @@ def _set_up(
     device: torch.device,
     group: Replicas,
 ) -> tuple[Forward, torch.optim.Optimizer, WindowSampler]:
-    """The model on the device, how training calls it, its optimizer, this rank's sampler."""
+    """The model on the device in training mode, how training calls it, its optimizer, this
+    rank's sampler."""
     module = model.module.to(device)
+    module.train()
     forward = group.forward(model, device)
     optimizer = make_optimizer(module, spec, device)
     sampler = WindowSampler(
@@ -383,13 +402,13 @@ def train_loop(
     )
     s = saver.start()
     tokens_per_step = spec.batch_size * arch.max_seq_len * spec.grad_accum_steps
-    model.module.train()
-    s.restart_clock()
     while True:
         # evaluate (and keep the best weights) every eval_interval steps and at the end
         if s.step % spec.eval_interval == 0 or s.step == spec.max_steps:
             final = s.step == spec.max_steps
-            ev = estimate_loss(model, data, spec, arch, device, precision, s.step, final)
+            ev = estimate_loss(
+                model, data, spec, arch, device, precision, s.step, final, group.world
+            )
             s.last_eval = ev
             bad = divergence(ev.train_loss, s.step) or divergence(ev.val_loss, s.step)
             if bad is not None:

@@ -20,6 +20,8 @@ STATE_BYTES_PER_PARAMETER = 16
 """fp32 weights, gradients and AdamW's two moments."""
 FROZEN_BYTES_PER_PARAMETER = 4
 """fp32 weights that do not train (a LoRA run's base model): no gradient, no moments."""
+BUCKET_BYTES_PER_PARAMETER = 4
+"""DistributedDataParallel's fp32 gradient buckets, beside the gradients themselves."""
 PROCESS_BYTES = 600 * 1024 * 1024
 """What a work horse holds before the model (torch, transformers, the tokenizer)."""
 
@@ -121,10 +123,20 @@ def judge_memory(
     ranks = spec.nproc
     need = step_memory(arch, backend, spec.batch_size // ranks, lora_parameters)
     overhead = 0
-    if device.kind != "cuda":
+    if ranks > 1:  # DDP's gradient buckets, a second copy of what trains, in each rank
+        buckets = (lora_parameters or need.parameters) * BUCKET_BYTES_PER_PARAMETER
         need = StepMemory(
             parameters=need.parameters,
-            state_bytes=need.state_bytes * ranks,
+            state_bytes=need.state_bytes + buckets,
+            activation_bytes=need.activation_bytes,
+        )
+    if device.kind != "cuda":
+        # every rank in this memory, and the work horse's own copy of the weights (which
+        # it exports from) and process
+        horse = need.parameters * FROZEN_BYTES_PER_PARAMETER if ranks > 1 else 0
+        need = StepMemory(
+            parameters=need.parameters,
+            state_bytes=need.state_bytes * ranks + horse,
             activation_bytes=need.activation_bytes * ranks,
         )
         overhead = PROCESS_BYTES * (ranks + 1 if ranks > 1 else 1)

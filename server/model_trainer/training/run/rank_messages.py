@@ -15,6 +15,8 @@ from model_trainer.training.loop.loop import EvalResult, LoopOutcome
 from model_trainer.training.loop.progress import Progress
 
 PLAN, REPORTS, STOP = "plan.json", "reports.jsonl", "stop"
+RANK_ERROR_PREFIX = "rank-"
+"""`rank-<N>.error`: what ended a rank that failed, written as it exits."""
 RANK_MODULE = "model_trainer.worker.rank"
 """The module `torch.distributed.run` starts in every rank."""
 

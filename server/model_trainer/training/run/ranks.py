@@ -28,6 +28,7 @@ from model_trainer.jobs.layout import RunFolder
 from model_trainer.training.loop.loop import LoopOutcome
 from model_trainer.training.run.hooks import RunReporter
 from model_trainer.training.run.rank_messages import (
+    RANK_ERROR_PREFIX,
     RANK_MODULE,
     REPORT,
     REPORTS,
@@ -119,13 +120,14 @@ def train_in_ranks(
     env = {**os.environ, "OMP_NUM_THREADS": str(plan.threads)}
     log.info("ranks_launching", nproc=nproc, threads_per_rank=plan.threads)
     launcher = subprocess.Popen(command, env=env)
-    reader, outcome, stopping = ReportReader(scratch / REPORTS), None, False
+    reader, outcome, stopping, said = ReportReader(scratch / REPORTS), None, False, ""
     try:
         while True:
             done = _wait(launcher, POLL_S)
             for report in reader.new():
                 outcome = _relay(report, reporter) or outcome
             if done:
+                said = _rank_errors(scratch, nproc) if launcher.returncode else ""
                 break
             if not stopping and (end := reporter.should_stop()) is not None:
                 write_text(scratch / STOP, str(end))  # rank 0 reads it before its next step
@@ -138,7 +140,7 @@ def train_in_ranks(
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # all it held went to the reporter
-    return _judged(launcher.returncode, outcome, log)
+    return _judged(launcher.returncode, outcome, said, log)
 
 
 def _wait(launcher: subprocess.Popen[bytes], timeout_s: float) -> bool:
@@ -156,15 +158,29 @@ def _kill(launcher: subprocess.Popen[bytes]) -> None:
         launcher.wait()
 
 
-def _judged(code: int, outcome: LoopOutcome | None, log: Log) -> LoopOutcome:
+def _rank_errors(scratch: Path, nproc: int) -> str:
+    """What each rank said as it failed; one killed outright (SIGKILL, the OOM killer)
+    says nothing, and the others then report the connection it broke."""
+    said: list[str] = []
+    for rank in range(nproc):
+        path = scratch / f"{RANK_ERROR_PREFIX}{rank}.error"
+        try:
+            said.append(f"rank {rank}: {path.read_text(encoding='utf-8', errors='replace')}")
+        except OSError:
+            said.append(f"rank {rank}: ended without a word (killed?)")
+    return "; ".join(said)
+
+
+def _judged(code: int, outcome: LoopOutcome | None, said: str, log: Log) -> LoopOutcome:
     """Rank 0's outcome when it reported one; otherwise the group failed (a rank died, or
     could not start): a transient failure the run's retries resume from its checkpoint."""
     if outcome is not None:
         if code != 0:  # rank 0 finished its part; another rank failed after it
             log.warning("ranks_ended_with_error", exit_code=code, end=str(outcome.end))
         return outcome
+    because = f": {said}" if said else " (the worker's log names the rank)"
     raise AppError(
         ErrorCode.RANK_FAILED,
-        f"a process of the run failed (the launcher exited with {code}); the run resumes "
-        "from its last checkpoint while retries remain (the worker's log names the rank)",
+        f"a process of the run failed (the launcher exited with {code}){because}; the run "
+        "resumes from its last checkpoint while retries remain",
     )
