@@ -268,8 +268,14 @@ class RunOrchestrator:
         """A waiting run's message, saying so when no live worker serves its queue: it is
         not failing, it waits for one to start."""
         capability = run_capability(manifest.config)
-        if capability == "cpu" or self._workers.serving(capability):
-            return message  # cpu: any worker serves it, and `/readyz` says when none is live
+        if capability == "cpu":
+            # With no live worker at all `/readyz` says so; what needs saying here is live
+            # workers that all serve cuda alone.
+            live = self._workers.live()
+            if not live or any(capability in w.serves for w in live):
+                return message
+        elif self._workers.serving(capability):
+            return message
         why = f"waiting for a worker that serves {capability}; none is running"
         return f"{message}; {why}" if message else why
 

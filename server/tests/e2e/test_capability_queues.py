@@ -5,6 +5,7 @@ GPU refuses to start; a job delivered again (warm stop, lost worker) goes back t
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +26,8 @@ from model_trainer.core.job_status import JobStatus
 from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.machine import cuda_devices
 from model_trainer.infra.redis_store import RedisStore
-from model_trainer.infra.rq_queue import RqJobQueue
+from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX, RqJobQueue
+from model_trainer.infra.workers import DeviceCapacity, WorkerCapacity, WorkerDirectory
 from model_trainer.jobs.lifecycle import JobLifecycle
 from model_trainer.jobs.recovery import JobReconciler
 from model_trainer.jobs.stopping import StopRequest
@@ -115,6 +117,49 @@ def test_a_cuda_run_waits_for_a_cuda_worker_and_says_so(
         assert request("POST", f"{stack.base}/runs/{run_id}/cancel")[0] == 200
     cancelled = stack.wait_run(run_id, {"cancelled"}, timeout_s=60)
     assert cancelled.message != WAITING_FOR_CUDA  # an ended run waits for nothing
+
+
+def test_cpu_work_says_so_when_every_live_worker_serves_cuda_alone(
+    cpu_stack: tuple[ProcessStack, str],
+) -> None:
+    """Workers started with `WORKER__QUEUES=cuda` only: a CPU run would wait for nobody
+    without a word, since `/readyz` is happy with any live worker. The last test to use the
+    module's stack: it stops the CPU worker."""
+    stack, tokenizer_id = cpu_stack
+    stack.signal("worker-cpu", signal.SIGTERM)
+    assert stack.wait_exit("worker-cpu", 60) == 0
+    redis = RedisStore(stack.env["REDIS_URL"])
+    gpu_host = WorkerCapacity(
+        name="gpu-host.1",
+        memory_bytes=1 << 34,
+        threads=8,
+        devices=[DeviceCapacity(kind="cuda", name="gpu", memory_bytes=1 << 34)],
+        serves=["cuda"],
+    )
+    config = RunConfig(
+        model=ModelSpec(size="nano", n_layer=1, n_head=2, n_embd=32, max_seq_len=16),
+        data=DataSpec(tokenizer_id=tokenizer_id, corpus_path="story.txt"),
+        trainer=TrainerSpec(max_steps=5, batch_size=2, device="cpu"),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        run_id = ""
+        while True:  # the stopped worker's heartbeat lapses within its TTL
+            WorkerDirectory(redis, 30).publish(gpu_host)
+            redis.index_add(WORKERS_ALIVE_INDEX, gpu_host.name, time.time())
+            if not run_id:
+                status, raw = request("POST", stack.base + "/runs/train", config)
+                assert status == 202, raw
+                run_id = RunQueued.model_validate_json(raw).run_id
+            run = stack.run(run_id)
+            assert run is not None
+            if run.message == "waiting for a worker that serves cpu; none is running":
+                break
+            assert time.monotonic() < deadline, run.message
+            time.sleep(0.3)
+        assert run.status == "queued"
+    finally:
+        redis.close()
 
 
 def test_a_worker_told_to_serve_cuda_without_a_gpu_refuses_to_start(tmp_path: Path) -> None:
