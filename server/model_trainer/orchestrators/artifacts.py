@@ -50,21 +50,30 @@ class ArtifactStore:
     def __init__(self, layout: ArtifactLayout) -> None:
         self._layout = layout
 
-    def folder(self, kind: ArtifactKind, artifact_id: str) -> Path:
+    def folder(self, kind: ArtifactKind, artifact_id: str, pull: bool = True) -> Path:
+        """The artifact's local folder. With a shared store, `pull` first brings this
+        process's copy of it up to date (only what changed is downloaded)."""
         artifact_id = validate_id(artifact_id, "artifact")
         if kind is ArtifactKind.TOKENIZERS:
             folder = self._layout.tokenizer(artifact_id).path
         else:
             folder = self._layout.run(artifact_id).path
-        # With a shared store, this process's copy of the folder is brought up to date
-        # first (only what changed is downloaded); listings and downloads then read it.
-        storage().pull_folder(folder)
+        store = storage()
+        if pull:
+            store.pull_folder(folder)
+        elif store.shared and not folder.exists() and store.listing(folder):
+            folder.mkdir(parents=True)  # in the store; its files come down as they are asked
         if folder.is_symlink() or not folder.is_dir():
             raise AppError(ErrorCode.NOT_FOUND, f"{kind.value} '{artifact_id}' does not exist")
         return folder
 
     def files(self, kind: ArtifactKind, artifact_id: str) -> list[ArtifactFile]:
-        """Exactly the files a whole-folder download would serve, in the same order."""
+        """Exactly the files a whole-folder download would serve. With a shared store, the
+        store's own listing: a listing downloads nothing (a running run's checkpoints
+        change at every save)."""
+        listed = storage().listing(self.folder(kind, artifact_id, pull=False))
+        if listed is not None:
+            return [ArtifactFile(path=path, bytes=size) for path, size in listed]
         return [
             ArtifactFile(path="/".join(parts), bytes=info.st_size)
             for parts, _, info in walk_visible(self.folder(kind, artifact_id))
@@ -72,10 +81,12 @@ class ArtifactStore:
         ]
 
     def resolve(self, kind: ArtifactKind, artifact_id: str, path: str | None) -> Path:
-        """A file or folder inside the artifact; a symlink on the way is as good as missing."""
-        folder = self.folder(kind, artifact_id)
+        """A file or folder inside the artifact; a symlink on the way is as good as missing.
+        With a shared store only what is asked for is downloaded: one file, or a folder."""
+        folder = self.folder(kind, artifact_id, pull=not path)
         if not path:
             return folder
+        _bring(folder, path)
         target = plain_path(folder, path, "path")
         if target is None:
             raise AppError(ErrorCode.NOT_FOUND, f"'{path}' is not in {kind.value} '{artifact_id}'")
@@ -95,6 +106,18 @@ class ArtifactStore:
             finally:
                 os.close(fd)
         yield bytes(2 * tarfile.BLOCKSIZE)
+
+
+def _bring(folder: Path, path: str) -> None:
+    """With a shared store, download what `path` names under `folder` (a file, else a
+    folder) before it is resolved; a name the resolver would refuse anyway is left to it."""
+    store = storage()
+    pieces = [piece for piece in path.split("/") if piece not in ("", ".")]
+    if not store.shared or not pieces or any(p == ".." or p.startswith(".") for p in pieces):
+        return
+    candidate = folder.joinpath(*pieces)
+    if not store.pull(candidate):
+        store.pull_folder(candidate)
 
 
 def _member(fd: int, arcname: str) -> Generator[bytes, None, None]:

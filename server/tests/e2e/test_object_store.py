@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel
 from s3fs import S3FileSystem
 
+from model_trainer.api.routes.artifacts import ArtifactListing
 from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import MetricsPublic, RunQueued
 from model_trainer.api.schemas.tokenizers import TokenizerCreate, TokenizerQueued
@@ -216,9 +217,17 @@ def test_api_serves_lists_and_downloads_from_the_store(tmp_path: Path, store: St
         assert body == fs.cat_file(f"{store.bucket}/{PREFIX}/models/{run_id}/{path}")
         status, listing = request("GET", f"{stack.base}/artifacts/tokenizers/{tok}")
         assert status == 200 and b"manifest.json" in listing
+        status, listing = request("GET", f"{stack.base}/artifacts/models/{run_id}")
+        files = ArtifactListing.model_validate_json(listing).files
+        assert status == 200 and "checkpoints/last.pt" in [f.path for f in files]
+        stored = fs.info(f"{store.bucket}/{PREFIX}/models/{run_id}/checkpoints/last.pt")
+        assert [f.bytes for f in files if f.path == "checkpoints/last.pt"] == [stored["size"]]
     finally:
         stack.stop_all()
     assert not (stack.cache("api") / "datasets").exists()  # datasets stay with workers
+    # A listing reads the store's own; only what was downloaded came down
+    checkpoints = stack.cache("api") / "models" / run_id / "checkpoints"
+    assert not checkpoints.exists() or not any(checkpoints.iterdir())
 
 
 QUICK_STORE = {

@@ -49,3 +49,8 @@ class ArtifactStorage(Protocol):
     def folders(self, index: Path) -> list[str]:
         """The names of the folders under `index`, in the store and locally."""
         ...
+
+    def listing(self, folder: Path) -> list[tuple[str, int]] | None:
+        """The store's visible files under `folder` (path relative to it, bytes), sorted by
+        path, without downloading any; None when `root` is the record (read the folder)."""
+        ...

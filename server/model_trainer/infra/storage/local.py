@@ -31,6 +31,9 @@ class LocalFolder:
     def pull_folder(self, folder: Path) -> None:
         return None
 
+    def listing(self, folder: Path) -> list[tuple[str, int]] | None:
+        return None
+
     def folders(self, index: Path) -> list[str]:
         if not index.is_dir():
             return []

@@ -55,6 +55,12 @@ class ObjectStorage:
         self._synced: dict[str, _Stamp] = {}
         self._looked: dict[str, float] = {}
         self._client: tuple[int, S3FileSystem] | None = None
+        # A fork while another thread (the worker's maintenance) holds the lock would leave
+        # the work horse's copy locked for ever: the child starts with a fresh one.
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     @property
     def root(self) -> Path:
@@ -197,6 +203,23 @@ class ObjectStorage:
         fresh = _local_stamp(path)
         if fresh is not None:
             self._synced[key] = _Stamp(etag, *fresh)
+
+    def listing(self, folder: Path) -> list[tuple[str, int]] | None:
+        prefix = self.key(folder)
+        if prefix is None:
+            return []
+        fs = self._fs()
+        try:
+            found = self._call(f"list {prefix}", lambda: fs.find(prefix, detail=True))
+        except FileNotFoundError:
+            return []
+        files: list[tuple[str, int]] = []
+        for name, info in sorted(found.items()):
+            relative = name.removeprefix(prefix).strip("/")
+            size = info.get("size")
+            if relative and self.key(folder / relative) == name and isinstance(size, int):
+                files.append((relative, size))
+        return files
 
     def folders(self, index: Path) -> list[str]:
         names = {f.name for f in index.iterdir()} if index.is_dir() else set()
