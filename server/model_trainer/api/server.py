@@ -10,7 +10,7 @@ import uvicorn
 from model_trainer.api.admission import answered_hosts
 from model_trainer.api.app import create_app
 from model_trainer.core.logging import Log, configure_logging
-from model_trainer.core.settings import SecuritySettings, Settings
+from model_trainer.core.settings import SecuritySettings, Settings, StoreSettings
 from model_trainer.infra.compute import LocalCompute
 from model_trainer.services import build_registry
 
@@ -44,6 +44,14 @@ def serve(settings: Settings, host: str, port: int) -> None:
     # Library progress bars would interleave with the JSON log lines on stderr.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     configure_logging(settings.log_level, "model-trainer-api", secrets)
+    store = settings.store
+    settings.store = StoreSettings(
+        attempts=store.api_attempts,
+        first_delay_s=store.first_delay_s,
+        max_delay_s=store.max_delay_s,
+        refresh_s=store.refresh_s,
+        api_attempts=store.api_attempts,
+    )
     registry = build_registry(settings)
     Log("api").info("api_starting", host=host, port=port)
     if not settings.security.api_key:

@@ -201,6 +201,10 @@ class StoreSettings(BaseModel):
     """No single wait between tries is longer than this."""
     refresh_s: Annotated[float, Field(ge=0, le=3600)] = 1.0
     """How long the API trusts the manifest it last fetched before asking the store again."""
+    api_attempts: Annotated[int, Field(ge=1, le=100)] = 2
+    """Tries the API makes for a request that needs the store: it answers 503
+    `STORE_UNAVAILABLE` within seconds rather than hold the request (and a thread) for the
+    workers' whole budget."""
 
 
 STORE_SCHEME = "s3://"
