@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import mmap
 import os
 import select
 import signal
@@ -69,6 +70,11 @@ class WarmStopWorker(Worker):
 
     _worker_pid = 0
     _stop_pending: int | None = None
+    _stop_flag: mmap.mmap | None = None
+    """One byte shared with the current horse, set before a stop is signalled to it: a
+    signal that reaches a child before Python's fork handling has run in it is cleared
+    there (CPython forgets signals that arrived "before the fork"), so the horse also looks
+    at this byte once its own handler is in place."""
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         # A stop that lands after the job was taken but before the horse's pid is known
@@ -76,6 +82,7 @@ class WarmStopWorker(Worker):
         # still has the worker's handler; the job would train on and the worker wait for
         # it to the end.
         self._worker_pid = os.getpid()
+        self._stop_flag = mmap.mmap(-1, 1)  # anonymous and shared: the horse inherits it
         super().fork_work_horse(job, queue)  # returns in the worker only
         if self._stop_pending is not None and self.horse_pid:
             self._pass_stop_on(self.horse_pid, self._stop_pending)
@@ -85,6 +92,8 @@ class WarmStopWorker(Worker):
         handler = functools.partial(_stop_job_warm, os.getpid())
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+        if self._stop_flag is not None and self._stop_flag[0]:
+            WORKER_STOP.request("SIGTERM")  # signalled before this process could hear it
 
     def _in_horse_before_its_handler(self, signum: int) -> bool:
         """A horse that has not yet put its own handler in place runs the worker's (either
@@ -111,6 +120,8 @@ class WarmStopWorker(Worker):
         if self._kill_timer is not None:
             return
         _log.info("worker_stopping_warm", horse=horse, grace_s=self.grace_s)
+        if self._stop_flag is not None:
+            self._stop_flag[0] = 1  # before the signal: see `_stop_flag`
         try:
             os.kill(horse, signum)  # not its process group: its own children stay out
         except ProcessLookupError:
