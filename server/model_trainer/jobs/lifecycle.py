@@ -136,10 +136,7 @@ class JobLifecycle(Generic[R]):
             if exc.code is not ErrorCode.STORE_UNAVAILABLE:
                 raise
             log.error(f"{self._kind.noun}_not_started", error_code=str(exc.code))
-            try:
-                self._kind.state.set_status(job_id, JobStatus.STALLED, exc.message)
-            except RedisUnavailable as unavailable:
-                log.error("status_not_stored", error=unavailable.message)
+            self._stall(job_id, exc, log)
             raise
 
     def _fetch(self, job_id: str, manifest: R, log: Log) -> bool:
@@ -153,12 +150,16 @@ class JobLifecycle(Generic[R]):
                 self._endings.fail(manifest, exc, log)
                 return False
             log.error(f"{self._kind.noun}_inputs_not_fetched", error_code=str(exc.code))
-            try:
-                self._kind.state.set_status(job_id, JobStatus.STALLED, exc.message)
-            except RedisUnavailable as unavailable:
-                log.error("status_not_stored", error=unavailable.message)
+            self._stall(job_id, exc, log)
             return False
         return True
+
+    def _stall(self, job_id: str, exc: AppError, log: Log) -> None:
+        """Show the job `stalled` with why: the reconcilers deliver it again."""
+        try:
+            self._kind.state.set_status(job_id, JobStatus.STALLED, exc.message)
+        except RedisUnavailable as unavailable:
+            log.error("status_not_stored", error=unavailable.message)
 
     def _push_log(self, job_id: str, log: Log) -> None:
         """The job's log once closed: its last lines (how it ended) reach the store too."""

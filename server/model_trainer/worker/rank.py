@@ -128,7 +128,7 @@ def _on_sigterm(signalled: StopRequest) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def train_rank(plan_path: Path) -> None:
+def train_rank(settings: Settings, plan_path: Path) -> None:
     plan = read_plan(plan_path)
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     signalled = StopRequest()
@@ -149,7 +149,6 @@ def train_rank(plan_path: Path) -> None:
     prepare_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=GROUP_TIMEOUT)
     try:
-        settings = Settings()
         backend = discover_models(settings.plugins.prefer).get(arch.family)
         torch.manual_seed(spec.seed)  # the same initial weights in every rank
         model, adapter = initial_model(settings, layout, manifest, backend)
@@ -193,7 +192,7 @@ def main() -> None:
     configure_logging(settings.log_level, "model-trainer-rank")
     plan = Path(sys.argv[1])
     try:
-        train_rank(plan)
+        train_rank(settings, plan)
     except BaseException as exc:
         _log.exception("rank_failed", rank=os.environ.get("RANK", "?"))
         _leave_word(plan.parent, exc)

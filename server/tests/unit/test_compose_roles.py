@@ -6,31 +6,20 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from model_trainer.core.settings import WorkerSettings
 
-from .test_containers import BIN, ROOT, Compose, _seconds
+from .test_containers import BIN, ROOT, Compose, _seconds, load_compose
 
 ROLES = ("compose.hub.yml", "compose.worker.yml")
 SECRETS = ("SECURITY__API_KEY", "AWS_SECRET_ACCESS_KEY", "REDIS_PASSWORD", "MINIO_ROOT_PASSWORD")
-_YAML_TO_JSON = (
-    "import json, sys; from ruamel.yaml import YAML; "
-    "json.dump(YAML(typ='safe').load(open(sys.argv[1], encoding='utf-8')), sys.stdout)"
-)
 
 
 def _load(name: str) -> Compose:
-    out = subprocess.run(
-        [sys.executable, "-c", _YAML_TO_JSON, str(ROOT / "deploy" / name)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return Compose.model_validate_json(out.stdout)
+    return load_compose(ROOT / "deploy" / name)
 
 
 def _env(compose: Compose, service: str) -> dict[str, str | None]:
@@ -50,8 +39,9 @@ def test_each_role_follows_the_compose_specification(name: str) -> None:
 @pytest.mark.parametrize("name", ROLES)
 def test_no_secret_is_written_down(name: str) -> None:
     from_outside = re.compile(r"\$\{\w+(:[?-][^}]*)?\}")
-    for service, spec in _load(name).services.items():
-        for key, value in _env(_load(name), service).items():
+    compose = _load(name)
+    for service, spec in compose.services.items():
+        for key, value in _env(compose, service).items():
             if key in SECRETS and value:
                 assert from_outside.fullmatch(value), f"{name} {service}: {key} is written down"
         assert spec.healthcheck is not None or service == "bucket", f"{service} has no check"

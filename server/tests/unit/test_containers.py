@@ -76,9 +76,9 @@ _YAML_TO_JSON = (
 )
 
 
-def load_compose() -> Compose:
+def load_compose(path: Path = ROOT / "docker-compose.yml") -> Compose:
     out = subprocess.run(
-        [sys.executable, "-c", _YAML_TO_JSON, str(ROOT / "docker-compose.yml")],
+        [sys.executable, "-c", _YAML_TO_JSON, str(path)],
         check=True,
         capture_output=True,
         text=True,

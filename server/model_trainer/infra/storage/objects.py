@@ -173,16 +173,20 @@ class ObjectStorage:
         prefix = self.key(folder)
         if prefix is None:
             return
-        fs = self._fs()
-        try:
-            found = self._call(f"list {prefix}", lambda: fs.find(prefix, detail=True))
-        except FileNotFoundError:
-            return
-        for name, info in sorted(found.items()):
+        for name, info in self._found(prefix):
             relative = name.removeprefix(self._prefix).strip("/")
             path = self._root / relative
             if self.key(path) == name and info.get("type", "file") == "file":
                 self._fetch(name, path, str(info.get("ETag")))
+
+    def _found(self, prefix: str) -> list[tuple[str, dict[str, object]]]:
+        """Every object under `prefix` with what the store says of it, sorted by key."""
+        fs = self._fs()
+        try:
+            found = self._call(f"list {prefix}", lambda: fs.find(prefix, detail=True))
+        except FileNotFoundError:
+            return []
+        return sorted(found.items())
 
     def _fetch(self, key: str, path: Path, etag: str) -> None:
         """Download `key` unless the local file is the one last synced with that object."""
@@ -208,13 +212,8 @@ class ObjectStorage:
         prefix = self.key(folder)
         if prefix is None:
             return []
-        fs = self._fs()
-        try:
-            found = self._call(f"list {prefix}", lambda: fs.find(prefix, detail=True))
-        except FileNotFoundError:
-            return []
         files: list[tuple[str, int]] = []
-        for name, info in sorted(found.items()):
+        for name, info in self._found(prefix):
             relative = name.removeprefix(prefix).strip("/")
             size = info.get("size")
             if relative and self.key(folder / relative) == name and isinstance(size, int):

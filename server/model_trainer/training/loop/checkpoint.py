@@ -116,8 +116,21 @@ class Checkpointer:
         architecture: Architecture,
     ) -> tuple[CheckpointMeta, Tensor]:
         """Load everything back; returns the metadata and the sampler state."""
-        # Checked before loading: a state dict of another shape fails with a torch error
-        # that names tensors, and one of the same shape would load silently.
+        state, meta = self._of(name, architecture)
+        state.load_model(model.module, self.trainable_only)
+        state.load_optimizer(optimizer)
+        torch.set_rng_state(state.torch_rng())
+        return meta, state.sampler_state()
+
+    def load_weights(self, name: str, model: LanguageModel, architecture: Architecture) -> None:
+        """Only the weights (those that train, for LoRA): what another process trained."""
+        state, _ = self._of(name, architecture)
+        state.load_model(model.module, self.trainable_only)
+
+    def _of(self, name: str, architecture: Architecture) -> tuple[LoadedState, CheckpointMeta]:
+        """The checkpoint, refused when saved for another architecture: checked before
+        loading, since a state dict of another shape fails with a torch error that names
+        tensors, and one of the same shape would load silently."""
         state = LoadedState(self.folder / name)
         meta = CheckpointMeta.model_validate(state.meta)
         differ = architecture_mismatch(meta.architecture, architecture)
@@ -127,19 +140,7 @@ class Checkpointer:
                 f"{name} was saved for another architecture than the run's "
                 f"(checkpoint vs config): {differ}",
             )
-        state.load_model(model.module, self.trainable_only)
-        state.load_optimizer(optimizer)
-        torch.set_rng_state(state.torch_rng())
-        return meta, state.sampler_state()
-
-    def load_weights(self, name: str, model: LanguageModel, architecture: Architecture) -> None:
-        """Only the weights (those that train, for LoRA): what another process trained."""
-        state = LoadedState(self.folder / name)
-        meta = CheckpointMeta.model_validate(state.meta)
-        differ = architecture_mismatch(meta.architecture, architecture)
-        if differ is not None:
-            raise AppError(ErrorCode.CHECKPOINT_MISMATCH, f"{name} is of another model: {differ}")
-        state.load_model(model.module, self.trainable_only)
+        return state, meta
 
     def meta(self, name: str) -> CheckpointMeta:
         """The plain-value part of a checkpoint (step, tokens, best loss)."""
