@@ -27,7 +27,9 @@ from model_trainer.jobs.recovery import JobReconciler, Recovery
 from model_trainer.orchestrators.artifacts import ArtifactStore
 from model_trainer.orchestrators.corpus import CorpusCatalog
 from model_trainer.orchestrators.dashboard import DashboardAssets
+from model_trainer.orchestrators.deletion import Deletion
 from model_trainer.orchestrators.evaluations import EvaluationOrchestrator
+from model_trainer.orchestrators.run_labels import RunCatalog
 from model_trainer.orchestrators.run_logs import RunLogFollower
 from model_trainer.orchestrators.runs import RunOrchestrator, run_route
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
@@ -72,6 +74,8 @@ RECONCILER: Key[Recovery] = Key("reconciler")
 WORKERS: Key[WorkerDirectory] = Key("workers")
 GENERATION_POOL: Key[InferencePool] = Key("generation_pool")
 ENCODE_POOL: Key[InferencePool] = Key("encode_pool")
+RUN_CATALOG: Key[RunCatalog] = Key("run_catalog")
+DELETION: Key[Deletion] = Key("deletion")
 
 WORKER_TTL_FACTOR = 3.0
 """A worker counts as live while its last heartbeat is younger than this many intervals."""
@@ -124,6 +128,7 @@ def build_registry(settings: Settings) -> Registry:
         registry.register_value(key, pool)
         registry.on_close(pool.close)
     registry.register(RECONCILER, _recovery)
+    _register_run_catalog(registry, layout)
     return registry
 
 
@@ -132,7 +137,11 @@ def _register_tokenizer_jobs(registry: Registry, layout: ArtifactLayout) -> None
     registry.register_singleton(
         TOKENIZERS,
         lambda c: TokenizerOrchestrator(
-            c.get(SETTINGS), c.get(TOKENIZER_BACKENDS), c.get(TOKENIZER_STATE), c.get(QUEUE)
+            c.get(SETTINGS),
+            c.get(TOKENIZER_BACKENDS),
+            c.get(TOKENIZER_STATE),
+            c.get(QUEUE),
+            workers=c.get(WORKERS),
         ),
     )
     registry.register_singleton(
@@ -162,6 +171,28 @@ def _register_run_jobs(registry: Registry) -> None:
         TOKENIZER_LOGS, lambda c: RunLogFollower(c.get(TOKENIZERS).has_ended)
     )
     registry.register(RUN_TRAINER, _run_jobs)
+
+
+def _register_run_catalog(registry: Registry, layout: ArtifactLayout) -> None:
+    """Every run listed, filtered and relabelled; runs and tokenizers deleted."""
+    registry.register_singleton(
+        RUN_CATALOG,
+        lambda c: RunCatalog(
+            c.get(RUNS), layout, c.get(RUN_STATE), c.get(SETTINGS).store.refresh_s
+        ),
+    )
+    registry.register_singleton(
+        DELETION,
+        lambda c: Deletion(
+            layout,
+            c.get(RUNS),
+            c.get(RUN_CATALOG),
+            c.get(EVAL_KIND),
+            c.get(RUN_STATE),
+            c.get(TOKENIZERS),
+            c.get(TOKENIZER_STATE),
+        ),
+    )
 
 
 def _tokenizer_jobs(c: Container) -> JobLifecycle[TokenizerManifest]:

@@ -41,7 +41,7 @@ function NotFound() {
 
 function NavLink({ to, children }: { to: string; children: string }) {
   const path = useHashPath()
-  const current = to === '/' ? path === '/' : path.startsWith(to)
+  const current = to === '/' ? path.split('?')[0] === '/' : path.startsWith(to)
   return (
     <Link to={to} aria-current={current ? 'page' : undefined}>
       {children}

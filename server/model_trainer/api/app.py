@@ -15,9 +15,11 @@ from model_trainer.api.routes import (
     backends,
     corpus,
     dashboard,
+    generate,
     health,
     runs,
     tokenizers,
+    workers,
 )
 from model_trainer.core.container import Registry
 from model_trainer.core.settings import Settings
@@ -69,8 +71,15 @@ def create_app(registry: Registry) -> FastAPI:
     # The key is checked by RequestContext; this only declares it in the schema, so that the
     # documentation pages offer "Authorize" and generated clients know the header.
     keyed = [API_KEY_DOCUMENTED]
-    for router in (backends.router, tokenizers.router, runs.router, artifacts.router):
+    for router in (
+        backends.router,
+        tokenizers.router,
+        runs.router,
+        generate.router,
+        artifacts.router,
+    ):
         app.include_router(router, dependencies=keyed)
     app.include_router(corpus.router, dependencies=keyed)
+    app.include_router(workers.router, dependencies=keyed)
     app.include_router(dashboard.router)
     return app

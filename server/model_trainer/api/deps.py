@@ -23,7 +23,9 @@ from model_trainer.infra.workers import WorkerDirectory
 from model_trainer.orchestrators.artifacts import ArtifactStore
 from model_trainer.orchestrators.corpus import CorpusCatalog
 from model_trainer.orchestrators.dashboard import DashboardAssets
+from model_trainer.orchestrators.deletion import Deletion
 from model_trainer.orchestrators.evaluations import EvaluationOrchestrator
+from model_trainer.orchestrators.run_labels import RunCatalog
 from model_trainer.orchestrators.run_logs import RunLogFollower
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.orchestrators.tokenizers import TokenizerOrchestrator
@@ -31,12 +33,14 @@ from model_trainer.services import (
     ARTIFACTS,
     CORPUS,
     DASHBOARD,
+    DELETION,
     ENCODE_POOL,
     EVALUATIONS,
     GENERATION_POOL,
     MODELS,
     QUEUE,
     REDIS,
+    RUN_CATALOG,
     RUN_LOGS,
     RUNS,
     TOKENIZER_BACKENDS,
@@ -102,6 +106,14 @@ async def get_evaluations(container: ContainerDep) -> EvaluationOrchestrator:
     return container.get(EVALUATIONS)
 
 
+async def get_run_catalog(container: ContainerDep) -> RunCatalog:
+    return container.get(RUN_CATALOG)
+
+
+async def get_deletion(container: ContainerDep) -> Deletion:
+    return container.get(DELETION)
+
+
 async def get_run_logs(container: ContainerDep) -> RunLogFollower:
     return container.get(RUN_LOGS)
 
@@ -145,6 +157,8 @@ TokenizersDep = Annotated[TokenizerOrchestrator, Depends(get_tokenizers)]
 RunsDep = Annotated[RunOrchestrator, Depends(get_runs)]
 EvaluationsDep = Annotated[EvaluationOrchestrator, Depends(get_evaluations)]
 RunLogsDep = Annotated[RunLogFollower, Depends(get_run_logs)]
+RunCatalogDep = Annotated[RunCatalog, Depends(get_run_catalog)]
+DeletionDep = Annotated[Deletion, Depends(get_deletion)]
 TokenizerLogsDep = Annotated[RunLogFollower, Depends(get_tokenizer_logs)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 CorpusDep = Annotated[CorpusCatalog, Depends(get_corpus)]

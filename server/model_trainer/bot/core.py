@@ -198,8 +198,8 @@ class StatusBot:
         before = self.watchlist.known(run_id)
         mark = advance(before, event)
         self.watchlist.note(run_id, mark)
-        if isinstance(event, TrainProgress):
-            return  # the periodic summary tells progress
+        if isinstance(event, TrainProgress) and event.phase != "finalising":
+            return  # the periodic summary tells progress (the last step is news)
         if before is not None and before.ended and before.status is mark.status:
             return  # catch-up already told this end
         alert = event_alert(event, before)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from model_trainer.bot.messages import Colour, Field, Message
 from model_trainer.bot.watchlist import RunMark
-from model_trainer.client.text import NONE, duration
-from model_trainer.client.views import RunView
+from model_trainer.client.text import NONE, duration, ordinal
+from model_trainer.client.views import QueuePlaceView, RunView
 from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.training.run.events import (
     CheckpointSaved,
@@ -31,6 +31,9 @@ from model_trainer.training.run.events import (
 
 ENDED_NOTE = "The run has ended, so the bot stopped watching it."
 _SAFE_WORD = re.compile(r"[A-Za-z0-9_:.\-]{1,40}")
+_SAFE_WORDS = re.compile(r"[A-Za-z0-9_:.,;()\- …]{1,160}")
+"""What the API says a waiting job waits for: words, numbers, worker names and run ids."""
+FINALISING_NOTE = "the final evaluation and the export; no ETA until it ends"
 
 ERROR_HINTS: dict[str, str] = {
     "TRAINING_DIVERGED": "the loss became NaN or infinite; a lower learning rate usually helps",
@@ -90,6 +93,31 @@ def loss(value: float | None) -> str:
     return NONE if value is None else f"{value:.4g}"
 
 
+def queue_place(queue: QueuePlaceView) -> str:
+    """`2nd in line (1 ahead), waiting for a free worker (...)`, the reason only when it is
+    plain words (it names workers and runs; never free text)."""
+    ahead = f" ({queue.ahead:,} ahead)" if queue.ahead else ""
+    words = queue.waiting_for
+    why = f", waiting for {words}" if _SAFE_WORDS.fullmatch(words) else ""
+    return f"{ordinal(queue.position)} in line{ahead}{why}"
+
+
+def doing(run: RunView) -> str:
+    """`running`, `running (finalising)`, `queued (2nd in line)`: the status and what it means
+    now."""
+    phase = run.progress.phase
+    if run.status is JobStatus.RUNNING and phase and phase != "training":
+        return f"{run.status.value} ({phase})"
+    if run.queue is not None:
+        return f"{run.status.value} ({ordinal(run.queue.position)} in line)"
+    return run.status.value
+
+
+def counting_down(run: RunView) -> bool:
+    """Whether the run's ETA means anything: training, and not finalising."""
+    return run.status is JobStatus.RUNNING and run.progress.phase != "finalising"
+
+
 def steps(step: int, max_steps: int) -> str:
     """`450 of 1,000 steps (45%)`."""
     if max_steps <= 0:
@@ -107,11 +135,11 @@ def _alert(headline: str, line: str, colour: Colour, footer: str = "") -> Alert:
 
 
 def event_alert(event: TrainingEvent, before: RunMark | None) -> Alert | None:
-    """The alert for an event (`before`: the run's mark before it); progress has none, it
-    feeds the periodic summary instead."""
+    """The alert for an event (`before`: the run's mark before it); progress has none but
+    at the last step (finalising), it feeds the periodic summary instead."""
     run = f"`{event.request_id}`"
     if isinstance(event, TrainProgress):
-        return None
+        return _finalising(event, run)
     if isinstance(event, TrainQueued):
         line = (
             f"{run} queued: {safe_word(event.family)}, {count(event.parameters)} parameters, "
@@ -158,6 +186,14 @@ def event_alert(event: TrainingEvent, before: RunMark | None) -> Alert | None:
     return _requeued(event, run)
 
 
+def _finalising(event: TrainProgress, run: str) -> Alert | None:
+    """The last step's report is news (the rest of progress goes to the summary)."""
+    if event.phase != "finalising":
+        return None
+    line = f"{run} finished its {event.max_steps:,} steps; finalising: {FINALISING_NOTE}"
+    return _alert("Run finalising", line, Colour.INFO)
+
+
 def _requeued(event: TrainRequeued, run: str) -> Alert:
     line = (
         f"{run} warm-stopped at step {event.step:,}: its worker was stopped; the run is "
@@ -202,11 +238,10 @@ def status_message(
     best_text = loss(best) + (
         f" at step {metrics.best_step:,}" if best and metrics.best_step else ""
     )
-    running = run.status is JobStatus.RUNNING
     fields = [
-        Field("Status", run.status.value),
+        Field("Status", doing(run)),
         Field("Progress", steps(progress.step, progress.max_steps)),
-        Field("ETA", duration(progress.eta_s) if running else NONE),
+        Field("ETA", duration(progress.eta_s) if counting_down(run) else NONE),
         Field("Train loss", loss(progress.train_loss or metrics.final_train_loss)),
         Field("Val loss", loss(progress.val_loss or metrics.final_val_loss)),
         Field("Best val loss", best_text),
@@ -214,6 +249,8 @@ def status_message(
         Field("Speed", _speed(progress.tokens_per_s or metrics.tokens_per_s)),
         Field("Model", f"{safe_word(run.family)}, {count(run.parameters)} parameters"),
     ]
+    if run.queue is not None:
+        fields.insert(1, Field("Queue", queue_place(run.queue), inline=False))
     if run.error_code:
         fields.append(Field("Failure", failure(run.error_code), inline=False))
     shown = tuple(f for f in fields if f.value != NONE)
@@ -223,10 +260,8 @@ def status_message(
 
 
 def run_line(run: RunView) -> str:
-    """`run-…` · running · 450 of 1,000 steps (45%)."""
-    return (
-        f"`{run.run_id}` · {run.status.value} · {steps(run.progress.step, run.progress.max_steps)}"
-    )
+    """`run-…` · running (finalising) · 450 of 1,000 steps (45%)."""
+    return f"`{run.run_id}` · {doing(run)} · {steps(run.progress.step, run.progress.max_steps)}"
 
 
 def runs_message(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from model_trainer.bot.api import TrainerApi
 from model_trainer.bot.chart import Point, loss_chart
-from model_trainer.bot.format import count, loss, steps
+from model_trainer.bot.format import FINALISING_NOTE, count, counting_down, loss, steps
 from model_trainer.bot.messages import Colour, Field, Image, Message
 from model_trainer.client.text import NONE, duration
 from model_trainer.client.views import MetricsView, RunView
@@ -97,16 +97,19 @@ def summary_message(run: RunView, history: LossHistory) -> Message:
         Field("Train loss", loss(progress.train_loss)),
         Field("Val loss", loss(progress.val_loss)),
         Field("Best val loss", loss(metrics.best_val_loss)),
-        Field("ETA", duration(progress.eta_s)),
+        Field("ETA", duration(progress.eta_s) if counting_down(run) else NONE),
         Field(
             "Speed",
             f"{count(progress.tokens_per_s)} tokens per s" if progress.tokens_per_s else NONE,
         ),
         Field("Train loss so far", trend),
     )
+    description = steps(progress.step, progress.max_steps)
+    if progress.phase == "finalising":
+        description += f"; finalising: {FINALISING_NOTE}"
     return Message(
         title=f"Progress · {run.run_id}",
-        description=steps(progress.step, progress.max_steps),
+        description=description,
         fields=fields,
         colour=Colour.INFO,
         footer="blue: train loss · red: val loss",

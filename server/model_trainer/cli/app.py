@@ -15,7 +15,7 @@ from typing import Annotated, TextIO
 
 import typer
 
-from model_trainer.cli import catalog, runs, services, tokenizers
+from model_trainer.cli import catalog, manage, run_report, runs, services, tokenizers
 from model_trainer.cli.failures import describe, load_settings
 from model_trainer.cli.session import SESSION, Exit, OutputClosed, error_line
 
@@ -63,20 +63,24 @@ app.callback()(root)
 runs_app.command("train")(runs.train)
 runs_app.command("estimate")(runs.estimate)
 runs_app.command("list")(runs.list_runs)
-runs_app.command("show")(runs.show)
+runs_app.command("show")(run_report.show)
+runs_app.command("edit")(manage.edit)
+runs_app.command("resume")(manage.resume)
+runs_app.command("delete")(manage.delete)
 runs_app.command("logs")(runs.logs)
 runs_app.command("cancel")(runs.cancel)
 runs_app.command("evaluate")(runs.evaluate)
 runs_app.command("eval")(runs.show_eval)
 runs_app.command("generate")(runs.generate)
 runs_app.command("download")(runs.download)
-runs_app.command("compare")(runs.compare)
+runs_app.command("compare")(run_report.compare)
 
 tokenizers_app.command("train")(tokenizers.train)
 tokenizers_app.command("list")(tokenizers.list_tokenizers)
 tokenizers_app.command("show")(tokenizers.show)
 tokenizers_app.command("encode")(tokenizers.encode)
 tokenizers_app.command("download")(tokenizers.download)
+tokenizers_app.command("delete")(manage.delete_tokenizer)
 
 corpus_app.command("list")(catalog.corpus_list)
 app.command("backends")(catalog.backends)
@@ -98,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     # job control, a test runner started that way): Ctrl-C must stop a follower all the
     # same. The services install their own handlers over this one.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    SESSION.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _run(argv)
     except (OutputClosed, BrokenPipeError):

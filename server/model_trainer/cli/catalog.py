@@ -9,7 +9,8 @@ from rich.text import Text
 
 from model_trainer.cli.options import JsonFlag
 from model_trainer.cli.session import SESSION, print_json
-from model_trainer.cli.tables import size, table
+from model_trainer.cli.tables import Col, Kind, table
+from model_trainer.client.text import integer, size
 from model_trainer.client.views import BackendsView, CorpusFolderView
 
 
@@ -24,11 +25,11 @@ def corpus_list(
         print_json(answer)
         return
     folder = answer.parse(CorpusFolderView)
-    grid = table("corpus_path", "kind", "format", "files", "size", "rows", "columns")
+    grid = table(Col("corpus_path", keep=9), "kind", "format", "files", "size", "rows", "columns")
     for entry in folder.data:
-        rows = f"{entry.rows:,}" if entry.rows is not None else ""
+        rows = integer(entry.rows) if entry.rows is not None else ""
         columns = Text(", ".join(entry.columns))  # names as written, never markup
-        shown = (Text(entry.path), entry.kind, entry.format or "", str(entry.files))
+        shown = (Text(entry.path), entry.kind, entry.format or "", integer(entry.files))
         grid.add_row(*shown, size(entry.bytes), rows, columns)
     SESSION.out.print(grid)
     where = folder.path or "the corpus root"
@@ -42,7 +43,10 @@ def backends(json_out: JsonFlag = False) -> None:
     if json_out:
         print_json(answer)
         return
-    grid = table("kind", "name", "status", "distribution", "version", "sizes / reason")
+    grid = table(
+        "kind", Col("name", Kind.ID), Col("status", keep=8), "distribution", "version",
+        Col("sizes / reason", keep=5),
+    )  # fmt: skip
     for b in answer.parse(BackendsView).data:
         extra = b.reason or (", ".join(b.sizes) if b.sizes else "")
         status = Text(b.status, style="green" if b.status == "ok" else "red")

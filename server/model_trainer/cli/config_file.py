@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from model_trainer.cli.failures import validation_problem
+from model_trainer.cli.fields import FieldNames, Flags
 from model_trainer.cli.toml_reader import read_toml
 from model_trainer.core.json_types import JsonObject, JsonValue
 
@@ -81,3 +82,16 @@ def build_body(config: Path | None, sets: list[str], fields: JsonObject) -> Json
             raise ConfigFileError(f"--set {assignment!r}: expected FIELD.PATH=VALUE")
         assign(body, dotted, parse_value(text))
     return body
+
+
+def build_named(
+    config: Path | None, sets: list[str], fields: JsonObject, flags: Flags
+) -> tuple[JsonObject, FieldNames]:
+    """`build_body`, and how the user named each field it holds (for the API's errors)."""
+    body = build_body(config, sets, fields)
+    names = FieldNames()
+    if config is not None:
+        names.from_file(config, load_body(config))
+    names.from_flags(flags, fields)
+    names.from_sets(sets)
+    return body, names

@@ -16,6 +16,7 @@ from model_trainer.cli.stack import LocalStack
 from model_trainer.cli.watch import RunWatch, TokenizerWatch
 from model_trainer.client.api import ApiClient
 from model_trainer.client.errors import ApiError
+from model_trainer.client.text import size
 from model_trainer.client.views import EncodeView, GenerateView, QueuedView
 from model_trainer.core.job_status import JobStatus
 from model_trainer.core.json_types import JsonObject
@@ -111,8 +112,7 @@ def walk_through(client: ApiClient, artifacts_root: Path) -> int:
 
 def run_demo(settings: Settings, host: str, port: int, keep_running: bool) -> int:
     corpus = build_demo_corpus(settings.corpus_root)
-    size_mb = corpus.stat().st_size / 1e6
-    SESSION.out.print(f"demo corpus: {corpus} ({size_mb:.1f} MB of Python sources)")
+    SESSION.out.print(f"demo corpus: {corpus} ({size(corpus.stat().st_size)} of Python sources)")
     with LocalStack(settings, host, port, workers=1) as stack:
         stack.announce()
         with ApiClient(stack.base, settings.security.api_key) as client:

@@ -16,6 +16,8 @@ from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
 from model_trainer.cli.session import SESSION, fail
 from model_trainer.client.api import DownloadSink
+from model_trainer.client.text import size
+from model_trainer.client.views import ArtifactsView
 
 
 class _FileSink(DownloadSink):
@@ -35,19 +37,36 @@ class _FileSink(DownloadSink):
         self._progress.advance(self._task, len(chunk))
 
 
-def default_name(artifact_id: str, path: str | None) -> Path:
-    if path is None or not path.strip("/"):
+def default_name(artifact_id: str, path: str | None, is_file: bool) -> Path:
+    """A file keeps its name; a folder arrives as `<id>-<path, / as ->.tar` (the whole
+    artifact as `<id>.tar`), so that no two downloads of one run share a name."""
+    inside = (path or "").strip("/")
+    if not inside:
         return Path(f"{artifact_id}.tar")
-    return Path(path.rstrip("/").rsplit("/", 1)[-1] or artifact_id)
+    if is_file:
+        return Path(inside.rsplit("/", 1)[-1])
+    return Path(f"{artifact_id}-{inside.replace('/', '-')}.tar")
+
+
+def _is_file(kind: str, artifact_id: str, path: str | None) -> bool:
+    """Whether `path` names one file of the artifact (else a folder, or nothing: the
+    download itself then says so)."""
+    inside = (path or "").strip("/")
+    if not inside or (path or "").endswith("/"):
+        return False
+    with SESSION.client() as client:
+        listing = client.get(ArtifactsView, f"/artifacts/{kind}/{artifact_id}")
+    return any(f.path == inside for f in listing.files)
 
 
 def download_artifact(
     kind: str, artifact_id: str, path: str | None, output: Path | None, force: bool
 ) -> None:
     """Fetch an artifact (or one of its files) to `output`; a folder arrives as a tar."""
-    target = output or default_name(artifact_id, path)
+    name = default_name(artifact_id, path, _is_file(kind, artifact_id, path))
+    target = output or name
     if target.is_dir():
-        target = target / default_name(artifact_id, path)
+        target = target / name
     if os.path.lexists(target) and not force:  # a link counts, even to nothing
         fail(f"{target} exists (--force replaces it)", "FILE_EXISTS")
     params: dict[str, str | int] = {"path": path} if path else {}
@@ -71,7 +90,7 @@ def download_artifact(
             os.close(fd)
         if not done:
             partial.unlink(missing_ok=True)
-    SESSION.out.print(f"{target} ({target.stat().st_size:,} bytes)")
+    SESSION.out.print(f"{target} ({size(target.stat().st_size)})")
 
 
 def _open_partial(target: Path) -> tuple[int, Path]:

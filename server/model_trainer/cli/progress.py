@@ -8,6 +8,7 @@ pipe, a CI log) a plain line is written at every tenth of the run instead.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
@@ -16,14 +17,17 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
-from model_trainer.client.text import duration
+from model_trainer.client.text import duration, figure, integer, log_moment, ordinal, percent
+from model_trainer.client.views import QueuePlaceView
 from model_trainer.core.json_types import JsonObject, JsonValue
 
 LOG_RECORD: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
@@ -48,8 +52,8 @@ class LogRecord:
         return float(value) if isinstance(value, int | float) else None
 
     def text(self) -> Text:
-        """`12:03:04 warning event key=value ...` for people."""
-        line = Text(self.time[11:19] + " " if len(self.time) >= 19 else "", style="dim")
+        """`2026-01-02 12:03:04 warning event key=value ...` for people (local time)."""
+        line = Text(log_moment(self.time) + " " if self.time else "", style="dim")
         line.append(self.event, style=LEVEL_STYLE.get(self.level, "bold"))
         for key, value in self.fields.items():
             if key not in QUIET_FIELDS and value is not None:
@@ -60,7 +64,7 @@ class LogRecord:
 
 def _short(value: JsonValue) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return figure(value)
     return str(value)
 
 
@@ -90,18 +94,56 @@ class StepState:
     mfu: float | None = None
     eta_s: float | None = None
     status: str = "queued"
+    phase: str | None = None
+    """The run's phase while running (`finalising` after the last step: no ETA then)."""
+    queue: QueuePlaceView | None = None
+    """Where the job waits in its queue, while it waits."""
+
+    def doing(self) -> str:
+        """What the job is doing, in words: its status, its phase, its place in the queue."""
+        words = self.status
+        if self.status == "running" and self.phase and self.phase != "training":
+            words = self.phase
+        if self.queue is not None:
+            words += f": {queue_words(self.queue)}"
+        return words
 
     def detail(self) -> str:
-        parts = [self.status] if self.status != "running" else []
+        doing = self.doing()
+        parts = [doing] if doing != "running" else []
         if self.loss is not None:
-            parts.append(f"loss {self.loss:.4f}")
+            parts.append(f"loss {figure(self.loss)}")
         if self.tokens_per_s:
-            parts.append(f"{self.tokens_per_s:,.0f} tok/s")
+            parts.append(f"{integer(self.tokens_per_s)} tok/s")
         if self.mfu is not None:
-            parts.append(f"MFU {self.mfu:.2%}")
-        if self.eta_s is not None and self.status == "running":
+            parts.append(f"MFU {percent(self.mfu)}")
+        if self.eta_s is not None and self.status == "running" and self.phase != "finalising":
             parts.append(f"ETA {duration(self.eta_s)}")
         return "  ".join(parts)
+
+
+def queue_words(queue: QueuePlaceView) -> str:
+    """`2nd in line (1 ahead), waiting for a free worker (...)`."""
+    ahead = f" ({integer(queue.ahead)} ahead)" if queue.ahead else ""
+    return f"{ordinal(queue.position)} in line{ahead}, waiting for {queue.waiting_for}"
+
+
+TOLD = ("queued", "stalled", "waiting", "reconnecting")
+"""Without a terminal, states worth a line of their own (with the queue place, if any)."""
+BAR_AT = 70
+"""Narrower terminals show no bar (the step count says as much); wide ones a longer one."""
+
+
+def _columns(console: Console, label: str, steps: bool) -> list[ProgressColumn]:
+    """The job's id whole (never cut), the bar, the count, then the details, which wrap
+    onto more lines rather than push the id out."""
+    job = TextColumn("{task.description}", table_column=Column(no_wrap=True, min_width=len(label)))
+    detail = TextColumn("{task.fields[detail]}", table_column=Column(ratio=1, overflow="fold"))
+    if not steps:
+        return [SpinnerColumn(), job, TimeElapsedColumn(), detail]
+    width = console.width
+    bar = [BarColumn(bar_width=40 if width >= 120 else 20)] if width >= BAR_AT else []
+    return [job, *bar, MofNCompleteColumn(), detail]
 
 
 class JobProgress:
@@ -114,15 +156,11 @@ class JobProgress:
         self.state = StepState()
         self._steps = steps
         self._bucket = -1
-        columns = (
-            [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
-            if steps
-            else [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
-        )
-        self._bar = Progress(
-            *columns, TextColumn("{task.fields[detail]}"), console=console, transient=False
-        )
+        self._bar = Progress(*_columns(console, label, steps), console=console)
         self._task: TaskID = self._bar.add_task(label, total=None, detail="", start=True)
+        self._lock = threading.Lock()
+        """The bar is refreshed from the stream and from the status poller."""
+        self._said = ""
 
     def __enter__(self) -> JobProgress:
         if self._live:
@@ -134,22 +172,30 @@ class JobProgress:
             self._bar.stop()
 
     def note(self, line: Text | str) -> None:
-        """A line above the bar (or in order, without a terminal)."""
-        self._console.print(line, soft_wrap=True)
+        """A line above the bar (or in order, without a terminal). On a terminal a long
+        line wraps at spaces, so that an id in it stays whole; into a pipe it stays one line."""
+        self._console.print(line, soft_wrap=not self._live)
 
     def refresh(self) -> None:
-        st = self.state
-        total = st.max_steps if self._steps and st.max_steps else None
-        self._bar.update(self._task, completed=st.step, total=total, detail=st.detail())
-        if not self._live and total:
-            bucket = min(10, st.step * 10 // total)
-            if bucket != self._bucket:
-                self._bucket = bucket
-                self.note(f"step {st.step}/{total}  {st.detail()}")
+        with self._lock:
+            st = self.state
+            total = st.max_steps if self._steps and st.max_steps else None
+            self._bar.update(self._task, completed=st.step, total=total, detail=st.detail())
+            if self._live:
+                return
+            # Without a terminal: a line when the job's state changes in words (queued with
+            # its place, running, finalising), and at each tenth of the steps.
+            doing = st.doing()
+            if doing != self._said and (st.phase == "finalising" or st.status.startswith(TOLD)):
+                self._said = doing
+                self.note(doing)
+            if total:
+                bucket = min(10, st.step * 10 // total)
+                if bucket != self._bucket:
+                    self._bucket = bucket
+                    self.note(f"step {integer(st.step)}/{integer(total)}  {st.detail()}")
 
     def waiting(self, why: str) -> None:
         """The API went away: say so where the bar is, then carry on when it is back."""
-        if not self._live and why != self.state.status:
-            self.note(why)
         self.state.status = why
         self.refresh()

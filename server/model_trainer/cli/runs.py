@@ -9,19 +9,24 @@ from typing import Annotated, NoReturn
 import typer
 from rich.text import Text
 
-from model_trainer.cli.config_file import ConfigFileError, build_body, given
+from model_trainer.cli.config_file import ConfigFileError, build_named, given
 from model_trainer.cli.downloads import download_artifact
-from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, RunId, RunIds, Sets
-from model_trainer.cli.progress import parse_log_line
+from model_trainer.cli.fields import FieldNames, Flags, flag_names, named_fields
+from model_trainer.cli.manage import run_hints
+from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, RunId, Sets
+from model_trainer.cli.progress import parse_log_line, queue_words
+from model_trainer.cli.run_report import regression_words
 from model_trainer.cli.session import SESSION, Exit, fail, print_json, read_stdin
-from model_trainer.cli.tables import ago, count, facts, num, status_text, table
+from model_trainer.cli.streaming import stream_generation
+from model_trainer.cli.tables import Col, Grid, Kind, facts, status_text, table
 from model_trainer.cli.watch import RunWatch, exit_status, watch_to_end
 from model_trainer.client.api import ApiClient
 from model_trainer.client.follow import follow_events
+from model_trainer.client.text import compact, duration, figure, integer, moment, percent
+from model_trainer.client.text import size as byte_size
 from model_trainer.client.views import (
     EstimateView,
     EvalView,
-    FinetuneView,
     GenerateView,
     LogsView,
     QueuedView,
@@ -29,7 +34,7 @@ from model_trainer.client.views import (
     RunView,
 )
 from model_trainer.core.job_status import TERMINAL, JobStatus
-from model_trainer.core.json_types import JsonObject
+from model_trainer.core.json_types import JsonObject, JsonValue
 
 EVAL_WAIT_S = 3600.0
 """`evaluate --wait` gives up after this long (the evaluation itself goes on)."""
@@ -42,30 +47,71 @@ CorpusOpt = Annotated[str | None, typer.Option("--corpus", help="data.corpus_pat
 FamilyOpt = Annotated[str | None, typer.Option(help="model.family (a model plugin)")]
 SizeOpt = Annotated[str | None, typer.Option(help="model.size, e.g. nano, tiny, small")]
 MaxStepsOpt = Annotated[int | None, typer.Option(help="trainer.max_steps")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="A name for the run.")]
+NotesOpt = Annotated[str | None, typer.Option("--notes", help="Notes on the run.")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
+BaselineOpt = Annotated[
+    str | None,
+    typer.Option("--baseline", help="A run whose evaluation this run's is compared with."),
+]
+
+RUN_FLAGS: Flags = {
+    "data.tokenizer_id": ("-t", "--tokenizer"),
+    "data.corpus_path": ("--corpus",),
+    "model.family": ("--family",),
+    "model.size": ("--size",),
+    "trainer.max_steps": ("--max-steps",),
+    "name": ("--name",),
+    "notes": ("--notes",),
+    "tags": ("--tag",),
+    "baseline_run_id": ("--baseline",),
+}
+"""`runs train` and `runs estimate`: each flag's field in the request body."""
+LIST_FLAGS: Flags = {
+    "status": ("--status",),
+    "tag": ("--tag",),
+    "family": ("--family",),
+    "q": ("-q", "--search"),
+    "sort": ("--sort",),
+    "limit": ("--limit",),
+}
+EVAL_FLAGS: Flags = {"split": ("--split",), "corpus_path": ("--corpus",)}
 
 
 def run_body(
     config: Path | None,
     sets: list[str] | None,
+    fields: JsonObject,
+) -> tuple[JsonObject, FieldNames]:
+    """The body of `POST /runs/train` (and `/runs/estimate`): the --config file, then the
+    flags (`fields`, by field path), then each --set; and how the user named each field."""
+    try:
+        return build_named(config, sets or [], fields, RUN_FLAGS)
+    except ConfigFileError as exc:
+        fail(str(exc), "CONFIG_FILE")
+
+
+def model_fields(
     tokenizer: str | None,
     corpus: str | None,
     family: str | None,
     size: str | None,
     max_steps: int | None,
 ) -> JsonObject:
-    """The body of `POST /runs/train` (and `/runs/estimate`): the --config file, then the
-    flags, then each --set."""
-    flags = given(
+    return given(
         ("data.tokenizer_id", tokenizer),
         ("data.corpus_path", corpus),
         ("model.family", family),
         ("model.size", size),
         ("trainer.max_steps", max_steps),
     )
-    try:
-        return build_body(config, sets or [], flags)
-    except ConfigFileError as exc:
-        fail(str(exc), "CONFIG_FILE")
+
+
+def label_fields(
+    name: str | None, notes: str | None, tags: list[str] | None, baseline: str | None
+) -> JsonObject:
+    listed: list[JsonValue] | None = list(tags) if tags else None
+    return given(("name", name), ("notes", notes), ("tags", listed), ("baseline_run_id", baseline))
 
 
 def train(
@@ -76,13 +122,21 @@ def train(
     family: FamilyOpt = None,
     size: SizeOpt = None,
     max_steps: MaxStepsOpt = None,
+    name: NameOpt = None,
+    notes: NotesOpt = None,
+    tags: TagOpt = None,
+    baseline: BaselineOpt = None,
     follow: Follow = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Start a training run (the body is the API's: --config file, flags, then --set)."""
-    body = run_body(config, sets, tokenizer, corpus, family, size, max_steps)
+    fields = model_fields(tokenizer, corpus, family, size, max_steps) | label_fields(
+        name, notes, tags, baseline
+    )
+    body, names = run_body(config, sets, fields)
     with SESSION.client() as client:
-        answer = client.call("POST", "/runs/train", body)
+        with named_fields(names):
+            answer = client.call("POST", "/runs/train", body)
         run_id = answer.parse(QueuedView).run_id or ""
         if not follow:
             if json_out:
@@ -104,12 +158,19 @@ def estimate(
     family: FamilyOpt = None,
     size: SizeOpt = None,
     max_steps: MaxStepsOpt = None,
+    name: NameOpt = None,
+    notes: NotesOpt = None,
+    tags: TagOpt = None,
+    baseline: BaselineOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """What `runs train` with the same options would make and need, and whether a live
     worker can take it; nothing is queued."""
-    body = run_body(config, sets, tokenizer, corpus, family, size, max_steps)
-    with SESSION.client() as client:
+    fields = model_fields(tokenizer, corpus, family, size, max_steps) | label_fields(
+        name, notes, tags, baseline
+    )
+    body, names = run_body(config, sets, fields)
+    with SESSION.client() as client, named_fields(names):
         answer = client.call("POST", "/runs/estimate", body)
     if json_out:
         print_json(answer)
@@ -117,22 +178,19 @@ def estimate(
     e = answer.parse(EstimateView)
     a, m, b = e.architecture, e.memory, e.budget
     on = f"{b.device} of {b.worker}" if b.worker else f"{b.device} of this machine"
-    share = f"{b.memory_fraction:.0%} of {gib(b.device_memory_bytes)}"
+    share = f"{percent(b.memory_fraction, 0)} of {byte_size(b.device_memory_bytes)}"
     rows: list[tuple[str, str | Text]] = [
         ("model", f"{e.family}, {a.n_layer} layers, {a.n_head} heads, {a.n_embd} wide"),
-        ("context", f"{a.max_seq_len} tokens, vocabulary {a.vocab_size:,}"),
-        ("parameters", f"{count(e.parameters)} ({e.parameters:,})"),
-        ("FLOPs/token", count(e.flops_per_token)),
-        ("tokens/step", f"{e.tokens_per_step:,}"),
+        ("context", f"{integer(a.max_seq_len)} tokens, vocabulary {integer(a.vocab_size)}"),
+        ("parameters", f"{compact(e.parameters)} ({integer(e.parameters)})"),
+        ("FLOPs/token", compact(e.flops_per_token)),
+        ("tokens/step", integer(e.tokens_per_step)),
         (
             "memory",
-            f"{gib(m.total_bytes)} (state {gib(m.state_bytes)}, activations "
-            f"{gib(m.activation_bytes)}, process {gib(m.overhead_bytes)})",
+            f"{byte_size(m.total_bytes)} (state {byte_size(m.state_bytes)}, activations "
+            f"{byte_size(m.activation_bytes)}, process {byte_size(m.overhead_bytes)})",
         ),
-        (
-            "budget",
-            f"{gib(b.budget_bytes)} ({share}, {on})",
-        ),
+        ("budget", f"{byte_size(b.budget_bytes)} ({share}, {on})"),
         ("fits", Text("yes", style="green") if e.fits else Text(f"no: {e.code}", style="red")),
     ]
     if e.reason:
@@ -140,93 +198,72 @@ def estimate(
     SESSION.out.print(facts(rows))
 
 
-def gib(n: int) -> str:
-    return f"{n / 1024**3:.2f} GiB"
-
-
 def _watch(client: ApiClient, run_id: str, every_line: bool, json_out: bool) -> NoReturn:
     console = SESSION.err if json_out else SESSION.out
     watch = RunWatch(client, run_id, console, every_line)
-    watch_to_end(watch, json_out, f" (model-trainer runs cancel {run_id})")
+    watch_to_end(watch, json_out, run_hints(run_id))
+
+
+SortOpt = Annotated[
+    str, typer.Option("--sort", help="newest, oldest, name or final_loss (lowest first).")
+]
 
 
 def list_runs(
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many at most.")] = 20,
+    status: Annotated[
+        str | None, typer.Option("--status", help="queued, running, completed, failed, ...")
+    ] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Runs with this tag.")] = None,
+    family: Annotated[str | None, typer.Option("--family", help="gpt2, llama, ...")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", "-q", help="Text in the run's name or id.")
+    ] = None,
+    sort: SortOpt = "newest",
     json_out: JsonFlag = False,
 ) -> None:
-    """Recent runs, newest first."""
-    with SESSION.client() as client:
-        answer = client.call("GET", "/runs", params={"limit": limit})
+    """Runs, newest first unless --sort says else; the filters combine."""
+    filters = (("status", status), ("tag", tag), ("family", family), ("q", search))
+    params: dict[str, str | int] = {"limit": limit, "sort": sort}
+    params |= {key: value for key, value in filters if value is not None}
+    with SESSION.client() as client, named_fields(flag_names(LIST_FLAGS, dict(params))):
+        answer = client.call("GET", "/runs", params=params)
     if json_out:
         print_json(answer)
         return
+    runs = answer.parse(RunsView)
+    if not runs.data:
+        SESSION.out.print(Text("no runs" + (" match" if len(params) > 2 else ""), style="dim"))
+        return
+    SESSION.out.print(runs_table(runs))
+
+
+def runs_table(runs: RunsView) -> Grid:
     grid = table(
-        "run", "status", "family", "params", "step", "steps", "loss", "val loss", "created"
+        Col("run", Kind.ID),
+        Col("name", keep=9, least=12),
+        Col("status", keep=8),
+        Col("family", keep=3),
+        Col("params", Kind.NUMBER, keep=2),
+        Col("step", Kind.NUMBER, keep=6),
+        Col("loss", Kind.NUMBER, keep=4),
+        Col("val loss", Kind.NUMBER, keep=5),
+        Col("created", keep=1),
     )
-    for run in answer.parse(RunsView).data:
+    for run in runs.data:
         p = run.progress
         grid.add_row(
             run.run_id,
+            Text(run.name or ""),
             status_text(str(run.status)),
             run.family,
-            count(run.parameters),
-            str(p.step),
-            str(p.max_steps),
-            num(p.train_loss),
-            num(p.val_loss),
-            ago(run.created_at),
+            compact(run.parameters),
+            f"{integer(p.step)}/{integer(p.max_steps)}",
+            figure(p.train_loss),
+            figure(p.val_loss),
+            moment(run.created_at),
         )
-    SESSION.out.print(grid)
-
-
-def show(run_id: RunId, json_out: JsonFlag = False) -> None:
-    """One run: status, progress, losses, ETA and files."""
-    with SESSION.client() as client:
-        answer = client.call("GET", f"/runs/{run_id}")
-    if json_out:
-        print_json(answer)
-        return
-    run = answer.parse(RunView)
-    p, m = run.progress, run.metrics
-    rows: list[tuple[str, str | Text]] = [
-        ("run", run.run_id),
-        ("status", Text(str(run.status))),
-        ("message", Text(run.message or "-")),
-        ("model", f"{run.family}, {count(run.parameters)} parameters"),
-        ("tokenizer", f"{run.tokenizer.tokenizer_id} ({run.tokenizer.method})"),
-        ("step", f"{p.step} / {p.max_steps}"),
-        ("train loss", num(p.train_loss)),
-        ("val loss", num(p.val_loss)),
-        ("best val loss", f"{num(m.best_val_loss)} at step {m.best_step}" if m.best_step else "-"),
-        ("tokens/s", count(p.tokens_per_s or m.tokens_per_s)),
-        ("MFU", f"{p.mfu:.2%}" if p.mfu is not None else "-"),
-        ("ETA", f"{p.eta_s:.0f} s" if p.eta_s is not None and not run.finished else "-"),
-        ("created", ago(run.created_at)),
-        ("files", ", ".join(run.artifacts) or "-"),
-    ]
-    if run.error_code:
-        rows.insert(3, ("error", run.error_code))
-    if run.eval is not None:
-        rows.append(("evaluation", f"{run.eval.split}: loss {run.eval.loss:.4f}"))
-    if run.finetune is not None:
-        rows[4:4] = finetune_rows(run.finetune, run.parameters)
-    SESSION.out.print(facts(rows))
-
-
-def finetune_rows(ft: FinetuneView, parameters: int) -> list[tuple[str, str | Text]]:
-    """Where a fine-tuning run's weights came from, and what of them trains."""
-    origin = ft.origin
-    source = f"run {origin.run_id}" if origin.run_id else f"models/{origin.path}"
-    sha = f", sha256 {origin.weights_sha256[:12]}" if origin.weights_sha256 else ""
-    trains = f"{ft.method}, {count(ft.trainable_parameters)} parameters"
-    if ft.lora is not None:
-        lora = ft.lora
-        share = ft.trainable_parameters / parameters if parameters else 0.0
-        trains += (
-            f" ({share:.2%}; rank {lora.rank}, alpha {lora.alpha}, "
-            f"{', '.join(lora.target_modules)})"
-        )
-    return [("from", f"{source} ({origin.model_type}{sha})"), ("trains", trains)]
+    return grid
 
 
 def logs(
@@ -291,7 +328,8 @@ def evaluate(
     """Queue an evaluation of a completed run (see it with `runs eval`)."""
     body: JsonObject = {"corpus_path": corpus} if corpus is not None else {"split": split}
     with SESSION.client() as client:
-        answer = client.call("POST", f"/runs/{run_id}/evaluate", body)
+        with named_fields(flag_names(EVAL_FLAGS, body)):
+            answer = client.call("POST", f"/runs/{run_id}/evaluate", body)
         if not wait:
             if json_out:
                 print_json(answer)
@@ -301,22 +339,40 @@ def evaluate(
                 )
             return
         eval_id = answer.parse(QueuedView).eval_id
-        with SESSION.err.status(f"evaluating {run_id}"):
-            _wait_for_eval(client, run_id, eval_id)
+        _wait_for_eval(client, run_id, eval_id)
     show_eval(run_id, json_out)
 
 
+def eval_doing(result: EvalView, run_id: str) -> str:
+    """What an evaluation is doing, in words: its place in the queue while it waits."""
+    if result.queue is not None:
+        return f"evaluation of {run_id} queued: {queue_words(result.queue)}"
+    if result.status is JobStatus.RUNNING:
+        return f"evaluating {run_id}"
+    return f"evaluation of {run_id} {result.status}"
+
+
 def _wait_for_eval(client: ApiClient, run_id: str, eval_id: str | None) -> None:
-    """Until the evaluation has ended; a failed one ends the command at once (status 3)."""
+    """Until the evaluation has ended, saying where it is (a queue place while it waits:
+    it may wait behind a run for long); a failed one ends the command at once (status 3)."""
     deadline = time.monotonic() + EVAL_WAIT_S
-    while True:
-        now = client.get(EvalView, f"/runs/{run_id}/eval")
-        if now.eval_id == eval_id and now.status in TERMINAL:
-            _eval_ended(now)
-            return
-        if time.monotonic() > deadline:
-            fail(f"no result after {EVAL_WAIT_S:.0f} s; see the run's log", "TIMEOUT")
-        time.sleep(EVAL_POLL_S)
+    said = ""
+    console = SESSION.err
+    with console.status(f"evaluation of {run_id} queued") as status:
+        while True:
+            now = client.get(EvalView, f"/runs/{run_id}/eval")
+            if now.eval_id == eval_id and now.status in TERMINAL:
+                _eval_ended(now)
+                return
+            doing = eval_doing(now, run_id) if now.eval_id == eval_id else said
+            if doing and doing != said:
+                said = doing
+                status.update(Text(doing))
+                if not console.is_terminal:  # no spinner to read: a line per change
+                    console.print(Text(doing), soft_wrap=True)
+            if time.monotonic() > deadline:
+                fail(f"no result after {duration(EVAL_WAIT_S)}; see the run's log", "TIMEOUT")
+            time.sleep(EVAL_POLL_S)
 
 
 def _eval_ended(result: EvalView) -> None:
@@ -344,10 +400,15 @@ def show_eval(run_id: RunId, json_out: JsonFlag = False) -> None:
         SESSION.out.print(Text(f"evaluation {result.eval_id} of {run_id} {result.status}{note}"))
         return
     where = f"corpus {m.corpus_path}" if m.corpus_path else f"{m.split} split"
+    bpb = f", {figure(m.bits_per_byte)} bits/byte" if m.bits_per_byte is not None else ""
     SESSION.out.print(
-        f"{run_id} on the {where}: loss {m.loss:.4f}, perplexity {m.perplexity:.2f}, "
-        f"{m.tokens:,} tokens"
+        Text(
+            f"{run_id} on the {where}: loss {figure(m.loss)}, perplexity "
+            f"{figure(m.perplexity)}{bpb}, {integer(m.tokens)} tokens"
+        )
     )
+    for r in m.regressions:
+        SESSION.out.print(Text(f"regression: {regression_words(r)}", style="red"), soft_wrap=True)
     for sample in result.samples:
         SESSION.out.print(Text(f"\n{sample.prompt!r} (seed {sample.seed}):", style="bold"))
         SESSION.out.print(Text(sample.prompt + sample.completion), soft_wrap=True)
@@ -360,9 +421,12 @@ def generate(
     temperature: Annotated[float, typer.Option(min=0.0, max=10.0)] = 0.8,
     top_k: Annotated[int | None, typer.Option(min=1)] = 40,
     seed: Annotated[int, typer.Option(min=0)] = 0,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Print the text only once it is all made.")
+    ] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Sample text from a completed run's model."""
+    """Sample text from a completed run's model, printed as it is made."""
     if prompt == "-":
         prompt = read_stdin()
     body: JsonObject = {
@@ -373,6 +437,9 @@ def generate(
         "seed": seed,
     }
     with SESSION.client() as client:
+        if not (no_stream or json_out):  # --json prints the one answer, as it always has
+            stream_generation(client, run_id, body, prompt)
+            return
         answer = client.call("POST", f"/runs/{run_id}/generate", body)
     if json_out:
         print_json(answer)
@@ -395,33 +462,3 @@ def download(
 ) -> None:
     """Download a run's files (a tar of the folder, or one file with --path)."""
     download_artifact("models", run_id, path, output, force)
-
-
-def compare(
-    run_ids: RunIds,
-    json_out: JsonFlag = False,
-) -> None:
-    """Runs side by side: model, steps, losses, speed, time."""
-    with SESSION.client() as client:
-        answers = [client.call("GET", f"/runs/{run_id}") for run_id in run_ids]
-    if json_out:
-        print_json(*answers)
-        return
-    runs = [a.parse(RunView) for a in answers]
-    grid = table("", *(r.run_id for r in runs))
-    rows: list[tuple[str, list[str]]] = [
-        ("status", [str(r.status) for r in runs]),
-        ("family", [r.family for r in runs]),
-        ("params", [count(r.parameters) for r in runs]),
-        ("tokenizer", [r.tokenizer.tokenizer_id for r in runs]),
-        ("steps", [f"{r.progress.step}/{r.progress.max_steps}" for r in runs]),
-        ("final train loss", [num(r.metrics.final_train_loss) for r in runs]),
-        ("final val loss", [num(r.metrics.final_val_loss) for r in runs]),
-        ("best val loss", [num(r.metrics.best_val_loss) for r in runs]),
-        ("perplexity", [num(r.metrics.final_val_perplexity, 2) for r in runs]),
-        ("tokens/s", [count(r.metrics.tokens_per_s) for r in runs]),
-        ("time", [f"{r.durations.total_s:.0f} s" for r in runs]),
-    ]
-    for name, values in rows:
-        grid.add_row(Text(name, style="bold"), *values)
-    SESSION.out.print(grid)

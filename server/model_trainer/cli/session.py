@@ -7,6 +7,7 @@ one process (a CLI process runs one command).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -56,14 +57,22 @@ class _Console(Console):
 
 def _console(stderr: bool) -> Console:
     probe = Console(stderr=stderr)
-    width = None if probe.is_terminal else PIPE_WIDTH
+    width = None if probe.is_terminal else _pipe_width()
     return _Console(stderr=stderr, highlight=False, width=width)
+
+
+def _pipe_width() -> int:
+    """COLUMNS when the caller set it (a script laying out a report), else `PIPE_WIDTH`."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else PIPE_WIDTH
 
 
 @dataclass
 class Session:
     api_url: str = "http://127.0.0.1:8000"
     api_key: str | None = None
+    argv: list[str] = field(default_factory=list)
+    """The command line as typed (errors name the flags the user used)."""
     out: Console = field(default_factory=lambda: _console(stderr=False))
     err: Console = field(default_factory=lambda: _console(stderr=True))
 

@@ -21,6 +21,7 @@ from types import FrameType
 from model_trainer.cli.session import SESSION, fail
 from model_trainer.client.api import ApiClient
 from model_trainer.client.errors import ApiError
+from model_trainer.client.text import duration
 from model_trainer.core.settings import Settings
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.jobs.layout import ArtifactLayout
@@ -146,7 +147,7 @@ class LocalStack:
                 self._fail_if_one_died()
                 if time.monotonic() > deadline:
                     fail(
-                        f"the API was not ready after {READY_TIMEOUT_S:.0f} s; see {self.logs}",
+                        f"the API was not ready after {duration(READY_TIMEOUT_S)}; see {self.logs}",
                         "SERVICE_FAILED",
                     )
                 time.sleep(0.3)

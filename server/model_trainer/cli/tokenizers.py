@@ -8,13 +8,25 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from model_trainer.cli.config_file import ConfigFileError, build_body, given
+from model_trainer.cli.config_file import ConfigFileError, build_named, given
 from model_trainer.cli.downloads import download_artifact
+from model_trainer.cli.fields import Flags, named_fields
 from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, Sets, TokenizerId
+from model_trainer.cli.progress import queue_words
 from model_trainer.cli.session import SESSION, fail, print_json, read_stdin
-from model_trainer.cli.tables import ago, facts, num, status_text, table
+from model_trainer.cli.tables import Col, Kind, facts, status_text, table
 from model_trainer.cli.watch import TokenizerWatch, watch_to_end
+from model_trainer.client.text import NONE, figure, integer, moment, percent
 from model_trainer.client.views import EncodeView, QueuedView, TokenizersView, TokenizerView
+
+TOKENIZER_FLAGS: Flags = {
+    "corpus_path": ("--corpus",),
+    "method": ("--method",),
+    "vocab_size": ("--vocab-size",),
+    "min_frequency": ("--min-frequency",),
+    "holdout_fraction": ("--holdout-fraction",),
+    "seed": ("--seed",),
+}
 
 
 def train(
@@ -41,13 +53,14 @@ def train(
         ("seed", seed),
     )
     try:
-        body = build_body(config, sets or [], flags)
+        body, names = build_named(config, sets or [], flags, TOKENIZER_FLAGS)
     except ConfigFileError as exc:
         fail(str(exc), "CONFIG_FILE")
     body.setdefault("method", "bpe")
     body.setdefault("vocab_size", 8000)
     with SESSION.client() as client:
-        answer = client.call("POST", "/tokenizers/train", body)
+        with named_fields(names):
+            answer = client.call("POST", "/tokenizers/train", body)
         tokenizer_id = answer.parse(QueuedView).tokenizer_id or ""
         if not follow:
             if json_out:
@@ -57,7 +70,9 @@ def train(
             return
         SESSION.err.print(f"{tokenizer_id} queued")
         console = SESSION.err if json_out else SESSION.out
-        watch_to_end(TokenizerWatch(client, tokenizer_id, console, every_line=False), json_out)
+        watch = TokenizerWatch(client, tokenizer_id, console, every_line=False)
+        hint = f" (see it: model-trainer tokenizers show {tokenizer_id})"
+        watch_to_end(watch, json_out, hint)
 
 
 def list_tokenizers(
@@ -70,17 +85,26 @@ def list_tokenizers(
     if json_out:
         print_json(answer)
         return
-    grid = table("tokenizer", "status", "method", "vocab size", "tokens/char", "corpus", "created")
+    grid = table(
+        Col("tokenizer", Kind.ID),
+        Col("status", keep=9),
+        Col("method", keep=7),
+        Col("vocab size", Kind.NUMBER, keep=8),
+        Col("tokens/char", Kind.NUMBER, keep=5),
+        Col("corpus", keep=6),
+        Col("created", keep=1),
+    )
     for tok in answer.parse(TokenizersView).data:
         corpus = tok.config.get("corpus_path")
+        vocab = tok.stats.vocab_size if tok.stats else tok.config.get("vocab_size")
         grid.add_row(
             tok.tokenizer_id,
             status_text(str(tok.status)),
             tok.method,
-            str(tok.stats.vocab_size if tok.stats else tok.config.get("vocab_size", "-")),
-            num(tok.stats.tokens_per_char if tok.stats else None, 3),
-            Text(corpus if isinstance(corpus, str) else "-"),
-            ago(tok.created_at),
+            integer(vocab) if isinstance(vocab, int) else NONE,
+            figure(tok.stats.tokens_per_char if tok.stats else None),
+            Text(corpus if isinstance(corpus, str) else NONE),
+            moment(tok.created_at),
         )
     SESSION.out.print(grid)
 
@@ -96,17 +120,19 @@ def show(tokenizer_id: TokenizerId, json_out: JsonFlag = False) -> None:
     st = tok.stats
     rows: list[tuple[str, str | Text]] = [
         ("tokenizer", tok.tokenizer_id),
-        ("status", Text(str(tok.status))),
-        ("message", Text(tok.message or "-")),
+        ("status", status_text(str(tok.status))),
+        ("message", Text(tok.message or NONE)),
         ("method", tok.method),
-        ("corpus", Text(str(tok.config.get("corpus_path", "-")))),
-        ("vocab size", str(st.vocab_size) if st else "-"),
-        ("tokens/char", num(st.tokens_per_char, 3) if st else "-"),
-        ("tokens/word", num(st.tokens_per_word, 2) if st else "-"),
-        ("unknown rate", f"{st.unknown_token_rate:.3%}" if st and st.unknown_token_rate else "-"),
-        ("created", ago(tok.created_at)),
-        ("files", ", ".join(tok.files) or "-"),
+        ("corpus", Text(str(tok.config.get("corpus_path", NONE)))),
+        ("vocab size", integer(st.vocab_size) if st else NONE),
+        ("tokens/char", figure(st.tokens_per_char) if st else NONE),
+        ("tokens/word", figure(st.tokens_per_word) if st else NONE),
+        ("unknown rate", percent(st.unknown_token_rate) if st else NONE),
+        ("created", moment(tok.created_at)),
+        ("files", Text(", ".join(tok.files) or NONE)),
     ]
+    if tok.queue is not None:
+        rows.insert(2, ("queue", Text(queue_words(tok.queue))))
     if tok.error_code:
         rows.insert(3, ("error", tok.error_code))
     SESSION.out.print(facts(rows))
@@ -130,7 +156,7 @@ def encode(
     for i, token in enumerate(result.tokens):
         line.append(token, style="on grey23" if i % 2 else "on grey35")
     SESSION.out.print(line, soft_wrap=True)
-    SESSION.out.print(f"{len(result.ids)} tokens: {result.ids}", soft_wrap=True)
+    SESSION.out.print(f"{integer(len(result.ids))} tokens: {result.ids}", soft_wrap=True)
 
 
 def download(

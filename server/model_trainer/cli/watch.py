@@ -6,6 +6,7 @@ Ctrl-C ends the following only; the job goes on in its worker.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Generic, NoReturn, TypeVar
 
@@ -18,6 +19,7 @@ from model_trainer.cli.session import SESSION, Exit, print_json
 from model_trainer.client.api import ApiClient
 from model_trainer.client.errors import ApiError
 from model_trainer.client.follow import follow_events, patiently
+from model_trainer.client.text import figure, integer, percent
 from model_trainer.client.views import RunView, TokenizerView
 from model_trainer.core.job_status import JobStatus
 
@@ -38,6 +40,10 @@ NOTABLE = frozenset(
 """Records worth a line under `--follow` (every record is shown by `logs -f`)."""
 
 V = TypeVar("V", RunView, TokenizerView)
+
+POLL_S = 2.0
+"""How often a follower asks for the job's state besides its log: a waiting job writes no
+log, yet its place in the queue changes, and a run's phase is in its state only."""
 
 
 def exit_status(status: JobStatus) -> Exit:
@@ -78,9 +84,12 @@ class JobWatch(Generic[V]):
         self._view_type: type[V] = view_type
         self._every_line = every_line
         self._steps = steps
+        self.state = "running"
+        """The job's status as last heard (what Ctrl-C says it still is)."""
 
     def _refetch(self) -> bool:
         self.view = self.client.get(self._view_type, self.path)
+        self.state = str(self.view.status)
         return self.view.finished
 
     def follow(self) -> V:
@@ -88,19 +97,47 @@ class JobWatch(Generic[V]):
             retry = _waiting(bar)
             patiently(self._refetch, retry)
             self.started(bar.state)
+            self.polled(bar.state, self.view)
             bar.refresh()
-            for event in follow_events(
-                self.client, f"{self.path}/logs/stream", finished=self._refetch, on_retry=retry
-            ):
-                record = parse_log_line(event.data)
-                self.track(bar.state, record)
-                shown = record.event in NOTABLE or record.level in ("warning", "error")
-                if self._every_line or shown:
-                    bar.note(record.text())
-                bar.refresh()
-            bar.state.status = str(self.view.status)
+            stop = threading.Event()
+            poller = threading.Thread(target=self._poll, args=(bar, stop), daemon=True)
+            poller.start()
+            try:
+                for event in follow_events(
+                    self.client, f"{self.path}/logs/stream", self._refetch, on_retry=retry
+                ):
+                    record = parse_log_line(event.data)
+                    self.track(bar.state, record)
+                    shown = record.event in NOTABLE or record.level in ("warning", "error")
+                    if self._every_line or shown:
+                        bar.note(record.text())
+                    bar.refresh()
+            finally:
+                stop.set()
+            poller.join(timeout=POLL_S + 1)
+            bar.state.status, bar.state.queue = str(self.view.status), None
             bar.refresh()
         return self.view
+
+    def _poll(self, bar: JobProgress, stop: threading.Event) -> None:
+        """Every `POLL_S`, the job's queue place and phase onto the bar (quietly: while the
+        API is away the stream says so)."""
+        while not stop.wait(POLL_S):
+            try:
+                view = self.client.get(self._view_type, self.path)
+            except ApiError:
+                continue
+            if stop.is_set() or view.finished:
+                return
+            self.state = str(view.status)
+            self.polled(bar.state, view)
+            bar.refresh()
+
+    def polled(self, state: StepState, view: V) -> None:
+        """What the job's state (as the API answers it) changes on the bar."""
+        state.queue = view.queue
+        if view.queue is not None or state.status.startswith(("queued", "stalled")):
+            state.status = str(view.status)
 
     def started(self, state: StepState) -> None:
         """The bar before the first record, from the job's status."""
@@ -120,7 +157,7 @@ class JobWatch(Generic[V]):
             code = f"{view.error_code}: " if view.error_code else ""
             text = f"{self.job_id} {view.status}: {code}{view.message or ''}".rstrip()
             style = "red" if view.status is JobStatus.FAILED else "yellow"
-        self.console.print(Text(text, style=style), soft_wrap=True)
+        self.console.print(Text(text, style=style), soft_wrap=not self.console.is_terminal)
 
 
 class RunWatch(JobWatch[RunView]):
@@ -134,6 +171,12 @@ class RunWatch(JobWatch[RunView]):
         state.step, state.max_steps = p.step, p.max_steps
         state.loss, state.status = p.train_loss, str(self.view.status)
 
+    def polled(self, state: StepState, view: RunView) -> None:
+        super().polled(state, view)
+        if view.status is JobStatus.RUNNING:
+            state.status = "running"
+            state.phase = view.progress.phase or state.phase
+
     def track(self, state: StepState, record: LogRecord) -> None:
         if record.event == "train_progress":
             state.status = "running"
@@ -143,18 +186,23 @@ class RunWatch(JobWatch[RunView]):
             state.tokens_per_s = record.number("tokens_per_s")
             state.mfu = record.number("mfu")
             state.eta_s = record.number("eta_s")
+            # After the last step come the final evaluation and the export: no ETA then.
+            done = state.max_steps and state.step >= state.max_steps
+            state.phase = "finalising" if done else "training"
         elif record.event in ("run_job_started", "run_started"):
-            state.status = "running"
+            state.status, state.phase, state.queue = "running", "preparing", None
 
     def completed(self, view: RunView) -> str:
         m = view.metrics
-        parts = [f"{view.run_id} completed at step {view.progress.step}"]
+        parts = [f"{view.run_id} completed at step {integer(view.progress.step)}"]
         if m.final_val_loss is not None:
-            parts.append(f"val loss {m.final_val_loss:.4f}")
+            parts.append(f"val loss {figure(m.final_val_loss)}")
         if m.final_val_perplexity is not None:
-            parts.append(f"perplexity {m.final_val_perplexity:.2f}")
-        if m.best_val_loss is not None:
-            parts.append(f"best {m.best_val_loss:.4f} at step {m.best_step}")
+            parts.append(f"perplexity {figure(m.final_val_perplexity)}")
+        if m.best_val_loss is not None and m.best_step is not None:
+            parts.append(f"best {figure(m.best_val_loss)} at step {integer(m.best_step)}")
+        if view.stopped_early is not None:
+            parts.append(f"stopped early (no better val loss in {view.stopped_early.patience})")
         return ", ".join(parts)
 
 
@@ -173,23 +221,25 @@ class TokenizerWatch(JobWatch[TokenizerView]):
         st = view.stats
         if st is None:
             return f"{view.tokenizer_id} completed"
-        parts = [f"{view.tokenizer_id} completed: vocab {st.vocab_size}"]
+        parts = [f"{view.tokenizer_id} completed: vocab {integer(st.vocab_size)}"]
         if st.tokens_per_char is not None:
-            parts.append(f"{st.tokens_per_char:.3f} tokens/char")
+            parts.append(f"{figure(st.tokens_per_char)} tokens/char")
         if st.tokens_per_word is not None:
-            parts.append(f"{st.tokens_per_word:.2f} tokens/word")
+            parts.append(f"{figure(st.tokens_per_word)} tokens/word")
         if st.unknown_token_rate:
-            parts.append(f"{st.unknown_token_rate:.2%} unknown")
+            parts.append(f"{percent(st.unknown_token_rate)} unknown")
         return ", ".join(parts) + " on the holdout"
 
 
-def watch_to_end(watch: JobWatch[V], json_out: bool, stop_hint: str = "") -> NoReturn:
+def watch_to_end(watch: JobWatch[V], json_out: bool, hints: str = "") -> NoReturn:
     """`--follow`: the bar to the end, then the verdict (and the job's JSON with `--json`),
-    and the exit status that says how the job ended."""
+    and the exit status that says how the job ended. Ctrl-C says how to go on (`hints`)."""
     try:
         view = watch.follow()
     except KeyboardInterrupt:
-        SESSION.err.print(f"stopped watching; {watch.job_id} goes on{stop_hint}")
+        # Wrapped at spaces on a terminal: the ids stay whole, to be copied.
+        state = watch.state if watch.state in ("queued", "stalled") else "running"
+        SESSION.err.print(Text(f"stopped watching; {watch.job_id} is still {state}{hints}"))
         raise typer.Exit(Exit.INTERRUPTED) from None
     if json_out:
         print_json(watch.client.call("GET", watch.path))

@@ -62,6 +62,16 @@ class StreamEvent:
     data: str
 
 
+@dataclass(frozen=True)
+class SseEvent:
+    """One server-sent event as sent: its type (`message` when unnamed), its id ("" when
+    it has none) and its data."""
+
+    event: str
+    id: str
+    data: str
+
+
 class ApiClient:
     """The API at `base_url`, with `X-Api-Key` on every call when a key is set."""
 
@@ -131,9 +141,22 @@ class ApiClient:
         headers = {"Accept": "text/event-stream"}
         if last_id:
             headers["Last-Event-ID"] = str(last_id)
+        yield from _parse_events(self._event_lines("GET", path, headers, None))
+
+    def post_events(self, path: str, body: JsonValue) -> Iterator[SseEvent]:
+        """POST `body` asking for server-sent events (`Accept: text/event-stream`); every
+        event until the server ends them. An answer that is not a stream raises `ApiError`."""
+        headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
+        yield from parse_sse(self._event_lines("POST", path, headers, json.dumps(body).encode()))
+
+    def _event_lines(
+        self, method: str, path: str, headers: dict[str, str], content: bytes | None
+    ) -> Iterator[str]:
         timeout = httpx.Timeout(TIMEOUT_S, read=STREAM_READ_TIMEOUT_S)
         try:
-            with self._http.stream("GET", path, headers=headers, timeout=timeout) as response:
+            with self._http.stream(
+                method, path, headers=headers, content=content, timeout=timeout
+            ) as response:
                 if not response.is_success:
                     response.read()
                     raise error_from_answer(
@@ -141,7 +164,7 @@ class ApiClient:
                         response.content,
                         _request_id(response.headers),
                     )
-                yield from _parse_events(response.iter_lines())
+                yield from response.iter_lines()
         except httpx.HTTPError as exc:
             raise self.unreachable(exc) from exc
 
@@ -186,18 +209,26 @@ def _request_id(headers: httpx.Headers) -> str | None:
     return headers["x-request-id"] if "x-request-id" in headers else None
 
 
-def _parse_events(lines: Iterator[str]) -> Iterator[StreamEvent]:
-    """The event-stream format: `id:` and `data:` lines, a blank line ends an event;
-    comments (`:` pings) and other fields are skipped."""
-    event_id: int | None = None
+def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
+    """The event-stream format: `event:`, `id:` and `data:` lines, a blank line ends an
+    event; comments (`:` pings) and other fields are skipped, as are events without data."""
+    name, event_id = "", ""
     data: list[str] = []
     for line in lines:
         if not line:
-            if event_id is not None and data:
-                yield StreamEvent(event_id, "\n".join(data))
-            event_id, data = None, []
+            if data:
+                yield SseEvent(name or "message", event_id, "\n".join(data))
+            name, event_id, data = "", "", []
+        elif line.startswith("event:"):
+            name = line[6:].strip()
         elif line.startswith("id:"):
-            value = line[3:].strip()
-            event_id = int(value) if value.isdigit() else None
+            event_id = line[3:].strip()
         elif line.startswith("data:"):
             data.append(line[5:].removeprefix(" "))
+
+
+def _parse_events(lines: Iterator[str]) -> Iterator[StreamEvent]:
+    """The events of a log stream: those whose id is a line number."""
+    for event in parse_sse(lines):
+        if event.id.isdigit():
+            yield StreamEvent(int(event.id), event.data)

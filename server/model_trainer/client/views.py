@@ -22,13 +22,37 @@ class View(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class QueuePlaceView(View):
+    """Where a waiting job stands in its queue, and what it waits for."""
+
+    position: int
+    ahead: int
+    waiting_for: str
+
+
+class RegressionView(View):
+    figure: str
+    value: float
+    baseline: float
+    baseline_run_id: str
+
+
+class StoppedEarlyView(View):
+    patience: int
+    best_step: int
+    best_val_loss: float
+    at_step: int
+
+
 class RunMetricsView(View):
     best_val_loss: float | None = None
     best_step: int | None = None
     final_train_loss: float | None = None
     final_val_loss: float | None = None
     final_val_perplexity: float | None = None
+    final_val_bits_per_byte: float | None = None
     tokens_per_s: float | None = None
+    regressions: list[RegressionView] = []
 
 
 class TokenizerRefView(View):
@@ -42,6 +66,8 @@ class EvalSummaryView(View):
     corpus_path: str | None = None
     loss: float
     perplexity: float
+    bits_per_byte: float | None = None
+    regressions: list[RegressionView] = []
     finished_at: datetime
 
 
@@ -76,6 +102,10 @@ class RunView(View):
     status: JobStatus
     message: str | None = None
     last_heartbeat: float | None = None
+    name: str | None = None
+    notes: str | None = None
+    tags: list[str] = []
+    queue: QueuePlaceView | None = None
     progress: Progress
     metrics: RunMetricsView
     error_code: str | None = None
@@ -89,6 +119,7 @@ class RunView(View):
     eval: EvalSummaryView | None = None
     durations: DurationsView = DurationsView()
     finetune: FinetuneView | None = None
+    stopped_early: StoppedEarlyView | None = None
 
     @property
     def finished(self) -> bool:
@@ -128,6 +159,7 @@ class TokenizerView(View):
     finished_at: datetime | None = None
     last_heartbeat: float | None = None
     files: list[str] = []
+    queue: QueuePlaceView | None = None
 
     @property
     def finished(self) -> bool:
@@ -225,6 +257,8 @@ class EvalMetricsView(View):
     loss: float
     perplexity: float
     tokens: int
+    bits_per_byte: float | None = None
+    regressions: list[RegressionView] = []
 
 
 class SampleView(View):
@@ -247,6 +281,7 @@ class EvalView(View):
     error: JobErrorView | None = None
     metrics: EvalMetricsView | None = None
     samples: list[SampleView] = []
+    queue: QueuePlaceView | None = None
 
 
 class ArtifactFileView(View):

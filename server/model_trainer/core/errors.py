@@ -34,12 +34,18 @@ class ErrorCode(StrEnum):
     TOKENIZER_TRAIN_FAILED = "TOKENIZER_TRAIN_FAILED"
     TOKENIZER_MISMATCH = "TOKENIZER_MISMATCH"
     """A run that fine-tunes weights names another tokenizer than theirs."""
+    TOKENIZER_IN_USE = "TOKENIZER_IN_USE"
+    """A tokenizer that runs use cannot be deleted before they are."""
+    TOKENIZER_ACTIVE = "TOKENIZER_ACTIVE"
+    """The tokenizer's own job is still queued or running: what was asked needs it ended."""
     UNKNOWN_BACKEND = "UNKNOWN_BACKEND"
     PLUGIN_BROKEN = "PLUGIN_BROKEN"
     PLUGIN_CONFLICT = "PLUGIN_CONFLICT"
     NOT_FOUND = "NOT_FOUND"
     """The tokenizer, run, evaluation, file or page the URL names does not exist."""
     RUN_NOT_ACTIVE = "RUN_NOT_ACTIVE"
+    RUN_ACTIVE = "RUN_ACTIVE"
+    """The run is still queued, running or stalled: what was asked needs it ended."""
     RUN_NOT_READY = "RUN_NOT_READY"
     MODEL_TRAIN_FAILED = "MODEL_TRAIN_FAILED"
     UNAUTHORIZED = "UNAUTHORIZED"
@@ -87,11 +93,14 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOKENIZER_NOT_READY: 409,
     ErrorCode.TOKENIZER_TRAIN_FAILED: 500,
     ErrorCode.TOKENIZER_MISMATCH: 422,
+    ErrorCode.TOKENIZER_IN_USE: 409,
+    ErrorCode.TOKENIZER_ACTIVE: 409,
     ErrorCode.UNKNOWN_BACKEND: 422,
     ErrorCode.PLUGIN_BROKEN: 500,
     ErrorCode.PLUGIN_CONFLICT: 500,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.RUN_NOT_ACTIVE: 409,
+    ErrorCode.RUN_ACTIVE: 409,
     ErrorCode.RUN_NOT_READY: 409,
     ErrorCode.MODEL_TRAIN_FAILED: 500,
     ErrorCode.UNAUTHORIZED: 401,

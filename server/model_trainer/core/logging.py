@@ -4,9 +4,10 @@ structlog hands over its bound loggers as `Any`: this module checks the one it g
 `log` method it calls (`_logger`), and nothing untyped leaves it. Every record carries
 `timestamp`, `level`, `service`, `category`, `event`, plus whatever context is bound
 (`request_id`, `job_id`).
-While a job runs, records are also appended to that job's `logs.jsonl`. Records of the standard
-library's `logging` (uvicorn, asyncio, RQ, transformers, warnings) and uncaught exceptions are
-rendered the same way, so that every line on stderr is one JSON object.
+While a job runs, its records are also appended to that job's `logs.jsonl`. Records of the
+standard library's `logging` (uvicorn, asyncio, RQ, transformers, warnings) and uncaught
+exceptions are rendered the same way, so that every line on stderr is one JSON object; the
+libraries' records stay on the service's log (stderr), out of the job's.
 """
 
 from __future__ import annotations
@@ -80,13 +81,15 @@ def _logger() -> _LevelLogger:
 
 
 class _TeeLogger:
-    """Writes each rendered line to stderr and, inside a job, to the job's log file."""
+    """Writes each rendered line to stderr and, inside a job, to the job's log file (unless
+    it is `service_only`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, service_only: bool = False) -> None:
         self._lock = threading.Lock()
+        self._service_only = service_only
 
     def msg(self, message: str) -> None:
-        sink = _job_sink.get()
+        sink = None if self._service_only else _job_sink.get()
         with self._lock:
             sys.stderr.write(message + "\n")
             sys.stderr.flush()
@@ -153,11 +156,13 @@ def _add_logger_name(_logger: WrappedLogger, _name: str, event: EventDict) -> Ev
 
 
 class _JsonHandler(logging.Handler):
-    """Standard-library records as JSON lines, through `_TeeLogger` (stderr and a job's log)."""
+    """Standard-library records as JSON lines, on the service's log (stderr) only: what
+    libraries say (a transformers warning during an evaluation) is the operator's concern,
+    not a line of the job's own log, which holds the service's records of the job."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._out = _TeeLogger()
+        self._out = _TeeLogger(service_only=True)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -79,6 +79,9 @@ class WorkerSettings(BaseModel):
     """Seconds of heartbeat silence after which a job's worker counts as dead."""
     reconcile_interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
     """Seconds between a worker's sweeps for jobs whose worker died, to start them again."""
+    resource_interval_s: Annotated[float, Field(ge=0.5, le=600)] = 10.0
+    """Seconds between a worker's samples of its machine's CPU, memory and GPU use; `GET
+    /workers` shows the last hour of them."""
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
     """Starts of one job (after worker deaths) before it is marked failed."""
     transient_retries: Annotated[int, Field(ge=0, le=100)] = 3

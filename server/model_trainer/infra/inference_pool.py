@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import Log
@@ -105,17 +105,60 @@ class _Admission:
 
     def end(self) -> None:
         with self._lock:
+            if self._ended:  # once only: a second end would give the place back twice
+                return
             self._ended = True
             release = not self._running
         if release:
             self._release(self.spent_s)
 
 
+class SlicedLease(Generic[T]):
+    """Started work that holds a place in the pool (`InferencePool.open_sliced`): each
+    `advance` runs one slice at the back of the pool's queue, so a stream's turns are taken
+    like any other request's. `close` stops a slice in flight and gives the place back once
+    no slice of it is running."""
+
+    def __init__(self, pool: InferencePool, admission: _Admission, work: Sliced[T]) -> None:
+        self._pool = pool
+        self._admission = admission
+        self._work = work
+        self._stop = threading.Event()
+        self.slices = 0
+
+    async def advance(self) -> bool:
+        """One slice on the pool; True once the work is finished."""
+        work, stop = self._work, self._stop
+        finished = await self._admission.submit(lambda: work.advance(SLICE_S, stop))
+        self.slices += 1
+        return finished
+
+    def result(self) -> T:
+        return self._work.result()
+
+    def stopped(self, reason: str) -> None:
+        """Count and log work stopped before it finished (its client left)."""
+        self._pool.count_stopped()
+        _log.info(
+            "inference_stopped",
+            pool=self._pool.name,
+            reason=reason,
+            slices=self.slices,
+            ran_s=round(self._admission.spent_s, 3),
+        )
+
+    def close(self) -> None:
+        """Stop (also a slice in flight) and give the place back; closing twice is harmless."""
+        self._stop.set()
+        self._admission.end()
+
+
 class InferencePool:
     """At most `workers` calls run at once and `queue` more wait; the rest are refused."""
 
     def __init__(self, name: str, workers: int, queue: int) -> None:
-        self._name = name
+        self.name = name
+        self._stopped = 0
         self._workers = workers
         self._capacity = workers + queue
         self._admitted = 0
@@ -132,7 +175,7 @@ class InferencePool:
                 retry = max(1, math.ceil(self._mean_s * waves))
                 raise AppError(
                     ErrorCode.SERVER_BUSY,
-                    f"{self._name}: {self._admitted} requests are running or waiting, the "
+                    f"{self.name}: {self._admitted} requests are running or waiting, the "
                     f"most this server takes on; try again in about {retry} s",
                     retry_after_s=retry,
                 )
@@ -156,32 +199,49 @@ class InferencePool:
         finally:
             admission.end()
 
+    @property
+    def admitted(self) -> int:
+        """Requests running or waiting now (each keeps its place until no slice of it runs)."""
+        with self._lock:
+            return self._admitted
+
+    @property
+    def stopped(self) -> int:
+        """Sliced work stopped before it finished because its client left, since the start."""
+        with self._lock:
+            return self._stopped
+
+    def count_stopped(self) -> None:
+        with self._lock:
+            self._stopped += 1
+
+    async def open_sliced(self, start: Callable[[], Sliced[T]]) -> SlicedLease[T]:
+        """Admit a request (`SERVER_BUSY` as for `run`) and run `start()` on the pool; the
+        caller then advances the work a slice at a time and must `close` the lease. An error
+        of `start()` gives the place back and is raised here, before anything was answered."""
+        admission = self._admit()
+        try:
+            work = await admission.submit(start)
+        except BaseException:
+            admission.end()  # not swallowed: re-raised for the route to answer
+            raise
+        return SlicedLease(self, admission, work)
+
     async def run_sliced(
         self, start: Callable[[], Sliced[T]], gone: Callable[[], Awaitable[bool]]
     ) -> T:
         """`start()` on the pool, then the work it returns a slice at a time until it is
         finished or `gone()` says the client has left (checked between slices); then what
         it has so far, which nobody will read. `SERVER_BUSY` as for `run`."""
-        admission = self._admit()
-        stop = threading.Event()  # also ends a slice in flight if this task is cancelled
+        lease = await self.open_sliced(start)
         try:
-            work = await admission.submit(start)
-            slices = 0
-            while not await admission.submit(lambda: work.advance(SLICE_S, stop)):
-                slices += 1
+            while not await lease.advance():
                 if await gone():
-                    _log.info(
-                        "inference_stopped",
-                        pool=self._name,
-                        reason="client disconnected",
-                        slices=slices,
-                        ran_s=round(admission.spent_s, 3),
-                    )
+                    lease.stopped("client disconnected")
                     break
-            return work.result()
+            return lease.result()
         finally:
-            stop.set()
-            admission.end()
+            lease.close()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -98,6 +98,19 @@ class JobStateStore:
         else:
             self._store.set_add(self.active_set, job_id)
 
+    def start_again(self, job_id: str, created_at: float, message: str, progress_json: str) -> None:
+        """An ended job queued again under its id: queued with `message`, its cancel flag
+        down, its failure and its count of starts forgotten (a new budget of starts), and
+        listed where it was (Redis may have forgotten it meanwhile)."""
+        self._store.delete(
+            self._key("err", job_id),
+            self._key("attempts", job_id),
+            f"{self.kind}:{job_id}:cancelled",
+        )
+        self.set_status(job_id, JobStatus.QUEUED, message)
+        self.set_progress(job_id, progress_json)
+        self._store.index_add(self.index, job_id, created_at)
+
     def active(self) -> list[str]:
         """Jobs not yet ended (queued, running or stalled)."""
         return self._store.set_members(self.active_set)
@@ -156,6 +169,15 @@ class JobStateStore:
 
     def newest(self, limit: int) -> list[str]:
         return self._store.index_newest(self.index, limit)
+
+    def forget(self, job_id: str) -> None:
+        """Remove every key of the job, and the job from the index and the active set (a
+        deleted job); its lease goes last, as its holder releases it."""
+        fields = ("status", "msg", "hb", "progress", "err", "attempts")
+        self._store.delete(*(self._key(f, job_id) for f in fields))
+        self._store.delete(f"{self.kind}:{job_id}:cancelled")
+        self._store.index_remove(self.index, job_id)
+        self._store.set_remove(self.active_set, job_id)
 
     @contextmanager
     def heartbeat(

@@ -172,6 +172,32 @@ class RedisStore:
         with translate_errors():
             return sorted(t for t in (_text(v) for v in self.client.smembers(key)) if t)
 
+    def list_push_capped(self, key: str, value: str, keep: int, ttl_s: float) -> None:
+        """Append to a list, keep only its last `keep` items and set its TTL, at once."""
+        with translate_errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.rpush(key, value)
+            pipe.ltrim(key, -keep, -1)
+            pipe.pexpire(key, max(1, int(ttl_s * 1000)))
+            pipe.execute()
+
+    def lists(self, keys: list[str]) -> list[list[str]]:
+        """Every item of each list, oldest first (a missing key is an empty list), in one
+        round trip."""
+        with translate_errors():
+            if not keys:
+                return []
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.lrange(key, 0, -1)
+            replies = pipe.execute()
+        found: list[list[str]] = []
+        for reply in replies:
+            if not isinstance(reply, list):
+                raise TypeError(f"unexpected Redis reply type {type(reply).__name__}")
+            found.append([t for t in (_text(v) for v in reply) if t is not None])
+        return found
+
     def publish(self, channel: str, message: str) -> None:
         with translate_errors():
             self.client.publish(channel, message)

@@ -7,10 +7,11 @@ installation that had a single queue go on as they were), CUDA work gets `<base>
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from rq import Queue
 
-from model_trainer.core.contracts.queue import CAPABILITIES, Capability, JobSpec
+from model_trainer.core.contracts.queue import CAPABILITIES, Capability, JobSpec, QueueSlot
 from model_trainer.infra.redis_store import RedisStore, translate_errors
 
 WORKERS_ALIVE_INDEX = "workers:alive"
@@ -18,6 +19,9 @@ WORKERS_ALIVE_INDEX = "workers:alive"
 
 RESULT_TTL_S = 24 * 3600
 """How long RQ keeps a finished job's record; our own state lives in manifests."""
+WORKER_EXECUTIONS = "rq:worker:{0}:executions"
+"""RQ's set of what one worker is running, as `<job id>:<execution id>` (kept by RQ's own
+worker heartbeat; it is gone with the worker)."""
 
 
 def queue_name_for(base: str, capability: Capability) -> str:
@@ -55,6 +59,18 @@ class RqJobQueue:
         """Jobs waiting on one capability's queue."""
         with translate_errors():
             return self._queues[capability].count
+
+    def slot(self, capability: Capability, job_ids: Sequence[str]) -> QueueSlot | None:
+        with translate_errors():
+            waiting = self._queues[capability].get_job_ids()  # one LRANGE: ids only
+        for index, queued in enumerate(waiting):
+            if any(queued == job_id or queued.startswith(f"{job_id}-") for job_id in job_ids):
+                return QueueSlot(index=index, length=len(waiting))
+        return None
+
+    def executing(self, worker: str) -> list[str]:
+        entries = self._store.set_members(WORKER_EXECUTIONS.format(worker))
+        return sorted({entry.rpartition(":")[0] or entry for entry in entries})
 
     def live_workers(self) -> int:
         return self._store.index_count_since(WORKERS_ALIVE_INDEX, time.time() - self._worker_ttl_s)

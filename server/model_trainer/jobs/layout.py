@@ -2,7 +2,9 @@
 
 artifacts/
 ├── tokenizers/<id>/   manifest.json, logs.jsonl, the backend's files, .work/ (scratch)
-├── models/<id>/       manifest.json, logs.jsonl, metrics.jsonl, checkpoints/{last,best}.pt,
+├── models/<id>/       manifest.json, labels.json, logs.jsonl, metrics.jsonl, samples.jsonl,
+│                      checkpoints/{last,best}.pt, events.out.tfevents.model-trainer
+│                      (metrics.jsonl for TensorBoard),
 │                      export/ (staged as .export.tmp/; a LoRA run's adapters alone in
 │                      export/adapter/ when asked), eval/{metrics.json,samples.jsonl}
 │                      .ranks/ (scratch of a run in several processes)
@@ -25,6 +27,9 @@ LAST_CHECKPOINT = "last.pt"
 """The checkpoint a run resumes from, written every `checkpoint_interval` steps."""
 BEST_CHECKPOINT = "best.pt"
 """The checkpoint of the lowest validation loss so far."""
+TENSORBOARD_EVENTS = "events.out.tfevents.model-trainer"
+"""A run's TensorBoard event file: one per run at a fixed name, rebuilt at each start (see
+`training/run/tensorboard.py`); TensorBoard finds any file whose name holds `tfevents`."""
 ADAPTER = "adapter"
 """A LoRA run's adapters alone, in its export (what `PeftModel.from_pretrained` loads)."""
 HF_CONFIG = "config.json"
@@ -69,6 +74,11 @@ class JobFolder:
         """`path` as the manifest lists it: relative to the folder, with forward slashes."""
         return path.relative_to(self.path).as_posix()
 
+    def trash(self, token: str) -> Path:
+        """Where the folder is renamed while it is deleted: a hidden sibling, which no
+        listing, reconciler or shared store looks at."""
+        return self.path.with_name(f".deleting-{self.path.name}-{token}")
+
 
 class TokenizerFolder(JobFolder):
     """`tokenizers/<id>/`: the backend writes its files here."""
@@ -87,6 +97,17 @@ class RunFolder(JobFolder):
         return self.path / "metrics.jsonl"
 
     @property
+    def samples(self) -> Path:
+        """The samples generated at each evaluation during training, one line each."""
+        return self.path / "samples.jsonl"
+
+    @property
+    def tensorboard(self) -> Path:
+        """Directly in the run's folder, so `tensorboard --logdir <root>/models` shows each
+        run as one, named by its id."""
+        return self.path / TENSORBOARD_EVENTS
+
+    @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
 
@@ -97,6 +118,12 @@ class RunFolder(JobFolder):
     @property
     def best_checkpoint(self) -> Path:
         return self.checkpoints / BEST_CHECKPOINT
+
+    @property
+    def labels(self) -> Path:
+        """The run's current name, notes and tags, written by the API alone (a worker
+        rewrites the manifest, and would undo an edit made meanwhile)."""
+        return self.path / "labels.json"
 
     @property
     def kept(self) -> list[Path]:
@@ -112,6 +139,11 @@ class RunFolder(JobFolder):
     def export_staging(self) -> Path:
         """Where the export is written before it is renamed into place."""
         return self.path / ".export.tmp"
+
+    @property
+    def export_replaced(self) -> Path:
+        """Where an earlier export waits, whole, while a new one is renamed into place."""
+        return self.path / ".export.old"
 
     @property
     def ranks(self) -> Path:

@@ -15,6 +15,7 @@ from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.settings import Settings
 from model_trainer.infra.paths import corpus_files
 from model_trainer.jobs.layout import RunFolder
+from model_trainer.orchestrators.queue_place import QueuePlace
 from model_trainer.orchestrators.queue_room import check_room
 from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.training.config import EvalRequest
@@ -34,6 +35,8 @@ class EvalView:
     error: JobError | None = None
     metrics: EvalMetrics | None = None
     samples: list[Sample] = field(default_factory=list)
+    queue: QueuePlace | None = None
+    """Its place in the queue while it waits for a worker."""
 
 
 class EvaluationOrchestrator:
@@ -97,6 +100,9 @@ class EvaluationOrchestrator:
         live = self._kind.state.snapshot(job_id)
         status, error = live.shown_over(manifest.status, manifest.error)
         view = EvalView(manifest.run_id, manifest, status, live.message, error)
+        if status in (JobStatus.QUEUED, JobStatus.STALLED):
+            # Queued under its own id; delivered again under its job id with a suffix
+            view.queue = self._runs.places.of("cpu", [manifest.eval_id, job_id])
         if status is JobStatus.COMPLETED and manifest.status is JobStatus.COMPLETED:
             results = folder.evaluation(manifest.eval_id)
             view.metrics, view.samples = _results(results.metrics, results.samples)

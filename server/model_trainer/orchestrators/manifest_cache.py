@@ -20,7 +20,8 @@ FRESH_NS = 50_000_000
 """A file modified less than this long ago (ns) is re-read next time: a second write within
 one tick of the file system's clock could leave inode, mtime and size all unchanged."""
 ENTRIES = 1024
-"""Manifests kept at most; the oldest entry goes first."""
+"""Manifests kept at most, unless a cache is given another size; the oldest entry goes
+first."""
 
 _Stamp = tuple[int, int, int]
 _log = Log("api")
@@ -34,9 +35,12 @@ class ManifestCache(Generic[M]):
     what they get, never mutate the nested values in place.
     """
 
-    def __init__(self, read: Callable[[Path], M | None], refresh_s: float = 0.0) -> None:
+    def __init__(
+        self, read: Callable[[Path], M | None], refresh_s: float = 0.0, entries: int = ENTRIES
+    ) -> None:
         """`read` parses the local file; this cache brings it from the shared store."""
         self._read = read
+        self._most = entries
         self._refresh_s = refresh_s
         """With a shared store: how long the last look at its copy is trusted."""
         self._entries: dict[Path, tuple[_Stamp, M]] = {}
@@ -68,7 +72,7 @@ class ManifestCache(Generic[M]):
         if time.time_ns() - st.st_mtime_ns > FRESH_NS:
             with self._lock:
                 self._entries.pop(path, None)
-                if len(self._entries) >= ENTRIES:
+                if len(self._entries) >= self._most:
                     del self._entries[next(iter(self._entries))]
                 self._entries[path] = (stamp, manifest)
             return manifest.model_copy()

@@ -24,17 +24,21 @@ from model_trainer.jobs.layout import ArtifactLayout, RunFolder
 from model_trainer.jobs.targets import JobTarget
 from model_trainer.orchestrators.finetune_admission import BaseWeights, admit_base
 from model_trainer.orchestrators.manifest_cache import ManifestCache
+from model_trainer.orchestrators.queue_place import QueuePlace, QueuePlaces, unserved
 from model_trainer.orchestrators.queue_room import check_room
 from model_trainer.orchestrators.run_admission import (
     RunEstimate,
     estimate_run,
     resolve_architecture,
 )
+from model_trainer.orchestrators.run_labels import RunLabelBook, submitted
+from model_trainer.orchestrators.run_resume import RunResumption
 from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.records import check_corpus
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.training.config import RunConfig
 from model_trainer.training.inference.generation import Generation, ModelCache
+from model_trainer.training.labels import RunLabels
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.model_registry import ModelRegistry
 from model_trainer.training.run.events import GLOBAL_CHANNEL, TrainQueued, run_channel
@@ -46,6 +50,7 @@ from model_trainer.training.run.manifest import (
     TokenizerRef,
     metrics_after,
 )
+from model_trainer.training.run.samples import EvalSamples, read_samples
 
 CANCEL_LEASE_S = 30.0
 """How long the API may hold a run's lease while it cancels it (it takes milliseconds)."""
@@ -70,10 +75,20 @@ def run_route(manifest: RunManifest) -> Capability:
 class RunView:
     """A run as the API shows it: the manifest with live state from Redis."""
 
-    def __init__(self, manifest: RunManifest, message: str | None, heartbeat: float | None) -> None:
+    def __init__(
+        self,
+        manifest: RunManifest,
+        message: str | None,
+        heartbeat: float | None,
+        labels: RunLabels | None = None,
+    ) -> None:
         self.manifest = manifest
         self.message = message
         self.heartbeat = heartbeat
+        self.labels = labels if labels is not None else submitted(manifest.config)
+        """The current name, notes and tags (`manifest.config` keeps those submitted)."""
+        self.queue: QueuePlace | None = None
+        """Its place in the queue while it waits for a worker."""
 
 
 class RunOrchestrator:
@@ -99,12 +114,15 @@ class RunOrchestrator:
         self._queue = queue
         self._workers = workers
         self._events = events
+        self.places = QueuePlaces(queue, workers)
         self._layout = ArtifactLayout(settings.artifacts_folder)
         self._kind = RunKind(self._layout, state, events)
         self._kind.publishes = False  # a run's files reach the store from its worker alone
         self._endings = JobEndings(self._kind)
+        self._resumption = RunResumption(settings, self._kind, queue, events, run_route)
         self._models = ModelCache(models)
         self._manifests = ManifestCache(RUN_MANIFESTS.read_local, settings.store.refresh_s)
+        self.labels = RunLabelBook(settings.store.refresh_s)
 
     def folder(self, run_id: str) -> RunFolder:
         return self._layout.run(validate_id(run_id, "run"))
@@ -177,6 +195,7 @@ class RunOrchestrator:
                 ErrorCode.CONFIG_INVALID,
                 f"model.max_seq_len: exceeds the limit {limits.max_seq_len}",
             )
+        self._check_baseline(config.baseline_run_id)
         base = self._base_weights(config)
         tokenizer = self._tokenizer_ref((base.config if base else config).data.tokenizer_id)
         check_corpus(
@@ -198,6 +217,14 @@ class RunOrchestrator:
         lora = base.lora_parameters if base else 0
         estimate = estimate_run(arch, backend, config.trainer, limits, live, lora)
         return tokenizer, estimate, base
+
+    def _check_baseline(self, run_id: str | None) -> None:
+        """The run a new one is compared with must exist (it may still be training)."""
+        if run_id is None:
+            return
+        validate_id(run_id, "baseline_run_id: run")
+        if not storage().pull(self.folder(run_id).manifest):
+            raise AppError(ErrorCode.NOT_FOUND, f"baseline_run_id: run '{run_id}' does not exist")
 
     def _base_weights(self, config: RunConfig) -> BaseWeights | None:
         """The weights a fine-tuning run starts from, checked (None for other runs)."""
@@ -262,21 +289,23 @@ class RunOrchestrator:
         message = manifest.error.message if manifest.error else live.message
         if manifest.status in WAITING:
             message = self._unserved(manifest, message)
-        return RunView(manifest, message, live.heartbeat)
+        labels = self.labels.current(self.folder(run_id), submitted(manifest.config))
+        view = RunView(manifest, message, live.heartbeat, labels)
+        if manifest.status in WAITING:
+            view.queue = self.places.of(run_capability(manifest.config), [run_id])
+        return view
 
     def _unserved(self, manifest: RunManifest, message: str | None) -> str | None:
         """A waiting run's message, saying so when no live worker serves its queue: it is
         not failing, it waits for one to start."""
         capability = run_capability(manifest.config)
-        if capability == "cpu":
-            # With no live worker at all `/readyz` says so; what needs saying here is live
-            # workers that all serve cuda alone.
-            live = self._workers.live()
-            if not live or any(capability in w.serves for w in live):
-                return message
-        elif self._workers.serving(capability):
+        live = self._workers.live()
+        # With no live worker at all `/readyz` says so; what needs saying for the cpu queue
+        # is live workers that all serve cuda alone.
+        nobody = unserved(live, capability) if live or capability != "cpu" else None
+        if nobody is None:
             return message
-        why = f"waiting for a worker that serves {capability}; none is running"
+        why = f"waiting for {nobody}"
         return f"{message}; {why}" if message else why
 
     def has_ended(self, run_id: str) -> bool:
@@ -312,6 +341,12 @@ class RunOrchestrator:
         view.message = "cancellation requested"
         return view
 
+    def resume(self, run_id: str, max_steps: int | None) -> RunManifest:
+        """Queue an ended run again under its id: from its last checkpoint, or extended to
+        `max_steps` (see `run_resume`)."""
+        shown = self.get(run_id).manifest.status
+        return self._resumption.resume(run_id, shown, max_steps)
+
     def _end_if_unheld(self, run_id: str) -> bool:
         """End the run now if no worker holds its lease. Holding the lease meanwhile keeps a
         worker from starting it; one that takes it afterwards reads `cancelled` and stops."""
@@ -334,6 +369,14 @@ class RunOrchestrator:
             storage().pull(path, self._settings.store.refresh_s)
         self.get(run_id)
         return metrics_after(path, after)
+
+    def samples(self, run_id: str) -> list[EvalSamples]:
+        """The samples of each evaluation during training, oldest first."""
+        path = self.folder(run_id).samples
+        if storage().shared:  # pushed at every evaluation
+            storage().pull(path, self._settings.store.refresh_s)
+        self.get(run_id)
+        return read_samples(path)
 
     def log_tail(self, run_id: str, lines: int) -> list[str]:
         self.get(run_id)
@@ -377,5 +420,8 @@ class RunOrchestrator:
             raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, "the run's tokenizer is gone")
         handle = self._tokenizers.get(tok.config.method).load(tok_folder.path)
         arch = manifest.architecture
-        loaded = self._models.get(run_id, arch.family, export_dir, handle, arch.max_seq_len)
+        # Cached by export: a completed run that is extended exports again when it completes
+        finished = manifest.finished_at.isoformat() if manifest.finished_at else ""
+        key = f"{run_id}@{finished}"
+        loaded = self._models.get(key, arch.family, export_dir, handle, arch.max_seq_len)
         return loaded.start(prompt, max_new_tokens, temperature, top_k, seed)

@@ -16,8 +16,10 @@ from model_trainer.core.settings import Settings
 from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.storage import storage
 from model_trainer.infra.unreadable import report_unreadable
+from model_trainer.infra.workers import WorkerDirectory
 from model_trainer.jobs.layout import ArtifactLayout
 from model_trainer.jobs.targets import JobTarget
+from model_trainer.orchestrators.queue_place import QueuePlace, QueuePlaces
 from model_trainer.orchestrators.queue_room import check_room
 from model_trainer.tokenizers.manifest import (
     TOKENIZER_MANIFESTS,
@@ -40,6 +42,8 @@ class TokenizerView:
         self.manifest = manifest
         self.message = message
         self.heartbeat = heartbeat
+        self.queue: QueuePlace | None = None
+        """Its place in the queue while it waits for a worker."""
 
 
 class TokenizerOrchestrator:
@@ -51,8 +55,11 @@ class TokenizerOrchestrator:
         registry: TokenizerRegistry,
         state: JobStateStore,
         queue: JobQueue,
+        workers: WorkerDirectory | None = None,
     ) -> None:
         self._settings = settings
+        self._places = QueuePlaces(queue, workers) if workers is not None else None
+        """Where a waiting job stands (given the live workers, to say what it waits for)."""
         self._registry = registry
         self._state = state
         self._queue = queue
@@ -98,7 +105,10 @@ class TokenizerOrchestrator:
         live = self._state.snapshot(tokenizer_id)
         manifest.status, manifest.error = live.shown_over(manifest.status, manifest.error)
         message = manifest.error.message if manifest.error else live.message
-        return TokenizerView(manifest, message, live.heartbeat)
+        view = TokenizerView(manifest, message, live.heartbeat)
+        if self._places is not None and manifest.status in (JobStatus.QUEUED, JobStatus.STALLED):
+            view.queue = self._places.of("cpu", [tokenizer_id])
+        return view
 
     def has_ended(self, tokenizer_id: str) -> bool:
         """Whether the job completed, failed or was cancelled."""
@@ -124,6 +134,10 @@ class TokenizerOrchestrator:
             except AppError as exc:  # one bad tokenizer must not hide the others
                 report_unreadable(self._layout.tokenizer(tokenizer_id).manifest, exc, _log)
         return views
+
+    def forget(self, tokenizer_id: str) -> None:
+        """Drop the loaded tokenizer of a deleted one, so encoding with it answers 404."""
+        self._handles.pop(tokenizer_id, None)
 
     def encode(self, tokenizer_id: str, text: str) -> tuple[list[int], list[str]]:
         """Token ids and token strings of `text` under a completed tokenizer."""

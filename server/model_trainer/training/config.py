@@ -11,6 +11,7 @@ from model_trainer.core.json_types import JsonObject
 from model_trainer.core.request_model import MAX_STEP_COUNT, PLUGIN_NAME, RequestModel
 from model_trainer.tokenizers.corpus import HoldoutStrategy
 from model_trainer.tokenizers.records import CorpusText
+from model_trainer.training.labels import RunName, RunNotes, RunTags
 
 
 class Precision(StrEnum):
@@ -132,6 +133,26 @@ class TrainerSpec(RequestModel):
             "GPU on CUDA); each takes batch_size / nproc of every batch",
         ),
     ] = 1
+    early_stopping_patience: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=1000,
+            description="stop after this many evaluations without a better val loss (the "
+            "run ends completed, exporting the best checkpoint); null never stops early",
+        ),
+    ] = None
+    eval_samples: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=16,
+            description="samples generated at each evaluation during training (0: none)",
+        ),
+    ] = 3
+    eval_sample_tokens: Annotated[
+        int, Field(ge=1, le=1024, description="new tokens of each evaluation sample")
+    ] = 48
 
     @model_validator(mode="after")
     def _min_lr_below_lr(self) -> Self:
@@ -206,6 +227,17 @@ class RunConfig(RequestModel):
     data: DataSpec
     trainer: TrainerSpec = TrainerSpec()
     finetune: FinetuneSpec = FinetuneSpec()
+    name: Annotated[RunName | None, Field(description="What people call the run")] = None
+    notes: RunNotes | None = None
+    tags: RunTags = []
+    baseline_run_id: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="A run whose evaluations this run's are compared with (regressions)",
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _weights_and_tokenizer(self) -> Self:

@@ -33,6 +33,7 @@ from model_trainer.core.settings import Settings
 from model_trainer.infra.compute import LocalCompute
 from model_trainer.infra.machine import cuda_devices, served_capabilities, worker_capacity
 from model_trainer.infra.redis_store import RedisStore, RedisUnavailable
+from model_trainer.infra.resources import ActivityTracker, ResourceHistory, ResourceSampler
 from model_trainer.infra.rq_queue import WORKERS_ALIVE_INDEX, queue_name_for
 from model_trainer.infra.workers import WorkerCapacity, WorkerDirectory
 from model_trainer.jobs.layout import ArtifactLayout
@@ -67,6 +68,8 @@ class WarmStopWorker(Worker):
 
     grace_s = 30.0
     _kill_timer: threading.Timer | None = None
+    activity: ActivityTracker | None = None
+    """Told of each job and of the stop, for `GET /workers`."""
 
     _worker_pid = 0
     _stop_pending: int | None = None
@@ -75,6 +78,17 @@ class WarmStopWorker(Worker):
     signal that reaches a child before Python's fork handling has run in it is cleared
     there (CPython forgets signals that arrived "before the fork"), so the horse also looks
     at this byte once its own handler is in place."""
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        # In the worker only: the horse forked inside leaves through `os._exit`.
+        payload = job.args[0] if job.args else None
+        if self.activity is not None:  # the job's own id (an RQ id may add a delivery's)
+            self.activity.job_started(payload if isinstance(payload, str) else job.id)
+        try:
+            super().execute_job(job, queue)
+        finally:
+            if self.activity is not None:
+                self.activity.job_ended()
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         # A stop that lands after the job was taken but before the horse's pid is known
@@ -107,6 +121,8 @@ class WarmStopWorker(Worker):
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         if self._in_horse_before_its_handler(signum):
             return
+        if self.activity is not None:
+            self.activity.stopping()
         if self.horse_pid:
             self._pass_stop_on(self.horse_pid, signum)
         else:
@@ -294,6 +310,30 @@ def _served(settings: Settings) -> tuple[list[Capability], list[str]]:
     return serves, [queue_name_for(settings.worker.queue_name, c) for c in serves]
 
 
+def _resource_sampler(
+    settings: Settings, store: RedisStore, worker: WarmStopWorker, serves: list[Capability]
+) -> ResourceSampler:
+    """The thread that samples this machine for `GET /workers`, told by `worker` what it
+    is doing; GPU figures only on a worker that serves CUDA."""
+    worker.activity = ActivityTracker()
+    interval_s = settings.worker.resource_interval_s
+    history = ResourceHistory(store, interval_s)
+    return ResourceSampler(history, worker.name, worker.activity, interval_s, "cuda" in serves)
+
+
+def _log_started(
+    name: str, queues: list[str], compute: LocalCompute, peaks: dict[str, float]
+) -> None:
+    _log.info(
+        "worker_started",
+        name=name,
+        queues=", ".join(queues),
+        threads=compute.threads(),
+        nice=os.nice(0),
+        peak_flops=", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in sorted(peaks.items())),
+    )
+
+
 def run_worker(settings: Settings, burst: bool = False) -> None:
     """Consume jobs until told to stop (SIGTERM: stop the current job warm; again: cold)."""
     compute = LocalCompute(settings.worker.threads)
@@ -327,14 +367,8 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         maintenance_interval=30,
     )
     worker.grace_s = settings.worker.stop_grace_s
-    _log.info(
-        "worker_started",
-        name=name,
-        queues=", ".join(queues),
-        threads=compute.threads(),
-        nice=os.nice(0),
-        peak_flops=", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in sorted(peaks.items())),
-    )
+    sampler = _resource_sampler(settings, store, worker, serves)
+    _log_started(name, queues, compute, peaks)
     try:
         with _Maintenance(
             store,
@@ -345,7 +379,8 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
             directory,
             worker_capacity(name, compute.threads(), peaks, serves),
         ):
-            worker.work(burst=burst, logging_level="WARNING")
+            with sampler:
+                worker.work(burst=burst, logging_level="WARNING")
     except RedisConnectionError as exc:
         # RQ waits out outages while idle or training, but not while it signs off.
         _log.error("worker_stopped_without_redis", name=name, error=str(exc))

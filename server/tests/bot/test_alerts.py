@@ -55,7 +55,8 @@ def test_a_real_run_is_told_queued_started_evaluated_checkpointed_completed(fres
     assert lines == expected_lines(published)
     kinds = [re.sub(r"^`[^`]+` (best )?(\w+).*$", r"\2", line) for line in lines]
     assert kinds[:2] == ["queued", "started"] and kinds[-1] == "completed", kinds
-    assert set(kinds[2:-1]) == {"eval", "checkpoint"}, kinds
+    assert set(kinds[2:-1]) == {"eval", "checkpoint", "finished"}, kinds
+    assert kinds.count("finished") == 1, kinds  # the last step: finalising, told once
     steps = [int(m.group(1)) for line in lines[2:-1] if (m := re.search(r"at step (\d+)", line))]
     assert steps == sorted(steps) and steps[-1] == 60, steps
     assert all(s.user_id == OWNER for s in sink.sent)

@@ -219,6 +219,10 @@ def _plan(server: str, seeds: Seeds, home: Path) -> FuzzPlan:
             # Every case of these reaches the trained model or tokenizer.
             "runs-generate": OperationPlan(fixed={"path.run_id": seeds.run_done}),
             "tokenizers-encode": OperationPlan(fixed={"path.tokenizer_id": seeds.tokenizer_done}),
+            # Deleting a seed would leave every later case of it a 404: a run that was never
+            # made, and the finished tokenizer, which the finished run keeps in use (409).
+            "runs-delete": OperationPlan(fixed={"path.run_id": "run-00000000-00000000"}),
+            "tokenizers-delete": OperationPlan(fixed={"path.tokenizer_id": seeds.tokenizer_done}),
             # A stream lasts as long as its run: only the finished run may be streamed (never
             # ids from other responses, which include queued runs), and since even its stream
             # takes a second or two to close, only a few times.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from model_trainer.core.contracts.events import utc_now
-from model_trainer.core.contracts.queue import JobSpec
+from model_trainer.core.contracts.queue import Capability, JobSpec, QueueSlot
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.settings import WorkerSettings
@@ -128,6 +128,12 @@ class Queue:
 
     def waiting(self) -> int:
         return 0
+
+    def slot(self, capability: Capability, job_ids: Sequence[str]) -> QueueSlot | None:
+        return None
+
+    def executing(self, worker: str) -> list[str]:
+        return []
 
 
 @pytest.fixture()

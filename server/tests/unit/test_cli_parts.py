@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from model_trainer.cli.progress import StepState, parse_log_line
 from model_trainer.client.api import StreamEvent, _parse_events
 from model_trainer.client.errors import BAD_ANSWER, UNREACHABLE, ApiError, error_from_answer
 from model_trainer.client.follow import patiently
+from model_trainer.client.text import moment
 
 
 def test_a_toml_file_then_flags_then_sets(tmp_path: Path) -> None:
@@ -100,7 +102,8 @@ def test_log_lines_for_people() -> None:
         '{"event": "eval_completed", "level": "info", "timestamp": "2026-11-30T12:00:01Z",'
         ' "run_id": "run-1", "step": 20, "val_loss": 1.23456789}'
     )
-    assert record.text().plain == "12:00:01 eval_completed step=20 val_loss=1.235"
+    written = moment(datetime(2026, 11, 30, 12, 0, 1, tzinfo=UTC))  # local time, one format
+    assert record.text().plain == f"{written} eval_completed step=20 val_loss=1.235"
     assert parse_log_line("not json").event == "not json"
 
 
@@ -125,9 +128,9 @@ def test_estimate_takes_the_options_of_train(capsys: pytest.CaptureFixture[str])
 
 def test_the_progress_bar_shows_the_mfu_once_known() -> None:
     state = StepState(step=5, max_steps=10, loss=2.0, tokens_per_s=1200.0, status="running")
-    assert state.detail() == "loss 2.0000  1,200 tok/s"
+    assert state.detail() == "loss 2.000  1,200 tok/s"
     state.mfu = 0.0123
-    assert state.detail() == "loss 2.0000  1,200 tok/s  MFU 1.23%"
+    assert state.detail() == "loss 2.000  1,200 tok/s  MFU 1.23%"
 
 
 def test_shell_completion_offers_commands() -> None:

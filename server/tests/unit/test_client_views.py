@@ -50,6 +50,9 @@ READS: dict[type[BaseModel], tuple[str, ...]] = {
     views.ArchitectureView: ("Architecture",),
     views.StepMemoryView: ("StepMemoryPublic",),
     views.MemoryBudgetView: ("MemoryBudgetPublic",),
+    views.QueuePlaceView: ("QueuePlace",),
+    views.RegressionView: ("Regression",),
+    views.StoppedEarlyView: ("StoppedEarly",),
 }
 
 

@@ -120,7 +120,13 @@ export interface paths {
         get: operations["tokenizers-get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete Tokenizer
+         * @description Delete a tokenizer no run uses: its folder, live state and stored objects. 409
+         *     `TOKENIZER_IN_USE` (naming runs that use it) or `TOKENIZER_ACTIVE` (its job has not
+         *     ended).
+         */
+        delete: operations["tokenizers-delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -220,7 +226,8 @@ export interface paths {
         };
         /**
          * List Runs
-         * @description Runs, newest first.
+         * @description Runs, newest first unless `sort` says otherwise; the filters combine (an empty one is
+         *     no filter). A filtered or sorted list looks through the newest 10,000 runs.
          */
         get: operations["runs-list"];
         put?: never;
@@ -245,10 +252,20 @@ export interface paths {
         get: operations["runs-get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete Run
+         * @description Delete an ended run: its folder, live state and stored objects. 409 `RUN_ACTIVE`
+         *     while it (or an evaluation of it, or a run that fine-tunes from it) has not ended.
+         */
+        delete: operations["runs-delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Relabel Run
+         * @description Change the run's name, notes or tags, in any status: a field left out stays, null
+         *     clears it (`config` keeps what was submitted).
+         */
+        patch: operations["runs-relabel"];
         trace?: never;
     };
     "/runs/{run_id}/metrics": {
@@ -263,6 +280,27 @@ export interface paths {
          * @description Logged steps and evaluations in order, after the first `after` (charts append).
          */
         get: operations["runs-metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/{run_id}/samples": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Samples
+         * @description The samples generated at each evaluation during training (with their distinct-1,
+         *     distinct-2 and repetition rate), oldest first.
+         */
+        get: operations["runs-samples"];
         put?: never;
         post?: never;
         delete?: never;
@@ -331,6 +369,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{run_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume Run
+         * @description Queue a run that ended again, under its id: a cancelled or failed run continues from
+         *     its last checkpoint (from step 0 without one); a completed run is extended to
+         *     `max_steps` and exports again when it completes. 409 while it is queued or running.
+         */
+        post: operations["runs-resume"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs/{run_id}/evaluate": {
         parameters: {
             query?: never;
@@ -384,7 +444,9 @@ export interface paths {
         /**
          * Generate
          * @description Sample from the run's exported model (on the API's small generation pool; 503 with
-         *     `Retry-After` when it is full; models cached).
+         *     `Retry-After` when it is full; models cached). With `Accept: text/event-stream` or
+         *     `stream: true` the answer is server-sent events: `token` events as the text is made,
+         *     then `done` with the whole answer, or `error` with the error body if it fails midway.
          */
         post: operations["runs-generate"];
         delete?: never;
@@ -446,6 +508,27 @@ export interface paths {
          *     folders), each with what training on it would read, and structured ones with their columns.
          */
         get: operations["corpus-list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Workers
+         * @description Every worker that heartbeated lately, by name, with its samples (a plain `def`:
+         *     Redis is asked from FastAPI's thread pool, not on the event loop).
+         */
+        get: operations["workers-list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -753,11 +836,30 @@ export interface components {
             train_chars: number;
             /** Val Chars */
             val_chars: number;
+            /** Train Bytes */
+            train_bytes?: number | null;
+            /** Val Bytes */
+            val_bytes?: number | null;
             /** Files */
             files: string[];
             text?: components["schemas"]["TextSpec"] | null;
             /** Seconds */
             seconds: number;
+        };
+        /**
+         * DeviceCapacity
+         * @description One device a worker can train on.
+         */
+        DeviceCapacity: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "cpu" | "cuda" | "mps";
+            /** Name */
+            name: string;
+            /** Memory Bytes */
+            memory_bytes: number;
         };
         /**
          * DeviceInfo
@@ -879,6 +981,15 @@ export interface components {
              * Format: date-time
              */
             finished_at: string;
+            /** Bits Per Byte */
+            bits_per_byte?: number | null;
+            length_stats?: components["schemas"]["LengthStats"] | null;
+            sample_stats?: components["schemas"]["SampleStats"] | null;
+            /**
+             * Regressions
+             * @default []
+             */
+            regressions: components["schemas"]["Regression"][];
         };
         /**
          * EvalPublic
@@ -901,6 +1012,8 @@ export interface components {
             metrics: components["schemas"]["EvalMetrics"] | null;
             /** Samples */
             samples: components["schemas"]["Sample"][];
+            /** @description Its place in the queue while it waits for a worker (else null) */
+            queue?: components["schemas"]["QueuePlace"] | null;
         };
         /**
          * EvalQueued
@@ -912,6 +1025,23 @@ export interface components {
             status: components["schemas"]["JobStatus"];
             /** Eval Id */
             eval_id: string;
+        };
+        /**
+         * EvalSamples
+         * @description The samples of one evaluation during training, with their figures (averaged over
+         *     the samples; see `sample_stats`).
+         */
+        EvalSamples: {
+            /** Step */
+            step: number;
+            /** Samples */
+            samples: components["schemas"]["SampleText"][];
+            /** Distinct 1 */
+            distinct_1: number;
+            /** Distinct 2 */
+            distinct_2: number;
+            /** Repetition */
+            repetition: number;
         };
         /**
          * EvalSummary
@@ -938,6 +1068,15 @@ export interface components {
              * Format: date-time
              */
             finished_at: string;
+            /** Bits Per Byte */
+            bits_per_byte?: number | null;
+            length_stats?: components["schemas"]["LengthStats"] | null;
+            sample_stats?: components["schemas"]["SampleStats"] | null;
+            /**
+             * Regressions
+             * @default []
+             */
+            regressions: components["schemas"]["Regression"][];
         };
         /**
          * EvaluateRequest
@@ -1064,6 +1203,12 @@ export interface components {
              * @default 0
              */
             seed: number;
+            /**
+             * Stream
+             * @description Answer with server-sent events as the text is made (as does `Accept: text/event-stream`): `token` events, then `done` or `error`
+             * @default false
+             */
+            stream: boolean;
         };
         /**
          * Health
@@ -1084,7 +1229,7 @@ export interface components {
              * Live Workers
              * @description Readiness only: each live worker that has said what it serves
              */
-            live_workers?: components["schemas"]["WorkerPublic"][] | null;
+            live_workers?: components["schemas"]["LiveWorker"][] | null;
         };
         /**
          * HoldoutStrategy
@@ -1127,6 +1272,38 @@ export interface components {
          */
         JobStatus: "queued" | "running" | "completed" | "failed" | "cancelled" | "stalled";
         JsonValue: unknown;
+        /**
+         * LengthStats
+         * @description How long the evaluated text's documents are in tokens. A document is a line: the
+         *     corpus is split by lines (a structured corpus's record counts as its lines); blank
+         *     lines are none. A tokenizer that drops line ends sees one document.
+         */
+        LengthStats: {
+            /** Documents */
+            documents: number;
+            /** Mean Tokens */
+            mean_tokens: number;
+            /** P50 Tokens */
+            p50_tokens: number;
+            /** P95 Tokens */
+            p95_tokens: number;
+            /** Max Tokens */
+            max_tokens: number;
+            /** Tokens Per Char */
+            tokens_per_char: number;
+        };
+        /**
+         * LiveWorker
+         * @description One live worker: the queues it serves and the devices it has.
+         */
+        LiveWorker: {
+            /** Name */
+            name: string;
+            /** Serves */
+            serves: ("cpu" | "cuda")[];
+            /** Devices */
+            devices: ("cpu" | "cuda" | "mps")[];
+        };
         /**
          * LogsPublic
          * @description The last lines of a run's `logs.jsonl`, each a JSON record as written.
@@ -1208,6 +1385,8 @@ export interface components {
             val_loss?: number | null;
             /** Val Perplexity */
             val_perplexity?: number | null;
+            /** Val Bits Per Byte */
+            val_bits_per_byte?: number | null;
             /**
              * Time
              * @description When it was logged, in Unix seconds (absent in older records)
@@ -1248,8 +1427,16 @@ export interface components {
             final_val_loss?: number | null;
             /** Final Val Perplexity */
             final_val_perplexity?: number | null;
+            /** Final Val Bits Per Byte */
+            final_val_bits_per_byte?: number | null;
             /** Tokens Per S */
             tokens_per_s?: number | null;
+            sample_stats?: components["schemas"]["SampleStats"] | null;
+            /**
+             * Regressions
+             * @default []
+             */
+            regressions: components["schemas"]["Regression"][];
         };
         /**
          * ModelSize
@@ -1361,6 +1548,61 @@ export interface components {
             eta_s?: number | null;
             /** Mfu */
             mfu?: number | null;
+            /** Phase */
+            phase?: ("preparing" | "training" | "evaluating" | "finalising") | null;
+        };
+        /**
+         * QueuePlace
+         * @description A waiting job's place in its queue.
+         */
+        QueuePlace: {
+            /**
+             * Position
+             * @description 1 for the job a worker takes next
+             */
+            position: number;
+            /**
+             * Ahead
+             * @description Jobs ahead of it in its queue
+             */
+            ahead: number;
+            /**
+             * Waiting For
+             * @description What it waits for, in words: a free worker (how many are live, and what they are busy with), or a worker that serves its queue when none runs
+             */
+            waiting_for: string;
+        };
+        /**
+         * Regression
+         * @description A figure of this evaluation that is worse than the baseline run's.
+         */
+        Regression: {
+            /** Figure */
+            figure: string;
+            /** Value */
+            value: number;
+            /** Baseline */
+            baseline: number;
+            /** Baseline Run Id */
+            baseline_run_id: string;
+        };
+        /**
+         * ResourceSample
+         * @description One look at a worker's machine.
+         */
+        ResourceSample: {
+            /** Time */
+            time: number;
+            /** Cpu Percent */
+            cpu_percent: number;
+            /** Memory Bytes */
+            memory_bytes: number;
+            /** Memory Percent */
+            memory_percent: number;
+            /** Gpu Percent */
+            gpu_percent?: number | null;
+            /** Gpu Memory Bytes */
+            gpu_memory_bytes?: number | null;
         };
         /**
          * RunConfig
@@ -1398,7 +1640,9 @@ export interface components {
              *       "device": "auto",
              *       "precision": "auto",
              *       "compile": "auto",
-             *       "nproc": 1
+             *       "nproc": 1,
+             *       "eval_samples": 3,
+             *       "eval_sample_tokens": 48
              *     }
              */
             trainer: components["schemas"]["TrainerSpec"];
@@ -1412,6 +1656,24 @@ export interface components {
              *     }
              */
             finetune: components["schemas"]["FinetuneSpec"];
+            /**
+             * Name
+             * @description What people call the run
+             */
+            name?: string | null;
+            /** Notes */
+            notes?: string | null;
+            /**
+             * Tags
+             * @description At most 16 tags of 1 to 40 ASCII letters, digits, '-', '_', '.' or ':'; kept as typed, compared case-insensitively, duplicates dropped
+             * @default []
+             */
+            tags: string[];
+            /**
+             * Baseline Run Id
+             * @description A run whose evaluations this run's are compared with (regressions)
+             */
+            baseline_run_id?: string | null;
         };
         /**
          * RunDurations
@@ -1475,6 +1737,18 @@ export interface components {
             reason: string | null;
         };
         /**
+         * RunLabelsPatch
+         * @description A change to a run's labels: a field left out stays as it is, null clears it.
+         */
+        RunLabelsPatch: {
+            /** Name */
+            name?: string | null;
+            /** Notes */
+            notes?: string | null;
+            /** Tags */
+            tags?: string[] | null;
+        };
+        /**
          * RunPublic
          * @description One run: live status and progress, the latest metrics, and what it was asked to do.
          */
@@ -1517,6 +1791,25 @@ export interface components {
             eval: components["schemas"]["EvalSummary"] | null;
             /** @description Where the weights came from and what trained (`model.init_from`) */
             finetune: components["schemas"]["FinetuneInfo"] | null;
+            /**
+             * Name
+             * @description The run's current name (`config` keeps the submitted)
+             */
+            name: string | null;
+            /**
+             * Notes
+             * @description The run's current notes
+             */
+            notes: string | null;
+            /**
+             * Tags
+             * @description The run's current tags
+             */
+            tags: string[];
+            /** @description Its place in its queue while it waits for a worker (else null) */
+            queue?: components["schemas"]["QueuePlace"] | null;
+            /** @description Why it ended before max_steps: val loss stopped improving */
+            stopped_early?: components["schemas"]["StoppedEarly"] | null;
         };
         /**
          * RunQueued
@@ -1527,6 +1820,24 @@ export interface components {
             run_id: string;
             status: components["schemas"]["JobStatus"];
         };
+        /**
+         * RunResumeRequest
+         * @description How long a resumed run trains: a cancelled or failed run keeps its `max_steps`
+         *     unless given one; a completed run is extended to the one given.
+         */
+        RunResumeRequest: {
+            /**
+             * Max Steps
+             * @description The run's new length in steps: more than the steps it has done (required for a completed run)
+             */
+            max_steps?: number | null;
+        };
+        /**
+         * RunSort
+         * @description The orders `GET /runs` knows.
+         * @enum {string}
+         */
+        RunSort: "newest" | "oldest" | "name" | "final_loss";
         /**
          * RunsPublic
          * @description A page of runs, newest first.
@@ -1550,6 +1861,40 @@ export interface components {
             completion: string;
         };
         /**
+         * SampleStats
+         * @description Diversity and repetition of generated samples, averaged over the samples.
+         */
+        SampleStats: {
+            /** Distinct 1 */
+            distinct_1: number;
+            /** Distinct 2 */
+            distinct_2: number;
+            /** Repetition */
+            repetition: number;
+        };
+        /**
+         * SampleText
+         * @description One sample: the prompt, and the text the model added to it.
+         */
+        SampleText: {
+            /** Prompt */
+            prompt: string;
+            /** Text */
+            text: string;
+        };
+        /**
+         * SamplesPublic
+         * @description The samples generated at each evaluation during training, oldest first.
+         */
+        SamplesPublic: {
+            /** Run Id */
+            run_id: string;
+            /** Data */
+            data: components["schemas"]["EvalSamples"][];
+            /** Count */
+            count: number;
+        };
+        /**
          * StepMemoryPublic
          * @description The estimated bytes of one micro-step in fp32 with AdamW, by part.
          */
@@ -1571,6 +1916,21 @@ export interface components {
             overhead_bytes: number;
             /** Total Bytes */
             total_bytes: number;
+        };
+        /**
+         * StoppedEarly
+         * @description Why a run ended before `max_steps`: `patience` evaluations without a better val loss
+         *     after the best one (`best_val_loss` at `best_step`), at `at_step`.
+         */
+        StoppedEarly: {
+            /** Patience */
+            patience: number;
+            /** Best Step */
+            best_step: number;
+            /** Best Val Loss */
+            best_val_loss: number;
+            /** At Step */
+            at_step: number;
         };
         /**
          * TextSpec
@@ -1624,6 +1984,8 @@ export interface components {
             /** Files */
             files: string[];
             durations: components["schemas"]["Durations"];
+            /** @description Its place in the queue while it waits for a worker (else null) */
+            queue?: components["schemas"]["QueuePlace"] | null;
         };
         /**
          * TokenizerQueued
@@ -1843,6 +2205,23 @@ export interface components {
              * @default 1
              */
             nproc: number;
+            /**
+             * Early Stopping Patience
+             * @description stop after this many evaluations without a better val loss (the run ends completed, exporting the best checkpoint); null never stops early
+             */
+            early_stopping_patience?: number | null;
+            /**
+             * Eval Samples
+             * @description samples generated at each evaluation during training (0: none)
+             * @default 3
+             */
+            eval_samples: number;
+            /**
+             * Eval Sample Tokens
+             * @description new tokens of each evaluation sample
+             * @default 48
+             */
+            eval_sample_tokens: number;
         };
         /**
          * WeightsOrigin
@@ -1866,15 +2245,50 @@ export interface components {
         };
         /**
          * WorkerPublic
-         * @description One live worker: the queues it serves and the devices it has.
+         * @description One live worker. `state` is `unknown` until it has said (the first seconds after
+         *     its start, or a worker of an older version); `resources` holds its samples of the last
+         *     hour, oldest first (one every `WORKER__RESOURCE_INTERVAL_S`, 10 s by default).
          */
         WorkerPublic: {
             /** Name */
             name: string;
+            /** Host */
+            host: string;
+            /** Pid */
+            pid: number | null;
             /** Serves */
             serves: ("cpu" | "cuda")[];
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "idle" | "busy" | "stopping" | "unknown";
+            /** Current Job */
+            current_job: string | null;
+            /** Since */
+            since: number | null;
+            /** Threads */
+            threads: number;
+            /** Memory Bytes */
+            memory_bytes: number;
             /** Devices */
-            devices: ("cpu" | "cuda" | "mps")[];
+            devices: components["schemas"]["DeviceCapacity"][];
+            /** Peak Flops */
+            peak_flops: {
+                [key: string]: number;
+            };
+            /** Resources */
+            resources: components["schemas"]["ResourceSample"][];
+        };
+        /**
+         * WorkersPublic
+         * @description The live workers, by name.
+         */
+        WorkersPublic: {
+            /** Data */
+            data: components["schemas"]["WorkerPublic"][];
+            /** Count */
+            count: number;
         };
     };
     responses: never;
@@ -2202,6 +2616,80 @@ export interface operations {
             };
             /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing, unknown or out of range (the message names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An unexpected failure (logged with its stack; the body says nothing more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue (Redis) does not answer, no worker is live (readiness only), or the generation or encode pool is full (`SERVER_BUSY`, with `Retry-After`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "tokenizers-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tokenizer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The tokenizer or run is not in a state that allows this */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2651,6 +3139,16 @@ export interface operations {
     "runs-list": {
         parameters: {
             query?: {
+                /** @description Only runs in this status */
+                status?: components["schemas"]["JobStatus"] | null;
+                /** @description Only runs with this tag (any case) */
+                tag?: string | null;
+                /** @description Only runs of this model family */
+                family?: string | null;
+                /** @description Only runs whose name or id holds this (any case) */
+                q?: string | null;
+                /** @description The order */
+                sort?: components["schemas"]["RunSort"];
                 limit?: number;
             };
             header?: never;
@@ -2773,6 +3271,178 @@ export interface operations {
             };
         };
     };
+    "runs-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The tokenizer or run is not in a state that allows this */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing, unknown or out of range (the message names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An unexpected failure (logged with its stack; the body says nothing more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue (Redis) does not answer, no worker is live (readiness only), or the generation or encode pool is full (`SERVER_BUSY`, with `Retry-After`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "runs-relabel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunLabelsPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunPublic"];
+                };
+            };
+            /** @description The body is not JSON (`BODY_NOT_JSON`), a path is unusable or outside its root, or a stored file is bad */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A chunked body without `Content-Length` */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing, unknown or out of range (the message names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An unexpected failure (logged with its stack; the body says nothing more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue (Redis) does not answer, no worker is live (readiness only), or the generation or encode pool is full (`SERVER_BUSY`, with `Retry-After`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     "runs-metrics": {
         parameters: {
             query?: {
@@ -2794,6 +3464,73 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetricsPublic"];
+                };
+            };
+            /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing, unknown or out of range (the message names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An unexpected failure (logged with its stack; the body says nothing more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue (Redis) does not answer, no worker is live (readiness only), or the generation or encode pool is full (`SERVER_BUSY`, with `Retry-After`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "runs-samples": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SamplesPublic"];
                 };
             };
             /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
@@ -3063,6 +3800,122 @@ export interface operations {
             };
         };
     };
+    "runs-resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunResumeRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunQueued"];
+                };
+            };
+            /** @description The body is not JSON (`BODY_NOT_JSON`), a path is unusable or outside its root, or a stored file is bad */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The tokenizer or run is not in a state that allows this */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A chunked body without `Content-Length` */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing, unknown or out of range (the message names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many jobs wait for a worker (`QUEUE_FULL`, with `Retry-After`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An unexpected failure (logged with its stack; the body says nothing more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue (Redis) does not answer, no worker is live (readiness only), or the generation or encode pool is full (`SERVER_BUSY`, with `Retry-After`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     "runs-evaluate": {
         parameters: {
             query?: never;
@@ -3270,13 +4123,26 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description The generated text; with `Accept: text/event-stream` or `stream: true`, server-sent events as it is made */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["GeneratePublic"];
+                    "text/event-stream": {
+                        /** @constant */
+                        event: "token";
+                        data: string;
+                    } | {
+                        /** @constant */
+                        event: "done";
+                        data: string;
+                    } | {
+                        /** @constant */
+                        event: "error";
+                        data: string;
+                    };
                 };
             };
             /** @description The body is not JSON (`BODY_NOT_JSON`), a path is unusable or outside its root, or a stored file is bad */
@@ -3569,6 +4435,53 @@ export interface operations {
             };
             /** @description An unexpected failure (logged with its stack; the body says nothing more) */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "workers-list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkersPublic"];
+                };
+            };
+            /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An unexpected failure (logged with its stack; the body says nothing more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue (Redis) does not answer, no worker is live (readiness only), or the generation or encode pool is full (`SERVER_BUSY`, with `Retry-After`) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,15 +1,18 @@
 import { useState } from 'react'
-import { api, unwrap } from '../api/client'
 import { asApiError, type ApiError } from '../api/errors'
-import { useApi } from '../api/useApi'
+import { useArtifactListing, type ArtifactListing } from '../api/useArtifactListing'
+import type { ApiState } from '../api/useApi'
 import { download, formatBytes } from '../lib/download'
 import { Empty, ErrorNotice, Loading } from './States'
 
 /** The files of a tokenizer or run, each downloadable, and the whole folder as a tar. */
 export function ArtifactFiles({ kind, id, refreshKey }: { kind: 'tokenizers' | 'models'; id: string; refreshKey: string }) {
-  const listing = useApi(`artifacts:${kind}:${id}:${refreshKey}`, (signal) =>
-    unwrap(api.GET('/artifacts/{kind}/{artifact_id}', { params: { path: { kind, artifact_id: id } }, signal })),
-  )
+  const listing = useArtifactListing(kind, id, refreshKey)
+  return <ArtifactFilesList kind={kind} id={id} listing={listing} />
+}
+
+/** The files of a listing the page reads itself (and shares with what else needs them). */
+export function ArtifactFilesList({ kind, id, listing }: { kind: 'tokenizers' | 'models'; id: string; listing: ApiState<ArtifactListing> }) {
   const [failure, setFailure] = useState<ApiError | undefined>(undefined)
   const base = `/artifacts/${kind}/${encodeURIComponent(id)}/download`
   const get = (path: string | null, name: string): void => {

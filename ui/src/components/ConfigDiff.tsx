@@ -6,34 +6,47 @@ export interface Compared {
   id: string
   /** What to line up: the run's config (and what the API resolved from it). */
   config: Json
+  /** How the run is called on the page (its name and id); the id when absent. */
+  label?: string
+  /** Its colour in the page's charts. */
+  colour?: string
 }
 
-/** Configs side by side, one row per dotted key; rows whose values differ are marked (a
- * "differs" label and a highlight) and can be shown alone. */
+/** Configs side by side, one row per dotted key; the rows whose values differ come first,
+ * marked (a "differs" label and a highlight), and the others show on demand. The table
+ * scrolls sideways in its own box; on a phone each setting becomes a card with one line
+ * per run. */
 export function ConfigDiff({ items }: { items: readonly Compared[] }) {
-  const rows = useMemo(() => diffRows(items.map((i) => i.config)), [items])
+  const rows = useMemo(() => {
+    const all = diffRows(items.map((i) => i.config))
+    return [...all.filter((r) => r.differs), ...all.filter((r) => !r.differs)]
+  }, [items])
   const differing = rows.filter((r) => r.differs).length
-  const [onlyDiff, setOnlyDiff] = useState(false)
-  const shown = onlyDiff ? rows.filter((r) => r.differs) : rows
+  const [showAll, setShowAll] = useState(false)
+  const all = showAll || differing === 0
+  const shown = all ? rows : rows.filter((r) => r.differs)
   return (
     <div className="config-diff">
       <div className="actions">
         <span className="muted small" role="status">
           {differing === 0 ? 'All fields are the same.' : `${differing} of ${rows.length} fields differ.`}
         </span>
-        <label className="inline">
-          <input type="checkbox" checked={onlyDiff} onChange={(e) => setOnlyDiff(e.target.checked)} /> only differences
-        </label>
+        {differing > 0 ? (
+          <button type="button" className="button small" aria-expanded={all} onClick={() => setShowAll(!all)}>
+            {all ? `Show only the ${differing} that differ` : `Show all ${rows.length} settings`}
+          </button>
+        ) : null}
       </div>
       {/* focusable so that keyboard users can scroll a wide table */}
       {/* oxlint-disable-next-line jsx-a11y/no-noninteractive-tabindex */}
-      <div className="table-wrap" tabIndex={0} role="region" aria-label="Configurations side by side">
+      <div className="table-wrap diff-wrap" tabIndex={0} role="region" aria-label="Configurations side by side">
         <table className="table diff-table">
           <thead>
             <tr>
               <th scope="col">Field</th>
               {items.map((i) => (
                 <th key={i.id} scope="col">
+                  {i.colour ? <span className="swatch" style={{ background: i.colour }} aria-hidden="true" /> : null}
                   {i.id}
                 </th>
               ))}
@@ -47,7 +60,7 @@ export function ConfigDiff({ items }: { items: readonly Compared[] }) {
                   {row.differs ? <span className="diff-mark"> differs</span> : null}
                 </th>
                 {row.values.map((v, i) => (
-                  <td key={items[i]?.id ?? i} className={v === undefined ? 'muted' : undefined}>
+                  <td key={items[i]?.id ?? i} className={v === undefined ? 'muted' : undefined} data-label={items[i]?.label ?? items[i]?.id}>
                     {showValue(v)}
                   </td>
                 ))}

@@ -1,4 +1,4 @@
-import { useRef, useState } from 'react'
+import { useRef, useState, type ReactNode } from 'react'
 import { describedBy } from '../lib/a11y'
 import { CorpusBrowser } from './CorpusBrowser'
 import { TextField } from './FormField'
@@ -12,6 +12,8 @@ export function CorpusField({
   error,
   suggestions,
   disabled = false,
+  note,
+  changed = false,
 }: {
   id: string
   value: string
@@ -19,6 +21,9 @@ export function CorpusField({
   error: string | undefined
   suggestions: readonly (string | undefined)[]
   disabled?: boolean
+  /** Under the input (e.g. "changed from the cloned run's …"). */
+  note?: ReactNode
+  changed?: boolean
 }) {
   const [browsing, setBrowsing] = useState(false)
   const input = useRef<HTMLInputElement>(null)
@@ -28,7 +33,7 @@ export function CorpusField({
     input.current?.focus()
   }
   return (
-    <TextField id={id} label="Corpus" required error={error}>
+    <TextField id={id} label="Corpus" required error={error} note={note} changed={changed}>
       <div className="corpus-input">
         <input
           ref={input}
@@ -36,7 +41,7 @@ export function CorpusField({
           type="text"
           list={`${id}-list`}
           value={value}
-          placeholder={unique[0] ?? 'shakespeare.txt'}
+          placeholder={`e.g. ${unique[0] ?? 'shakespeare.txt'}`}
           disabled={disabled}
           onChange={(e) => onChange(e.target.value)}
           aria-invalid={error ? true : undefined}

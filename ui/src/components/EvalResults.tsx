@@ -1,7 +1,9 @@
 import { api, unwrap } from '../api/client'
+import type { EvalExtras, EvalView, LengthStats, Regression, SampleStats } from '../api/contract'
 import { isTerminal } from '../api/types'
 import { useApi } from '../api/useApi'
 import { formatDate, formatNumber } from '../lib/format'
+import { Link } from '../router/Link'
 import { Empty, ErrorNotice, Loading } from './States'
 import { StatusBadge } from './StatusBadge'
 
@@ -12,7 +14,7 @@ import { StatusBadge } from './StatusBadge'
 export function EvalResults({ runId, version, canEvaluate }: { runId: string; version: string; canEvaluate: boolean }) {
   const result = useApi(
     `eval:${runId}:${version}`,
-    (signal) => unwrap(api.GET('/runs/{run_id}/eval', { params: { path: { run_id: runId } }, signal })),
+    async (signal): Promise<EvalView> => unwrap(api.GET('/runs/{run_id}/eval', { params: { path: { run_id: runId } }, signal })),
     { intervalMs: (d) => (d && !isTerminal(d.status) ? 1000 : undefined) },
   )
   if (result.loading) return <Loading what="the evaluation" />
@@ -55,13 +57,23 @@ export function EvalResults({ runId, version, canEvaluate }: { runId: string; ve
         <dd>
           {formatNumber(m.loss)} / {formatNumber(m.perplexity)}
         </dd>
+        {m.bits_per_byte !== undefined && m.bits_per_byte !== null ? (
+          <>
+            <dt>
+              <abbr title="loss in bits per byte of text: comparable across tokenizers">Bits per byte</abbr>
+            </dt>
+            <dd data-testid="eval-bpb">{formatNumber(m.bits_per_byte)}</dd>
+          </>
+        ) : null}
         <dt>Tokens / characters</dt>
         <dd>
           {formatNumber(m.tokens)} / {formatNumber(m.chars)} ({formatNumber(m.tokens_per_char)} tokens per character)
         </dd>
+        <EvalExtraFacts metrics={m} />
         <dt>Finished</dt>
         <dd>{formatDate(m.finished_at)}</dd>
       </dl>
+      <Regressions list={m.regressions ?? []} />
       {e.samples.length === 0 ? (
         <p className="muted">No samples.</p>
       ) : (
@@ -77,6 +89,57 @@ export function EvalResults({ runId, version, canEvaluate }: { runId: string; ve
           ))}
         </ol>
       )}
+    </div>
+  )
+}
+
+/** "50% / 12%" style figures of generated text (distinct n-grams, repeated 4-grams). */
+function sampleStatsText(s: SampleStats): string {
+  const pct = (v: number | undefined): string => (v === undefined ? '—' : `${(v * 100).toFixed(1)}%`)
+  return `distinct-1 ${pct(s.distinct_1)}, distinct-2 ${pct(s.distinct_2)}, repetition ${pct(s.repetition)}`
+}
+
+function lengthText(l: LengthStats): string {
+  return (
+    `${formatNumber(l.documents)} documents, mean ${formatNumber(l.mean_tokens, 1)} tokens ` +
+    `(median ${formatNumber(l.p50_tokens)}, 95th percentile ${formatNumber(l.p95_tokens)}, longest ${formatNumber(l.max_tokens)})`
+  )
+}
+
+/** Sequence lengths of the evaluated text and figures of the samples, when the API gives them. */
+function EvalExtraFacts({ metrics: m }: { metrics: EvalExtras }) {
+  return (
+    <>
+      {m.length_stats ? (
+        <>
+          <dt>Lengths</dt>
+          <dd data-testid="eval-lengths">{lengthText(m.length_stats)}</dd>
+        </>
+      ) : null}
+      {m.sample_stats ? (
+        <>
+          <dt>Samples</dt>
+          <dd data-testid="eval-sample-stats">{sampleStatsText(m.sample_stats)}</dd>
+        </>
+      ) : null}
+    </>
+  )
+}
+
+/** The figures worse than the baseline run's, each with both values. */
+export function Regressions({ list }: { list: readonly Regression[] }) {
+  if (list.length === 0) return null
+  return (
+    <div className="notice notice-warn" role="alert" aria-label="Regressions">
+      <strong>Worse than the baseline</strong>
+      <ul className="regressions">
+        {list.map((r) => (
+          <li key={`${r.baseline_run_id}:${r.figure}`}>
+            <code>{r.figure}</code> {formatNumber(r.value)} against {formatNumber(r.baseline)} for{' '}
+            <Link to={`/runs/${encodeURIComponent(r.baseline_run_id)}`}>{r.baseline_run_id}</Link>
+          </li>
+        ))}
+      </ul>
     </div>
   )
 }

@@ -1,9 +1,9 @@
-import { render, screen } from '@testing-library/react'
+import { act, render, screen } from '@testing-library/react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { apiKey } from '../api/apiKey'
 import type { Health } from '../api/types'
 import { apiFetch, jsonResponse } from '../test/fakes'
-import { workersText } from '../lib/health'
+import { clockTime, healthView, workersText } from '../lib/health'
 import { HealthStrip } from './HealthStrip'
 
 afterEach(() => {
@@ -39,5 +39,66 @@ describe('HealthStrip', () => {
 
   it('shows the bare count from an API that does not report capabilities', () => {
     expect(workersText({ status: 'ready', redis: true, workers: 3, reason: null })).toBe('3 workers live')
+  })
+
+  it('turns red at once when the API stops answering, whatever it said before', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+    let alive = true
+    const { fetchImpl } = apiFetch({
+      'GET /readyz': () => {
+        if (!alive) throw new TypeError('Failed to fetch')
+        return jsonResponse(200, READY)
+      },
+    })
+    vi.stubGlobal('fetch', fetchImpl)
+    try {
+      render(<HealthStrip intervalMs={2000} />)
+      await act(() => vi.advanceTimersByTimeAsync(10))
+      expect(screen.getByRole('status').textContent).toMatch(/^Ready/)
+      alive = false
+      const died = Date.now() + 2000
+      await act(() => vi.advanceTimersByTimeAsync(2010))
+      const strip = screen.getByRole('status')
+      expect(strip.dataset['tone']).toBe('bad')
+      expect(strip.textContent).toBe(`API unreachable since ${clockTime(died)}`)
+      // the time it started failing stays put while it keeps failing
+      await act(() => vi.advanceTimersByTimeAsync(6000))
+      expect(screen.getByRole('status').textContent).toBe(`API unreachable since ${clockTime(died)}`)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('counts an API that does not answer within the timeout as unreachable', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] })
+    // never answers; gives up when the request is aborted
+    const hang = (input: RequestInfo | URL): Promise<Response> =>
+      new Promise((_, reject) => {
+        const signal = input instanceof Request ? input.signal : undefined
+        signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')))
+      })
+    vi.stubGlobal('fetch', hang)
+    try {
+      render(<HealthStrip intervalMs={2000} timeoutMs={3000} />)
+      await act(() => vi.advanceTimersByTimeAsync(1000))
+      expect(screen.getByRole('status').dataset['tone']).toBe('unknown')
+      await act(() => vi.advanceTimersByTimeAsync(2100))
+      expect(screen.getByRole('status').textContent).toMatch(/^API unreachable since \d\d:\d\d:\d\d$/)
+      expect(screen.getByRole('status').getAttribute('title')).toContain('no answer within 3 s')
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('marks an answer older than the poll interval as stale', () => {
+    const okAt = new Date(2025, 0, 1, 14, 3, 7).getTime()
+    expect(healthView({ health: READY, okAt }, okAt + 1500, 2000).tone).toBe('ok')
+    const stale = healthView({ health: READY, okAt }, okAt + 10_000, 2000)
+    expect(stale.tone).toBe('stale')
+    expect(stale.text).toBe('Ready: queue up, 2 workers live · cpu 2 · cuda 0 (as of 14:03:07, no answer since)')
+    expect(healthView({ health: READY, okAt, error: { status: 503, code: 'NOT_READY', message: 'no worker is live' } }, okAt, 2000)).toEqual({
+      tone: 'bad',
+      text: 'Not ready: no worker is live',
+    })
   })
 })

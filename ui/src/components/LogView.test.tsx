@@ -50,4 +50,14 @@ describe('LogView', () => {
     expect(screen.getByRole('status').textContent).toContain('ended')
     expect(screen.getByText('No log lines.')).toBeTruthy()
   })
+
+  it('prints the numbers of a record to 4 significant digits', () => {
+    render(<LogView runId="run-3" ended={false} eventSource={(url) => new FakeEventSource(url)} />)
+    const record = { timestamp: '2025-01-01T10:00:00Z', level: 'info', event: 'train_progress', step: 120, loss: 2.456789123456789, lr: 0.0003 - 1e-19 }
+    act(() => {
+      FakeEventSource.instances[0]?.open()
+      FakeEventSource.instances[0]?.emit(1, JSON.stringify(record))
+    })
+    expect(screen.getByText(/step=120/).textContent).toBe(' step=120 loss=2.457 lr=3e-4')
+  })
 })

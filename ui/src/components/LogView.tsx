@@ -85,6 +85,11 @@ export function LogView({ runId, ended, fetchImpl, eventSource = browserEventSou
     }
   }, [runId, fetchImpl, eventSource])
 
+  // A resumed run goes on logging after its log had ended: follow it again from the last line.
+  useEffect(() => {
+    if (!ended && state === 'ended') followerRef.current?.restart()
+  }, [ended, state])
+
   const shown = useMemo(() => lines.filter((l) => atLeast(l.level, minLevel)), [lines, minLevel])
 
   useEffect(() => {

@@ -34,7 +34,7 @@ function Harness({ errors, onValues }: { errors?: Record<string, string>; onValu
 describe('SchemaForm', () => {
   it('shows each kind of field with its default', () => {
     render(<Harness />)
-    expect(screen.getByLabelText(/Model Type/)).toHaveProperty('value', '"unigram"')
+    expect(screen.getByLabelText(/Model type/)).toHaveProperty('value', '"unigram"')
     expect(screen.getByRole('option', { name: 'bpe' })).toBeTruthy()
     expect(screen.getByLabelText(/Lowercase/)).toHaveProperty('checked', false)
     expect(screen.getByLabelText(/Continuing Subword Prefix/)).toHaveProperty('value', '##')
@@ -49,7 +49,7 @@ describe('SchemaForm', () => {
     const user = userEvent.setup()
     let last: RawValues = {}
     render(<Harness onValues={(v) => (last = v)} />)
-    await user.selectOptions(screen.getByLabelText(/Model Type/), 'bpe')
+    await user.selectOptions(screen.getByLabelText(/Model type/), 'bpe')
     await user.click(screen.getByLabelText(/Lowercase/))
     const prefix = screen.getByLabelText(/Continuing Subword Prefix/)
     await user.clear(prefix)
@@ -65,11 +65,42 @@ describe('SchemaForm', () => {
 
   it('shows an error next to the field it names, tied to the input', () => {
     render(<Harness errors={{ model_type: "Input should be 'unigram' or 'bpe'" }} />)
-    const select = screen.getByLabelText(/Model Type/)
+    const select = screen.getByLabelText(/Model type/)
     expect(select.getAttribute('aria-invalid')).toBe('true')
     const errorId = select.getAttribute('aria-describedby') ?? ''
     expect(document.getElementById(errorId)?.textContent).toBe("Input should be 'unigram' or 'bpe'")
     expect(screen.getByLabelText(/Lowercase/).getAttribute('aria-invalid')).toBeNull()
+  })
+
+  it('labels fields in words, and says an empty field stands for its default', () => {
+    const schema: Json = {
+      type: 'object',
+      properties: {
+        learning_rate: { default: 0.001, title: 'Learning Rate', type: 'number' },
+        min_lr: { default: 0.0001, title: 'Min Lr', type: 'number' },
+        nproc: { default: 1, title: 'Processes', type: 'integer' },
+      },
+    }
+    render(<SchemaForm schema={schema} values={{ learning_rate: '', min_lr: '1e-5', nproc: '1' }} onChange={() => undefined} />)
+    const lr = screen.getByLabelText(/^Learning rate/) as HTMLInputElement
+    expect(lr.placeholder).toBe('default 0.001') // words, not a value that reads as typed
+    expect(screen.getByLabelText(/^Minimum LR/)).toBeTruthy()
+    expect(screen.getByLabelText(/^Processes/)).toBeTruthy() // the schema's own title
+  })
+
+  it("marks a field that differs from the cloned run's value, and resets it", async () => {
+    const user = userEvent.setup()
+    function Cloned() {
+      const [values, setValues] = useState<RawValues>({ ...initialValues(fieldsOf(SCHEMA)), dropout: '0.3' })
+      return <SchemaForm schema={SCHEMA} values={values} onChange={setValues} baseline={initialValues(fieldsOf(SCHEMA))} />
+    }
+    render(<Cloned />)
+    const dropout = screen.getByLabelText(/^Dropout/) as HTMLInputElement
+    expect(dropout.closest('.field')?.className).toContain('field-changed')
+    expect(screen.getByLabelText(/^Lowercase/).closest('.field')?.className).not.toContain('field-changed')
+    await user.click(screen.getByRole('button', { name: 'Reset Dropout to the cloned value 0.1' }))
+    expect(dropout.value).toBe('0.1')
+    expect(dropout.closest('.field')?.className).not.toContain('field-changed')
   })
 
   it('says so when a method has no options', () => {

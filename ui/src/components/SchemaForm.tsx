@@ -1,3 +1,4 @@
+import { useMemo } from 'react'
 import type { Json } from '../api/types'
 import { fieldsOf, type Field, type RawValues } from '../lib/schemaForm'
 
@@ -18,6 +19,9 @@ interface Props {
   only?: readonly string[]
   /** Placeholders by field name (e.g. the value an empty override stands for). */
   placeholders?: Record<string, string>
+  /** The values this form started from (a cloned run's): a field that differs from its
+   * value here is marked changed, with a button putting that value back. */
+  baseline?: RawValues | undefined
 }
 
 /** A form built from a JSON schema: text, number, checkbox and select inputs with the
@@ -31,8 +35,10 @@ export function SchemaForm({
   disabled = false,
   only,
   placeholders = {},
+  baseline,
 }: Props) {
-  const all = fieldsOf(schema)
+  // the schemas are constants or a plugin's: read once each
+  const all = useMemo(() => fieldsOf(schema), [schema])
   const fields = only ? all.filter((f) => only.includes(f.name)) : all
   if (fields.length === 0) {
     return <p className="muted small">No options for this choice.</p>
@@ -50,6 +56,7 @@ export function SchemaForm({
           disabled={disabled}
           placeholder={placeholders[field.name]}
           onChange={(v) => set(field.name, v)}
+          cloned={baseline && baseline[field.name] !== values[field.name] ? (baseline[field.name] ?? '') : undefined}
         />
       ))}
     </div>
@@ -64,6 +71,7 @@ function SchemaField({
   disabled,
   placeholder,
   onChange,
+  cloned,
 }: {
   field: Field
   id: string
@@ -72,6 +80,8 @@ function SchemaField({
   disabled: boolean
   placeholder: string | undefined
   onChange: (value: string | boolean) => void
+  /** The cloned run's value when this one differs from it. */
+  cloned?: string | boolean | undefined
 }) {
   const hintId = `${id}-hint`
   const errorId = `${id}-error`
@@ -117,7 +127,7 @@ function SchemaField({
           min={field.minimum}
           max={field.maximum}
           value={text}
-          placeholder={placeholder ?? (field.default !== undefined && field.default !== null ? String(field.default) : undefined)}
+          placeholder={placeholder ?? defaultPlaceholder(field)}
           onChange={(e) => onChange(e.target.value)}
         />
       )
@@ -147,7 +157,7 @@ function SchemaField({
       <span className="muted small"> (default {JSON.stringify(field.default)})</span>
     )
   return (
-    <div className={`field${field.kind === 'boolean' ? ' field-check' : ''}`}>
+    <div className={`field${field.kind === 'boolean' ? ' field-check' : ''}${cloned !== undefined ? ' field-changed' : ''}`}>
       <label htmlFor={id}>
         {field.label}
         {field.required ? <span aria-hidden="true"> *</span> : null}
@@ -159,11 +169,39 @@ function SchemaField({
           {field.description}
         </p>
       ) : null}
+      {cloned !== undefined ? <ResetToCloned label={field.label} value={shownValue(field, cloned)} onReset={() => onChange(cloned)} /> : null}
       {error ? (
         <p id={errorId} className="field-error" role="alert">
           {error}
         </p>
       ) : null}
     </div>
+  )
+}
+
+/** What an empty number field stands for, in words (a bare "500" would read as typed). */
+function defaultPlaceholder(field: Field): string | undefined {
+  return field.default !== undefined && field.default !== null ? `default ${String(field.default)}` : undefined
+}
+
+function shownValue(field: Field, raw: string | boolean): string {
+  if (typeof raw === 'boolean') return raw ? 'on' : 'off'
+  if (raw === '') return 'empty'
+  if (field.kind === 'enum') {
+    const choice = field.choices.find((c) => JSON.stringify(c) === raw)
+    return typeof choice === 'string' ? choice : raw
+  }
+  return raw
+}
+
+/** "changed from the cloned run's X", with a button putting X back. */
+export function ResetToCloned({ label, value, onReset }: { label: string; value: string; onReset: () => void }) {
+  return (
+    <p className="changed-note small">
+      Changed from the cloned run&apos;s <code>{value}</code>{' '}
+      <button type="button" className="button small link-button" onClick={onReset} aria-label={`Reset ${label} to the cloned value ${value}`}>
+        reset to the cloned value
+      </button>
+    </p>
   )
 }

@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest'
 import type { MetricRecord } from '../api/types'
-import { RunSeries, downsampleMinMax, lossData, mergeAligned, metricsInterval } from './chartData'
+import {
+  RunSeries,
+  bestEval,
+  downsampleMinMax,
+  loadChartSettings,
+  lossData,
+  mergeAligned,
+  metricsInterval,
+  saveChartSettings,
+  smoothEma,
+  toCsv,
+  xValues,
+} from './chartData'
 
 function train(step: number, loss: number | null): MetricRecord {
   return { kind: 'train', step, loss, lr: 1e-3, tokens_per_s: 1000 + step, tokens_seen: step * 64 }
@@ -157,5 +169,45 @@ describe('RunSeries.append (incremental answers)', () => {
     expect(s.append([], 3, 2)).toBe(false)
     expect(s.consumed).toBe(0)
     expect(s.step.length).toBe(0)
+  })
+})
+
+describe('chart settings and exports', () => {
+  it('smooths like TensorBoard: debiased EMA, gaps kept', () => {
+    expect(Array.from(smoothEma([4, 2, Number.NaN, 2], 0))).toEqual([4, 2, Number.NaN, 2])
+    const out = Array.from(smoothEma([4, 2, Number.NaN, 2], 0.5))
+    expect(out[0]).toBe(4) // debiased: the first point is itself
+    expect(out[1]).toBeCloseTo((0.5 * (0.5 * 4) + 0.5 * 2) / (1 - 0.5 ** 2))
+    expect(out[2]).toBeNaN()
+    expect(out[3]).toBeLessThan(out[1] as number)
+  })
+
+  it('plots against tokens seen, estimating them for evaluations that carry none', () => {
+    const s = new RunSeries()
+    s.sync([train(10, 3), train(20, 2.5), evalAt(20, 2.7)])
+    expect(Array.from(xValues(s, 'train', 'tokens'))).toEqual([640, 1280])
+    expect(Array.from(xValues(s, 'eval', 'tokens'))).toEqual([1280])
+    const [x, raw, smoothed, val] = lossData(s, 100, { x: 'tokens', smoothing: 0.6 })
+    expect(x).toEqual([640, 1280])
+    expect(raw).toEqual([3, 2.5])
+    expect(smoothed?.[0]).toBeCloseTo(3)
+    expect(val).toEqual([null, 2.7])
+    expect(bestEval(s)).toEqual({ loss: 2.7, step: 20 })
+  })
+
+  it('writes the plotted series as CSV, empty where a series has no point', () => {
+    expect(toCsv(['step', 'train loss', 'val, loss'], [[10, 20], [3, 2.5], [null, 2.7]])).toBe('step,train loss,"val, loss"\n10,3,\n20,2.5,2.7\n')
+  })
+
+  it('remembers the settings, falling back to defaults for anything odd', () => {
+    const store = new Map<string, string>()
+    const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) }
+    expect(loadChartSettings(storage)).toEqual({ smoothing: 0, logScale: false, x: 'step' })
+    saveChartSettings({ smoothing: 0.9, logScale: true, x: 'tokens' }, storage)
+    expect(loadChartSettings(storage)).toEqual({ smoothing: 0.9, logScale: true, x: 'tokens' })
+    store.set('model-trainer.charts', '{"smoothing": 5, "x": "nope"}')
+    expect(loadChartSettings(storage)).toEqual({ smoothing: 0.99, logScale: false, x: 'step' })
+    store.set('model-trainer.charts', 'not json')
+    expect(loadChartSettings(storage)).toEqual({ smoothing: 0, logScale: false, x: 'step' })
   })
 })

@@ -63,9 +63,11 @@ export class RunSeries {
   readonly lr = new Column()
   readonly tokensPerS = new Column()
   readonly time = new Column()
+  readonly tokens = new Column()
   readonly evalStep = new Column()
   readonly valLoss = new Column()
   readonly evalTime = new Column()
+  readonly evalTokens = new Column()
   /** Bumped on every change, so views can tell when to rebuild. */
   version = 0
 
@@ -104,17 +106,19 @@ export class RunSeries {
 
   private take(r: MetricRecord): void {
     if (r.kind === 'eval') {
-      this.rewind(this.evalStep, [this.valLoss, this.evalTime], r.step)
+      this.rewind(this.evalStep, [this.valLoss, this.evalTime, this.evalTokens], r.step)
       this.evalStep.push(r.step)
       this.valLoss.push(n(r.val_loss))
       this.evalTime.push(recordTime(r))
+      this.evalTokens.push(n(r.tokens_seen))
     } else {
-      this.rewind(this.step, [this.loss, this.lr, this.tokensPerS, this.time], r.step)
+      this.rewind(this.step, [this.loss, this.lr, this.tokensPerS, this.time, this.tokens], r.step)
       this.step.push(r.step)
       this.loss.push(n(r.loss))
       this.lr.push(n(r.lr))
       this.tokensPerS.push(n(r.tokens_per_s))
       this.time.push(recordTime(r))
+      this.tokens.push(n(r.tokens_seen))
     }
     this.lastStep = r.step
   }
@@ -132,7 +136,8 @@ export class RunSeries {
   }
 
   reset(): void {
-    for (const c of [this.step, this.loss, this.lr, this.tokensPerS, this.time, this.evalStep, this.valLoss, this.evalTime]) {
+    const columns = [this.step, this.loss, this.lr, this.tokensPerS, this.time, this.tokens]
+    for (const c of [...columns, this.evalStep, this.valLoss, this.evalTime, this.evalTokens]) {
       c.clear()
     }
     this.consumed = 0
@@ -238,18 +243,215 @@ export function mergeAligned(a: Downsampled, b: Downsampled): [number[], (number
   return [x, ya, yb]
 }
 
-/** Train and validation loss against step, for a chart `buckets` pixels wide. */
-export function lossData(series: RunSeries, buckets: number): [number[], (number | null)[], (number | null)[]] {
-  const train = downsampleMinMax(series.step.values(), series.loss.values(), buckets)
-  const val = downsampleMinMax(series.evalStep.values(), series.valLoss.values(), buckets)
-  return mergeAligned(train, val)
+export type XAxis = 'step' | 'time' | 'tokens'
+
+export const X_LABELS: Record<XAxis, string> = {
+  step: 'step',
+  time: 'minutes since start',
+  tokens: 'tokens seen',
 }
 
-/** Learning rate and tokens/s against step. */
-export function rateData(series: RunSeries, buckets: number): [number[], (number | null)[], (number | null)[]] {
-  const lr = downsampleMinMax(series.step.values(), series.lr.values(), buckets)
-  const tps = downsampleMinMax(series.step.values(), series.tokensPerS.values(), buckets)
-  return mergeAligned(lr, tps)
+/** How a chart is drawn: the weight of the exponential moving average (0 = raw; the raw
+ * line is then drawn faint behind the smoothed one), log scale for loss, and the x axis. */
+export interface ChartSettings {
+  smoothing: number
+  logScale: boolean
+  x: XAxis
+}
+
+export const DEFAULT_CHART_SETTINGS: ChartSettings = { smoothing: 0, logScale: false, x: 'step' }
+const SETTINGS_KEY = 'model-trainer.charts'
+
+/** The chart settings last chosen in this browser (defaults for anything missing or odd). */
+export function loadChartSettings(storage: Pick<Storage, 'getItem'> | undefined = globalThis.localStorage): ChartSettings {
+  let saved: unknown
+  try {
+    saved = JSON.parse(storage?.getItem(SETTINGS_KEY) ?? 'null')
+  } catch {
+    saved = null
+  }
+  if (typeof saved !== 'object' || saved === null) return { ...DEFAULT_CHART_SETTINGS }
+  const v = saved as Record<string, unknown>
+  const smoothing = typeof v['smoothing'] === 'number' ? Math.min(0.99, Math.max(0, v['smoothing'])) : 0
+  const x = v['x'] === 'time' || v['x'] === 'tokens' ? v['x'] : 'step'
+  return { smoothing, logScale: v['logScale'] === true, x }
+}
+
+export function saveChartSettings(settings: ChartSettings, storage: Pick<Storage, 'setItem'> | undefined = globalThis.localStorage): void {
+  try {
+    storage?.setItem(SETTINGS_KEY, JSON.stringify(settings))
+  } catch {
+    // storage full or refused (private mode): the choice lasts for this page only
+  }
+}
+
+/** TensorBoard's smoothing: an exponential moving average with weight `w` (0..0.99),
+ * debiased so the first points are not pulled towards 0; gaps (NaN) stay gaps and do not
+ * reset the average. */
+export function smoothEma(values: ArrayLike<number>, w: number): Float64Array {
+  const out = new Float64Array(values.length)
+  let last = 0
+  let seen = 0
+  for (let i = 0; i < values.length; i += 1) {
+    const v = values[i] as number
+    if (!Number.isFinite(v)) {
+      out[i] = Number.NaN
+      continue
+    }
+    last = last * w + (1 - w) * v
+    seen += 1
+    const debias = w > 0 ? 1 - w ** seen : 1
+    out[i] = last / debias
+  }
+  return out
+}
+
+/** The first time a run recorded anything (Unix s), NaN when none. */
+export function startTime(s: RunSeries): number {
+  let t0 = Number.NaN
+  for (const column of [s.time.values(), s.evalTime.values()]) {
+    for (const t of column) {
+      if (Number.isFinite(t)) {
+        if (!(t >= t0)) t0 = t
+        break // ascending: the first finite value is the column's earliest
+      }
+    }
+  }
+  return t0
+}
+
+/** Tokens seen at each evaluation: from the record, else from the training records'
+ * tokens per step (evaluation records of older APIs carry none). */
+function evalTokens(s: RunSeries): Float64Array {
+  const own = s.evalTokens.values()
+  const steps = s.evalStep.values()
+  let perStep = Number.NaN
+  const trainSteps = s.step.values()
+  const trainTokens = s.tokens.values()
+  for (let i = trainTokens.length - 1; i >= 0; i -= 1) {
+    const t = trainTokens[i] as number
+    const st = trainSteps[i] as number
+    if (Number.isFinite(t) && st > 0) {
+      perStep = t / st
+      break
+    }
+  }
+  return Float64Array.from(steps, (st, i) => {
+    const t = own[i] as number
+    return Number.isFinite(t) ? t : st * perStep
+  })
+}
+
+/** The x of every training (or evaluation) record of a run on the chosen axis; NaN where
+ * the record cannot say (no time, no token count). */
+export function xValues(s: RunSeries, kind: 'train' | 'eval', axis: XAxis): Float64Array {
+  if (axis === 'step') return kind === 'train' ? s.step.values() : s.evalStep.values()
+  if (axis === 'tokens') return kind === 'train' ? s.tokens.values() : evalTokens(s)
+  const t0 = startTime(s)
+  const times = kind === 'train' ? s.time.values() : s.evalTime.values()
+  return Float64Array.from(times, (t) => (t - t0) / 60)
+}
+
+/** Whether the axis can be drawn: some record has a value for it. */
+export function axisAvailable(runs: readonly RunSeries[], axis: XAxis): boolean {
+  if (axis === 'step') return true
+  return runs.some((s) => xValues(s, 'train', axis).some(Number.isFinite) || xValues(s, 'eval', axis).some(Number.isFinite))
+}
+
+/** y against x for the points whose x is known, downsampled for `buckets` pixels. */
+export function plotted(xs: ArrayLike<number>, ys: ArrayLike<number>, buckets: number): Downsampled {
+  const len = Math.min(xs.length, ys.length)
+  let all = true
+  for (let i = 0; i < len && all; i += 1) all = Number.isFinite(xs[i] as number)
+  if (all) return downsampleMinMax(xs, ys, buckets)
+  const outX: number[] = []
+  const outY: number[] = []
+  for (let i = 0; i < len; i += 1) {
+    if (Number.isFinite(xs[i] as number)) {
+      outX.push(xs[i] as number)
+      outY.push(ys[i] as number)
+    }
+  }
+  return downsampleMinMax(outX, outY, buckets)
+}
+
+/** Several series on their own x values merged onto one ascending x (uPlot's aligned
+ * data); a series with no point at some x gets null there. */
+export function mergeMany(list: readonly Downsampled[]): [number[], ...(number | null)[][]] {
+  const xs = [...new Set(list.flatMap((s) => s.x))].sort((a, b) => a - b)
+  const columns = list.map((s) => {
+    const column = new Array<number | null>(xs.length).fill(null)
+    let j = 0
+    for (let i = 0; i < s.x.length; i += 1) {
+      const x = s.x[i] as number
+      while (j < xs.length && (xs[j] as number) < x) j += 1
+      if (j < xs.length) column[j] = s.y[i] ?? null
+    }
+    return column
+  })
+  return [xs, ...columns]
+}
+
+/** uPlot's aligned data: x, then one column per series. */
+export type Aligned = [number[], ...(number | null)[][]]
+
+export interface DrawOptions {
+  x?: XAxis
+  /** EMA weight; above 0 the smoothed line is added after the raw one. */
+  smoothing?: number
+}
+
+/** Train loss (raw, then smoothed when smoothing is on) and validation loss, for a chart
+ * `buckets` pixels wide. */
+export function lossData(series: RunSeries, buckets: number, opts: DrawOptions = {}): Aligned {
+  const axis = opts.x ?? 'step'
+  const w = opts.smoothing ?? 0
+  const tx = xValues(series, 'train', axis)
+  const train = plotted(tx, series.loss.values(), buckets)
+  const val = plotted(xValues(series, 'eval', axis), series.valLoss.values(), buckets)
+  if (w <= 0) {
+    if (axis === 'step') return mergeAligned(train, val)
+    return mergeMany([train, val])
+  }
+  return mergeMany([train, plotted(tx, smoothEma(series.loss.values(), w), buckets), val])
+}
+
+/** Learning rate and tokens/s (raw, then smoothed when smoothing is on). */
+export function rateData(series: RunSeries, buckets: number, opts: DrawOptions = {}): Aligned {
+  const axis = opts.x ?? 'step'
+  const w = opts.smoothing ?? 0
+  const tx = xValues(series, 'train', axis)
+  const lr = plotted(tx, series.lr.values(), buckets)
+  const tps = plotted(tx, series.tokensPerS.values(), buckets)
+  if (w <= 0) return axis === 'step' ? mergeAligned(lr, tps) : mergeMany([lr, tps])
+  return mergeMany([lr, tps, plotted(tx, smoothEma(series.tokensPerS.values(), w), buckets)])
+}
+
+/** The lowest val loss among the evaluations read so far, and its step. */
+export function bestEval(series: RunSeries): { loss: number; step: number } | null {
+  const losses = series.valLoss.values()
+  const steps = series.evalStep.values()
+  let best: { loss: number; step: number } | null = null
+  for (let i = 0; i < losses.length; i += 1) {
+    const v = losses[i] as number
+    if (Number.isFinite(v) && (best === null || v < best.loss)) best = { loss: v, step: steps[i] as number }
+  }
+  return best
+}
+
+/** Aligned chart data as CSV: a header of the x label and series labels, then one row per
+ * x (empty cells where a series has no point). */
+export function toCsv(labels: readonly string[], data: readonly (ArrayLike<number | null | undefined> | undefined)[]): string {
+  const quote = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s)
+  const rows = [labels.map(quote).join(',')]
+  const len = data[0]?.length ?? 0
+  for (let i = 0; i < len; i += 1) {
+    rows.push(data.map((col) => {
+      const v = col?.[i]
+      return v === null || v === undefined || Number.isNaN(v) ? '' : String(v)
+    }).join(','))
+  }
+  return `${rows.join('\n')}\n`
 }
 
 /** How often to fetch a run's metrics: each poll asks only for the records past those

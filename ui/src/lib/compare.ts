@@ -1,10 +1,11 @@
 /** Comparing runs: which runs the URL names, configs flattened to dotted keys and lined up
  * with their differences marked, and loss curves of several runs on one chart. */
 import type { Json } from '../api/types'
-import { downsampleMinMax, type Downsampled, type RunSeries } from './chartData'
+import { axisAvailable, mergeMany, plotted, smoothEma, xValues, type Downsampled, type RunSeries, type XAxis } from './chartData'
 
-/** At most this many runs on one page (beyond it the charts stop being readable). */
-export const MAX_COMPARED = 8
+/** At most this many runs on one page (a guard against a URL naming hundreds; colours
+ * repeat no earlier than this). */
+export const MAX_COMPARED = 20
 
 /** `runs=a,b,c` -> ['a', 'b', 'c'] (trimmed, each once, at most MAX_COMPARED). */
 export function parseRunIds(value: string | null): string[] {
@@ -66,67 +67,27 @@ export function showValue(value: Json | undefined): string {
   return JSON.stringify(value)
 }
 
-/** Several series on their own x values merged onto one ascending x (uPlot's aligned
- * data); a series with no point at some x gets null there. */
-export function mergeMany(list: readonly Downsampled[]): [number[], ...(number | null)[][]] {
-  const xs = [...new Set(list.flatMap((s) => s.x))].sort((a, b) => a - b)
-  const columns = list.map((s) => {
-    const column = new Array<number | null>(xs.length).fill(null)
-    let j = 0
-    for (let i = 0; i < s.x.length; i += 1) {
-      const x = s.x[i] as number
-      while (j < xs.length && (xs[j] as number) < x) j += 1
-      if (j < xs.length) column[j] = s.y[i] ?? null
-    }
-    return column
-  })
-  return [xs, ...columns]
-}
+export { mergeMany }
 
 export type Metric = 'train' | 'val'
-export type XAxis = 'step' | 'time'
+export type { XAxis }
 
 /** Whether any record of any run says when it was written (then wall time can be shown). */
 export function hasTimes(runs: readonly RunSeries[]): boolean {
-  return runs.some((s) => s.time.values().some(Number.isFinite) || s.evalTime.values().some(Number.isFinite))
+  return axisAvailable(runs, 'time')
 }
 
-/** The first time a run recorded anything (Unix s), NaN when none. */
-function startTime(s: RunSeries): number {
-  let t0 = Number.NaN
-  for (const column of [s.time.values(), s.evalTime.values()]) {
-    for (const t of column) {
-      if (Number.isFinite(t)) {
-        if (!(t >= t0)) t0 = t
-        break // ascending: the first finite value is the column's earliest
-      }
-    }
-  }
-  return t0
-}
-
-/** One run's curve: loss against step, or against minutes since its first record. */
-export function curve(s: RunSeries, metric: Metric, x: XAxis, buckets: number): Downsampled {
-  const steps = metric === 'train' ? s.step.values() : s.evalStep.values()
-  const ys = metric === 'train' ? s.loss.values() : s.valLoss.values()
-  if (x === 'step') return downsampleMinMax(steps, ys, buckets)
-  const times = metric === 'train' ? s.time.values() : s.evalTime.values()
-  const t0 = startTime(s)
-  const outX: number[] = []
-  const outY: number[] = []
-  for (let i = 0; i < times.length; i += 1) {
-    const t = times[i] as number
-    if (Number.isFinite(t)) {
-      outX.push((t - t0) / 60)
-      outY.push(ys[i] as number)
-    }
-  }
-  return downsampleMinMax(outX, outY, buckets)
+/** One run's curve: loss against step, minutes since its first record, or tokens seen;
+ * smoothed (EMA weight `smoothing`) when asked. */
+export function curve(s: RunSeries, metric: Metric, x: XAxis, buckets: number, smoothing = 0): Downsampled {
+  const raw = metric === 'train' ? s.loss.values() : s.valLoss.values()
+  const ys = smoothing > 0 ? smoothEma(raw, smoothing) : raw
+  return plotted(xValues(s, metric === 'train' ? 'train' : 'eval', x), ys, buckets)
 }
 
 /** Several runs' loss curves for one chart `buckets` pixels wide. */
-export function overlay(runs: readonly RunSeries[], metric: Metric, x: XAxis, buckets: number) {
-  return mergeMany(runs.map((s) => curve(s, metric, x, buckets)))
+export function overlay(runs: readonly RunSeries[], metric: Metric, x: XAxis, buckets: number, smoothing = 0) {
+  return mergeMany(runs.map((s) => curve(s, metric, x, buckets, smoothing)))
 }
 
 /** Distinct, colour-blind-friendlier line colours (Tableau 10), one per compared run. */
@@ -139,8 +100,15 @@ export const RUN_COLOURS = [
   '#76b7b2',
   '#edc948',
   '#9c755f',
+  '#ff9da7',
+  '#bab0ac',
 ] as const
 
+/** The colour of the `index`-th compared run: Tableau 10 first, then hues spread by the
+ * golden angle, so any number of runs get colours apart from each other. */
 export function runColour(index: number): string {
-  return RUN_COLOURS[index % RUN_COLOURS.length] ?? '#4e79a7'
+  const fixed = RUN_COLOURS[index]
+  if (fixed !== undefined) return fixed
+  const hue = Math.round((index * 137.508) % 360)
+  return `hsl(${hue} 65% ${index % 2 === 0 ? 38 : 50}%)`
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatDuration, formatNumber, formatRate, heartbeatAge, percent, tickLabel } from './format'
+import { formatDuration, formatLogValue, formatNumber, formatRate, heartbeatAge, percent, roundSignificant, tickLabel } from './format'
 
 describe('format', () => {
   it('durations', () => {
@@ -26,5 +26,17 @@ describe('format', () => {
     expect([0.0002, 0.0004, 0.0006].map((v) => tickLabel(v, 0.0004))).toEqual(['2.0e-4', '4.0e-4', '6.0e-4'])
     expect(tickLabel(2500, 7500)).toBe('2,500')
     expect(tickLabel(0.25, 0.5)).toBe('0.25')
+  })
+
+  it('log values: floats to 4 significant digits, integers and strings untouched', () => {
+    expect(formatLogValue(2.456789123456789)).toBe('2.457')
+    expect(formatLogValue(0.0003 - 1e-19)).toBe('3e-4')
+    expect(formatLogValue(0.000049512345)).toBe('4.951e-5')
+    expect(formatLogValue(12315.678901234)).toBe('12316')
+    expect(formatLogValue(1200)).toBe('1200')
+    expect(formatLogValue('cpu')).toBe('cpu')
+    expect(formatLogValue({ loss: 3.14159265358979, steps: [1, 2.50000001] })).toBe('{"loss":3.142,"steps":[1,2.5]}')
+    expect(formatLogValue(null)).toBe('null')
+    expect(roundSignificant(-1.23456e-7)).toBe(-1.235e-7)
   })
 })

@@ -65,3 +65,29 @@ export function tickLabel(v: number, range: number): string {
   if (range < 1) return v.toPrecision(2)
   return v.toLocaleString('en', { maximumFractionDigits: 2 })
 }
+
+/** A float cut to `digits` significant digits (integers and non-finite values unchanged):
+ * 2.4567891234 -> 2.457, 0.000123456 -> 0.0001235, 12345.678 -> 12346 (no digit of a
+ * whole part is dropped). */
+export function roundSignificant(value: number, digits = 4): number {
+  if (!Number.isFinite(value) || Number.isInteger(value) || value === 0) return value
+  if (Math.abs(value) >= 10 ** digits) return Math.round(value)
+  return Number(value.toPrecision(digits))
+}
+
+/** A number of a log record: 4 significant digits, and small ones (learning rates) in
+ * exponent form, 4.95e-5 rather than 0.0000495. */
+function logNumber(value: number): string {
+  const v = roundSignificant(value)
+  if (v !== 0 && Math.abs(v) < 1e-3 && Number.isFinite(v)) return v.toExponential()
+  return String(v)
+}
+
+/** A value of a structured log record as the log view prints it: strings as they are,
+ * numbers (also inside lists and objects) to 4 significant digits, the rest as JSON. */
+export function formatLogValue(value: unknown): string {
+  if (typeof value === 'string') return value
+  if (typeof value === 'number') return logNumber(value)
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' ? roundSignificant(v) : v))
+  return text ?? String(value)
+}

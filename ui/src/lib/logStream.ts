@@ -10,6 +10,7 @@
  * The stream ends when the run does; `isEnded` tells a finished run from a dropped link. */
 import { ApiError, networkError, toApiError } from '../api/errors'
 import { SseParser, type SseEvent } from './sse'
+import { formatLogValue } from './format'
 
 export interface TransportHandlers {
   onOpen(): void
@@ -302,7 +303,7 @@ export function parseLogLine(line: LogLine): ParsedLine {
   const r = record as Record<string, unknown>
   const detail = Object.entries(r)
     .filter(([k]) => !HIDDEN.has(k))
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}=${formatLogValue(v)}`)
     .join(' ')
   const ts = typeof r['timestamp'] === 'string' ? r['timestamp'] : ''
   return {

@@ -37,10 +37,12 @@ describe('the run form', () => {
     expect(built.body?.model).toMatchObject({ family: 'gpt2', size: 'nano', max_seq_len: 128, dropout: 0, options: {} })
   })
 
-  it('applies the preset over anything typed before, keeping the tokenizer', () => {
-    const form = { ...defaultForm(), tokenizer_id: 'tok-1', trainer: { ...defaultForm().trainer, batch_size: '99', seed: '7' } }
-    const p = applyPreset(form)
-    expect(p.tokenizer_id).toBe('tok-1')
+  it('applies the preset over anything typed before, on the corpus and tokenizer chosen, keeping the labels', () => {
+    const form = { ...defaultForm(), name: 'mine', tokenizer_id: 'tok-1', trainer: { ...defaultForm().trainer, batch_size: '99', seed: '7' } }
+    const p = applyPreset(form, { corpus_path: 'demo/a.txt', tokenizer_id: 'tok-2' })
+    expect(p.tokenizer_id).toBe('tok-2')
+    expect(p.corpus_path).toBe('demo/a.txt')
+    expect(p.name).toBe('mine')
     expect(p.trainer['batch_size']).toBe(String(QUICK_SHAKESPEARE.trainer.batch_size))
     expect(p.trainer['seed']).toBe('1337') // back to its default
     expect(tokensPerStep(p)).toBe(12 * 64)

@@ -3,6 +3,7 @@
  * Shakespeare preset, cloning a run's config, the client-side checks, and the request body
  * (the API estimates the run: `useRunEstimate`). No React here. */
 import type {
+  TokenizerPublic,
   DataSpec,
   FinetuneSpec,
   Json,
@@ -92,6 +93,12 @@ export interface RunForm {
   data: RawValues
   /** Every TrainerSpec field. */
   trainer: RawValues
+  /** The run's labels: a name, notes, tags (comma- or space-separated as typed) and the
+   * run its evaluations are compared against. */
+  name: string
+  notes: string
+  tags: string
+  baseline_run_id: string
 }
 
 export function defaultFinetune(): FinetuneForm {
@@ -112,6 +119,10 @@ export function defaultForm(): RunForm {
     corpus_path: '',
     data: initialValues(dataFields),
     trainer: initialValues(trainerFields),
+    name: '',
+    notes: '',
+    tags: '',
+    baseline_run_id: '',
   }
 }
 
@@ -123,11 +134,12 @@ export function rawFrom(fields: Field[], source: object): RawValues {
   return out
 }
 
-/** The "Quick Shakespeare" recipe (the top-level README's example run): a nano GPT-2 on
- * `shakespeare.txt` in a few minutes on a CPU. Names are checked against the API's types. */
+/** The "Quick Shakespeare" recipe (the top-level README's example run): a nano GPT-2 that
+ * trains in a few minutes on a CPU. Names are checked against the API's types. The corpus
+ * and tokenizer are not part of it: `presetChoice` picks ones that exist. */
 export const QUICK_SHAKESPEARE = {
   model: { family: 'gpt2', size: 'nano', max_seq_len: 64, dropout: 0 },
-  data: { corpus_path: 'shakespeare.txt', holdout_fraction: 0.1, holdout_strategy: 'tail' },
+  data: { holdout_fraction: 0.1, holdout_strategy: 'tail' },
   trainer: {
     max_steps: 2000,
     batch_size: 12,
@@ -140,9 +152,42 @@ export const QUICK_SHAKESPEARE = {
   },
 } as const satisfies { model: Partial<ModelSpec>; data: Partial<DataSpec>; trainer: Partial<TrainerSpec> }
 
-/** The form with the preset applied: everything it does not name goes back to its default
- * (the tokenizer is kept). */
-export function applyPreset(form: RunForm): RunForm {
+/** The corpus the recipe is named after, chosen first when a tokenizer was trained on it. */
+export const PRESET_CORPUS = 'shakespeare.txt'
+
+/** What the corpus root holds (`GET /corpus`): a path, and whether it is a folder. */
+export interface CorpusRootEntry {
+  path: string
+  kind: string
+  files: number
+}
+
+/** Whether `path` is in the corpus root's listing: listed itself, or inside a listed
+ * folder that holds corpus files. */
+export function corpusListed(path: string, root: readonly CorpusRootEntry[]): boolean {
+  return root.some((e) => e.path === path || (e.kind === 'folder' && e.files > 0 && path.startsWith(`${e.path}/`)))
+}
+
+export interface PresetChoice {
+  corpus_path: string
+  tokenizer_id: string
+}
+
+/** The corpus and tokenizer the preset uses: a completed tokenizer whose corpus is still in
+ * the corpus folder, the one trained on `shakespeare.txt` first, else the newest (the list
+ * comes newest first). Undefined when there is no such pair: the page says what is needed. */
+export function presetChoice(
+  tokenizers: readonly TokenizerPublic[],
+  root: readonly CorpusRootEntry[],
+): PresetChoice | undefined {
+  const usable = tokenizers.filter((t) => t.status === 'completed' && corpusListed(t.config.corpus_path, root))
+  const pick = usable.find((t) => t.config.corpus_path === PRESET_CORPUS) ?? usable[0]
+  return pick ? { corpus_path: pick.config.corpus_path, tokenizer_id: pick.tokenizer_id } : undefined
+}
+
+/** The form with the preset applied on `choice`'s corpus and tokenizer: everything the
+ * recipe does not name goes back to its default; the labels are kept. */
+export function applyPreset(form: RunForm, choice: PresetChoice): RunForm {
   const base = defaultForm()
   const p = QUICK_SHAKESPEARE
   return {
@@ -150,10 +195,14 @@ export function applyPreset(form: RunForm): RunForm {
     family: p.model.family,
     size: p.model.size,
     model: { ...base.model, ...rawFrom(pick(modelFields, ['max_seq_len', 'dropout']), p.model) },
-    tokenizer_id: form.tokenizer_id,
-    corpus_path: p.data.corpus_path,
-    data: { ...base.data, ...rawFrom(dataFields, p.data) },
+    tokenizer_id: choice.tokenizer_id,
+    corpus_path: choice.corpus_path,
+    data: { ...base.data, ...rawFrom(pick(dataFields, Object.keys(p.data)), p.data) },
     trainer: { ...base.trainer, ...rawFrom(pick(trainerFields, Object.keys(p.trainer)), p.trainer) },
+    name: form.name,
+    notes: form.notes,
+    tags: form.tags,
+    baseline_run_id: form.baseline_run_id,
   }
 }
 
@@ -184,8 +233,16 @@ export function formFromConfig(config: RunConfig, optionFields: Field[]): RunFor
     corpus_path: config.data.corpus_path,
     data: rawFrom(dataFields, config.data),
     trainer: rawFrom(trainerFields, config.trainer),
+    // a clone is a new run: its own name and notes; the tags and baseline carry over
+    name: '',
+    notes: '',
+    tags: config.tags.join(', '),
+    baseline_run_id: config.baseline_run_id ?? '',
   }
 }
+
+/** The label fields of a run request: only those filled in are sent. */
+type ConfigLabels = Partial<Pick<RunConfig, 'name' | 'notes' | 'tags' | 'baseline_run_id'>>
 
 /** The form with another start. Leaving scratch clears the tokenizer (the weights bring
  * theirs) and the context and dropout still at their defaults (the weights' own); going
@@ -264,7 +321,151 @@ export function knownFields(optionFields: Field[]): string[] {
     ...loraFields.map((f) => `finetune.${f.name}`),
     'finetune.target_modules',
     'finetune.export_adapter',
+    'name',
+    'notes',
+    'tags',
+    'baseline_run_id',
   ]
+}
+
+/** A tag: letters, digits, `-`, `_`, `.`, `:`; at most 40 characters (the API's rule). */
+export const TAG_PATTERN = /^[A-Za-z0-9_.:-]{1,40}$/
+export const MAX_TAGS = 16
+export const MAX_NAME = 120
+export const MAX_NOTES = 10_000
+
+/** The tags typed (comma- or space-separated), duplicates dropped case-insensitively. */
+export function parseTags(text: string): string[] {
+  const seen = new Set<string>()
+  const out: string[] = []
+  for (const tag of text.split(/[\s,]+/)) {
+    if (tag === '' || seen.has(tag.toLowerCase())) continue
+    seen.add(tag.toLowerCase())
+    out.push(tag)
+  }
+  return out
+}
+
+/** The labels to send: only what was filled in (an empty one is the API's default). */
+function labelsBody(form: RunForm, errors: Record<string, string>): ConfigLabels {
+  const out: ConfigLabels = {}
+  const name = form.name.trim()
+  if (name.length > MAX_NAME) errors['name'] = `must be at most ${MAX_NAME} characters`
+  else if (name) out.name = name
+  if (form.notes.length > MAX_NOTES) errors['notes'] = `must be at most ${MAX_NOTES.toLocaleString('en')} characters`
+  else if (form.notes.trim()) out.notes = form.notes
+  const tags = parseTags(form.tags)
+  const bad = tags.filter((t) => !TAG_PATTERN.test(t))
+  if (bad.length > 0) errors['tags'] = `${bad.join(', ')}: letters, digits, - _ . : only, at most 40 each`
+  else if (tags.length > MAX_TAGS) errors['tags'] = `at most ${MAX_TAGS} tags`
+  else if (tags.length > 0) out.tags = tags
+  const baseline = form.baseline_run_id.trim()
+  if (baseline) out.baseline_run_id = baseline
+  return out
+}
+
+/** The form as flat dotted keys (`trainer.batch_size`, `family`), for finding what differs. */
+export function flatForm(form: RunForm): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {}
+  for (const key of ['start', 'start_run', 'start_path', 'family', 'size', 'tokenizer_id', 'corpus_path', 'name', 'notes', 'tags', 'baseline_run_id'] as const) {
+    out[key] = form[key]
+  }
+  const sections = { model: form.model, options: form.options, data: form.data, trainer: form.trainer, 'finetune.lora': form.finetune.lora }
+  for (const [prefix, values] of Object.entries(sections)) {
+    for (const [k, v] of Object.entries(values)) out[`${prefix}.${k}`] = v
+  }
+  out['finetune.method'] = form.finetune.method
+  out['finetune.target_modules'] = form.finetune.target_modules
+  out['finetune.export_adapter'] = form.finetune.export_adapter
+  return out
+}
+
+/** The dotted keys whose values differ between two forms. */
+export function changedKeys(before: RunForm, after: RunForm): string[] {
+  const a = flatForm(before)
+  const b = flatForm(after)
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => (a[k] ?? '') !== (b[k] ?? ''))
+}
+
+/** What the form shows up front; everything else is under "Advanced". */
+export const BASIC_KEYS: ReadonlySet<string> = new Set([
+  'name',
+  'tags',
+  'corpus_path',
+  'tokenizer_id',
+  'family',
+  'size',
+  'trainer.max_steps',
+  'trainer.batch_size',
+  'trainer.learning_rate',
+  'trainer.device',
+])
+export const BASIC_TRAINER_FIELDS = ['max_steps', 'batch_size', 'learning_rate', 'device'] as const
+export const ADVANCED_TRAINER_FIELDS: readonly string[] = trainerFields
+  .map((f) => f.name)
+  .filter((n) => !(BASIC_TRAINER_FIELDS as readonly string[]).includes(n))
+
+/** What the API fills in for a field left out (for the CLI command: only what differs). */
+export const API_DEFAULTS: Record<string, Json> = {
+  model: { ...withDefaults(modelFields, {}), options: {} },
+  data: withDefaults(dataFields, {}),
+  trainer: withDefaults(trainerFields, {}),
+}
+
+/** The error keys (as the API's messages name fields) that a change of `key` (a
+ * `flatForm` key) answers: editing a field clears what was said of it. */
+export function errorKeysOf(key: string): string[] {
+  const [head = '', ...rest] = key.split('.')
+  const tail = rest.join('.')
+  switch (head) {
+    case 'options':
+      return [`model.options.${tail}`, 'model.options']
+    case 'finetune':
+      return tail.startsWith('lora.') ? [`finetune.${tail.slice(5)}`] : [key, 'finetune']
+    case 'family':
+    case 'size':
+      return [`model.${head}`]
+    case 'tokenizer_id':
+    case 'corpus_path':
+      return [`data.${head}`]
+    case 'start_run':
+      return ['model.init_from.run_id', 'model.init_from']
+    case 'start_path':
+      return ['model.init_from.path', 'model.init_from']
+    default:
+      return [key]
+  }
+}
+
+/** `errors` without what the edits from `before` to `after` answer. */
+export function clearedErrors(errors: Record<string, string>, before: RunForm, after: RunForm): Record<string, string> {
+  const drop = new Set(changedKeys(before, after).flatMap(errorKeysOf))
+  if (drop.size === 0) return errors
+  const kept = Object.entries(errors).filter(([k]) => !drop.has(k))
+  return kept.length === Object.keys(errors).length ? errors : Object.fromEntries(kept)
+}
+
+/** The form with one `flatForm` key set (putting a cloned value back). */
+export function withKey(form: RunForm, key: string, value: string | boolean): RunForm {
+  const [head = '', ...rest] = key.split('.')
+  const tail = rest.join('.')
+  const text = typeof value === 'string' ? value : String(value)
+  switch (head) {
+    case 'model':
+    case 'options':
+    case 'data':
+    case 'trainer':
+      return { ...form, [head]: { ...form[head], [tail]: value } }
+    case 'finetune':
+      if (tail.startsWith('lora.')) return { ...form, finetune: { ...form.finetune, lora: { ...form.finetune.lora, [tail.slice(5)]: value } } }
+      if (tail === 'export_adapter') return { ...form, finetune: { ...form.finetune, export_adapter: value === true } }
+      if (tail === 'method') return { ...form, finetune: { ...form.finetune, method: text === 'lora' ? 'lora' : 'full' } }
+      return { ...form, finetune: { ...form.finetune, target_modules: text } }
+    case 'start':
+      return { ...form, start: text === 'run' || text === 'path' ? text : 'scratch' }
+    default:
+      return { ...form, [head]: text }
+  }
 }
 
 /** The errors under `prefix.`, by the rest of their name (for one SchemaForm). */
@@ -350,6 +551,7 @@ export function buildRunRequest(
   const finetune = init ? finetuneBody(form.finetune, errors) : undefined
   const corpus = form.corpus_path.trim()
   if (!corpus) errors['data.corpus_path'] = 'required'
+  const labels = labelsBody(form, errors)
   if (Object.keys(errors).length > 0) return { errors }
   // The values were checked against the fields of these very schemas, which the generated
   // types come from: this is the one place they become the typed body.
@@ -366,8 +568,8 @@ export function buildRunRequest(
   const trainerSpec = withDefaults(trainerFields, trainer.value) as unknown as TrainerSpec
   const body = (
     finetune
-      ? { model: modelSpec, data: dataSpec, trainer: trainerSpec, finetune }
-      : { model: modelSpec, data: dataSpec, trainer: trainerSpec }
+      ? { ...labels, model: modelSpec, data: dataSpec, trainer: trainerSpec, finetune }
+      : { ...labels, model: modelSpec, data: dataSpec, trainer: trainerSpec }
   ) as RunConfig
   return { errors, body }
 }

@@ -58,6 +58,38 @@ function humanize(name: string): string {
   return words.charAt(0).toUpperCase() + words.slice(1)
 }
 
+/** Names whose words alone read as code (`n_embd`, `min_lr`): what people call them. */
+const WORDS: Record<string, string> = {
+  n_layer: 'Layers',
+  n_head: 'Attention heads',
+  n_embd: 'Embedding width',
+  max_seq_len: 'Context length (tokens)',
+  min_lr: 'Minimum LR (end of decay)',
+  lr: 'LR',
+  grad_accum_steps: 'Gradient accumulation steps',
+  grad_clip: 'Gradient clipping',
+  beta1: 'Adam beta1',
+  beta2: 'Adam beta2',
+  eval_steps: 'Eval batches',
+  min_length: 'Minimum length (characters)',
+  nproc: 'Processes',
+}
+
+/** The title pydantic writes when a field has none of its own (`max_steps` -> `Max Steps`). */
+function autoTitle(name: string): string {
+  return name
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join(' ')
+}
+
+/** A field's label as words: a title the schema's author wrote, else the field's name in
+ * words (`learning_rate` -> "Learning rate"; a few abbreviations spelled out). */
+export function labelOf(name: string, title: string | undefined): string {
+  if (title !== undefined && title !== autoTitle(name)) return title
+  return WORDS[name] ?? humanize(name)
+}
+
 function fieldOf(name: string, raw: Obj, root: Obj, required: boolean): Field {
   let node = resolve(raw, root)
   let nullable = false
@@ -93,7 +125,8 @@ function fieldOf(name: string, raw: Obj, root: Obj, required: boolean): Field {
   return {
     name,
     kind,
-    label: str(node['title']) ?? humanize(name),
+    // the property's own title: a referenced type's (`HoldoutStrategy`) names the type, not the field
+    label: labelOf(name, str(raw['title'])),
     description: str(node['description']),
     required: required && node['default'] === undefined,
     nullable,

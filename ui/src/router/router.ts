@@ -22,6 +22,14 @@ export function navigate(path: string): void {
   globalThis.location.hash = path
 }
 
+/** Go to `path` in place of the current entry (a filter changed: Back leaves the page,
+ * not each keystroke of the search). */
+export function replacePath(path: string): void {
+  const url = new URL(globalThis.location.href)
+  url.hash = path
+  globalThis.location.replace(url.toString())
+}
+
 export function href(path: string): string {
   return `#${path}`
 }

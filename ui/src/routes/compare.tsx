@@ -1,17 +1,20 @@
 import { useMemo, useState } from 'react'
 import { api, unwrap } from '../api/client'
 import { asApiError, type ApiError } from '../api/errors'
+import type { RunView } from '../api/contract'
 import { isTerminal, type Json, type RunPublic } from '../api/types'
 import { syncMetrics } from '../api/metrics'
 import { useApi } from '../api/useApi'
 import { ConfigDiff } from '../components/ConfigDiff'
+import { ChartControls } from '../components/ChartControls'
 import { MetricChart, type ChartSeries } from '../components/MetricChart'
 import { RunPicker } from '../components/RunPicker'
 import { Empty, ErrorNotice, Loading } from '../components/States'
 import { StatusBadge } from '../components/StatusBadge'
-import { RunSeries } from '../lib/chartData'
-import { hasTimes, overlay, parseRunIds, runColour, type XAxis } from '../lib/compare'
+import { RunSeries, X_LABELS, axisAvailable } from '../lib/chartData'
+import { overlay, parseRunIds, runColour, type XAxis } from '../lib/compare'
 import { formatDuration, formatNumber } from '../lib/format'
+import { useChartSettings } from '../lib/useChartSettings'
 import { Link } from '../router/Link'
 import { navigate, useQuery, withQuery } from '../router/router'
 
@@ -70,8 +73,34 @@ export function ComparePage() {
       ) : null}
       {ids.length > 0 && loaded.loading ? <Loading what="the runs" /> : null}
       {loaded.error ? <ErrorNotice error={loaded.error} title="Refresh failed" onRetry={loaded.refetch} /> : null}
+      {loaded.data ? (
+        <RunLegend items={loaded.data} onRemove={(id) => choose(ids.filter((x) => x !== id))} />
+      ) : null}
       {loaded.data ? <Compared items={loaded.data} /> : null}
     </div>
+  )
+}
+
+/** What a run is called on this page: its name when it has one. */
+function runLabel(l: Loaded): string {
+  const name = (l.run as RunView | undefined)?.name
+  return name ? `${name} (${l.id})` : l.id
+}
+
+/** Each compared run with its colour (the same in every chart and table), removable. */
+function RunLegend({ items, onRemove }: { items: Loaded[]; onRemove: (id: string) => void }) {
+  return (
+    <ul className="run-legend" aria-label="Compared runs">
+      {items.map((l, i) => (
+        <li key={l.id}>
+          <span className="swatch" style={{ background: runColour(i) }} aria-hidden="true" />
+          <Link to={`/runs/${encodeURIComponent(l.id)}`}>{runLabel(l)}</Link>
+          <button type="button" className="button small" aria-label={`Remove ${l.id}`} onClick={() => onRemove(l.id)}>
+            ×
+          </button>
+        </li>
+      ))}
+    </ul>
   )
 }
 
@@ -80,6 +109,8 @@ function Compared({ items }: { items: Loaded[] }) {
   // the config as asked, then what the API resolved from it
   const configs = ok.map((i) => ({
     id: i.id,
+    label: runLabel(i),
+    colour: runColour(items.indexOf(i)),
     config: { ...i.run.config, architecture: i.run.architecture, parameters: i.run.parameters } as unknown as Json,
   }))
   return (
@@ -91,11 +122,11 @@ function Compared({ items }: { items: Loaded[] }) {
         <>
           <section aria-labelledby="results-title">
             <h2 id="results-title">Results</h2>
-            <Results items={ok} />
+            <Results items={ok.map((i) => ({ run: i.run, colour: runColour(items.indexOf(i)) }))} />
           </section>
           <section aria-labelledby="curves-title">
             <h2 id="curves-title">Loss curves</h2>
-            <Curves items={ok} />
+            <Curves items={ok.map((i) => ({ id: i.id, series: i.series, colour: runColour(items.indexOf(i)), label: runLabel(i) }))} />
           </section>
           <section aria-labelledby="config-title">
             <h2 id="config-title">Configurations</h2>
@@ -107,7 +138,7 @@ function Compared({ items }: { items: Loaded[] }) {
   )
 }
 
-function Results({ items }: { items: { run: RunPublic }[] }) {
+function Results({ items }: { items: { run: RunView; colour: string }[] }) {
   return (
     <div className="table-wrap">
       <table className="table responsive">
@@ -123,11 +154,12 @@ function Results({ items }: { items: { run: RunPublic }[] }) {
           </tr>
         </thead>
         <tbody>
-          {items.map(({ run: r }, i) => (
+          {items.map(({ run: r, colour }) => (
             <tr key={r.run_id}>
               <td data-label="Run">
-                <span className="swatch" style={{ background: runColour(i) }} aria-hidden="true" />{' '}
+                <span className="swatch" style={{ background: colour }} aria-hidden="true" />{' '}
                 <Link to={`/runs/${encodeURIComponent(r.run_id)}`}>{r.run_id}</Link>
+                {r.name ? <span className="muted small"> {r.name}</span> : null}
               </td>
               <td data-label="Status">
                 <StatusBadge status={r.status} />
@@ -152,54 +184,51 @@ function Results({ items }: { items: { run: RunPublic }[] }) {
   )
 }
 
-function Curves({ items }: { items: { id: string; series: RunSeries }[] }) {
-  const [axis, setAxis] = useState<XAxis>('step')
+function Curves({ items }: { items: { id: string; series: RunSeries; colour: string; label: string }[] }) {
+  const [settings, change] = useChartSettings()
   const all = items.map((i) => i.series)
-  const timed = hasTimes(all)
-  const x: XAxis = timed ? axis : 'step'
-  // The charts are re-created only when the set of runs changes.
-  const idsKey = items.map((i) => i.id).join(',')
+  const available: Record<XAxis, boolean> = {
+    step: true,
+    time: axisAvailable(all, 'time'),
+    tokens: axisAvailable(all, 'tokens'),
+  }
+  const x: XAxis = available[settings.x] ? settings.x : 'step'
+  // The charts are re-created only when the set of runs (or how they look) changes.
+  const spec = JSON.stringify(items.map((i) => [i.label, i.colour]))
   const train = useMemo(
-    (): ChartSeries[] => idsKey.split(',').map((id, i) => ({ label: id, stroke: runColour(i) })),
-    [idsKey],
+    (): ChartSeries[] => (JSON.parse(spec) as [string, string][]).map(([label, stroke]) => ({ label, stroke })),
+    [spec],
   )
   const val = useMemo(
-    (): ChartSeries[] => idsKey.split(',').map((id, i) => ({ label: id, stroke: runColour(i), points: true })),
-    [idsKey],
+    (): ChartSeries[] => (JSON.parse(spec) as [string, string][]).map(([label, stroke]) => ({ label, stroke, points: true })),
+    [spec],
   )
-  const version = all.reduce((sum, s) => sum + s.version, 0)
-  const xLabel = x === 'step' ? 'step' : 'minutes since start'
+  const version = all.reduce((sum, s) => sum + s.version, 0) + settings.smoothing
+  const w = settings.smoothing
   return (
     <div className="charts">
-      {timed ? (
-        <fieldset className="axis-choice">
-          <legend>Against</legend>
-          <label className="inline">
-            <input type="radio" name="x-axis" value="step" checked={x === 'step'} onChange={() => setAxis('step')} /> step
-          </label>
-          <label className="inline">
-            <input type="radio" name="x-axis" value="time" checked={x === 'time'} onChange={() => setAxis('time')} /> wall
-            time
-          </label>
-        </fieldset>
-      ) : null}
+      <ChartControls settings={settings} onChange={change} available={available} />
       <MetricChart
         title="Train loss"
-        xLabel={xLabel}
+        xLabel={X_LABELS[x]}
         yLabel="loss"
         series={train}
-        build={(w) => overlay(all, 'train', x, w)}
+        build={(width) => overlay(all, 'train', x, width, w)}
         version={version}
+        logY={settings.logScale}
+        exportName="compare-train-loss"
       />
       <MetricChart
         title="Val loss"
-        xLabel={xLabel}
+        xLabel={X_LABELS[x]}
         yLabel="loss"
         series={val}
-        build={(w) => overlay(all, 'val', x, w)}
+        build={(width) => overlay(all, 'val', x, width, w)}
         version={version}
+        logY={settings.logScale}
+        exportName="compare-val-loss"
       />
-      {!timed ? <p className="muted small">Wall time shows once the API&apos;s metric records carry their time.</p> : null}
+      {!available.time ? <p className="muted small">Wall time shows once the API&apos;s metric records carry their time.</p> : null}
     </div>
   )
 }

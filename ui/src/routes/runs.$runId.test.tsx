@@ -29,7 +29,7 @@ function run(status: RunPublic['status'], step: number): RunPublic {
     message: null,
     last_heartbeat: Date.now() / 1000 - 3,
     progress: { step, max_steps: 100, tokens_seen: step * 640, train_loss: 2.5, val_loss: 2.7, lr: 1e-3, tokens_per_s: 1234, eta_s: 95, mfu: 0.0123 },
-    metrics: { best_val_loss: 2.7, best_step: 50, final_train_loss: null, final_val_loss: null, final_val_perplexity: null, tokens_per_s: null },
+    metrics: { best_val_loss: 2.7, best_step: 50, final_train_loss: null, final_val_loss: null, final_val_perplexity: null, tokens_per_s: null, regressions: [] },
     error_code: null,
     failure_class: null,
     retries: 0,
@@ -40,9 +40,10 @@ function run(status: RunPublic['status'], step: number): RunPublic {
       trainer: {
         max_steps: 100, batch_size: 12, grad_accum_steps: 1, learning_rate: 1e-3, min_lr: 1e-4, warmup_steps: 10,
         weight_decay: 0.1, beta1: 0.9, beta2: 0.99, grad_clip: 1, eval_interval: 50, eval_steps: 5,
-        checkpoint_interval: 50, log_interval: 10, seed: 1, device: 'auto', precision: 'auto', compile: 'auto', nproc: 1,
+        checkpoint_interval: 50, log_interval: 10, seed: 1, device: 'auto', precision: 'auto', compile: 'auto', nproc: 1, eval_samples: 3, eval_sample_tokens: 48,
       },
       finetune: { method: 'full', rank: 8, alpha: 16, dropout: 0, target_modules: null, export_adapter: false },
+      tags: [],
     },
     architecture: { family: 'gpt2', n_layer: 4, n_head: 4, n_embd: 128, max_seq_len: 64, vocab_size: 8000, dropout: 0, options: {} },
     parameters: 1_234_567,
@@ -56,6 +57,9 @@ function run(status: RunPublic['status'], step: number): RunPublic {
     artifacts: [],
     eval: null,
     finetune: null,
+    name: null,
+    notes: null,
+    tags: [],
   } as RunPublic
 }
 
@@ -207,7 +211,7 @@ describe('Run details of a finished run', () => {
     const checkpoints = screen.getByRole('heading', { name: 'Checkpoints' }).parentElement as HTMLElement
     const rows = within(checkpoints).getAllByRole('row').slice(1).map((r) => within(r).getAllByRole('cell').map((c) => c.textContent))
     expect(rows).toEqual([
-      ['last.pt', 'latest (resuming starts here)', '300', '5.063'],
+      ['last.pt', 'latest (Extend continues from here)', '300', '5.063'],
       ['best.pt', 'lowest val loss', '300', '5.063'],
     ])
 
@@ -246,5 +250,197 @@ describe('Run details of a finished run', () => {
     render(<RunPage runId="run-1" />)
     expect(await screen.findByText(/No evaluation yet/)).toBeTruthy()
     expect(screen.queryByRole('alert')).toBeNull()
+  })
+})
+
+describe('Run page: what a user found missing', () => {
+  const listing = (paths: string[]) =>
+    jsonResponse(200, { kind: 'models', id: 'run-1', files: paths.map((path) => ({ path, bytes: 10 })), count: paths.length })
+  const ev = (step: number, val: number): MetricRecord => ({ kind: 'eval', step, val_loss: val })
+
+  function serve(r: RunPublic, extra: Record<string, (req: Request) => Response | Promise<Response>> = {}, files: string[] = []) {
+    const made = apiFetch({
+      'GET /runs/run-1': () => jsonResponse(200, r),
+      'GET /runs/run-1/metrics': () => jsonResponse(200, { run_id: 'run-1', data: [rec(10), ev(20, 2.9), ev(40, 2.6), ev(60, 2.65)], count: 4 }),
+      'GET /artifacts/models/run-1': () => listing(files),
+      ...extra,
+    })
+    vi.stubGlobal('fetch', made.fetchImpl)
+    return made.requests
+  }
+
+  it('lists the checkpoints the run has saved, with the best val loss from its evaluations', async () => {
+    const base = run('running', 70)
+    const r = { ...base, metrics: { ...base.metrics, best_val_loss: null, best_step: null }, config: { ...base.config, trainer: { ...base.config.trainer, checkpoint_interval: 500 } } } as RunPublic
+    serve(r, {}, ['checkpoints/best.pt', 'logs.jsonl'])
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    await waitFor(() => expect(screen.getByTestId('run-best').textContent).toBe('2.600 at step 40'))
+    const checkpoints = screen.getByRole('heading', { name: 'Checkpoints' }).parentElement as HTMLElement
+    await waitFor(() => expect(within(checkpoints).queryAllByRole('row')).toHaveLength(2))
+    const cells = within(within(checkpoints).getAllByRole('row')[1] as HTMLElement).getAllByRole('cell').map((c) => c.textContent)
+    expect(cells).toEqual(['best.pt', 'lowest val loss', '40', '2.600'])
+  })
+
+  it('says when the first checkpoint comes: at max_steps when the interval is longer', async () => {
+    const base = run('running', 5)
+    const t = { ...base.config.trainer, max_steps: 300, checkpoint_interval: 500, eval_interval: 0 }
+    serve({ ...base, config: { ...base.config, trainer: t } } as RunPublic)
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    expect(await screen.findByText('No checkpoints yet: the first is saved at step 300.')).toBeTruthy()
+  })
+
+  it('shows the finalising phase without an ETA, and the place in the queue', async () => {
+    const base = run('running', 100)
+    serve({ ...base, progress: { ...base.progress, eta_s: 0, phase: 'finalising' } } as RunPublic)
+    const { RunPage } = await import('./runs.$runId')
+    const view = render(<RunPage runId="run-1" />)
+    expect((await screen.findByTestId('run-phase')).textContent).toBe('finalising (final evaluation and export)')
+    expect(screen.getByTestId('run-eta').textContent).toBe('— (finalising)')
+    view.unmount()
+
+    serve({ ...run('queued', 0), queue: { position: 2, ahead: 1, waiting_for: 'a free worker (1 live, busy with run-0)' } } as RunPublic)
+    render(<RunPage runId="run-1" />)
+    expect((await screen.findByTestId('run-queue')).textContent).toBe(
+      'Queued, place 2 (1 job ahead): waiting for a free worker (1 live, busy with run-0)',
+    )
+  })
+
+  it('resumes a cancelled run', async () => {
+    const user = userEvent.setup()
+    const bodies: unknown[] = []
+    serve(run('cancelled', 40), {
+      'POST /runs/run-1/resume': async (req) => {
+        bodies.push(await req.json())
+        return jsonResponse(202, { run_id: 'run-1', status: 'queued' })
+      },
+    }, ['checkpoints/last.pt'])
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    const checkpoints = (await screen.findByRole('heading', { name: 'Checkpoints' })).parentElement as HTMLElement
+    expect(await within(checkpoints).findByText('latest (Resume continues from here)')).toBeTruthy()
+    await user.click(screen.getByRole('button', { name: 'Resume' }))
+    await waitFor(() => expect(bodies).toEqual([{}]))
+    expect(await screen.findByText('Resumed: queued again.')).toBeTruthy()
+  })
+
+  it('extends a completed run to more steps than it ran, and shows a refusal', async () => {
+    const user = userEvent.setup()
+    const bodies: unknown[] = []
+    serve(finishedRun('run-1'), {
+      'POST /runs/run-1/resume': async (req) => {
+        bodies.push(await req.json())
+        return jsonResponse(422, { code: 'VALIDATION_ERROR', message: 'max_steps: must be greater than 300', request_id: 'r-9' })
+      },
+    })
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    await user.click(await screen.findByRole('button', { name: 'Extend' }))
+    const steps = screen.getByLabelText(/New max steps/)
+    await user.clear(steps)
+    await user.type(steps, '300')
+    expect(screen.getByText('more than the 300 steps it ran')).toBeTruthy()
+    expect(screen.getByRole('button', { name: /Extend to/ })).toHaveProperty('disabled', true)
+    await user.clear(steps)
+    await user.type(steps, '900')
+    await user.click(screen.getByRole('button', { name: 'Extend to 900 steps' }))
+    await waitFor(() => expect(bodies).toEqual([{ max_steps: 900 }]))
+    expect((await screen.findByRole('alert')).textContent).toContain('max_steps: must be greater than 300')
+  })
+
+  it('deletes an ended run after a confirmation, says why not on 409, and goes to the list after', async () => {
+    const user = userEvent.setup()
+    let answer = 409
+    serve(finishedRun('run-1'), {
+      'DELETE /runs/run-1': () =>
+        answer === 204
+          ? new Response(null, { status: 204 })
+          : jsonResponse(409, { code: 'RUN_ACTIVE', message: "run 'run-1' has an evaluation running", request_id: 'r-1' }),
+    })
+    window.location.hash = '#/runs/run-1'
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    await user.click(await screen.findByRole('button', { name: 'Delete' }))
+    const confirm = screen.getByRole('group', { name: 'Confirm delete' })
+    await user.click(within(confirm).getByRole('button', { name: 'Yes, delete it' }))
+    const alert = await screen.findByRole('alert')
+    expect(within(alert).getByText('RUN_ACTIVE')).toBeTruthy()
+    expect(alert.textContent).toContain('only once it and any evaluation of it have ended')
+    expect(window.location.hash).toBe('#/runs/run-1')
+    answer = 204
+    await user.click(screen.getByRole('button', { name: 'Yes, delete it' }))
+    await waitFor(() => expect(window.location.hash).toBe('#/'))
+  })
+
+  it('shows the name as the title, the tags and notes, and edits them in place', async () => {
+    const user = userEvent.setup()
+    const patches: unknown[] = []
+    let labelled = { ...finishedRun('run-1'), name: 'baseline 4k', tags: ['bpe', 'small'], notes: 'first try' } as RunPublic
+    vi.stubGlobal('fetch', apiFetch({
+      'GET /runs/run-1': () => jsonResponse(200, labelled),
+      'GET /runs/run-1/metrics': () => jsonResponse(200, { run_id: 'run-1', data: [], count: 0 }),
+      'GET /artifacts/models/run-1': () => listing([]),
+      'PATCH /runs/run-1': async (req) => {
+        const body = (await req.json()) as Record<string, unknown>
+        patches.push(body)
+        labelled = { ...labelled, ...body } as RunPublic
+        return jsonResponse(200, labelled)
+      },
+    }).fetchImpl)
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    const title = await screen.findByRole('heading', { level: 1 })
+    expect(title.textContent).toBe('baseline 4k run-1')
+    expect(within(screen.getByRole('list', { name: 'Tags' })).getAllByRole('listitem').map((t) => t.textContent)).toEqual(['bpe', 'small'])
+    expect(screen.getByText('first try')).toBeTruthy()
+
+    await user.click(screen.getByRole('button', { name: 'Edit labels' }))
+    await user.clear(screen.getByLabelText('Name'))
+    await user.type(screen.getByLabelText('Name'), 'lr sweep')
+    await user.clear(screen.getByLabelText('Tags'))
+    await user.type(screen.getByLabelText('Tags'), 'bpe, sweep BPE bad/tag')
+    expect(screen.getByRole('alert').textContent).toContain("'bad/tag'")
+    await user.type(screen.getByLabelText('Tags'), '{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}')
+    await user.click(screen.getByRole('button', { name: 'Save labels' }))
+    await waitFor(() => expect(patches).toEqual([{ name: 'lr sweep', tags: ['bpe', 'sweep'], notes: 'first try' }]))
+    await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('lr sweep run-1'))
+  })
+
+  it('shows bits per byte, lengths, sample figures, regressions and the samples at each evaluation', async () => {
+    const user = userEvent.setup()
+    const finished = { ...finishedRun('run-1'), stopped_early: { patience: 3, best_step: 200, best_val_loss: 4.9, at_step: 260 } } as RunPublic
+    serve(finished, {
+      'GET /runs/run-1/eval': () =>
+        jsonResponse(200, {
+          run_id: 'run-1', eval_id: 'evl-1', status: 'completed', message: null, error: null,
+          metrics: {
+            run_id: 'run-1', split: 'val', corpus_path: null, loss: 5.01, perplexity: 150.4, tokens: 4000, chars: 14000,
+            tokens_per_char: 0.28, windows: 31, finished_at: '2025-01-01T10:03:00Z', bits_per_byte: 2.0123,
+            length_stats: { documents: 12, mean_tokens: 333.3, p50_tokens: 300, p95_tokens: 700, max_tokens: 900, tokens_per_char: 0.28 },
+            sample_stats: { distinct_1: 0.5, distinct_2: 0.8, repetition: 0.125 },
+            regressions: [{ figure: 'loss', value: 5.01, baseline: 4.8, baseline_run_id: 'run-0' }],
+          },
+          samples: [],
+        }),
+      'GET /runs/run-1/samples': () =>
+        jsonResponse(200, {
+          run_id: 'run-1',
+          data: [{ step: 100, samples: [{ prompt: 'ROMEO:', text: ' the king' }], distinct_1: 0.75, distinct_2: 0.9, repetition: 0 }],
+          count: 1,
+        }),
+    })
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    expect((await screen.findByTestId('eval-bpb')).textContent).toBe('2.012')
+    expect(screen.getByTestId('eval-lengths').textContent).toBe('12 documents, mean 333.3 tokens (median 300, 95th percentile 700, longest 900)')
+    expect(screen.getByTestId('eval-sample-stats').textContent).toBe('distinct-1 50.0%, distinct-2 80.0%, repetition 12.5%')
+    const regressions = screen.getByRole('alert', { name: 'Regressions' })
+    expect(regressions.textContent).toContain('loss 5.010 against 4.800 for run-0')
+    expect(screen.getByTestId('run-stopped-early').textContent).toContain('Stopped early at step 260')
+    const row = (await screen.findByText('75.0%')).closest('tr') as HTMLElement
+    expect(within(row).getAllByRole('cell').slice(0, 4).map((c) => c.textContent)).toEqual(['100', '75.0%', '90.0%', '0.0%'])
+    await user.click(within(row).getByText('1 sample'))
+    expect(within(row).getByText('ROMEO:').closest('pre')?.textContent).toBe('ROMEO: the king')
   })
 })

@@ -1,53 +1,97 @@
-import { useState } from 'react'
+import { useCallback, useState } from 'react'
 import { api, unwrap } from '../api/client'
-import { asApiError, type ApiError } from '../api/errors'
-import { isTerminal, type FinetuneInfo, type RunPublic } from '../api/types'
+import type { QueuePlace, RunView, StoppedEarly } from '../api/contract'
+import { isTerminal, type FinetuneInfo } from '../api/types'
 import { useApi } from '../api/useApi'
-import { ArtifactFiles } from '../components/ArtifactFiles'
+import { useArtifactListing } from '../api/useArtifactListing'
+import { ArtifactFilesList } from '../components/ArtifactFiles'
 import { Checkpoints } from '../components/Checkpoints'
-import { EvalResults } from '../components/EvalResults'
+import { EvalResults, Regressions } from '../components/EvalResults'
 import { GenerateBox } from '../components/GenerateBox'
 import { LogView } from '../components/LogView'
 import { ProgressBar } from '../components/ProgressBar'
+import { RunActions } from '../components/RunActions'
 import { RunCharts } from '../components/RunCharts'
+import { RunLabels } from '../components/RunLabels'
 import { ErrorNotice, Loading } from '../components/States'
 import { StatusBadge } from '../components/StatusBadge'
+import { TrainingSamples } from '../components/TrainingSamples'
 import { useNow } from '../lib/useNow'
 import { formatCount, formatDate, formatDuration, formatMfu, formatNumber, formatRate, heartbeatAge } from '../lib/format'
 import { Link } from '../router/Link'
-import { withQuery } from '../router/router'
+
+type Best = { loss: number; step: number } | null
+
+const PHASES = {
+  preparing: 'preparing (reading and splitting the data)',
+  training: 'training',
+  evaluating: 'evaluating',
+  finalising: 'finalising (final evaluation and export)',
+} as const
+
+/** "2nd in line (1 job ahead): waiting for a free worker …" */
+function queueText(q: QueuePlace): string {
+  const ahead = q.ahead === 0 ? 'next in line' : `${q.ahead.toLocaleString('en')} job${q.ahead === 1 ? '' : 's'} ahead`
+  return `Queued, place ${q.position.toLocaleString('en')} (${ahead}): waiting for ${q.waiting_for}`
+}
+
+function stoppedEarlyText(s: StoppedEarly): string {
+  return (
+    `Stopped early at step ${s.at_step.toLocaleString('en')}: val loss did not improve for ${s.patience} evaluations ` +
+    `(best ${formatNumber(s.best_val_loss)} at step ${s.best_step.toLocaleString('en')}, the checkpoint exported).`
+  )
+}
 
 /** One run: status and progress, charts, the live log, actions and what it was asked. */
 export function RunPage({ runId }: { runId: string }) {
   const run = useApi(
     `run:${runId}`,
-    (signal) => unwrap(api.GET('/runs/{run_id}', { params: { path: { run_id: runId } }, signal })),
+    async (signal): Promise<RunView> => unwrap(api.GET('/runs/{run_id}', { params: { path: { run_id: runId } }, signal })),
     { intervalMs: (d) => (d && isTerminal(d.status) ? 10_000 : 2000) },
   )
   const r = run.data
   const terminal = r !== undefined && isTerminal(r.status)
   const [queuedEval, setQueuedEval] = useState('')
+  const [best, setBest] = useState<Best>(null)
+  const onBest = useCallback((b: Best) => setBest(b), [])
+  // listed again when the status changes, and every 10 s while the run saves checkpoints
+  const files = useArtifactListing('models', runId, r?.status ?? '', terminal || !r ? undefined : 10_000)
 
   if (run.loading) return <Loading what="the run" />
   if (!r) return run.error ? <ErrorNotice error={run.error} title="Run not loaded" onRetry={run.refetch} /> : null
   return (
     <div className="page">
       <div className="title-row">
-        <h1>{r.run_id}</h1>
+        <h1>
+          {r.name || r.run_id}
+          {r.name ? <span className="run-id"> {r.run_id}</span> : null}
+        </h1>
         <StatusBadge status={r.status} />
         <RunActions run={r} onDone={run.refetch} onEvaluate={setQueuedEval} />
       </div>
+      <RunLabels run={r} onSaved={run.refetch} />
       {run.error ? <ErrorNotice error={run.error} title="Refresh failed" /> : null}
-      {r.message || r.error_code ? (
+      {r.status === 'queued' && r.queue ? (
+        <p className="notice" role="status" data-testid="run-queue">
+          {queueText(r.queue)}
+        </p>
+      ) : null}
+      {r.stopped_early ? (
+        <p className="notice" data-testid="run-stopped-early">
+          {stoppedEarlyText(r.stopped_early)}
+        </p>
+      ) : null}
+      {(r.message || r.error_code) && !(r.stopped_early && r.status === 'completed') && !isPhaseWord(r) ? (
         <p className={r.status === 'failed' ? 'notice notice-error' : 'notice'}>
           {r.error_code ? <code>{r.error_code}</code> : null} {r.message}
         </p>
       ) : null}
+      <Regressions list={r.metrics.regressions ?? []} />
       <ProgressBar step={r.progress.step ?? 0} max={r.progress.max_steps ?? 0} label="training progress" />
-      <RunFacts run={r} />
+      <RunFacts run={r} best={best} />
       <section aria-labelledby="charts-title">
         <h2 id="charts-title">Charts</h2>
-        <RunCharts runId={r.run_id} ended={terminal} />
+        <RunCharts runId={r.run_id} ended={terminal} onBest={onBest} />
       </section>
       <section aria-labelledby="log-title">
         <h2 id="log-title">Log</h2>
@@ -56,6 +100,8 @@ export function RunPage({ runId }: { runId: string }) {
       <section aria-labelledby="eval-title">
         <h2 id="eval-title">Evaluation and samples</h2>
         <EvalResults runId={r.run_id} version={`${queuedEval}:${r.eval?.finished_at ?? ''}`} canEvaluate={r.status === 'completed'} />
+        <h3>Samples during training</h3>
+        <TrainingSamples runId={r.run_id} ended={terminal} />
       </section>
       <section aria-labelledby="generate-title">
         <h2 id="generate-title">Generate</h2>
@@ -67,11 +113,11 @@ export function RunPage({ runId }: { runId: string }) {
       </section>
       <section aria-labelledby="checkpoints-title">
         <h2 id="checkpoints-title">Checkpoints</h2>
-        <Checkpoints run={r} />
+        <Checkpoints run={r} files={files.data?.files.map((f) => f.path)} best={best} />
       </section>
       <section aria-labelledby="files-title">
         <h2 id="files-title">Files</h2>
-        <ArtifactFiles kind="models" id={r.run_id} refreshKey={r.status} />
+        <ArtifactFilesList kind="models" id={r.run_id} listing={files} />
       </section>
       <details>
         <summary>Full configuration</summary>
@@ -81,7 +127,21 @@ export function RunPage({ runId }: { runId: string }) {
   )
 }
 
-function RunFacts({ run: r }: { run: RunPublic }) {
+/** A running run's message that only names its phase (shown as the Phase fact instead). */
+function isPhaseWord(r: RunView): boolean {
+  return r.status === 'running' && !r.error_code && r.message !== null && r.message.trim().toLowerCase() in PHASES
+}
+
+/** The ETA cell: none while queued or finalising (the steps are done, what is left is not
+ * counted in steps), else the run's own estimate. */
+function etaText(r: RunView): string {
+  if (r.status !== 'running') return '—'
+  const phase = r.progress.phase
+  if (phase === 'finalising') return '— (finalising)'
+  return formatDuration(r.progress.eta_s)
+}
+
+function RunFacts({ run: r, best }: { run: RunView; best: Best }) {
   const now = useNow()
   const p = r.progress
   const m = r.metrics
@@ -99,16 +159,22 @@ function RunFacts({ run: r }: { run: RunPublic }) {
       </dd>
       <dt>Corpus</dt>
       <dd>{r.config.data.corpus_path}</dd>
+      {r.status === 'running' && p.phase ? (
+        <>
+          <dt>Phase</dt>
+          <dd data-testid="run-phase">{PHASES[p.phase]}</dd>
+        </>
+      ) : null}
       <dt>ETA</dt>
-      <dd>{r.status === 'running' ? formatDuration(p.eta_s) : '—'}</dd>
+      <dd data-testid="run-eta">{etaText(r)}</dd>
       <dt>Loss (train / val)</dt>
       <dd>
         {formatNumber(p.train_loss)} / {formatNumber(p.val_loss)}
       </dd>
       <dt>Best val loss</dt>
-      <dd>
-        {formatNumber(m.best_val_loss)}
-        {m.best_step !== null && m.best_step !== undefined ? ` at step ${m.best_step}` : ''}
+      <dd data-testid="run-best">
+        {formatNumber(m.best_val_loss ?? best?.loss)}
+        {(m.best_step ?? best?.step) !== undefined && (m.best_step ?? best?.step) !== null ? ` at step ${m.best_step ?? best?.step}` : ''}
       </dd>
       <dt>Learning rate</dt>
       <dd>{formatNumber(p.lr)}</dd>
@@ -148,6 +214,7 @@ function RunFacts({ run: r }: { run: RunPublic }) {
           <dt>Evaluation ({r.eval.split})</dt>
           <dd>
             loss {formatNumber(r.eval.loss)}, perplexity {formatNumber(r.eval.perplexity)}
+            {typeof r.eval.bits_per_byte === 'number' ? `, ${formatNumber(r.eval.bits_per_byte)} bits per byte` : ''}
           </dd>
         </>
       ) : null}
@@ -180,65 +247,5 @@ function Lineage({ finetune: f, parameters }: { finetune: FinetuneInfo; paramete
         {f.adapter_exported ? '; adapters exported alone too' : ''}
       </dd>
     </>
-  )
-}
-
-function RunActions({ run, onDone, onEvaluate }: { run: RunPublic; onDone: () => void; onEvaluate: (evalId: string) => void }) {
-  const [confirming, setConfirming] = useState(false)
-  const [busy, setBusy] = useState(false)
-  const [failure, setFailure] = useState<ApiError | undefined>(undefined)
-  const [evaluating, setEvaluating] = useState(false)
-  const path = { params: { path: { run_id: run.run_id } } }
-  const act = async (what: 'cancel' | 'evaluate'): Promise<void> => {
-    setBusy(true)
-    setFailure(undefined)
-    try {
-      if (what === 'cancel') await unwrap(api.POST('/runs/{run_id}/cancel', path))
-      else {
-        const queued = await unwrap(api.POST('/runs/{run_id}/evaluate', { ...path, body: { split: 'val' } }))
-        setEvaluating(true)
-        onEvaluate(queued.eval_id)
-      }
-      onDone()
-    } catch (err) {
-      setFailure(asApiError(err))
-    } finally {
-      setBusy(false)
-      setConfirming(false)
-    }
-  }
-  const active = !isTerminal(run.status)
-  return (
-    <div className="actions">
-      {active && !confirming ? (
-        <button type="button" className="button danger" disabled={busy} onClick={() => setConfirming(true)}>
-          Cancel run
-        </button>
-      ) : null}
-      {active && confirming ? (
-        <>
-          <button type="button" className="button danger" disabled={busy} onClick={() => void act('cancel')}>
-            Yes, cancel it
-          </button>
-          <button type="button" className="button" onClick={() => setConfirming(false)}>
-            Keep running
-          </button>
-        </>
-      ) : null}
-      {run.status === 'completed' ? (
-        <button type="button" className="button" disabled={busy} onClick={() => void act('evaluate')}>
-          Evaluate
-        </button>
-      ) : null}
-      <Link to={withQuery('/runs/new', { from: run.run_id })} className="button">
-        Clone
-      </Link>
-      {evaluating ? (
-        <span className="muted small" role="status">
-          Evaluation queued: follow it under Evaluation and samples.
-        </span>
-      ) : null}
-      {failure ? <ErrorNotice error={failure} title="Not done" /> : null}
-    </div>
   )
 }

@@ -17,6 +17,9 @@ const TOKENIZERS = {
   count: 3,
 }
 
+// Whole-page tests typing into a long form: slow on a busy two-core machine.
+vi.setConfig({ testTimeout: 30_000 })
+
 let posted: unknown[] = []
 let runLists = 0
 
@@ -129,10 +132,10 @@ describe('New training run', () => {
     }
     for (const [name, prop] of Object.entries(schema.components.schemas.TrainerSpec.properties)) {
       const el = document.getElementById(`run-trainer-${name}`) as HTMLInputElement | null
-      const shown = el?.tagName === 'SELECT' ? JSON.parse(el.value) : Number(el?.value)
+      const shown = el?.value === '' ? undefined : el?.tagName === 'SELECT' ? JSON.parse(el.value) : Number(el?.value)
       expect([name, shown]).toEqual([name, prop.default])
     }
-    expect(screen.getByLabelText(/^Batch Size/).closest('.field')?.textContent).toContain('(default 12)')
+    expect(screen.getByLabelText(/^Batch size/).closest('.field')?.textContent).toContain('(default 12)')
     const options = screen.getAllByRole('option').map((o) => o.textContent ?? '')
     expect(options.some((o) => o.startsWith('tok-busy'))).toBe(false)
     expect(options.some((o) => o.startsWith('tok-shakes'))).toBe(true)
@@ -142,20 +145,20 @@ describe('New training run', () => {
     const user = userEvent.setup()
     render(<NewRunPage />)
     await ready()
-    await setValue(user, /^Batch Size/, '64')
-    await setValue(user, /^N Layer/, '2')
+    await setValue(user, /^Batch size/, '64')
+    await setValue(user, /^Layers/, '2')
     await user.click(screen.getByRole('button', { name: 'Quick Shakespeare' }))
     expect(screen.getByLabelText(/^Size/)).toHaveProperty('value', 'nano')
-    expect(value(/^N Layer/)).toBe('')
-    expect(value(/^Max Seq Len/)).toBe('64')
-    expect(value(/^Batch Size/)).toBe('12')
-    expect(value(/^Max Steps/)).toBe('2000')
-    expect(value(/^Learning Rate/)).toBe('0.001')
-    expect(value(/^Min Lr/)).toBe('0.0001')
-    expect(value(/^Warmup Steps/)).toBe('100')
-    expect(value(/^Beta2/)).toBe('0.99')
-    expect(value(/^Eval Interval/)).toBe('250')
-    expect(value(/^Eval Steps/)).toBe('20')
+    expect(value(/^Layers/)).toBe('')
+    expect(value(/^Context length/)).toBe('64')
+    expect(value(/^Batch size/)).toBe('12')
+    expect(value(/^Max steps/)).toBe('2000')
+    expect(value(/^Learning rate/)).toBe('0.001')
+    expect(value(/^Minimum LR/)).toBe('0.0001')
+    expect(value(/^Warmup steps/)).toBe('100')
+    expect(value(/^Adam beta2/)).toBe('0.99')
+    expect(value(/^Eval interval/)).toBe('250')
+    expect(value(/^Eval batches/)).toBe('20')
     expect(value(/^Corpus/)).toBe('shakespeare.txt')
     // the tokenizer trained on that corpus is picked
     expect(screen.getByLabelText(/^Tokenizer/)).toHaveProperty('value', 'tok-shakes')
@@ -176,16 +179,16 @@ describe('New training run', () => {
   it("clones a run: its config fills the form, and one change is sent with the rest as it was", async () => {
     const user = userEvent.setup()
     render(<NewRunPage from="run-1" />)
-    await waitFor(() => expect(value(/^Max Steps/)).toBe('300'))
+    await waitFor(() => expect(value(/^Max steps/)).toBe('300'))
     expect(screen.getByText(/Starting from the config of/).textContent).toContain('run-1')
-    expect(value(/^Batch Size/)).toBe('8')
-    expect(value(/^Max Seq Len/)).toBe('128')
-    expect(value(/^Warmup Steps/)).toBe('30')
+    expect(value(/^Batch size/)).toBe('8')
+    expect(value(/^Context length/)).toBe('128')
+    expect(value(/^Warmup steps/)).toBe('30')
     expect(value(/^Corpus/)).toBe('demo/python-stdlib.txt')
     expect(screen.getByLabelText(/^Tokenizer/)).toHaveProperty('value', 'tok-a')
     await waitFor(() => expect(estimate()).toBe('1,334,016')) // the API's estimate of the clone
 
-    await setValue(user, /^Max Steps/, '600')
+    await setValue(user, /^Max steps/, '600')
     await user.click(screen.getByRole('button', { name: 'Start training' }))
     await waitFor(() => expect(posted).toHaveLength(1))
     const source = finishedRun('run-1').config
@@ -204,14 +207,14 @@ describe('New training run', () => {
     render(<NewRunPage />)
     await ready()
     await user.type(input(/^Corpus/), 'shakespeare.txt')
-    await setValue(user, /^Batch Size/, '100')
+    await setValue(user, /^Batch size/, '100')
     await user.click(screen.getByRole('button', { name: 'Start training' }))
-    const batch = input(/^Batch Size/)
+    const batch = input(/^Batch size/)
     await waitFor(() => expect(batch.getAttribute('aria-invalid')).toBe('true'))
     expect(errorOf(batch)).toBe('Input should be less than or equal to 4096')
     expect(errorOf(input(/^Dropout/))).toBe('too high')
-    expect(document.activeElement).toBe(input(/^Dropout/)) // the first field in error
-    expect(input(/^Max Steps/).getAttribute('aria-invalid')).toBeNull()
+    expect(document.activeElement).toBe(batch) // the first field in error
+    expect(input(/^Max steps/).getAttribute('aria-invalid')).toBeNull()
     expect(window.location.hash).toBe('#/runs/new')
   })
 
@@ -220,9 +223,9 @@ describe('New training run', () => {
     render(<NewRunPage />)
     await ready()
     await user.type(input(/^Corpus/), 'shakespeare.txt')
-    await user.type(input(/^N Head/), '3')
+    await user.type(input(/^Attention heads/), '3')
     await user.click(screen.getByRole('button', { name: 'Start training' }))
-    expect(errorOf(input(/^N Embd/))).toBe('128 is not divisible by n_head 3')
+    expect(errorOf(input(/^Embedding width/))).toBe('128 is not divisible by n_head 3')
     expect(posted).toHaveLength(0)
   })
 
@@ -260,11 +263,11 @@ describe('New training run', () => {
     await waitFor(() => expect(estimate()).toBe('2,097,152'))
     expect(estimated.at(-1)?.model.family).toBe('gpt_neox')
     expect(estimated.at(-1)?.model.options).toHaveProperty('rotary_pct', 0.25)
-    await setValue(user, /^Batch Size/, '100')
+    await setValue(user, /^Batch size/, '100')
     await waitFor(() => expect(screen.getByTestId('estimate-fit').textContent).toContain('MEMORY_LIMIT_EXCEEDED'))
     expect(screen.getByTestId('estimate-fit').textContent).toContain('31.0 GiB')
     expect(posted).toHaveLength(0) // estimating never starts a run
-  })
+  }, 20_000)
 
   it('picks the corpus from the corpus folder, with sizes', async () => {
     const user = userEvent.setup()
@@ -295,11 +298,11 @@ describe('New training run', () => {
     // the shape is the weights': family, size, n_layer… and the options are not shown
     expect(screen.queryByLabelText(/^Family/)).toBeNull()
     expect(screen.queryByLabelText(/^Size/)).toBeNull()
-    expect(screen.queryByLabelText(/^N Layer/)).toBeNull()
+    expect(screen.queryByLabelText(/^Layers/)).toBeNull()
     expect(screen.queryByText('gpt2 options')).toBeNull()
     expect(screen.getByTestId('from-weights').textContent).toContain('from the weights')
-    expect(input(/^Max Seq Len/).placeholder).toBe('from the weights')
-    expect(value(/^Max Seq Len/)).toBe('')
+    expect(input(/^Context length/).placeholder).toBe('from the weights')
+    expect(value(/^Context length/)).toBe('')
     // the tokenizer is optional: the weights bring theirs
     const tokenizerSelect = screen.getByLabelText(/^Tokenizer/)
     expect(tokenizerSelect).toHaveProperty('value', '')
@@ -319,7 +322,7 @@ describe('New training run', () => {
     await setValue(user, /^LoRA rank/, '16')
     await user.type(input(/^Target modules/), 'c_attn,c_proj')
     await user.click(input(/^Also export the adapter/))
-    await setValue(user, /^Max Seq Len/, '128')
+    await setValue(user, /^Context length/, '128')
     await user.click(screen.getByRole('button', { name: 'Start training' }))
     await waitFor(() => expect(posted).toHaveLength(1))
     const sent = posted[0] as RunConfig
@@ -329,7 +332,7 @@ describe('New training run', () => {
     expect(sent.finetune).toEqual({
       method: 'lora', rank: 16, alpha: 16, dropout: 0, target_modules: ['c_attn', 'c_proj'], export_adapter: true,
     })
-  })
+  }, 20_000)
 
   it('fine-tunes a folder under MODELS_ROOT whole, and shows what the API says of it', async () => {
     answer = () =>
@@ -350,7 +353,7 @@ describe('New training run', () => {
     // back to scratch: the model's fields again, and no finetune sent
     await user.selectOptions(screen.getByLabelText(/^Start from/), 'scratch')
     expect(screen.queryByLabelText(/^Fine-tune method/)).toBeNull()
-    expect(value(/^Max Seq Len/)).toBe('256')
+    expect(value(/^Context length/)).toBe('256')
     answer = () => jsonResponse(202, { run_id: 'run-new', status: 'queued' })
     await user.click(screen.getByRole('button', { name: 'Start training' }))
     await waitFor(() => expect(posted).toHaveLength(2))
@@ -369,11 +372,11 @@ describe('New training run', () => {
     expect(value(/^LoRA dropout/)).toBe('0.05')
     expect(value(/^Target modules/)).toBe('c_attn')
     expect(input(/^Also export the adapter/).checked).toBe(true)
-    expect(value(/^Max Seq Len/)).toBe('64')
+    expect(value(/^Context length/)).toBe('64')
     expect(screen.queryByLabelText(/^Family/)).toBeNull()
     await waitFor(() => expect(estimate()).toBe('124,439,808'))
 
-    await setValue(user, /^Max Steps/, '600')
+    await setValue(user, /^Max steps/, '600')
     await user.click(screen.getByRole('button', { name: 'Start training' }))
     await waitFor(() => expect(posted).toHaveLength(1))
     const source = fineTuned().config
@@ -383,5 +386,77 @@ describe('New training run', () => {
       trainer: { ...source.trainer, max_steps: 600 },
       finetune: source.finetune,
     })
+  })
+
+  it('says what the preset needs when no completed tokenizer was trained on a corpus that is there', async () => {
+    const { fetchImpl } = apiFetch({
+      'GET /backends': () => jsonResponse(200, MODEL_BACKENDS),
+      'GET /tokenizers': () => jsonResponse(200, { data: [tokenizer('tok-gone', 300, 'deleted.txt')], count: 1 }),
+      'GET /corpus': () => jsonResponse(200, { path: '', bytes: 10, files: 1, data: [{ name: 'shakespeare.txt', path: 'shakespeare.txt', kind: 'file', bytes: 10, files: 1 }], count: 1 }),
+    })
+    vi.stubGlobal('fetch', fetchImpl)
+    render(<NewRunPage />)
+    const hint = await screen.findByText(/Needs a corpus file and a completed tokenizer trained on it/)
+    expect(hint.querySelector('a')?.getAttribute('href')).toBe('#/tokenizers/new')
+    expect(screen.getByRole('button', { name: 'Quick Shakespeare' })).toHaveProperty('disabled', true)
+  })
+
+  it('names and tags the run, clears a field\'s error as it is edited, and shows it as a CLI command and TOML', async () => {
+    answer = () => jsonResponse(422, { code: 'CONFIG_INVALID', message: 'tags: too many; trainer.max_steps: too few', request_id: 'r' })
+    const user = userEvent.setup()
+    render(<NewRunPage />)
+    await ready()
+    await user.type(input(/^Name/), 'first try')
+    await user.type(input(/^Tags/), 'Baseline, lr-sweep baseline')
+    await user.type(input(/^Corpus/), 'shakespeare.txt')
+    await user.click(screen.getByRole('button', { name: 'Start training' }))
+    await waitFor(() => expect(errorOf(input(/^Tags/))).toBe('too many'))
+    expect(posted[0]).toMatchObject({ name: 'first try', tags: ['Baseline', 'lr-sweep'] })
+    expect(posted[0]).not.toHaveProperty('notes')
+    expect(errorOf(input(/^Max steps/))).toBe('too few')
+    await user.type(input(/^Tags/), 'x')
+    expect(input(/^Tags/).getAttribute('aria-invalid')).toBeNull() // edited: its error is gone
+    expect(errorOf(input(/^Max steps/))).toBe('too few') // the others stay
+
+    await user.click(screen.getByText('The same run from the command line'))
+    const toml = screen.getByTestId('run-toml').textContent ?? ''
+    expect(toml).toContain('name = "first try"')
+    expect(toml).toContain('[data]\n')
+    expect(toml).toContain('tokenizer_id = "tok-a"')
+    expect(screen.getByTestId('cli-command').textContent).toBe(
+      "model-trainer runs train --name 'first try' --tag Baseline --tag lr-sweep --tag baselinex --family gpt2 --size nano --tokenizer tok-a --corpus shakespeare.txt --max-steps 2000",
+    )
+    expect(screen.getByTestId('cli-config-command').textContent).toBe('model-trainer runs train --config run.toml --follow')
+  }, 20_000)
+
+  it('marks what differs from the cloned run, counts it, and resets it', async () => {
+    const user = userEvent.setup()
+    render(<NewRunPage from="run-1" />)
+    await waitFor(() => expect(value(/^Max steps/)).toBe('300'))
+    expect(screen.queryByTestId('clone-changes')).toBeNull()
+    await setValue(user, /^Max steps/, '600')
+    await setValue(user, /^Adam beta1/, '0.8')
+    expect(screen.getByTestId('clone-changes').textContent).toContain('2 settings changed')
+    expect(input(/^Max steps/).closest('.field')?.className).toContain('field-changed')
+    await user.click(screen.getByRole('button', { name: 'Reset Max steps to the cloned value 300' }))
+    expect(value(/^Max steps/)).toBe('300')
+    expect(screen.getByTestId('clone-changes').textContent).toContain('1 setting changed')
+    await user.clear(input(/^Corpus/))
+    await user.click(screen.getByRole('button', { name: 'Reset Corpus to the cloned value demo/python-stdlib.txt' }))
+    expect(value(/^Corpus/)).toBe('demo/python-stdlib.txt')
+  }, 20_000)
+
+  it('keeps the advanced settings folded, with a count of what differs from the defaults', async () => {
+    const user = userEvent.setup()
+    render(<NewRunPage />)
+    await ready()
+    const advanced = screen.getByText(/^Advanced settings/).closest('details')
+    expect(advanced?.open).toBe(false)
+    expect(screen.getByTestId('advanced-count').textContent).toBe('(all defaults)')
+    expect(advanced?.contains(input(/^Layers/))).toBe(true)
+    expect(advanced?.contains(input(/^Learning rate/))).toBe(false)
+    await setValue(user, /^Weight decay/, '0')
+    await setValue(user, /^Learning rate/, '0.01') // up front: not counted
+    expect(screen.getByTestId('advanced-count').textContent).toBe('(1 setting changed)')
   })
 })

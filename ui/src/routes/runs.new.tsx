@@ -1,21 +1,28 @@
-import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react'
+import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react'
 import { api, unwrap } from '../api/client'
 import { ApiError, asApiError } from '../api/errors'
 import type { BackendPublic, Json, ModelSize, RunPublic, TokenizerPublic } from '../api/types'
 import { useApi } from '../api/useApi'
 import { useRunEstimate } from '../api/useEstimate'
 import { BackendOptions } from '../components/BackendOptions'
+import { CopyBlock } from '../components/CopyBlock'
 import { CorpusField } from '../components/CorpusField'
 import { TextField } from '../components/FormField'
 import { describedBy } from '../lib/a11y'
 import { RunEstimate } from '../components/RunEstimate'
-import { SchemaForm } from '../components/SchemaForm'
+import { ResetToCloned, SchemaForm } from '../components/SchemaForm'
 import { ErrorNotice, Loading } from '../components/States'
 import { formatNumber } from '../lib/format'
+import { CONFIG_COMMAND, cliCommand, toToml } from '../lib/runCommand'
 import {
+  ADVANCED_TRAINER_FIELDS,
+  API_DEFAULTS,
+  BASIC_KEYS,
+  BASIC_TRAINER_FIELDS,
   DATA_FIELDS,
   DATA_SCHEMA,
   LORA_SCHEMA,
+  MAX_NAME,
   MODEL_FIELDS,
   MODEL_SCHEMA,
   REFUSAL_CODES,
@@ -24,11 +31,16 @@ import {
   TUNED_MODEL_FIELDS,
   applyPreset,
   buildRunRequest,
+  changedKeys,
+  clearedErrors,
   defaultForm,
   errorsUnder,
+  flatForm,
   formFromConfig,
   knownFields,
+  presetChoice,
   tokensPerStep,
+  withKey,
   withStart,
   type FinetuneForm,
   type RunForm,
@@ -53,15 +65,22 @@ const STARTS: { kind: StartKind; label: string }[] = [
   { kind: 'path', label: 'A folder under MODELS_ROOT' },
 ]
 
-/** Start a training run: from scratch (model family and size, with overrides and the
- * family's own options) or from weights (an earlier run's export or a Hugging Face folder,
- * fine-tuned whole or with LoRA); tokenizer and corpus, trainer settings with the API's
- * defaults; a preset, and `?from=<run_id>` to start from a run's config (clone). */
+function plural(n: number, one: string): string {
+  return `${n} ${one}${n === 1 ? '' : 's'}`
+}
+
+/** Start a training run. Up front: name, tags, model family and size, tokenizer, corpus,
+ * steps, batch, learning rate and device; under "Advanced" everything else (notes, the
+ * baseline run, the start from weights and fine-tuning, the shape, the family's options,
+ * the split, the other trainer settings), with a count of what differs from the defaults.
+ * A preset, `?from=<run_id>` to start from a run's config (clone: what differs from it is
+ * marked, with a reset), and the same run as a CLI command and a TOML file. */
 export function NewRunPage({ from }: { from?: string | undefined }) {
   const backends = useApi('backends', (signal) => unwrap(api.GET('/backends', { signal })))
   const tokenizers = useApi('tokenizers:100', (signal) =>
     unwrap(api.GET('/tokenizers', { params: { query: { limit: 100 } }, signal })),
   )
+  const corpusRoot = useApi('corpus:root', (signal) => unwrap(api.GET('/corpus', { params: { query: {} }, signal })))
   const source = useApi(`clone:${from ?? ''}`, (signal) =>
     from ? unwrap(api.GET('/runs/{run_id}', { params: { path: { run_id: from } }, signal })) : Promise.resolve(null),
   )
@@ -71,10 +90,12 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
     [tokenizers.data],
   )
   const [form, setForm] = useState<RunForm>(defaultForm)
+  const [advancedOpen, setAdvancedOpen] = useState(false)
   const fromWeights = form.start !== 'scratch'
-  // Runs to start from: read once an earlier run is the start.
-  const runs = useApi(form.start === 'run' ? 'runs:start' : 'runs:none', (signal) =>
-    form.start === 'run' ? unwrap(api.GET('/runs', { params: { query: { limit: 100 } }, signal })) : Promise.resolve(null),
+  // Runs: to start from, or as the baseline; read once either is shown.
+  const wantRuns = form.start === 'run' || advancedOpen || form.baseline_run_id !== ''
+  const runs = useApi(wantRuns ? 'runs:start' : 'runs:none', (signal) =>
+    wantRuns ? unwrap(api.GET('/runs', { params: { query: { limit: 100 } }, signal })) : Promise.resolve(null),
   )
   const completedRuns = useMemo(() => (runs.data?.data ?? []).filter((r) => r.status === 'completed'), [runs.data])
 
@@ -87,12 +108,14 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
   const formRef = useRef<HTMLFormElement>(null)
   const refusalRef = useRef<HTMLDivElement>(null)
 
-  // Cloning: once the run and the plugins are known, the run's config becomes the form.
+  // Cloning: once the run and the plugins are known, the run's config becomes the form
+  // (with "Advanced" open when the run set anything there).
   if (source.data && backends.data && cloned?.run.run_id !== source.data.run_id) {
     const family = families.find((b) => b.name === source.data?.config.model.family)
     const start = formFromConfig(source.data.config, fieldsOf(optionsSchema(family)))
     setCloned({ run: source.data, form: start })
     setForm(start)
+    if (changedKeys(defaultForm(), start).some((k) => !BASIC_KEYS.has(k) && !k.startsWith('options.'))) setAdvancedOpen(true)
   }
 
   const backend = families.find((b) => b.name === form.family)
@@ -104,19 +127,31 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
   const sizes = backend?.sizes ?? null
   const named = sizes?.[form.size]
   // Untouched options start from the size's own (the form sends what it shows).
-  const shownOptions =
-    Object.keys(form.options).length > 0 ? form.options : initialValues(optionFields, sizeOptions(named))
+  const sizeDefaults = initialValues(optionFields, sizeOptions(named))
+  const shownOptions = Object.keys(form.options).length > 0 ? form.options : sizeDefaults
+  const shown: RunForm = { ...form, tokenizer_id: tokenizerId, options: shownOptions }
+  const choice = presetChoice(completed, corpusRoot.data?.data ?? [])
 
   // After a refused or invalid submit: take the keyboard to what needs attention.
   useEffect(() => {
     if (attempt === 0) return
     if (refusalRef.current) refusalRef.current.focus()
-    else formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus()
+    else {
+      const invalid = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')
+      // a field under "Advanced" is opened first
+      const details = invalid?.closest('details')
+      if (details && !details.open) details.open = true // its toggle event keeps the state
+      invalid?.focus()
+    }
   }, [attempt])
 
-  const update = (patch: Partial<RunForm>): void => setForm((f) => ({ ...f, ...patch }))
-  const updateFinetune = (patch: Partial<FinetuneForm>): void =>
-    setForm((f) => ({ ...f, finetune: { ...f.finetune, ...patch } }))
+  /** Set the form; what the change edits loses its error. */
+  const change = (next: RunForm): void => {
+    setErrors((e) => clearedErrors(e, form, next))
+    setForm(next)
+  }
+  const update = (patch: Partial<RunForm>): void => change({ ...form, ...patch })
+  const updateFinetune = (patch: Partial<FinetuneForm>): void => update({ finetune: { ...form.finetune, ...patch } })
   const chooseStart = (start: StartKind): void => {
     setForm((f) => withStart(f, start))
     setErrors({})
@@ -124,16 +159,15 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
   const chooseFamily = (name: string): void => {
     const next = families.find((b) => b.name === name)
     const names = Object.keys(next?.sizes ?? {})
-    setForm((f) => ({ ...f, family: name, size: names.includes(f.size) ? f.size : (names[0] ?? f.size), options: {} }))
+    update({ family: name, size: names.includes(form.size) ? form.size : (names[0] ?? form.size), options: {} })
   }
   const chooseTokenizer = (id: string): void => {
     const t = completed.find((x) => x.tokenizer_id === id)
-    setForm((f) => ({ ...f, tokenizer_id: id, corpus_path: f.corpus_path || (t?.config.corpus_path ?? '') }))
+    update({ tokenizer_id: id, corpus_path: form.corpus_path || (t?.config.corpus_path ?? '') })
   }
   const preset = (): void => {
-    // a tokenizer trained on the preset's corpus, when there is one
-    const onCorpus = completed.find((t) => t.config.corpus_path === 'shakespeare.txt')
-    setForm((f) => applyPreset({ ...f, tokenizer_id: onCorpus?.tokenizer_id ?? f.tokenizer_id }))
+    if (!choice) return
+    setForm((f) => applyPreset(f, choice))
     setErrors({})
     setRefusal(undefined)
     setFailure(undefined)
@@ -143,7 +177,7 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
     e.preventDefault()
     setFailure(undefined)
     setRefusal(undefined)
-    const built = buildRunRequest({ ...form, tokenizer_id: tokenizerId, options: shownOptions }, optionFields, sizes)
+    const built = buildRunRequest(shown, optionFields, sizes)
     setErrors(built.errors)
     if (!built.body) {
       setAttempt((n) => n + 1)
@@ -172,30 +206,61 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
   }
 
   // What the API would make of the form as it stands, estimated as it changes.
-  const current = buildRunRequest({ ...form, tokenizer_id: tokenizerId, options: shownOptions }, optionFields, sizes)
+  const current = buildRunRequest(shown, optionFields, sizes)
   const estimate = useRunEstimate(current.body)
   const incomplete = current.body ? undefined : `Set ${Object.keys(current.errors).slice(0, 3).join(', ')} for an estimate.`
 
   const placeholders: Record<string, string> = {}
   if (fromWeights) for (const f of TUNED_MODEL_FIELDS) placeholders[f] = 'from the weights'
-  else if (named) for (const f of SHAPE_FIELDS) placeholders[f] = `${named[f]} (${form.size})`
+  else if (named) for (const f of SHAPE_FIELDS) placeholders[f] = `default ${named[f]} (${form.size})`
   const weights = fromWeights && !estimate.pending ? estimate.data?.architecture : undefined
   const perStep = tokensPerStep(form)
   const loading = backends.loading || tokenizers.loading || (from !== undefined && source.loading)
+  const advancedChanged = changedKeys({ ...defaultForm(), options: sizeDefaults }, shown).filter(
+    (k) => !BASIC_KEYS.has(k) && !(fromWeights && k === 'tokenizer_id'),
+  )
+  // Cloning: what differs from the cloned run, field by field, with a reset.
+  const clonedFlat = cloned ? flatForm({ ...cloned.form, options: Object.keys(cloned.form.options).length > 0 ? cloned.form.options : sizeDefaults }) : undefined
+  const shownFlat = flatForm(shown)
+  const resetNote = (key: string, label: string): ReactNode => {
+    if (!clonedFlat || (clonedFlat[key] ?? '') === (shownFlat[key] ?? '')) return null
+    const was = clonedFlat[key] ?? ''
+    const text = typeof was === 'boolean' ? (was ? 'on' : 'off') : was === '' ? 'empty' : was
+    return <ResetToCloned label={label} value={text} onReset={() => change(withKey(form, key, was))} />
+  }
+  const marks = (key: string, label: string): { note: ReactNode; changed: boolean } => ({
+    note: resetNote(key, label),
+    changed: clonedFlat !== undefined && (clonedFlat[key] ?? '') !== (shownFlat[key] ?? ''),
+  })
+  const clonedCount = clonedFlat
+    ? Object.keys({ ...clonedFlat, ...shownFlat }).filter((k) => (clonedFlat[k] ?? '') !== (shownFlat[k] ?? '')).length
+    : 0
+  const sectionBaseline = (section: 'model' | 'data' | 'trainer'): RawValues | undefined => cloned?.form[section]
 
   return (
     <div className="page narrow">
       <h1>New training run</h1>
-      <div className="actions">
-        <button type="button" className="button" onClick={preset} disabled={submitting}>
+      <div className="actions preset">
+        <button type="button" className="button" onClick={preset} disabled={submitting || !choice}>
           Quick Shakespeare
         </button>
-        <span className="muted small">nano GPT-2 on shakespeare.txt, 2,000 steps of 12 × 64 tokens</span>
+        <span className="muted small" data-testid="preset-hint">
+          {choice ? (
+            `nano GPT-2, 2,000 steps of 12 × 64 tokens on ${choice.corpus_path} with ${choice.tokenizer_id}: minutes on a CPU`
+          ) : tokenizers.loading || corpusRoot.loading ? (
+            'Looking for a corpus and a tokenizer trained on it…'
+          ) : (
+            <>
+              Needs a corpus file and a completed tokenizer trained on it: <Link to="/tokenizers/new">train one first</Link>.
+            </>
+          )}
+        </span>
       </div>
       {cloned ? (
         <p className="notice">
           Starting from the config of <Link to={`/runs/${encodeURIComponent(cloned.run.run_id)}`}>{cloned.run.run_id}</Link>: change
-          what you want to try and start it.
+          what you want to try and start it.{' '}
+          {clonedCount > 0 ? <strong data-testid="clone-changes">{plural(clonedCount, 'setting')} changed from it (marked below).</strong> : null}
         </p>
       ) : null}
       {source.error ? <ErrorNotice error={source.error} title={`The run ${from ?? ''} could not be loaded`} onRetry={source.refetch} /> : null}
@@ -204,73 +269,36 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
       {loading ? <Loading what="the form" /> : null}
       <form ref={formRef} className="form" noValidate onSubmit={(e) => void submit(e)} aria-busy={submitting}>
         <fieldset className="options">
-          <legend>Weights</legend>
+          <legend>Run</legend>
           <div className="schema-form">
-            <TextField id="run-start" label="Start from" error={undefined}>
-              <select
-                id="run-start"
-                value={form.start}
-                onChange={(e) => chooseStart(e.target.value as StartKind)}
+            <TextField id="run-name" label="Name" error={errors['name']} {...marks('name', 'Name')}>
+              <input
+                id="run-name"
+                type="text"
+                value={form.name}
+                maxLength={MAX_NAME}
                 disabled={submitting}
-                aria-describedby="run-start-hint"
-              >
-                {STARTS.map(({ kind, label }) => (
-                  <option key={kind} value={kind}>
-                    {label}
-                  </option>
-                ))}
-              </select>
-              <p id="run-start-hint" className="hint">
-                {fromWeights
-                  ? 'Fine-tune weights people already have: they fix the family, the shape and the tokenizer.'
-                  : 'A new model of the family and size below, trained from random weights.'}
-              </p>
+                placeholder="optional, e.g. shakespeare lr 3e-4"
+                onChange={(e) => update({ name: e.target.value })}
+                aria-invalid={errors['name'] ? true : undefined}
+                aria-describedby={describedBy('run-name', errors['name'])}
+              />
+              <p id="run-name-hint" className="hint">Shown in lists instead of the run&apos;s id; can be changed later.</p>
             </TextField>
-            {form.start === 'run' ? (
-              <StartRunField
-                value={form.start_run}
-                onChange={(start_run) => update({ start_run })}
-                runs={completedRuns}
-                loading={runs.loading}
-                error={errors['model.init_from.run_id'] ?? errors['model.init_from']}
+            <TextField id="run-tags" label="Tags" error={errors['tags']} {...marks('tags', 'Tags')}>
+              <input
+                id="run-tags"
+                type="text"
+                value={form.tags}
                 disabled={submitting}
+                spellCheck={false}
+                placeholder="optional, e.g. baseline, lr-sweep"
+                onChange={(e) => update({ tags: e.target.value })}
+                aria-invalid={errors['tags'] ? true : undefined}
+                aria-describedby={describedBy('run-tags', errors['tags'])}
               />
-            ) : null}
-            {runs.error && form.start === 'run' ? (
-              <ErrorNotice error={runs.error} title="Runs could not be loaded" onRetry={runs.refetch} />
-            ) : null}
-            {form.start === 'path' ? (
-              <TextField
-                id="run-start-path"
-                label="Folder"
-                required
-                error={errors['model.init_from.path'] ?? errors['model.init_from']}
-              >
-                <input
-                  id="run-start-path"
-                  type="text"
-                  value={form.start_path}
-                  maxLength={1024}
-                  spellCheck={false}
-                  disabled={submitting}
-                  placeholder="e.g. gpt2"
-                  onChange={(e) => update({ start_path: e.target.value })}
-                  aria-invalid={errors['model.init_from.path'] || errors['model.init_from'] ? true : undefined}
-                  aria-describedby={describedBy('run-start-path', errors['model.init_from.path'] ?? errors['model.init_from'])}
-                />
-                <p id="run-start-path-hint" className="hint">
-                  A Hugging Face model folder (config.json, the weights, tokenizer.json), relative to MODELS_ROOT.
-                </p>
-              </TextField>
-            ) : null}
-            {fromWeights ? (
-              <FinetuneFields
-                value={form.finetune}
-                onChange={updateFinetune}
-                errors={errors}
-                disabled={submitting}
-              />
-            ) : null}
+              <p id="run-tags-hint" className="hint">Comma-separated; letters, digits, - _ . : (up to 16). Filter the runs list by them.</p>
+            </TextField>
           </div>
         </fieldset>
         <fieldset className="options">
@@ -282,12 +310,11 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
                 {weights
                   ? ` (${weights.family}, ${weights.n_layer} layers, ${weights.n_head} heads, ${weights.n_embd} wide, context ${weights.max_seq_len})`
                   : ''}
-                . Max seq len and dropout may change; empty keeps the weights' own.
+                . Context length and dropout may change under Advanced; empty keeps the weights&apos; own.
               </p>
-            ) : null}
-            {fromWeights ? null : (
+            ) : (
               <>
-                <TextField id="run-family" label="Family" required error={errors['model.family']}>
+                <TextField id="run-family" label="Family" required error={errors['model.family']} {...marks('family', 'Family')}>
                   <select
                     id="run-family"
                     value={form.family}
@@ -302,7 +329,7 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
                     {backend ? `${backend.distribution} ${backend.version}` : 'Installed model plugins'}
                   </p>
                 </TextField>
-                <TextField id="run-size" label="Size" required error={errors['model.size']}>
+                <TextField id="run-size" label="Size" required error={errors['model.size']} {...marks('size', 'Size')}>
                   <select
                     id="run-size"
                     value={form.size}
@@ -318,46 +345,17 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
                     ))}
                   </select>
                   <p id="run-size-hint" className="hint">
-                    The fields below override the size; empty ones keep its values.
+                    Layers, heads and width can be overridden under Advanced.
                   </p>
                 </TextField>
               </>
             )}
-            <SchemaForm
-              schema={MODEL_SCHEMA}
-              only={fromWeights ? TUNED_MODEL_FIELDS : MODEL_FIELDS}
-              values={form.model}
-              onChange={(model) => update({ model })}
-              errors={errorsUnder(errors, 'model')}
-              placeholders={placeholders}
-              idPrefix="run-model"
-              disabled={submitting}
-            />
-            {errors['model'] ? (
-              <p id="run-model-error" className="field-error" role="alert">
-                {errors['model']}
-              </p>
-            ) : null}
-            <RunEstimate estimate={estimate.data} error={estimate.error} pending={estimate.pending} incomplete={incomplete} />
           </div>
         </fieldset>
-        {fromWeights ? null : (
-          <fieldset className="options">
-            <legend>{form.family ? `${form.family} options` : 'Options'}</legend>
-            <SchemaForm
-              schema={optionsSchema(backend)}
-              values={shownOptions}
-              onChange={(options: RawValues) => update({ options })}
-              errors={errorsUnder(errors, 'model.options')}
-              idPrefix="run-opt"
-              disabled={submitting}
-            />
-          </fieldset>
-        )}
         <fieldset className="options">
           <legend>Data</legend>
           <div className="schema-form">
-            <TextField id="run-tokenizer" label="Tokenizer" required={!fromWeights} error={errors['data.tokenizer_id']}>
+            <TextField id="run-tokenizer" label="Tokenizer" required={!fromWeights} error={errors['data.tokenizer_id']} {...marks('tokenizer_id', 'Tokenizer')}>
               <select
                 id="run-tokenizer"
                 value={tokenizerId}
@@ -393,7 +391,162 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
               error={errors['data.corpus_path']}
               suggestions={[tokenizer?.config.corpus_path, ...completed.map((t) => t.config.corpus_path)]}
               disabled={submitting}
+              {...marks('corpus_path', 'Corpus')}
             />
+          </div>
+        </fieldset>
+        <fieldset className="options">
+          <legend>Training</legend>
+          <SchemaForm
+            schema={TRAINER_SCHEMA}
+            only={BASIC_TRAINER_FIELDS}
+            values={form.trainer}
+            onChange={(trainer) => update({ trainer })}
+            errors={errorsUnder(errors, 'trainer')}
+            idPrefix="run-trainer"
+            disabled={submitting}
+            baseline={sectionBaseline('trainer')}
+          />
+          {errors['trainer'] ? (
+            <p className="field-error" role="alert">
+              {errors['trainer']}
+            </p>
+          ) : null}
+        </fieldset>
+        <RunEstimate estimate={estimate.data} error={estimate.error} pending={estimate.pending} incomplete={incomplete} />
+        <details className="advanced" open={advancedOpen} onToggle={(e) => setAdvancedOpen(e.currentTarget.open)}>
+          <summary>
+            Advanced settings{' '}
+            <span className="muted small" data-testid="advanced-count">
+              ({advancedChanged.length === 0 ? 'all defaults' : `${plural(advancedChanged.length, 'setting')} changed`})
+            </span>
+          </summary>
+          <fieldset className="options">
+            <legend>Notes and baseline</legend>
+            <div className="schema-form">
+              <TextField id="run-notes" label="Notes" error={errors['notes']} {...marks('notes', 'Notes')}>
+                <textarea
+                  id="run-notes"
+                  rows={3}
+                  value={form.notes}
+                  disabled={submitting}
+                  placeholder="optional: what this run tries"
+                  onChange={(e) => update({ notes: e.target.value })}
+                  aria-invalid={errors['notes'] ? true : undefined}
+                  aria-describedby={describedBy('run-notes', errors['notes'])}
+                />
+                <p id="run-notes-hint" className="hint">Free text kept with the run.</p>
+              </TextField>
+              <BaselineField
+                value={form.baseline_run_id}
+                onChange={(baseline_run_id) => update({ baseline_run_id })}
+                runs={completedRuns}
+                loading={runs.loading}
+                error={errors['baseline_run_id']}
+                disabled={submitting}
+                {...marks('baseline_run_id', 'Compare evaluations against')}
+              />
+            </div>
+          </fieldset>
+          <fieldset className="options">
+            <legend>Weights</legend>
+            <div className="schema-form">
+              <TextField id="run-start" label="Start from" error={undefined} {...marks('start', 'Start from')}>
+                <select
+                  id="run-start"
+                  value={form.start}
+                  onChange={(e) => chooseStart(e.target.value as StartKind)}
+                  disabled={submitting}
+                  aria-describedby="run-start-hint"
+                >
+                  {STARTS.map(({ kind, label }) => (
+                    <option key={kind} value={kind}>
+                      {label}
+                    </option>
+                  ))}
+                </select>
+                <p id="run-start-hint" className="hint">
+                  {fromWeights
+                    ? 'Fine-tune weights people already have: they fix the family, the shape and the tokenizer.'
+                    : 'A new model of the family and size above, trained from random weights.'}
+                </p>
+              </TextField>
+              {form.start === 'run' ? (
+                <StartRunField
+                  value={form.start_run}
+                  onChange={(start_run) => update({ start_run })}
+                  runs={completedRuns}
+                  loading={runs.loading}
+                  error={errors['model.init_from.run_id'] ?? errors['model.init_from']}
+                  disabled={submitting}
+                />
+              ) : null}
+              {runs.error && wantRuns ? (
+                <ErrorNotice error={runs.error} title="Runs could not be loaded" onRetry={runs.refetch} />
+              ) : null}
+              {form.start === 'path' ? (
+                <TextField
+                  id="run-start-path"
+                  label="Folder"
+                  required
+                  error={errors['model.init_from.path'] ?? errors['model.init_from']}
+                >
+                  <input
+                    id="run-start-path"
+                    type="text"
+                    value={form.start_path}
+                    maxLength={1024}
+                    spellCheck={false}
+                    disabled={submitting}
+                    placeholder="e.g. gpt2"
+                    onChange={(e) => update({ start_path: e.target.value })}
+                    aria-invalid={errors['model.init_from.path'] || errors['model.init_from'] ? true : undefined}
+                    aria-describedby={describedBy('run-start-path', errors['model.init_from.path'] ?? errors['model.init_from'])}
+                  />
+                  <p id="run-start-path-hint" className="hint">
+                    A Hugging Face model folder (config.json, the weights, tokenizer.json), relative to MODELS_ROOT.
+                  </p>
+                </TextField>
+              ) : null}
+              {fromWeights ? (
+                <FinetuneFields value={form.finetune} onChange={updateFinetune} errors={errors} disabled={submitting} />
+              ) : null}
+            </div>
+          </fieldset>
+          <fieldset className="options">
+            <legend>Model shape</legend>
+            <SchemaForm
+              schema={MODEL_SCHEMA}
+              only={fromWeights ? TUNED_MODEL_FIELDS : MODEL_FIELDS}
+              values={form.model}
+              onChange={(model) => update({ model })}
+              errors={errorsUnder(errors, 'model')}
+              placeholders={placeholders}
+              idPrefix="run-model"
+              disabled={submitting}
+              baseline={sectionBaseline('model')}
+            />
+            {errors['model'] ? (
+              <p id="run-model-error" className="field-error" role="alert">
+                {errors['model']}
+              </p>
+            ) : null}
+          </fieldset>
+          {fromWeights ? null : (
+            <fieldset className="options">
+              <legend>{form.family ? `${form.family} options` : 'Options'}</legend>
+              <SchemaForm
+                schema={optionsSchema(backend)}
+                values={shownOptions}
+                onChange={(options: RawValues) => update({ options })}
+                errors={errorsUnder(errors, 'model.options')}
+                idPrefix="run-opt"
+                disabled={submitting}
+              />
+            </fieldset>
+          )}
+          <fieldset className="options">
+            <legend>Data split and records</legend>
             <SchemaForm
               schema={DATA_SCHEMA}
               only={DATA_FIELDS}
@@ -402,28 +555,27 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
               errors={errorsUnder(errors, 'data')}
               idPrefix="run-data"
               disabled={submitting}
+              baseline={sectionBaseline('data')}
             />
-          </div>
-        </fieldset>
-        <fieldset className="options">
-          <legend>Trainer</legend>
-          <SchemaForm
-            schema={TRAINER_SCHEMA}
-            values={form.trainer}
-            onChange={(trainer) => update({ trainer })}
-            errors={errorsUnder(errors, 'trainer')}
-            idPrefix="run-trainer"
-            disabled={submitting}
-          />
-          {errors['trainer'] ? (
-            <p className="field-error" role="alert">
-              {errors['trainer']}
+          </fieldset>
+          <fieldset className="options">
+            <legend>Trainer</legend>
+            <SchemaForm
+              schema={TRAINER_SCHEMA}
+              only={ADVANCED_TRAINER_FIELDS}
+              values={form.trainer}
+              onChange={(trainer) => update({ trainer })}
+              errors={errorsUnder(errors, 'trainer')}
+              idPrefix="run-trainer"
+              disabled={submitting}
+              baseline={sectionBaseline('trainer')}
+            />
+            <p className="hint">
+              Tokens per step (batch size × gradient accumulation steps × context length):{' '}
+              {perStep === undefined ? '—' : formatNumber(perStep)}
             </p>
-          ) : null}
-          <p className="hint">
-            Tokens per step (batch size × grad accum steps × max seq len): {perStep === undefined ? '—' : formatNumber(perStep)}
-          </p>
-        </fieldset>
+          </fieldset>
+        </details>
         {refusal ? (
           <div ref={refusalRef} className="notice notice-error refusal" role="alert" tabIndex={-1}>
             <strong>The API refused this run</strong> <code className="error-code">{refusal.code}</code>
@@ -438,8 +590,82 @@ export function NewRunPage({ from }: { from?: string | undefined }) {
           </button>
         </div>
       </form>
+      <CommandLine body={current.body} missing={Object.keys(current.errors)} />
     </div>
   )
+}
+
+/** The same run from the command line: a TOML file with the command that reads it, and
+ * one command with flags. */
+function CommandLine({ body, missing }: { body: object | undefined; missing: string[] }) {
+  const [open, setOpen] = useState(false)
+  const json = body as { [key: string]: Json } | undefined
+  return (
+    <details className="command-line" open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary>The same run from the command line</summary>
+      {!open ? null : json ? (
+        <>
+          <p className="hint">Save the file as run.toml, then run:</p>
+          <CopyBlock label="Command for run.toml" text={CONFIG_COMMAND} testId="cli-config-command" />
+          <CopyBlock label="run.toml" text={toToml(json)} testId="run-toml" />
+          <p className="hint">Or in one line, with the flags and what differs from the API&apos;s defaults:</p>
+          <CopyBlock label="Command" text={cliCommand(json, API_DEFAULTS)} testId="cli-command" />
+        </>
+      ) : (
+        <p className="muted small">Complete the form first ({missing.slice(0, 3).join(', ')}).</p>
+      )}
+    </details>
+  )
+}
+
+/** The run whose evaluations this one's are compared against (regressions are flagged). */
+function BaselineField({
+  value,
+  onChange,
+  runs,
+  loading,
+  error,
+  disabled,
+  note,
+  changed,
+}: {
+  value: string
+  onChange: (runId: string) => void
+  runs: RunPublic[]
+  loading: boolean
+  error: string | undefined
+  disabled: boolean
+  note: ReactNode
+  changed: boolean
+}) {
+  const known = runs.some((r) => r.run_id === value)
+  return (
+    <TextField id="run-baseline" label="Compare evaluations against" error={error} note={note} changed={changed}>
+      <select
+        id="run-baseline"
+        value={value}
+        disabled={disabled}
+        onChange={(e) => onChange(e.target.value)}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={describedBy('run-baseline', error)}
+      >
+        <option value="">{loading ? 'loading runs…' : 'no baseline'}</option>
+        {value && !known ? <option value={value}>{value}</option> : null}
+        {runs.map((r) => (
+          <option key={r.run_id} value={r.run_id}>
+            {runTitle(r)} — {r.config.model.family} {r.config.model.size}, best val {formatNumber(r.metrics.best_val_loss)}
+          </option>
+        ))}
+      </select>
+      <p id="run-baseline-hint" className="hint">
+        Optional: a completed run; this run&apos;s evaluations flag figures worse than its.
+      </p>
+    </TextField>
+  )
+}
+
+function runTitle(r: RunPublic): string {
+  return r.name ? `${r.name} (${r.run_id})` : r.run_id
 }
 
 /** The completed run whose export to start from. */

@@ -52,3 +52,36 @@ describe('Tokenizer details', () => {
     )
   })
 })
+
+describe('Deleting a tokenizer', () => {
+  it('asks first, and names the runs that still use it when the API refuses', async () => {
+    const { fetchImpl } = apiFetch({
+      'GET /tokenizers/tok-a': () => jsonResponse(200, tokenizer('tok-a', 4096, 'shakespeare.txt')),
+      'GET /artifacts/tokenizers/tok-a': () => jsonResponse(200, { kind: 'tokenizers', id: 'tok-a', files: [], count: 0 }),
+      'DELETE /tokenizers/tok-a': () =>
+        jsonResponse(409, { code: 'TOKENIZER_IN_USE', message: 'tok-a is used by runs run-1, run-2: delete them first', request_id: 'r' }),
+    })
+    vi.stubGlobal('fetch', fetchImpl)
+    const user = userEvent.setup()
+    render(<TokenizerPage tokenizerId="tok-a" />)
+    await user.click(await screen.findByRole('button', { name: 'Delete' }))
+    const dialog = screen.getByRole('alertdialog', { name: 'Delete tok-a?' })
+    await user.click(within(dialog).getByRole('button', { name: 'Delete tokenizer' }))
+    expect(await within(dialog).findByText('tok-a is used by runs run-1, run-2: delete them first')).toBeTruthy()
+    expect(within(dialog).getByText('TOKENIZER_IN_USE')).toBeTruthy()
+    await user.click(within(dialog).getByRole('button', { name: 'Close' }))
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+  })
+
+  it('shows its place in the queue while it waits, and offers no delete', async () => {
+    const { fetchImpl } = apiFetch({
+      'GET /tokenizers/tok-a': () =>
+        jsonResponse(200, { ...tokenizer('tok-a', 4096, 'shakespeare.txt', 'queued'), queue: { position: 3, ahead: 2, waiting_for: 'a free worker (1 live, busy with run-x)' } }),
+      'GET /artifacts/tokenizers/tok-a': () => jsonResponse(200, { kind: 'tokenizers', id: 'tok-a', files: [], count: 0 }),
+    })
+    vi.stubGlobal('fetch', fetchImpl)
+    render(<TokenizerPage tokenizerId="tok-a" />)
+    expect((await screen.findByTestId('queue-place')).textContent).toBe('#3 in the queue (2 ahead): waiting for a free worker (1 live, busy with run-x)')
+    expect(screen.queryByRole('button', { name: 'Delete' })).toBeNull()
+  })
+})

@@ -1,4 +1,8 @@
 import { api, unwrap } from '../api/client'
+import { listCalls, type TokenizerView } from '../api/contract'
+import { ConfirmDialog } from '../components/ConfirmDialog'
+import { navigate } from '../router/router'
+import { queueText } from '../lib/runsList'
 import { isTerminal } from '../api/types'
 import { useApi } from '../api/useApi'
 import { useState } from 'react'
@@ -19,7 +23,8 @@ export function TokenizerPage({ tokenizerId }: { tokenizerId: string }) {
   )
   const now = useNow()
   const [manifestOpen, setManifestOpen] = useState(false)
-  const t = tok.data
+  const [deleting, setDeleting] = useState(false)
+  const t: TokenizerView | undefined = tok.data
   if (tok.loading) return <Loading what="the tokenizer" />
   if (!t) return tok.error ? <ErrorNotice error={tok.error} title="Tokenizer not loaded" onRetry={tok.refetch} /> : null
   const stats = t.stats
@@ -28,7 +33,30 @@ export function TokenizerPage({ tokenizerId }: { tokenizerId: string }) {
       <div className="title-row">
         <h1>{t.tokenizer_id}</h1>
         <StatusBadge status={t.status} />
+        {isTerminal(t.status) ? (
+          <button type="button" className="button small" onClick={() => setDeleting(true)}>
+            Delete
+          </button>
+        ) : null}
       </div>
+      {queueText(t.queue) ? (
+        <p className="notice" data-testid="queue-place">
+          {queueText(t.queue)}
+        </p>
+      ) : null}
+      {deleting ? (
+        <ConfirmDialog
+          title={`Delete ${t.tokenizer_id}?`}
+          confirmLabel="Delete tokenizer"
+          onClose={() => setDeleting(false)}
+          onConfirm={async () => {
+            await listCalls.removeTokenizer(t.tokenizer_id)
+            navigate('/')
+          }}
+        >
+          <p>Its files and statistics are removed for good. A tokenizer that runs use cannot be deleted: delete those runs first.</p>
+        </ConfirmDialog>
+      ) : null}
       {tok.error ? <ErrorNotice error={tok.error} title="Refresh failed" /> : null}
       {t.message ? <p className={t.status === 'failed' ? 'notice notice-error' : 'notice'}>{t.error_code ? <code>{t.error_code}</code> : null} {t.message}</p> : null}
       <dl className="facts">

@@ -74,7 +74,7 @@ describe('New tokenizer', () => {
     expect(screen.getByText(/No options/)).toBeTruthy()
     expect(screen.getByRole('option', { name: /broken_one.*broken/ })).toHaveProperty('disabled', true)
     await user.selectOptions(method, 'sentencepiece')
-    await user.selectOptions(screen.getByLabelText(/Model Type/), 'bpe')
+    await user.selectOptions(screen.getByLabelText(/Model type/), 'bpe')
     await user.type(screen.getByLabelText(/Corpus/), 'shakespeare.txt')
     await user.click(screen.getByRole('button', { name: 'Train tokenizer' }))
     await waitFor(() => expect(window.location.hash).toBe('#/tokenizers/tok-123'))
@@ -123,7 +123,7 @@ describe('New tokenizer', () => {
     expect(document.getElementById(vocab.getAttribute('aria-describedby') ?? '')?.textContent).toBe(
       '9999999 exceeds the limit 100000',
     )
-    const modelType = screen.getByLabelText(/Model Type/)
+    const modelType = screen.getByLabelText(/Model type/)
     expect(document.getElementById(modelType.getAttribute('aria-describedby') ?? '')?.textContent).toBe(
       "Input should be 'unigram' or 'bpe'",
     )

@@ -56,7 +56,17 @@ export function NewTokenizerPage() {
     setOptions(initialValues(fieldsOf((chosen?.options_schema ?? undefined) as Json | undefined)))
     setErrors({})
   }
-  const set = (key: keyof TokenizerForm) => (value: string): void => setForm((f) => ({ ...f, [key]: value }))
+  /** Editing a field clears what was said of it. */
+  const forget = (keys: string[]): void =>
+    setErrors((e) => (keys.some((k) => k in e) ? Object.fromEntries(Object.entries(e).filter(([k]) => !keys.includes(k))) : e))
+  const set = (key: keyof TokenizerForm) => (value: string): void => {
+    forget([key])
+    setForm((f) => ({ ...f, [key]: value }))
+  }
+  const changeOptions = (next: RawValues): void => {
+    forget(Object.keys(next).filter((k) => next[k] !== shownOptions[k]).map((k) => `options.${k}`))
+    setOptions(next)
+  }
 
   const submit = async (e: FormEvent): Promise<void> => {
     e.preventDefault()
@@ -120,7 +130,7 @@ export function NewTokenizerPage() {
           <SchemaForm
             schema={schema}
             values={shownOptions}
-            onChange={setOptions}
+            onChange={changeOptions}
             errors={optionErrors}
             idPrefix="tok-opt"
             disabled={submitting}

@@ -11,7 +11,7 @@ test('clones a finished run, starts the clone and compares the two', async ({ pa
   await expect(page.getByRole('heading', { name: 'New training run' })).toBeVisible()
   await expect(page.getByText(`Starting from the config of ${first}`)).toBeVisible()
   // The form holds the run's config; the clone changes one thing.
-  await expect(page.getByLabel('N Embd')).toHaveValue('32')
+  await expect(page.getByLabel('Embedding width')).toHaveValue('32')
   await expect(page.getByLabel('Max Steps')).toHaveValue('60')
   await expect(page.getByRole('combobox', { name: 'Tokenizer' })).toHaveValue(tokenizer)
   await page.getByLabel('Learning Rate').fill('0.003')
@@ -36,10 +36,23 @@ test('clones a finished run, starts the clone and compares the two', async ({ pa
   for (const title of ['Train loss', 'Val loss']) {
     await expect(chart(page, title)).toHaveAttribute('data-points', /^[1-9]\d*$/)
   }
-  // The configurations differ in the learning rate only.
+  const legend = page.getByRole('list', { name: 'Compared runs' })
+  await expect(legend.getByRole('listitem')).toHaveCount(2)
+  // The configurations differ in the learning rate only: it shows alone until all are asked for.
   await expect(page.getByText(/^1 of \d+ fields differ\.$/)).toBeVisible()
   const configs = page.getByRole('region', { name: 'Configurations side by side' })
+  await expect(configs.getByRole('row')).toHaveCount(2) // the header and the one that differs
   await expect(configs.getByRole('row', { name: /trainer\.learning_rate/ })).toContainText('differs')
-  await expect(configs.getByRole('row', { name: /trainer\.max_steps/ })).not.toContainText('differs')
   await shot('compared')
+  await page.getByRole('button', { name: /^Show all \d+ settings$/ }).click()
+  await expect(configs.getByRole('row', { name: /trainer\.max_steps/ })).not.toContainText('differs')
+  // Nothing of the page is wider than the screen: the table scrolls (or stacks) in its own box.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+  expect(overflow).toBeLessThanOrEqual(0)
+  await shot('compared-all')
+
+  // A run is taken off the comparison from the legend.
+  await legend.getByRole('button', { name: `Remove ${second}` }).click()
+  await expect(legend.getByRole('listitem')).toHaveCount(1)
+  await expect(page).toHaveURL(new RegExp(`runs=${first}$`))
 })

@@ -21,6 +21,8 @@ test('shows each wrong input of the New tokenizer form next to its field', async
   await submit.click()
   await expectFieldError(vocab, /exceeds the limit/)
   await shot('tok-vocab-over-limit')
+  await vocab.fill('300')
+  await expect(vocab).not.toHaveAttribute('aria-invalid', 'true') // edited: its error is gone
 
   // A corpus outside CORPUS_ROOT (400 PATH_OUTSIDE_ROOT), then one that does not exist (404).
   await vocab.fill('256')
@@ -43,10 +45,10 @@ test('shows each wrong input of the New training run form next to its field', as
   await page.getByRole('combobox', { name: 'Tokenizer' }).selectOption(tokenizer)
   await fillTinyRun(page)
   const submit = page.getByRole('button', { name: 'Start training' })
-  const heads = page.getByLabel('N Head')
-  const width = page.getByLabel('N Embd')
-  const seqLen = page.getByLabel('Max Seq Len')
-  const steps = page.getByLabel('Max Steps')
+  const heads = page.getByLabel('Attention heads')
+  const width = page.getByLabel('Embedding width')
+  const seqLen = page.getByLabel('Context length')
+  const steps = page.getByLabel('Max steps')
 
   // Checked in the browser: heads that do not divide the width, a sequence length of 0.
   await heads.fill('3')
@@ -64,6 +66,9 @@ test('shows each wrong input of the New training run form next to its field', as
   await expectFieldError(steps, /exceeds the limit/)
   await expect(width).not.toHaveAttribute('aria-invalid', 'true')
   await shot('run-steps-over-limit')
+  // Editing the field takes its error away at once.
+  await steps.fill('60')
+  await expect(steps).not.toHaveAttribute('aria-invalid', 'true')
   await expect(page).toHaveURL(/#\/runs\/new/)
 })
 

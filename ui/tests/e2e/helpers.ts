@@ -20,16 +20,23 @@ export const JOB_TIMEOUT = 60_000
 
 /** Fill the New training run form's fields with TINY's values. */
 export async function fillTinyRun(page: Page): Promise<void> {
+  await openAdvanced(page)
   const fields: [string, number][] = [
-    ['N Layer', TINY.model.n_layer],
-    ['N Head', TINY.model.n_head],
-    ['N Embd', TINY.model.n_embd],
-    ['Max Seq Len', TINY.model.max_seq_len],
-    ['Max Steps', TINY.trainer.max_steps],
-    ['Eval Interval', TINY.trainer.eval_interval],
-    ['Log Interval', TINY.trainer.log_interval],
+    ['Layers', TINY.model.n_layer],
+    ['Attention heads', TINY.model.n_head],
+    ['Embedding width', TINY.model.n_embd],
+    ['Context length', TINY.model.max_seq_len],
+    ['Max steps', TINY.trainer.max_steps],
+    ['Eval interval', TINY.trainer.eval_interval],
+    ['Log interval', TINY.trainer.log_interval],
   ]
   for (const [label, value] of fields) await page.getByLabel(label).fill(String(value))
+}
+
+/** Unfold the New run form's "Advanced settings" (shape, split, the other trainer fields). */
+export async function openAdvanced(page: Page): Promise<void> {
+  const advanced = page.locator('details.advanced')
+  if (!(await advanced.evaluate((d) => (d as HTMLDetailsElement).open))) await advanced.locator('summary').click()
 }
 
 /** A chart by its title (uPlot; `data-points` is its point count at its last draw). */

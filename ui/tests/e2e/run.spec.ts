@@ -30,10 +30,29 @@ test('starts a tiny run through the New training run form and follows it', async
   await expect(loss.locator('canvas')).toBeVisible()
   await expect(loss).toHaveAttribute('data-points', '13')
   await expect(page.getByText('12 logged steps, 4 evaluations')).toBeVisible()
+  // Smoothing adds the smoothed line over the faint raw one; the choice is remembered.
+  await page.getByLabel('Smoothing').fill('0.6')
+  await expect(loss.locator('.u-series', { hasText: 'train loss (raw)' })).toHaveCount(1)
+  await page.reload()
+  await expect(page.getByLabel('Smoothing')).toHaveValue('0.6')
+  await page.getByLabel('Smoothing').fill('0')
+  await expect(loss).toHaveAttribute('data-points', '13')
   // The legend shows the values under the cursor.
   await loss.locator('.u-over').hover()
   await expect(loss.locator('.u-series', { hasText: 'train loss' }).locator('.u-value')).toHaveText(/^\d+\.\d+$/)
   await shot('completed')
+
+  // Labels: a name (the title, the id beside it), tags and notes, edited in place.
+  await page.getByRole('button', { name: 'Add a name, tags or notes' }).click()
+  await page.getByLabel('Name').fill('tiny shakespeare')
+  await page.getByLabel('Tags').fill('tiny, e2e')
+  await page.getByLabel('Notes').fill('one layer, 32 wide')
+  await page.getByRole('button', { name: 'Save labels' }).click()
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(`tiny shakespeare ${runId}`)
+  await expect(page.getByRole('list', { name: 'Tags' }).getByRole('listitem')).toHaveText(['tiny', 'e2e'])
+  await expect(page.getByText('one layer, 32 wide')).toBeVisible()
+  expect((await api.run(runId)).name).toBe('tiny shakespeare')
+  await shot('labelled')
 
   // The exported model writes text.
   await page.getByLabel('Prompt').fill('ROMEO:')
@@ -44,6 +63,7 @@ test('starts a tiny run through the New training run form and follows it', async
   // Evaluation is a job of its own: queued, then its figures and samples once it completes.
   await page.getByRole('button', { name: 'Evaluate', exact: true }).click()
   await expect(page.getByText('Loss / perplexity')).toBeVisible({ timeout: JOB_TIMEOUT })
+  await expect(page.getByTestId('eval-bpb')).toHaveText(/^\d+\.\d+$/)
   await expect(page.locator('ol.samples li').first()).toBeVisible()
   await shot('evaluated')
 })

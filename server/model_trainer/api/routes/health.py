@@ -8,7 +8,7 @@ from model_trainer.api.deps import QueueDep, RedisDep, WorkersDep
 from model_trainer.api.schemas.common import (
     CapabilityCounts,
     Health,
-    WorkerPublic,
+    LiveWorker,
     error_responses,
 )
 from model_trainer.core.errors import AppError, ErrorCode
@@ -53,8 +53,8 @@ def _name(worker: WorkerCapacity) -> str:
     return worker.name
 
 
-def _public(worker: WorkerCapacity) -> WorkerPublic:
-    return WorkerPublic(
+def _public(worker: WorkerCapacity) -> LiveWorker:
+    return LiveWorker(
         name=worker.name, serves=list(worker.serves), devices=[d.kind for d in worker.devices]
     )
 

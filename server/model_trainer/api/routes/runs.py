@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Query
+from fastapi.responses import Response, StreamingResponse
 from sse_starlette import EventSourceResponse
 
-from model_trainer.api.deps import EvaluationsDep, GenerationPoolDep, RunLogsDep, RunsDep
+from model_trainer.api.deps import (
+    DeletionDep,
+    EvaluationsDep,
+    RunCatalogDep,
+    RunLogsDep,
+    RunsDep,
+)
 from model_trainer.api.routes.log_stream import (
     LastEventId,
     log_stream,
@@ -16,23 +22,25 @@ from model_trainer.api.routes.log_stream import (
     stream_responses,
 )
 from model_trainer.api.schemas.common import BODY_ERRORS, error_responses
+from model_trainer.api.schemas.labels import RunLabelsPatch
 from model_trainer.api.schemas.runs import (
     EvalPublic,
     EvalQueued,
     EvaluateRequest,
-    GeneratePublic,
-    GenerateRequest,
     LogsPublic,
     MetricsPublic,
     RunCreate,
     RunEstimatePublic,
     RunPublic,
     RunQueued,
+    RunResumeRequest,
     RunsPublic,
+    SamplesPublic,
 )
+from model_trainer.core.job_status import JobStatus
 from model_trainer.core.request_model import MAX_RECORD_OFFSET
+from model_trainer.orchestrators.run_labels import RunQuery, RunSort
 from model_trainer.training.config import EvalRequest
-from model_trainer.training.inference.generation import Generation
 
 
 def start_run(body: RunCreate, runs: RunsDep) -> RunQueued:
@@ -50,15 +58,52 @@ def estimate_run(body: RunCreate, runs: RunsDep) -> RunEstimatePublic:
     return RunEstimatePublic.from_estimate(runs.estimate(body))
 
 
-def list_runs(runs: RunsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> RunsPublic:
-    """Runs, newest first."""
-    data = [RunPublic.from_view(v) for v in runs.newest(limit)]
+def list_runs(
+    catalog: RunCatalogDep,
+    status: Annotated[JobStatus | None, Query(description="Only runs in this status")] = None,
+    tag: Annotated[
+        str | None, Query(max_length=200, description="Only runs with this tag (any case)")
+    ] = None,
+    family: Annotated[
+        str | None, Query(max_length=200, description="Only runs of this model family")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Only runs whose name or id holds this (any case)"),
+    ] = None,
+    sort: Annotated[RunSort, Query(description="The order")] = RunSort.NEWEST,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RunsPublic:
+    """Runs, newest first unless `sort` says otherwise; the filters combine (an empty one is
+    no filter). A filtered or sorted list looks through the newest 10,000 runs."""
+    query = RunQuery(status, tag or None, family or None, q or None, sort, limit)
+    data = [RunPublic.from_view(v) for v in catalog.find(query)]
     return RunsPublic(data=data, count=len(data))
 
 
 def get_run(run_id: str, runs: RunsDep) -> RunPublic:
     """Status, message, last heartbeat, progress and latest metrics."""
     return RunPublic.from_view(runs.get(run_id))
+
+
+def relabel_run(run_id: str, body: RunLabelsPatch, catalog: RunCatalogDep) -> RunPublic:
+    """Change the run's name, notes or tags, in any status: a field left out stays, null
+    clears it (`config` keeps what was submitted)."""
+    return RunPublic.from_view(catalog.relabel(run_id, body))
+
+
+def delete_run(run_id: str, deletion: DeletionDep) -> Response:
+    """Delete an ended run: its folder, live state and stored objects. 409 `RUN_ACTIVE`
+    while it (or an evaluation of it, or a run that fine-tunes from it) has not ended."""
+    deletion.delete_run(run_id)
+    return Response(status_code=204)
+
+
+def get_samples(run_id: str, runs: RunsDep) -> SamplesPublic:
+    """The samples generated at each evaluation during training (with their distinct-1,
+    distinct-2 and repetition rate), oldest first."""
+    data = runs.samples(run_id)
+    return SamplesPublic(run_id=run_id, data=data, count=len(data))
 
 
 def get_metrics(
@@ -100,6 +145,14 @@ def cancel_run(run_id: str, runs: RunsDep) -> RunPublic:
     return RunPublic.from_view(runs.cancel(run_id))
 
 
+def resume_run(run_id: str, runs: RunsDep, body: RunResumeRequest | None = None) -> RunQueued:
+    """Queue a run that ended again, under its id: a cancelled or failed run continues from
+    its last checkpoint (from step 0 without one); a completed run is extended to
+    `max_steps` and exports again when it completes. 409 while it is queued or running."""
+    manifest = runs.resume(run_id, (body or RunResumeRequest()).max_steps)
+    return RunQueued(run_id=manifest.run_id, status=manifest.status)
+
+
 def evaluate_run(
     run_id: str, evaluations: EvaluationsDep, body: EvaluateRequest | None = None
 ) -> EvalQueued:
@@ -115,23 +168,6 @@ def get_eval(run_id: str, evaluations: EvaluationsDep) -> EvalPublic:
     """The latest evaluation: queued, running, failed (with its error), or completed with
     its metrics and samples."""
     return EvalPublic.from_view(evaluations.latest(run_id))
-
-
-async def generate(
-    run_id: str, body: GenerateRequest, runs: RunsDep, pool: GenerationPoolDep, request: Request
-) -> GeneratePublic:
-    """Sample from the run's exported model (on the API's small generation pool; 503 with
-    `Retry-After` when it is full; models cached)."""
-
-    def start() -> Generation:
-        return runs.generate(
-            run_id, body.prompt, body.max_new_tokens, body.temperature, body.top_k, body.seed
-        )
-
-    # Uvicorn does not cancel a handler whose client left: the pool asks between slices.
-    sampled = await pool.run_sliced(start, request.is_disconnected)
-    text, ids = sampled  # unpacked apart: mypy sees Any in `a, b = await`
-    return GeneratePublic(run_id=run_id, prompt=body.prompt, text=text, ids=ids, count=len(ids))
 
 
 # Every route may answer 401 (API key), 422 (parameters), 500 and 503 (Redis); the rest are
@@ -157,10 +193,32 @@ router.add_api_route(
     "/{run_id}", get_run, methods=["GET"], operation_id="runs-get", responses=error_responses(404)
 )
 router.add_api_route(
+    "/{run_id}",
+    relabel_run,
+    methods=["PATCH"],
+    operation_id="runs-relabel",
+    responses=error_responses(*BODY_ERRORS, 404),
+)
+router.add_api_route(
+    "/{run_id}",
+    delete_run,
+    methods=["DELETE"],
+    status_code=204,
+    operation_id="runs-delete",
+    responses=error_responses(404, 409),
+)
+router.add_api_route(
     "/{run_id}/metrics",
     get_metrics,
     methods=["GET"],
     operation_id="runs-metrics",
+    responses=error_responses(404),
+)
+router.add_api_route(
+    "/{run_id}/samples",
+    get_samples,
+    methods=["GET"],
+    operation_id="runs-samples",
     responses=error_responses(404),
 )
 router.add_api_route(
@@ -188,6 +246,14 @@ router.add_api_route(
     responses=error_responses(404, 409),
 )
 router.add_api_route(
+    "/{run_id}/resume",
+    resume_run,
+    methods=["POST"],
+    status_code=202,
+    operation_id="runs-resume",
+    responses=error_responses(*BODY_ERRORS, 404, 409, 429),
+)
+router.add_api_route(
     "/{run_id}/evaluate",
     evaluate_run,
     methods=["POST"],
@@ -201,11 +267,4 @@ router.add_api_route(
     methods=["GET"],
     operation_id="runs-eval",
     responses=error_responses(400, 404),
-)
-router.add_api_route(
-    "/{run_id}/generate",
-    generate,
-    methods=["POST"],
-    operation_id="runs-generate",
-    responses=error_responses(*BODY_ERRORS, 404, 409),
 )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sse_starlette import EventSourceResponse
 
-from model_trainer.api.deps import EncodePoolDep, TokenizerLogsDep, TokenizersDep
+from model_trainer.api.deps import DeletionDep, EncodePoolDep, TokenizerLogsDep, TokenizersDep
 from model_trainer.api.routes.log_stream import (
     LastEventId,
     log_stream,
@@ -43,6 +43,14 @@ def list_tokenizers(
 def get_tokenizer(tokenizer_id: str, tokenizers: TokenizersDep) -> TokenizerPublic:
     """Status, stats and, if it failed, why."""
     return TokenizerPublic.from_view(tokenizers.get(tokenizer_id))
+
+
+def delete_tokenizer(tokenizer_id: str, deletion: DeletionDep) -> Response:
+    """Delete a tokenizer no run uses: its folder, live state and stored objects. 409
+    `TOKENIZER_IN_USE` (naming runs that use it) or `TOKENIZER_ACTIVE` (its job has not
+    ended)."""
+    deletion.delete_tokenizer(tokenizer_id)
+    return Response(status_code=204)
 
 
 async def encode(
@@ -90,6 +98,14 @@ router.add_api_route(
     methods=["GET"],
     operation_id="tokenizers-get",
     responses=error_responses(400, 404),
+)
+router.add_api_route(
+    "/{tokenizer_id}",
+    delete_tokenizer,
+    methods=["DELETE"],
+    status_code=204,
+    operation_id="tokenizers-delete",
+    responses=error_responses(404, 409),
 )
 router.add_api_route(
     "/{tokenizer_id}/encode",

@@ -30,7 +30,7 @@ class CapabilityCounts(BaseModel):
     cuda: int
 
 
-class WorkerPublic(BaseModel):
+class LiveWorker(BaseModel):
     """One live worker: the queues it serves and the devices it has."""
 
     model_config = ConfigDict(extra="forbid")
@@ -54,7 +54,7 @@ class Health(BaseModel):
         Field(description="Readiness only: live workers by the capability they serve"),
     ] = None
     live_workers: Annotated[
-        list[WorkerPublic] | None,
+        list[LiveWorker] | None,
         Field(description="Readiness only: each live worker that has said what it serves"),
     ] = None
 

@@ -9,15 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from model_trainer.core.contracts.model import Architecture
 from model_trainer.core.job_status import JobError, JobStatus
-from model_trainer.core.request_model import MAX_TOKEN_ID, RequestModel
+from model_trainer.core.request_model import MAX_STEP_COUNT, MAX_TOKEN_ID, RequestModel
 from model_trainer.infra.workers import DeviceKind
 from model_trainer.orchestrators.evaluations import EvalView
+from model_trainer.orchestrators.queue_place import QueuePlace
 from model_trainer.orchestrators.run_admission import RunEstimate
 from model_trainer.orchestrators.runs import RunView
 from model_trainer.training.config import RunConfig
 from model_trainer.training.data.dataset import DatasetInfo
 from model_trainer.training.inference.evaluate import EvalMetrics, Sample
 from model_trainer.training.loop.device import DeviceInfo
+from model_trainer.training.loop.early_stop import StoppedEarly
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.run.manifest import (
     EvalSummary,
@@ -27,6 +29,7 @@ from model_trainer.training.run.manifest import (
     RunDurations,
     TokenizerRef,
 )
+from model_trainer.training.run.samples import EvalSamples
 
 RunCreate = RunConfig
 
@@ -183,6 +186,19 @@ class RunPublic(BaseModel):
         FinetuneInfo | None,
         Field(description="Where the weights came from and what trained (`model.init_from`)"),
     ]
+    name: Annotated[
+        str | None, Field(description="The run's current name (`config` keeps the submitted)")
+    ]
+    notes: Annotated[str | None, Field(description="The run's current notes")]
+    tags: Annotated[list[str], Field(description="The run's current tags")]
+    queue: Annotated[
+        QueuePlace | None,
+        Field(description="Its place in its queue while it waits for a worker (else null)"),
+    ] = None
+    stopped_early: Annotated[
+        StoppedEarly | None,
+        Field(description="Why it ended before max_steps: val loss stopped improving"),
+    ] = None
 
     @classmethod
     def from_view(cls, view: RunView) -> RunPublic:
@@ -211,7 +227,29 @@ class RunPublic(BaseModel):
             artifacts=m.artifacts,
             eval=m.eval,
             finetune=m.finetune,
+            name=view.labels.name,
+            notes=view.labels.notes,
+            tags=view.labels.tags,
+            queue=view.queue,
+            stopped_early=m.stopped_early,
         )
+
+
+class RunResumeRequest(RequestModel):
+    """How long a resumed run trains: a cancelled or failed run keeps its `max_steps`
+    unless given one; a completed run is extended to the one given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=MAX_STEP_COUNT,
+            description="The run's new length in steps: more than the steps it has done "
+            "(required for a completed run)",
+        ),
+    ] = None
 
 
 class RunsPublic(BaseModel):
@@ -220,6 +258,16 @@ class RunsPublic(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data: list[RunPublic]
+    count: int
+
+
+class SamplesPublic(BaseModel):
+    """The samples generated at each evaluation during training, oldest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    data: list[EvalSamples]
     count: int
 
 
@@ -285,6 +333,10 @@ class EvalPublic(BaseModel):
     error: Annotated[JobError | None, Field(description="Why it failed, when it did")]
     metrics: Annotated[EvalMetrics | None, Field(description="Once completed")]
     samples: list[Sample]
+    queue: Annotated[
+        QueuePlace | None,
+        Field(description="Its place in the queue while it waits for a worker (else null)"),
+    ] = None
 
     @classmethod
     def from_view(cls, view: EvalView) -> EvalPublic:
@@ -296,6 +348,7 @@ class EvalPublic(BaseModel):
             error=view.error,
             metrics=view.metrics,
             samples=view.samples,
+            queue=view.queue,
         )
 
 
@@ -309,6 +362,11 @@ class GenerateRequest(RequestModel):
     temperature: Annotated[float, Field(ge=0.0, le=10.0)] = 0.8
     top_k: Annotated[int, Field(ge=1, le=MAX_TOKEN_ID)] | None = 40
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    stream: bool = Field(
+        default=False,
+        description="Answer with server-sent events as the text is made (as does "
+        "`Accept: text/event-stream`): `token` events, then `done` or `error`",
+    )
 
 
 class GeneratePublic(BaseModel):
@@ -321,3 +379,13 @@ class GeneratePublic(BaseModel):
     text: str
     ids: list[int]
     count: int
+
+
+class GenerateToken(BaseModel):
+    """A streamed generation's `token` event: the text added since the previous event (never
+    a broken character) and the ids made since then; joined, the pieces are the text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    ids: list[int]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from model_trainer.core.job_status import JobStatus
 from model_trainer.core.request_model import RequestModel
+from model_trainer.orchestrators.queue_place import QueuePlace
 from model_trainer.orchestrators.tokenizers import TokenizerView
 from model_trainer.tokenizers.manifest import (
     CorpusInfo,
@@ -49,6 +50,10 @@ class TokenizerPublic(BaseModel):
     corpus: CorpusInfo | None
     files: list[str]
     durations: Durations
+    queue: Annotated[
+        QueuePlace | None,
+        Field(description="Its place in the queue while it waits for a worker (else null)"),
+    ] = None
 
     @classmethod
     def from_view(cls, view: TokenizerView) -> TokenizerPublic:
@@ -69,6 +74,7 @@ class TokenizerPublic(BaseModel):
             corpus=m.corpus,
             files=m.files,
             durations=m.durations,
+            queue=view.queue,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +27,17 @@ class JobSpec(BaseModel):
     """The queue it goes on: `cuda` for a run that asked for `trainer.device: cuda`."""
 
 
+class QueueSlot(BaseModel):
+    """Where a waiting job stands in its capability's queue."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int
+    """0 for the job a worker takes next."""
+    length: int
+    """Jobs in that queue, this one among them."""
+
+
 class JobQueue(Protocol):
     """Where orchestrators put work and from where workers take it."""
 
@@ -37,4 +49,15 @@ class JobQueue(Protocol):
 
     def waiting(self) -> int:
         """Jobs enqueued that no worker has taken yet, on every capability's queue."""
+        ...
+
+    def slot(self, capability: Capability, job_ids: Sequence[str]) -> QueueSlot | None:
+        """Where the first delivery of any of `job_ids` waits on `capability`'s queue (a
+        delivery queued again carries its job's id with a suffix, `<id>-<start>-<time>`);
+        None when none waits there."""
+        ...
+
+    def executing(self, worker: str) -> list[str]:
+        """The ids of the deliveries the named live worker is running now (empty when idle
+        or unknown)."""
         ...

@@ -46,6 +46,12 @@ class ArtifactStorage(Protocol):
         """`pull` every file the store holds under `folder`."""
         ...
 
+    def remove_folder(self, folder: Path, first: Path | None = None) -> None:
+        """Delete every object the store holds under `folder`, `first` before the others
+        (a manifest: other processes stop seeing the job at once). The local files are the
+        caller's to remove; a local folder removes nothing here."""
+        ...
+
     def folders(self, index: Path) -> list[str]:
         """The names of the folders under `index`, in the store and locally."""
         ...

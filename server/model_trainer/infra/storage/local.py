@@ -31,6 +31,9 @@ class LocalFolder:
     def pull_folder(self, folder: Path) -> None:
         return None
 
+    def remove_folder(self, folder: Path, first: Path | None = None) -> None:
+        return None
+
     def listing(self, folder: Path) -> list[tuple[str, int]] | None:
         return None
 

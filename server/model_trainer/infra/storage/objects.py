@@ -208,6 +208,27 @@ class ObjectStorage:
         if fresh is not None:
             self._synced[key] = _Stamp(etag, *fresh)
 
+    def remove_folder(self, folder: Path, first: Path | None = None) -> None:
+        prefix = self.key(folder)
+        if prefix is None:
+            return
+        keys = [name for name, _ in self._found(prefix)]
+        head = self.key(first) if first is not None else None
+        if head is not None and head in keys:  # first: the job vanishes for every reader
+            keys.remove(head)
+            keys.insert(0, head)
+        for key in keys:
+            self._delete(key)
+
+    def _delete(self, key: str) -> None:
+        fs = self._fs()
+        try:
+            self._call(f"delete {key}", lambda: fs.rm_file(key))
+        except FileNotFoundError:
+            pass  # deleted by another process meanwhile
+        self._synced.pop(key, None)
+        self._looked.pop(key, None)
+
     def listing(self, folder: Path) -> list[tuple[str, int]] | None:
         prefix = self.key(folder)
         if prefix is None:

@@ -57,6 +57,10 @@ class DatasetInfo(BaseModel):
     val_tokens: int
     train_chars: int
     val_chars: int
+    train_bytes: int | None = None
+    """UTF-8 bytes of the split's text (bits per byte divide by it); None in datasets
+    cached before it was recorded."""
+    val_bytes: int | None = None
     files: list[str]
     text: TextSpec | None = None
     """How structured files became text (None for a corpus of plain text only)."""
@@ -155,8 +159,7 @@ def prepare_dataset(
     sha, layout = corpus_sha256(files), corpus_layout(files, corpus_root)
     text = (text or TextSpec()) if has_records(files) else None
     key = dataset_key(sha, tokenizer_id, holdout_strategy, holdout_fraction, seed, text, layout)
-    cache = DatasetCache(cache_root)
-    folder = cache.folder(key)
+    folder = (cache := DatasetCache(cache_root)).folder(key)
     cache_root.mkdir(parents=True, exist_ok=True)
     with cache.lock(key).open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second run on the same data waits, then reuses
@@ -191,6 +194,7 @@ def prepare_dataset(
             text=text,
             seconds=time.perf_counter() - started,
         )
+        info.train_bytes, info.val_bytes = split.train_bytes, split.holdout_bytes
         write_model(folder.info, info)  # last: its presence marks the folder complete
         _log_prepared(log, info, train)
         return PreparedDataset(folder=folder.path, info=info, reused=False)

@@ -1,5 +1,6 @@
-"""The evaluation job's body: loss, perplexity and tokens per character, plus seeded samples
-(the lifecycle takes its lease, heartbeats, and records how it ended)."""
+"""The evaluation job's body: loss, perplexity, bits per byte and the text's document lengths,
+plus seeded samples and their diversity, compared with the baseline run's when the run names
+one (the lifecycle takes its lease, heartbeats, and records how it ended)."""
 
 from __future__ import annotations
 
@@ -28,15 +29,35 @@ from model_trainer.training.data.dataset import load_tokens, prepare_dataset
 from model_trainer.training.data.sampler import to_long_tensor
 from model_trainer.training.inference.eval_job import EvalKind, EvalManifest
 from model_trainer.training.inference.generation import sample
+from model_trainer.training.inference.lengths import document_lengths
 from model_trainer.training.loop.device import set_threads
 from model_trainer.training.loop.loop import mean_loss
+from model_trainer.training.loop.sample_stats import SampleStats, sample_stats
 from model_trainer.training.model_registry import ModelRegistry
+from model_trainer.training.run.eval_figures import decoded_bytes, run_regressions
+from model_trainer.training.run.figures import (
+    Figures,
+    LengthStats,
+    Regression,
+    bits_per_byte,
+    length_stats,
+)
 from model_trainer.training.run.manifest import RUN_MANIFESTS, EvalSplit, EvalSummary, RunManifest
 
 PROMPTS = ["", "The ", "\n", "Once upon a time", "ROMEO:", "def "]
 """Fixed prompts for qualitative samples; the same for every run so runs compare."""
 SAMPLE_TOKENS = 64
 SAMPLE_SEED = 1234
+
+
+class EvaluatedText(BaseModel):
+    """The token ids of the evaluated text, and its size in characters and UTF-8 bytes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    ids: torch.Tensor
+    chars: int
+    bytes: int
 
 
 class Sample(BaseModel):
@@ -65,6 +86,13 @@ class EvalMetrics(BaseModel):
     tokens_per_char: float
     windows: int
     finished_at: datetime
+    bits_per_byte: float | None = None
+    """Bits per UTF-8 byte of the evaluated text (None in results from before it was)."""
+    length_stats: LengthStats | None = None
+    sample_stats: SampleStats | None = None
+    """Of the samples below, averaged over them."""
+    regressions: list[Regression] = []
+    """Figures worse than the baseline run's (`baseline_run_id`) on the same text."""
 
     @model_validator(mode="after")
     def _corpus_is_no_split(self) -> Self:
@@ -106,27 +134,45 @@ class RunEvaluation(JobBody[EvalManifest]):
             raise AppError(ErrorCode.TOKENIZER_NOT_FOUND, "the run's tokenizer is gone")
         handle = self._tokenizers.get(tok.config.method).load(tok_folder.path)
         model = self._models.get(run.architecture.family).load(folder.export)
-        tokens, chars = self._tokens(manifest, run, handle, job.log)
-        if len(tokens) < 2:
+        text = self._tokens(manifest, run, handle, job.log)
+        if len(text.ids) < 2:
             raise AppError(ErrorCode.DATA_INVALID, "the evaluated text has fewer than 2 tokens")
-        block = min(run.architecture.max_seq_len, len(tokens) - 1)
-        loss, windows = mean_loss(model, tokens, block)
+        block = min(run.architecture.max_seq_len, len(text.ids) - 1)
+        loss, windows = mean_loss(model, text.ids, block)
+        tokens = len(text.ids)
+        samples, stats = self._samples(model, handle, run)
         metrics = EvalMetrics(
             run_id=manifest.run_id,
             split=manifest.split,
             corpus_path=manifest.corpus_path,
             loss=loss,
             perplexity=math.exp(min(loss, 50.0)),
-            tokens=len(tokens),
-            chars=chars,
-            tokens_per_char=len(tokens) / chars if chars else 0.0,
+            tokens=tokens,
+            chars=text.chars,
+            tokens_per_char=tokens / text.chars if text.chars else 0.0,
             windows=windows,
             finished_at=utc_now(),
+            bits_per_byte=bits_per_byte(loss, tokens, text.bytes),
+            length_stats=length_stats(document_lengths(text.ids, handle), tokens, text.chars),
+            sample_stats=stats,
         )
-        self._write(self._kind.folder(job.job_id), metrics, model, handle, run)
+        metrics.regressions = self._regressions(run, metrics)
+        self._write(self._kind.folder(job.job_id), metrics, samples)
         self._summarise(folder, metrics)
         message = f"loss {loss:.4f}, perplexity {metrics.perplexity:.2f}"
+        if metrics.bits_per_byte is not None:
+            message += f", {metrics.bits_per_byte:.4f} bits per byte"
         return Ending(status=JobStatus.COMPLETED, message=message)
+
+    def _regressions(self, run: RunManifest, metrics: EvalMetrics) -> list[Regression]:
+        figures = Figures(
+            loss=metrics.loss,
+            perplexity=metrics.perplexity,
+            bits_per_byte=metrics.bits_per_byte,
+            sample_stats=metrics.sample_stats,
+        )
+        baseline = run.config.baseline_run_id
+        return run_regressions(self._layout, baseline, figures, metrics.split, metrics.corpus_path)
 
     def _summarise(self, folder: RunFolder, metrics: EvalMetrics) -> None:
         """The run's manifest carries the latest evaluation's figures (read afresh: the
@@ -142,12 +188,16 @@ class RunEvaluation(JobBody[EvalManifest]):
             tokens_per_char=metrics.tokens_per_char,
             tokens=metrics.tokens,
             finished_at=metrics.finished_at,
+            bits_per_byte=metrics.bits_per_byte,
+            length_stats=metrics.length_stats,
+            sample_stats=metrics.sample_stats,
+            regressions=metrics.regressions,
         )
         RUN_MANIFESTS.write(folder.manifest, run)
 
     def _tokens(
         self, request: EvalManifest, manifest: RunManifest, handle: TokenizerHandle, log: Log
-    ) -> tuple[torch.Tensor, int]:
+    ) -> EvaluatedText:
         data = manifest.config.data
         if request.corpus_path is not None:
             # Another corpus is evaluated whole: nothing held out, everything lands in "train".
@@ -170,25 +220,36 @@ class RunEvaluation(JobBody[EvalManifest]):
             log=log,
             text=data.text_spec(),  # another corpus is read as the run's own was
         )
+        info = dataset.info
         path = dataset.val_path() if use_val else dataset.train_path()
-        chars = dataset.info.val_chars if use_val else dataset.info.train_chars
-        return to_long_tensor(load_tokens(path, dataset.info.dtype)), chars
+        tokens = load_tokens(path, info.dtype)
+        size = info.val_bytes if use_val else info.train_bytes
+        if size is None:  # a dataset cached before its bytes were recorded
+            size = decoded_bytes(tokens, handle.decode)
+        return EvaluatedText(
+            ids=to_long_tensor(tokens),
+            chars=info.val_chars if use_val else info.train_chars,
+            bytes=size,
+        )
 
-    def _write(
-        self,
-        folder: EvalFolder,
-        metrics: EvalMetrics,
-        model: LanguageModel,
-        handle: TokenizerHandle,
-        run: RunManifest,
-    ) -> None:
-        """Samples first, then the metrics: a reader that finds the metrics finds both."""
+    def _samples(
+        self, model: LanguageModel, handle: TokenizerHandle, run: RunManifest
+    ) -> tuple[list[Sample], SampleStats | None]:
+        """A seeded sample from each fixed prompt, and their figures."""
         max_seq_len = run.architecture.max_seq_len
-        lines: list[str] = []
+        samples: list[Sample] = []
+        generated: list[list[int]] = []
         for i, prompt in enumerate(PROMPTS):
             prompt_ids = handle.encode_batch([prompt])[0] if prompt else []
             ids = sample(model, prompt_ids, SAMPLE_TOKENS, 0.8, 40, SAMPLE_SEED + i, max_seq_len)
-            record = Sample(prompt=prompt, seed=SAMPLE_SEED + i, completion=handle.decode(ids))
-            lines.append(record.model_dump_json())
+            samples.append(
+                Sample(prompt=prompt, seed=SAMPLE_SEED + i, completion=handle.decode(ids))
+            )
+            generated.append(ids)
+        return samples, sample_stats(generated)
+
+    def _write(self, folder: EvalFolder, metrics: EvalMetrics, samples: list[Sample]) -> None:
+        """Samples first, then the metrics: a reader that finds the metrics finds both."""
+        lines = [record.model_dump_json() for record in samples]
         write_text(folder.samples, "\n".join(lines) + "\n")
         write_model(folder.metrics, metrics)

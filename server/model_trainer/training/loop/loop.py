@@ -25,6 +25,8 @@ from model_trainer.training.loop.checkpoint import (
     EvalPoint,
 )
 from model_trainer.training.loop.device import autocast
+from model_trainer.training.loop.early_stop import StoppedEarly, early_stop
+from model_trainer.training.loop.eval_samples import SampleIds, generate_samples
 from model_trainer.training.loop.optim import make_optimizer, set_lr
 from model_trainer.training.loop.parallel import Forward, LogitsFn, Replicas
 from model_trainer.training.loop.progress import Progress
@@ -35,7 +37,10 @@ EVAL_SEED_OFFSET = {"train": 1_000_003, "val": 2_000_003}
 
 
 class EvalResult(EvalPoint):
-    """Mean loss per split at one step."""
+    """Mean loss per split at one step, and the samples generated then (rank 0's; none
+    when `trainer.eval_samples` is 0)."""
+
+    samples: list[SampleIds] = []
 
     @property
     def val_perplexity(self) -> float:
@@ -70,6 +75,8 @@ class LoopOutcome(BaseModel):
     tokens_per_s: float | None
     detail: str = ""
     """Why it diverged, in words (empty for the other ends)."""
+    stopped_early: StoppedEarly | None = None
+    """Set when it ended `COMPLETED` before `max_steps`: val loss stopped improving."""
 
 
 class LoopHooks(Protocol):
@@ -257,7 +264,9 @@ class _State:
         self.mark_time, self.mark_step = now, self.step
         return rate
 
-    def outcome(self, end: LoopEnd, detail: str = "") -> LoopOutcome:
+    def outcome(
+        self, end: LoopEnd, detail: str = "", stopped_early: StoppedEarly | None = None
+    ) -> LoopOutcome:
         return LoopOutcome(
             end=end,
             step=self.step,
@@ -268,6 +277,7 @@ class _State:
             resumed_from=self.resumed_from,
             tokens_per_s=self.rate,
             detail=detail,
+            stopped_early=stopped_early,
         )
 
 
@@ -379,6 +389,82 @@ def _agreed_stop(hooks: LoopHooks, group: Replicas, device: torch.device) -> Loo
     return _STOP_BY_STRENGTH[group.agree(STOP_STRENGTH[hooks.should_stop()], device)]
 
 
+class _Evaluator:
+    """The loop's evaluation: losses, samples (rank 0), the best checkpoint, and whether
+    training ends here (diverged, or stopped early)."""
+
+    def __init__(
+        self,
+        model: LanguageModel,
+        arch: Architecture,
+        spec: TrainerSpec,
+        data: TrainingData,
+        device: torch.device,
+        precision: Precision,
+        group: Replicas,
+    ) -> None:
+        self._model, self._arch, self._spec, self._data = model, arch, spec, data
+        self._device, self._precision, self._group = device, precision, group
+
+    def due(self, step: int) -> bool:
+        """Every `eval_interval` steps and at the end."""
+        return step % self._spec.eval_interval == 0 or step == self._spec.max_steps
+
+    def evaluate(self, s: _State, hooks: LoopHooks, saver: _Checkpoints) -> LoopOutcome | None:
+        """Evaluate at `s.step`, report, keep the best weights; the loop's outcome when it
+        must end here."""
+        spec, group = self._spec, self._group
+        final = s.step == spec.max_steps
+        ev = estimate_loss(
+            self._model,
+            self._data,
+            spec,
+            self._arch,
+            self._device,
+            self._precision,
+            s.step,
+            final,
+            group.world,
+        )
+        s.last_eval = ev
+        bad = divergence(ev.train_loss, s.step) or divergence(ev.val_loss, s.step)
+        if bad is not None:
+            return s.outcome(LoopEnd.DIVERGED, bad)
+        if group.writer and spec.eval_samples > 0:
+            ids = generate_samples(
+                self._model,
+                self._data.val,
+                spec.eval_samples,
+                spec.eval_sample_tokens,
+                spec.seed,
+                self._arch.max_seq_len,
+                self._device,
+            )
+            ev = EvalResult(
+                step=ev.step, train_loss=ev.train_loss, val_loss=ev.val_loss, samples=ids
+            )
+        hooks.on_eval(ev)
+        if s.step > 0 and (s.best is None or ev.val_loss < s.best):
+            s.best, s.best_step = ev.val_loss, s.step
+            saver.save(BEST, s)
+        s.restart_clock()
+        return None if final else self._stop_early(s, saver)
+
+    def _stop_early(self, s: _State, saver: _Checkpoints) -> LoopOutcome | None:
+        """Stop when the patience ran out, with the last checkpoint saved (a warm end). All
+        ranks judge the same losses; they agree all the same, to stop at one step."""
+        spec = self._spec
+        if spec.early_stopping_patience is None:
+            return None
+        stop = early_stop(
+            spec.early_stopping_patience, s.step, s.best_step, s.best, spec.eval_interval
+        )
+        if not self._group.agree(int(stop is not None), self._device) or stop is None:
+            return None
+        saver.save(LAST, s)
+        return s.outcome(LoopEnd.COMPLETED, stopped_early=stop)
+
+
 def train_loop(
     model: LanguageModel,
     arch: Architecture,
@@ -392,8 +478,9 @@ def train_loop(
     replicas: Replicas | None = None,
 ) -> LoopOutcome:
     """Train to `spec.max_steps`, resuming from the last checkpoint when there is one;
-    returns how it ended (completed, cancelled, worker stopping, diverged). With `replicas`
-    of several ranks, this process trains its share of each batch and only rank 0 saves."""
+    returns how it ended (completed, maybe early; cancelled, worker stopping, diverged).
+    With `replicas` of several ranks, this process trains its share of each batch and only
+    rank 0 saves."""
     # set up: model on the device, optimizer, sampler; resume from the last checkpoint
     group = replicas or Replicas()
     forward, optimizer, sampler = _set_up(model, arch, spec, data, device, group)
@@ -401,23 +488,13 @@ def train_loop(
         checkpointer, model, optimizer, sampler, arch, config_json, hooks, group.writer
     )
     s = saver.start()
+    evaluator = _Evaluator(model, arch, spec, data, device, precision, group)
     tokens_per_step = spec.batch_size * arch.max_seq_len * spec.grad_accum_steps
     while True:
-        # evaluate (and keep the best weights) every eval_interval steps and at the end
-        if s.step % spec.eval_interval == 0 or s.step == spec.max_steps:
-            final = s.step == spec.max_steps
-            ev = estimate_loss(
-                model, data, spec, arch, device, precision, s.step, final, group.world
-            )
-            s.last_eval = ev
-            bad = divergence(ev.train_loss, s.step) or divergence(ev.val_loss, s.step)
-            if bad is not None:
-                return s.outcome(LoopEnd.DIVERGED, bad)
-            hooks.on_eval(ev)
-            if s.step > 0 and (s.best is None or ev.val_loss < s.best):
-                s.best, s.best_step = ev.val_loss, s.step
-                saver.save(BEST, s)
-            s.restart_clock()
+        # evaluate (keep the best weights, stop early when asked) every eval_interval steps
+        # and at the end
+        if evaluator.due(s.step) and (ended := evaluator.evaluate(s, hooks, saver)):
+            return ended
         if s.step >= spec.max_steps:
             return s.outcome(LoopEnd.COMPLETED)
         # stop when cancelled or the worker is stopping, with the last checkpoint saved

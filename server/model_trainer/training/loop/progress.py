@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
+
+Phase = Literal["preparing", "training", "evaluating", "finalising"]
+"""What a running job is doing: preparing its data, training steps, evaluating between
+them, or finalising after its last step (the final evaluation and the export)."""
 
 
 class Progress(BaseModel):
@@ -21,3 +27,5 @@ class Progress(BaseModel):
     mfu: float | None = None
     """Model FLOPs utilisation: tokens/s x the family's FLOPs per token / the device's
     measured peak FLOP/s (None until measured)."""
+    phase: Phase | None = None
+    """None before the job starts and once it ended."""

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from model_trainer.core.contracts.events import Event
+from model_trainer.training.loop.progress import Phase
 
 GLOBAL_CHANNEL = "trainer:events"
 
@@ -42,6 +43,8 @@ class TrainProgress(Event):
     lr: float | None
     tokens_per_s: float | None
     eta_s: float | None
+    phase: Phase | None = None
+    """"finalising" on the last step's report: the final evaluation and the export follow."""
 
 
 class CheckpointSaved(Event):

@@ -17,10 +17,12 @@ from model_trainer.infra.redis_store import RedisUnavailable
 from model_trainer.infra.storage import storage
 from model_trainer.jobs.layout import RunFolder
 from model_trainer.jobs.stopping import WORKER_STOP, StopRequest
+from model_trainer.training.config import TrainerSpec
 from model_trainer.training.loop.loop import EvalResult, LoopEnd
 from model_trainer.training.loop.peak import model_flops_utilisation
-from model_trainer.training.loop.progress import Progress
+from model_trainer.training.loop.progress import Phase, Progress
 from model_trainer.training.run.durations import AttemptClock
+from model_trainer.training.run.eval_figures import val_bits_per_byte
 from model_trainer.training.run.events import (
     GLOBAL_CHANNEL,
     CheckpointSaved,
@@ -30,9 +32,30 @@ from model_trainer.training.run.events import (
     run_channel,
 )
 from model_trainer.training.run.manifest import MetricRecord, RunManifest, keep_metrics_until
+from model_trainer.training.run.samples import Decode, SampleLog
+from model_trainer.training.run.tensorboard import TensorBoardWriter
 
 ManifestWriter = Callable[[RunManifest], None]
 """Writes the run's manifest: the run kind's `write`, the one way it is written."""
+
+
+def phase_after(step: int, spec: TrainerSpec) -> Phase:
+    """What the loop does once it reached `step`: finalising after the last step (the
+    final evaluation, then the export), evaluating where an evaluation is due (the loop's
+    rule: every `eval_interval` steps), else training."""
+    if step >= spec.max_steps:
+        return "finalising"
+    return "evaluating" if step % spec.eval_interval == 0 else "training"
+
+
+def store_progress(state: JobStateStore, run_id: str, progress: Progress, log: Log) -> None:
+    """The progress pollers read, in Redis; a Redis away loses only this report."""
+    if progress.phase == "finalising":
+        progress.eta_s = None  # no steps are left to time
+    try:
+        state.set_progress(run_id, progress.model_dump_json())
+    except RedisUnavailable as exc:
+        log.warning("progress_not_stored", error=exc.message)
 
 
 class RunReporter:
@@ -51,6 +74,7 @@ class RunReporter:
         *,
         write_manifest: ManifestWriter,
         flops_per_token: int = 0,
+        decode: Decode | None = None,
     ) -> None:
         self._paths = RunFolder(folder)
         self._lease_lost = lease_lost
@@ -64,16 +88,23 @@ class RunReporter:
         self._run_id = manifest.run_id
         self._channels = [GLOBAL_CHANNEL, run_channel(manifest.run_id)]
         self._metrics: TextIO | None = None
+        self._tensorboard = TensorBoardWriter(self._paths.tensorboard, log)
         self._flops_per_token = flops_per_token
+        self._samples = SampleLog(self._paths.samples, decode)
 
     def on_start(self, resumed_from: int | None) -> None:
         """Trim what a resumed loop will record again, and announce the start."""
+        # A start without a checkpoint trains from step 0 again: what an earlier start
+        # recorded (one that failed before its first checkpoint) would be repeated.
+        keep_metrics_until(self._paths.metrics, resumed_from or 0)
+        self._samples.start(resumed_from)
         if resumed_from is not None:
-            keep_metrics_until(self._paths.metrics, resumed_from)
             self._log.info("run_resuming", from_step=resumed_from)
         self._open_metrics()
+        self._tensorboard.start(self._paths.metrics)  # the same records, trimmed as they are
         self._state.set_status(self._run_id, JobStatus.RUNNING, "training")
         manifest = self._manifest
+        self._enter(phase_after(resumed_from or 0, manifest.config.trainer))
         self._events.publish(
             self._channels,
             TrainStarted(
@@ -93,16 +124,19 @@ class RunReporter:
     def close(self) -> None:
         if self._metrics is not None:
             self._metrics.close()
+        self._tensorboard.close()
 
     def _metric(self, record: MetricRecord) -> None:
         metrics = self._open_metrics()
         metrics.write(record.line())
         metrics.flush()
+        self._tensorboard.write(record)
 
     def on_progress(self, progress: Progress) -> None:
         device = self._manifest.device
         peak = device.run_peak_flops if device is not None else None
         progress.mfu = model_flops_utilisation(progress.tokens_per_s, self._flops_per_token, peak)
+        progress.phase = phase_after(progress.step, self._manifest.config.trainer)
         self._manifest.progress = progress
         self._metric(
             MetricRecord(
@@ -126,10 +160,7 @@ class RunReporter:
             mfu=progress.mfu,
             eta_s=progress.eta_s,
         )
-        try:
-            self._state.set_progress(self._run_id, progress.model_dump_json())
-        except RedisUnavailable as exc:
-            self._log.warning("progress_not_stored", error=exc.message)
+        store_progress(self._state, self._run_id, progress, self._log)
         self._events.publish(
             self._channels,
             TrainProgress(
@@ -141,11 +172,23 @@ class RunReporter:
                 lr=progress.lr,
                 tokens_per_s=progress.tokens_per_s,
                 eta_s=progress.eta_s,
+                phase=progress.phase,
             ),
         )
 
+    def _enter(self, phase: Phase) -> None:
+        """Show the run in `phase` (pollers read Redis; the manifest follows at its next
+        write)."""
+        progress = self._manifest.progress
+        if progress.phase != phase:
+            progress.phase = phase
+            store_progress(self._state, self._run_id, progress, self._log)
+
     def on_eval(self, result: EvalResult) -> None:
         self._manifest.progress.val_loss = result.val_loss
+        last = result.step >= self._manifest.config.trainer.max_steps
+        self._enter("finalising" if last else "training")
+        bpb = val_bits_per_byte(self._manifest, result.val_loss)
         self._metric(
             MetricRecord(
                 kind="eval",
@@ -153,6 +196,7 @@ class RunReporter:
                 train_loss=result.train_loss,
                 val_loss=result.val_loss,
                 val_perplexity=result.val_perplexity,
+                val_bits_per_byte=bpb,
                 time=time.time(),
             )
         )
@@ -162,7 +206,10 @@ class RunReporter:
             train_loss=result.train_loss,
             val_loss=result.val_loss,
             val_perplexity=result.val_perplexity,
+            val_bits_per_byte=bpb,
         )
+        if (samples := self._samples.record(result.step, result.samples)) is not None:
+            self._manifest.metrics.sample_stats = samples.stats
         self._events.publish(
             self._channels,
             EvalCompleted(
@@ -179,6 +226,7 @@ class RunReporter:
         # To the shared store first (whole, or not at all), then the manifest that records
         # the step: a run whose host dies resumes elsewhere from what the manifest says.
         storage().push([self._paths.checkpoints / path])
+        self._tensorboard.flush()  # pushed with the run's other files by the manifest write
         self._log.info("checkpoint_saved", step=step, file=path, best=best)
         self._events.publish(
             self._channels,

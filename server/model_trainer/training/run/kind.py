@@ -8,6 +8,7 @@ from model_trainer.core.contracts.events import EventPublisher
 from model_trainer.core.errors import ErrorCode
 from model_trainer.core.job_status import JobStatus
 from model_trainer.infra.job_state import JobStateStore
+from model_trainer.infra.redis_store import RedisUnavailable
 from model_trainer.infra.storage import storage
 from model_trainer.jobs.kind import JobKind
 from model_trainer.jobs.layout import ArtifactLayout, RunFolder
@@ -94,6 +95,12 @@ class RunKind(JobKind[RunManifest]):
         manifest.artifacts = present_artifacts(folder)
         if manifest.error is not None:
             manifest.last_error = manifest.error
+        manifest.progress.phase = None
+        if manifest.status is JobStatus.QUEUED:  # pollers read a waiting run's progress in Redis
+            try:
+                self.state.set_progress(manifest.run_id, manifest.progress.model_dump_json())
+            except RedisUnavailable:
+                pass  # the progress shows its last phase until the run starts again
 
     def announce(self, manifest: RunManifest) -> None:
         run_id, step = manifest.run_id, manifest.progress.step

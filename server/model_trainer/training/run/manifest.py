@@ -15,7 +15,10 @@ from model_trainer.jobs.manifest import ManifestFile
 from model_trainer.training.config import FinetuneMethod, RunConfig
 from model_trainer.training.data.dataset import DatasetInfo
 from model_trainer.training.loop.device import DeviceInfo
+from model_trainer.training.loop.early_stop import StoppedEarly
 from model_trainer.training.loop.progress import Progress
+from model_trainer.training.loop.sample_stats import SampleStats
+from model_trainer.training.run.figures import LengthStats, Regression
 
 
 class TokenizerRef(BaseModel):
@@ -38,7 +41,12 @@ class MetricsSummary(BaseModel):
     final_train_loss: float | None = None
     final_val_loss: float | None = None
     final_val_perplexity: float | None = None
+    final_val_bits_per_byte: float | None = None
     tokens_per_s: float | None = None
+    sample_stats: SampleStats | None = None
+    """Of the samples at the last evaluation during training."""
+    regressions: list[Regression] = []
+    """The final figures worse than the baseline run's (`baseline_run_id`)."""
 
 
 class RunDurations(BaseModel):
@@ -70,6 +78,11 @@ class EvalSummary(BaseModel):
     tokens_per_char: float
     tokens: int
     finished_at: datetime
+    bits_per_byte: float | None = None
+    """None in evaluations from before it was measured."""
+    length_stats: LengthStats | None = None
+    sample_stats: SampleStats | None = None
+    regressions: list[Regression] = []
 
     @model_validator(mode="before")
     @classmethod
@@ -156,6 +169,8 @@ class RunManifest(BaseModel):
     eval: EvalSummary | None = None
     finetune: FinetuneInfo | None = None
     """Set when the run started from `model.init_from`."""
+    stopped_early: StoppedEarly | None = None
+    """Set when the run ended before `max_steps` because val loss stopped improving."""
 
 
 RUN_MANIFESTS = ManifestFile(RunManifest)
@@ -180,6 +195,7 @@ class MetricRecord(BaseModel):
     train_loss: float | None = None
     val_loss: float | None = None
     val_perplexity: float | None = None
+    val_bits_per_byte: float | None = None
     time: Annotated[
         float | None,
         Field(description="When it was logged, in Unix seconds (absent in older records)"),

@@ -10,6 +10,7 @@ import torch
 
 from model_trainer.core.contracts.events import EventPublisher, utc_now
 from model_trainer.core.contracts.model import LanguageModel, ModelBackend, SpecialTokens
+from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.logging import Log
@@ -26,7 +27,7 @@ from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.training.config import Precision
 from model_trainer.training.data.dataset import PreparedDataset, load_tokens, prepare_dataset
-from model_trainer.training.loop.checkpoint import LAST, Checkpointer
+from model_trainer.training.loop.checkpoint import BEST, LAST, Checkpointer
 from model_trainer.training.loop.device import (
     check_ranks,
     device_capacity,
@@ -43,8 +44,14 @@ from model_trainer.training.loop.precision import choose_precision
 from model_trainer.training.model_registry import ModelRegistry
 from model_trainer.training.run.budget import check_memory, check_tokens_per_step
 from model_trainer.training.run.durations import AttemptClock
+from model_trainer.training.run.eval_figures import (
+    final_figures,
+    run_regressions,
+    val_bits_per_byte,
+    with_val_bytes,
+)
 from model_trainer.training.run.finetune import check_weights, origin_folder, pretrained
-from model_trainer.training.run.hooks import RunReporter
+from model_trainer.training.run.hooks import RunReporter, store_progress
 from model_trainer.training.run.kind import RunKind, completed_artifacts
 from model_trainer.training.run.manifest import RunManifest
 from model_trainer.training.run.rank_messages import RankPlan
@@ -59,9 +66,24 @@ def summarise(manifest: RunManifest, outcome: LoopOutcome) -> None:
     metrics.final_train_loss = outcome.last_eval.train_loss if outcome.last_eval else None
     metrics.final_val_loss = outcome.last_eval.val_loss if outcome.last_eval else None
     metrics.final_val_perplexity = outcome.last_eval.val_perplexity if outcome.last_eval else None
+    if metrics.final_val_loss is not None:
+        metrics.final_val_bits_per_byte = val_bits_per_byte(manifest, metrics.final_val_loss)
+    manifest.stopped_early = outcome.stopped_early
     metrics.tokens_per_s = outcome.tokens_per_s
     manifest.progress.step = outcome.step
     manifest.progress.tokens_seen = outcome.tokens_seen
+
+
+def replace_export(folder: RunFolder) -> None:
+    """The staged export into place. An earlier export (a completed run that was extended)
+    is renamed aside rather than deleted first, so it stays whole until the new one takes
+    its name (a reader that opened its files keeps reading them); then it is deleted."""
+    aside = folder.export_replaced
+    shutil.rmtree(aside, ignore_errors=True)  # a crash between the renames left it
+    if folder.export.is_dir():
+        folder.export.rename(aside)
+    folder.export_staging.rename(folder.export)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def rank_threads(worker_threads: int, nproc: int, device: torch.device) -> int:
@@ -102,6 +124,8 @@ class _Ready:
     dataset: PreparedDataset
     adapter: LoraAdapter | None = None
     """A LoRA run's adapters (only they train; the export merges them in)."""
+    handle: TokenizerHandle | None = None
+    """The run's tokenizer (samples during training are decoded with it)."""
 
 
 class RunTraining(JobBody[RunManifest]):
@@ -147,25 +171,43 @@ class RunTraining(JobBody[RunManifest]):
         if outcome.end is not LoopEnd.COMPLETED:
             return self._stopped(manifest, outcome)
         # export: the Hugging Face folder, then the list of what the run leaves
+        manifest.progress.phase = "finalising"  # already, unless it stopped early
+        store_progress(self._kind.state, manifest.run_id, manifest.progress, job.log)
         clock.start("export")
+        if outcome.stopped_early is not None:  # the best weights, not the stale last ones
+            Checkpointer(folder.checkpoints, trainable_only=ready.adapter is not None).load_weights(
+                BEST, ready.model, manifest.architecture
+            )
         files = self._export(folder, manifest, ready)
         clock.tick()
         manifest.artifacts = completed_artifacts(folder, files)
-        val_loss = manifest.metrics.final_val_loss
-        message = (
-            f"completed {outcome.step} steps; val loss {val_loss:.4f}"
-            if val_loss is not None
-            else f"completed {outcome.step} steps"
+        manifest.progress.phase = None
+        return Ending(status=JobStatus.COMPLETED, message=self._completed(manifest, outcome))
+
+    def _completed(self, manifest: RunManifest, outcome: LoopOutcome) -> str:
+        """The final figures compared with the baseline run's; the run's closing words."""
+        manifest.metrics.regressions = run_regressions(
+            self._kind.layout,
+            manifest.config.baseline_run_id,
+            final_figures(manifest),
+            "val",
+            final=True,
         )
-        return Ending(status=JobStatus.COMPLETED, message=message)
+        if outcome.stopped_early is not None:
+            return outcome.stopped_early.message
+        val_loss = manifest.metrics.final_val_loss
+        if val_loss is None:
+            return f"completed {outcome.step} steps"
+        return f"completed {outcome.step} steps; val loss {val_loss:.4f}"
 
     def _prepare(self, manifest: RunManifest, log: Log) -> _Ready:
         """The device, the token ids of both splits, and the model in its precision."""
         device, backend = self._start(manifest, log)
-        dataset = self._dataset(manifest, log)
+        dataset, handle = self._dataset(manifest, log)
         data = self._load_data(manifest, dataset)
+        manifest.dataset = with_val_bytes(dataset.info, data.val, handle.decode)
         model, precision, adapter = self._build(manifest, device, backend, log)
-        return _Ready(device, backend, data, model, precision, dataset, adapter)
+        return _Ready(device, backend, data, model, precision, dataset, adapter, handle)
 
     def _start(self, manifest: RunManifest, log: Log) -> tuple[torch.device, ModelBackend]:
         """Pick the device, check the run fits it, and record the run as running."""
@@ -185,7 +227,11 @@ class RunTraining(JobBody[RunManifest]):
         manifest.status = JobStatus.RUNNING
         manifest.started_at = manifest.started_at or utc_now()
         manifest.versions = library_versions("torch", "transformers", "tokenizers", "numpy")
+        manifest.progress.phase = "preparing"
         self._kind.write(manifest)
+        # The progress first: a poller that sees it running sees it preparing, never the
+        # progress an earlier start left
+        store_progress(self._kind.state, manifest.run_id, manifest.progress, log)
         self._kind.state.set_status(manifest.run_id, JobStatus.RUNNING, "preparing data")
         log.info("run_started", device=str(device), parameters=manifest.parameters)
         return device, backend
@@ -208,7 +254,7 @@ class RunTraining(JobBody[RunManifest]):
                 )
         return data
 
-    def _dataset(self, manifest: RunManifest, log: Log) -> PreparedDataset:
+    def _dataset(self, manifest: RunManifest, log: Log) -> tuple[PreparedDataset, TokenizerHandle]:
         data = manifest.config.data
         tokenizer_id = manifest.tokenizer.tokenizer_id
         tok_folder = self._kind.layout.tokenizer(tokenizer_id)
@@ -216,7 +262,7 @@ class RunTraining(JobBody[RunManifest]):
         if tok_manifest is None or tok_manifest.status is not JobStatus.COMPLETED:
             raise AppError(ErrorCode.TOKENIZER_NOT_READY, f"tokenizer {tokenizer_id} is gone")
         handle = self._tokenizers.get(tok_manifest.config.method).load(tok_folder.path)
-        return prepare_dataset(
+        dataset = prepare_dataset(
             files=corpus_files(self._settings.corpus_root, data.corpus_path),
             corpus_root=self._settings.corpus_root,
             handle=handle,
@@ -228,6 +274,7 @@ class RunTraining(JobBody[RunManifest]):
             log=log,
             text=data.text_spec(),
         )
+        return dataset, handle
 
     def _build(
         self, manifest: RunManifest, device: torch.device, backend: ModelBackend, log: Log
@@ -264,6 +311,7 @@ class RunTraining(JobBody[RunManifest]):
             self._stop,
             write_manifest=self._kind.write,
             flops_per_token=ready.backend.flops_per_token(manifest.architecture),
+            decode=ready.handle.decode if ready.handle is not None else None,
         )
         try:
             if manifest.config.trainer.nproc > 1:
@@ -352,6 +400,5 @@ class RunTraining(JobBody[RunManifest]):
             special = exported_special_tokens(staging)
         files += ready.backend.export(ready.model, arch, staging, special)
         make_readable(staging)  # whatever a plugin's library wrote: readable like any file
-        shutil.rmtree(folder.export, ignore_errors=True)
-        staging.rename(folder.export)
+        replace_export(folder)
         return files

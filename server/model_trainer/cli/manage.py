@@ -1,0 +1,154 @@
+"""`runs edit`, `runs resume`, `runs delete` and `tokenizers delete`: keeping runs tidy."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from model_trainer.cli.fields import Flags, flag_names, named_fields
+from model_trainer.cli.options import Follow, JsonFlag, RunId, TokenizerId
+from model_trainer.cli.session import SESSION, Exit, fail, print_json
+from model_trainer.cli.watch import RunWatch, watch_to_end
+from model_trainer.client.views import QueuedView, RunView
+from model_trainer.core.json_types import JsonObject, JsonValue
+
+EDIT_FLAGS: Flags = {
+    "name": ("--name",),
+    "notes": ("--notes",),
+    "tags": ("--tag", "--untag"),
+}
+RESUME_FLAGS: Flags = {"max_steps": ("--max-steps",)}
+
+Tags = Annotated[list[str] | None, typer.Option("--tag", help="Add a tag (repeatable).")]
+Untags = Annotated[list[str] | None, typer.Option("--untag", help="Remove a tag (repeatable).")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def run_hints(run_id: str) -> str:
+    """What Ctrl-C while following a run says: how to follow it again, how to stop it."""
+    return (
+        f" (follow it again: model-trainer runs logs -f {run_id}; "
+        f"stop it: model-trainer runs cancel {run_id})"
+    )
+
+
+def edit(
+    run_id: RunId,
+    name: Annotated[str | None, typer.Option(help="A new name ('' clears it).")] = None,
+    notes: Annotated[str | None, typer.Option(help="New notes ('' clears them).")] = None,
+    tags: Tags = None,
+    untags: Untags = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Rename a run, change its notes or tags (in any status)."""
+    body: JsonObject = {}
+    if name is not None:
+        body["name"] = name.strip() or None
+    if notes is not None:
+        body["notes"] = notes if notes.strip() else None
+    with (
+        SESSION.client() as client,
+        named_fields(flag_names(EDIT_FLAGS, body | _tag_given(tags, untags))),
+    ):
+        if tags or untags:
+            current = client.get(RunView, f"/runs/{run_id}").tags
+            body["tags"] = retagged(current, tags or [], untags or [])
+        if not body:
+            fail("nothing to change: give --name, --notes, --tag or --untag", "USAGE", Exit.USAGE)
+        answer = client.call("PATCH", f"/runs/{run_id}", body)
+    if json_out:
+        print_json(answer)
+        return
+    run = answer.parse(RunView)
+    labels = [f"name {run.name!r}" if run.name else "no name"]
+    labels.append(f"tags {', '.join(run.tags)}" if run.tags else "no tags")
+    labels.append("notes" if run.notes else "no notes")
+    SESSION.out.print(Text(f"{run.run_id}: {'; '.join(labels)}"), soft_wrap=True)
+
+
+def _tag_given(tags: list[str] | None, untags: list[str] | None) -> JsonObject:
+    return {"tags": True} if tags or untags else {}
+
+
+def retagged(current: list[str], add: list[str], remove: list[str]) -> list[JsonValue]:
+    """`current` with `add` appended and `remove` taken out, compared case-insensitively."""
+    gone = {t.casefold() for t in remove}
+    kept = [t for t in current if t.casefold() not in gone]
+    seen = {t.casefold() for t in kept}
+    for tag in add:
+        if tag.casefold() not in seen and tag.casefold() not in gone:
+            kept.append(tag)
+            seen.add(tag.casefold())
+    return list(kept)
+
+
+def resume(
+    run_id: RunId,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--max-steps", min=1, help="Train up to this step (needed to extend a completed run)."
+        ),
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow it until it ends.")] = False,
+    follow: Follow = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Go on with a cancelled or failed run from its last checkpoint, or train a completed
+    one further (--max-steps), under the same id."""
+    body: JsonObject = {} if max_steps is None else {"max_steps": max_steps}
+    with SESSION.client() as client:
+        with named_fields(flag_names(RESUME_FLAGS, body)):
+            answer = client.call("POST", f"/runs/{run_id}/resume", body)
+        if not (wait or follow):
+            if json_out:
+                print_json(answer)
+            else:
+                status = answer.parse(QueuedView).status
+                SESSION.out.print(
+                    f"{run_id} {status} again  (follow it: model-trainer runs logs -f {run_id})"
+                )
+            return
+        SESSION.err.print(f"{run_id} queued again", highlight=False)
+        console = SESSION.err if json_out else SESSION.out
+        watch_to_end(
+            RunWatch(client, run_id, console, every_line=False), json_out, run_hints(run_id)
+        )
+
+
+def confirmed(question: str, yes: bool) -> None:
+    """Go on when `--yes` was given or the person at the terminal says so; without a
+    terminal to ask at, refuse (a script says `--yes`)."""
+    if yes:
+        return
+    if not os.isatty(0):
+        fail(f"{question} Not asked without a terminal: add --yes", "CONFIRMATION_NEEDED")
+    said = SESSION.err.input(f"{question} [y/N] ", markup=False)
+    if said.strip().lower() not in ("y", "yes"):
+        SESSION.err.print("nothing deleted")  # the person said no: not a failure
+        raise typer.Exit(Exit.OK)
+
+
+def delete(run_id: RunId, yes: Yes = False) -> None:
+    """Delete a run that is not queued or running: its files, checkpoints and state."""
+    with SESSION.client() as client:
+        if not yes:
+            run = client.get(RunView, f"/runs/{run_id}")
+            named = f" ({run.name})" if run.name else ""
+            confirmed(
+                f"Delete {run_id}{named}, {run.status}, with all its files and checkpoints?",
+                yes,
+            )
+        client.call("DELETE", f"/runs/{run_id}")
+    SESSION.out.print(f"{run_id} deleted")
+
+
+def delete_tokenizer(tokenizer_id: TokenizerId, yes: Yes = False) -> None:
+    """Delete a finished tokenizer that no run uses."""
+    confirmed(f"Delete {tokenizer_id} and its files?", yes)
+    with SESSION.client() as client:
+        client.call("DELETE", f"/tokenizers/{tokenizer_id}")
+    SESSION.out.print(f"{tokenizer_id} deleted")

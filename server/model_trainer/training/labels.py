@@ -1,0 +1,127 @@
+"""What people call a run: a name, notes and tags, given at submission and edited later.
+
+The run's `config` keeps what was submitted; the current labels live beside the manifest
+(`RunFolder.labels`), written by the API alone, so a worker rewriting the manifest never
+undoes an edit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from model_trainer.core.request_model import RequestModel
+
+NAME_MAX = 120
+"""Characters of a run's name at most (after surrounding blanks are stripped)."""
+NOTES_MAX = 10_000
+"""Characters of a run's notes at most."""
+TAGS_MAX = 16
+"""Tags of one run at most (after duplicates are removed)."""
+TAG_MAX = 40
+"""Characters of one tag at most."""
+TAG_PATTERN = r"^[A-Za-z0-9_.:-]{1,40}$"
+"""A tag: letters, digits, `-`, `_`, `.`, `:`; kept as typed, compared case-insensitively."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NOTES_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_TAG = re.compile(TAG_PATTERN)
+
+
+def _printable(text: str, control: re.Pattern[str]) -> str:
+    """Refuse what UTF-8 cannot hold (a lone surrogate from a JSON `\\ud800`) and control
+    characters: either would break the stored file, a terminal or a chat message."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("holds a character UTF-8 cannot encode (a lone surrogate)") from None
+    found = control.search(text)
+    if found is not None:
+        raise ValueError(f"holds the control character U+{ord(found.group()):04X}")
+    return text
+
+
+def _name(text: str) -> str:
+    text = _printable(text.strip(), _CONTROL)
+    if not text:
+        raise ValueError("is blank; give 1 to 120 characters, or null for no name")
+    if len(text) > NAME_MAX:
+        raise ValueError(f"has {len(text)} characters; at most {NAME_MAX}")
+    return text
+
+
+def _notes(text: str) -> str:
+    return _printable(text, _NOTES_CONTROL)
+
+
+def _tags(tags: list[str]) -> list[str]:
+    """Each tag checked; duplicates (ignoring case) dropped, the first spelling kept."""
+    kept: dict[str, str] = {}
+    for tag in tags:
+        if not _TAG.fullmatch(tag):
+            shown = tag[:TAG_MAX].encode("ascii", "backslashreplace").decode("ascii")
+            raise ValueError(
+                f"'{shown}' is not a tag: 1 to {TAG_MAX} letters, digits, '-', '_', '.' or ':'"
+            )
+        kept.setdefault(tag.casefold(), tag)
+    if len(kept) > TAGS_MAX:
+        raise ValueError(f"has {len(kept)} tags; at most {TAGS_MAX}")
+    return list(kept.values())
+
+
+# Lengths are bounded before the checks run, so a hostile megabyte is refused cheaply.
+RunName = Annotated[
+    str,
+    Field(max_length=4 * NAME_MAX, description="1 to 120 characters (surrounding blanks dropped)"),
+    AfterValidator(_name),
+]
+RunNotes = Annotated[
+    str,
+    Field(max_length=NOTES_MAX, description="Free text, at most 10,000 characters"),
+    AfterValidator(_notes),
+]
+RunTags = Annotated[
+    list[Annotated[str, Field(max_length=4 * TAG_MAX)]],
+    Field(
+        max_length=4 * TAGS_MAX,
+        description=f"At most {TAGS_MAX} tags of 1 to {TAG_MAX} ASCII letters, digits, '-', '_', "
+        "'.' or ':'; kept as typed, compared case-insensitively, duplicates dropped",
+    ),
+    AfterValidator(_tags),
+]
+
+
+def same_tag(a: str, b: str) -> bool:
+    """Tags compare case-insensitively (`Baseline` is `baseline`)."""
+    return a.casefold() == b.casefold()
+
+
+class RunLabels(BaseModel):
+    """A run's current name, notes and tags (the run folder's labels file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: RunName | None = None
+    notes: RunNotes | None = None
+    tags: RunTags = []
+
+
+class RunLabelsPatch(RequestModel):
+    """A change to a run's labels: a field left out stays as it is, null clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: RunName | None = None
+    notes: RunNotes | None = None
+    tags: RunTags | None = None
+
+    def applied_to(self, current: RunLabels) -> RunLabels:
+        """`current` with the fields this patch carries replaced (null: cleared)."""
+        given = self.model_fields_set
+        return RunLabels(
+            name=self.name if "name" in given else current.name,
+            notes=self.notes if "notes" in given else current.notes,
+            tags=(self.tags or []) if "tags" in given else current.tags,
+        )

@@ -1,0 +1,16 @@
+# The parts of psutil the workers' resource sampler calls (psutil ships no annotations).
+
+from typing import Literal
+
+class svmem:
+    """`virtual_memory()`'s named tuple; only the fields read here."""
+
+    @property
+    def total(self) -> int: ...
+    @property
+    def available(self) -> int: ...
+    @property
+    def percent(self) -> float: ...
+
+def cpu_percent(interval: float | None = None, percpu: Literal[False] = False) -> float: ...
+def virtual_memory() -> svmem: ...
