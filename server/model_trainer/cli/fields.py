@@ -60,15 +60,20 @@ class FieldNames:
             self.names[dotted] = f"--set {dotted}"
 
     def rename(self, message: str) -> str:
-        """`message` with each known field path (and its list index) named as given."""
+        """`message` with each known field path (and its list index) named as given, where
+        the API names a field: at the start of the message or right before a `:`. Elsewhere
+        the same word is prose ("exceeds the limit"), left as it is."""
         if not self.names:
             return message
         # One pass over the message, so that no name is read again as a path.
         paths = "|".join(re.escape(p) for p in sorted(self.names, key=len, reverse=True))
-        pattern = rf"(?<![\w.\-/])({paths})(?:\.\d+)?(?![\w\-])"
+        pattern = (
+            rf"^(?P<first>{paths})(?:\.\d+)?(?![\w\-])"
+            rf"|(?<![\w.\-/])(?P<labelled>{paths})(?:\.\d+)?(?=:)"
+        )
 
         def named(found: re.Match[str]) -> str:
-            return self.names[found.group(1)]
+            return self.names[found.group("first") or found.group("labelled")]
 
         return re.sub(pattern, named, message)
 

@@ -9,7 +9,8 @@ something the user can fix.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -36,6 +37,10 @@ RETRYABLE_STATUS = frozenset({502, 503, 504})
 """Answers that say "not now" rather than "no" (a proxy between restarts, a busy pool)."""
 
 Params = dict[str, str | int]
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+"""The event-stream format's line ends, and only these: `str.splitlines` (and so httpx's
+`iter_lines`) also breaks at U+2028, U+2029, U+0085 and others, which text may hold."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,7 @@ class ApiClient:
                         response.content,
                         _request_id(response.headers),
                     )
-                yield from response.iter_lines()
+                yield from event_lines(response.iter_text())
         except httpx.HTTPError as exc:
             raise self.unreachable(exc) from exc
 
@@ -207,6 +212,24 @@ def _checked_url(base_url: str) -> str:
 def _request_id(headers: httpx.Headers) -> str | None:
     # Headers.get is typed Any; indexing is typed str.
     return headers["x-request-id"] if "x-request-id" in headers else None
+
+
+def event_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """The lines of an event stream arriving as text `chunks`, split at CR LF, CR or LF
+    wherever the chunks themselves break; a last line without its end is kept."""
+    pending = ""
+    for chunk in chunks:
+        pending += chunk
+        # A CR last may be the first half of a CR LF cut by the chunking: the next chunk
+        # tells, so it stays pending.
+        end = len(pending) - 1 if pending.endswith("\r") else len(pending)
+        start = 0
+        for match in _LINE_END.finditer(pending, 0, end):
+            yield pending[start : match.start()]
+            start = match.end()
+        pending = pending[start:]
+    if pending:  # at most one line end is left, a CR at the very end
+        yield pending.removesuffix("\r")
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator, MutableMapping
@@ -37,6 +38,8 @@ Category = Literal[
 _job_sink: ContextVar[TextIO | None] = ContextVar("job_sink", default=None)
 _secrets: list[str] = []
 _configured = threading.Lock()
+_write_lock = threading.Lock()
+"""One line at a time on stderr and the job's log, whichever logger writes it."""
 _service = "model-trainer"
 REDACTED = "***"
 
@@ -85,12 +88,11 @@ class _TeeLogger:
     it is `service_only`)."""
 
     def __init__(self, service_only: bool = False) -> None:
-        self._lock = threading.Lock()
         self._service_only = service_only
 
     def msg(self, message: str) -> None:
         sink = None if self._service_only else _job_sink.get()
-        with self._lock:
+        with _write_lock:  # looked up at each call: a forked child has its own
             sys.stderr.write(message + "\n")
             sys.stderr.flush()
             if sink is not None:
@@ -105,6 +107,18 @@ class _TeeLogger:
                     sys.stderr.write(json.dumps(note) + "\n")
 
     log = debug = info = warning = error = critical = exception = msg
+
+
+def _new_locks_after_fork() -> None:
+    """A forked child (an RQ work horse) starts with this module's locks as they were at the
+    fork, held for ever if another thread of the parent (the resource sampler, logging a
+    Redis failure) held them then: the child gets fresh ones."""
+    global _configured, _write_lock
+    _configured = threading.Lock()
+    _write_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 def _tee_factory(*_args: object) -> _TeeLogger:

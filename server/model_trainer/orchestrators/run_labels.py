@@ -5,6 +5,16 @@ labels file, which only the API writes (a worker rewrites the manifest at every 
 and would undo an edit made meanwhile). A filtered or sorted list reads every run, newest
 first, up to `MAX_LISTED_RUNS`, each through a cache of small summaries that parses a
 manifest again only when it was replaced, so a page polling the list costs a `stat` per run.
+
+With a shared store, a filtered list would otherwise ask the store about every run on every
+poll. It trusts what it last fetched of an ended run's manifest, and of any run's labels,
+for `ENDED_TRUST_S` (the store's `refresh_s` if longer): an ended run's manifest changes
+only when it is resumed, and labels only through a PATCH. Edits and resumptions made
+through this process rewrite the local file and are seen at once (the cache compares the
+file's stamp); those made through another API process reach this one's filters within that
+window. The runs a list shows are read again as every page reads them
+(`RunOrchestrator.get`), so what it shows is fresh; only which ended runs a filter picks
+may lag. Runs not yet ended are looked at every `refresh_s`, as any page does.
 """
 
 from __future__ import annotations
@@ -36,6 +46,8 @@ from model_trainer.training.run.manifest import RUN_MANIFESTS
 if TYPE_CHECKING:
     from model_trainer.orchestrators.runs import RunOrchestrator, RunView
 
+ENDED_TRUST_S = 120.0
+"""How long a filtered list trusts what it last fetched of an ended run (see above)."""
 MAX_LISTED_RUNS = 10_000
 """Runs a filtered or sorted list looks through at most, newest first (older ones are not
 searched; an unfiltered newest-first page reads only the runs it shows)."""
@@ -116,6 +128,15 @@ def _summary(path: Path) -> RunSummary | None:
     )
 
 
+@dataclass
+class Users:
+    """The runs that need a tokenizer or a run, and those whose manifest cannot be read (any
+    of which may need it: a deletion must not go ahead on a guess)."""
+
+    runs: list[str]
+    unreadable: list[str]
+
+
 class RunLabelBook:
     """Reads a run's current labels (the file, else what it was submitted with), writes
     edits."""
@@ -125,8 +146,9 @@ class RunLabelBook:
         self._lock = threading.Lock()
 
     def current(self, folder: RunFolder, fallback: RunLabels) -> RunLabels:
-        """The labels file's, or `fallback` when there is none; an unreadable file, or a
-        store that does not answer, shows `fallback` rather than failing the run's page."""
+        """For display: the labels file's, or `fallback` when there is none; an unreadable
+        file, or a store that does not answer, shows `fallback` rather than failing the
+        run's page (never build an edit on this: `edit` reads for itself)."""
         try:
             stored = self._files.get(folder.labels)
         except AppError as exc:
@@ -143,7 +165,7 @@ class RunLabelBook:
         """Apply `patch` to the current labels and store them (atomically; pushed to the
         shared store). One edit at a time in this process, so two never interleave."""
         with self._lock:
-            labels = patch.applied_to(self.current(folder, fallback))
+            labels = patch.applied_to(_stored(folder, fallback))
             write_model(folder.labels, labels)
             if not folder.manifest.is_file():
                 # Deleted meanwhile: the write made the folder again; leave nothing behind
@@ -152,6 +174,23 @@ class RunLabelBook:
                 raise AppError(ErrorCode.NOT_FOUND, f"run '{folder.path.name}' does not exist")
             storage().push([folder.labels])
         return labels
+
+
+def _stored(folder: RunFolder, fallback: RunLabels) -> RunLabels:
+    """The labels as the record has them now, for an edit to build on: the store's copy
+    fetched afresh (`STORE_UNAVAILABLE`, a 503, when it does not answer: an edit on a stale
+    copy would undo edits made elsewhere). An unreadable file holds nothing to keep, so the
+    edit starts from `fallback` and replaces it."""
+    if storage().shared:
+        storage().pull(folder.labels)
+    try:
+        stored = LABEL_FILES.read_local(folder.labels)
+    except AppError as exc:
+        if exc.code is not ErrorCode.DATA_INVALID:
+            raise
+        report_unreadable(folder.labels, exc, _log)
+        return fallback
+    return stored if stored is not None else fallback
 
 
 def _remove_empty(path: Path) -> None:
@@ -171,7 +210,12 @@ class RunCatalog:
         self._runs = runs
         self._layout = layout
         self._state = state
+        trust = max(refresh_s, ENDED_TRUST_S)
         self._summaries = ManifestCache(_summary, refresh_s, MAX_LISTED_RUNS)
+        self._ended = ManifestCache(_summary, trust, MAX_LISTED_RUNS)
+        """Ended runs' summaries, looked up in the store less often (see the module)."""
+        self._ended_ids: set[str] = set()
+        self._listed_labels = RunLabelBook(trust)
 
     def ids(self) -> list[str]:
         """Every run Redis lists or that has a folder (here or in the shared store), newest
@@ -181,21 +225,51 @@ class RunCatalog:
         return sorted(known, reverse=True)
 
     def summaries(self, ids: list[str]) -> list[RunSummary]:
-        """The runs of `ids` that have a readable manifest, in order."""
+        """The runs of `ids` that have a readable manifest, in order (for lists: a run that
+        cannot be read, or that the store cannot bring, is left out, not the list)."""
         found: list[RunSummary] = []
         for run_id in ids:
-            folder = self._layout.run(run_id)
             try:
-                summary = self._summaries.get(folder.manifest)
+                summary = self._listed(run_id)
             except AppError as exc:  # one bad run must not hide the others
-                report_unreadable(folder.manifest, exc, _log)
+                report_unreadable(self._layout.run(run_id).manifest, exc, _log)
                 continue
             if summary is not None:
                 found.append(summary)
         return found
 
+    def _listed(self, run_id: str) -> RunSummary | None:
+        ended = run_id in self._ended_ids
+        cache = self._ended if ended else self._summaries
+        summary = cache.get(self._layout.run(run_id).manifest)
+        if summary is not None and summary.status in TERMINAL:
+            self._ended_ids.add(run_id)
+        else:
+            self._ended_ids.discard(run_id)
+        return summary
+
+    def _needing(self, ids: list[str], needs: Callable[[RunSummary], bool]) -> Users:
+        """For deletion: the runs of `ids` for which `needs` holds, read afresh. A store that
+        does not answer fails the check (`STORE_UNAVAILABLE`); an unreadable manifest is
+        listed as such, never skipped."""
+        users = Users(runs=[], unreadable=[])
+        for run_id in ids:
+            manifest = self._layout.run(run_id).manifest
+            try:
+                summary = self._summaries.get(manifest)
+            except AppError as exc:
+                if exc.code is not ErrorCode.DATA_INVALID:
+                    raise
+                report_unreadable(manifest, exc, _log)
+                users.unreadable.append(run_id)
+                continue
+            if summary is not None and needs(summary):
+                users.runs.append(run_id)
+        return users
+
     def labels(self, summary: RunSummary) -> RunLabels:
-        return self._runs.labels.current(self._layout.run(summary.run_id), summary.labels)
+        """The run's labels as a list filters and sorts by them (see the module)."""
+        return self._listed_labels.current(self._layout.run(summary.run_id), summary.labels)
 
     def find(self, query: RunQuery) -> list[RunView]:
         """The runs `query` asks for, in its order, at most `query.limit`."""
@@ -239,16 +313,16 @@ class RunCatalog:
         _log.info("run_relabelled", run_id=run_id, fields=",".join(sorted(patch.model_fields_set)))
         return self._runs.get(run_id)
 
-    def using_tokenizer(self, tokenizer_id: str) -> list[str]:
+    def using_tokenizer(self, tokenizer_id: str) -> Users:
         """Every run (newest first) that trains or trained with the tokenizer."""
-        return [s.run_id for s in self.summaries(self.ids()) if s.tokenizer_id == tokenizer_id]
+        return self._needing(self.ids(), lambda s: s.tokenizer_id == tokenizer_id)
 
-    def fine_tuning_from(self, run_id: str) -> list[str]:
+    def fine_tuning_from(self, run_id: str) -> Users:
         """Runs not yet ended that start from the run's export."""
-        active = self.summaries(sorted(self._state.active(), reverse=True))
-        return [
-            s.run_id for s in active if s.origin_run_id == run_id and self.status(s) not in TERMINAL
-        ]
+        active = sorted(self._state.active(), reverse=True)
+        return self._needing(
+            active, lambda s: s.origin_run_id == run_id and self.status(s) not in TERMINAL
+        )
 
 
 def _ordered(

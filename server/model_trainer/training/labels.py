@@ -8,10 +8,11 @@ undoes an edit.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.request_model import RequestModel
 
 NAME_MAX = 120
@@ -109,19 +110,56 @@ class RunLabels(BaseModel):
 
 
 class RunLabelsPatch(RequestModel):
-    """A change to a run's labels: a field left out stays as it is, null clears it."""
+    """A change to a run's labels: a field left out stays as it is, null clears it.
+
+    `tags` replaces the whole list; `add_tags` and `remove_tags` change the tags the run
+    has when the edit is applied, so two people tagging at once both keep their tags."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: RunName | None = None
     notes: RunNotes | None = None
     tags: RunTags | None = None
+    add_tags: Annotated[
+        RunTags, Field(description="Tags to add to the run's current ones (kept if present)")
+    ] = []
+    remove_tags: Annotated[
+        RunTags,
+        Field(
+            description="Tags to take out of the run's current ones, ignoring case; a tag "
+            "in both lists is removed"
+        ),
+    ] = []
+
+    @model_validator(mode="after")
+    def _one_way_to_retag(self) -> Self:
+        if "tags" in self.model_fields_set and (self.add_tags or self.remove_tags):
+            raise ValueError("give either tags (the whole list) or add_tags/remove_tags, not both")
+        return self
 
     def applied_to(self, current: RunLabels) -> RunLabels:
         """`current` with the fields this patch carries replaced (null: cleared)."""
         given = self.model_fields_set
+        tags = (self.tags or []) if "tags" in given else self._retagged(current.tags)
         return RunLabels(
             name=self.name if "name" in given else current.name,
             notes=self.notes if "notes" in given else current.notes,
-            tags=(self.tags or []) if "tags" in given else current.tags,
+            tags=tags,
         )
+
+    def _retagged(self, current: list[str]) -> list[str]:
+        """`current` without `remove_tags`, then with `add_tags` not already there
+        (ignoring case); 422 when that makes too many."""
+        gone = {t.casefold() for t in self.remove_tags}
+        kept = [t for t in current if t.casefold() not in gone]
+        seen = {t.casefold() for t in kept}
+        for tag in self.add_tags:
+            if tag.casefold() not in seen and tag.casefold() not in gone:
+                kept.append(tag)
+                seen.add(tag.casefold())
+        if len(kept) > TAGS_MAX:
+            raise AppError(
+                ErrorCode.CONFIG_INVALID,
+                f"add_tags: the run would have {len(kept)} tags; at most {TAGS_MAX}",
+            )
+        return kept

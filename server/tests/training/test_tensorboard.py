@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from array import array
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from model_trainer.training.run.tensorboard import (
 )
 
 Scalars = dict[str, list[tuple[int, float]]]
-_LINE: TypeAdapter[dict[str, int | float | str]] = TypeAdapter(dict[str, int | float | str])
+_LINE: TypeAdapter[dict[str, int | float | str | None]] = TypeAdapter(
+    dict[str, int | float | str | None]
+)
 
 
 def _train(step: int, time: float | None = 1_700_000_000.0) -> MetricRecord:
@@ -160,3 +163,31 @@ def test_a_file_it_cannot_write_stops_the_output_not_the_run(tmp_path: Path) -> 
     writer.write(_train(3))
     writer.close()
     assert folder.tensorboard.is_dir()
+
+
+def test_a_value_that_is_not_finite_is_left_out_and_the_output_goes_on(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run-5")
+    folder.path.mkdir()
+    writer = TensorBoardWriter(folder.tensorboard, Log("training"))
+    writer.start(folder.metrics)
+    diverged = MetricRecord(
+        kind="train", step=2, loss=math.nan, lr=1e-3, tokens_per_s=math.inf, time=1.7e9
+    )
+    assert '"loss":null' in diverged.line()  # as `metrics.jsonl` holds it
+    assert scalars_of(diverged) == {"train/lr": 1e-3}
+    _append(folder.metrics, writer, [_train(1), diverged, _train(3)])
+    writer.flush()
+    scalars = read_scalars(folder.path)
+    assert scalars == expected_scalars(folder.metrics)
+    assert [step for step, _ in scalars["train/loss"]] == [1, 3]
+    assert [step for step, _ in scalars["train/lr"]] == [1, 2, 3]
+    writer.close()
+    with folder.metrics.open("a", encoding="utf-8") as out:  # a null written by hand too
+        out.write('{"kind":"eval","step":3,"val_loss":null,"train_loss":2.5}\n')
+    writer.start(folder.metrics)  # a rebuild reads the null lines as well
+    _append(folder.metrics, writer, [_train(4)])
+    writer.close()
+    scalars = read_scalars(folder.path)
+    assert scalars == expected_scalars(folder.metrics)
+    assert [step for step, _ in scalars["train/loss"]] == [1, 3, 4]
+    assert scalars["eval/train_loss"] == [(3, 2.5)] and "val/loss" not in scalars

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from model_trainer.cli.fields import FieldNames
+from model_trainer.cli.fields import FieldNames, flag_names
 from model_trainer.cli.session import SESSION
 from model_trainer.cli.tables import Col, Kind, table
 from model_trainer.client.text import compact, duration, figure, integer, ordinal, size
@@ -72,4 +72,21 @@ def test_field_paths_become_what_the_user_typed() -> None:
     long = FieldNames()
     long.from_flags({"data.tokenizer_id": ("-t", "--tokenizer")}, {"data.tokenizer_id": "x"})
     assert long.rename("data.tokenizer_id: no") == "--tokenizer: no"
+    SESSION.argv = []
+
+
+def test_only_a_field_the_message_names_becomes_a_flag() -> None:
+    SESSION.argv = ["runs", "list", "--limit", "5", "--name", "x"]
+    names = flag_names({"limit": ("--limit",), "name": ("-n", "--name")}, {"limit": 5, "name": "x"})
+    # Prose that happens to hold a field's name is left alone ...
+    assert names.rename("the page exceeds the limit of 200") == "the page exceeds the limit of 200"
+    assert names.rename("a run with that name exists") == "a run with that name exists"
+    assert names.rename("no limit; name taken") == "no limit; name taken"
+    # ... a field named at the start or before a colon becomes its flag.
+    assert names.rename("limit: at most 200") == "--limit: at most 200"
+    assert names.rename("limit must be at most 200") == "--limit must be at most 200"
+    assert names.rename("bad request; name: too long; limit: too big (the limit is 200)") == (
+        "bad request; --name: too long; --limit: too big (the limit is 200)"
+    )
+    assert names.rename("limitless: no; name.3: bad") == "limitless: no; --name: bad"
     SESSION.argv = []

@@ -14,13 +14,15 @@ test('cancels a long run from its page while its log and charts grow live', asyn
   const lines = page.getByRole('log', { name: 'Log lines' }).locator('.logline')
   await expect(lines.first()).toBeVisible()
   await expect(page.getByRole('region', { name: 'Run log' }).getByRole('status')).toHaveText('live')
-  // Live: more lines arrive, and the loss chart redraws with more points.
+  // Live: once training steps are logged (after the first evaluation, which also writes
+  // samples), more lines arrive, and the loss chart redraws with more points.
+  await expect(page.getByRole('log', { name: 'Log lines' }).getByText('train_progress').first()).toBeVisible({ timeout: JOB_TIMEOUT })
   const seen = await lines.count()
-  await expect.poll(() => lines.count()).toBeGreaterThan(seen + 5)
+  await expect.poll(() => lines.count(), { timeout: JOB_TIMEOUT }).toBeGreaterThan(seen + 5)
   const loss = chart(page)
   await expect(loss).toHaveAttribute('data-points', /\d+/)
   const points = Number(await loss.getAttribute('data-points'))
-  await expect.poll(async () => Number(await loss.getAttribute('data-points'))).toBeGreaterThan(points)
+  await expect.poll(async () => Number(await loss.getAttribute('data-points')), { timeout: JOB_TIMEOUT }).toBeGreaterThan(points)
   await shot('running')
 
   await page.getByRole('button', { name: 'Cancel run' }).click()

@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from model_trainer.api.deps import GenerationPoolDep, RunsDep
 from model_trainer.api.errors import request_id_var
-from model_trainer.api.routes.log_stream import PING_S
+from model_trainer.api.routes.log_stream import PING_S, sse_json
 from model_trainer.api.schemas.common import BODY_ERRORS, ErrorBody, Responses, error_responses
 from model_trainer.api.schemas.runs import GeneratePublic, GenerateRequest, GenerateToken
 from model_trainer.core.errors import AppError, ErrorCode
@@ -88,12 +88,12 @@ async def _events(
             piece = lease.result().piece
             if piece is not None:
                 token = GenerateToken(text=piece.text, ids=piece.ids)
-                yield ServerSentEvent(data=token.model_dump_json(), event="token")
+                yield ServerSentEvent(data=sse_json(token.model_dump_json()), event="token")
         done = lease.result()
         answer = GeneratePublic(
             run_id=run_id, prompt=prompt, text=done.text, ids=done.ids, count=len(done.ids)
         )
-        yield ServerSentEvent(data=answer.model_dump_json(), event="done")
+        yield ServerSentEvent(data=sse_json(answer.model_dump_json()), event="done")
     except AppError as exc:
         _log.warning(
             "generation_failed", run_id=run_id, error_code=str(exc.code), message=exc.message
@@ -103,18 +103,24 @@ async def _events(
         if not finished:
             lease.stopped("client disconnected")
         raise
-    except Exception:
-        # Logged with its stack; the client hears a sanitised error, then the answer ends.
-        _log.exception("generation_crashed", run_id=run_id)
+    except Exception as exc:
+        # Logged here with its stack and handled: the client hears a sanitised error and
+        # the answer ends cleanly. Raising on would break the connection mid-answer (no
+        # final chunk) and log the same failure again as an ASGI error.
+        _log.exception(
+            "generation_crashed",
+            run_id=run_id,
+            error_code=str(ErrorCode.INTERNAL_ERROR),
+            error=f"{type(exc).__name__}: {exc}",
+        )
         yield _error_event(ErrorCode.INTERNAL_ERROR, "internal error", request_id)
-        raise
     finally:
         lease.close()
 
 
 def _error_event(code: str, message: str, request_id: str) -> ServerSentEvent:
     body = ErrorBody(code=code, message=message, request_id=request_id)
-    return ServerSentEvent(data=body.model_dump_json(), event="error")
+    return ServerSentEvent(data=sse_json(body.model_dump_json()), event="error")
 
 
 def _token_schema() -> JsonObject:

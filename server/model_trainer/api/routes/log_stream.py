@@ -26,6 +26,17 @@ LastEventId = Annotated[
 ]
 
 
+_SSE_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def sse_json(data: str) -> str:
+    """JSON `data` safe for an event stream: U+2028, U+2029 and U+0085 written as `\\uXXXX`
+    escapes (JSON allows them raw, only ever inside a string, so the value is unchanged).
+    The format itself ends lines only at CR and LF, but many readers (httpx's
+    `iter_lines`, Python's `str.splitlines`) also break there and would cut the event."""
+    return data.translate(_SSE_LINE_BREAKS)
+
+
 def resume_after(last_event_id: str | None) -> int:
     return int(last_event_id) if last_event_id else 0
 
@@ -36,7 +47,7 @@ async def _log_events(
     """Each complete line as an event whose id is its line number, until the job ends."""
     async with aclosing(lines):  # a client that leaves stops following at once
         async for line_no, line in lines:
-            yield ServerSentEvent(data=line, id=str(line_no), event="log")
+            yield ServerSentEvent(data=sse_json(line), id=str(line_no), event="log")
             # A backlog is sent without waiting on anything, so the event loop would not
             # learn that the client left (and the server would keep writing to a dead
             # socket, warning each time) until the whole backlog was out: let it look.

@@ -70,10 +70,10 @@ class RunKind(JobKind[RunManifest]):
         RUN_MANIFESTS.write(self.folder(manifest.run_id).manifest, manifest)
 
     def fetch(self, manifest: RunManifest) -> None:
-        """The run's log, metrics and checkpoints (a run another host started resumes from
+        """The run's log, metrics, samples and checkpoints (a run another host started resumes from
         them), its tokenizer, and the export it fine-tunes when that is an earlier run's."""
-        store = storage()
-        for path in self.folder(manifest.run_id).kept:
+        store, folder = storage(), self.folder(manifest.run_id)
+        for path in [*folder.kept, folder.samples]:  # samples: optional, not listed as kept
             store.pull(path)
         store.pull_folder(self.layout.tokenizer(manifest.tokenizer.tokenizer_id).path)
         origin = manifest.finetune.origin.run_id if manifest.finetune is not None else None

@@ -51,7 +51,8 @@ EVAL_TAGS = {
 }
 """Fields of an `eval` record; one the record lacks (an older run's) is left out."""
 
-_FIELDS: TypeAdapter[dict[str, float | str]] = TypeAdapter(dict[str, float | str])
+_FIELDS: TypeAdapter[dict[str, float | str | None]] = TypeAdapter(dict[str, float | str | None])
+"""A line's fields; a non-finite value (a diverged loss) is written there as `null`."""
 _FLOAT32_MAX = 3.4028234663852886e38
 
 
@@ -143,12 +144,15 @@ def scalars_event(wall_time: float, step: int, scalars: dict[str, float]) -> byt
 
 
 def scalars_of(record: MetricRecord) -> dict[str, float]:
-    """A record's values by tag. Read from its JSON line, the one `metrics.jsonl` holds, so
-    TensorBoard shows exactly what the file does (absent values are absent there too)."""
+    """A record's finite values by tag. Read from its JSON line, the one `metrics.jsonl`
+    holds, so TensorBoard shows exactly what the file does: values absent there (and NaN or
+    infinity, written there as `null`) are absent here too."""
     fields = _FIELDS.validate_json(record.line())
     tags = TRAIN_TAGS if record.kind == "train" else EVAL_TAGS
     return {
-        tag: value for name, tag in tags.items() if isinstance(value := fields.get(name), float)
+        tag: value
+        for name, tag in tags.items()
+        if isinstance(value := fields.get(name), float) and math.isfinite(value)
     }
 
 
