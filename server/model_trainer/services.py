@@ -118,7 +118,7 @@ def build_registry(settings: Settings) -> Registry:
     registry.register_singleton(
         EVALUATIONS,
         lambda c: EvaluationOrchestrator(
-            c.get(SETTINGS), c.get(RUNS), c.get(EVAL_KIND), c.get(QUEUE)
+            c.get(SETTINGS), c.get(RUNS), c.get(EVAL_KIND), c.get(QUEUE), c.get(RUN_STATE)
         ),
     )
     registry.register(RUN_EVALUATOR, _eval_jobs)

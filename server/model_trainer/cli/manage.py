@@ -18,7 +18,8 @@ from model_trainer.core.json_types import JsonObject, JsonValue
 EDIT_FLAGS: Flags = {
     "name": ("--name",),
     "notes": ("--notes",),
-    "tags": ("--tag", "--untag"),
+    "add_tags": ("--tag",),
+    "remove_tags": ("--untag",),
 }
 RESUME_FLAGS: Flags = {"max_steps": ("--max-steps",)}
 
@@ -51,11 +52,11 @@ def edit(
         body["notes"] = notes if notes.strip() else None
     with (
         SESSION.client() as client,
-        named_fields(flag_names(EDIT_FLAGS, body | _tag_given(tags, untags))),
+        named_fields(flag_names(EDIT_FLAGS, body | _retag(tags, untags))),
     ):
-        if tags or untags:
-            current = client.get(RunView, f"/runs/{run_id}").tags
-            body["tags"] = retagged(current, tags or [], untags or [])
+        # Sent as changes, applied by the API to the tags the run has then: a tag someone
+        # else adds meanwhile stays
+        body |= _retag(tags, untags)
         if not body:
             fail("nothing to change: give --name, --notes, --tag or --untag", "USAGE", Exit.USAGE)
         answer = client.call("PATCH", f"/runs/{run_id}", body)
@@ -69,20 +70,13 @@ def edit(
     SESSION.out.print(Text(f"{run.run_id}: {'; '.join(labels)}"), soft_wrap=True)
 
 
-def _tag_given(tags: list[str] | None, untags: list[str] | None) -> JsonObject:
-    return {"tags": True} if tags or untags else {}
-
-
-def retagged(current: list[str], add: list[str], remove: list[str]) -> list[JsonValue]:
-    """`current` with `add` appended and `remove` taken out, compared case-insensitively."""
-    gone = {t.casefold() for t in remove}
-    kept = [t for t in current if t.casefold() not in gone]
-    seen = {t.casefold() for t in kept}
-    for tag in add:
-        if tag.casefold() not in seen and tag.casefold() not in gone:
-            kept.append(tag)
-            seen.add(tag.casefold())
-    return list(kept)
+def _retag(tags: list[str] | None, untags: list[str] | None) -> JsonObject:
+    retag: JsonObject = {}
+    if tags:
+        retag["add_tags"] = list[JsonValue](tags)
+    if untags:
+        retag["remove_tags"] = list[JsonValue](untags)
+    return retag
 
 
 def resume(

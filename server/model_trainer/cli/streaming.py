@@ -17,6 +17,7 @@ from rich.text import Text
 from model_trainer.cli.session import SESSION, fail_api
 from model_trainer.client.api import ApiClient
 from model_trainer.client.stream import DoneEvent, ErrorEvent, TokenEvent, generate_stream
+from model_trainer.client.text import elapsed, figure, integer
 from model_trainer.core.json_types import JsonObject
 
 
@@ -71,6 +72,6 @@ def _write(text: str, style: str = "") -> None:
 
 
 def _summary(done: DoneEvent, elapsed_s: float) -> None:
-    rate = f", {done.count / elapsed_s:.1f} tokens/s" if elapsed_s > 0 else ""
-    line = f"{done.count} new tokens in {elapsed_s:.1f} s{rate}"
+    rate = f", {figure(done.count / elapsed_s)} tokens/s" if elapsed_s > 0 else ""
+    line = f"{integer(done.count)} new tokens in {elapsed(elapsed_s)}{rate}"
     SESSION.err.print(Text(line, style="dim"), soft_wrap=True)

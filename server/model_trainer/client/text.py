@@ -97,3 +97,10 @@ def ordinal(n: int) -> str:
     """`1st`, `2nd`, `3rd`, `11th`, `22nd`."""
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n:,}{suffix}"
+
+
+def elapsed(seconds: float | None) -> str:
+    """A span that may be short (a generation): `0.8s`, `42.5s`, then as `duration`."""
+    if seconds is None or seconds < 0 or not math.isfinite(seconds):
+        return NONE
+    return f"{seconds:.1f}s" if seconds < 59.95 else duration(seconds)

@@ -17,6 +17,8 @@ from model_trainer.core.job_status import TERMINAL, JobError, JobStatus
 from model_trainer.core.logging import Log
 from model_trainer.infra.redis_store import RedisStore, RedisUnavailable
 
+LEASE_WAIT_S = 5.0
+"""How long an API request waits for a job's lease that its worker is about to release."""
 CANCEL_FLAG_TTL_S = 7 * 24 * 3600.0
 """A cancellation request outlives any plausible queue wait, then cleans itself up."""
 
@@ -118,6 +120,19 @@ class JobStateStore:
     def acquire_lease(self, job_id: str, owner: str, ttl_s: float) -> bool:
         """Only one worker at a time may hold a job's lease; it lapses with the heartbeat."""
         return self._store.set_if_absent(self._key("lease", job_id), owner, ttl_s)
+
+    def acquire_lease_soon(
+        self, job_id: str, owner: str, ttl_s: float, wait_s: float = LEASE_WAIT_S
+    ) -> bool:
+        """`acquire_lease`, waiting up to `wait_s` for a holder that is letting go: a worker
+        releases a job's lease just after recording its end, so a request made the moment a
+        client sees the end meets it still held."""
+        deadline = time.monotonic() + wait_s
+        while not self.acquire_lease(job_id, owner, ttl_s):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     def refresh_lease(self, job_id: str, owner: str, ttl_s: float) -> bool:
         return self._store.refresh_if_owner(self._key("lease", job_id), owner, ttl_s)

@@ -2,9 +2,10 @@
 
     read the manifest                      ended: return
     take the lease                         another worker holds it: return
+    read the manifest again                gone (deleted): drop the job, write nothing
     fetch from the shared store            (object storage) what the job needs
     in the job's log file, heartbeating:
-        read the manifest again            ended: return
+        read the manifest again            ended, or gone: return
         the cancel flag is up              end `cancelled` before anything runs
         count the start, run the body      (the worker stopping: queue it again instead)
         end it exactly once                completed | cancelled | failed | queued again
@@ -107,13 +108,18 @@ class JobLifecycle(Generic[R]):
             with kind.state.heartbeat(
                 job_id, worker.heartbeat_interval_s, ttl, log, owner
             ) as lease_lost:
-                fetched = self._fetch(job_id, manifest, log)
+                fetched = self._still_there(job_id, log) and self._fetch(job_id, manifest, log)
                 if fetched:
                     with job_log_file(kind.folder(job_id).logs):
                         # Again under the lease: a cancel may have ended it while queued
-                        manifest = kind.read(job_id) or manifest
-                        job = JobContext(job_id, log, lease_lost)
-                        requeued = self._start(manifest, job, owner)
+                        fresh = kind.read(job_id)
+                        if fresh is None:  # never started again from the copy read before
+                            log.warning(f"{kind.noun}_deleted", when="under the lease")
+                            fetched = False  # nor its log pushed: nothing of it comes back
+                        else:
+                            manifest = fresh
+                            job = JobContext(job_id, log, lease_lost)
+                            requeued = self._start(manifest, job, owner)
         finally:
             if fetched:
                 self._push_log(job_id, log)
@@ -138,6 +144,35 @@ class JobLifecycle(Generic[R]):
             log.error(f"{self._kind.noun}_not_started", error_code=str(exc.code))
             self._stall(job_id, exc, log)
             raise
+
+    def _still_there(self, job_id: str, log: Log) -> bool:
+        """Whether the job still has a manifest, read under the lease (a deletion holds a
+        job's lease while it removes it, and refuses a run whose evaluation waits, so one
+        that is gone now stays gone). With a shared store its copy must be there too: this
+        host's may be all that is left of a job deleted elsewhere. A deleted job is
+        dropped: nothing of it is written, so nothing of it comes back. False, with the job
+        left `stalled`, when the store does not answer."""
+        try:
+            present = self._kind.read(job_id) is not None and self._stored(job_id)
+        except AppError as exc:
+            if exc.code is not ErrorCode.STORE_UNAVAILABLE:
+                raise
+            log.error(f"{self._kind.noun}_not_started", error_code=str(exc.code))
+            self._stall(job_id, exc, log)
+            return False
+        if not present:
+            log.warning(f"{self._kind.noun}_deleted", when="before it started")
+        return present
+
+    def _stored(self, job_id: str) -> bool:
+        """The shared store still holds the job's manifest (every job's is pushed before
+        it is queued); always true for a local folder, the record itself."""
+        store = storage()
+        if not store.shared:
+            return True
+        folder = self._kind.folder(job_id)
+        listed = store.listing(folder.path) or []
+        return folder.relative(folder.manifest) in {name for name, _ in listed}
 
     def _fetch(self, job_id: str, manifest: R, log: Log) -> bool:
         """What the job needs from the shared store; False when the store does not answer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.settings import Settings
+from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.paths import corpus_files
 from model_trainer.jobs.layout import RunFolder
 from model_trainer.orchestrators.queue_place import QueuePlace
@@ -21,6 +24,9 @@ from model_trainer.orchestrators.runs import RunOrchestrator
 from model_trainer.training.config import EvalRequest
 from model_trainer.training.inference.eval_job import EvalKind, EvalManifest, eval_job_id
 from model_trainer.training.inference.evaluate import EvalMetrics, Sample
+
+EVAL_LEASE_S = 30.0
+"""How long queueing an evaluation may hold its run's lease (a few reads and writes)."""
 
 
 @dataclass
@@ -43,16 +49,39 @@ class EvaluationOrchestrator:
     """Records and enqueues evaluations; reads their state and results back."""
 
     def __init__(
-        self, settings: Settings, runs: RunOrchestrator, kind: EvalKind, queue: JobQueue
+        self,
+        settings: Settings,
+        runs: RunOrchestrator,
+        kind: EvalKind,
+        queue: JobQueue,
+        run_state: JobStateStore,
     ) -> None:
         self._settings = settings
+        self._run_state = run_state
+        """Whose leases serialise queueing an evaluation with deleting its run."""
         self._runs = runs
         self._kind = kind
         self._queue = queue
 
     def enqueue(self, request: EvalRequest) -> EvalManifest:
         """Refuse a run that is not completed, or a corpus that is not there; then record
-        (manifest, then Redis) and enqueue."""
+        (manifest, then Redis) and enqueue. The run's lease is held meanwhile, as a
+        deletion holds it: the run cannot be deleted between the check and the write."""
+        run_id = request.run_id
+        self._runs.get(run_id)  # 404 first, without touching Redis for a run that is none
+        owner = f"api-evaluate.{socket.gethostname()}.{os.getpid()}"
+        if not self._run_state.acquire_lease_soon(run_id, owner, EVAL_LEASE_S):
+            raise AppError(
+                ErrorCode.RUN_ACTIVE,
+                f"run '{run_id}' is being changed (deleted, resumed or finishing); try again "
+                "in a moment",
+            )
+        try:
+            return self._record(request)
+        finally:
+            self._run_state.release_lease(run_id, owner)
+
+    def _record(self, request: EvalRequest) -> EvalManifest:
         run_id, corpus_path = request.run_id, request.corpus_path
         view = self._runs.get(run_id)
         if view.manifest.status is not JobStatus.COMPLETED:

@@ -39,10 +39,6 @@ M = TypeVar("M", bound=BaseModel)
 
 RESUME_LEASE_S = 30.0
 """How long the API may hold a run's lease while it queues it again (milliseconds)."""
-LEASE_WAIT_S = 5.0
-"""How long a resume waits for the lease of a run that just ended: its worker releases it
-right after recording the end (a resume straight after a cancel meets that moment)."""
-
 _log = Log("training")
 
 
@@ -74,7 +70,7 @@ class RunResumption:
         self._no_evaluation_waits(run_id)
         owner = f"api-resume.{socket.gethostname()}.{os.getpid()}"
         state = self._kind.state
-        if not self._lease(run_id, owner):
+        if not self._kind.state.acquire_lease_soon(run_id, owner, RESUME_LEASE_S):
             raise AppError(
                 ErrorCode.RUN_ACTIVE,
                 f"run '{run_id}' is still held by its worker (or another resume); try again "
@@ -101,15 +97,6 @@ class RunResumption:
             message=message,
         )
         return manifest
-
-    def _lease(self, run_id: str, owner: str) -> bool:
-        """Take the run's lease, waiting a little for a worker that is releasing it."""
-        deadline = time.monotonic() + LEASE_WAIT_S
-        while not self._kind.state.acquire_lease(run_id, owner, RESUME_LEASE_S):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.1)
-        return True
 
     def _queued_again(
         self, run_id: str, shown: JobStatus, max_steps: int | None

@@ -14,6 +14,7 @@ from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import EvalPublic, RunPublic, RunQueued, RunsPublic
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued, TokenizersPublic
 from model_trainer.core.settings import Settings, StoreSettings
+from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.storage import LocalFolder
 from model_trainer.infra.storage.objects import ObjectStorage
@@ -197,6 +198,87 @@ def test_a_tokenizer_in_use_is_kept_until_its_runs_are_deleted(
     _refused(api, f"/tokenizers/{tokenizer_id}", 404, "NOT_FOUND")
 
 
+def test_an_unreadable_run_holds_off_deleting_its_tokenizer(
+    api: TestClient, stack_settings: Settings
+) -> None:
+    """A run whose manifest cannot be read may use the tokenizer: no deletion on a guess."""
+    body = {"method": "char", "vocab_size": 100, "corpus_path": "story.txt", "seed": 14}
+    tokenizer_id = trained_tokenizer(api, body).tokenizer_id
+    run_id = _submit(api, tokenizer_id, 2, "unreadable")
+    _wait(api, run_id, ENDED)
+    manifest = stack_settings.artifacts_root / "models" / run_id / "manifest.json"
+    kept = manifest.read_bytes()
+    manifest.write_text('{"run_id": "half a manifest', encoding="utf-8")
+    try:
+        message = _refused(api, f"/tokenizers/{tokenizer_id}", 409, "TOKENIZER_IN_USE")
+        assert run_id in message and "cannot be read" in message
+        assert run_id not in _listed(api, tag="unreadable")  # a list leaves it out
+    finally:
+        manifest.write_bytes(kept + b" ")  # another size: read again at once
+    assert api.delete(f"/runs/{run_id}").status_code == 204
+    assert api.delete(f"/tokenizers/{tokenizer_id}").status_code == 204
+
+
+def test_a_deletion_cut_short_is_finished_by_deleting_again(
+    api: TestClient, tokenizer: str, stack_settings: Settings, redis: RedisStore
+) -> None:
+    run_id = _submit(api, tokenizer, 2, "cut-short")
+    _wait(api, run_id, ENDED)
+    models = stack_settings.artifacts_root / "models"
+    # As a deletion leaves it when Redis fails once the folder went to the trash
+    trash = models / f".deleting-{run_id}-0badf00d"
+    (models / run_id).rename(trash)
+    # As a process that died while emptying the trash leaves it
+    stray = models / ".deleting-run-00000000-00000000-1234abcd"
+    (stray / "checkpoints").mkdir(parents=True)
+    (stray / "checkpoints" / "last.pt").write_bytes(b"weights")
+    assert _redis_knows(redis, "runs", run_id)
+    assert api.get(f"/runs/{run_id}").status_code == 404
+
+    assert api.delete(f"/runs/{run_id}").status_code == 204  # the leftovers go
+    assert _redis_knows(redis, "runs", run_id) == [] and not trash.exists()
+    assert not (models / run_id).exists()
+    _refused(api, f"/runs/{run_id}", 404, "NOT_FOUND")  # nothing left: a plain 404
+    assert stray.exists()  # not this run's: the next deletion sweeps it
+
+    other = _submit(api, tokenizer, 2, "cut-short")
+    _wait(api, other, ENDED)
+    assert api.delete(f"/runs/{other}").status_code == 204
+    assert not stray.exists()
+    assert [p.name for p in models.iterdir() if p.name.startswith(".deleting-")] == []
+
+
+def _eval_status(api: TestClient, run_id: str) -> str:
+    return EvalPublic.model_validate_json(api.get(f"/runs/{run_id}/eval").content).status
+
+
+def test_an_evaluation_is_not_queued_while_its_run_is_being_deleted(
+    api: TestClient, tokenizer: str, stack_settings: Settings, redis: RedisStore
+) -> None:
+    run_id = _submit(api, tokenizer, 2, "leased")
+    assert _wait(api, run_id, ENDED).status == "completed"
+    runs = JobStateStore(redis, "runs")
+    deadline = time.monotonic() + 120
+    # What a deletion holds while it removes the run (its worker may still be letting go)
+    while not runs.acquire_lease(run_id, "a-deletion", 120):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    try:
+        response = api.post(f"/runs/{run_id}/evaluate")
+        assert response.status_code == 409, response.text
+        error = ErrorBody.model_validate_json(response.content)
+        assert error.code == "RUN_ACTIVE" and "try again" in error.message
+        assert not (stack_settings.artifacts_root / "models" / run_id / "eval").exists()
+    finally:
+        runs.release_lease(run_id, "a-deletion")
+
+    assert api.post(f"/runs/{run_id}/evaluate").status_code == 202
+    while _eval_status(api, run_id) in ("queued", "running"):
+        assert time.monotonic() < deadline + 120
+        time.sleep(0.2)
+    assert api.delete(f"/runs/{run_id}").status_code == 204
+
+
 @pytest.mark.parametrize("kind", ["runs", "tokenizers"])
 def test_hostile_ids_are_refused_plainly(
     api: TestClient, kind: str, stack_settings: Settings
@@ -251,10 +333,16 @@ def test_a_shared_store_forgets_a_removed_folder(tmp_path: Path, store: StoreSer
         ("labels.json", 12),
         ("manifest.json", 2),
     ]
+    assert b.pull(there / "manifest.json") and b.pull(there / "labels.json")  # b shows r1
+    (there / "notes.txt").write_text("written on b", encoding="utf-8")  # never pushed
 
     a.remove_folder(run, first=run / "manifest.json")
     assert b.listing(there) == []
-    assert not b.pull(there / "manifest.json")
-    assert b.folders(b.root / "models") == ["r2"]  # the other run stays
+    # b's copies of what the store held go with it; what b wrote itself stays
+    assert not b.pull(there / "manifest.json") and not (there / "manifest.json").exists()
+    assert not b.pull(there / "labels.json")
+    assert b.pull(there / "notes.txt")
+    (there / "notes.txt").unlink()
+    assert b.pull(b.root / "models" / "r2" / "manifest.json")  # the other run stays
     a.remove_folder(run, first=run / "manifest.json")  # nothing left: nothing to do
     LocalFolder(tmp_path / "c").remove_folder(tmp_path / "c" / "models" / "r2")

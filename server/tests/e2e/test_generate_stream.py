@@ -44,6 +44,9 @@ BROKEN = "run-00000000-00005202"
 """The test run with every weight NaN: it loads, and fails at its first token."""
 UNEXPORTED = "run-00000000-00005203"
 """The test run without its export: not ready to sample."""
+CRASHING = "run-00000000-00005204"
+"""The test run whose export has 8 positions, where its manifest says more: it crashes
+(an index out of range, no error of the API's own) once the text outgrows them."""
 WAIT_S = 300.0
 """Generous bound for the server to act on what a test did (never a speed assertion)."""
 
@@ -54,9 +57,16 @@ class Served:
     pool: InferencePool
 
 
-def plant_run(settings: Settings, source: str, run_id: str, wide: bool, nan: bool) -> None:
+def plant_run(
+    settings: Settings,
+    source: str,
+    run_id: str,
+    wide: bool,
+    nan: bool,
+    positions: int | None = None,
+) -> None:
     """A copy of `source` under `run_id` whose export is an untrained model (4 layers of
-    width 256 when `wide`, NaN weights when `nan`)."""
+    width 256 when `wide`, NaN weights when `nan`, only `positions` positions when given)."""
     models = settings.artifacts_root / "models"
     folder = models / run_id
     if folder.exists():
@@ -75,15 +85,27 @@ def plant_run(settings: Settings, source: str, run_id: str, wide: bool, nan: boo
             dropout=0.0,
             options=arch.options,
         )
+    exported = arch
+    if positions is not None:
+        exported = Architecture(
+            family=arch.family,
+            n_layer=arch.n_layer,
+            n_head=arch.n_head,
+            n_embd=arch.n_embd,
+            max_seq_len=positions,
+            vocab_size=arch.vocab_size,
+            dropout=arch.dropout,
+            options=arch.options,
+        )
     backend = Gpt2Backend()
     torch.manual_seed(0)
-    model = backend.build(arch)
+    model = backend.build(exported)
     if nan:
         with torch.no_grad():
             for weight in model.module.parameters():
                 weight.fill_(float("nan"))
     shutil.rmtree(folder / "export")
-    backend.export(model, arch, folder / "export")
+    backend.export(model, exported, folder / "export")
     manifest.run_id, manifest.architecture = run_id, arch
     write_model(folder / "manifest.json", manifest)
 
@@ -94,6 +116,7 @@ def served(stack_settings: Settings, finished_run: str) -> Iterator[Served]:
     plant_run(stack_settings, finished_run, SLOW, wide=True, nan=False)
     plant_run(stack_settings, finished_run, BROKEN, wide=False, nan=True)
     plant_run(stack_settings, finished_run, UNEXPORTED, wide=False, nan=False)
+    plant_run(stack_settings, finished_run, CRASHING, wide=False, nan=False, positions=8)
     shutil.rmtree(stack_settings.artifacts_root / "models" / UNEXPORTED / "export")
     settings = Settings(
         redis_url=stack_settings.redis_url,
@@ -207,6 +230,57 @@ def test_a_failure_after_the_start_is_an_error_event(served: Served) -> None:
     assert error.code == "DATA_INVALID" and "NaN" in error.message, error
     assert error.request_id
     assert all(isinstance(e, TokenEvent) for e in events[:-1])
+    # The answer then ends as any other does: read to its end, no broken transfer.
+    headers = {"Accept": "text/event-stream"}
+    url = f"{served.base}/runs/{BROKEN}/generate"
+    with httpx.stream("POST", url, json=_body(16, 0), headers=headers, timeout=WAIT_S) as raw:
+        assert raw.status_code == 200
+        text = raw.read().decode()
+    assert text.rstrip("\r\n").rpartition("\n")[2].startswith("data: {"), text
+    assert "event: error" in text
+    _freed(served.pool)
+
+
+def test_a_crash_after_the_start_is_an_internal_error_and_the_answer_ends(
+    served: Served,
+) -> None:
+    with ApiClient(served.base) as client:
+        events = list(generate_stream(client, CRASHING, _body(16, 0)))
+    error = events[-1]
+    assert isinstance(error, ErrorEvent), events
+    assert (error.code, error.message) == ("INTERNAL_ERROR", "internal error"), error
+    assert error.request_id
+    # Ended as any answer: the last chunk sent, so reading to the end raises nothing.
+    headers = {"Accept": "text/event-stream"}
+    url = f"{served.base}/runs/{CRASHING}/generate"
+    with httpx.stream("POST", url, json=_body(16, 0), headers=headers, timeout=WAIT_S) as raw:
+        assert raw.status_code == 200
+        text = raw.read().decode()
+    assert "event: error" in text and "INTERNAL_ERROR" in text, text
+    _freed(served.pool)
+
+
+def test_line_separators_in_the_text_reach_the_client_whole(
+    served: Served, finished_run: str
+) -> None:
+    # Line separators other than CR and LF: JSON may hold them raw, some readers split there.
+    prompt = "The a\u2028b\u2029c\x85d "
+    body = _body(12, 4) | {"prompt": prompt}
+    raw = httpx.post(
+        f"{served.base}/runs/{finished_run}/generate",
+        json=body,
+        headers={"Accept": "text/event-stream"},
+        timeout=WAIT_S,
+    )
+    assert raw.status_code == 200, raw.text
+    assert not {"\u2028", "\u2029", "\x85"} & set(raw.text)  # escaped in the JSON data
+    assert "\\u2028" in raw.text
+    with ApiClient(served.base) as client:
+        events = list(generate_stream(client, finished_run, body))
+    done = events[-1]
+    assert isinstance(done, DoneEvent), events
+    assert done.prompt == prompt and done.count == 12
+    assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == done.text
     _freed(served.pool)
 
 

@@ -6,16 +6,25 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import RunPublic, RunQueued, RunsPublic
-from model_trainer.core.settings import Settings
-from model_trainer.training.labels import RunLabels
+from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.settings import Settings, StoreSettings
+from model_trainer.infra.atomic import write_model
+from model_trainer.infra.storage import storage, use_storage
+from model_trainer.infra.storage.objects import ObjectStorage
+from model_trainer.jobs.layout import RunFolder
+from model_trainer.orchestrators.run_labels import RunLabelBook
+from model_trainer.training.labels import RunLabels, RunLabelsPatch
 
 from .conftest import trained_tokenizer
+from .store_server import StoreServer
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -209,3 +218,68 @@ def test_the_list_filters_and_sorts(api: TestClient, tokenizer: str) -> None:
         assert response.status_code == 422, bad
         assert ErrorBody.model_validate_json(response.content).code == "CONFIG_INVALID"
     assert _listed(api, tag="", q="", family="", limit=1)  # an empty filter is no filter
+
+
+def test_tags_are_added_and_removed_without_losing_others(api: TestClient, tokenizer: str) -> None:
+    run_id = _submit(api, tokenizer, 2, tags=["keep", "Old"])
+    # Two edits that each know only their own tag: both land
+    assert _patch(api, run_id, {"add_tags": ["mine"]}).tags == ["keep", "Old", "mine"]
+    theirs = _patch(api, run_id, {"add_tags": ["theirs", "KEEP"], "remove_tags": ["old"]})
+    assert theirs.tags == ["keep", "mine", "theirs"]  # present in any case: kept as it was
+    both = _patch(api, run_id, {"add_tags": ["x"], "remove_tags": ["X", "absent"]})
+    assert both.tags == ["keep", "mine", "theirs"]  # in both lists: removed
+    url = f"/runs/{run_id}"
+    message = _refused(api, "PATCH", url, '{"tags": ["a"], "add_tags": ["b"]}').message
+    assert "add_tags" in message and "not both" in message
+    assert _refused(api, "PATCH", url, '{"remove_tags": ["a b"]}').message.startswith("remove_tags")
+    added: dict[str, list[str]] = {"add_tags": [f"t{i}" for i in range(14)]}
+    many = json.dumps(added)
+    assert "at most 16" in _refused(api, "PATCH", url, many).message
+    assert _run(api, run_id).tags == ["keep", "mine", "theirs"]  # nothing was stored
+    _wait(api, run_id, ENDED)
+
+
+@pytest.fixture()
+def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreServer]:
+    server = StoreServer()
+    for name, value in server.env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_an_edit_builds_on_the_stored_labels_or_is_refused(
+    tmp_path: Path, store: StoreServer
+) -> None:
+    """An edit through one API process reads the store afresh: it keeps what another
+    process stored a moment ago, and refuses (503) rather than build on a stale copy."""
+    url, quick = f"s3://{store.bucket}/labels", StoreSettings(attempts=2, first_delay_s=0.05)
+    other = ObjectStorage(url, tmp_path / "other", quick)
+    theirs = RunFolder(other.root / "models" / "run-1")
+    write_model(theirs.labels, RunLabels(tags=["first"]))
+    theirs.manifest.write_text("{}", encoding="utf-8")
+    other.push([theirs.labels, theirs.manifest])
+
+    before = storage()
+    here = use_storage(ObjectStorage(url, tmp_path / "here", quick))
+    try:
+        folder = RunFolder(here.root / "models" / "run-1")
+        here.pull(folder.manifest)
+        book = RunLabelBook(refresh_s=3600.0)  # pages may show what they read an hour ago
+        assert book.current(folder, RunLabels()).tags == ["first"]
+        write_model(theirs.labels, RunLabels(tags=["first", "second"], name="theirs"))
+        other.push([theirs.labels])
+
+        patch = RunLabelsPatch(add_tags=["third"])
+        edited = book.edit(folder, RunLabels(), patch)
+        assert (edited.name, edited.tags) == ("theirs", ["first", "second", "third"])
+        store.stop()
+        assert book.current(folder, RunLabels()).tags == edited.tags  # a page still shows
+        with pytest.raises(AppError) as refused:
+            book.edit(folder, RunLabels(), RunLabelsPatch(name="mine"))
+        assert refused.value.code is ErrorCode.STORE_UNAVAILABLE
+        assert book.current(folder, RunLabels()).name == "theirs"  # nothing was written
+    finally:
+        use_storage(before)

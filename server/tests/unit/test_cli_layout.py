@@ -11,7 +11,7 @@ from rich.console import Console
 from model_trainer.cli.fields import FieldNames, flag_names
 from model_trainer.cli.session import SESSION
 from model_trainer.cli.tables import Col, Kind, table
-from model_trainer.client.text import compact, duration, figure, integer, ordinal, size
+from model_trainer.client.text import compact, duration, elapsed, figure, integer, ordinal, size
 
 RUN = "run-mxbohr60-518c2ca3"
 
@@ -49,6 +49,12 @@ def test_one_way_to_write_each_kind_of_number() -> None:
     ]  # fmt: skip
     assert integer(1234567.0) == "1,234,567" and compact(1_234_567) == "1.23M"
     assert duration(187) == "3m 07s" and size(3 * 1024**3) == "3.00 GiB"
+    assert [elapsed(v) for v in (0.04, 42.46, 59.96, 187.0)] == [
+        "0.0s",
+        "42.5s",
+        "1m 00s",
+        "3m 07s",
+    ]
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 22)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "22nd",
     ]  # fmt: skip

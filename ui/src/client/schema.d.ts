@@ -1739,6 +1739,9 @@ export interface components {
         /**
          * RunLabelsPatch
          * @description A change to a run's labels: a field left out stays as it is, null clears it.
+         *
+         *     `tags` replaces the whole list; `add_tags` and `remove_tags` change the tags the run
+         *     has when the edit is applied, so two people tagging at once both keep their tags.
          */
         RunLabelsPatch: {
             /** Name */
@@ -1747,6 +1750,18 @@ export interface components {
             notes?: string | null;
             /** Tags */
             tags?: string[] | null;
+            /**
+             * Add Tags
+             * @description Tags to add to the run's current ones (kept if present)
+             * @default []
+             */
+            add_tags: string[];
+            /**
+             * Remove Tags
+             * @description Tags to take out of the run's current ones, ignoring case; a tag in both lists is removed
+             * @default []
+             */
+            remove_tags: string[];
         };
         /**
          * RunPublic

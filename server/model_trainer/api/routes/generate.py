@@ -103,7 +103,7 @@ async def _events(
         if not finished:
             lease.stopped("client disconnected")
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - logged with its stack; see below
         # Logged here with its stack and handled: the client hears a sanitised error and
         # the answer ends cleanly. Raising on would break the connection mid-answer (no
         # final chunk) and log the same failure again as an ASGI error.

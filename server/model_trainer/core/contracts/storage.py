@@ -39,7 +39,9 @@ class ArtifactStorage(Protocol):
     def pull(self, path: Path, max_age_s: float = 0.0) -> bool:
         """Replace the local file with the store's copy when that changed (atomically: a
         reader sees one or the other); skipped when this process looked less than
-        `max_age_s` ago. True when the file is there afterwards."""
+        `max_age_s` ago. When the store no longer has the object, a local file that is
+        still what this process last synced with it is removed (another process deleted
+        it); one written here since stays. True when the file is there afterwards."""
         ...
 
     def pull_folder(self, folder: Path) -> None:

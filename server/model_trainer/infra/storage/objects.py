@@ -164,10 +164,22 @@ class ObjectStorage:
             info = self._call(f"look up {key}", lambda: fs.info(key))
         except FileNotFoundError:
             self._looked[key] = now
-            return path.is_file()
+            return self._gone(key, path)
         self._fetch(key, path, str(info.get("ETag")))
         self._looked[key] = now
         return True
+
+    def _gone(self, key: str, path: Path) -> bool:
+        """The store has no `key`: a local file that is just what this process last synced
+        with it was removed from the store by another (its job deleted), and goes here too,
+        so this host stops showing it. A file written here since, or never synced (about to
+        be pushed), stays. True when a local file remains."""
+        synced = self._synced.pop(key, None)
+        if synced is not None and _local_stamp(path) == (synced.mtime_ns, synced.size):
+            path.unlink(missing_ok=True)
+            _log.info("store_object_removed_elsewhere", key=key)
+            return False
+        return path.is_file()
 
     def pull_folder(self, folder: Path) -> None:
         prefix = self.key(folder)
