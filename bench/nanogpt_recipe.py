@@ -71,6 +71,7 @@ def recipe(tokenizer_id: str, steps: int, seed: int, family: str = "gpt2") -> Ru
             eval_interval=250,
             eval_steps=20,
             checkpoint_interval=1000,
+            eval_samples=0,  # like for like: nanoGPT writes no samples while it trains
             seed=seed,
         ),
     )

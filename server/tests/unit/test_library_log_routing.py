@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def test_a_transformers_warning_during_a_job_stays_out_of_its_log(
         hf_logging.get_logger("transformers.generation.utils").warning(MASK_WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter("always")
+            # Earlier tests may have set up logging before pytest's per-test warning
+            # recorder took `showwarning`: route warnings to logging again, in this block.
+            logging.captureWarnings(False)
+            logging.captureWarnings(True)
             warnings.warn("a library's own warning", UserWarning, stacklevel=1)
     lines = [_LINE.validate_json(line) for line in job_log.read_text(encoding="utf-8").splitlines()]
     assert [line["event"] for line in lines] == ["evaluation_started"]

@@ -72,7 +72,13 @@ function LabelsForm({ run, onClose, onSaved }: { run: RunView; onClose: () => vo
     if (problem) return
     setBusy(true)
     setFailure(undefined)
-    const patch: RunLabelsPatch = { name: name.trim() || null, tags, notes: notes.trim() ? notes : null }
+    const patch: RunLabelsPatch = {
+      name: name.trim() || null,
+      tags,
+      notes: notes.trim() ? notes : null,
+      add_tags: [],
+      remove_tags: [],
+    }
     try {
       await runCalls.label(run.run_id, patch)
       onSaved()
