@@ -403,7 +403,7 @@ describe('Run page: what a user found missing', () => {
     expect(screen.getByRole('alert').textContent).toContain("'bad/tag'")
     await user.type(screen.getByLabelText('Tags'), '{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}')
     await user.click(screen.getByRole('button', { name: 'Save labels' }))
-    await waitFor(() => expect(patches).toEqual([{ name: 'lr sweep', tags: ['bpe', 'sweep'], notes: 'first try' }]))
+    await waitFor(() => expect(patches).toEqual([{ name: 'lr sweep', tags: ['bpe', 'sweep'], notes: 'first try', add_tags: [], remove_tags: [] }]))
     await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('lr sweep run-1'))
   })
 
