@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model_trainer.api.app import create_app
+from model_trainer.api.schemas.runs import RunPublic
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.core.settings import Settings, WorkerSettings
 from model_trainer.infra.redis_store import RedisStore
@@ -51,6 +52,17 @@ def trained_tokenizer(api: TestClient, body: Mapping[str, object]) -> TokenizerP
         if view.status in ("completed", "failed"):
             return view
         assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def run_reaching(api: TestClient, run_id: str, states: set[str], timeout: float = 240) -> RunPublic:
+    """Poll the run until its status is one of `states` (failing after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = RunPublic.model_validate_json(api.get(f"/runs/{run_id}").content)
+        if run.status in states:
+            return run
+        assert time.monotonic() < deadline, f"run stuck in {run.status}: {run.message}"
         time.sleep(0.2)
 
 

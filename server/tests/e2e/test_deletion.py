@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model_trainer.api.schemas.common import ErrorBody
-from model_trainer.api.schemas.runs import EvalPublic, RunPublic, RunQueued, RunsPublic
+from model_trainer.api.schemas.runs import EvalPublic, RunQueued, RunsPublic
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued, TokenizersPublic
 from model_trainer.core.settings import Settings, StoreSettings
 from model_trainer.infra.job_state import JobStateStore
@@ -19,7 +19,7 @@ from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.storage import LocalFolder
 from model_trainer.infra.storage.objects import ObjectStorage
 
-from .conftest import trained_tokenizer
+from .conftest import run_reaching, trained_tokenizer
 from .store_server import StoreServer
 
 pytestmark = pytest.mark.timeout(500)
@@ -46,16 +46,6 @@ def _submit(api: TestClient, tokenizer_id: str, steps: int, tag: str) -> str:
     response = api.post("/runs/train", json=body)
     assert response.status_code == 202, response.text
     return RunQueued.model_validate_json(response.content).run_id
-
-
-def _wait(api: TestClient, run_id: str, states: set[str], timeout: float = 240) -> RunPublic:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = RunPublic.model_validate_json(api.get(f"/runs/{run_id}").content)
-        if run.status in states:
-            return run
-        assert time.monotonic() < deadline, f"run stuck in {run.status}: {run.message}"
-        time.sleep(0.2)
 
 
 def _refused(api: TestClient, url: str, status: int, code: str) -> str:
@@ -103,10 +93,10 @@ def test_an_active_run_is_kept_and_an_ended_one_goes_entirely(
     run_id = _submit(api, tokenizer, 100_000, "deleting")
     message = _refused(api, f"/runs/{run_id}", 409, "RUN_ACTIVE")  # queued, or running
     assert run_id in message and "cancel" in message
-    _wait(api, run_id, {"running"})
+    run_reaching(api, run_id, {"running"})
     _refused(api, f"/runs/{run_id}", 409, "RUN_ACTIVE")
     assert api.post(f"/runs/{run_id}/cancel").status_code == 200
-    _wait(api, run_id, ENDED)
+    run_reaching(api, run_id, ENDED)
     folder = stack_settings.artifacts_root / "models" / run_id
     assert (folder / "manifest.json").is_file() and _redis_knows(redis, "runs", run_id)
     rename: dict[str, object] = {"name": "doomed"}
@@ -130,10 +120,10 @@ def test_evaluations_and_tokenizer_jobs_hold_off_deletion(
     api: TestClient, tokenizer: str, stack_settings: Settings, redis: RedisStore
 ) -> None:
     finished = _submit(api, tokenizer, 5, "evaluated")
-    assert _wait(api, finished, ENDED).status == "completed"
+    assert run_reaching(api, finished, ENDED).status == "completed"
     # One worker: while a long run trains, what is queued after it waits
     busy = _submit(api, tokenizer, 100_000, "busy")
-    _wait(api, busy, {"running"})
+    run_reaching(api, busy, {"running"})
     queued = api.post(f"/runs/{finished}/evaluate")
     assert queued.status_code == 202, queued.text
     message = _refused(api, f"/runs/{finished}", 409, "RUN_ACTIVE")
@@ -144,7 +134,7 @@ def test_evaluations_and_tokenizer_jobs_hold_off_deletion(
     _refused(api, f"/tokenizers/{waiting}", 409, "TOKENIZER_ACTIVE")
 
     assert api.post(f"/runs/{busy}/cancel").status_code == 200
-    _wait(api, busy, ENDED)
+    run_reaching(api, busy, ENDED)
     deadline = time.monotonic() + 240
     while EvalPublic.model_validate_json(api.get(f"/runs/{finished}/eval").content).status in (
         "queued",
@@ -178,7 +168,7 @@ def test_a_tokenizer_in_use_is_kept_until_its_runs_are_deleted(
     assert "6 runs" in message and "and 1 more" in message
     assert sum(run_id in message for run_id in runs) == 5
     for run_id in runs:
-        _wait(api, run_id, ENDED)
+        run_reaching(api, run_id, ENDED)
     _refused(api, f"/tokenizers/{tokenizer_id}", 409, "TOKENIZER_IN_USE")
     for run_id in runs[1:]:
         assert api.delete(f"/runs/{run_id}").status_code == 204
@@ -205,7 +195,7 @@ def test_an_unreadable_run_holds_off_deleting_its_tokenizer(
     body = {"method": "char", "vocab_size": 100, "corpus_path": "story.txt", "seed": 14}
     tokenizer_id = trained_tokenizer(api, body).tokenizer_id
     run_id = _submit(api, tokenizer_id, 2, "unreadable")
-    _wait(api, run_id, ENDED)
+    run_reaching(api, run_id, ENDED)
     manifest = stack_settings.artifacts_root / "models" / run_id / "manifest.json"
     kept = manifest.read_bytes()
     manifest.write_text('{"run_id": "half a manifest', encoding="utf-8")
@@ -223,7 +213,7 @@ def test_a_deletion_cut_short_is_finished_by_deleting_again(
     api: TestClient, tokenizer: str, stack_settings: Settings, redis: RedisStore
 ) -> None:
     run_id = _submit(api, tokenizer, 2, "cut-short")
-    _wait(api, run_id, ENDED)
+    run_reaching(api, run_id, ENDED)
     models = stack_settings.artifacts_root / "models"
     # As a deletion leaves it when Redis fails once the folder went to the trash
     trash = models / f".deleting-{run_id}-0badf00d"
@@ -242,7 +232,7 @@ def test_a_deletion_cut_short_is_finished_by_deleting_again(
     assert stray.exists()  # not this run's: the next deletion sweeps it
 
     other = _submit(api, tokenizer, 2, "cut-short")
-    _wait(api, other, ENDED)
+    run_reaching(api, other, ENDED)
     assert api.delete(f"/runs/{other}").status_code == 204
     assert not stray.exists()
     assert [p.name for p in models.iterdir() if p.name.startswith(".deleting-")] == []
@@ -256,7 +246,7 @@ def test_an_evaluation_is_not_queued_while_its_run_is_being_deleted(
     api: TestClient, tokenizer: str, stack_settings: Settings, redis: RedisStore
 ) -> None:
     run_id = _submit(api, tokenizer, 2, "leased")
-    assert _wait(api, run_id, ENDED).status == "completed"
+    assert run_reaching(api, run_id, ENDED).status == "completed"
     runs = JobStateStore(redis, "runs")
     deadline = time.monotonic() + 120
     # What a deletion holds while it removes the run (its worker may still be letting go)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from model_trainer.jobs.layout import RunFolder
 from model_trainer.orchestrators.run_labels import RunLabelBook
 from model_trainer.training.labels import RunLabels, RunLabelsPatch
 
-from .conftest import trained_tokenizer
+from .conftest import run_reaching, trained_tokenizer
 from .store_server import StoreServer
 
 pytestmark = pytest.mark.timeout(400)
@@ -62,16 +61,6 @@ def _run(api: TestClient, run_id: str) -> RunPublic:
     response = api.get(f"/runs/{run_id}")
     assert response.status_code == 200, response.text
     return RunPublic.model_validate_json(response.content)
-
-
-def _wait(api: TestClient, run_id: str, states: set[str], timeout: float = 240) -> RunPublic:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = _run(api, run_id)
-        if run.status in states:
-            return run
-        assert time.monotonic() < deadline, f"run stuck in {run.status}: {run.message}"
-        time.sleep(0.2)
 
 
 def _patch(api: TestClient, run_id: str, body: dict[str, object]) -> RunPublic:
@@ -135,7 +124,7 @@ def test_labels_given_at_submission_and_edited(
 
     # The worker rewrites the manifest as the run trains and ends; the labels stay
     _patch(api, run_id, {"name": "kept", "tags": ["after"]})
-    ended = _wait(api, run_id, ENDED)
+    ended = run_reaching(api, run_id, ENDED)
     assert (ended.name, ended.tags) == ("kept", ["after"])
     assert _patch(api, run_id, {"notes": "edited after it ended"}).notes  # any status
 
@@ -174,7 +163,7 @@ def test_malformed_labels_are_refused_naming_the_field(api: TestClient, tokenize
     assert ErrorBody.model_validate_json(missing.content).code == "NOT_FOUND"
     for odd in ("..%2F..%2Fetc", "run-%00", "%E2%80%AE"):
         assert api.patch(f"/runs/{odd}", json=rename).status_code == 404, odd
-    _wait(api, run_id, ENDED)
+    run_reaching(api, run_id, ENDED)
 
 
 def test_the_list_filters_and_sorts(api: TestClient, tokenizer: str) -> None:
@@ -182,10 +171,10 @@ def test_the_list_filters_and_sorts(api: TestClient, tokenizer: str) -> None:
     alpha = _submit(api, tokenizer, 10, name=f"alpha {mark}", tags=[mark, "fast"])
     beta = _submit(api, tokenizer, 20, family="llama", name=f"Beta {mark}", tags=[mark.upper()])
     gamma = _submit(api, tokenizer, 100_000, tags=[mark])
-    _wait(api, gamma, {"running"})
+    run_reaching(api, gamma, {"running"})
     assert api.post(f"/runs/{gamma}/cancel").status_code == 200
     for run_id in (alpha, beta, gamma):
-        _wait(api, run_id, ENDED)
+        run_reaching(api, run_id, ENDED)
 
     assert _listed(api, tag=mark.upper()) == [gamma, beta, alpha]  # newest first, any case
     assert _listed(api, tag=mark, sort="oldest") == [alpha, beta, gamma]
@@ -236,7 +225,7 @@ def test_tags_are_added_and_removed_without_losing_others(api: TestClient, token
     many = json.dumps(added)
     assert "at most 16" in _refused(api, "PATCH", url, many).message
     assert _run(api, run_id).tags == ["keep", "mine", "theirs"]  # nothing was stored
-    _wait(api, run_id, ENDED)
+    run_reaching(api, run_id, ENDED)
 
 
 @pytest.fixture()
