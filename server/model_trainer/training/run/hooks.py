@@ -224,8 +224,11 @@ class RunReporter:
 
     def on_checkpoint(self, step: int, path: str, best: bool) -> None:
         # To the shared store first (whole, or not at all), then the manifest that records
-        # the step: a run whose host dies resumes elsewhere from what the manifest says.
-        storage().push([self._paths.checkpoints / path])
+        # the step: a run whose host dies resumes elsewhere from what the manifest says. The
+        # metrics and log go before the checkpoint: a host that dies between the two leaves a
+        # checkpoint whose curve reaches its step (one ahead is trimmed at the resume; one
+        # behind would leave a gap).
+        storage().push([self._paths.metrics, self._paths.logs, self._paths.checkpoints / path])
         self._tensorboard.flush()  # pushed with the run's other files by the manifest write
         self._log.info("checkpoint_saved", step=step, file=path, best=best)
         self._events.publish(
