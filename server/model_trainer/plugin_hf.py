@@ -17,9 +17,10 @@ from typing import Generic, TypeVar
 import torch
 from torch import Tensor, nn
 from transformers import AutoConfig, GenerationConfig, PreTrainedModel
+from transformers.cache_utils import CacheLayerMixin, DynamicCache
 from transformers.utils import logging as hf_logging
 
-from model_trainer.core.contracts.model import SpecialTokens
+from model_trainer.core.contracts.model import KeyValues, SpecialTokens
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonObject
 from model_trainer.core.logging import adopt_library_loggers
@@ -27,6 +28,7 @@ from model_trainer.infra.atomic import make_readable
 
 __all__ = [
     "HfCausalLM",
+    "cached_logits",
     "causal_logits",
     "compiled",
     "config_float",
@@ -58,6 +60,30 @@ def causal_logits(forward: nn.Module, idx: Tensor) -> Tensor:
     return logits
 
 
+def cached_logits(
+    model: nn.Module, ids: Tensor, past: KeyValues | None, mask: Tensor | None, positions: Tensor
+) -> tuple[Tensor, KeyValues]:
+    """`CachedDecoding.forward_cached` for a `transformers` causal LM: the keys and values
+    go in and come out as one (keys, values) pair per layer, whatever cache class the
+    library uses inside."""
+    cache = DynamicCache(ddp_cache_data=past) if past else DynamicCache()
+    output = model(
+        input_ids=ids, cache=cache, attention_mask=mask, position_ids=positions, use_cache=True
+    )
+    logits, present = output.logits, output.cache
+    if not isinstance(logits, Tensor) or not isinstance(present, DynamicCache):
+        raise AppError(ErrorCode.INTERNAL_ERROR, "the model returned no logits or no cache")
+    pairs: KeyValues = []
+    for layer in present.layers:
+        if not isinstance(layer, CacheLayerMixin):
+            raise AppError(ErrorCode.INTERNAL_ERROR, "the model's cache is not of keys and values")
+        keys, values = layer.keys, layer.values
+        if not isinstance(keys, Tensor) or not isinstance(values, Tensor):
+            raise AppError(ErrorCode.INTERNAL_ERROR, "the model's cache holds no tensors")
+        pairs.append((keys, values))
+    return logits, pairs
+
+
 def compiled(module: nn.Module) -> nn.Module:
     """`torch.compile(module)`, sharing its parameters; the module itself if torch returned
     something else. Never test the result for truth: `bool()` of a compiled wrapper calls the
@@ -70,6 +96,9 @@ class HfCausalLM(Generic[M]):
     """`LanguageModel` over a `transformers` causal LM. Subclass it per family
     (`class NeoxModel(HfCausalLM[GPTNeoXForCausalLM])`) so `export` can check, with
     `isinstance`, that it was handed its own family's model and read `hf_model` typed."""
+
+    rotary = False
+    """Whether the family's positions are rotary (cached keys survive a sliding window)."""
 
     def __init__(self, model: M) -> None:
         self._model = model
@@ -85,6 +114,15 @@ class HfCausalLM(Generic[M]):
 
     def logits(self, idx: Tensor) -> Tensor:
         return causal_logits(self._forward, idx)
+
+    def forward_cached(
+        self, ids: Tensor, past: KeyValues | None, mask: Tensor | None, positions: Tensor
+    ) -> tuple[Tensor, KeyValues]:
+        # The plain module: shapes change at every token, which a compiled one would retrace.
+        return cached_logits(self._model, ids, past, mask, positions)
+
+    def keeps_cache_when_sliding(self) -> bool:
+        return self.rotary
 
     def compile(self) -> None:
         # The compiled wrapper shares the parameters; checkpoints keep using the plain module.

@@ -10,6 +10,10 @@ Long work (generation) runs in slices (`run_sliced`): each slice goes to the bac
 pool's queue, so requests take turns like a round robin, and between slices the client is
 asked whether it is still there. A client that leaves stops its work within a slice, and a
 short request waits for one slice of each long one, not for all of them to finish.
+
+Work that can share its slices (`Joins`: generations from one model) waits in a `Gathering`
+instead: one slice at a time runs for everyone gathered, on one of the pool's threads, and
+whoever arrives during it joins the next (continuous batching, the wait bounded by a slice).
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.logging import Log
 
 T = TypeVar("T")
 U = TypeVar("U")
+W = TypeVar("W")
 T_co = TypeVar("T_co", covariant=True)
 
 NICE = 5
@@ -59,6 +65,81 @@ class Sliced(Protocol[T_co]):
     def result(self) -> T_co:
         """What the work has produced (so far, if it was stopped)."""
         ...
+
+
+Submit = Callable[[Callable[[], list[bool]]], Awaitable[list[bool]]]
+"""Runs a call on the pool's thread, counted as the slice of one admitted request."""
+
+
+@runtime_checkable
+class Joins(Protocol):
+    """Sliced work that shares its slices with other work of its kind (`Gathering`)."""
+
+    def turn(self, stop: threading.Event, submit: Submit) -> Awaitable[bool]:
+        """Wait for the next shared slice to run this work too; True once it is finished."""
+        ...
+
+
+@dataclass
+class _Turn(Generic[W]):
+    work: W
+    stop: threading.Event
+    submit: Submit
+    done: asyncio.Future[bool]
+
+
+class Gathering(Generic[W]):
+    """Work that waits for a shared slice (one model's generations). Lives on the event
+    loop: `turn` queues the work and starts a driver when none runs; the driver runs
+    `together(works, stops)` on the pool as the slice of one of them (at most `most` at
+    once), answers each, and goes on while anyone waits. A member whose client leaves
+    mid-slice gives its place back at once; its row is dropped at the next token."""
+
+    def __init__(
+        self,
+        together: Callable[[list[W], list[threading.Event], float], list[bool]],
+        most: int,
+    ) -> None:
+        self._together = together
+        self._most = most
+        self._waiting: list[_Turn[W]] = []
+        self._driver: asyncio.Task[None] | None = None
+
+    async def turn(self, work: W, stop: threading.Event, submit: Submit) -> bool:
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Turn(work, stop, submit, done))
+        if self._driver is None:
+            self._driver = asyncio.create_task(self._drive())
+        return await done
+
+    async def _drive(self) -> None:
+        batch: list[_Turn[W]] = []
+        try:
+            while self._waiting:
+                batch = [t for t in self._waiting[: self._most] if not t.done.done()]
+                self._waiting = self._waiting[self._most :]
+                if batch:
+                    await self._slice(batch)
+        except BaseException:  # cancelled (the API is stopping): nobody waits forever
+            for t in [*batch, *self._waiting]:
+                t.done.cancel()
+            self._waiting = []
+            raise
+        finally:
+            self._driver = None
+
+    async def _slice(self, batch: list[_Turn[W]]) -> None:
+        works, stops = [t.work for t in batch], [t.stop for t in batch]
+        try:
+            finished = await batch[0].submit(lambda: self._together(works, stops, SLICE_S))
+        except Exception as exc:  # noqa: BLE001 - handed to every member, which raises it
+            for t in batch:
+                if not t.done.done():
+                    t.done.set_exception(exc)
+            return
+        for t, flag in zip(batch, finished, strict=True):
+            if not t.done.done():
+                t.done.set_result(flag)
 
 
 class _Admission:
@@ -129,7 +210,10 @@ class SlicedLease(Generic[T]):
     async def advance(self) -> bool:
         """One slice on the pool; True once the work is finished."""
         work, stop = self._work, self._stop
-        finished = await self._admission.submit(lambda: work.advance(SLICE_S, stop))
+        if isinstance(work, Joins):
+            finished = await work.turn(stop, self._admission.submit)
+        else:
+            finished = await self._admission.submit(lambda: work.advance(SLICE_S, stop))
         self.slices += 1
         return finished
 

@@ -14,7 +14,9 @@ from model_trainer.core.json_types import JsonObject
 __all__ = [
     "MODEL_METHODS",
     "Architecture",
+    "CachedDecoding",
     "FineTunable",
+    "KeyValues",
     "LanguageModel",
     "ModelBackend",
     "ModelSize",
@@ -68,6 +70,33 @@ class LanguageModel(Protocol):
 
     def compile(self) -> None:
         """Run `logits` through `torch.compile` from now on (state dicts are unchanged)."""
+        ...
+
+
+KeyValues = list[tuple[Tensor, Tensor]]
+"""A decoder's cached keys and values: one (keys, values) pair per layer, each shaped
+(batch, key/value heads, tokens, head width)."""
+
+
+@runtime_checkable
+class CachedDecoding(Protocol):
+    """What a `LanguageModel` adds, if it can, so that generation goes on from cached keys
+    and values instead of running the whole text again for every new token. A model
+    without it still generates, by the slower way."""
+
+    def forward_cached(
+        self, ids: Tensor, past: KeyValues | None, mask: Tensor | None, positions: Tensor
+    ) -> tuple[Tensor, KeyValues]:
+        """(B, T) new ids after `past` -> their (B, T, vocab) logits and the keys and values
+        of `past` and them. `mask` (B, past + T; 1 keep, 0 ignore) hides the left padding
+        that lets rows of different lengths share a batch; `positions` (B, T) are each new
+        token's place in its own text, padding not counted."""
+        ...
+
+    def keeps_cache_when_sliding(self) -> bool:
+        """True when cached keys stay valid as the context window slides past its limit
+        (rotary positions: the oldest entries are dropped); False when positions are
+        learned and the window must be run again from its new start at every token."""
         ...
 
 

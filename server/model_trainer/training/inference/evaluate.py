@@ -28,7 +28,7 @@ from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.training.data.dataset import load_tokens, prepare_dataset
 from model_trainer.training.data.sampler import to_long_tensor
 from model_trainer.training.inference.eval_job import EvalKind, EvalManifest
-from model_trainer.training.inference.generation import sample
+from model_trainer.training.inference.generation import sample, start_token
 from model_trainer.training.inference.lengths import document_lengths
 from model_trainer.training.loop.device import set_threads
 from model_trainer.training.loop.loop import mean_loss
@@ -140,7 +140,7 @@ class RunEvaluation(JobBody[EvalManifest]):
         block = min(run.architecture.max_seq_len, len(text.ids) - 1)
         loss, windows = mean_loss(model, text.ids, block)
         tokens = len(text.ids)
-        samples, stats = self._samples(model, handle, run)
+        samples, stats = self._samples(model, handle, run, start_token(folder.export))
         metrics = EvalMetrics(
             run_id=manifest.run_id,
             split=manifest.split,
@@ -233,7 +233,7 @@ class RunEvaluation(JobBody[EvalManifest]):
         )
 
     def _samples(
-        self, model: LanguageModel, handle: TokenizerHandle, run: RunManifest
+        self, model: LanguageModel, handle: TokenizerHandle, run: RunManifest, start_id: int
     ) -> tuple[list[Sample], SampleStats | None]:
         """A seeded sample from each fixed prompt, and their figures."""
         max_seq_len = run.architecture.max_seq_len
@@ -241,7 +241,8 @@ class RunEvaluation(JobBody[EvalManifest]):
         generated: list[list[int]] = []
         for i, prompt in enumerate(PROMPTS):
             prompt_ids = handle.encode_batch([prompt])[0] if prompt else []
-            ids = sample(model, prompt_ids, SAMPLE_TOKENS, 0.8, 40, SAMPLE_SEED + i, max_seq_len)
+            seed = SAMPLE_SEED + i
+            ids = sample(model, prompt_ids, SAMPLE_TOKENS, 0.8, 40, seed, max_seq_len, start_id)
             samples.append(
                 Sample(prompt=prompt, seed=SAMPLE_SEED + i, completion=handle.decode(ids))
             )

@@ -5,13 +5,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import torch
+from pydantic import TypeAdapter, ValidationError
+from torch import Tensor
 
-from model_trainer.core.contracts.model import LanguageModel
+from model_trainer.core.contracts.model import CachedDecoding, LanguageModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.json_types import JsonObject
+from model_trainer.infra.inference_pool import Gathering, Submit
+from model_trainer.training.inference.decoding import DecodeBatch, Text
 from model_trainer.training.model_registry import ModelRegistry
 
 MODEL_CACHE_SIZE = 4
@@ -20,7 +26,8 @@ MODEL_CACHE_SIZE = 4
 
 class Sampling:
     """One seeded ancestral sampling (greedy when temperature is 0), a token at a time, so
-    that it can pause between tokens and go on with the same generator and ids."""
+    that it can pause between tokens and go on with the same generator and cache. An empty
+    prompt starts from `start_id` (the tokenizer's beginning of text)."""
 
     def __init__(
         self,
@@ -30,14 +37,13 @@ class Sampling:
         top_k: int | None,
         seed: int,
         max_seq_len: int,
+        start_id: int = 0,
     ) -> None:
         self._generator = torch.Generator().manual_seed(seed)
-        start: list[list[int]] = [prompt_ids if prompt_ids else [0]]
-        self._idx = torch.tensor(start, dtype=torch.long)
+        self.text = Text(prompt_ids if prompt_ids else [start_id], max_seq_len)
         self._max_new_tokens = max_new_tokens
         self._temperature = temperature
         self._top_k = top_k
-        self._max_seq_len = max_seq_len
         self.new: list[int] = []
 
     @property
@@ -46,7 +52,10 @@ class Sampling:
 
     def step(self, model: LanguageModel) -> None:
         """Sample the next token (under `torch.no_grad()`)."""
-        logits = model.logits(self._idx[:, -self._max_seq_len :])[:, -1, :]  # (1, vocab)
+        self.choose(self.text.scores(model))
+
+    def choose(self, logits: Tensor) -> None:
+        """Pick the next token from its (1, vocab) scores, and add it to the text."""
         if not bool(torch.isfinite(logits).all()):
             raise AppError(
                 ErrorCode.DATA_INVALID, "the model's scores are not finite numbers (NaN)"
@@ -63,8 +72,24 @@ class Sampling:
                 scaled = scaled.masked_fill(scaled < kth, float("-inf"))
             probs = torch.softmax(scaled, dim=-1)
             next_id = torch.multinomial(probs, 1, generator=self._generator)
-        self._idx = torch.cat([self._idx, next_id], dim=1)
-        self.new.append(int(next_id.item()))
+        token = int(next_id.item())
+        self.text.ids.append(token)
+        self.new.append(token)
+
+
+def step_together(model: LanguageModel, samplings: list[Sampling]) -> None:
+    """One new token for each sampling: those whose next step is one cached token share a
+    forward pass, the others (a prompt, a window run again) go alone."""
+    shared = [s for s in samplings if s.text.batchable(model)]
+    if len(shared) > 1 and isinstance(model, CachedDecoding):
+        scores = DecodeBatch(model, [s.text for s in shared]).step()
+        for row, sampling in enumerate(shared):
+            sampling.choose(scores[row : row + 1])
+    else:
+        shared = []
+    for sampling in samplings:
+        if not any(sampling is s for s in shared):
+            sampling.step(model)
 
 
 def sample(
@@ -75,56 +100,114 @@ def sample(
     top_k: int | None,
     seed: int,
     max_seq_len: int,
+    start_id: int = 0,
 ) -> list[int]:
     """Seeded ancestral sampling (greedy when temperature is 0); returns the new ids."""
-    sampling = Sampling(prompt_ids, max_new_tokens, temperature, top_k, seed, max_seq_len)
+    sampling = Sampling(prompt_ids, max_new_tokens, temperature, top_k, seed, max_seq_len, start_id)
     with torch.no_grad():
         while not sampling.done:
             sampling.step(model)
     return sampling.new
 
 
-class LoadedModel:
-    """A model and its tokenizer, ready to sample; one sampler at a time per model."""
+_CONFIG: TypeAdapter[JsonObject] = TypeAdapter(JsonObject)
 
-    def __init__(self, model: LanguageModel, tokenizer: TokenizerHandle, max_seq_len: int):
+
+def start_token(export_dir: Path) -> int:
+    """The id an empty prompt starts from: the beginning of text the export's `config.json`
+    records (the tokenizer's), else its end of text (GPT-2's habit), else 0."""
+    try:
+        config = _CONFIG.validate_json((export_dir / "config.json").read_bytes())
+    except (OSError, ValidationError):
+        return 0
+    for key in ("bos_token_id", "eos_token_id"):
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return 0
+
+
+MOST_TOGETHER = 32
+"""Generations of one model that share a forward pass at most (the rest wait a slice)."""
+
+
+class LoadedModel:
+    """A model and its tokenizer, ready to sample. Its generations share their slices
+    (`Gathering`): one forward pass gives every one of them its next token."""
+
+    def __init__(
+        self,
+        model: LanguageModel,
+        tokenizer: TokenizerHandle,
+        max_seq_len: int,
+        start_id: int = 0,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.max_seq_len = max_seq_len
+        self.start_id = start_id
         self.lock = threading.Lock()
+        self.gathering: Gathering[Generation] = Gathering(self.advance_together, MOST_TOGETHER)
 
     def start(
         self, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None, seed: int
     ) -> Generation:
         """A generation that samples only when advanced (see `Generation`)."""
         prompt_ids = self.tokenizer.encode_batch([prompt])[0] if prompt else []
-        sampling = Sampling(prompt_ids, max_new_tokens, temperature, top_k, seed, self.max_seq_len)
+        sampling = Sampling(
+            prompt_ids, max_new_tokens, temperature, top_k, seed, self.max_seq_len, self.start_id
+        )
         return Generation(self, sampling)
+
+    def advance_together(
+        self, generations: list[Generation], stops: list[threading.Event], budget_s: float
+    ) -> list[bool]:
+        """Sample for about `budget_s` (at least one token each) for all of `generations`,
+        a forward pass per token; each leaves when finished or stopped."""
+        with self.lock, torch.no_grad():
+            until = time.perf_counter() + budget_s  # from here: waiting for the lock is free
+            self.model.module.eval()
+            active = [g for g, stop in zip(generations, stops, strict=True) if not g.busy(stop)]
+            while active:
+                step_together(self.model, [g.sampling for g in active])
+                active = [g for g, stop in zip(generations, stops, strict=True) if not g.busy(stop)]
+                if time.perf_counter() >= until:
+                    break
+        for generation in generations:
+            generation.sliced()
+        return [g.sampling.done for g in generations]
 
 
 class Generation:
-    """One request's sampling, a slice at a time (`InferencePool.run_sliced`): the model is
-    held only for a slice, so requests for one model take turns instead of waiting for the
+    """One request's sampling, a slice at a time (`InferencePool.open_sliced`): the model is
+    held only for a slice, so requests for one model share it instead of waiting for the
     whole of a long one, and the output is the same however it was sliced."""
 
     def __init__(self, loaded: LoadedModel, sampling: Sampling) -> None:
         self._loaded = loaded
-        self._sampling = sampling
+        self.sampling = sampling
+        self.on_slice: Callable[[bool], None] | None = None
+        """Called on the pool's thread after each slice, with whether it finished."""
+
+    def busy(self, stop: threading.Event) -> bool:
+        """Whether it is out of the running: finished, or its client gone."""
+        return self.sampling.done or stop.is_set()
+
+    def sliced(self) -> None:
+        if self.on_slice is not None:
+            self.on_slice(self.sampling.done)
 
     def advance(self, budget_s: float, stop: threading.Event) -> bool:
-        """Sample for about `budget_s` (at least one token); stop checked every token."""
-        with self._loaded.lock, torch.no_grad():
-            until = time.perf_counter() + budget_s  # from here: waiting for the lock is free
-            self._loaded.model.module.eval()
-            while not self._sampling.done and not stop.is_set():
-                self._sampling.step(self._loaded.model)
-                if time.perf_counter() >= until:
-                    break
-        return self._sampling.done
+        """Sample alone for about `budget_s` (at least one token); stop checked every token."""
+        return self._loaded.advance_together([self], [stop], budget_s)[0]
+
+    def turn(self, stop: threading.Event, submit: Submit) -> Awaitable[bool]:
+        """The next slice shared with the model's other generations (`Joins`)."""
+        return self._loaded.gathering.turn(self, stop, submit)
 
     def result(self) -> tuple[str, list[int]]:
         """The text and ids sampled so far."""
-        ids = list(self._sampling.new)
+        ids = list(self.sampling.new)
         return self._loaded.tokenizer.decode(ids), ids
 
 
@@ -153,7 +236,7 @@ class ModelCache:
                 self._models.move_to_end(run_id)
                 return self._models[run_id]
             model = self._registry.get(family).load(export_dir)
-            loaded = LoadedModel(model, tokenizer, max_seq_len)
+            loaded = LoadedModel(model, tokenizer, max_seq_len, start_token(export_dir))
             self._models[run_id] = loaded
             while len(self._models) > self._size:
                 self._models.popitem(last=False)

@@ -11,8 +11,10 @@ the text a non-streamed generation returns.
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
+from model_trainer.infra.inference_pool import Submit
 from model_trainer.training.inference.generation import Generation
 
 REPLACEMENT = "\ufffd"
@@ -74,19 +76,25 @@ class Progress:
 
 
 class StreamedGeneration:
-    """A `Generation` advanced by the pool (`Sliced`) whose result is its `Progress`,
-    decoded on the pool's thread rather than on the event loop."""
+    """A `Generation` advanced by the pool (`Sliced`, or `Joins` with the model's other
+    generations) whose result is its `Progress`, decoded on the pool's thread after each
+    slice rather than on the event loop."""
 
     def __init__(self, generation: Generation) -> None:
         self._generation = generation
         self._pieces = Pieces()
         self._progress = Progress(None, "", [])
+        generation.on_slice = self._take
 
-    def advance(self, budget_s: float, stop: threading.Event) -> bool:
-        finished = self._generation.advance(budget_s, stop)
+    def _take(self, finished: bool) -> None:
         text, ids = self._generation.result()
         self._progress = Progress(self._pieces.take(text, ids, finished), text, ids)
-        return finished
+
+    def advance(self, budget_s: float, stop: threading.Event) -> bool:
+        return self._generation.advance(budget_s, stop)
+
+    def turn(self, stop: threading.Event, submit: Submit) -> Awaitable[bool]:
+        return self._generation.turn(stop, submit)
 
     def result(self) -> Progress:
         return self._progress

@@ -1,0 +1,125 @@
+"""Next-token scores of texts being generated, from cached keys and values where the model
+offers them (`CachedDecoding`), so each new token costs one token's work, not the whole
+text's; several texts share one forward pass (`DecodeBatch`).
+
+A text's cache covers all its ids but the newest, which the next pass feeds. At the context
+limit the window slides the way the family needs: rotary positions keep their cached keys
+and drop the oldest; learned positions run the whole window again at each token (a token's
+position changes as the window moves), which is what generation without a cache does.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from model_trainer.core.contracts.model import CachedDecoding, KeyValues, LanguageModel
+from model_trainer.core.errors import AppError, ErrorCode
+
+
+def _rows(rows: list[list[int]]) -> Tensor:
+    """(B, T) long tensor of equal-length id rows."""
+    return torch.tensor(rows, dtype=torch.long)
+
+
+class Text:
+    """One text being generated: its ids (prompt, then new ones) and its cache."""
+
+    def __init__(self, ids: list[int], max_seq_len: int) -> None:
+        self.ids = list(ids)
+        self.max_seq_len = max_seq_len
+        self.cache: KeyValues | None = None
+        self.covered = 0
+        """Ids the cache covers: `ids[:covered]` (the window's, once it has slid)."""
+        self.position = 0
+        """The position the next fed id takes (rotary positions go on counting)."""
+
+    def cached_length(self) -> int:
+        return 0 if self.cache is None else self.cache[0][0].shape[2]
+
+    def batchable(self, model: LanguageModel) -> bool:
+        """Whether the next step is one cached token, which a batch can share."""
+        if not isinstance(model, CachedDecoding) or self.cache is None:
+            return False
+        if self.covered != len(self.ids) - 1:
+            return False
+        fits = self.cached_length() < self.max_seq_len
+        return fits or model.keeps_cache_when_sliding()
+
+    def slide(self) -> None:
+        """Drop the oldest cached entries so that the next id fits the context."""
+        if self.cache is not None and self.cached_length() >= self.max_seq_len:
+            drop = self.cached_length() - self.max_seq_len + 1
+            self.cache = [(k[:, :, drop:], v[:, :, drop:]) for k, v in self.cache]
+
+    def scores(self, model: LanguageModel) -> Tensor:
+        """(1, vocab) scores of the next token, this text alone."""
+        window = self.ids[-self.max_seq_len :]
+        if not isinstance(model, CachedDecoding):
+            return model.logits(_rows([window]))[:, -1, :]
+        if self.batchable(model):
+            return DecodeBatch(model, [self]).step()[0:1]
+        if len(self.ids) > self.max_seq_len and not model.keeps_cache_when_sliding():
+            self.cache = None  # learned positions: the window moved, run it again
+            return model.logits(_rows([window]))[:, -1, :]
+        # First pass (the prompt) or a window that has to be filled again.
+        positions = torch.arange(len(window)).unsqueeze(0)
+        logits, self.cache = model.forward_cached(_rows([window]), None, None, positions)
+        self.covered, self.position = len(self.ids), len(window)
+        return logits[:, -1, :]
+
+
+def _padded(tensor: Tensor, length: int) -> Tensor:
+    """`tensor` (1, heads, t, width) with zeros before it up to `length` places."""
+    missing = length - tensor.shape[2]
+    if missing == 0:
+        return tensor
+    shape = (tensor.shape[0], tensor.shape[1], missing, tensor.shape[3])
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=2)
+
+
+class DecodeBatch:
+    """Texts whose next step is one cached token, run as one batch: their caches are
+    left-padded to one length, and the padding is masked out."""
+
+    def __init__(self, model: CachedDecoding, texts: list[Text]) -> None:
+        self._model = model
+        self._texts = texts
+
+    def step(self) -> Tensor:
+        """(B, vocab) next-token scores, one row per text; each cache then covers its
+        newest id."""
+        texts = self._texts
+        for text in texts:
+            text.slide()
+        lengths = [text.cached_length() for text in texts]
+        longest = max(lengths)
+        caches = [text.cache for text in texts if text.cache is not None]
+        if len(caches) != len(texts):
+            raise AppError(ErrorCode.INTERNAL_ERROR, "a batched text has no cache")
+        past: KeyValues = (
+            caches[0]
+            if len(caches) == 1
+            else [
+                (
+                    torch.cat([_padded(cache[layer][0], longest) for cache in caches]),
+                    torch.cat([_padded(cache[layer][1], longest) for cache in caches]),
+                )
+                for layer in range(len(caches[0]))
+            ]
+        )
+        mask = torch.ones((len(texts), longest + 1), dtype=torch.long)
+        for row, length in enumerate(lengths):
+            mask[row, : longest - length] = 0
+        ids = _rows([[text.ids[-1]] for text in texts])
+        positions = _rows([[text.position] for text in texts])
+        logits, present = self._model.forward_cached(
+            ids, past, mask if min(lengths) < longest else None, positions
+        )
+        for row, (text, length) in enumerate(zip(texts, lengths, strict=True)):
+            start = longest - length
+            text.cache = [
+                (k[row : row + 1, :, start:], v[row : row + 1, :, start:]) for k, v in present
+            ]
+            text.covered, text.position = len(text.ids), text.position + 1
+        return logits[:, -1, :]

@@ -1,0 +1,241 @@
+"""Generation through the key/value cache gives the tokens the whole-text way gives: greedy
+and seeded, alone and sharing a batch with texts of other lengths, past the context limit
+for learned positions; an empty prompt starts from the tokenizer's beginning of text."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from model_trainer.core.contracts.model import (
+    Architecture,
+    CachedDecoding,
+    LanguageModel,
+    ModelBackend,
+)
+from model_trainer.core.contracts.tokenizer import (
+    TokenizerConfig,
+    TokenizerHandle,
+    TokenizerMethod,
+    TokenizerTrainRequest,
+)
+from model_trainer.infra.inference_pool import InferencePool
+from model_trainer.plugins.gpt2 import Gpt2Backend
+from model_trainer.plugins.llama import LlamaBackend
+from model_trainer.plugins.qwen2 import Qwen2Backend
+from model_trainer.plugins.tokenizers.char import CharBackend
+from model_trainer.training.inference.generation import (
+    Generation,
+    LoadedModel,
+    Sampling,
+    sample,
+    start_token,
+    step_together,
+)
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS .\n"
+VOCAB = len(ALPHABET) + 1  # and the unknown-character token
+CONTEXT = 24
+
+
+class Uncached:
+    """The same model seen without its cache: every token runs the whole window."""
+
+    def __init__(self, model: LanguageModel) -> None:
+        self._model = model
+
+    @property
+    def module(self) -> nn.Module:
+        return self._model.module
+
+    def logits(self, idx: Tensor) -> Tensor:
+        return self._model.logits(idx)
+
+    def compile(self) -> None:
+        raise NotImplementedError
+
+
+def _model(family: str) -> LanguageModel:
+    """A small model whose scores are far apart (weights scaled up), so that rounding in a
+    differently ordered sum cannot flip a greedy choice."""
+    backends: dict[str, ModelBackend] = {
+        "gpt2": Gpt2Backend(),
+        "llama": LlamaBackend(),
+        "qwen2": Qwen2Backend(),
+    }
+    arch = Architecture(
+        family=family,
+        n_layer=2,
+        n_head=4,
+        n_embd=32,
+        max_seq_len=CONTEXT,
+        vocab_size=VOCAB,
+        dropout=0.0,
+        options={"n_kv_head": 2} if family != "gpt2" else {},
+    )
+    torch.manual_seed(3)
+    model = backends[family].build(arch)
+    with torch.no_grad():
+        for parameter in model.module.parameters():
+            if parameter.dim() > 1:
+                parameter.mul_(4.0)
+    model.module.eval()
+    return model
+
+
+def _greedy(
+    model: LanguageModel, prompt: list[int], new: int, temperature: float = 0.0
+) -> list[int]:
+    with torch.no_grad():
+        return sample(model, prompt, new, temperature, None, 7, CONTEXT)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "qwen2"])
+def test_cached_tokens_are_the_whole_text_tokens(family: str) -> None:
+    model = _model(family)
+    assert isinstance(model, CachedDecoding)
+    prompt = [5, 9, 2, 30, 11]
+    within = CONTEXT - len(prompt)  # rotary families slide their cache past this
+    assert _greedy(model, prompt, within) == _greedy(Uncached(model), prompt, within)
+    seeded = _greedy(model, prompt, within, temperature=0.9)
+    assert seeded == _greedy(Uncached(model), prompt, within, temperature=0.9)
+
+
+def test_learned_positions_run_the_window_again_past_the_limit() -> None:
+    model = _model("gpt2")
+    assert not isinstance(model, CachedDecoding) or not model.keeps_cache_when_sliding()
+    prompt = [1, 2, 3]
+    assert _greedy(model, prompt, 3 * CONTEXT) == _greedy(Uncached(model), prompt, 3 * CONTEXT)
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_rotary_cache_slides_past_the_limit(family: str) -> None:
+    model = _model(family)
+    ids = _greedy(model, [4, 4, 8], 3 * CONTEXT)
+    assert len(ids) == 3 * CONTEXT and all(0 <= i < VOCAB for i in ids)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_texts_sharing_a_batch_get_their_own_tokens(family: str) -> None:
+    model = _model(family)
+    prompts = [[3], [7, 1, 4, 4, 9, 12], [2, 2], [41, 3, 9]]
+    alone = [_greedy(model, p, 12) for p in prompts]
+    together = [Sampling(p, 12, 0.0, None, 7, CONTEXT) for p in prompts]
+    with torch.no_grad():
+        while not all(s.done for s in together):
+            step_together(model, [s for s in together if not s.done])
+    assert [s.new for s in together] == alone
+
+
+def test_an_empty_prompt_starts_from_the_beginning_of_text(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"bos_token_id": 7, "eos_token_id": 3}')
+    assert start_token(tmp_path) == 7
+    (tmp_path / "config.json").write_text('{"bos_token_id": null, "eos_token_id": 3}')
+    assert start_token(tmp_path) == 3
+    (tmp_path / "config.json").write_text("{not json")
+    assert start_token(tmp_path) == 0
+    assert start_token(tmp_path / "missing") == 0
+    model = _model("gpt2")
+    from_bos = _greedy_from(model, 7)
+    assert from_bos == _greedy(Uncached(model), [7], 8)
+    assert Sampling([], 8, 0.0, None, 1, CONTEXT, start_id=7).text.ids == [7]
+
+
+def _greedy_from(model: LanguageModel, start_id: int) -> list[int]:
+    with torch.no_grad():
+        return sample(model, [], 8, 0.0, None, 7, CONTEXT, start_id)
+
+
+@pytest.fixture(scope="module")
+def chars(tmp_path_factory: pytest.TempPathFactory) -> TokenizerHandle:
+    """A char tokenizer of exactly `VOCAB` ids, so that every id the model makes decodes."""
+    folder = tmp_path_factory.mktemp("chars")
+    text = folder / "train.txt"
+    text.write_text(ALPHABET * 20, encoding="utf-8")
+    backend = CharBackend()
+    (folder / "tok").mkdir()
+    backend.train(
+        TokenizerConfig(method=TokenizerMethod.CHAR, vocab_size=VOCAB),
+        TokenizerTrainRequest(train_file=text, out_dir=folder / "tok", threads=1, seed=1),
+    )
+    handle = backend.load(folder / "tok")
+    assert handle.info().vocab_size == VOCAB
+    return handle
+
+
+class _Counting:
+    """A cached model that counts its forward passes and the rows in each."""
+
+    def __init__(self, model: LanguageModel) -> None:
+        assert isinstance(model, CachedDecoding)
+        self._model, self._cached = model, model
+        self.rows: list[int] = []
+
+    @property
+    def module(self) -> nn.Module:
+        return self._model.module
+
+    def logits(self, idx: Tensor) -> Tensor:
+        return self._model.logits(idx)
+
+    def compile(self) -> None:
+        raise NotImplementedError
+
+    def forward_cached(
+        self,
+        ids: Tensor,
+        past: list[tuple[Tensor, Tensor]] | None,
+        mask: Tensor | None,
+        positions: Tensor,
+    ) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        self.rows.append(ids.shape[0])
+        return self._cached.forward_cached(ids, past, mask, positions)
+
+    def keeps_cache_when_sliding(self) -> bool:
+        return self._cached.keeps_cache_when_sliding()
+
+
+def test_concurrent_requests_share_forward_passes_through_the_pool(
+    chars: TokenizerHandle,
+) -> None:
+    counting = _Counting(_model("gpt2"))
+    loaded = LoadedModel(counting, chars, CONTEXT)
+    prompts = ["c", "gad", "bb", "Naci", "e", "fffff"]
+    alone = [_greedy(counting, chars.encode_batch([p])[0], 16) for p in prompts]
+    counting.rows.clear()
+    pool = InferencePool("generate", workers=2, queue=8)
+
+    async def one(prompt: str) -> list[int]:
+        def start() -> Generation:
+            return loaded.start(prompt, 16, 0.0, None, 7)
+
+        return (await pool.run_sliced(start, _never_gone))[1]
+
+    async def everyone() -> list[list[int]]:
+        return list(await asyncio.gather(*(one(p) for p in prompts)))
+
+    try:
+        assert asyncio.run(everyone()) == alone
+    finally:
+        pool.close()
+    assert max(counting.rows) > 1  # some passes served several requests at once
+    assert pool.admitted == 0
+
+
+async def _never_gone() -> bool:
+    return False
+
+
+def test_a_stopped_generation_leaves_the_batch(chars: TokenizerHandle) -> None:
+    loaded = LoadedModel(_model("gpt2"), chars, CONTEXT)
+    first, second = loaded.start("ab", 50, 0.0, None, 1), loaded.start("c", 50, 0.0, None, 1)
+    stop, go = threading.Event(), threading.Event()
+    stop.set()
+    finished = loaded.advance_together([first, second], [stop, go], 10.0)
+    assert finished == [False, True]
+    assert first.result()[1] == [] and len(second.result()[1]) == 50
