@@ -45,11 +45,10 @@ from model_trainer.training.run.events import GLOBAL_CHANNEL, TrainQueued, run_c
 from model_trainer.training.run.kind import RunKind
 from model_trainer.training.run.manifest import (
     RUN_MANIFESTS,
-    MetricRecord,
     RunManifest,
     TokenizerRef,
-    metrics_after,
 )
+from model_trainer.training.run.metrics_index import MetricsPage, read_metrics
 from model_trainer.training.run.samples import EvalSamples, read_samples
 
 CANCEL_LEASE_S = 30.0
@@ -362,13 +361,16 @@ class RunOrchestrator:
         finally:
             self._state.release_lease(run_id, owner)
 
-    def metrics(self, run_id: str, after: int) -> tuple[list[MetricRecord], int]:
-        """The run's metric records after the first `after`, and the `after` for the next."""
+    def metrics(
+        self, run_id: str, after: int, limit: int | None = None, points: int | None = None
+    ) -> MetricsPage:
+        """The run's metric records after the first `after` (at most `limit` lines of them;
+        with `points`, downsampled to about that many), and the `after` for the next."""
         path = self.folder(run_id).metrics
         if storage().shared:  # pushed at every checkpoint
             storage().pull(path, self._settings.store.refresh_s)
         self.get(run_id)
-        return metrics_after(path, after)
+        return read_metrics(path, after, limit, points)
 
     def samples(self, run_id: str) -> list[EvalSamples]:
         """The samples of each evaluation during training, oldest first."""

@@ -278,6 +278,7 @@ export interface paths {
         /**
          * Get Metrics
          * @description Logged steps and evaluations in order, after the first `after` (charts append).
+         *     Each page costs the records it serves, not the whole run.
          */
         get: operations["runs-metrics"];
         put?: never;
@@ -1408,9 +1409,20 @@ export interface components {
             after: number;
             /**
              * Next After
-             * @description Records logged so far: the `after` that asks for newer ones only. Below `after` when a resumed run dropped the records past its checkpoint: ask again from 0.
+             * @description The `after` that asks for what comes next: records logged so far (`total`), or the end of this page when `limit` cut it short. Below `after` when a resumed run dropped the records past its checkpoint: ask again from 0.
              */
             next_after: number;
+            /**
+             * Total
+             * @description Records logged so far (damaged lines, never served, included)
+             */
+            total: number;
+            /**
+             * Downsampled
+             * @description `data` holds only some of the records of the page (`points`): per bucket of steps the first, last, lowest and highest loss
+             * @default false
+             */
+            downsampled: boolean;
         };
         /**
          * MetricsSummary
@@ -3463,6 +3475,10 @@ export interface operations {
             query?: {
                 /** @description Skip the first `after` records (a previous `next_after`) */
                 after?: number;
+                /** @description At most this many records past `after` (all of them when absent); `next_after` then points at the next page */
+                limit?: number | null;
+                /** @description Downsample for a chart: at most this many training records (per bucket of steps the first, last, lowest and highest loss) and a quarter as many evaluations (all of them when fewer). For a first load; poll on with `after=next_after` and no `points` */
+                points?: number | null;
             };
             header?: never;
             path: {

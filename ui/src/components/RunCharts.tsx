@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react'
-import { syncMetrics } from '../api/metrics'
+import { isSampled, syncMetrics } from '../api/metrics'
 import { useApi } from '../api/useApi'
 import { RunSeries, X_LABELS, axisAvailable, bestEval, lossData, metricsInterval, rateData, type XAxis } from '../lib/chartData'
 import { useChartSettings } from '../lib/useChartSettings'
@@ -51,7 +51,13 @@ export function RunCharts({
     `metrics:${runId}`,
     async (signal) => {
       await syncMetrics(series, runId, signal)
-      return { version: series.version, steps: series.step.length, evals: series.evalStep.length }
+      return {
+        version: series.version,
+        steps: series.step.length,
+        evals: series.evalStep.length,
+        records: series.consumed,
+        sampled: isSampled(series),
+      }
     },
     // ended: fetch once more for the last records, then stop
     { intervalMs: () => metricsInterval(series.consumed, ended), refreshOn: ended },
@@ -102,7 +108,9 @@ export function RunCharts({
             exportName={`${runId}-rate`}
           />
           <p className="muted small">
-            {seen.steps.toLocaleString('en')} logged steps, {seen.evals.toLocaleString('en')} evaluations
+            {seen.sampled
+              ? `${seen.records.toLocaleString('en')} records logged; shown: ${seen.steps.toLocaleString('en')} steps and ${seen.evals.toLocaleString('en')} evaluations (the first load kept, per stretch of steps, the first, last, lowest and highest loss; every record logged since is added)`
+              : `${seen.steps.toLocaleString('en')} logged steps, ${seen.evals.toLocaleString('en')} evaluations`}
             {seen.steps > 2000 ? ' (drawn with at most four points per pixel column: first, last, lowest, highest)' : ''}
           </p>
         </>

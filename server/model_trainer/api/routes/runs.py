@@ -42,6 +42,12 @@ from model_trainer.core.request_model import MAX_RECORD_OFFSET
 from model_trainer.orchestrators.run_labels import RunQuery, RunSort
 from model_trainer.training.config import EvalRequest
 
+MAX_METRICS_PAGE = 100_000
+"""The most records `limit` may ask for in one page of metrics."""
+MIN_METRICS_POINTS = 4
+MAX_METRICS_POINTS = 10_000
+"""Bounds of `points`: one bucket (four points) up to more than a screen is wide."""
+
 
 def start_run(body: RunCreate, runs: RunsDep) -> RunQueued:
     """Queue a training run and return its id at once."""
@@ -117,11 +123,38 @@ def get_metrics(
             description="Skip the first `after` records (a previous `next_after`)",
         ),
     ] = 0,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_METRICS_PAGE,
+            description="At most this many records past `after` (all of them when absent); "
+            "`next_after` then points at the next page",
+        ),
+    ] = None,
+    points: Annotated[
+        int | None,
+        Query(
+            ge=MIN_METRICS_POINTS,
+            le=MAX_METRICS_POINTS,
+            description="Downsample for a chart: at most this many training records "
+            "(per bucket of steps the first, last, lowest and highest loss) and a quarter as "
+            "many evaluations (all of them when fewer). For a first load; poll on with "
+            "`after=next_after` and no `points`",
+        ),
+    ] = None,
 ) -> MetricsPublic:
-    """Logged steps and evaluations in order, after the first `after` (charts append)."""
-    data, next_after = runs.metrics(run_id, after)
+    """Logged steps and evaluations in order, after the first `after` (charts append).
+    Each page costs the records it serves, not the whole run."""
+    page = runs.metrics(run_id, after, limit, points)
     return MetricsPublic(
-        run_id=run_id, data=data, count=len(data), after=after, next_after=next_after
+        run_id=run_id,
+        data=page.records,
+        count=len(page.records),
+        after=after,
+        next_after=page.next_after,
+        total=page.total,
+        downsampled=page.downsampled,
     )
 
 

@@ -283,11 +283,21 @@ class MetricsPublic(BaseModel):
     next_after: Annotated[
         int,
         Field(
-            description="Records logged so far: the `after` that asks for newer ones only. "
-            "Below `after` when a resumed run dropped the records past its checkpoint: ask "
-            "again from 0."
+            description="The `after` that asks for what comes next: records logged so far "
+            "(`total`), or the end of this page when `limit` cut it short. Below `after` "
+            "when a resumed run dropped the records past its checkpoint: ask again from 0."
         ),
     ]
+    total: Annotated[
+        int, Field(description="Records logged so far (damaged lines, never served, included)")
+    ]
+    downsampled: Annotated[
+        bool,
+        Field(
+            description="`data` holds only some of the records of the page (`points`): per "
+            "bucket of steps the first, last, lowest and highest loss"
+        ),
+    ] = False
 
 
 class LogsPublic(BaseModel):
