@@ -8,6 +8,8 @@ import asyncio
 import threading
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 import torch
 from torch import Tensor, nn
@@ -37,6 +39,7 @@ from model_trainer.training.inference.generation import (
     start_token,
     step_together,
 )
+from model_trainer.training.loop.eval_samples import generate_samples
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS .\n"
 VOCAB = len(ALPHABET) + 1  # and the unknown-character token
@@ -236,6 +239,17 @@ def test_a_stopped_generation_leaves_the_batch(chars: TokenizerHandle) -> None:
     first, second = loaded.start("ab", 50, 0.0, None, 1), loaded.start("c", 50, 0.0, None, 1)
     stop, go = threading.Event(), threading.Event()
     stop.set()
-    finished = loaded.advance_together([first, second], [stop, go], 10.0)
-    assert finished == [False, True]
+    assert loaded.advance_together([first, second], [stop, go], 10.0) == [False, False]
+    assert len(second.result()[1]) == 1  # a first token ends its slice: a stream shows it
+    assert loaded.advance_together([first, second], [stop, go], 10.0) == [False, True]
     assert first.result()[1] == [] and len(second.result()[1]) == 50
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_training_samples_from_the_cache_are_the_whole_buffer_samples(family: str) -> None:
+    model = _model(family)
+    val: npt.NDArray[np.uint16] = np.arange(200, dtype=np.uint16) % VOCAB
+    device = torch.device("cpu")
+    cached = generate_samples(model, val, 3, 12, 5, CONTEXT, device)
+    whole = generate_samples(Uncached(model), val, 3, 12, 5, CONTEXT, device)
+    assert cached == whole and all(len(s.new) == 12 for s in cached)

@@ -168,10 +168,12 @@ class LoadedModel:
             until = time.perf_counter() + budget_s  # from here: waiting for the lock is free
             self.model.module.eval()
             active = [g for g, stop in zip(generations, stops, strict=True) if not g.busy(stop)]
+            # A generation's first token ends the slice at once: a stream shows it then.
+            fresh = any(not g.sampling.new for g in active)
             while active:
                 step_together(self.model, [g.sampling for g in active])
                 active = [g for g, stop in zip(generations, stops, strict=True) if not g.busy(stop)]
-                if time.perf_counter() >= until:
+                if fresh or time.perf_counter() >= until:
                     break
         for generation in generations:
             generation.sliced()
