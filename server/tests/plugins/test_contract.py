@@ -18,6 +18,7 @@ from torch.nn import functional
 
 from model_trainer.core.contracts.model import (
     Architecture,
+    CachedDecoding,
     FineTunable,
     LanguageModel,
     SpecialTokens,
@@ -456,3 +457,45 @@ def test_a_fine_tunable_family_reads_its_own_export_back(name: str, tmp_path: Pa
         assert torch.allclose(tuned.logits(PROBE), ours, atol=1e-5)
     adapter = LoraAdapter.attach(tuned.module, LoraSettings(2, 4, 0.0, backend.lora_targets()))
     assert 0 < adapter.trainable_parameters() < backend.parameter_count(arch) / 2
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_a_cached_decoding_family_scores_as_the_whole_text_does(name: str) -> None:
+    """A family that offers `CachedDecoding` gives, token after token from its cache, the
+    scores a whole-text forward gives; left-padded rows of a batch score as rows alone."""
+    model = _build(name)
+    if not isinstance(model, CachedDecoding):
+        pytest.skip(f"{name} generates without a cache (it need not offer one)")
+    model.module.eval()
+    with torch.no_grad():
+        whole = model.logits(PROBE)
+        width = 3
+        positions = torch.arange(width).expand(2, width)
+        first, past = model.forward_cached(PROBE[:, :width], None, None, positions)
+        steps = [first]
+        for place in range(width, PROBE.size(1)):
+            at = torch.full((2, 1), place)
+            logits, past = model.forward_cached(PROBE[:, place : place + 1], past, None, at)
+            steps.append(logits)
+        assert torch.allclose(torch.cat(steps, dim=1), whole, atol=1e-4)
+        # Row 0 with two places of padding before it, row 1 whole: row 0 scores as alone.
+        alone, alone_past = model.forward_cached(PROBE[:1, :4], None, None, torch.arange(4)[None])
+        pad = [
+            (
+                torch.cat([k.new_zeros(k.shape[0], k.shape[1], 2, k.shape[3]), k], dim=2),
+                torch.cat([v.new_zeros(v.shape[0], v.shape[1], 2, v.shape[3]), v], dim=2),
+            )
+            for k, v in alone_past
+        ]
+        _, full_past = model.forward_cached(PROBE[1:, :6], None, None, torch.arange(6)[None])
+        batch = [
+            (torch.cat([a, b]), torch.cat([c, d]))
+            for (a, c), (b, d) in zip(pad, full_past, strict=True)
+        ]
+        mask = torch.ones(2, 7, dtype=torch.long)
+        mask[0, :2] = 0
+        ids = torch.stack([PROBE[0, 4:5], PROBE[1, 6:7]])
+        places = torch.stack([torch.full((1,), 4), torch.full((1,), 6)])
+        logits, _ = model.forward_cached(ids, batch, mask, places)
+        assert torch.allclose(logits[0, -1], whole[0, 4], atol=1e-4)
+        assert torch.allclose(logits[1, -1], whole[1, 6], atol=1e-4)
