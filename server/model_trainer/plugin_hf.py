@@ -60,13 +60,26 @@ def causal_logits(forward: nn.Module, idx: Tensor) -> Tensor:
     return logits
 
 
+def _cache_of(past: KeyValues | None) -> DynamicCache:
+    """A cache holding `past` as it is: built from empty slices, then given the tensors
+    (built from the tensors themselves, the library copies every one of them once more)."""
+    if not past:
+        return DynamicCache()
+    cache = DynamicCache(ddp_cache_data=[(k[:, :, :0], v[:, :, :0]) for k, v in past])
+    for layer, (keys, values) in zip(cache.layers, past, strict=True):
+        if not isinstance(layer, CacheLayerMixin):
+            raise AppError(ErrorCode.INTERNAL_ERROR, "the library made a cache of another kind")
+        layer.keys, layer.values = keys, values
+    return cache
+
+
 def cached_logits(
     model: nn.Module, ids: Tensor, past: KeyValues | None, mask: Tensor | None, positions: Tensor
 ) -> tuple[Tensor, KeyValues]:
     """`CachedDecoding.forward_cached` for a `transformers` causal LM: the keys and values
     go in and come out as one (keys, values) pair per layer, whatever cache class the
     library uses inside."""
-    cache = DynamicCache(ddp_cache_data=past) if past else DynamicCache()
+    cache = _cache_of(past)
     output = model(
         input_ids=ids, cache=cache, attention_mask=mask, position_ids=positions, use_cache=True
     )
