@@ -171,23 +171,14 @@ def chars(tmp_path_factory: pytest.TempPathFactory) -> TokenizerHandle:
     return handle
 
 
-class _Counting:
+class _Counting(Uncached):
     """A cached model that counts its forward passes and the rows in each."""
 
     def __init__(self, model: LanguageModel) -> None:
+        super().__init__(model)
         assert isinstance(model, CachedDecoding)
-        self._model, self._cached = model, model
+        self._cached = model
         self.rows: list[int] = []
-
-    @property
-    def module(self) -> nn.Module:
-        return self._model.module
-
-    def logits(self, idx: Tensor) -> Tensor:
-        return self._model.logits(idx)
-
-    def compile(self) -> None:
-        raise NotImplementedError
 
     def forward_cached(
         self,
@@ -253,3 +244,37 @@ def test_training_samples_from_the_cache_are_the_whole_buffer_samples(family: st
     cached = generate_samples(model, val, 3, 12, 5, CONTEXT, device)
     whole = generate_samples(Uncached(model), val, 3, 12, 5, CONTEXT, device)
     assert cached == whole and all(len(s.new) == 12 for s in cached)
+
+
+def test_clients_that_leave_mid_batch_free_their_places_and_spare_the_rest(
+    chars: TokenizerHandle,
+) -> None:
+    loaded = LoadedModel(_model("gpt2"), chars, CONTEXT)
+    prompts = ["c", "gad", "bb", "Naci", "e", "fffff"]
+    alone = [_greedy(loaded.model, chars.encode_batch([p])[0], 40) for p in prompts]
+    pool = InferencePool("generate", workers=2, queue=8)
+
+    async def one(prompt: str, leaves: bool) -> list[int]:
+        async def gone() -> bool:
+            # asked first after the first slice, which a first token always ends
+            return leaves
+
+        def start() -> Generation:
+            return loaded.start(prompt, 40, 0.0, None, 7)
+
+        return (await pool.run_sliced(start, gone))[1]
+
+    async def everyone() -> list[list[int]]:
+        calls = (one(p, leaves=i % 2 == 1) for i, p in enumerate(prompts))
+        return list(await asyncio.gather(*calls))
+
+    try:
+        got = asyncio.run(everyone())
+    finally:
+        pool.close()
+    for i, (ids, expected) in enumerate(zip(got, alone, strict=True)):
+        if i % 2 == 1:
+            assert ids == expected[:1]  # stopped after its first token
+        else:
+            assert ids == expected
+    assert pool.admitted == 0 and pool.stopped == 3
