@@ -123,12 +123,13 @@ def test_rotary_cache_slides_past_the_limit(family: str) -> None:
     assert len(ids) == 3 * CONTEXT and all(0 <= i < VOCAB for i in ids)
 
 
-@pytest.mark.parametrize("family", ["gpt2", "llama"])
-def test_texts_sharing_a_batch_get_their_own_tokens(family: str) -> None:
-    model = _model(family)
+@pytest.mark.parametrize(("family", "cache"), [("gpt2", True), ("llama", True), ("gpt2", False)])
+def test_texts_sharing_a_batch_get_their_own_tokens(family: str, cache: bool) -> None:
+    model = _model(family) if cache else Uncached(_model(family))
     prompts = [[3], [7, 1, 4, 4, 9, 12], [2, 2], [41, 3, 9]]
-    alone = [_greedy(model, p, 12) for p in prompts]
-    together = [Sampling(p, 12, 0.0, None, 7, CONTEXT) for p in prompts]
+    new = 2 * CONTEXT  # past the limit: windows run again together, or caches slide
+    alone = [_greedy(model, p, new) for p in prompts]
+    together = [Sampling(p, new, 0.0, None, 7, CONTEXT) for p in prompts]
     with torch.no_grad():
         while not all(s.done for s in together):
             step_together(model, [s for s in together if not s.done])

@@ -52,21 +52,35 @@ class Text:
             drop = self.cached_length() - self.max_seq_len + 1
             self.cache = [(k[:, :, drop:], v[:, :, drop:]) for k, v in self.cache]
 
+    def reruns(self, model: LanguageModel) -> bool:
+        """Whether the next step runs the whole (full) window again: past the context limit
+        of a model whose cache cannot slide. Such texts can share a pass too: their windows
+        are all the context long."""
+        if len(self.ids) <= self.max_seq_len:
+            return False
+        return not isinstance(model, CachedDecoding) or not model.keeps_cache_when_sliding()
+
     def scores(self, model: LanguageModel) -> Tensor:
         """(1, vocab) scores of the next token, this text alone."""
         window = self.ids[-self.max_seq_len :]
-        if not isinstance(model, CachedDecoding):
-            return model.logits(_rows([window]))[:, -1, :]
+        if self.reruns(model) or not isinstance(model, CachedDecoding):
+            return rerun_windows(model, [self])
         if self.batchable(model):
             return DecodeBatch(model, [self]).step()[0:1]
-        if len(self.ids) > self.max_seq_len and not model.keeps_cache_when_sliding():
-            self.cache = None  # learned positions: the window moved, run it again
-            return model.logits(_rows([window]))[:, -1, :]
         # First pass (the prompt) or a window that has to be filled again.
         positions = torch.arange(len(window)).unsqueeze(0)
         logits, self.cache = model.forward_cached(_rows([window]), None, None, positions)
         self.covered, self.position = len(self.ids), len(window)
         return logits[:, -1, :]
+
+
+def rerun_windows(model: LanguageModel, texts: list[Text]) -> Tensor:
+    """(B, vocab) next-token scores of texts whose windows run whole again, in one pass
+    when they are of one length (texts past the limit all are); their caches are dropped."""
+    windows = [text.ids[-text.max_seq_len :] for text in texts]
+    for text in texts:
+        text.cache = None  # learned positions: the window moved
+    return model.logits(_rows(windows))[:, -1, :]
 
 
 def _padded(tensor: Tensor, length: int) -> Tensor:

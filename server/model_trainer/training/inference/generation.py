@@ -17,7 +17,7 @@ from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonObject
 from model_trainer.infra.inference_pool import Gathering, Submit
-from model_trainer.training.inference.decoding import DecodeBatch, Text
+from model_trainer.training.inference.decoding import DecodeBatch, Text, rerun_windows
 from model_trainer.training.model_registry import ModelRegistry
 
 MODEL_CACHE_SIZE = 4
@@ -79,17 +79,25 @@ class Sampling:
 
 def step_together(model: LanguageModel, samplings: list[Sampling]) -> None:
     """One new token for each sampling: those whose next step is one cached token share a
-    forward pass, the others (a prompt, a window run again) go alone."""
-    shared = [s for s in samplings if s.text.batchable(model)]
-    if len(shared) > 1 and isinstance(model, CachedDecoding):
-        scores = DecodeBatch(model, [s.text for s in shared]).step()
-        for row, sampling in enumerate(shared):
-            sampling.choose(scores[row : row + 1])
-    else:
-        shared = []
+    forward pass, those running a full window again share another, and the rest (a prompt,
+    a text of a model without a cache) go alone."""
+    done: list[Sampling] = []
+    cached = [s for s in samplings if s.text.batchable(model)]
+    if len(cached) > 1 and isinstance(model, CachedDecoding):
+        _choose(cached, DecodeBatch(model, [s.text for s in cached]).step())
+        done += cached
+    windows = [s for s in samplings if s.text.reruns(model)]
+    if len(windows) > 1:
+        _choose(windows, rerun_windows(model, [s.text for s in windows]))
+        done += windows
     for sampling in samplings:
-        if not any(sampling is s for s in shared):
+        if not any(sampling is s for s in done):
             sampling.step(model)
+
+
+def _choose(samplings: list[Sampling], scores: Tensor) -> None:
+    for row, sampling in enumerate(samplings):
+        sampling.choose(scores[row : row + 1])
 
 
 def sample(
