@@ -35,9 +35,9 @@ from model_trainer.training.inference.generation import (
     Generation,
     LoadedModel,
     Sampling,
+    Together,
     sample,
     start_token,
-    step_together,
 )
 from model_trainer.training.loop.eval_samples import generate_samples
 
@@ -130,9 +130,10 @@ def test_texts_sharing_a_batch_get_their_own_tokens(family: str, cache: bool) ->
     new = 2 * CONTEXT  # past the limit: windows run again together, or caches slide
     alone = [_greedy(model, p, new) for p in prompts]
     together = [Sampling(p, new, 0.0, None, 7, CONTEXT) for p in prompts]
+    steps = Together(model)
     with torch.no_grad():
         while not all(s.done for s in together):
-            step_together(model, [s for s in together if not s.done])
+            steps.step([s for s in together if not s.done])
     assert [s.new for s in together] == alone
 
 

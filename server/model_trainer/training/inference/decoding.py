@@ -94,46 +94,60 @@ def _padded(tensor: Tensor, length: int) -> Tensor:
 
 class DecodeBatch:
     """Texts whose next step is one cached token, run as one batch: their caches are
-    left-padded to one length, and the padding is masked out."""
+    left-padded to one length and the padding is masked out. Kept from step to step while
+    the same texts go on (within a slice), the batch's keys and values are used as the
+    model returns them, not gathered from the texts again."""
 
     def __init__(self, model: CachedDecoding, texts: list[Text]) -> None:
         self._model = model
         self._texts = texts
+        self._past: KeyValues | None = None
+        self._pads: list[int] = []
+
+    def holds(self, texts: list[Text]) -> bool:
+        """Whether this batch is of exactly `texts`, in order."""
+        mine = self._texts
+        return len(texts) == len(mine) and all(a is b for a, b in zip(texts, mine, strict=True))
+
+    def _gather(self) -> KeyValues:
+        """The texts' caches (slid where full) as one left-padded batch."""
+        texts = self._texts
+        for text in texts:
+            text.slide()
+        caches = [text.cache for text in texts if text.cache is not None]
+        if len(caches) != len(texts):
+            raise AppError(ErrorCode.INTERNAL_ERROR, "a batched text has no cache")
+        lengths = [text.cached_length() for text in texts]
+        longest = max(lengths)
+        self._pads = [longest - length for length in lengths]
+        if len(caches) == 1:
+            return caches[0]
+        return [
+            (
+                torch.cat([_padded(cache[layer][0], longest) for cache in caches]),
+                torch.cat([_padded(cache[layer][1], longest) for cache in caches]),
+            )
+            for layer in range(len(caches[0]))
+        ]
 
     def step(self) -> Tensor:
         """(B, vocab) next-token scores, one row per text; each cache then covers its
         newest id."""
         texts = self._texts
-        for text in texts:
-            text.slide()
-        lengths = [text.cached_length() for text in texts]
-        longest = max(lengths)
-        caches = [text.cache for text in texts if text.cache is not None]
-        if len(caches) != len(texts):
-            raise AppError(ErrorCode.INTERNAL_ERROR, "a batched text has no cache")
-        past: KeyValues = (
-            caches[0]
-            if len(caches) == 1
-            else [
-                (
-                    torch.cat([_padded(cache[layer][0], longest) for cache in caches]),
-                    torch.cat([_padded(cache[layer][1], longest) for cache in caches]),
-                )
-                for layer in range(len(caches[0]))
-            ]
-        )
-        mask = torch.ones((len(texts), longest + 1), dtype=torch.long)
-        for row, length in enumerate(lengths):
-            mask[row, : longest - length] = 0
+        past = self._past
+        if past is None or any(text.cached_length() >= text.max_seq_len for text in texts):
+            past = self._gather()
+        mask: Tensor | None = None
+        if any(self._pads):
+            mask = torch.ones((len(texts), past[0][0].shape[2] + 1), dtype=torch.long)
+            for row, pad in enumerate(self._pads):
+                mask[row, :pad] = 0
         ids = _rows([[text.ids[-1]] for text in texts])
         positions = _rows([[text.position] for text in texts])
-        logits, present = self._model.forward_cached(
-            ids, past, mask if min(lengths) < longest else None, positions
-        )
-        for row, (text, length) in enumerate(zip(texts, lengths, strict=True)):
-            start = longest - length
+        logits, self._past = self._model.forward_cached(ids, past, mask, positions)
+        for row, (text, pad) in enumerate(zip(texts, self._pads, strict=True)):
             text.cache = [
-                (k[row : row + 1, :, start:], v[row : row + 1, :, start:]) for k, v in present
+                (k[row : row + 1, :, pad:], v[row : row + 1, :, pad:]) for k, v in self._past
             ]
             text.covered, text.position = len(text.ids), text.position + 1
         return logits[:, -1, :]

@@ -77,22 +77,33 @@ class Sampling:
         self.new.append(token)
 
 
-def step_together(model: LanguageModel, samplings: list[Sampling]) -> None:
-    """One new token for each sampling: those whose next step is one cached token share a
-    forward pass, those running a full window again share another, and the rest (a prompt,
-    a text of a model without a cache) go alone."""
-    done: list[Sampling] = []
-    cached = [s for s in samplings if s.text.batchable(model)]
-    if len(cached) > 1 and isinstance(model, CachedDecoding):
-        _choose(cached, DecodeBatch(model, [s.text for s in cached]).step())
-        done += cached
-    windows = [s for s in samplings if s.text.reruns(model)]
-    if len(windows) > 1:
-        _choose(windows, rerun_windows(model, [s.text for s in windows]))
-        done += windows
-    for sampling in samplings:
-        if not any(sampling is s for s in done):
-            sampling.step(model)
+class Together:
+    """Steps of several samplings of one model within a slice: those whose next step is one
+    cached token share a forward pass (their batch kept while they stay the same), those
+    running a full window again share another, and the rest (a prompt, a text of a model
+    without a cache) go alone."""
+
+    def __init__(self, model: LanguageModel) -> None:
+        self._model = model
+        self._batch: DecodeBatch | None = None
+
+    def step(self, samplings: list[Sampling]) -> None:
+        """One new token for each of `samplings`."""
+        model, done = self._model, list[Sampling]()
+        cached = [s for s in samplings if s.text.batchable(model)]
+        if len(cached) > 1 and isinstance(model, CachedDecoding):
+            texts = [s.text for s in cached]
+            if self._batch is None or not self._batch.holds(texts):
+                self._batch = DecodeBatch(model, texts)
+            _choose(cached, self._batch.step())
+            done += cached
+        windows = [s for s in samplings if s.text.reruns(model)]
+        if len(windows) > 1:
+            _choose(windows, rerun_windows(model, [s.text for s in windows]))
+            done += windows
+        for sampling in samplings:
+            if not any(sampling is s for s in done):
+                sampling.step(model)
 
 
 def _choose(samplings: list[Sampling], scores: Tensor) -> None:
@@ -178,8 +189,9 @@ class LoadedModel:
             active = [g for g, stop in zip(generations, stops, strict=True) if not g.busy(stop)]
             # A generation's first token ends the slice at once: a stream shows it then.
             fresh = any(not g.sampling.new for g in active)
+            together = Together(self.model)
             while active:
-                step_together(self.model, [g.sampling for g in active])
+                together.step([g.sampling for g in active])
                 active = [g for g, stop in zip(generations, stops, strict=True) if not g.busy(stop)]
                 if fresh or time.perf_counter() >= until:
                     break
