@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 import torch
 from torch import Tensor, nn
 from transformers import AutoConfig, GenerationConfig, PreTrainedModel
-from transformers.cache_utils import CacheLayerMixin, DynamicCache
+from transformers.cache_utils import CacheLayerMixin, DynamicCache, DynamicLayer
 from transformers.utils import logging as hf_logging
 
 from model_trainer.core.contracts.model import KeyValues, SpecialTokens
@@ -60,16 +60,53 @@ def causal_logits(forward: nn.Module, idx: Tensor) -> Tensor:
     return logits
 
 
+def _appended(cached: Tensor, new: Tensor) -> Tensor:
+    """`cached` (B, heads, t, width) with `new` after it along the tokens: written into the
+    spare room of the buffer `cached` leads, when it has room, else into a new buffer of
+    twice the length, so a text of n tokens costs O(n) copying in all, not O(n²)."""
+    have, length = cached.shape[2], cached.shape[2] + new.shape[2]
+    base = cached._base if isinstance(cached._base, Tensor) else cached
+    leads = (
+        base is not cached
+        and base.dim() == 4
+        and cached.data_ptr() == base.data_ptr()
+        and (cached.shape[:2], cached.shape[3]) == (base.shape[:2], base.shape[3])
+        and cached.stride() == base.stride()
+        and base.shape[2] >= length
+    )
+    if not leads:
+        room = max(length, 2 * have, 16)
+        base = cached.new_empty((cached.shape[0], cached.shape[1], room, cached.shape[3]))
+        base[:, :, :have] = cached
+    base[:, :, have:length] = new
+    return base[:, :, :length]
+
+
+class _GrowingLayer(DynamicLayer):
+    """A cache layer that appends into spare room (`_appended`) where the library's
+    concatenates, copying every cached key at every token. Only the newest view of a
+    buffer is ever appended to: the caller hands back what the last pass returned."""
+
+    def __init__(self, keys: Tensor, values: Tensor) -> None:
+        super().__init__()
+        self.lazy_initialization(keys, values)
+        self.keys, self.values = keys, values
+
+    def update(
+        self, key_states: Tensor, value_states: Tensor, *args: object, **kwargs: object
+    ) -> tuple[Tensor, Tensor]:
+        if self.keys is None or self.values is None:  # set in __init__; never None here
+            raise AppError(ErrorCode.INTERNAL_ERROR, "a cache layer lost its keys")
+        keys, values = _appended(self.keys, key_states), _appended(self.values, value_states)
+        self.keys, self.values = keys, values
+        return keys, values
+
+
 def _cache_of(past: KeyValues | None) -> DynamicCache:
-    """A cache holding `past` as it is: built from empty slices, then given the tensors
-    (built from the tensors themselves, the library copies every one of them once more)."""
-    if not past:
-        return DynamicCache()
-    cache = DynamicCache(ddp_cache_data=[(k[:, :, :0], v[:, :, :0]) for k, v in past])
-    for layer, (keys, values) in zip(cache.layers, past, strict=True):
-        if not isinstance(layer, CacheLayerMixin):
-            raise AppError(ErrorCode.INTERNAL_ERROR, "the library made a cache of another kind")
-        layer.keys, layer.values = keys, values
+    """A cache holding `past` as it is, growing in place (`_GrowingLayer`)."""
+    cache = DynamicCache()
+    if past:
+        cache.layers = [_GrowingLayer(keys, values) for keys, values in past]
     return cache
 
 
