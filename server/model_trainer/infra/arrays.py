@@ -4,6 +4,7 @@ stay fully checked. Named in pyproject as exempt from `disallow_any_expr`."""
 
 from __future__ import annotations
 
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +64,16 @@ def open_tokens(path: Path, dtype: str) -> TokenArray:
         return small
     large: npt.NDArray[np.uint32] = np.memmap(path, dtype=np.uint32, mode="r")
     return large
+
+
+def strictly_ascending(values: array[int]) -> bool:
+    """Whether each of an `array("q")`'s values is above the one before (vectorized: an
+    index of a million lines is checked in about a millisecond)."""
+    view = np.frombuffer(values, dtype=np.int64)
+    return bool(np.all(view[1:] > view[:-1]))
+
+
+def non_decreasing(values: array[int]) -> bool:
+    """Whether no value of an `array("q")` is below the one before."""
+    view = np.frombuffer(values, dtype=np.int64)
+    return bool(np.all(view[1:] >= view[:-1]))

@@ -3,7 +3,9 @@ polls of only what is new; odd values refused as every other parameter is."""
 
 from __future__ import annotations
 
+import io
 import shutil
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from model_trainer.core.settings import Settings
 from model_trainer.infra.atomic import write_model
 from model_trainer.training.config import DataSpec, RunConfig
 from model_trainer.training.run.manifest import MetricRecord, RunManifest, TokenizerRef
+from model_trainer.training.run.metrics_index import sidecar_path
 
 RUN = "run-00000000-0000d0a1"
 STEPS = 20_000
@@ -55,7 +58,7 @@ def planted(stack_settings: Settings) -> Iterator[Path]:
     write_model(folder / "manifest.json", manifest)
     (folder / "metrics.jsonl").write_text(_lines(), encoding="utf-8")
     yield folder
-    shutil.rmtree(folder)
+    shutil.rmtree(folder, ignore_errors=True)  # a test may have deleted the run
 
 
 def _page(api: TestClient, **params: int) -> MetricsPublic:
@@ -91,6 +94,25 @@ def test_a_downsampled_first_load_then_polls_of_what_is_new(api: TestClient, pla
         handle.write(MetricRecord(kind="train", step=STEPS + 1, loss=1.0).line())
     newer = _page(api, after=total)
     assert [r.step for r in newer.data] == [STEPS + 1] and newer.total == total + 1
+
+
+def test_the_index_sidecar_is_no_artifact_and_goes_with_the_run(
+    api: TestClient, planted: Path
+) -> None:
+    first = _page(api, points=2000)
+    assert sidecar_path(planted / "metrics.jsonl").is_file()  # kept for the next API start
+    listing = api.get(f"/artifacts/models/{RUN}")
+    assert listing.status_code == 200 and "metrics.jsonl" in listing.text
+    assert sidecar_path(planted / "metrics.jsonl").name not in listing.text
+    whole = api.get(f"/artifacts/models/{RUN}/download")
+    with tarfile.open(fileobj=io.BytesIO(whole.content)) as tar:
+        names = tar.getnames()
+    assert any(n.endswith("/metrics.jsonl") for n in names)
+    assert not any(part.startswith(".") for n in names for part in n.split("/"))
+    assert _page(api, points=2000) == first
+    assert api.delete(f"/runs/{RUN}").status_code == 204
+    assert not planted.exists()
+    assert not any(RUN in p.name for p in planted.parent.iterdir())  # nor its trash
 
 
 @pytest.mark.parametrize(

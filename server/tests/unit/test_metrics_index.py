@@ -1,11 +1,17 @@
 """Pages of `metrics.jsonl` through the index: the same records as a full read, after
-appends, trims, rewrites, torn and damaged lines; and min/max downsampling."""
+appends, trims, rewrites, torn and damaged lines; the index kept in a sidecar for the next
+process, and never trusted when stale or damaged; and min/max downsampling."""
 
 from __future__ import annotations
 
+import errno
 import math
 import random
+import re
+import tempfile
+import zlib
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +19,12 @@ import pytest
 from model_trainer.infra.atomic import write_text
 from model_trainer.training.run.manifest import MetricRecord, metrics_after
 from model_trainer.training.run.metrics_downsample import min_max_picks
-from model_trainer.training.run.metrics_index import MetricsIndexes, MetricsPage
+from model_trainer.training.run.metrics_index import (
+    FileIndex,
+    MetricsIndexes,
+    MetricsPage,
+    sidecar_path,
+)
 
 
 def _train(step: int, loss: float | None = None) -> str:
@@ -177,3 +188,184 @@ def test_steps_out_of_order_still_keep_the_ends_and_extremes() -> None:
     ordered = sorted(xs)
     known = min_max_picks(array("q", ordered), array("d", ys), 50, ascending=True)
     assert known == min_max_picks(array("q", ordered), array("d", ys), 50)
+
+
+class _Parsed:
+    """Counts the lines the indexes parse (a sidecar read instead parses none)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.lines = 0
+        add_lines = FileIndex._add_lines
+
+        def counting(index: FileIndex, block: bytes) -> None:
+            self.lines += block.count(b"\n")
+            add_lines(index, block)
+
+        monkeypatch.setattr(FileIndex, "_add_lines", counting)
+
+    def take(self) -> int:
+        seen, self.lines = self.lines, 0
+        return seen
+
+
+def _write(path: Path, last: int) -> None:
+    path.write_text(_lines(1, last, eval_every=7), encoding="utf-8")
+
+
+def test_a_new_process_reads_the_sidecar_instead_of_every_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "metrics.jsonl"
+    parsed = _Parsed(monkeypatch)
+    _write(path, 3000)
+    first = MetricsIndexes().read(path, 0, points=200)
+    total = first.total
+    assert parsed.take() == total and sidecar_path(path).is_file()
+    assert sidecar_path(path).name.startswith(".")  # never in the store nor the artifacts
+    again = MetricsIndexes()  # as after an API restart
+    assert again.read(path, 0, points=200) == first and first.downsampled
+    assert parsed.take() == 0
+    _same_as_full_read(again, path)
+    _same_as_full_read(MetricsIndexes(), path)
+    assert parsed.take() == 0
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(_lines(3001, 3010) + _train(3011)[:9])  # the last one torn
+    _same_as_full_read(MetricsIndexes(), path)
+    assert parsed.take() == 10  # only the lines appended since
+
+
+def test_a_sidecar_is_written_again_after_enough_new_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "metrics.jsonl"
+    _write(path, 1000)
+    indexes = MetricsIndexes()
+    indexes.read(path, 0)
+    stamp = sidecar_path(path).read_bytes()
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(_lines(1001, 1100))
+    indexes.read(path, 0)
+    assert sidecar_path(path).read_bytes() == stamp  # a poll does not write it
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(_lines(1101, 2200))
+    indexes.read(path, 0)
+    assert sidecar_path(path).read_bytes() != stamp
+    parsed = _Parsed(monkeypatch)
+    _same_as_full_read(MetricsIndexes(), path)
+    assert parsed.take() == 0
+
+
+def _truncate_in_place(path: Path) -> None:
+    with path.open("r+b") as handle:
+        handle.truncate(path.stat().st_size // 2)
+
+
+def _rewrite_in_place(path: Path) -> None:
+    """Same file and at least as long, other lines at the same offsets."""
+    path.write_text(_lines(5001, 8000, eval_every=7), encoding="utf-8")
+
+
+def _replace_by_a_copy(path: Path) -> None:
+    """What a pull from the object store does: the same bytes in a new file."""
+    write_text(path, path.read_text(encoding="utf-8"))
+
+
+_CHANGES: dict[str, Callable[[Path], None]] = {
+    "trimmed": lambda path: write_text(path, _lines(1, 1500, eval_every=7)),  # a resume
+    "truncated": _truncate_in_place,
+    "rewritten": _rewrite_in_place,
+    "copied": _replace_by_a_copy,
+}
+
+
+@pytest.mark.parametrize("change", list(_CHANGES))
+def test_a_sidecar_of_another_file_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    path = tmp_path / "metrics.jsonl"
+    _write(path, 3000)
+    MetricsIndexes().read(path, 0)
+    _CHANGES[change](path)
+    parsed = _Parsed(monkeypatch)
+    _same_as_full_read(MetricsIndexes(), path)
+    assert parsed.take() == metrics_after(path, 0)[1]  # indexed anew
+    _same_as_full_read(MetricsIndexes(), path)
+    assert parsed.take() == 0  # and its sidecar written again
+
+
+def test_a_stale_sidecar_too_small_to_replace_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "metrics.jsonl"
+    _write(path, 3000)
+    MetricsIndexes().read(path, 0)
+    write_text(path, _lines(1, 100))  # fewer lines than make a sidecar worth it
+    parsed = _Parsed(monkeypatch)
+    _same_as_full_read(MetricsIndexes(), path)
+    assert parsed.take() == metrics_after(path, 0)[1] and not sidecar_path(path).exists()
+
+
+def _flip_a_byte(data: bytes) -> bytes:
+    at = len(data) * 2 // 3
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+def _starts_out_of_order(data: bytes) -> bytes:
+    """A well-formed sidecar (right sizes and CRC) whose line starts are not in order."""
+    header, payload = data.split(b"\n", 1)
+    broken = payload[8:16] + payload[:8] + payload[16:]
+    header = re.sub(rb'"crc":\d+', b'"crc":%d' % zlib.crc32(broken), header)
+    return header + b"\n" + broken
+
+
+def _lines_overstated(data: bytes) -> bytes:
+    before, after = data.split(b'"lines":', 1)
+    digits = after[: after.index(b",")]
+    return before + b'"lines":%d' % (int(digits) + 1) + after[len(digits) :]
+
+
+_DAMAGES: dict[str, Callable[[bytes], bytes]] = {
+    "empty": lambda data: b"",
+    "garbage": lambda data: b"\x93NUMPY garbage\n\x00\x01" * 50,
+    "torn": lambda data: data[: len(data) // 2],
+    "longer": lambda data: data + b"\x00" * 8,
+    "flipped": _flip_a_byte,
+    "unordered": _starts_out_of_order,
+    "overstated": _lines_overstated,
+    "version": lambda data: data.replace(b'"version":1', b'"version":99', 1),
+}
+
+
+@pytest.mark.parametrize("damage", list(_DAMAGES))
+def test_a_damaged_sidecar_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    path = tmp_path / "metrics.jsonl"
+    _write(path, 3000)
+    expected = MetricsIndexes().read(path, 0, points=200)
+    sidecar = sidecar_path(path)
+    sidecar.write_bytes(_DAMAGES[damage](sidecar.read_bytes()))
+    parsed = _Parsed(monkeypatch)
+    assert MetricsIndexes().read(path, 0, points=200) == expected
+    assert parsed.take() == expected.total
+    _same_as_full_read(MetricsIndexes(), path)
+    assert parsed.take() == 0
+
+
+def test_a_sidecar_that_cannot_be_written_costs_only_a_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "metrics.jsonl"
+    _write(path, 3000)
+    sidecar_path(path).mkdir()  # neither read nor replaced
+    _same_as_full_read(MetricsIndexes(), path)
+
+    def full_disk(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    sidecar_path(path).rmdir()
+    monkeypatch.setattr(tempfile, "mkstemp", full_disk)
+    parsed = _Parsed(monkeypatch)
+    _same_as_full_read(MetricsIndexes(), path)
+    assert parsed.take() > 0 and not sidecar_path(path).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.jsonl"]  # no temp left

@@ -3,10 +3,16 @@
 The API keeps, per metrics file, where each complete line starts and the step and loss of
 each record (about 32 bytes a line), and extends that by the lines appended since the last
 read; a page (`after`, `limit`) then seeks to its first line, and a downsampled first load
-(`points`) picks its records from the index and reads only those. The index lives in the
-API process (after a restart the first read of a run scans its file once) and is checked
+(`points`) picks its records from the index and reads only those. The index is checked
 against the file at every read: a file replaced (a resumed run's trim, a pull from the
 object store) or rewritten is indexed again from its start.
+
+So that a restarted API need not parse every line again, the index is also kept beside the
+file, in a hidden sidecar (`.metrics.index`: hidden names never reach the object store nor
+the run's artifacts), written after a build and after every `SIDECAR_LINES` new lines. A
+sidecar is only a cache: one that does not describe the file (replaced, trimmed, rewritten)
+or cannot be read whole (torn, damaged, of another version) is ignored and written again,
+and one that cannot be written (a read-only or full disk) only costs the next start a scan.
 
 Line numbers count complete lines, as `metrics_after` does: a torn last line (no "\\n" yet)
 is not counted, and a damaged line is counted but never served.
@@ -15,7 +21,10 @@ is not counted, and a damaged line is counted but never served.
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 import threading
+import zlib
 from array import array
 from bisect import bisect_left
 from collections import OrderedDict
@@ -24,9 +33,11 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from model_trainer.core.logging import Log
+from model_trainer.infra.arrays import non_decreasing, strictly_ascending
+from model_trainer.infra.atomic import FILE_MODE
 from model_trainer.training.run.manifest import MetricRecord
 from model_trainer.training.run.metrics_downsample import min_max_picks
 
@@ -35,6 +46,11 @@ INDEXED_LINES = 4_000_000
 (about 130 MB of index at most)."""
 CHUNK_BYTES = 4 << 20
 """Bytes read at a time while indexing."""
+SIDECAR_LINES = 1000
+"""Lines indexed since the sidecar was last written (or read) that make it worth writing
+again: a restart then parses at most about this many lines, and a long run's sidecar (about
+30 MB at a million records) is not rewritten at every poll."""
+SIDECAR_VERSION = 1
 
 _log = Log("api")
 _FIELDS: TypeAdapter[dict[str, object]] = TypeAdapter(dict[str, object])
@@ -82,6 +98,8 @@ class FileIndex:
     """Just past the last complete line indexed."""
     last_line: bytes = b""
     """That line as read, to notice a file rewritten under the same name and size."""
+    saved: int = 0
+    """Lines the sidecar held when last written or read (0: none)."""
     kinds: dict[str, Series] = field(
         default_factory=lambda: {kind: Series(value) for kind, value in _CHARTED.items()}
     )
@@ -167,7 +185,7 @@ class MetricsIndexes:
             return MetricsPage([], 0, 0, False)
         entry = self._entry(key)
         with handle, entry.lock:
-            index = _current(entry, handle, key)
+            index = _current(entry, handle, path)
             page = _page(index, handle, after, limit, points)
         self._trim(key)
         return page
@@ -190,18 +208,182 @@ class MetricsIndexes:
                     del self._entries[key]
 
 
-def _current(entry: _Entry, handle: BinaryIO, key: str) -> FileIndex:
-    """The entry's index brought up to date with the file (rebuilt when it no longer
-    describes it)."""
+def _current(entry: _Entry, handle: BinaryIO, path: Path) -> FileIndex:
+    """The entry's index brought up to date with the file: the one in memory, else the
+    sidecar's, else a new one (each only while it still describes the file)."""
     stat = os.fstat(handle.fileno())
     index = entry.index
     if index is None or not index.holds(handle, stat):
         if index is not None:
-            _log.info("metrics_index_rebuilt", path=key, lines_before=len(index.starts))
-        index = FileIndex(identity=(stat.st_dev, stat.st_ino))
+            _log.info("metrics_index_rebuilt", path=str(path), lines_before=len(index.starts))
+        index = _stored(path, handle, stat) or FileIndex(identity=(stat.st_dev, stat.st_ino))
         entry.index = index
     index.extend(handle)
+    if len(index.starts) - index.saved >= SIDECAR_LINES:
+        _save(index, sidecar_path(path))
     return index
+
+
+def sidecar_path(path: Path) -> Path:
+    """Where the index of the metrics file `path` is kept between processes: hidden, so
+    neither the object store nor the run's artifact list ever shows it."""
+    return path.with_name(f".{path.stem}.index")
+
+
+class _Header(BaseModel):
+    """The sidecar's first line: what the arrays after it describe, and their sizes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int
+    byteorder: str
+    device: int
+    inode: int
+    end: int
+    lines: int
+    last_line: int
+    """Bytes of the last indexed line (they follow the line starts)."""
+    series: dict[str, int]
+    """Records of each kind; each has its line numbers, steps and values, in that order."""
+    crc: int
+    """CRC-32 of everything after this line (a torn or damaged sidecar is not used)."""
+
+
+class _Unusable(Exception):
+    """A sidecar that cannot be trusted; the reason is logged and the file indexed anew."""
+
+
+def _dump(index: FileIndex) -> list[bytes | array[int] | array[float]]:
+    """The sidecar's parts, in order: the arrays as they are, not copied (a million records
+    make about 30 MB)."""
+    parts: list[bytes | array[int] | array[float]] = [index.starts, index.last_line]
+    for kind in _CHARTED:
+        series = index.kinds[kind]
+        parts += [series.lines, series.steps, series.values]
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    header = _Header(
+        version=SIDECAR_VERSION,
+        byteorder=sys.byteorder,
+        device=index.identity[0],
+        inode=index.identity[1],
+        end=index.end,
+        lines=len(index.starts),
+        last_line=len(index.last_line),
+        series={kind: len(index.kinds[kind].lines) for kind in _CHARTED},
+        crc=crc,
+    )
+    return [header.model_dump_json().encode() + b"\n", *parts]
+
+
+def _save(index: FileIndex, sidecar: Path) -> None:
+    """Write the sidecar atomically (a temp name renamed over it). Not retried at the next
+    read when it fails: the index serves all the same, and is tried again further on."""
+    index.saved = len(index.starts)
+    # No `mkdir`: a run folder deleted meanwhile must not come back to hold a sidecar.
+    # No fsync: a sidecar torn by a crash fails its size or CRC check and is rebuilt.
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{sidecar.name}.", suffix=".tmp", dir=sidecar.parent)
+    except OSError as exc:
+        _log.warning("metrics_index_not_saved", path=str(sidecar), error=str(exc))
+        return
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)
+            handle.writelines(_dump(index))
+        os.replace(tmp, sidecar)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        _log.warning("metrics_index_not_saved", path=str(sidecar), error=str(exc))
+
+
+def _stored(path: Path, handle: BinaryIO, stat: os.stat_result) -> FileIndex | None:
+    """The sidecar's index, when there is one that still describes the file."""
+    sidecar = sidecar_path(path)
+    try:
+        data = sidecar.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        _log.warning("metrics_index_sidecar_unread", path=str(sidecar), error=str(exc))
+        return None
+    try:
+        index = _parse(data)
+    except _Unusable as exc:
+        _log.warning("metrics_index_sidecar_unusable", path=str(sidecar), reason=str(exc))
+        _discard(sidecar)
+        return None
+    if not index.holds(handle, stat):
+        _log.info("metrics_index_sidecar_stale", path=str(sidecar), lines=len(index.starts))
+        _discard(sidecar)
+        return None
+    return index
+
+
+def _discard(sidecar: Path) -> None:
+    """Remove a sidecar not to be used, so later starts do not read it again (a file too
+    small to be worth a sidecar of its own would otherwise keep the stale one)."""
+    try:
+        sidecar.unlink(missing_ok=True)
+    except OSError:
+        pass  # read-only, or a directory: read and refused again next time
+
+
+def _parse(data: bytes) -> FileIndex:
+    """The index a sidecar holds; `_Unusable` unless it is whole and consistent."""
+    cut = data.find(b"\n")
+    try:
+        head = _Header.model_validate_json(data[: max(cut, 0)])
+    except ValidationError as exc:
+        raise _Unusable("no readable header") from exc
+    if (head.version, head.byteorder) != (SIDECAR_VERSION, sys.byteorder):
+        raise _Unusable(f"version {head.version} ({head.byteorder}-endian)")
+    if set(head.series) != set(_CHARTED):
+        raise _Unusable("other kinds of records")
+    payload = memoryview(data)[cut + 1 :]
+    sizes = [8 * head.lines, head.last_line, *(24 * head.series[k] for k in _CHARTED)]
+    if min(sizes) < 0 or sum(sizes) != len(payload):
+        raise _Unusable(f"{len(payload)} bytes where the header says {sum(sizes)}")
+    if zlib.crc32(payload) != head.crc:
+        raise _Unusable("damaged (CRC mismatch)")
+    index = FileIndex(identity=(head.device, head.inode), end=head.end, saved=head.lines)
+    at = _fill(index.starts, payload, 0, head.lines)
+    index.last_line = bytes(payload[at : at + head.last_line])
+    at += head.last_line
+    for kind in _CHARTED:
+        series, count = index.kinds[kind], head.series[kind]
+        for items in (series.lines, series.steps, series.values):
+            at = _fill(items, payload, at, count)
+        series.ascending = non_decreasing(series.steps)
+    _check(index)
+    return index
+
+
+def _fill(items: array[int] | array[float], payload: memoryview, at: int, count: int) -> int:
+    """Append `count` 8-byte items read from `at`; where the next part starts."""
+    items.frombytes(payload[at : at + 8 * count])
+    return at + 8 * count
+
+
+def _check(index: FileIndex) -> None:
+    """Raise `_Unusable` unless lines start in order from 0, the last one ends where the
+    index ends, and each kind's line numbers are in order among them."""
+    starts, last = index.starts, index.last_line
+    if not starts:
+        if index.end != 0 or last:
+            raise _Unusable("no lines, yet an end")
+        return
+    if starts[0] != 0 or not strictly_ascending(starts):
+        raise _Unusable("line starts out of order")
+    if starts[-1] + len(last) != index.end or last.find(b"\n") != len(last) - 1:
+        raise _Unusable("the last line does not end the index")
+    for series in index.kinds.values():
+        numbers = series.lines
+        if numbers and (numbers[0] < 0 or numbers[-1] >= len(starts)):
+            raise _Unusable("a record's line number past the lines")
+        if not strictly_ascending(numbers):
+            raise _Unusable("records' line numbers out of order")
 
 
 def _page(
