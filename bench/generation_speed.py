@@ -34,6 +34,7 @@ from tokenizers import Tokenizer
 from latency_common import CORPUS, load_note, wait_run, write_corpus
 from model_trainer.api.schemas.runs import GeneratePublic, GenerateToken, RunQueued
 from model_trainer.client.raw import request
+from model_trainer.infra.inference_pool import NICE
 from model_trainer.tokenizers.corpus import HoldoutStrategy
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
 from results import Machine
@@ -94,9 +95,10 @@ def _streamed(client: httpx.Client, run_id: str, new: int) -> tuple[float, float
 
 
 REFERENCE = """
-import json, sys, time, torch
+import json, os, sys, time, torch
 from transformers import AutoModelForCausalLM
-export, threads, prompt, lengths, rounds = sys.argv[1:6]
+export, threads, prompt, lengths, rounds, nice = sys.argv[1:7]
+os.nice(int(nice))
 torch.set_num_threads(int(threads))
 model = AutoModelForCausalLM.from_pretrained(export, dtype=torch.float32).eval()
 ids = torch.tensor([json.loads(prompt)], dtype=torch.long)
@@ -114,7 +116,9 @@ for new in json.loads(lengths):
         print(json.dumps({"new": new, "first_s": first, "whole_s": whole, "ids": made}))
 """
 """`transformers`' side, in a process of its own (its `generate()` is untyped, and apart it
-shares no interpreter with the HTTP clients): greedy, exactly `new` tokens, on `threads`."""
+shares no interpreter with the HTTP clients): greedy, exactly `new` tokens, on `threads`, at
+the CPU priority of the API's generation threads (`NICE`), so that on a shared machine both
+sides compete for the cores alike."""
 
 
 class Reference(BaseModel):
@@ -129,7 +133,14 @@ class Reference(BaseModel):
 
 
 def _references(export: Path, threads: int, prompt_ids: list[int], rounds: int) -> list[Reference]:
-    args = [str(export), str(threads), json.dumps(prompt_ids), json.dumps(LENGTHS), str(rounds)]
+    args = [
+        str(export),
+        str(threads),
+        json.dumps(prompt_ids),
+        json.dumps(LENGTHS),
+        str(rounds),
+        str(NICE),
+    ]
     done = subprocess.run(
         [sys.executable, "-c", REFERENCE, *args], capture_output=True, text=True, check=True
     )

@@ -14,14 +14,11 @@ from fastapi.testclient import TestClient
 
 from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import MetricsPublic
-from model_trainer.core.contracts.events import utc_now
-from model_trainer.core.contracts.model import Architecture
-from model_trainer.core.job_status import JobStatus
 from model_trainer.core.settings import Settings
-from model_trainer.infra.atomic import write_model
-from model_trainer.training.config import DataSpec, RunConfig
-from model_trainer.training.run.manifest import MetricRecord, RunManifest, TokenizerRef
+from model_trainer.training.run.manifest import MetricRecord
 from model_trainer.training.run.metrics_index import sidecar_path
+
+from .planted_run import plant_run
 
 RUN = "run-00000000-0000d0a1"
 STEPS = 20_000
@@ -41,22 +38,7 @@ def _lines() -> str:
 @pytest.fixture()
 def planted(stack_settings: Settings) -> Iterator[Path]:
     """A completed run with `STEPS` logged steps and an evaluation every `EVAL_EVERY`."""
-    folder = stack_settings.artifacts_root / "models" / RUN
-    folder.mkdir(parents=True)
-    arch = Architecture(
-        family="gpt2", n_layer=1, n_head=1, n_embd=8, max_seq_len=4, vocab_size=5, dropout=0.0
-    )
-    manifest = RunManifest(
-        run_id=RUN,
-        status=JobStatus.COMPLETED,
-        config=RunConfig(data=DataSpec(tokenizer_id="tok", corpus_path="story.txt")),
-        tokenizer=TokenizerRef(tokenizer_id="tok", method="char", vocab_size=5),
-        architecture=arch,
-        parameters=1,
-        created_at=utc_now(),
-    )
-    write_model(folder / "manifest.json", manifest)
-    (folder / "metrics.jsonl").write_text(_lines(), encoding="utf-8")
+    folder = plant_run(stack_settings.artifacts_root, RUN, _lines())
     yield folder
     shutil.rmtree(folder, ignore_errors=True)  # a test may have deleted the run
 
