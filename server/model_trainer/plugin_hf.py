@@ -28,6 +28,7 @@ from model_trainer.infra.atomic import make_readable
 
 __all__ = [
     "HfCausalLM",
+    "appended",
     "cached_logits",
     "causal_logits",
     "compiled",
@@ -60,10 +61,12 @@ def causal_logits(forward: nn.Module, idx: Tensor) -> Tensor:
     return logits
 
 
-def _appended(cached: Tensor, new: Tensor) -> Tensor:
+def appended(cached: Tensor, new: Tensor) -> Tensor:
     """`cached` (B, heads, t, width) with `new` after it along the tokens: written into the
     spare room of the buffer `cached` leads, when it has room, else into a new buffer of
-    twice the length, so a text of n tokens costs O(n) copying in all, not O(n²)."""
+    twice the length, so a text of n tokens costs O(n) copying in all, not O(n²). For a
+    family's own `CachedDecoding`, as for the library's cache here; append only to the view
+    the last pass returned (an older one would write over what a newer one holds)."""
     have, length = cached.shape[2], cached.shape[2] + new.shape[2]
     base = cached._base if isinstance(cached._base, Tensor) else cached
     leads = (
@@ -83,7 +86,7 @@ def _appended(cached: Tensor, new: Tensor) -> Tensor:
 
 
 class _GrowingLayer(DynamicLayer):
-    """A cache layer that appends into spare room (`_appended`) where the library's
+    """A cache layer that appends into spare room (`appended`) where the library's
     concatenates, copying every cached key at every token. Only the newest view of a
     buffer is ever appended to: the caller hands back what the last pass returned."""
 
@@ -97,7 +100,7 @@ class _GrowingLayer(DynamicLayer):
     ) -> tuple[Tensor, Tensor]:
         if self.keys is None or self.values is None:  # set in __init__; never None here
             raise AppError(ErrorCode.INTERNAL_ERROR, "a cache layer lost its keys")
-        keys, values = _appended(self.keys, key_states), _appended(self.values, value_states)
+        keys, values = appended(self.keys, key_states), appended(self.values, value_states)
         self.keys, self.values = keys, values
         return keys, values
 
