@@ -142,6 +142,8 @@ def test_an_empty_prompt_starts_from_the_beginning_of_text(tmp_path: Path) -> No
     assert start_token(tmp_path) == 7
     (tmp_path / "config.json").write_text('{"bos_token_id": null, "eos_token_id": 3}')
     assert start_token(tmp_path) == 3
+    (tmp_path / "config.json").write_text('{"bos_token_id": 9, "eos_token_id": 3, "vocab_size": 9}')
+    assert start_token(tmp_path) == 3  # 9 is no id of a 9-token vocabulary
     (tmp_path / "config.json").write_text("{not json")
     assert start_token(tmp_path) == 0
     assert start_token(tmp_path / "missing") == 0

@@ -139,10 +139,12 @@ def start_token(export_dir: Path) -> int:
         config = _CONFIG.validate_json((export_dir / "config.json").read_bytes())
     except (OSError, ValidationError):
         return 0
+    vocab = config.get("vocab_size")
     for key in ("bos_token_id", "eos_token_id"):
         value = config.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
+            if not isinstance(vocab, int) or value < vocab:  # an id the model has
+                return value
     return 0
 
 
