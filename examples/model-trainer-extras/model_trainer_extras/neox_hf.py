@@ -18,10 +18,7 @@ END_OF_TEXT_ID = 0
 
 
 class NeoxModel(HfCausalLM[GPTNeoXForCausalLM]):
-    """`LanguageModel` over `GPTNeoXForCausalLM`; its rotary positions let a generation's
-    cache slide past the context limit."""
-
-    rotary = True
+    """`LanguageModel` over `GPTNeoXForCausalLM`."""
 
 
 def build(

@@ -75,9 +75,17 @@ Submit = Callable[[Callable[[], list[bool]]], Awaitable[list[bool]]]
 class Joins(Protocol):
     """Sliced work that shares its slices with other work of its kind (`Gathering`)."""
 
-    def turn(self, stop: threading.Event, submit: Submit) -> Awaitable[bool]:
-        """Wait for the next shared slice to run this work too; True once it is finished."""
+    def turn(
+        self, stop: threading.Event, submit: Submit, charge: Callable[[float], None]
+    ) -> Awaitable[bool]:
+        """Wait for the next shared slice to run this work too (`charge` counts the slice's
+        time against this work's request); True once it is finished."""
         ...
+
+
+REJOIN_S = 0.01
+"""How long a shared slice waits, after answering its members, for those not finished to
+come back (they send what they got first), so that they go on together."""
 
 
 @dataclass
@@ -85,6 +93,7 @@ class _Turn(Generic[W]):
     work: W
     stop: threading.Event
     submit: Submit
+    charge: Callable[[float], None]
     done: asyncio.Future[bool]
 
 
@@ -104,10 +113,17 @@ class Gathering(Generic[W]):
         self._most = most
         self._waiting: list[_Turn[W]] = []
         self._driver: asyncio.Task[None] | None = None
+        self._expected: list[_Turn[W]] = []
+        self._back: asyncio.Event | None = None  # made on the loop that waits on it
 
-    async def turn(self, work: W, stop: threading.Event, submit: Submit) -> bool:
+    async def turn(
+        self, work: W, stop: threading.Event, submit: Submit, charge: Callable[[float], None]
+    ) -> bool:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Turn(work, stop, submit, done))
+        self._waiting.append(_Turn(work, stop, submit, charge, done))
+        self._expected = [t for t in self._expected if t.work is not work]
+        if not self._expected and self._back is not None:
+            self._back.set()
         if self._driver is None:
             self._driver = asyncio.create_task(self._drive())
         return await done
@@ -119,7 +135,7 @@ class Gathering(Generic[W]):
                 batch = [t for t in self._waiting[: self._most] if not t.done.done()]
                 self._waiting = self._waiting[self._most :]
                 if batch:
-                    await self._slice(batch)
+                    await self._rejoin(await self._slice(batch))
         except BaseException:  # cancelled (the API is stopping): nobody waits forever
             for t in [*batch, *self._waiting]:
                 t.done.cancel()
@@ -128,18 +144,42 @@ class Gathering(Generic[W]):
         finally:
             self._driver = None
 
-    async def _slice(self, batch: list[_Turn[W]]) -> None:
+    async def _rejoin(self, answered: list[_Turn[W]]) -> None:
+        """Wait (at most `REJOIN_S`) for the members just answered and not finished to ask
+        for their next turn: started at once, the next slice would leave them out, and two
+        groups a slice apart would take turns for good instead of going on together."""
+        self._expected = [t for t in answered if not t.stop.is_set()]
+        if not self._expected:
+            return
+        self._back = back = asyncio.Event()
+        try:
+            await asyncio.wait_for(back.wait(), REJOIN_S)
+        except TimeoutError:
+            pass  # a client that left, or is slow to read: the others go on
+        finally:
+            self._expected, self._back = [], None
+
+    async def _slice(self, batch: list[_Turn[W]]) -> list[_Turn[W]]:
+        """Run one shared slice; the members answered and not finished."""
         works, stops = [t.work for t in batch], [t.stop for t in batch]
+        start = time.perf_counter()
         try:
             finished = await batch[0].submit(lambda: self._together(works, stops, SLICE_S))
         except Exception as exc:  # noqa: BLE001 - handed to every member, which raises it
             for t in batch:
                 if not t.done.done():
                     t.done.set_exception(exc)
-            return
+            return []
+        spent = time.perf_counter() - start
+        for t in batch[1:]:  # the first's slice was counted by its own admission
+            t.charge(spent)
+        answered: list[_Turn[W]] = []
         for t, flag in zip(batch, finished, strict=True):
             if not t.done.done():
                 t.done.set_result(flag)
+                if not flag:
+                    answered.append(t)
+        return answered
 
 
 class _Admission:
@@ -177,6 +217,11 @@ class _Admission:
             with self._lock:
                 self.spent_s += time.perf_counter() - start
 
+    def charge(self, seconds: float) -> None:
+        """Count thread time spent on this request's behalf in a slice it shared."""
+        with self._lock:
+            self.spent_s += seconds
+
     def _slice_done(self) -> None:
         with self._lock:
             self._running = False
@@ -211,7 +256,8 @@ class SlicedLease(Generic[T]):
         """One slice on the pool; True once the work is finished."""
         work, stop = self._work, self._stop
         if isinstance(work, Joins):
-            finished = await work.turn(stop, self._admission.submit)
+            admission = self._admission
+            finished = await work.turn(stop, admission.submit, admission.charge)
         else:
             finished = await self._admission.submit(lambda: work.advance(SLICE_S, stop))
         self.slices += 1

@@ -370,8 +370,6 @@ class RotaryBackend(Generic[M]):
 class LlamaModel(HfCausalLM[LlamaForCausalLM]):
     """`LanguageModel` over `LlamaForCausalLM`."""
 
-    rotary = True
-
 
 class LlamaBackend(RotaryBackend[LlamaForCausalLM]):
     """`ModelBackend` for Llama shaped models."""

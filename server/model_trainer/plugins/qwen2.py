@@ -57,8 +57,6 @@ def qwen2_config(architecture: Architecture) -> Qwen2Config:
 class Qwen2Model(HfCausalLM[Qwen2ForCausalLM]):
     """`LanguageModel` over `Qwen2ForCausalLM`."""
 
-    rotary = True
-
 
 class Qwen2Backend(RotaryBackend[Qwen2ForCausalLM]):
     """`ModelBackend` for Qwen2 shaped models: Llama's, with query/key/value biases."""

@@ -102,25 +102,25 @@ def _greedy(
 def test_cached_tokens_are_the_whole_text_tokens(family: str) -> None:
     model = _model(family)
     assert isinstance(model, CachedDecoding)
-    prompt = [5, 9, 2, 30, 11]
-    within = CONTEXT - len(prompt)  # rotary families slide their cache past this
-    assert _greedy(model, prompt, within) == _greedy(Uncached(model), prompt, within)
-    seeded = _greedy(model, prompt, within, temperature=0.9)
-    assert seeded == _greedy(Uncached(model), prompt, within, temperature=0.9)
-
-
-def test_learned_positions_run_the_window_again_past_the_limit() -> None:
-    model = _model("gpt2")
-    assert not isinstance(model, CachedDecoding) or not model.keeps_cache_when_sliding()
-    prompt = [1, 2, 3]
-    assert _greedy(model, prompt, 3 * CONTEXT) == _greedy(Uncached(model), prompt, 3 * CONTEXT)
+    assert not model.keeps_cache_when_sliding()  # past the limit the window runs again
+    for prompt in ([5, 9, 2, 30, 11], list(range(CONTEXT)), list(range(CONTEXT + 7))):
+        new = 2 * CONTEXT
+        assert _greedy(model, prompt, new) == _greedy(Uncached(model), prompt, new)
+        seeded = _greedy(model, prompt, new, temperature=0.9)
+        assert seeded == _greedy(Uncached(model), prompt, new, temperature=0.9)
 
 
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
-def test_rotary_cache_slides_past_the_limit(family: str) -> None:
-    model = _model(family)
-    ids = _greedy(model, [4, 4, 8], 3 * CONTEXT)
-    assert len(ids) == 3 * CONTEXT and all(0 <= i < VOCAB for i in ids)
+def test_a_cache_that_may_slide_stays_within_the_context(family: str) -> None:
+    model = _Sliding(_model(family))
+    prompts = [[4, 4, 8], list(range(CONTEXT + 3))]
+    together = [Sampling(p, 3 * CONTEXT, 0.0, None, 7, CONTEXT) for p in prompts]
+    steps = Together(model)
+    with torch.no_grad():
+        while not all(s.done for s in together):
+            steps.step([s for s in together if not s.done])
+            assert all(s.text.cached_length() <= CONTEXT for s in together)
+    assert all(len(s.new) == 3 * CONTEXT and max(s.new) < VOCAB for s in together)
 
 
 @pytest.mark.parametrize(("family", "cache"), [("gpt2", True), ("llama", True), ("gpt2", False)])
@@ -196,6 +196,14 @@ class _Counting(Uncached):
 
     def keeps_cache_when_sliding(self) -> bool:
         return self._cached.keeps_cache_when_sliding()
+
+
+class _Sliding(_Counting):
+    """A cached model that keeps its cache as the window slides (as a family with windowed
+    attention would): the oldest entries are dropped."""
+
+    def keeps_cache_when_sliding(self) -> bool:
+        return True
 
 
 def test_concurrent_requests_share_forward_passes_through_the_pool(
@@ -282,3 +290,19 @@ def test_clients_that_leave_mid_batch_free_their_places_and_spare_the_rest(
         else:
             assert ids == expected
     assert pool.admitted == 0 and pool.stopped == 3
+
+
+def test_a_text_crossing_the_limit_in_a_batch_gets_no_extra_token() -> None:
+    """One text crosses the context limit in the cached batch while another already runs
+    its window again: the first must not also run its window in the same step."""
+    model = _model("gpt2")
+    near = list(range(1, CONTEXT - 1))
+    crossing = Sampling(near, 3, 0.0, None, 7, CONTEXT)
+    past = Sampling(list(range(1, CONTEXT + 6)), 10, 0.0, None, 7, CONTEXT)
+    other = Sampling(near, 10, 0.0, None, 7, CONTEXT)
+    steps = Together(model)
+    with torch.no_grad():
+        for _ in range(4):
+            steps.step([s for s in (crossing, past, other) if not s.done])
+    assert len(crossing.new) == 3 and crossing.new == _greedy(model, near, 3)
+    assert crossing.text.cache is None  # a finished text lets its keys go

@@ -1176,7 +1176,9 @@ export interface components {
         };
         /**
          * GenerateRequest
-         * @description Sampling settings; the same seed gives the same text.
+         * @description Sampling settings; the same seed gives the same text (when other requests share its
+         *     forward passes, the scores can differ in the seventh digit, which at a temperature
+         *     above 0 may, rarely, change a token).
          */
         GenerateRequest: {
             /**

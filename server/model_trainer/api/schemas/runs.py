@@ -363,7 +363,9 @@ class EvalPublic(BaseModel):
 
 
 class GenerateRequest(RequestModel):
-    """Sampling settings; the same seed gives the same text."""
+    """Sampling settings; the same seed gives the same text (when other requests share its
+    forward passes, the scores can differ in the seventh digit, which at a temperature
+    above 0 may, rarely, change a token)."""
 
     model_config = ConfigDict(extra="forbid")
 

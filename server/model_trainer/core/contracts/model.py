@@ -94,9 +94,11 @@ class CachedDecoding(Protocol):
         ...
 
     def keeps_cache_when_sliding(self) -> bool:
-        """True when cached keys stay valid as the context window slides past its limit
-        (rotary positions: the oldest entries are dropped); False when positions are
-        learned and the window must be run again from its new start at every token."""
+        """True when cached keys stay valid as the context window slides past its limit, so
+        the oldest entries are dropped and the rest kept (a family whose attention is
+        itself windowed); False when the window must run again from its new start at every
+        token: learned positions move, and in a full-attention stack even rotary keys past
+        the first layer carry what the dropped tokens contributed."""
         ...
 
 

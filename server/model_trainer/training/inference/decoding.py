@@ -103,11 +103,15 @@ class DecodeBatch:
         self._texts = texts
         self._past: KeyValues | None = None
         self._pads: list[int] = []
+        self._given: list[KeyValues | None] = []
 
     def holds(self, texts: list[Text]) -> bool:
-        """Whether this batch is of exactly `texts`, in order."""
-        mine = self._texts
-        return len(texts) == len(mine) and all(a is b for a, b in zip(texts, mine, strict=True))
+        """Whether this batch is of exactly `texts`, in order, each with the cache this
+        batch gave it (a text stepped elsewhere since has moved on from the batch's)."""
+        mine, given = self._texts, self._given
+        if len(texts) != len(mine) or len(given) != len(mine):
+            return False
+        return all(a is b and a.cache is g for a, b, g in zip(texts, mine, given, strict=True))
 
     def _gather(self) -> KeyValues:
         """The texts' caches (slid where full) as one left-padded batch."""
@@ -135,7 +139,11 @@ class DecodeBatch:
         newest id."""
         texts = self._texts
         past = self._past
-        if past is None or any(text.cached_length() >= text.max_seq_len for text in texts):
+        if (
+            past is None
+            or not self.holds(texts)
+            or any(text.cached_length() >= text.max_seq_len for text in texts)
+        ):
             past = self._gather()
         mask: Tensor | None = None
         if any(self._pads):
@@ -150,4 +158,5 @@ class DecodeBatch:
                 (k[row : row + 1, :, pad:], v[row : row + 1, :, pad:]) for k, v in self._past
             ]
             text.covered, text.position = len(text.ids), text.position + 1
+        self._given = [text.cache for text in texts]
         return logits[:, -1, :]

@@ -75,6 +75,8 @@ class Sampling:
         token = int(next_id.item())
         self.text.ids.append(token)
         self.new.append(token)
+        if self.done:
+            self.text.cache = None  # its keys (and a batch's buffer) are not needed again
 
 
 class Together:
@@ -89,20 +91,23 @@ class Together:
 
     def step(self, samplings: list[Sampling]) -> None:
         """One new token for each of `samplings`."""
-        model, done = self._model, list[Sampling]()
-        cached = [s for s in samplings if s.text.batchable(model)]
+        model = self._model
+        # Which pass each takes is decided before any steps: a text the cached batch takes
+        # past the limit must not run its window in the same step too.
+        cached = [s for s in samplings if not s.done and s.text.batchable(model)]
+        windows = [s for s in samplings if not s.done and s.text.reruns(model)]
+        shared: list[Sampling] = []
         if len(cached) > 1 and isinstance(model, CachedDecoding):
             texts = [s.text for s in cached]
             if self._batch is None or not self._batch.holds(texts):
                 self._batch = DecodeBatch(model, texts)
             _choose(cached, self._batch.step())
-            done += cached
-        windows = [s for s in samplings if s.text.reruns(model)]
+            shared += cached
         if len(windows) > 1:
             _choose(windows, rerun_windows(model, [s.text for s in windows]))
-            done += windows
+            shared += windows
         for sampling in samplings:
-            if not any(sampling is s for s in done):
+            if not sampling.done and not any(sampling is s for s in shared):
                 sampling.step(model)
 
 
@@ -225,9 +230,11 @@ class Generation:
         """Sample alone for about `budget_s` (at least one token); stop checked every token."""
         return self._loaded.advance_together([self], [stop], budget_s)[0]
 
-    def turn(self, stop: threading.Event, submit: Submit) -> Awaitable[bool]:
+    def turn(
+        self, stop: threading.Event, submit: Submit, charge: Callable[[float], None]
+    ) -> Awaitable[bool]:
         """The next slice shared with the model's other generations (`Joins`)."""
-        return self._loaded.gathering.turn(self, stop, submit)
+        return self._loaded.gathering.turn(self, stop, submit, charge)
 
     def result(self) -> tuple[str, list[int]]:
         """The text and ids sampled so far."""

@@ -11,7 +11,7 @@ the text a non-streamed generation returns.
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from model_trainer.infra.inference_pool import Submit
@@ -93,8 +93,10 @@ class StreamedGeneration:
     def advance(self, budget_s: float, stop: threading.Event) -> bool:
         return self._generation.advance(budget_s, stop)
 
-    def turn(self, stop: threading.Event, submit: Submit) -> Awaitable[bool]:
-        return self._generation.turn(stop, submit)
+    def turn(
+        self, stop: threading.Event, submit: Submit, charge: Callable[[float], None]
+    ) -> Awaitable[bool]:
+        return self._generation.turn(stop, submit, charge)
 
     def result(self) -> Progress:
         return self._progress
