@@ -6,9 +6,12 @@ through `model_trainer.plugin_hf`; this module is checked like the rest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from pydantic import BaseModel, ConfigDict
+from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from model_trainer.plugin import (
@@ -16,6 +19,7 @@ from model_trainer.plugin import (
     Architecture,
     ErrorCode,
     JsonObject,
+    KeyValues,
     LanguageModel,
     ModelSize,
     SpecialTokens,
@@ -29,6 +33,7 @@ from model_trainer.plugin_hf import (
     quiet_transformers,
     save_pretrained,
 )
+from model_trainer.plugins.gpt2_lean import LeanGpt2, lean_gpt2
 
 quiet_transformers()
 
@@ -90,7 +95,37 @@ def refuse_unmodelled_gpt2(config: JsonObject, n_embd: int) -> None:
 
 
 class Gpt2Model(HfCausalLM[GPT2LMHeadModel]):
-    """`LanguageModel` over `GPT2LMHeadModel`."""
+    """`LanguageModel` over `GPT2LMHeadModel`. With `lean` (the models `build` makes),
+    `logits` computes the same function through `gpt2_lean` rather than HF's forward, for
+    as long as the module keeps the structure that was verified; otherwise, and for models
+    read from folders, HF's forward."""
+
+    def __init__(self, model: GPT2LMHeadModel, lean: bool = False) -> None:
+        super().__init__(model)
+        self._lean: LeanGpt2 | None = lean_gpt2(model) if lean else None
+        self._lean_forward: Callable[[Tensor], Tensor] | None = self._lean
+        # Cached decoding (generation, samples) goes the lean way for any model of the
+        # verified structure, one read from an export too: per new token HF's forward
+        # spends more on its own bookkeeping than on the arithmetic at these sizes.
+        self._decoder = self._lean if lean else lean_gpt2(model)
+
+    def forward_cached(
+        self, ids: Tensor, past: KeyValues | None, mask: Tensor | None, positions: Tensor
+    ) -> tuple[Tensor, KeyValues]:
+        decoder = self._decoder
+        if decoder is not None and decoder.intact():
+            return decoder.cached(ids, past, mask, positions)
+        return super().forward_cached(ids, past, mask, positions)
+
+    def logits(self, idx: Tensor) -> Tensor:
+        if self._lean_forward is not None and self._lean is not None and self._lean.intact():
+            return self._lean_forward(idx)
+        return super().logits(idx)
+
+    def compile(self) -> None:
+        super().compile()
+        if self._lean is not None:
+            self._lean_forward = torch.compile(self._lean)
 
 
 class Gpt2Backend:
@@ -140,7 +175,7 @@ class Gpt2Backend:
     def build(self, architecture: Architecture) -> LanguageModel:
         config = gpt2_config(architecture, self._bos_id, self._eos_id)
         config._attn_implementation = "sdpa"
-        return Gpt2Model(GPT2LMHeadModel(config))
+        return Gpt2Model(GPT2LMHeadModel(config), lean=True)
 
     def export(
         self,
