@@ -27,7 +27,8 @@ from model_trainer.core.contracts.tokenizer import (
     TokenizerTrainRequest,
 )
 from model_trainer.infra.inference_pool import InferencePool
-from model_trainer.plugins.gpt2 import Gpt2Backend
+from model_trainer.plugin_hf import HfCausalLM
+from model_trainer.plugins.gpt2 import Gpt2Backend, Gpt2Model
 from model_trainer.plugins.llama import LlamaBackend
 from model_trainer.plugins.qwen2 import Qwen2Backend
 from model_trainer.plugins.tokenizers.char import CharBackend
@@ -306,3 +307,27 @@ def test_a_text_crossing_the_limit_in_a_batch_gets_no_extra_token() -> None:
             steps.step([s for s in (crossing, past, other) if not s.done])
     assert len(crossing.new) == 3 and crossing.new == _greedy(model, near, 3)
     assert crossing.text.cache is None  # a finished text lets its keys go
+
+
+def test_gpt2_lean_decoding_scores_as_the_library_does() -> None:
+    """GPT-2 decodes from its own parameters (`gpt2_lean`); the library's cached forward
+    gives the same scores and keys, for a prompt and for a left-padded batch step."""
+    model = _model("gpt2")
+    assert isinstance(model, Gpt2Model)
+    ids = torch.arange(1, 7).unsqueeze(0)
+    positions = torch.arange(6).unsqueeze(0)
+    with torch.no_grad():
+        lean, lean_past = model.forward_cached(ids, None, None, positions)
+        hf, hf_past = HfCausalLM.forward_cached(model, ids, None, None, positions)
+        assert torch.allclose(lean, hf, atol=1e-5)
+        for (k, v), (hk, hv) in zip(lean_past, hf_past, strict=True):
+            assert torch.allclose(k, hk, atol=1e-5) and torch.allclose(v, hv, atol=1e-5)
+        two = [(torch.cat([k, k]), torch.cat([v, v])) for k, v in hf_past]
+        mask = torch.ones(2, 7, dtype=torch.long)
+        mask[0, :2] = 0  # the first row's first two places are padding
+        step = torch.stack([ids[0, 5:6], ids[0, 2:3]])
+        at = torch.stack([torch.full((1,), 4), torch.full((1,), 6)])
+        lean, _ = model.forward_cached(step, two, mask, at)
+        two = [(torch.cat([k, k]), torch.cat([v, v])) for k, v in hf_past]
+        hf, _ = HfCausalLM.forward_cached(model, step, two, mask, at)
+    assert torch.allclose(lean, hf, atol=1e-5)
