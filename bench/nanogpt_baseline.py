@@ -79,9 +79,12 @@ class NanoGptRun(BaseModel):
     val_bin: Path
 
 
-def run_nanogpt(checkout: Path, work: Path, corpus: Path, steps: int, threads: int) -> NanoGptRun:
+def run_nanogpt(
+    checkout: Path, work: Path, corpus: Path, steps: int, threads: int, nice: int = 0
+) -> NanoGptRun:
     """nanoGPT's README command for a CPU, with the final weights kept; wall time of train.py
-    alone (data preparation excluded)."""
+    alone (data preparation excluded). `nice`: the CPU priority it trains at, lowered like
+    our worker's (`worker.nice`) so that on a shared machine both yield alike to the rest."""
     home = work / "nanogpt"
     skip: Callable[[str, list[str]], set[str]] = shutil.ignore_patterns(".git", "out*", "*.bin")
     shutil.copytree(checkout, home, ignore=skip)
@@ -93,6 +96,7 @@ def run_nanogpt(checkout: Path, work: Path, corpus: Path, steps: int, threads: i
     )
     out = work / "nanogpt-out"
     command = [
+        "nice", "-n", str(nice),
         sys.executable, "train.py", "config/train_shakespeare_char.py", "--device=cpu",
         "--compile=False", "--eval_iters=20", "--log_interval=1", "--block_size=64",
         "--batch_size=12", "--n_layer=4", "--n_head=4", "--n_embd=128",

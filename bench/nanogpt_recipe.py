@@ -25,6 +25,7 @@ from pathlib import Path
 
 from model_trainer.api.schemas.runs import RunPublic, RunQueued
 from model_trainer.client.raw import request
+from model_trainer.core.settings import WorkerSettings
 from model_trainer.tokenizers.corpus import HoldoutStrategy, split_corpus
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
 from nanogpt_baseline import (
@@ -100,7 +101,8 @@ def compare(args: Args, work: Path, corpus: Path, ours: dict[int, tuple[float, f
     """Run nanoGPT's train.py, score it like ours, print both; True when ours is no worse."""
     if args.nanogpt is None:
         return True
-    theirs = run_nanogpt(args.nanogpt, work, corpus, args.steps, args.threads)
+    nice = WorkerSettings().nice  # what our worker trains at (the default, as in the stack)
+    theirs = run_nanogpt(args.nanogpt, work, corpus, args.steps, args.threads, nice)
     model = nanogpt_as_gpt2(theirs.checkpoint)
     same_text = whole_split_loss(
         model, encode_for_nanogpt(theirs.meta, holdout_text(work, corpus)), 64

@@ -71,7 +71,10 @@ def check_ranks(device: torch.device, nproc: int) -> None:
 
 
 def wants_compile(choice: CompileChoice, device: torch.device) -> bool:
-    """`torch.compile` pays on CUDA (fused kernels); on CPU its start-up cost dominates."""
+    """`torch.compile` pays on CUDA (fused kernels). On a CPU `auto` does not compile at any
+    run length: at the built-in sizes a CPU step is matmul-bound, and the compiled step was
+    no faster than the eager one, so the compile time (40-65 s on machine C) is never won
+    back (`bench/compile_breakeven.py`; docs/BENCHMARKS.md, "torch.compile on a CPU")."""
     return choice == "on" or (choice == "auto" and device.type == "cuda")
 
 
