@@ -3,9 +3,10 @@ offers them (`CachedDecoding`), so each new token costs one token's work, not th
 text's; several texts share one forward pass (`DecodeBatch`).
 
 A text's cache covers all its ids but the newest, which the next pass feeds. At the context
-limit the window slides the way the family needs: rotary positions keep their cached keys
-and drop the oldest; learned positions run the whole window again at each token (a token's
-position changes as the window moves), which is what generation without a cache does.
+limit the window slides the way the family says (`keeps_cache_when_sliding`): a cache that
+may slide drops its oldest entries; otherwise (every built-in family) the whole window runs
+again at each token, which is what generation without a cache does, and texts there share
+that pass too.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Text:
         self.covered = 0
         """Ids the cache covers: `ids[:covered]` (the window's, once it has slid)."""
         self.position = 0
-        """The position the next fed id takes (rotary positions go on counting)."""
+        """The position the next fed id takes (it goes on counting when a cache slides)."""
 
     def cached_length(self) -> int:
         return 0 if self.cache is None else self.cache[0][0].shape[2]
