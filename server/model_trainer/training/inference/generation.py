@@ -16,7 +16,8 @@ from model_trainer.core.contracts.model import CachedDecoding, LanguageModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonObject
-from model_trainer.infra.inference_pool import Gathering, Submit
+from model_trainer.infra.gathering import Gathering, Submit
+from model_trainer.infra.inference_pool import SLICE_S
 from model_trainer.training.inference.decoding import DecodeBatch, Text, rerun_windows
 from model_trainer.training.model_registry import ModelRegistry
 
@@ -173,7 +174,9 @@ class LoadedModel:
         self.max_seq_len = max_seq_len
         self.start_id = start_id
         self.lock = threading.Lock()
-        self.gathering: Gathering[Generation] = Gathering(self.advance_together, MOST_TOGETHER)
+        self.gathering: Gathering[Generation] = Gathering(
+            self.advance_together, MOST_TOGETHER, SLICE_S
+        )
 
     def start(
         self, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None, seed: int

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from model_trainer.infra.inference_pool import Submit
+from model_trainer.infra.gathering import Submit
 from model_trainer.training.inference.generation import Generation
 
 REPLACEMENT = "\ufffd"
