@@ -107,13 +107,16 @@ class Gpt2Model(HfCausalLM[GPT2LMHeadModel]):
         # Cached decoding (generation, samples) goes the lean way for any model of the
         # verified structure, one read from an export too: per new token HF's forward
         # spends more on its own bookkeeping than on the arithmetic at these sizes.
-        self._decoder = self._lean if lean else lean_gpt2(model)
+        self._decoder = self._lean or lean_gpt2(model, decoding=True)
 
     def forward_cached(
         self, ids: Tensor, past: KeyValues | None, mask: Tensor | None, positions: Tensor
     ) -> tuple[Tensor, KeyValues]:
         decoder = self._decoder
-        if decoder is not None and decoder.intact():
+        # The training path's decoder holds in any mode (no dropout); one built only to
+        # decode, in evaluation mode, where dropout is off.
+        exact = decoder is self._lean or not self.hf_model.training
+        if decoder is not None and decoder.intact() and exact:
             return decoder.cached(ids, past, mask, positions)
         return super().forward_cached(ids, past, mask, positions)
 

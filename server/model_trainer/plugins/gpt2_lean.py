@@ -147,8 +147,9 @@ def _attention_mask(new: int, past: KeyValues | None, mask: Tensor | None) -> Te
     return allowed[None, None, :, :]
 
 
-def _verified_config(config: GPT2Config) -> bool:
-    """The configuration `LeanGpt2` computes: what `gpt2_config` writes (no dropout)."""
+def _verified_config(config: GPT2Config, decoding: bool) -> bool:
+    """The configuration `LeanGpt2` computes: what `gpt2_config` writes, without dropout
+    unless it only decodes (generation runs in evaluation mode, where dropout is off)."""
     plain: list[object] = [
         config.activation_function == "gelu",
         config.scale_attn_weights is True,
@@ -156,7 +157,7 @@ def _verified_config(config: GPT2Config) -> bool:
         config.reorder_and_upcast_attn is False,
         config.add_cross_attention is False,
         config.tie_word_embeddings is True,
-        config.resid_pdrop == 0 and config.embd_pdrop == 0 and config.attn_pdrop == 0,
+        decoding or (config.resid_pdrop == 0 and config.embd_pdrop == 0 and config.attn_pdrop == 0),
     ]
     return all(check is True for check in plain)
 
@@ -206,12 +207,13 @@ def _block(block: nn.Module, eps: float) -> _Block | None:
     return _Block(ln_1, c_attn, attn_proj, ln_2, c_fc, mlp_proj)
 
 
-def lean_gpt2(model: GPT2LMHeadModel) -> LeanGpt2 | None:
-    """The lean forward of `model`, or None when its structure is not the verified one."""
+def lean_gpt2(model: GPT2LMHeadModel, decoding: bool = False) -> LeanGpt2 | None:
+    """The lean forward of `model`, or None when its structure is not the verified one;
+    `decoding`: for `LeanGpt2.cached` alone, in evaluation mode, where dropout is off."""
     config = model.config
     if type(model) is not GPT2LMHeadModel or not isinstance(config, GPT2Config):
         return None
-    if not _verified_config(config):
+    if not _verified_config(config, decoding):
         return None
     wte = model.get_parameter("transformer.wte.weight")
     if model.get_parameter("lm_head.weight") is not wte:

@@ -331,3 +331,26 @@ def test_gpt2_lean_decoding_scores_as_the_library_does() -> None:
         two = [(torch.cat([k, k]), torch.cat([v, v])) for k, v in hf_past]
         hf, _ = HfCausalLM.forward_cached(model, step, two, mask, at)
     assert torch.allclose(lean, hf, atol=1e-5)
+
+
+def test_gpt2_with_dropout_decodes_the_lean_way_in_evaluation_mode() -> None:
+    arch = Architecture(
+        family="gpt2",
+        n_layer=2,
+        n_head=4,
+        n_embd=32,
+        max_seq_len=CONTEXT,
+        vocab_size=VOCAB,
+        dropout=0.1,
+    )
+    torch.manual_seed(3)
+    model = Gpt2Backend().build(arch)
+    assert isinstance(model, Gpt2Model)
+    model.module.eval()
+    prompt = [5, 9, 2, 30, 11]
+    assert _greedy(model, prompt, 2 * CONTEXT) == _greedy(Uncached(model), prompt, 2 * CONTEXT)
+    ids, positions = torch.arange(1, 7).unsqueeze(0), torch.arange(6).unsqueeze(0)
+    with torch.no_grad():
+        lean, _ = model.forward_cached(ids, None, None, positions)
+        hf, _ = HfCausalLM.forward_cached(model, ids, None, None, positions)
+    assert torch.allclose(lean, hf, atol=1e-5)
