@@ -136,7 +136,12 @@ def main() -> int:
     if not SHARED_CORPUS.is_file():
         print(f"needs {SHARED_CORPUS.name} beside the project (../shared/corpus/)")
         return 2
-    work = Path(tempfile.mkdtemp(prefix="bench-nanogpt-"))
+    with tempfile.TemporaryDirectory(prefix="bench-nanogpt-") as folder:
+        return _measure(args, Path(folder))
+
+
+def _measure(args: Args, work: Path) -> int:
+    """Ours for each seed, then nanoGPT's when asked; the exit status."""
     corpus = work / "corpus"
     corpus.mkdir()
     shutil.copy(SHARED_CORPUS, corpus / "shakespeare.txt")
