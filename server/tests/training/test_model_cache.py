@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from model_trainer.core.contracts.model import Architecture
+from model_trainer.core.contracts.model import Architecture, SpecialTokens
 from model_trainer.core.contracts.tokenizer import (
     TokenizerConfig,
     TokenizerMethod,
@@ -93,3 +93,22 @@ def test_a_stopped_generation_samples_no_further(tmp_path: Path) -> None:
     stop.set()
     assert not generation.advance(60.0, stop)  # returns at once rather than sampling a minute
     assert len(generation.result()[1]) == 1
+
+
+def test_an_empty_prompt_starts_from_the_exports_beginning_of_text(tmp_path: Path) -> None:
+    backend = Gpt2Backend()
+    torch.manual_seed(0)
+    special = SpecialTokens(bos_id=3, eos_id=4, pad_id=5)
+    backend.export(backend.build(ARCH), ARCH, tmp_path / "export", special)
+    text = tmp_path / "train.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog\n" * 50, encoding="utf-8")
+    (tmp_path / "tok").mkdir()
+    chars = CharBackend()
+    chars.train(
+        TokenizerConfig(method=TokenizerMethod.CHAR, vocab_size=40),
+        TokenizerTrainRequest(train_file=text, out_dir=tmp_path / "tok", threads=1, seed=1),
+    )
+    cache = ModelCache(discover_models({}))
+    loaded = cache.get("run-2", "gpt2", tmp_path / "export", chars.load(tmp_path / "tok"), 32)
+    generation = loaded.start("", 4, 0.0, None, 1)
+    assert loaded.start_id == 3 and generation.sampling.text.ids[0] == 3
