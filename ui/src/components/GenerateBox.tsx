@@ -91,7 +91,7 @@ export function GenerateBox({ runId }: { runId: string }) {
           aria-describedby="gen-prompt-hint"
         />
         <p id="gen-prompt-hint" className="hint">
-          Empty: the model starts from nothing. The same seed gives the same text.
+          Empty: the model starts from the tokenizer's beginning of text. The same seed gives the same text.
         </p>
       </div>
       <div className="settings-grid">
