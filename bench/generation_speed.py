@@ -13,7 +13,7 @@ run whose context fits 1024 new tokens, then, greedy and from the same prompt:
   first, the same batching in this process with no HTTP (`Together` on a model built here).
 
     python bench/generation_speed.py
-    python bench/generation_speed.py --threads 2 --rounds 3
+    python bench/generation_speed.py --threads 2 --rounds 3 --workers 1
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ PROMPT = "ROMEO:"
 class Args(argparse.Namespace):
     threads: int
     rounds: int
+    workers: int
 
 
 def _train(base: str, tokenizer_id: str) -> str:
@@ -220,13 +221,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2, help="torch threads on both sides")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="API__INFERENCE_WORKERS")
     args = parser.parse_args(namespace=Args())
     machine = Machine.now()
     _in_process(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         write_corpus(work / "corpus", lines=0)
-        env = {"API__INFERENCE_THREADS": str(args.threads), "API__INFERENCE_QUEUE": "64"}
+        env = {
+            "API__INFERENCE_THREADS": str(args.threads),
+            "API__INFERENCE_QUEUE": "64",
+            "API__INFERENCE_WORKERS": str(args.workers),
+        }
         with running_stack(work, work / "corpus", args.threads, env) as base:
             run_id = _train(base, train_char_tokenizer(base, CORPUS))
             export = work / "artifacts" / "models" / run_id / "export"
