@@ -44,7 +44,7 @@ SLICE_S = 0.05
 _log = Log("api")
 
 
-def _lower_priority() -> None:
+def lower_priority() -> None:
     """Per-thread niceness (Linux): threads the pool's work starts inherit it."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
@@ -178,7 +178,7 @@ class InferencePool:
         self._mean_s = 1.0
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix=name, initializer=_lower_priority
+            max_workers=workers, thread_name_prefix=name, initializer=lower_priority
         )
 
     def _admit(self) -> _Admission:
