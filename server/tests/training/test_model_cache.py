@@ -11,6 +11,7 @@ import torch
 from model_trainer.core.contracts.model import Architecture, SpecialTokens
 from model_trainer.core.contracts.tokenizer import (
     TokenizerConfig,
+    TokenizerHandle,
     TokenizerMethod,
     TokenizerTrainRequest,
 )
@@ -24,7 +25,8 @@ ARCH = Architecture(
 )
 
 
-def test_concurrent_first_requests_load_once_and_get_finite_scores(tmp_path: Path) -> None:
+def _chars(tmp_path: Path) -> TokenizerHandle:
+    """A char tokenizer trained on a line of text, loaded."""
     text = tmp_path / "train.txt"
     text.write_text("the quick brown fox jumps over the lazy dog\n" * 50, encoding="utf-8")
     (tmp_path / "tok").mkdir()
@@ -33,7 +35,11 @@ def test_concurrent_first_requests_load_once_and_get_finite_scores(tmp_path: Pat
         TokenizerConfig(method=TokenizerMethod.CHAR, vocab_size=40),
         TokenizerTrainRequest(train_file=text, out_dir=tmp_path / "tok", threads=1, seed=1),
     )
-    handle = chars.load(tmp_path / "tok")
+    return chars.load(tmp_path / "tok")
+
+
+def test_concurrent_first_requests_load_once_and_get_finite_scores(tmp_path: Path) -> None:
+    handle = _chars(tmp_path)
     backend = Gpt2Backend()
     torch.manual_seed(0)
     backend.export(backend.build(ARCH), ARCH, tmp_path / "export")
@@ -100,15 +106,7 @@ def test_an_empty_prompt_starts_from_the_exports_beginning_of_text(tmp_path: Pat
     torch.manual_seed(0)
     special = SpecialTokens(bos_id=3, eos_id=4, pad_id=5)
     backend.export(backend.build(ARCH), ARCH, tmp_path / "export", special)
-    text = tmp_path / "train.txt"
-    text.write_text("the quick brown fox jumps over the lazy dog\n" * 50, encoding="utf-8")
-    (tmp_path / "tok").mkdir()
-    chars = CharBackend()
-    chars.train(
-        TokenizerConfig(method=TokenizerMethod.CHAR, vocab_size=40),
-        TokenizerTrainRequest(train_file=text, out_dir=tmp_path / "tok", threads=1, seed=1),
-    )
     cache = ModelCache(discover_models({}))
-    loaded = cache.get("run-2", "gpt2", tmp_path / "export", chars.load(tmp_path / "tok"), 32)
+    loaded = cache.get("run-2", "gpt2", tmp_path / "export", _chars(tmp_path), 32)
     generation = loaded.start("", 4, 0.0, None, 1)
     assert loaded.start_id == 3 and generation.sampling.text.ids[0] == 3
