@@ -110,3 +110,18 @@ def test_an_empty_prompt_starts_from_the_exports_beginning_of_text(tmp_path: Pat
     loaded = cache.get("run-2", "gpt2", tmp_path / "export", _chars(tmp_path), 32)
     generation = loaded.start("", 4, 0.0, None, 1)
     assert loaded.start_id == 3 and generation.sampling.text.ids[0] == 3
+
+
+def test_a_model_evicted_mid_generation_finishes_it(tmp_path: Path) -> None:
+    backend = Gpt2Backend()
+    torch.manual_seed(0)
+    backend.export(backend.build(ARCH), ARCH, tmp_path / "export")
+    handle = _chars(tmp_path)
+    cache = ModelCache(discover_models({}), size=1)
+    first = cache.get("run-1", "gpt2", tmp_path / "export", handle, ARCH.max_seq_len)
+    generation = first.start("the ", 12, 0.0, None, 1)
+    assert not generation.advance(10.0, threading.Event())  # its first token ends a slice
+    cache.get("run-2", "gpt2", tmp_path / "export", handle, ARCH.max_seq_len)  # evicts run-1
+    while not generation.advance(10.0, threading.Event()):
+        pass
+    assert len(generation.result()[1]) == 12
