@@ -32,7 +32,8 @@ from model_trainer.plugins.gpt2 import Gpt2Backend
 from model_trainer.services import RECONCILER, build_registry
 from model_trainer.training.run.budget import step_memory
 
-from .test_runs_api import TINY_MODEL, _start, _wait, char_tokenizer, finished_run
+from .conftest import run_reaching
+from .test_runs_api import TINY_MODEL, _start, char_tokenizer, finished_run
 
 __all__ = ["char_tokenizer", "finished_run"]  # the fixtures, shared with test_runs_api
 
@@ -179,7 +180,7 @@ def test_the_worker_checks_memory_again_before_building_the_model(
         store.index_remove(WORKERS_ALIVE_INDEX, roomy.name)
         store.close()
     try:
-        run = _wait(api, run_id, {"completed", "failed", "cancelled"}, timeout=60)
+        run = run_reaching(api, run_id, {"completed", "failed", "cancelled"}, timeout=60)
     finally:
         api.post(f"/runs/{run_id}/cancel")  # never leave the worker busy with it
     assert run.status == "failed" and run.error_code == "MEMORY_LIMIT_EXCEEDED", run.message
@@ -193,14 +194,14 @@ def test_cancelling_a_queued_run_ends_it_before_anything_runs(
     busy = _start(api, char_tokenizer, 100_000)  # holds the session's only worker
     queued = _start(api, char_tokenizer, 50)
     try:
-        _wait(api, busy, {"running"})
+        run_reaching(api, busy, {"running"}, timeout=180)
         answer = api.post(f"/runs/{queued}/cancel")
         assert answer.status_code == 200
         run = RunPublic.model_validate_json(answer.content)
         assert run.status == "cancelled" and run.message == "cancelled before it started"
     finally:
         api.post(f"/runs/{busy}/cancel")
-    stopped = _wait(api, busy, {"cancelled", "completed", "failed"}, timeout=60)
+    stopped = run_reaching(api, busy, {"cancelled", "completed", "failed"}, timeout=60)
     assert stopped.status == "cancelled"
     assert "checkpoints/last.pt" in stopped.artifacts  # what it saved is listed
     time.sleep(2.0)  # the worker now takes the cancelled run's job: it must return at once

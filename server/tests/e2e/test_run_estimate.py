@@ -18,7 +18,8 @@ from model_trainer.plugins.gpt2 import Gpt2Backend
 from model_trainer.training.model_registry import discover_models
 from model_trainer.training.run.budget import STATE_BYTES_PER_PARAMETER
 
-from .test_runs_api import TINY_MODEL, _start, _wait, char_tokenizer
+from .conftest import run_reaching
+from .test_runs_api import TINY_MODEL, _start, char_tokenizer
 
 __all__ = ["char_tokenizer"]  # the fixture, shared with test_runs_api
 
@@ -145,7 +146,7 @@ def test_the_worker_measured_its_peak_and_a_run_reports_its_mfu(
         store.close()
     assert workers and all(w.peak_flops.get("cpu-fp32", 0) > 0 for w in workers)
     run_id = _start(api, char_tokenizer, 10)
-    run = _wait(api, run_id, {"completed", "failed", "cancelled"})
+    run = run_reaching(api, run_id, {"completed", "failed", "cancelled"}, timeout=180)
     assert run.status == "completed", run.message
     assert run.device is not None and run.device.peak_flops is not None
     assert math.isfinite(run.device.peak_flops) and run.device.peak_flops > 0

@@ -27,7 +27,7 @@ from model_trainer.core.settings import Settings
 from model_trainer.training.model_registry import discover_models
 from model_trainer.training.run.events import EVENT_ADAPTER, TrainCompleted, TrainProgress
 
-from .conftest import trained_tokenizer
+from .conftest import run_reaching, trained_tokenizer
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -92,16 +92,6 @@ def _start(
     return RunQueued.model_validate_json(response.content).run_id
 
 
-def _wait(api: TestClient, run_id: str, states: set[str], timeout: float = 180) -> RunPublic:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = RunPublic.model_validate_json(api.get(f"/runs/{run_id}").content)
-        if run.status in states:
-            return run
-        assert time.monotonic() < deadline, f"run stuck in {run.status}: {run.message}"
-        time.sleep(0.2)
-
-
 def _sse_ids(api: TestClient, run_id: str, last_id: str | None, limit: int) -> list[int]:
     headers = {"Last-Event-ID": last_id} if last_id else {}
     ids: list[int] = []
@@ -123,7 +113,7 @@ def char_tokenizer(api: TestClient) -> str:
 @pytest.fixture(scope="module")
 def finished_run(api: TestClient, char_tokenizer: str) -> str:
     run_id = _start(api, char_tokenizer, 40)
-    run = _wait(api, run_id, {"completed", "failed", "cancelled"})
+    run = run_reaching(api, run_id, {"completed", "failed", "cancelled"}, timeout=180)
     assert run.status == "completed", run.message
     return run_id
 
@@ -307,10 +297,10 @@ def test_artifacts_list_download_and_refuse_escapes(api: TestClient, finished_ru
 
 def test_cancel_stops_a_running_run(api: TestClient, char_tokenizer: str) -> None:
     run_id = _start(api, char_tokenizer, 100_000)
-    _wait(api, run_id, {"running"})
+    run_reaching(api, run_id, {"running"}, timeout=180)
     time.sleep(1.0)
     assert api.post(f"/runs/{run_id}/cancel").status_code == 200
-    run = _wait(api, run_id, {"cancelled", "completed", "failed"}, timeout=60)
+    run = run_reaching(api, run_id, {"cancelled", "completed", "failed"}, timeout=60)
     assert run.status == "cancelled"
     again = api.post(f"/runs/{run_id}/cancel")
     assert again.status_code == 409
@@ -322,7 +312,7 @@ def test_other_tokenizers_train_and_export(
     api: TestClient, method: str, stack_settings: Settings
 ) -> None:
     run_id = _start(api, _tokenizer(api, method, "books"), 10, corpus="books")
-    run = _wait(api, run_id, {"completed", "failed", "cancelled"})
+    run = run_reaching(api, run_id, {"completed", "failed", "cancelled"}, timeout=180)
     assert run.status == "completed", run.message
     export = stack_settings.artifacts_root / "models" / run_id / "export"
     assert (export / "tokenizer.json").is_file() and (export / "tokenizer_config.json").is_file()
@@ -340,7 +330,7 @@ def test_each_built_in_family_trains_compiled_on_cpu(
     """`compile: on` goes through torch.compile in the worker; the default does so on CUDA."""
     model = {"family": family, "n_layer": 1, "n_head": 2, "n_embd": 32, "max_seq_len": 32}
     run_id = _start(api, char_tokenizer, 3, model=model, compile_choice="on")
-    run = _wait(api, run_id, {"completed", "failed", "cancelled"}, timeout=280)
+    run = run_reaching(api, run_id, {"completed", "failed", "cancelled"}, timeout=280)
     assert run.status == "completed", run.message
 
 
