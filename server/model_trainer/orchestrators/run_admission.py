@@ -18,6 +18,7 @@ from model_trainer.training.run.budget import (
     memory_refusal,
     tokens_per_step,
     tokens_per_step_refusal,
+    training_flops_per_token,
 )
 
 
@@ -144,7 +145,7 @@ def estimate_run(
     return RunEstimate(
         architecture=arch,
         parameters=parameters,
-        flops_per_token=backend.flops_per_token(arch),
+        flops_per_token=training_flops_per_token(arch, backend, lora_parameters),
         tokens_per_step=tokens_per_step(arch, spec),
         memory=memory,
         worker=worker,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from model_trainer.api.schemas.runs import NO_LIVE_WORKER, RunEstimatePublic
 from model_trainer.core.contracts.model import Architecture, LanguageModel
@@ -21,16 +22,19 @@ from model_trainer.infra.workers import DeviceCapacity, WorkerCapacity
 from model_trainer.jobs.layout import RunFolder
 from model_trainer.orchestrators.run_admission import estimate_run
 from model_trainer.plugins.gpt2 import Gpt2Backend
+from model_trainer.plugins.llama import LORA_TARGETS
 from model_trainer.training.config import Precision, TrainerSpec
 from model_trainer.training.loop import peak
 from model_trainer.training.loop.device import device_info
+from model_trainer.training.loop.lora import LoraAdapter, LoraSettings
 from model_trainer.training.loop.peak import (
     device_peak,
     measure_peak,
     model_flops_utilisation,
 )
 from model_trainer.training.loop.progress import Progress
-from model_trainer.training.run.budget import check_memory, judge_memory
+from model_trainer.training.model_registry import discover_models
+from model_trainer.training.run.budget import check_memory, judge_memory, training_flops_per_token
 from model_trainer.training.run.durations import AttemptClock
 from model_trainer.training.run.hooks import RunReporter
 from model_trainer.training.run.manifest import RUN_MANIFESTS, MetricRecord
@@ -200,3 +204,44 @@ def test_progress_records_carry_the_mfu(tmp_path: Path) -> None:
     records = [MetricRecord.model_validate_json(line) for line in lines]
     assert [r.mfu for r in records] == [pytest.approx(0.25), None]
     assert manifest.progress.mfu is None and '"mfu"' not in lines[1]
+
+
+def _counted_step_flops(model: LanguageModel, tokens: int) -> int:
+    """FLOPs torch counts in one forward and backward of `tokens` token ids."""
+    ids = torch.zeros((1, tokens), dtype=torch.long)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        torch.autograd.backward(model.logits(ids).float().sum())
+    return counter.get_total_flops()
+
+
+def test_a_lora_runs_flops_count_the_frozen_weights_forward_and_back_but_not_their_gradients() -> (
+    None
+):
+    """MFU of a LoRA run: the formula's share of full training's FLOPs is the share torch
+    counts in a real step (within the formula's error), not the whole of them."""
+    models = discover_models({})
+    backend = models.get("llama")
+    arch = Architecture(
+        family="llama",
+        n_layer=2,
+        n_head=4,
+        n_embd=128,
+        max_seq_len=64,
+        vocab_size=4096,
+        dropout=0.0,
+        options=models.options("llama", {}, "model.options"),
+    )
+    settings = LoraSettings(rank=8, alpha=16, dropout=0.0, targets=LORA_TARGETS)
+    torch.manual_seed(0)
+    model = backend.build(arch)
+    full_counted = _counted_step_flops(model, arch.max_seq_len)
+    adapter = LoraAdapter.attach(model.module, settings)
+    lora_counted = _counted_step_flops(model, arch.max_seq_len)
+    lora = adapter.trainable_parameters()
+    assert training_flops_per_token(arch, backend) == backend.flops_per_token(arch)
+    formula = training_flops_per_token(arch, backend, lora) / backend.flops_per_token(arch)
+    # Counted 0.691, formula 0.719: the first block's frozen weights also skip the gradient
+    # of their input (the embedding's output needs none), which the formula leaves in.
+    assert formula == pytest.approx(lora_counted / full_counted, rel=0.1)
+    assert formula < 0.75

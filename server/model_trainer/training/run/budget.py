@@ -60,6 +60,19 @@ def step_memory(
     )
 
 
+def training_flops_per_token(
+    arch: Architecture, backend: ModelBackend, lora_parameters: int = 0
+) -> int:
+    """The family's training FLOPs per token, for model FLOPs utilisation. In a LoRA run
+    the base's frozen weights still compute forward and pass gradients back to their inputs
+    (4 per parameter) but get no gradient of their own (the other 2 of the 6), while the
+    adapters train in full."""
+    full = backend.flops_per_token(arch)
+    if not lora_parameters:
+        return full
+    return full - 2 * backend.parameter_count(arch) + 6 * lora_parameters
+
+
 def tokens_per_step(arch: Architecture, spec: TrainerSpec) -> int:
     return spec.batch_size * spec.grad_accum_steps * arch.max_seq_len
 

@@ -42,7 +42,11 @@ from model_trainer.training.loop.lora import LoraAdapter
 from model_trainer.training.loop.peak import device_peak
 from model_trainer.training.loop.precision import choose_precision
 from model_trainer.training.model_registry import ModelRegistry
-from model_trainer.training.run.budget import check_memory, check_tokens_per_step
+from model_trainer.training.run.budget import (
+    check_memory,
+    check_tokens_per_step,
+    training_flops_per_token,
+)
 from model_trainer.training.run.durations import AttemptClock
 from model_trainer.training.run.eval_figures import (
     final_figures,
@@ -310,7 +314,11 @@ class RunTraining(JobBody[RunManifest]):
             clock,
             self._stop,
             write_manifest=self._kind.write,
-            flops_per_token=ready.backend.flops_per_token(manifest.architecture),
+            flops_per_token=training_flops_per_token(
+                manifest.architecture,
+                ready.backend,
+                ready.adapter.trainable_parameters() if ready.adapter is not None else 0,
+            ),
             decode=ready.handle.decode if ready.handle is not None else None,
         )
         try:
