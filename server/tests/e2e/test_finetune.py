@@ -27,7 +27,10 @@ from model_trainer.api.schemas.tokenizers import (
     TokenizerPublic,
     TokenizerQueued,
 )
+from model_trainer.cli.run_report import run_rows
+from model_trainer.client.views import RunView
 from model_trainer.core.settings import Settings
+from model_trainer.plugins.llama import LORA_TARGETS
 
 from .conftest import WORDS, trained_tokenizer
 
@@ -334,3 +337,42 @@ def _other_tokenizer(api: TestClient) -> str:
     response = api.post("/tokenizers/train", json=body)
     assert response.status_code == 202, response.text
     return TokenizerQueued.model_validate_json(response.content).tokenizer_id
+
+
+LLAMA = {
+    "family": "llama",
+    "n_layer": 2,
+    "n_head": 4,
+    "n_embd": 64,
+    "max_seq_len": 32,
+    "options": {"n_kv_head": 2},
+}
+
+
+def test_a_llama_export_fine_tunes_with_lora_and_runs_show_names_its_lineage(
+    api: TestClient, char_tokenizer: str, corpus_b: str
+) -> None:
+    """The fine-tune path for a rotary family, end to end: a tiny Llama trained on corpus A,
+    then LoRA on its own default targets (every projection) on corpus B, lowering B's val
+    loss; `runs show` says where the weights came from and what of them trained."""
+    base = _train(
+        api,
+        {
+            "model": LLAMA,
+            "data": {"tokenizer_id": char_tokenizer, "corpus_path": "story.txt"},
+            "trainer": TRAINER | {"max_steps": 100, "learning_rate": 3e-3},
+        },
+    )
+    spec = {"method": "lora", "rank": 2, "alpha": 16}
+    run = _train(api, _finetune(base.run_id, corpus_b, spec))
+    ft = run.finetune
+    assert run.architecture.family == "llama" and ft is not None and ft.lora is not None
+    assert ft.origin.run_id == base.run_id and ft.origin.weights_sha256
+    assert ft.lora.target_modules == LORA_TARGETS
+    assert ft.trainable_parameters / run.parameters < 0.05
+    losses = _evals(api, run.run_id)
+    assert losses[-1] < losses[0] - 0.1
+    shown = RunView.model_validate_json(api.get(f"/runs/{run.run_id}").content)
+    rows = {name: str(value) for name, value in run_rows(shown)}
+    assert rows["from"].startswith(f"run {base.run_id} (llama, sha256 ")
+    assert rows["trains"].startswith("lora, ") and "rank 2, alpha 16, q_proj" in rows["trains"]
