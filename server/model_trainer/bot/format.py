@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from model_trainer.bot.messages import Colour, Field, Message
 from model_trainer.bot.watchlist import RunMark
-from model_trainer.client.text import NONE, duration, ordinal
-from model_trainer.client.views import QueuePlaceView, RunView
+from model_trainer.client.text import NONE, duration, ordinal, queue_words
+from model_trainer.client.views import QueuePlaceView, RunMetricsView, RunView
 from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.training.run.events import (
     CheckpointSaved,
@@ -94,12 +94,16 @@ def loss(value: float | None) -> str:
 
 
 def queue_place(queue: QueuePlaceView) -> str:
-    """`2nd in line (1 ahead), waiting for a free worker (...)`, the reason only when it is
-    plain words (it names workers and runs; never free text)."""
-    ahead = f" ({queue.ahead:,} ahead)" if queue.ahead else ""
-    words = queue.waiting_for
-    why = f", waiting for {words}" if _SAFE_WORDS.fullmatch(words) else ""
-    return f"{ordinal(queue.position)} in line{ahead}{why}"
+    """`2nd in line (1 ahead), waiting for a free worker (...)`: the CLI's words for it, the
+    reason only when it is plain words (it names workers and runs; never free text)."""
+    return queue_words(queue, reason=_SAFE_WORDS.fullmatch(queue.waiting_for) is not None)
+
+
+def best_loss(metrics: RunMetricsView) -> str:
+    """`2.346 at step 400`: the lowest val loss so far (while training too), and where."""
+    step = metrics.best_step
+    where = f" at step {step:,}" if metrics.best_val_loss is not None and step else ""
+    return loss(metrics.best_val_loss) + where
 
 
 def doing(run: RunView) -> str:
@@ -234,17 +238,13 @@ def status_message(
     """Everything a person asks of a run at a glance, from the API's answer (fields with
     nothing to say yet are left out: this is read on a phone)."""
     progress, metrics = run.progress, run.metrics
-    best = metrics.best_val_loss
-    best_text = loss(best) + (
-        f" at step {metrics.best_step:,}" if best and metrics.best_step else ""
-    )
     fields = [
         Field("Status", doing(run)),
         Field("Progress", steps(progress.step, progress.max_steps)),
         Field("ETA", duration(progress.eta_s) if counting_down(run) else NONE),
         Field("Train loss", loss(progress.train_loss or metrics.final_train_loss)),
         Field("Val loss", loss(progress.val_loss or metrics.final_val_loss)),
-        Field("Best val loss", best_text),
+        Field("Best val loss", best_loss(metrics)),
         Field("Last checkpoint", last_checkpoint(run, known)),
         Field("Speed", _speed(progress.tokens_per_s or metrics.tokens_per_s)),
         Field("Model", f"{safe_word(run.family)}, {count(run.parameters)} parameters"),

@@ -12,7 +12,14 @@ from collections.abc import Callable
 
 from model_trainer.bot.api import TrainerApi
 from model_trainer.bot.chart import Point, loss_chart
-from model_trainer.bot.format import FINALISING_NOTE, count, counting_down, loss, steps
+from model_trainer.bot.format import (
+    FINALISING_NOTE,
+    best_loss,
+    count,
+    counting_down,
+    loss,
+    steps,
+)
 from model_trainer.bot.messages import Colour, Field, Image, Message
 from model_trainer.client.text import NONE, duration
 from model_trainer.client.views import MetricsView, RunView
@@ -96,7 +103,7 @@ def summary_message(run: RunView, history: LossHistory) -> Message:
     fields = (
         Field("Train loss", loss(progress.train_loss)),
         Field("Val loss", loss(progress.val_loss)),
-        Field("Best val loss", loss(metrics.best_val_loss)),
+        Field("Best val loss", best_loss(metrics)),
         Field("ETA", duration(progress.eta_s) if counting_down(run) else NONE),
         Field(
             "Speed",

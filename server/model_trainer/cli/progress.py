@@ -26,7 +26,8 @@ from rich.progress import (
 from rich.table import Column
 from rich.text import Text
 
-from model_trainer.client.text import duration, figure, integer, log_moment, ordinal, percent
+from model_trainer.client.text import duration, figure, integer, log_moment, percent
+from model_trainer.client.text import queue_words as queue_words  # `runs`, `tokenizers` use it
 from model_trainer.client.views import QueuePlaceView
 from model_trainer.core.json_types import JsonObject, JsonValue
 
@@ -120,12 +121,6 @@ class StepState:
         if self.eta_s is not None and self.status == "running" and self.phase != "finalising":
             parts.append(f"ETA {duration(self.eta_s)}")
         return "  ".join(parts)
-
-
-def queue_words(queue: QueuePlaceView) -> str:
-    """`2nd in line (1 ahead), waiting for a free worker (...)`."""
-    ahead = f" ({integer(queue.ahead)} ahead)" if queue.ahead else ""
-    return f"{ordinal(queue.position)} in line{ahead}, waiting for {queue.waiting_for}"
 
 
 TOLD = ("queued", "stalled", "waiting", "reconnecting")

@@ -8,7 +8,6 @@ import string
 from rich.text import Text
 
 from model_trainer.cli.options import JsonFlag, RunId, RunIds
-from model_trainer.cli.progress import queue_words
 from model_trainer.cli.session import SESSION, print_json
 from model_trainer.cli.tables import Col, Grid, Kind, facts, status_text, table
 from model_trainer.client.text import (
@@ -19,6 +18,7 @@ from model_trainer.client.text import (
     integer,
     moment,
     percent,
+    queue_words,
 )
 from model_trainer.client.views import EvalSummaryView, FinetuneView, RegressionView, RunView
 from model_trainer.core.json_types import JsonValue

@@ -3,13 +3,16 @@
 Every figure the CLI shows goes through here, so one kind reads one way everywhere:
 times as local `YYYY-MM-DD HH:MM:SS`, durations as `3m 07s`, counts with thousands
 separators (`12,345`), losses and other figures with 4 significant digits (`2.346`,
-`0.01234`, `1,234`), model sizes as `1.23M`, shares as `12.34%`, bytes as `1.2 MiB`.
+`0.01234`, `1,234`), model sizes as `1.23M`, shares as `12.34%`, bytes as `1.2 MiB`; and a
+waiting job's place in its queue, which the CLI and the bot both say.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime
+
+from model_trainer.client.views import QueuePlaceView
 
 NONE = "—"
 """What an unknown value reads as."""
@@ -97,6 +100,15 @@ def ordinal(n: int) -> str:
     """`1st`, `2nd`, `3rd`, `11th`, `22nd`."""
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n:,}{suffix}"
+
+
+def queue_words(queue: QueuePlaceView, reason: bool = True) -> str:
+    """`2nd in line (1 ahead), waiting for a free worker (...)`: where a waiting job stands,
+    in the same words in the terminal and in chat (`reason=False` leaves out what it waits
+    for)."""
+    ahead = f" ({integer(queue.ahead)} ahead)" if queue.ahead else ""
+    why = f", waiting for {queue.waiting_for}" if reason else ""
+    return f"{ordinal(queue.position)} in line{ahead}{why}"
 
 
 def elapsed(seconds: float | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +32,13 @@ from model_trainer.training.run.events import (
     TrainStarted,
     run_channel,
 )
-from model_trainer.training.run.manifest import MetricRecord, RunManifest, keep_metrics_until
+from model_trainer.training.run.manifest import (
+    MetricRecord,
+    MetricsSummary,
+    RunManifest,
+    keep_metrics_until,
+    metrics_after,
+)
 from model_trainer.training.run.samples import Decode, SampleLog
 from model_trainer.training.run.tensorboard import TensorBoardWriter
 
@@ -56,6 +63,30 @@ def store_progress(state: JobStateStore, run_id: str, progress: Progress, log: L
         state.set_progress(run_id, progress.model_dump_json())
     except RedisUnavailable as exc:
         log.warning("progress_not_stored", error=exc.message)
+
+
+def improve_best(summary: MetricsSummary, step: int, val_loss: float) -> None:
+    """Record `val_loss` at `step` as the run's best when it is one, by the loop's rule for
+    its best checkpoint: after step 0, finite, and lower than the best so far."""
+    if step <= 0 or not math.isfinite(val_loss):
+        return
+    if summary.best_val_loss is None or val_loss < summary.best_val_loss:
+        summary.best_val_loss, summary.best_step = val_loss, step
+
+
+def carry_best(summary: MetricsSummary, metrics: Path, step: int) -> None:
+    """The best val loss a loop starting at `step` carries (it restores its best from the
+    checkpoint there): the manifest's when it was reached by then; else (it came from
+    evaluations the loop repeats, or none was recorded) the lowest of the evaluations left in
+    `metrics`, trimmed to those before `step`. None on a fresh start."""
+    best, at = summary.best_val_loss, summary.best_step
+    if best is not None and at is not None and 0 < at <= step and math.isfinite(best):
+        return
+    summary.best_val_loss = summary.best_step = None
+    records, _ = metrics_after(metrics, 0)
+    for record in records:
+        if record.kind == "eval" and record.val_loss is not None:
+            improve_best(summary, record.step, record.val_loss)
 
 
 class RunReporter:
@@ -97,6 +128,7 @@ class RunReporter:
         # A start without a checkpoint trains from step 0 again: what an earlier start
         # recorded (one that failed before its first checkpoint) would be repeated.
         keep_metrics_until(self._paths.metrics, resumed_from or 0)
+        carry_best(self._manifest.metrics, self._paths.metrics, resumed_from or 0)
         self._samples.start(resumed_from)
         if resumed_from is not None:
             self._log.info("run_resuming", from_step=resumed_from)
@@ -185,7 +217,10 @@ class RunReporter:
             store_progress(self._state, self._run_id, progress, self._log)
 
     def on_eval(self, result: EvalResult) -> None:
+        """Record the evaluation, and the run's best val loss so far in the manifest (the
+        loop's final figure replaces it at the end, the same by the same rule)."""
         self._manifest.progress.val_loss = result.val_loss
+        improve_best(self._manifest.metrics, result.step, result.val_loss)
         last = result.step >= self._manifest.config.trainer.max_steps
         self._enter("finalising" if last else "training")
         bpb = val_bits_per_byte(self._manifest, result.val_loss)
