@@ -49,6 +49,8 @@ def backends(json_out: JsonFlag = False) -> None:
     )  # fmt: skip
     for b in answer.parse(BackendsView).data:
         extra = b.reason or (", ".join(b.sizes) if b.sizes else "")
+        if b.status == "ok" and not b.trains:
+            extra = "registers tokenizers made elsewhere; does not train"
         status = Text(b.status, style="green" if b.status == "ok" else "red")
         grid.add_row(b.kind, b.name, status, b.distribution, b.version, Text(extra))
     SESSION.out.print(grid)

@@ -1,4 +1,5 @@
-"""`runs edit`, `runs resume`, `runs delete` and `tokenizers delete`: keeping runs tidy."""
+"""`runs edit`, `runs resume`, `runs delete`, `tokenizers edit` and `tokenizers delete`:
+keeping runs and tokenizers tidy."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from model_trainer.cli.fields import Flags, flag_names, named_fields
 from model_trainer.cli.options import Follow, JsonFlag, RunId, TokenizerId
 from model_trainer.cli.session import SESSION, Exit, fail, print_json
 from model_trainer.cli.watch import RunWatch, watch_to_end
-from model_trainer.client.views import QueuedView, RunView
+from model_trainer.client.api import Answer
+from model_trainer.client.views import QueuedView, RunView, TokenizerView
 from model_trainer.core.json_types import JsonObject, JsonValue
 
 EDIT_FLAGS: Flags = {
@@ -25,6 +27,8 @@ RESUME_FLAGS: Flags = {"max_steps": ("--max-steps",)}
 
 Tags = Annotated[list[str] | None, typer.Option("--tag", help="Add a tag (repeatable).")]
 Untags = Annotated[list[str] | None, typer.Option("--untag", help="Remove a tag (repeatable).")]
+NewName = Annotated[str | None, typer.Option(help="A new name ('' clears it).")]
+NewNotes = Annotated[str | None, typer.Option(help="New notes ('' clears them).")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
@@ -38,36 +42,58 @@ def run_hints(run_id: str) -> str:
 
 def edit(
     run_id: RunId,
-    name: Annotated[str | None, typer.Option(help="A new name ('' clears it).")] = None,
-    notes: Annotated[str | None, typer.Option(help="New notes ('' clears them).")] = None,
+    name: NewName = None,
+    notes: NewNotes = None,
     tags: Tags = None,
     untags: Untags = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Rename a run, change its notes or tags (in any status)."""
+    answer = _relabel(f"/runs/{run_id}", name, notes, _retag(tags, untags))
+    if json_out:
+        print_json(answer)
+        return
+    run = answer.parse(RunView)
+    _print_labels(run.run_id, run.name, run.notes, run.tags)
+
+
+def edit_tokenizer(
+    tokenizer_id: TokenizerId,
+    name: NewName = None,
+    notes: NewNotes = None,
+    tags: Tags = None,
+    untags: Untags = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Rename a tokenizer, change its notes or tags (in any status, imported ones too)."""
+    answer = _relabel(f"/tokenizers/{tokenizer_id}", name, notes, _retag(tags, untags))
+    if json_out:
+        print_json(answer)
+        return
+    tok = answer.parse(TokenizerView)
+    _print_labels(tok.tokenizer_id, tok.name, tok.notes, tok.tags)
+
+
+def _relabel(path: str, name: str | None, notes: str | None, retag: JsonObject) -> Answer:
+    """`PATCH` the labels at `path`: '' clears a name or notes; tags go as changes, applied
+    by the API to the tags the job has then, so a tag someone else adds meanwhile stays."""
     body: JsonObject = {}
     if name is not None:
         body["name"] = name.strip() or None
     if notes is not None:
         body["notes"] = notes if notes.strip() else None
-    with (
-        SESSION.client() as client,
-        named_fields(flag_names(EDIT_FLAGS, body | _retag(tags, untags))),
-    ):
-        # Sent as changes, applied by the API to the tags the run has then: a tag someone
-        # else adds meanwhile stays
-        body |= _retag(tags, untags)
+    body |= retag
+    with SESSION.client() as client, named_fields(flag_names(EDIT_FLAGS, body)):
         if not body:
             fail("nothing to change: give --name, --notes, --tag or --untag", "USAGE", Exit.USAGE)
-        answer = client.call("PATCH", f"/runs/{run_id}", body)
-    if json_out:
-        print_json(answer)
-        return
-    run = answer.parse(RunView)
-    labels = [f"name {run.name!r}" if run.name else "no name"]
-    labels.append(f"tags {', '.join(run.tags)}" if run.tags else "no tags")
-    labels.append("notes" if run.notes else "no notes")
-    SESSION.out.print(Text(f"{run.run_id}: {'; '.join(labels)}"), soft_wrap=True)
+        return client.call("PATCH", path, body)
+
+
+def _print_labels(job_id: str, name: str | None, notes: str | None, tags: list[str]) -> None:
+    labels = [f"name {name!r}" if name else "no name"]
+    labels.append(f"tags {', '.join(tags)}" if tags else "no tags")
+    labels.append("notes" if notes else "no notes")
+    SESSION.out.print(Text(f"{job_id}: {'; '.join(labels)}"), soft_wrap=True)
 
 
 def _retag(tags: list[str] | None, untags: list[str] | None) -> JsonObject:

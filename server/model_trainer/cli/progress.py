@@ -26,8 +26,7 @@ from rich.progress import (
 from rich.table import Column
 from rich.text import Text
 
-from model_trainer.client.text import duration, figure, integer, log_moment, percent
-from model_trainer.client.text import queue_words as queue_words  # `runs`, `tokenizers` use it
+from model_trainer.client.text import duration, figure, integer, log_moment, percent, queue_words
 from model_trainer.client.views import QueuePlaceView
 from model_trainer.core.json_types import JsonObject, JsonValue
 

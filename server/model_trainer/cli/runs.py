@@ -14,7 +14,7 @@ from model_trainer.cli.downloads import download_artifact
 from model_trainer.cli.fields import FieldNames, Flags, flag_names, named_fields
 from model_trainer.cli.manage import run_hints
 from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, RunId, Sets
-from model_trainer.cli.progress import parse_log_line, queue_words
+from model_trainer.cli.progress import parse_log_line
 from model_trainer.cli.run_report import regression_words
 from model_trainer.cli.session import SESSION, Exit, fail, print_json, read_stdin
 from model_trainer.cli.streaming import stream_generation
@@ -22,7 +22,15 @@ from model_trainer.cli.tables import Col, Grid, Kind, facts, status_text, table
 from model_trainer.cli.watch import RunWatch, exit_status, watch_to_end
 from model_trainer.client.api import ApiClient
 from model_trainer.client.follow import follow_events
-from model_trainer.client.text import compact, duration, figure, integer, moment, percent
+from model_trainer.client.text import (
+    compact,
+    duration,
+    figure,
+    integer,
+    moment,
+    percent,
+    queue_words,
+)
 from model_trainer.client.text import size as byte_size
 from model_trainer.client.views import (
     EstimateView,

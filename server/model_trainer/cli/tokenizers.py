@@ -10,13 +10,12 @@ from rich.text import Text
 
 from model_trainer.cli.config_file import ConfigFileError, build_named, given
 from model_trainer.cli.downloads import download_artifact
-from model_trainer.cli.fields import Flags, named_fields
+from model_trainer.cli.fields import Flags, flag_names, named_fields
 from model_trainer.cli.options import ConfigPath, Follow, JsonFlag, Sets, TokenizerId
-from model_trainer.cli.progress import queue_words
 from model_trainer.cli.session import SESSION, fail, print_json, read_stdin
-from model_trainer.cli.tables import Col, Kind, facts, status_text, table
+from model_trainer.cli.tables import Col, Grid, Kind, facts, status_text, table
 from model_trainer.cli.watch import TokenizerWatch, watch_to_end
-from model_trainer.client.text import NONE, figure, integer, moment, percent
+from model_trainer.client.text import NONE, figure, integer, moment, percent, queue_words
 from model_trainer.client.views import EncodeView, QueuedView, TokenizersView, TokenizerView
 
 TOKENIZER_FLAGS: Flags = {
@@ -26,6 +25,13 @@ TOKENIZER_FLAGS: Flags = {
     "min_frequency": ("--min-frequency",),
     "holdout_fraction": ("--holdout-fraction",),
     "seed": ("--seed",),
+}
+LIST_FLAGS: Flags = {
+    "status": ("--status",),
+    "tag": ("--tag",),
+    "method": ("--method",),
+    "q": ("-q", "--q", "--search"),
+    "limit": ("--limit",),
 }
 
 
@@ -77,28 +83,54 @@ def train(
 
 def list_tokenizers(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+    status: Annotated[
+        str | None, typer.Option("--status", help="queued, running, completed, failed, ...")
+    ] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Tokenizers with this tag.")] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", help="bpe, sentencepiece, char, hf, ...")
+    ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", "--q", "-q", help="Text in the tokenizer's name or id."),
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Recent tokenizers, newest first."""
-    with SESSION.client() as client:
-        answer = client.call("GET", "/tokenizers", params={"limit": limit})
+    """Recent tokenizers, newest first; the filters combine."""
+    filters = (("status", status), ("tag", tag), ("method", method), ("q", search))
+    params: dict[str, str | int] = {"limit": limit}
+    params |= {key: value for key, value in filters if value is not None}
+    with SESSION.client() as client, named_fields(flag_names(LIST_FLAGS, dict(params))):
+        answer = client.call("GET", "/tokenizers", params=params)
     if json_out:
         print_json(answer)
         return
+    tokenizers = answer.parse(TokenizersView).data
+    if not tokenizers:
+        SESSION.out.print(
+            Text("no tokenizers" + (" match" if len(params) > 1 else ""), style="dim")
+        )
+        return
+    SESSION.out.print(tokenizers_table(tokenizers))
+
+
+def tokenizers_table(tokenizers: list[TokenizerView]) -> Grid:
     grid = table(
         Col("tokenizer", Kind.ID),
-        Col("status", keep=9),
+        Col("name", keep=9, least=12),
+        Col("status", keep=8),
         Col("method", keep=7),
-        Col("vocab size", Kind.NUMBER, keep=8),
-        Col("tokens/char", Kind.NUMBER, keep=5),
-        Col("corpus", keep=6),
+        Col("vocab size", Kind.NUMBER, keep=6),
+        Col("tokens/char", Kind.NUMBER, keep=4),
+        Col("corpus", keep=5),
         Col("created", keep=1),
     )
-    for tok in answer.parse(TokenizersView).data:
+    for tok in tokenizers:
         corpus = tok.config.get("corpus_path")
         vocab = tok.stats.vocab_size if tok.stats else tok.config.get("vocab_size")
         grid.add_row(
             tok.tokenizer_id,
+            Text(tok.name or ""),
             status_text(str(tok.status)),
             tok.method,
             integer(vocab) if isinstance(vocab, int) else NONE,
@@ -106,7 +138,7 @@ def list_tokenizers(
             Text(corpus if isinstance(corpus, str) else NONE),
             moment(tok.created_at),
         )
-    SESSION.out.print(grid)
+    return grid
 
 
 def show(tokenizer_id: TokenizerId, json_out: JsonFlag = False) -> None:

@@ -150,6 +150,9 @@ class TokenizerView(View):
     tokenizer_id: str
     status: JobStatus
     method: str
+    name: str | None = None
+    notes: str | None = None
+    tags: list[str] = []
     config: JsonObject
     stats: TokenizerStatsView | None = None
     message: str | None = None
@@ -304,6 +307,8 @@ class BackendView(View):
     reason: str | None = None
     sizes: dict[str, JsonObject] | None = None
     options_schema: JsonObject | None = None
+    trains: bool = True
+    """Whether training may name it (an API from before the field said nothing: all did)."""
 
 
 class BackendsView(View):

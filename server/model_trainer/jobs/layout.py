@@ -1,7 +1,8 @@
 """Where every artifact lives under `ARTIFACTS_ROOT`; no other module names a path in it.
 
 artifacts/
-├── tokenizers/<id>/   manifest.json, logs.jsonl, the backend's files, .work/ (scratch)
+├── tokenizers/<id>/   manifest.json, labels.json, logs.jsonl, the backend's files,
+│                      .work/ (scratch)
 ├── models/<id>/       manifest.json, labels.json, logs.jsonl, metrics.jsonl, samples.jsonl,
 │                      checkpoints/{last,best}.pt, events.out.tfevents.model-trainer
 │                      (metrics.jsonl for TensorBoard),
@@ -80,7 +81,17 @@ class JobFolder:
         return self.path.with_name(f".deleting-{self.path.name}-{token}")
 
 
-class TokenizerFolder(JobFolder):
+class LabelledFolder(JobFolder):
+    """The folder of a job people name and tag: a run's or a tokenizer's."""
+
+    @property
+    def labels(self) -> Path:
+        """The job's current name, notes and tags, written by the API alone (a worker
+        rewrites the manifest, and would undo an edit made meanwhile)."""
+        return self.path / "labels.json"
+
+
+class TokenizerFolder(LabelledFolder):
     """`tokenizers/<id>/`: the backend writes its files here."""
 
     @property
@@ -89,7 +100,7 @@ class TokenizerFolder(JobFolder):
         return self.path / ".work"
 
 
-class RunFolder(JobFolder):
+class RunFolder(LabelledFolder):
     """`models/<id>/`: a training run's metrics, checkpoints, export and evaluation."""
 
     @property
@@ -118,12 +129,6 @@ class RunFolder(JobFolder):
     @property
     def best_checkpoint(self) -> Path:
         return self.checkpoints / BEST_CHECKPOINT
-
-    @property
-    def labels(self) -> Path:
-        """The run's current name, notes and tags, written by the API alone (a worker
-        rewrites the manifest, and would undo an edit made meanwhile)."""
-        return self.path / "labels.json"
 
     @property
     def kept(self) -> list[Path]:

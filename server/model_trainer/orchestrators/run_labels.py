@@ -1,8 +1,7 @@
 """A run's current labels (name, notes, tags), and every run listed, filtered and sorted.
 
 The labels a run was submitted with stay in its `config`; edits go to the run folder's
-labels file, which only the API writes (a worker rewrites the manifest at every checkpoint
-and would undo an edit made meanwhile). A filtered or sorted list reads every run, newest
+labels file (`orchestrators/labels.py`). A filtered or sorted list reads every run, newest
 first, up to `MAX_LISTED_RUNS`, each through a cache of small summaries that parses a
 manifest again only when it was replaced, so a page polling the list costs a `stat` per run.
 
@@ -19,7 +18,6 @@ may lag. Runs not yet ended are looked at every `refresh_s`, as any page does.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,15 +30,14 @@ from pydantic import BaseModel, ConfigDict
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.job_status import TERMINAL, JobStatus
 from model_trainer.core.logging import Log
-from model_trainer.infra.atomic import write_model
 from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.storage import storage
 from model_trainer.infra.unreadable import report_unreadable
-from model_trainer.jobs.layout import ArtifactLayout, RunFolder
-from model_trainer.jobs.manifest import ManifestFile
+from model_trainer.jobs.labels import Labels, LabelsPatch, same_tag
+from model_trainer.jobs.layout import ArtifactLayout
+from model_trainer.orchestrators.labels import LabelBook
 from model_trainer.orchestrators.manifest_cache import ManifestCache
 from model_trainer.training.config import RunConfig
-from model_trainer.training.labels import RunLabels, RunLabelsPatch, same_tag
 from model_trainer.training.run.manifest import RUN_MANIFESTS
 
 if TYPE_CHECKING:
@@ -52,7 +49,6 @@ MAX_LISTED_RUNS = 10_000
 """Runs a filtered or sorted list looks through at most, newest first (older ones are not
 searched; an unfiltered newest-first page reads only the runs it shows)."""
 
-LABEL_FILES = ManifestFile(RunLabels)
 _log = Log("api")
 
 
@@ -87,9 +83,9 @@ class RunQuery:
         return self.sort is RunSort.NEWEST and all(f is None for f in filters)
 
 
-def submitted(config: RunConfig) -> RunLabels:
+def submitted(config: RunConfig) -> Labels:
     """The labels a run was submitted with."""
-    return RunLabels(name=config.name, notes=config.notes, tags=config.tags)
+    return Labels(name=config.name, notes=config.notes, tags=config.tags)
 
 
 class RunSummary(BaseModel):
@@ -106,7 +102,7 @@ class RunSummary(BaseModel):
     origin_run_id: str | None
     """The run whose export this one fine-tunes, if any."""
     final_loss: float | None
-    labels: RunLabels
+    labels: Labels
     """As submitted; the labels file may say otherwise."""
 
 
@@ -137,69 +133,6 @@ class Users:
     unreadable: list[str]
 
 
-class RunLabelBook:
-    """Reads a run's current labels (the file, else what it was submitted with), writes
-    edits."""
-
-    def __init__(self, refresh_s: float) -> None:
-        self._files = ManifestCache(LABEL_FILES.read_local, refresh_s, MAX_LISTED_RUNS)
-        self._lock = threading.Lock()
-
-    def current(self, folder: RunFolder, fallback: RunLabels) -> RunLabels:
-        """For display: the labels file's, or `fallback` when there is none; an unreadable
-        file, or a store that does not answer, shows `fallback` rather than failing the
-        run's page (never build an edit on this: `edit` reads for itself)."""
-        try:
-            stored = self._files.get(folder.labels)
-        except AppError as exc:
-            if exc.code is ErrorCode.STORE_UNAVAILABLE:
-                _log.warning("labels_as_submitted", run_id=folder.path.name, error=exc.message)
-                return fallback
-            if exc.code is not ErrorCode.DATA_INVALID:
-                raise
-            report_unreadable(folder.labels, exc, _log)
-            return fallback
-        return stored if stored is not None else fallback
-
-    def edit(self, folder: RunFolder, fallback: RunLabels, patch: RunLabelsPatch) -> RunLabels:
-        """Apply `patch` to the current labels and store them (atomically; pushed to the
-        shared store). One edit at a time in this process, so two never interleave."""
-        with self._lock:
-            labels = patch.applied_to(_stored(folder, fallback))
-            write_model(folder.labels, labels)
-            if not folder.manifest.is_file():
-                # Deleted meanwhile: the write made the folder again; leave nothing behind
-                folder.labels.unlink(missing_ok=True)
-                _remove_empty(folder.path)
-                raise AppError(ErrorCode.NOT_FOUND, f"run '{folder.path.name}' does not exist")
-            storage().push([folder.labels])
-        return labels
-
-
-def _stored(folder: RunFolder, fallback: RunLabels) -> RunLabels:
-    """The labels as the record has them now, for an edit to build on: the store's copy
-    fetched afresh (`STORE_UNAVAILABLE`, a 503, when it does not answer: an edit on a stale
-    copy would undo edits made elsewhere). An unreadable file holds nothing to keep, so the
-    edit starts from `fallback` and replaces it."""
-    if storage().shared:
-        storage().pull(folder.labels)
-    try:
-        stored = LABEL_FILES.read_local(folder.labels)
-    except AppError as exc:
-        if exc.code is not ErrorCode.DATA_INVALID:
-            raise
-        report_unreadable(folder.labels, exc, _log)
-        return fallback
-    return stored if stored is not None else fallback
-
-
-def _remove_empty(path: Path) -> None:
-    try:
-        path.rmdir()
-    except OSError:
-        pass  # not empty: a deletion under way removes it
-
-
 class RunCatalog:
     """Every run, read cheaply: lists filtered and sorted, label edits, and which runs
     use a tokenizer or fine-tune from a run (for deletion)."""
@@ -215,7 +148,7 @@ class RunCatalog:
         self._ended = ManifestCache(_summary, trust, MAX_LISTED_RUNS)
         """Ended runs' summaries, looked up in the store less often (see the module)."""
         self._ended_ids: set[str] = set()
-        self._listed_labels = RunLabelBook(trust)
+        self._listed_labels = LabelBook(trust)
 
     def ids(self) -> list[str]:
         """Every run Redis lists or that has a folder (here or in the shared store), newest
@@ -267,7 +200,7 @@ class RunCatalog:
                 users.runs.append(run_id)
         return users
 
-    def labels(self, summary: RunSummary) -> RunLabels:
+    def labels(self, summary: RunSummary) -> Labels:
         """The run's labels as a list filters and sorts by them (see the module)."""
         return self._listed_labels.current(self._layout.run(summary.run_id), summary.labels)
 
@@ -305,7 +238,7 @@ class RunCatalog:
             return summary.status
         return self._state.snapshot(summary.run_id).shown_over(summary.status, None)[0]
 
-    def relabel(self, run_id: str, patch: RunLabelsPatch) -> RunView:
+    def relabel(self, run_id: str, patch: LabelsPatch) -> RunView:
         """Change the fields `patch` carries (null clears one); any status."""
         view = self._runs.get(run_id)
         folder = self._runs.folder(run_id)
@@ -326,7 +259,7 @@ class RunCatalog:
 
 
 def _ordered(
-    summaries: list[RunSummary], sort: RunSort, labels: Callable[[RunSummary], RunLabels]
+    summaries: list[RunSummary], sort: RunSort, labels: Callable[[RunSummary], Labels]
 ) -> list[RunSummary]:
     """`summaries` in the order `sort` names; ties newest first (the sorts are stable)."""
     newest = sorted(summaries, key=_age, reverse=True)

@@ -20,9 +20,11 @@ from model_trainer.infra.storage import storage
 from model_trainer.infra.unreadable import report_unreadable
 from model_trainer.infra.workers import WorkerDirectory
 from model_trainer.jobs.endings import JobEndings
+from model_trainer.jobs.labels import Labels
 from model_trainer.jobs.layout import ArtifactLayout, RunFolder
 from model_trainer.jobs.targets import JobTarget
 from model_trainer.orchestrators.finetune_admission import BaseWeights, admit_base
+from model_trainer.orchestrators.labels import LabelBook
 from model_trainer.orchestrators.manifest_cache import ManifestCache
 from model_trainer.orchestrators.queue_place import QueuePlace, QueuePlaces, unserved
 from model_trainer.orchestrators.queue_room import check_room
@@ -31,14 +33,13 @@ from model_trainer.orchestrators.run_admission import (
     estimate_run,
     resolve_architecture,
 )
-from model_trainer.orchestrators.run_labels import RunLabelBook, submitted
+from model_trainer.orchestrators.run_labels import submitted
 from model_trainer.orchestrators.run_resume import RunResumption
 from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.records import check_corpus
 from model_trainer.tokenizers.registry import TokenizerRegistry
 from model_trainer.training.config import RunConfig
 from model_trainer.training.inference.generation import Generation, ModelCache
-from model_trainer.training.labels import RunLabels
 from model_trainer.training.loop.progress import Progress
 from model_trainer.training.model_registry import ModelRegistry
 from model_trainer.training.run.events import GLOBAL_CHANNEL, TrainQueued, run_channel
@@ -79,7 +80,7 @@ class RunView:
         manifest: RunManifest,
         message: str | None,
         heartbeat: float | None,
-        labels: RunLabels | None = None,
+        labels: Labels | None = None,
     ) -> None:
         self.manifest = manifest
         self.message = message
@@ -121,7 +122,7 @@ class RunOrchestrator:
         self._resumption = RunResumption(settings, self._kind, queue, events, run_route)
         self._models = ModelCache(models)
         self._manifests = ManifestCache(RUN_MANIFESTS.read_local, settings.store.refresh_s)
-        self.labels = RunLabelBook(settings.store.refresh_s)
+        self.labels = LabelBook(settings.store.refresh_s)
 
     def folder(self, run_id: str) -> RunFolder:
         return self._layout.run(validate_id(run_id, "run"))

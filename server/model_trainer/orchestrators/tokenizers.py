@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from model_trainer.core.contracts.events import utc_now
 from model_trainer.core.contracts.queue import JobQueue, JobSpec
-from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.contracts.tokenizer import TokenizerHandle, can_train
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.ids import new_id, validate_id
 from model_trainer.core.job_status import TERMINAL, JobStatus
@@ -17,8 +18,11 @@ from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.storage import storage
 from model_trainer.infra.unreadable import report_unreadable
 from model_trainer.infra.workers import WorkerDirectory
-from model_trainer.jobs.layout import ArtifactLayout
+from model_trainer.jobs.labels import Labels, LabelsPatch, same_tag
+from model_trainer.jobs.layout import ArtifactLayout, TokenizerFolder
 from model_trainer.jobs.targets import JobTarget
+from model_trainer.orchestrators.labels import LabelBook
+from model_trainer.orchestrators.manifest_cache import ManifestCache
 from model_trainer.orchestrators.queue_place import QueuePlace, QueuePlaces
 from model_trainer.orchestrators.queue_room import check_room
 from model_trainer.tokenizers.manifest import (
@@ -31,17 +35,49 @@ from model_trainer.tokenizers.registry import TokenizerRegistry
 
 HANDLE_CACHE_SIZE = 16
 """Loaded tokenizers kept for the encode endpoint (oldest evicted first)."""
+MAX_LISTED_TOKENIZERS = 10_000
+"""Tokenizers a filtered list looks through at most, newest first."""
 
 _log = Log("tokenizer")
+
+
+def submitted(config: TokenizerTrainConfig) -> Labels:
+    """The labels a tokenizer was submitted with."""
+    return Labels(name=config.name, notes=config.notes, tags=config.tags)
+
+
+@dataclass(frozen=True)
+class TokenizerQuery:
+    """What `GET /tokenizers` asks for; the filters combine with AND."""
+
+    status: JobStatus | None = None
+    tag: str | None = None
+    method: str | None = None
+    text: str | None = None
+    """A piece of the tokenizer's name or id, ignoring case."""
+    limit: int = 100
+
+    @property
+    def plain(self) -> bool:
+        """No filter: the page alone is read."""
+        return all(f is None for f in (self.status, self.tag, self.method, self.text))
 
 
 class TokenizerView:
     """A tokenizer as the API shows it: the manifest, with live status from Redis."""
 
-    def __init__(self, manifest: TokenizerManifest, message: str | None, heartbeat: float | None):
+    def __init__(
+        self,
+        manifest: TokenizerManifest,
+        message: str | None,
+        heartbeat: float | None,
+        labels: Labels | None = None,
+    ):
         self.manifest = manifest
         self.message = message
         self.heartbeat = heartbeat
+        self.labels = labels if labels is not None else submitted(manifest.config)
+        """The current name, notes and tags (`manifest.config` keeps those submitted)."""
         self.queue: QueuePlace | None = None
         """Its place in the queue while it waits for a worker."""
 
@@ -65,6 +101,15 @@ class TokenizerOrchestrator:
         self._queue = queue
         self._layout = ArtifactLayout(settings.artifacts_folder)
         self._handles: dict[str, TokenizerHandle] = {}
+        refresh_s = settings.store.refresh_s
+        self.labels = LabelBook(refresh_s, noun="tokenizer")
+        self._manifests = ManifestCache(
+            TOKENIZER_MANIFESTS.read_local, refresh_s, MAX_LISTED_TOKENIZERS
+        )
+        """What a filtered list filters by, parsed again only when a manifest changed."""
+
+    def folder(self, tokenizer_id: str) -> TokenizerFolder:
+        return self._layout.tokenizer(validate_id(tokenizer_id, "tokenizer"))
 
     def enqueue_training(self, config: TokenizerTrainConfig) -> TokenizerManifest:
         """Check what can be checked now, write the manifest, enqueue; returns at once."""
@@ -77,7 +122,12 @@ class TokenizerOrchestrator:
         options = self._registry.options(config.method, config.options, "options")
         config = config.with_options(options)  # the defaults, recorded
         # What the method could not train is refused now; what it ignores is not recorded.
-        config = config.as_applied(self._registry.get(config.method).check(config.backend_config()))
+        backend = self._registry.get(config.method)
+        config = config.as_applied(backend.check(config.backend_config()))
+        if not can_train(backend):
+            raise AppError(
+                ErrorCode.CONFIG_INVALID, f"method: '{config.method}' does not train tokenizers"
+            )
         check_corpus(self._settings.corpus_root, config.corpus_path, config, "corpus_path")
         check_room(self._queue, self._settings.limits.max_queued_jobs)
         tokenizer_id = new_id("tok")
@@ -105,7 +155,8 @@ class TokenizerOrchestrator:
         live = self._state.snapshot(tokenizer_id)
         manifest.status, manifest.error = live.shown_over(manifest.status, manifest.error)
         message = manifest.error.message if manifest.error else live.message
-        view = TokenizerView(manifest, message, live.heartbeat)
+        labels = self.labels.current(self.folder(tokenizer_id), submitted(manifest.config))
+        view = TokenizerView(manifest, message, live.heartbeat, labels)
         if self._places is not None and manifest.status in (JobStatus.QUEUED, JobStatus.STALLED):
             view.queue = self._places.of("cpu", [tokenizer_id])
         return view
@@ -134,6 +185,56 @@ class TokenizerOrchestrator:
             except AppError as exc:  # one bad tokenizer must not hide the others
                 report_unreadable(self._layout.tokenizer(tokenizer_id).manifest, exc, _log)
         return views
+
+    def find(self, query: TokenizerQuery) -> list[TokenizerView]:
+        """The tokenizers `query` asks for, newest first, at most `query.limit`. A filtered
+        list looks through every tokenizer Redis lists or that has a folder (here or in the
+        shared store), each manifest and labels file read again only when it changed."""
+        if query.plain:
+            return self.newest(query.limit)
+        known = set(self._state.newest(MAX_LISTED_TOKENIZERS))
+        known.update(storage().folders(self._layout.tokenizers))
+        views: list[TokenizerView] = []
+        for tokenizer_id in sorted(known, reverse=True)[:MAX_LISTED_TOKENIZERS]:
+            try:
+                if self._fits(tokenizer_id, query):
+                    views.append(self.get(tokenizer_id))
+            except AppError as exc:  # one bad tokenizer must not hide the others
+                report_unreadable(self._layout.tokenizer(tokenizer_id).manifest, exc, _log)
+            if len(views) >= query.limit:
+                break
+        return views
+
+    def _fits(self, tokenizer_id: str, query: TokenizerQuery) -> bool:
+        folder = self._layout.tokenizer(tokenizer_id)
+        manifest = self._manifests.get(folder.manifest)
+        if manifest is None:
+            return False
+        config = manifest.config
+        if query.method is not None and config.method.casefold() != query.method.casefold():
+            return False
+        if query.tag is not None or query.text is not None:
+            labels = self.labels.current(folder, submitted(config))
+            if query.tag is not None and not any(same_tag(t, query.tag) for t in labels.tags):
+                return False
+            if query.text is not None:
+                wanted = query.text.casefold()
+                name = (labels.name or "").casefold()
+                if wanted not in tokenizer_id.casefold() and wanted not in name:
+                    return False
+        if query.status is None:
+            return True
+        shown = self._state.snapshot(tokenizer_id).shown_over(manifest.status, None)[0]
+        return shown is query.status
+
+    def relabel(self, tokenizer_id: str, patch: LabelsPatch) -> TokenizerView:
+        """Change the fields `patch` carries (null clears one); any status, imported
+        tokenizers too."""
+        view = self.get(tokenizer_id)
+        self.labels.edit(self.folder(tokenizer_id), submitted(view.manifest.config), patch)
+        fields = ",".join(sorted(patch.model_fields_set))
+        _log.info("tokenizer_relabelled", tokenizer_id=tokenizer_id, fields=fields)
+        return self.get(tokenizer_id)
 
     def forget(self, tokenizer_id: str) -> None:
         """Drop the loaded tokenizer of a deleted one, so encoding with it answers 404."""

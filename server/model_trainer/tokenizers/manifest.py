@@ -11,6 +11,7 @@ from model_trainer.core.contracts.tokenizer import DEFAULT_MIN_FREQUENCY, Tokeni
 from model_trainer.core.job_status import JobError, JobStatus
 from model_trainer.core.json_types import JsonObject
 from model_trainer.core.request_model import MAX_TOKEN_ID, PLUGIN_NAME
+from model_trainer.jobs.labels import LabelName, LabelNotes, LabelTags
 from model_trainer.jobs.manifest import ManifestFile
 from model_trainer.tokenizers.records import CorpusText
 from model_trainer.tokenizers.stats import TokenizerStats
@@ -47,6 +48,9 @@ class TokenizerTrainConfig(CorpusText):
         JsonObject,
         Field(description="The method's own options, as its schema in `GET /backends` says"),
     ] = {}
+    name: Annotated[LabelName | None, Field(description="What people call the tokenizer")] = None
+    notes: LabelNotes | None = None
+    tags: LabelTags = []
 
     def with_options(self, options: JsonObject) -> TokenizerTrainConfig:
         """The same request with its options as the method's model checked and filled them."""
@@ -61,6 +65,9 @@ class TokenizerTrainConfig(CorpusText):
             text_field=self.text_field,
             text_template=self.text_template,
             min_length=self.min_length,
+            name=self.name,
+            notes=self.notes,
+            tags=self.tags,
         )
 
     def as_applied(self, applied: TokenizerConfig) -> TokenizerTrainConfig:
@@ -76,6 +83,9 @@ class TokenizerTrainConfig(CorpusText):
             text_field=self.text_field,
             text_template=self.text_template,
             min_length=self.min_length,
+            name=self.name,
+            notes=self.notes,
+            tags=self.tags,
         )
 
     def backend_config(self) -> TokenizerConfig:

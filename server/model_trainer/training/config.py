@@ -9,9 +9,9 @@ from pydantic import ConfigDict, Field, model_validator
 
 from model_trainer.core.json_types import JsonObject
 from model_trainer.core.request_model import MAX_STEP_COUNT, PLUGIN_NAME, RequestModel
+from model_trainer.jobs.labels import LabelName, LabelNotes, LabelTags
 from model_trainer.tokenizers.corpus import HoldoutStrategy
 from model_trainer.tokenizers.records import CorpusText
-from model_trainer.training.labels import RunName, RunNotes, RunTags
 
 
 class Precision(StrEnum):
@@ -229,9 +229,9 @@ class RunConfig(RequestModel):
     data: DataSpec
     trainer: TrainerSpec = TrainerSpec()
     finetune: FinetuneSpec = FinetuneSpec()
-    name: Annotated[RunName | None, Field(description="What people call the run")] = None
-    notes: RunNotes | None = None
-    tags: RunTags = []
+    name: Annotated[LabelName | None, Field(description="What people call the run")] = None
+    notes: LabelNotes | None = None
+    tags: LabelTags = []
     baseline_run_id: Annotated[
         str | None,
         Field(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from model_trainer.client.api import ApiClient
-from model_trainer.client.views import RunView
+from model_trainer.client.views import RunView, TokenizerView
 from model_trainer.core.json_types import JsonValue
 
 from .conftest import story
@@ -38,6 +38,10 @@ class Stack:
     def run(self, run_id: str) -> RunView:
         with ApiClient(self.stack.base, API_KEY) as client:
             return client.get(RunView, f"/runs/{run_id}")
+
+    def tokenizer(self, tokenizer_id: str) -> TokenizerView:
+        with ApiClient(self.stack.base, API_KEY) as client:
+            return client.get(TokenizerView, f"/tokenizers/{tokenizer_id}")
 
 
 def _config(work: Path, tokenizer_id: str) -> Path:
@@ -143,6 +147,42 @@ def test_show_and_edit_labels(env: Stack) -> None:
     assert (env.run(alpha).name, env.run(alpha).notes) == ("alpha", None)
     nothing = env.cli("runs", "edit", alpha)
     assert nothing.code == 2 and "nothing to change" in nothing.err
+
+
+def test_tokenizers_edit_and_list_filters(env: Stack) -> None:
+    cli, tokenizer_id = env.cli, env.tokenizer_id
+    edited = cli(
+        "tokenizers", "edit", tokenizer_id, "--name", "story bpe", "--notes", "for runs",
+        "--tag", "exp", "--tag", "Small",
+    )  # fmt: skip
+    assert edited.code == 0, edited.err
+    assert "name 'story bpe'; tags exp, Small; notes" in edited.out, edited.out
+    tok = env.tokenizer(tokenizer_id)
+    assert (tok.name, tok.notes, tok.tags) == ("story bpe", "for runs", ["exp", "Small"])
+    cleared = cli("tokenizers", "edit", tokenizer_id, "--untag", "SMALL", "--notes", "")
+    assert cleared.code == 0, cleared.err
+    tok = env.tokenizer(tokenizer_id)
+    assert (tok.name, tok.notes, tok.tags) == ("story bpe", None, ["exp"])
+    nothing = cli("tokenizers", "edit", tokenizer_id)
+    assert nothing.code == 2 and "nothing to change" in nothing.err
+    missing = cli("tokenizers", "edit", "tok-00000000-00000000", "--name", "x")
+    assert missing.code != 0 and "does not exist" in missing.err, missing
+
+    def listed(*args: str) -> list[str]:
+        result = cli("tokenizers", "list", *args, "--json")
+        assert result.code == 0, result.err
+        return [str(at(tok, "tokenizer_id")) for tok in _data(result)]
+
+    assert listed("--tag", "EXP") == [tokenizer_id]  # any case
+    assert listed("--method", "bpe", "--status", "completed", "-q", "STORY") == [tokenizer_id]
+    assert listed("--q", tokenizer_id[-8:]) == [tokenizer_id]
+    assert listed("--tag", "exp", "--method", "char") == []
+    none = cli("tokenizers", "list", "--tag", "absent")
+    assert none.code == 0 and "no tokenizers match" in none.out
+    table = cli("tokenizers", "list", "--tag", "exp")
+    assert re.search(rf"{tokenizer_id}\s+story bpe\s+completed", table.out), table.out
+    bad = cli("tokenizers", "list", "--status", "sleeping")
+    assert bad.code == 1 and bad.err.startswith("error: ") and "--status" in bad.err, bad
 
 
 def test_compare_shows_the_settings_that_differ_and_marks_the_better(env: Stack) -> None:

@@ -18,9 +18,9 @@ from model_trainer.core.settings import Settings, StoreSettings
 from model_trainer.infra.atomic import write_model
 from model_trainer.infra.storage import storage, use_storage
 from model_trainer.infra.storage.objects import ObjectStorage
+from model_trainer.jobs.labels import Labels, LabelsPatch
 from model_trainer.jobs.layout import RunFolder
-from model_trainer.orchestrators.run_labels import RunLabelBook
-from model_trainer.training.labels import RunLabels, RunLabelsPatch
+from model_trainer.orchestrators.labels import LabelBook
 
 from .conftest import run_reaching, trained_tokenizer
 from .store_server import StoreServer
@@ -120,7 +120,7 @@ def test_labels_given_at_submission_and_edited(
     cleared = _patch(api, run_id, {"name": None, "tags": None})
     assert (cleared.name, cleared.tags) == (None, [])
     stored = stack_settings.artifacts_root / "models" / run_id / "labels.json"
-    assert RunLabels.model_validate_json(stored.read_bytes()).tags == []
+    assert Labels.model_validate_json(stored.read_bytes()).tags == []
 
     # The worker rewrites the manifest as the run trains and ends; the labels stay
     _patch(api, run_id, {"name": "kept", "tags": ["after"]})
@@ -247,7 +247,7 @@ def test_an_edit_builds_on_the_stored_labels_or_is_refused(
     url, quick = f"s3://{store.bucket}/labels", StoreSettings(attempts=2, first_delay_s=0.05)
     other = ObjectStorage(url, tmp_path / "other", quick)
     theirs = RunFolder(other.root / "models" / "run-1")
-    write_model(theirs.labels, RunLabels(tags=["first"]))
+    write_model(theirs.labels, Labels(tags=["first"]))
     theirs.manifest.write_text("{}", encoding="utf-8")
     other.push([theirs.labels, theirs.manifest])
 
@@ -256,19 +256,19 @@ def test_an_edit_builds_on_the_stored_labels_or_is_refused(
     try:
         folder = RunFolder(here.root / "models" / "run-1")
         here.pull(folder.manifest)
-        book = RunLabelBook(refresh_s=3600.0)  # pages may show what they read an hour ago
-        assert book.current(folder, RunLabels()).tags == ["first"]
-        write_model(theirs.labels, RunLabels(tags=["first", "second"], name="theirs"))
+        book = LabelBook(refresh_s=3600.0)  # pages may show what they read an hour ago
+        assert book.current(folder, Labels()).tags == ["first"]
+        write_model(theirs.labels, Labels(tags=["first", "second"], name="theirs"))
         other.push([theirs.labels])
 
-        patch = RunLabelsPatch(add_tags=["third"])
-        edited = book.edit(folder, RunLabels(), patch)
+        patch = LabelsPatch(add_tags=["third"])
+        edited = book.edit(folder, Labels(), patch)
         assert (edited.name, edited.tags) == ("theirs", ["first", "second", "third"])
         store.stop()
-        assert book.current(folder, RunLabels()).tags == edited.tags  # a page still shows
+        assert book.current(folder, Labels()).tags == edited.tags  # a page still shows
         with pytest.raises(AppError) as refused:
-            book.edit(folder, RunLabels(), RunLabelsPatch(name="mine"))
+            book.edit(folder, Labels(), LabelsPatch(name="mine"))
         assert refused.value.code is ErrorCode.STORE_UNAVAILABLE
-        assert book.current(folder, RunLabels()).name == "theirs"  # nothing was written
+        assert book.current(folder, Labels()).name == "theirs"  # nothing was written
     finally:
         use_storage(before)

@@ -79,7 +79,7 @@ describe('the typed client', () => {
     )
     const call = unwrap(
       api.POST('/tokenizers/train', {
-        body: { method: 'bpe', vocab_size: 1, min_frequency: 2, corpus_path: 'c.txt', holdout_fraction: 0.1, seed: 1, options: {}, min_length: 1 },
+        body: { method: 'bpe', vocab_size: 1, min_frequency: 2, corpus_path: 'c.txt', holdout_fraction: 0.1, seed: 1, options: {}, min_length: 1, tags: [] },
       }),
     )
     await expect(call).rejects.toMatchObject({ status: 422, code: 'CONFIG_INVALID', message: 'vocab_size: too small', request_id: 'abc' })

@@ -13,7 +13,9 @@ export type SampleStats = Schemas['SampleStats']
 export type Regression = Schemas['Regression']
 export type EvalSamples = Schemas['EvalSamples']
 export type SamplesPublic = Schemas['SamplesPublic']
-export type RunLabelsPatch = Schemas['RunLabelsPatch']
+/** A change to a run's or tokenizer's name, notes or tags (`PATCH /runs/{id}`,
+ * `PATCH /tokenizers/{id}`). */
+export type LabelsPatch = Schemas['LabelsPatch']
 export type RunView = RunPublic
 export type RunSort = Schemas['RunSort']
 export type TokenizerView = TokenizerPublic
@@ -63,6 +65,14 @@ export interface RunsQuery {
   sort?: RunSort
   limit?: number
 }
+/** The tokenizers list's filters ('' = any) and how many to list. */
+export interface TokenizersQuery {
+  status?: string
+  tag?: string
+  method?: string
+  q?: string
+  limit?: number
+}
 export type EvalView = EvalPublic
 type EvalMetrics = NonNullable<EvalPublic['metrics']>
 /** What an evaluation says beyond loss and perplexity. */
@@ -80,8 +90,13 @@ export const runCalls = {
     const { error, response } = await api.DELETE('/runs/{run_id}', path(runId))
     if (!response.ok) throw toApiError(response, error)
   },
-  label: (runId: string, patch: RunLabelsPatch) => unwrap(api.PATCH('/runs/{run_id}', { ...path(runId), body: patch })),
+  label: (runId: string, patch: LabelsPatch) => unwrap(api.PATCH('/runs/{run_id}', { ...path(runId), body: patch })),
   samples: (runId: string, signal: AbortSignal) => unwrap(api.GET('/runs/{run_id}/samples', { ...path(runId), signal })),
+}
+
+export const tokenizerCalls = {
+  label: (tokenizerId: string, patch: LabelsPatch) =>
+    unwrap(api.PATCH('/tokenizers/{tokenizer_id}', { params: { path: { tokenizer_id: tokenizerId } }, body: patch })),
 }
 
 /** A filter value for the API: '' (any) is left out. */
@@ -102,6 +117,26 @@ export const listCalls = {
             ...(family ? { family } : {}),
             ...(q ? { q } : {}),
             ...(query.sort ? { sort: query.sort } : {}),
+            ...(query.limit !== undefined ? { limit: query.limit } : {}),
+          },
+        },
+        signal,
+      }),
+    )
+  },
+  tokenizers: (query: TokenizersQuery, signal: AbortSignal) => {
+    const status = given(query.status) as JobStatus | undefined
+    const tag = given(query.tag)
+    const method = given(query.method)
+    const q = given(query.q)
+    return unwrap(
+      api.GET('/tokenizers', {
+        params: {
+          query: {
+            ...(status ? { status } : {}),
+            ...(tag ? { tag } : {}),
+            ...(method ? { method } : {}),
+            ...(q ? { q } : {}),
             ...(query.limit !== undefined ? { limit: query.limit } : {}),
           },
         },

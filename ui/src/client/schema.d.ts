@@ -95,7 +95,7 @@ export interface paths {
         };
         /**
          * List Tokenizers
-         * @description Tokenizers, newest first.
+         * @description Tokenizers, newest first; the filters combine (an empty one is no filter).
          */
         get: operations["tokenizers-list"];
         put?: never;
@@ -129,7 +129,12 @@ export interface paths {
         delete: operations["tokenizers-delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Relabel Tokenizer
+         * @description Change the tokenizer's name, notes or tags, in any status (an imported one too): a
+         *     field left out stays, null clears it (`config` keeps what was submitted).
+         */
+        patch: operations["tokenizers-relabel"];
         trace?: never;
     };
     "/tokenizers/{tokenizer_id}/encode": {
@@ -627,6 +632,11 @@ export interface components {
             options_schema: {
                 [key: string]: components["schemas"]["JsonValue"];
             } | null;
+            /**
+             * Trains
+             * @description Whether a training request may name it (once it works, see `status`): false for a tokenizer method that only registers tokenizers made elsewhere (`hf`: a model folder's, which a fine-tune brings)
+             */
+            trains: boolean;
             /** Passed Over */
             passed_over: string[];
         };
@@ -1276,6 +1286,34 @@ export interface components {
         JobStatus: "queued" | "running" | "completed" | "failed" | "cancelled" | "stalled";
         JsonValue: unknown;
         /**
+         * LabelsPatch
+         * @description A change to a run's or tokenizer's labels: a field left out stays as it is, null
+         *     clears it.
+         *
+         *     `tags` replaces the whole list; `add_tags` and `remove_tags` change the tags it has when
+         *     the edit is applied, so two people tagging at once both keep their tags.
+         */
+        LabelsPatch: {
+            /** Name */
+            name?: string | null;
+            /** Notes */
+            notes?: string | null;
+            /** Tags */
+            tags?: string[] | null;
+            /**
+             * Add Tags
+             * @description Tags to add to the current ones (kept if present)
+             * @default []
+             */
+            add_tags: string[];
+            /**
+             * Remove Tags
+             * @description Tags to take out of the current ones, ignoring case; a tag in both lists is removed
+             * @default []
+             */
+            remove_tags: string[];
+        };
+        /**
          * LengthStats
          * @description How long the evaluated text's documents are in tokens. A document is a line: the
          *     corpus is split by lines (a structured corpus's record counts as its lines); blank
@@ -1751,33 +1789,6 @@ export interface components {
             reason: string | null;
         };
         /**
-         * RunLabelsPatch
-         * @description A change to a run's labels: a field left out stays as it is, null clears it.
-         *
-         *     `tags` replaces the whole list; `add_tags` and `remove_tags` change the tags the run
-         *     has when the edit is applied, so two people tagging at once both keep their tags.
-         */
-        RunLabelsPatch: {
-            /** Name */
-            name?: string | null;
-            /** Notes */
-            notes?: string | null;
-            /** Tags */
-            tags?: string[] | null;
-            /**
-             * Add Tags
-             * @description Tags to add to the run's current ones (kept if present)
-             * @default []
-             */
-            add_tags: string[];
-            /**
-             * Remove Tags
-             * @description Tags to take out of the run's current ones, ignoring case; a tag in both lists is removed
-             * @default []
-             */
-            remove_tags: string[];
-        };
-        /**
          * RunPublic
          * @description One run: live status and progress, the latest metrics, and what it was asked to do.
          */
@@ -2013,6 +2024,21 @@ export interface components {
             /** Files */
             files: string[];
             durations: components["schemas"]["Durations"];
+            /**
+             * Name
+             * @description The tokenizer's current name (`config` keeps the submitted)
+             */
+            name: string | null;
+            /**
+             * Notes
+             * @description The tokenizer's current notes
+             */
+            notes: string | null;
+            /**
+             * Tags
+             * @description The tokenizer's current tags
+             */
+            tags: string[];
             /** @description Its place in the queue while it waits for a worker (else null) */
             queue?: components["schemas"]["QueuePlace"] | null;
         };
@@ -2123,10 +2149,23 @@ export interface components {
             options: {
                 [key: string]: components["schemas"]["JsonValue"];
             };
+            /**
+             * Name
+             * @description What people call the tokenizer
+             */
+            name?: string | null;
+            /** Notes */
+            notes?: string | null;
+            /**
+             * Tags
+             * @description At most 16 tags of 1 to 40 ASCII letters, digits, '-', '_', '.' or ':'; kept as typed, compared case-insensitively, duplicates dropped
+             * @default []
+             */
+            tags: string[];
         };
         /**
          * TokenizersPublic
-         * @description A page of tokenizers, newest first.
+         * @description A page of tokenizers, newest first (those the filters pick).
          */
         TokenizersPublic: {
             /** Data */
@@ -2550,6 +2589,14 @@ export interface operations {
     "tokenizers-list": {
         parameters: {
             query?: {
+                /** @description Only tokenizers in this status */
+                status?: components["schemas"]["JobStatus"] | null;
+                /** @description Only tokenizers with this tag (any case) */
+                tag?: string | null;
+                /** @description Only tokenizers of this method (any case) */
+                method?: string | null;
+                /** @description Only tokenizers whose name or id holds this (any case) */
+                q?: string | null;
                 limit?: number;
             };
             header?: never;
@@ -2719,6 +2766,104 @@ export interface operations {
             };
             /** @description The tokenizer or run is not in a state that allows this */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing, unknown or out of range (the message names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An unexpected failure (logged with its stack; the body says nothing more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue (Redis) does not answer, no worker is live (readiness only), or the generation or encode pool is full (`SERVER_BUSY`, with `Retry-After`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "tokenizers-relabel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tokenizer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LabelsPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenizerPublic"];
+                };
+            };
+            /** @description The body is not JSON (`BODY_NOT_JSON`), a path is unusable or outside its root, or a stored file is bad */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A chunked body without `Content-Length` */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over the configured limit */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3385,7 +3530,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RunLabelsPatch"];
+                "application/json": components["schemas"]["LabelsPatch"];
             };
         };
         responses: {

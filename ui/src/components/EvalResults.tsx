@@ -3,14 +3,15 @@ import type { EvalExtras, EvalView, LengthStats, Regression, SampleStats } from 
 import { isTerminal } from '../api/types'
 import { useApi } from '../api/useApi'
 import { formatDate, formatNumber } from '../lib/format'
+import { queuePlaceText } from '../lib/queuePlace'
 import { Link } from '../router/Link'
 import { Empty, ErrorNotice, Loading } from './States'
 import { StatusBadge } from './StatusBadge'
 
 /** The latest evaluation of a run (`GET /runs/{id}/eval`): while it waits or runs, its
- * status (polled until it ends); when it failed, its code and message; when it completed,
- * loss, perplexity, tokens per character, and the samples from fixed prompts. A 404 means
- * none has been run yet. `version` changes when a newer evaluation was queued or finished. */
+ * status (polled until it ends) and, while it waits, its place in line and what it waits
+ * for; when it failed, its code and message; when it completed, loss, perplexity, tokens
+ * per character, and the samples from fixed prompts. A 404 means none has been run yet. `version` changes when a newer evaluation was queued or finished. */
 export function EvalResults({ runId, version, canEvaluate }: { runId: string; version: string; canEvaluate: boolean }) {
   const result = useApi(
     `eval:${runId}:${version}`,
@@ -38,10 +39,17 @@ export function EvalResults({ runId, version, canEvaluate }: { runId: string; ve
     )
   }
   if (!m) {
+    const place = queuePlaceText(e.queue)
     return (
       <p className="notice" role="status">
         Evaluation {e.eval_id} <StatusBadge status={e.status} />
         {e.message ? ` ${e.message}` : ''}
+        {place ? (
+          <>
+            <br />
+            <span data-testid="eval-queue">{place}</span>
+          </>
+        ) : null}
       </p>
     )
   }

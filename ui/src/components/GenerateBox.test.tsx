@@ -190,4 +190,32 @@ describe('GenerateBox', () => {
     expect(screen.getByText('must be at most 10')).toBeTruthy()
     expect(streams).toHaveLength(0)
   })
+
+  it("clears a field's error when that field is edited, and only that one", async () => {
+    const user = userEvent.setup({ advanceTimers: (ms) => vi.advanceTimersByTime(ms) })
+    render(<GenerateBox runId="run-1" />)
+    const temperature = screen.getByLabelText(/^Temperature/)
+    const topK = screen.getByLabelText(/^Top k/i)
+    await user.clear(temperature)
+    await user.type(temperature, '11')
+    await user.clear(topK)
+    await user.type(topK, '1.5')
+    await user.click(screen.getByRole('button', { name: 'Generate' }))
+    expect(temperature.getAttribute('aria-invalid')).toBe('true')
+    expect(topK.getAttribute('aria-invalid')).toBe('true')
+
+    await user.type(screen.getByLabelText('Prompt'), 'ROMEO:') // not a setting: both stay
+    expect(temperature.getAttribute('aria-invalid')).toBe('true')
+    await user.type(temperature, '{Backspace}')
+    expect(temperature.getAttribute('aria-invalid')).toBeNull()
+    expect(screen.queryByText('must be at most 10')).toBeNull()
+    expect(topK.getAttribute('aria-invalid')).toBe('true')
+  })
+
+  it('has a prompt placeholder that reads as a hint, not as a value', () => {
+    render(<GenerateBox runId="run-1" />)
+    const prompt = screen.getByLabelText('Prompt')
+    expect(prompt.getAttribute('placeholder')).toBe('Empty: starts from the beginning of text')
+    expect((prompt as HTMLTextAreaElement).value).toBe('')
+  })
 })

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react'
 import { asApiError, type ApiError } from '../api/errors'
 import type { GeneratePublic, GenerateRequest } from '../api/types'
 import { componentSchema } from '../lib/apiSchema'
+import { clearEditedErrors } from '../lib/formErrors'
 import { streamGenerate } from '../lib/generateStream'
 import { collect, fieldErrors, fieldsOf, initialValues, withDefaults, type RawValues } from '../lib/schemaForm'
 import { BusyNotice } from './BusyNotice'
@@ -77,6 +78,11 @@ export function GenerateBox({ runId }: { runId: string }) {
     void generate()
   }
   const stop = (): void => running.current?.abort()
+  /** Set the settings; an edited field loses its error. */
+  const change = (next: RawValues): void => {
+    setErrors((e) => clearEditedErrors(e, values, next))
+    setValues(next)
+  }
 
   return (
     <form className="form generate" noValidate onSubmit={submit} aria-busy={busy}>
@@ -86,7 +92,7 @@ export function GenerateBox({ runId }: { runId: string }) {
           id="gen-prompt"
           rows={3}
           value={prompt}
-          placeholder="ROMEO:"
+          placeholder="Empty: starts from the beginning of text"
           onChange={(e) => setPrompt(e.target.value)}
           aria-describedby="gen-prompt-hint"
         />
@@ -95,7 +101,7 @@ export function GenerateBox({ runId }: { runId: string }) {
         </p>
       </div>
       <div className="settings-grid">
-        <SchemaForm schema={SCHEMA} only={SETTINGS} values={values} onChange={setValues} errors={errors} idPrefix="gen" disabled={busy} />
+        <SchemaForm schema={SCHEMA} only={SETTINGS} values={values} onChange={change} errors={errors} idPrefix="gen" disabled={busy} />
       </div>
       <div className="actions">
         <button type="submit" className="button primary" disabled={busy}>

@@ -3,6 +3,7 @@ import type { MetricRecord } from '../api/types'
 import {
   RunSeries,
   bestEval,
+  bestValLoss,
   downsampleMinMax,
   loadChartSettings,
   lossData,
@@ -209,5 +210,18 @@ describe('chart settings and exports', () => {
     expect(loadChartSettings(storage)).toEqual({ smoothing: 0.99, logScale: false, x: 'step' })
     store.set('model-trainer.charts', 'not json')
     expect(loadChartSettings(storage)).toEqual({ smoothing: 0, logScale: false, x: 'step' })
+  })
+})
+
+describe('bestValLoss', () => {
+  const chart = { loss: 2.6, step: 40 }
+  it("prefers the API's best val loss and its step", () => {
+    expect(bestValLoss({ best_val_loss: 2.7, best_step: 50 }, chart)).toEqual({ loss: 2.7, step: 50 })
+    expect(bestValLoss({ best_val_loss: 2.7, best_step: null }, chart)).toEqual({ loss: 2.7, step: null })
+  })
+  it("falls back to the chart's when the API has none yet", () => {
+    expect(bestValLoss({ best_val_loss: null, best_step: null }, chart)).toEqual(chart)
+    expect(bestValLoss({}, chart)).toEqual(chart)
+    expect(bestValLoss({}, null)).toBeNull()
   })
 })

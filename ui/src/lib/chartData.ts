@@ -439,6 +439,17 @@ export function bestEval(series: RunSeries): { loss: number; step: number } | nu
   return best
 }
 
+/** A run's best val loss and its step: the API's (`metrics.best_val_loss`, `best_step`,
+ * kept during training) when it has one, else the lowest the chart has read. The two come
+ * from the same place, never one from each. */
+export function bestValLoss(
+  metrics: { best_val_loss?: number | null; best_step?: number | null },
+  fromChart: { loss: number; step: number } | null,
+): { loss: number; step: number | null } | null {
+  if (typeof metrics.best_val_loss === 'number') return { loss: metrics.best_val_loss, step: metrics.best_step ?? null }
+  return fromChart
+}
+
 /** Aligned chart data as CSV: a header of the x label and series labels, then one row per
  * x (empty cells where a series has no point). */
 export function toCsv(labels: readonly string[], data: readonly (ArrayLike<number | null | undefined> | undefined)[]): string {

@@ -14,6 +14,7 @@ import type {
 } from '../api/types'
 import { components } from '../../scripts/openapi.json'
 import { componentSchema } from './apiSchema'
+import { changedFields, clearEditedErrors } from './formErrors'
 import { collect, fieldsOf, initialValues, rawOf, withDefaults, type Field, type RawValues } from './schemaForm'
 
 export const MODEL_SCHEMA: Json = componentSchema('ModelSpec')
@@ -382,9 +383,7 @@ export function flatForm(form: RunForm): Record<string, string | boolean> {
 
 /** The dotted keys whose values differ between two forms. */
 export function changedKeys(before: RunForm, after: RunForm): string[] {
-  const a = flatForm(before)
-  const b = flatForm(after)
-  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => (a[k] ?? '') !== (b[k] ?? ''))
+  return changedFields(flatForm(before), flatForm(after))
 }
 
 /** What the form shows up front; everything else is under "Advanced". */
@@ -439,10 +438,7 @@ export function errorKeysOf(key: string): string[] {
 
 /** `errors` without what the edits from `before` to `after` answer. */
 export function clearedErrors(errors: Record<string, string>, before: RunForm, after: RunForm): Record<string, string> {
-  const drop = new Set(changedKeys(before, after).flatMap(errorKeysOf))
-  if (drop.size === 0) return errors
-  const kept = Object.entries(errors).filter(([k]) => !drop.has(k))
-  return kept.length === Object.keys(errors).length ? errors : Object.fromEntries(kept)
+  return clearEditedErrors(errors, flatForm(before), flatForm(after), errorKeysOf)
 }
 
 /** The form with one `flatForm` key set (putting a cloned value back). */

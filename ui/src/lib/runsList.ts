@@ -1,6 +1,6 @@
 /** The overview's runs list: its filters as the URL holds them, and how a run reads in it.
  * No React here. */
-import type { QueuePlace, RunSort, RunView } from '../api/contract'
+import type { RunSort, RunView } from '../api/contract'
 import { withQuery } from '../router/router'
 
 export const SORTS: { value: RunSort; label: string }[] = [
@@ -44,11 +44,3 @@ export function runTitle(run: RunView): string {
 export function finalLoss(run: RunView): number | null | undefined {
   return run.metrics.final_val_loss ?? run.metrics.final_train_loss
 }
-
-/** "2nd in the queue: waiting for a free worker …". */
-export function queueText(queue: QueuePlace | null | undefined): string | undefined {
-  if (!queue) return undefined
-  const ahead = queue.ahead === 0 ? 'next' : `${queue.ahead} ahead`
-  return `#${queue.position} in the queue (${ahead}): waiting for ${queue.waiting_for}`
-}
-

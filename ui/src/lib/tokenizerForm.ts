@@ -63,6 +63,7 @@ export function buildTokenizerRequest(
       seed,
       options,
       min_length: 1, // the API's default: a structured corpus's empty records are skipped
+      tags: [],
     },
   }
 }

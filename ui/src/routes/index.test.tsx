@@ -83,10 +83,10 @@ describe('The runs list', () => {
     expect(row.querySelector('[data-label="Final loss"]')?.textContent).toBe('5.063')
     expect(screen.getByRole('link', { name: 'run-b' })).toBeTruthy()
     const queued = screen.getByRole('link', { name: 'run-q' }).closest('tr') as HTMLElement
-    expect(queued.textContent).toContain('#2 in the queue (1 ahead): waiting for a free worker (1 live, busy with run-a)')
+    expect(queued.textContent).toContain('2nd in line (1 ahead), waiting for a free worker (1 live, busy with run-a)')
     expect(within(queued).queryByRole('button', { name: /Delete/ })).toBeNull() // only finished runs
     const tok = screen.getByRole('link', { name: 'tok-w' }).closest('tr') as HTMLElement
-    expect(tok.textContent).toContain('#1 in the queue (next): waiting for a worker that serves cpu; none is running')
+    expect(tok.textContent).toContain('1st in line, waiting for a worker that serves cpu; none is running')
   })
 
   it('filters and sorts through the API, keeping the view in the URL', async () => {

@@ -8,12 +8,14 @@ import { HealthStrip } from '../components/HealthStrip'
 import { ProgressBar } from '../components/ProgressBar'
 import { Empty, ErrorNotice, Loading } from '../components/States'
 import { StatusBadge } from '../components/StatusBadge'
+import { TagFilter } from '../components/TagFilter'
 import { WorkersPanel } from '../components/WorkersPanel'
 import { useNow } from '../lib/useNow'
 import { formatDate, formatDuration, formatNumber, formatRate, heartbeatAge } from '../lib/format'
 import { Link } from '../router/Link'
 import { replacePath, useQuery, withQuery } from '../router/router'
-import { SORTS, filtersOf, filtersPath, finalLoss, queueText, runTitle, type RunFilters } from '../lib/runsList'
+import { queuePlaceText } from '../lib/queuePlace'
+import { SORTS, filtersOf, filtersPath, finalLoss, runTitle, type RunFilters } from '../lib/runsList'
 
 const POLL_MS = 2000
 
@@ -26,9 +28,10 @@ export function HomePage() {
   const query: RunsQuery = { ...filters, limit: 100 }
   const runsKey = `runs:${JSON.stringify(query)}`
   const runs = useApi(runsKey, (signal) => listCalls.runs(query, signal), { intervalMs: POLL_MS })
+  const [tokTag, setTokTag] = useState('')
   const tokenizers = useApi(
-    'tokenizers',
-    (signal) => unwrap(api.GET('/tokenizers', { params: { query: { limit: 50 } }, signal })),
+    `tokenizers:${tokTag}`,
+    (signal) => listCalls.tokenizers({ tag: tokTag, limit: 50 }, signal),
     { intervalMs: POLL_MS },
   )
   const backends = useApi('backends', (signal) => unwrap(api.GET('/backends', { signal })))
@@ -110,13 +113,23 @@ export function HomePage() {
           <ErrorNotice error={tokenizers.error} title="Tokenizers could not be loaded" onRetry={tokenizers.refetch} />
         ) : null}
         {tokenizers.loading ? <Loading what="tokenizers" /> : null}
+        <TagFilter tag={tokTag} onChange={setTokTag} label="Filter tokenizers" field="Tokenizer tag" />
         {tokenizers.data && tokenizers.data.data.length === 0 ? (
-          <Empty>
-            No tokenizers yet. <Link to="/tokenizers/new">Train one</Link> from a corpus.
-          </Empty>
+          tokTag ? (
+            <Empty>
+              No tokenizer has the tag {tokTag}.{' '}
+              <button type="button" className="button small" onClick={() => setTokTag('')}>
+                Show all tokenizers
+              </button>
+            </Empty>
+          ) : (
+            <Empty>
+              No tokenizers yet. <Link to="/tokenizers/new">Train one</Link> from a corpus.
+            </Empty>
+          )
         ) : null}
         {tokenizers.data && tokenizers.data.data.length > 0 ? (
-          <TokenizersTable tokenizers={tokenizers.data.data} now={now} onDelete={setDeletingTok} />
+          <TokenizersTable tokenizers={tokenizers.data.data} now={now} onDelete={setDeletingTok} onTag={setTokTag} />
         ) : null}
         {deletingTok ? (
           <ConfirmDialog
@@ -277,7 +290,7 @@ function RunRow({
   onDelete: (run: RunView) => void
 }) {
   const title = runTitle(run)
-  const queue = queueText(run.queue)
+  const queue = queuePlaceText(run.queue)
   const loss = finalLoss(run)
   return (
     <tr>
@@ -329,10 +342,12 @@ function TokenizersTable({
   tokenizers,
   now,
   onDelete,
+  onTag,
 }: {
   tokenizers: TokenizerView[]
   now: number
   onDelete: (tokenizerId: string) => void
+  onTag: (tag: string) => void
 }) {
   return (
     <div className="table-wrap">
@@ -355,12 +370,22 @@ function TokenizersTable({
           {tokenizers.map((t) => (
             <tr key={t.tokenizer_id}>
               <td data-label="Tokenizer">
-                <Link to={`/tokenizers/${encodeURIComponent(t.tokenizer_id)}`}>{t.tokenizer_id}</Link>
+                <Link to={`/tokenizers/${encodeURIComponent(t.tokenizer_id)}`}>{t.name || t.tokenizer_id}</Link>
+                {t.name ? <div className="muted small">{t.tokenizer_id}</div> : null}
+                {(t.tags ?? []).length > 0 ? (
+                  <div className="tags">
+                    {(t.tags ?? []).map((tag) => (
+                      <button key={tag} type="button" className="tag" onClick={() => onTag(tag)} aria-label={`Show tokenizers tagged ${tag}`}>
+                        {tag}
+                      </button>
+                    ))}
+                  </div>
+                ) : null}
               </td>
               <td data-label="Method">{t.method}</td>
               <td data-label="Status">
                 <StatusBadge status={t.status} />
-                {queueText(t.queue) ? <div className="muted small queue-place">{queueText(t.queue)}</div> : null}
+                {queuePlaceText(t.queue) ? <div className="muted small queue-place">{queuePlaceText(t.queue)}</div> : null}
                 {t.error_code ? <div className="muted small"><code>{t.error_code}</code></div> : null}
                 {t.message && t.status !== 'completed' ? <div className="muted small status-reason">{t.message}</div> : null}
               </td>

@@ -2,7 +2,7 @@ import { act, cleanup, render, screen, waitFor, within } from '@testing-library/
 import userEvent from '@testing-library/user-event'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { MetricRecord, RunPublic } from '../api/types'
-import { FakeEventSource, apiFetch, jsonResponse } from '../test/fakes'
+import { FakeEventSource, apiFetch, flush, jsonResponse } from '../test/fakes'
 import { finishedRun } from '../test/fixtures'
 
 // uPlot needs a canvas: a stand-in records what the chart is given.
@@ -231,6 +231,19 @@ describe('Run details of a finished run', () => {
     expect(status.textContent).toContain('evaluating')
   })
 
+  it('shows a queued evaluation with its place in line and what it waits for', async () => {
+    const queue = { position: 3, ahead: 2, waiting_for: 'a free worker (1 live, busy with run-0)' }
+    serveFinished(() =>
+      jsonResponse(200, { run_id: 'run-1', eval_id: 'evl-4', status: 'queued', message: null, error: null, metrics: null, samples: [], queue }),
+    )
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    const evaluation = (await screen.findByRole('heading', { name: 'Evaluation and samples' })).parentElement as HTMLElement
+    const status = (await within(evaluation).findByText(/Evaluation evl-4/)).closest('p') as HTMLElement
+    expect(within(status).getByText('queued')).toBeTruthy()
+    expect(within(status).getByTestId('eval-queue').textContent).toBe('3rd in line (2 ahead), waiting for a free worker (1 live, busy with run-0)')
+  })
+
   it('shows a failed evaluation with its code and message', async () => {
     const error = { code: 'CORPUS_NOT_UTF8', failure_class: 'USER_INPUT', message: "corpus file 'x.txt' is not valid UTF-8 at byte offset 0" }
     serveFinished(() =>
@@ -282,6 +295,17 @@ describe('Run page: what a user found missing', () => {
     expect(cells).toEqual(['best.pt', 'lowest val loss', '40', '2.600'])
   })
 
+  it("prefers the API's best val loss (kept during training) to the chart's", async () => {
+    const base = run('running', 70)
+    serve({ ...base, metrics: { ...base.metrics, best_val_loss: 2.55, best_step: 60 } } as RunPublic)
+    const { RunPage } = await import('./runs.$runId')
+    render(<RunPage runId="run-1" />)
+    // the chart has read evaluations with a lower val loss (2.6 at step 40)
+    await waitFor(() => expect(JSON.stringify(plots.setData)).toContain('2.6'))
+    await act(() => flush())
+    expect(screen.getByTestId('run-best').textContent).toBe('2.550 at step 60')
+  })
+
   it('says when the first checkpoint comes: at max_steps when the interval is longer', async () => {
     const base = run('running', 5)
     const t = { ...base.config.trainer, max_steps: 300, checkpoint_interval: 500, eval_interval: 0 }
@@ -303,7 +327,7 @@ describe('Run page: what a user found missing', () => {
     serve({ ...run('queued', 0), queue: { position: 2, ahead: 1, waiting_for: 'a free worker (1 live, busy with run-0)' } } as RunPublic)
     render(<RunPage runId="run-1" />)
     expect((await screen.findByTestId('run-queue')).textContent).toBe(
-      'Queued, place 2 (1 job ahead): waiting for a free worker (1 live, busy with run-0)',
+      '2nd in line (1 ahead), waiting for a free worker (1 live, busy with run-0)',
     )
   })
 
@@ -396,6 +420,7 @@ describe('Run page: what a user found missing', () => {
     expect(screen.getByText('first try')).toBeTruthy()
 
     await user.click(screen.getByRole('button', { name: 'Edit labels' }))
+    expect(screen.getByLabelText('Name').getAttribute('placeholder')).toBe('No name (shown by its id)') // words, not an id that reads as typed
     await user.clear(screen.getByLabelText('Name'))
     await user.type(screen.getByLabelText('Name'), 'lr sweep')
     await user.clear(screen.getByLabelText('Tags'))

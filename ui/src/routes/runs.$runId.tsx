@@ -1,6 +1,6 @@
 import { useCallback, useState } from 'react'
 import { api, unwrap } from '../api/client'
-import type { QueuePlace, RunView, StoppedEarly } from '../api/contract'
+import type { RunView, StoppedEarly } from '../api/contract'
 import { isTerminal, type FinetuneInfo } from '../api/types'
 import { useApi } from '../api/useApi'
 import { useArtifactListing } from '../api/useArtifactListing'
@@ -16,6 +16,8 @@ import { RunLabels } from '../components/RunLabels'
 import { ErrorNotice, Loading } from '../components/States'
 import { StatusBadge } from '../components/StatusBadge'
 import { TrainingSamples } from '../components/TrainingSamples'
+import { bestValLoss } from '../lib/chartData'
+import { queuePlaceText } from '../lib/queuePlace'
 import { useNow } from '../lib/useNow'
 import { formatCount, formatDate, formatDuration, formatMfu, formatNumber, formatRate, heartbeatAge } from '../lib/format'
 import { Link } from '../router/Link'
@@ -28,12 +30,6 @@ const PHASES = {
   evaluating: 'evaluating',
   finalising: 'finalising (final evaluation and export)',
 } as const
-
-/** "2nd in line (1 job ahead): waiting for a free worker …" */
-function queueText(q: QueuePlace): string {
-  const ahead = q.ahead === 0 ? 'next in line' : `${q.ahead.toLocaleString('en')} job${q.ahead === 1 ? '' : 's'} ahead`
-  return `Queued, place ${q.position.toLocaleString('en')} (${ahead}): waiting for ${q.waiting_for}`
-}
 
 function stoppedEarlyText(s: StoppedEarly): string {
   return (
@@ -73,7 +69,7 @@ export function RunPage({ runId }: { runId: string }) {
       {run.error ? <ErrorNotice error={run.error} title="Refresh failed" /> : null}
       {r.status === 'queued' && r.queue ? (
         <p className="notice" role="status" data-testid="run-queue">
-          {queueText(r.queue)}
+          {queuePlaceText(r.queue)}
         </p>
       ) : null}
       {r.stopped_early ? (
@@ -145,6 +141,7 @@ function RunFacts({ run: r, best }: { run: RunView; best: Best }) {
   const now = useNow()
   const p = r.progress
   const m = r.metrics
+  const bestVal = bestValLoss(m, best)
   return (
     <dl className="facts">
       <dt>Model</dt>
@@ -173,8 +170,8 @@ function RunFacts({ run: r, best }: { run: RunView; best: Best }) {
       </dd>
       <dt>Best val loss</dt>
       <dd data-testid="run-best">
-        {formatNumber(m.best_val_loss ?? best?.loss)}
-        {(m.best_step ?? best?.step) !== undefined && (m.best_step ?? best?.step) !== null ? ` at step ${m.best_step ?? best?.step}` : ''}
+        {formatNumber(bestVal?.loss)}
+        {bestVal && bestVal.step !== null ? ` at step ${bestVal.step}` : ''}
       </dd>
       <dt>Learning rate</dt>
       <dd>{formatNumber(p.lr)}</dd>

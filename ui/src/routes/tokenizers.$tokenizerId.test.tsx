@@ -81,7 +81,7 @@ describe('Deleting a tokenizer', () => {
     })
     vi.stubGlobal('fetch', fetchImpl)
     render(<TokenizerPage tokenizerId="tok-a" />)
-    expect((await screen.findByTestId('queue-place')).textContent).toBe('#3 in the queue (2 ahead): waiting for a free worker (1 live, busy with run-x)')
+    expect((await screen.findByTestId('queue-place')).textContent).toBe('3rd in line (2 ahead), waiting for a free worker (1 live, busy with run-x)')
     expect(screen.queryByRole('button', { name: 'Delete' })).toBeNull()
   })
 })

@@ -1,8 +1,9 @@
 import { api, unwrap } from '../api/client'
-import { listCalls, type TokenizerView } from '../api/contract'
+import { listCalls, tokenizerCalls, type TokenizerView } from '../api/contract'
 import { ConfirmDialog } from '../components/ConfirmDialog'
+import { JobLabels } from '../components/JobLabels'
 import { navigate } from '../router/router'
-import { queueText } from '../lib/runsList'
+import { queuePlaceText } from '../lib/queuePlace'
 import { isTerminal } from '../api/types'
 import { useApi } from '../api/useApi'
 import { useState } from 'react'
@@ -31,7 +32,10 @@ export function TokenizerPage({ tokenizerId }: { tokenizerId: string }) {
   return (
     <div className="page">
       <div className="title-row">
-        <h1>{t.tokenizer_id}</h1>
+        <h1>
+          {t.name || t.tokenizer_id}
+          {t.name ? <span className="run-id"> {t.tokenizer_id}</span> : null}
+        </h1>
         <StatusBadge status={t.status} />
         {isTerminal(t.status) ? (
           <button type="button" className="button small" onClick={() => setDeleting(true)}>
@@ -39,9 +43,16 @@ export function TokenizerPage({ tokenizerId }: { tokenizerId: string }) {
           </button>
         ) : null}
       </div>
-      {queueText(t.queue) ? (
+      <JobLabels
+        id={t.tokenizer_id}
+        noun="tokenizer"
+        labels={t}
+        save={(patch) => tokenizerCalls.label(t.tokenizer_id, patch)}
+        onSaved={tok.refetch}
+      />
+      {queuePlaceText(t.queue) ? (
         <p className="notice" data-testid="queue-place">
-          {queueText(t.queue)}
+          {queuePlaceText(t.queue)}
         </p>
       ) : null}
       {deleting ? (

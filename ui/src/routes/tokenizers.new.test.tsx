@@ -9,7 +9,7 @@ import { apiFetch, jsonResponse } from '../test/fakes'
 import { NewTokenizerPage } from './tokenizers.new'
 
 const NO_OPTIONS = { additionalProperties: false, properties: {}, title: 'NoOptions', type: 'object' }
-const backend = (name: string, schema: object, status: 'ok' | 'broken' = 'ok'): BackendPublic => ({
+const backend = (name: string, schema: object, status: 'ok' | 'broken' = 'ok', trains = true): BackendPublic => ({
   kind: 'tokenizer',
   name,
   distribution: 'model-trainer',
@@ -18,6 +18,7 @@ const backend = (name: string, schema: object, status: 'ok' | 'broken' = 'ok'): 
   reason: status === 'ok' ? null : 'ImportError: nope',
   sizes: null,
   options_schema: schema as BackendPublic['options_schema'],
+  trains,
   passed_over: [],
 })
 const BACKENDS = {
@@ -30,8 +31,9 @@ const BACKENDS = {
       type: 'object',
     }),
     backend('broken_one', NO_OPTIONS, 'broken'),
+    backend('hf', NO_OPTIONS, 'ok', false),
   ],
-  count: 3,
+  count: 4,
 }
 
 let posted: unknown[] = []
@@ -73,6 +75,8 @@ describe('New tokenizer', () => {
     await waitFor(() => expect(method).toHaveProperty('value', 'bpe'))
     expect(screen.getByText(/No options/)).toBeTruthy()
     expect(screen.getByRole('option', { name: /broken_one.*broken/ })).toHaveProperty('disabled', true)
+    // hf only registers the tokenizer of a model folder a fine-tune brings: never offered
+    expect(screen.queryByRole('option', { name: /^hf/ })).toBeNull()
     await user.selectOptions(method, 'sentencepiece')
     await user.selectOptions(screen.getByLabelText(/Model type/), 'bpe')
     await user.type(screen.getByLabelText(/Corpus/), 'shakespeare.txt')
@@ -88,6 +92,7 @@ describe('New tokenizer', () => {
         seed: 42,
         options: { model_type: 'bpe' },
         min_length: 1,
+        tags: [],
       },
     ])
   })

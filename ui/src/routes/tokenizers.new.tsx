@@ -25,7 +25,8 @@ export function NewTokenizerPage() {
   const backends = useApi('backends', (signal) => unwrap(api.GET('/backends', { signal })))
   const tokenizers = useApi('tokenizers', (signal) => unwrap(api.GET('/tokenizers', { signal })))
   const tokenizerBackends = useMemo(
-    () => (backends.data?.data ?? []).filter((b) => b.kind === 'tokenizer'),
+    // A method that only registers tokenizers made elsewhere (hf) is not offered
+    () => (backends.data?.data ?? []).filter((b) => b.kind === 'tokenizer' && b.trains !== false),
     [backends.data],
   )
   const [form, setForm] = useState<TokenizerForm>({

@@ -21,6 +21,7 @@ export function modelBackend(
       mini: { n_layer: 6, n_head: 6, n_embd: 384, options: {} },
     },
     options_schema: schema as BackendPublic['options_schema'],
+    trains: true,
     passed_over: [],
   }
 }
@@ -43,7 +44,7 @@ export function tokenizer(id: string, vocab: number, corpus: string, status: Tok
     tokenizer_id: id,
     status,
     method: 'bpe',
-    config: { method: 'bpe', vocab_size: vocab, min_frequency: 2, corpus_path: corpus, holdout_fraction: 0.1, seed: 42, options: {}, min_length: 1 },
+    config: { method: 'bpe', vocab_size: vocab, min_frequency: 2, corpus_path: corpus, holdout_fraction: 0.1, seed: 42, options: {}, min_length: 1, tags: [] },
     stats:
       status === 'completed'
         ? {
@@ -70,6 +71,9 @@ export function tokenizer(id: string, vocab: number, corpus: string, status: Tok
     corpus: null,
     files: [],
     durations: { split_s: 0, train_s: 0, stats_s: 0, total_s: 0 },
+    name: null,
+    notes: null,
+    tags: [],
   } as TokenizerPublic
 }
 

@@ -22,7 +22,7 @@ from model_trainer.api.routes.log_stream import (
     stream_responses,
 )
 from model_trainer.api.schemas.common import BODY_ERRORS, error_responses
-from model_trainer.api.schemas.labels import RunLabelsPatch
+from model_trainer.api.schemas.labels import LabelsPatch
 from model_trainer.api.schemas.runs import (
     EvalPublic,
     EvalQueued,
@@ -92,7 +92,7 @@ def get_run(run_id: str, runs: RunsDep) -> RunPublic:
     return RunPublic.from_view(runs.get(run_id))
 
 
-def relabel_run(run_id: str, body: RunLabelsPatch, catalog: RunCatalogDep) -> RunPublic:
+def relabel_run(run_id: str, body: LabelsPatch, catalog: RunCatalogDep) -> RunPublic:
     """Change the run's name, notes or tags, in any status: a field left out stays, null
     clears it (`config` keeps what was submitted)."""
     return RunPublic.from_view(catalog.relabel(run_id, body))

@@ -16,6 +16,7 @@ from model_trainer.api.routes.log_stream import (
     stream_responses,
 )
 from model_trainer.api.schemas.common import BODY_ERRORS, error_responses
+from model_trainer.api.schemas.labels import LabelsPatch
 from model_trainer.api.schemas.tokenizers import (
     EncodePublic,
     EncodeRequest,
@@ -24,6 +25,8 @@ from model_trainer.api.schemas.tokenizers import (
     TokenizerQueued,
     TokenizersPublic,
 )
+from model_trainer.core.job_status import JobStatus
+from model_trainer.orchestrators.tokenizers import TokenizerQuery
 
 
 def train_tokenizer(body: TokenizerCreate, tokenizers: TokenizersDep) -> TokenizerQueued:
@@ -33,16 +36,37 @@ def train_tokenizer(body: TokenizerCreate, tokenizers: TokenizersDep) -> Tokeniz
 
 
 def list_tokenizers(
-    tokenizers: TokenizersDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    tokenizers: TokenizersDep,
+    status: Annotated[JobStatus | None, Query(description="Only tokenizers in this status")] = None,
+    tag: Annotated[
+        str | None, Query(max_length=200, description="Only tokenizers with this tag (any case)")
+    ] = None,
+    method: Annotated[
+        str | None, Query(max_length=200, description="Only tokenizers of this method (any case)")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Only tokenizers whose name or id holds this (any case)"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> TokenizersPublic:
-    """Tokenizers, newest first."""
-    data = [TokenizerPublic.from_view(v) for v in tokenizers.newest(limit)]
+    """Tokenizers, newest first; the filters combine (an empty one is no filter)."""
+    query = TokenizerQuery(status, tag or None, method or None, q or None, limit)
+    data = [TokenizerPublic.from_view(v) for v in tokenizers.find(query)]
     return TokenizersPublic(data=data, count=len(data))
 
 
 def get_tokenizer(tokenizer_id: str, tokenizers: TokenizersDep) -> TokenizerPublic:
     """Status, stats and, if it failed, why."""
     return TokenizerPublic.from_view(tokenizers.get(tokenizer_id))
+
+
+def relabel_tokenizer(
+    tokenizer_id: str, body: LabelsPatch, tokenizers: TokenizersDep
+) -> TokenizerPublic:
+    """Change the tokenizer's name, notes or tags, in any status (an imported one too): a
+    field left out stays, null clears it (`config` keeps what was submitted)."""
+    return TokenizerPublic.from_view(tokenizers.relabel(tokenizer_id, body))
 
 
 def delete_tokenizer(tokenizer_id: str, deletion: DeletionDep) -> Response:
@@ -98,6 +122,13 @@ router.add_api_route(
     methods=["GET"],
     operation_id="tokenizers-get",
     responses=error_responses(400, 404),
+)
+router.add_api_route(
+    "/{tokenizer_id}",
+    relabel_tokenizer,
+    methods=["PATCH"],
+    operation_id="tokenizers-relabel",
+    responses=error_responses(*BODY_ERRORS, 404),
 )
 router.add_api_route(
     "/{tokenizer_id}",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from model_trainer.core.contracts.model import ModelSize as NamedSize
 from model_trainer.core.json_types import JsonObject
@@ -50,12 +50,24 @@ class BackendPublic(BaseModel):
     reason: str | None
     sizes: dict[str, ModelSize] | None
     options_schema: JsonObject | None
+    trains: Annotated[
+        bool,
+        Field(
+            description="Whether a training request may name it (once it works, see "
+            "`status`): false for a tokenizer method that only registers tokenizers made "
+            "elsewhere (`hf`: a model folder's, which a fine-tune brings)"
+        ),
+    ]
     passed_over: list[str]
     """Other distributions that provide this name and lost to `PLUGINS__PREFER`."""
 
     @classmethod
     def from_record(
-        cls, kind: Literal["tokenizer", "model"], record: PluginRecord, sizes: dict[str, ModelSize]
+        cls,
+        kind: Literal["tokenizer", "model"],
+        record: PluginRecord,
+        sizes: dict[str, ModelSize],
+        trains: bool,
     ) -> BackendPublic:
         return cls(
             kind=kind,
@@ -66,6 +78,7 @@ class BackendPublic(BaseModel):
             reason=record.reason,
             sizes=sizes if kind == "model" else None,
             options_schema=record.options_schema,
+            trains=trains,
             passed_over=record.passed_over,
         )
 

@@ -1,7 +1,7 @@
-"""`PATCH /runs/{id}` body: a change to a run's name, notes or tags."""
+"""`PATCH /runs/{id}` and `PATCH /tokenizers/{id}` body: a change to a name, notes or tags."""
 
 from __future__ import annotations
 
-from model_trainer.training.labels import RunLabelsPatch
+from model_trainer.jobs.labels import LabelsPatch
 
-__all__ = ["RunLabelsPatch"]
+__all__ = ["LabelsPatch"]

@@ -50,6 +50,12 @@ class TokenizerPublic(BaseModel):
     corpus: CorpusInfo | None
     files: list[str]
     durations: Durations
+    name: Annotated[
+        str | None,
+        Field(description="The tokenizer's current name (`config` keeps the submitted)"),
+    ]
+    notes: Annotated[str | None, Field(description="The tokenizer's current notes")]
+    tags: Annotated[list[str], Field(description="The tokenizer's current tags")]
     queue: Annotated[
         QueuePlace | None,
         Field(description="Its place in the queue while it waits for a worker (else null)"),
@@ -74,12 +80,15 @@ class TokenizerPublic(BaseModel):
             corpus=m.corpus,
             files=m.files,
             durations=m.durations,
+            name=view.labels.name,
+            notes=view.labels.notes,
+            tags=view.labels.tags,
             queue=view.queue,
         )
 
 
 class TokenizersPublic(BaseModel):
-    """A page of tokenizers, newest first."""
+    """A page of tokenizers, newest first (those the filters pick)."""
 
     model_config = ConfigDict(extra="forbid")
 

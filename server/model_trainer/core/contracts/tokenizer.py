@@ -184,6 +184,27 @@ class HandleMethods:
         return handle.decode(ids)
 
 
+@runtime_checkable
+class TrainingSaid(Protocol):
+    """What a tokenizer plugin may add to `TokenizerBackend`: whether its method trains.
+    A method that only registers tokenizers made elsewhere (`hf`, a model folder's) says
+    False, and forms and `GET /backends` do not offer it for training; a plugin without
+    `trains` trains."""
+
+    def trains(self) -> bool: ...
+
+
+def can_train(backend: TokenizerBackend) -> bool:
+    """Whether `POST /tokenizers/train` may name the backend's method (see `TrainingSaid`)."""
+    if not isinstance(backend, TrainingSaid):
+        return True
+    try:
+        said: object = backend.trains()
+    except Exception:  # noqa: BLE001 - a plugin's own bug: it is not offered
+        return False
+    return said is not False
+
+
 TOKENIZER_METHODS = (
     "name",
     "options_model",

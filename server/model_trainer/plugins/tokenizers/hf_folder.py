@@ -67,6 +67,10 @@ class HfFolderBackend(HandleMethods):
     def name(self) -> str:
         return "hf"
 
+    def trains(self) -> bool:
+        """Never: a run that fine-tunes a model folder registers the folder's tokenizer."""
+        return False
+
     def options_model(self) -> type[BaseModel]:
         return NoOptions
 

@@ -1,7 +1,8 @@
-"""What people call a run: a name, notes and tags, given at submission and edited later.
+"""What people call a run or a tokenizer: a name, notes and tags, given at submission and
+edited later.
 
-The run's `config` keeps what was submitted; the current labels live beside the manifest
-(`RunFolder.labels`), written by the API alone, so a worker rewriting the manifest never
+The job's `config` keeps what was submitted; the current labels live beside the manifest
+(`LabelledFolder.labels`), written by the API alone, so a worker rewriting the manifest never
 undoes an edit.
 """
 
@@ -16,11 +17,11 @@ from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.request_model import RequestModel
 
 NAME_MAX = 120
-"""Characters of a run's name at most (after surrounding blanks are stripped)."""
+"""Characters of a name at most (after surrounding blanks are stripped)."""
 NOTES_MAX = 10_000
-"""Characters of a run's notes at most."""
+"""Characters of notes at most."""
 TAGS_MAX = 16
-"""Tags of one run at most (after duplicates are removed)."""
+"""Tags of one run or tokenizer at most (after duplicates are removed)."""
 TAG_MAX = 40
 """Characters of one tag at most."""
 TAG_PATTERN = r"^[A-Za-z0-9_.:-]{1,40}$"
@@ -73,17 +74,17 @@ def _tags(tags: list[str]) -> list[str]:
 
 
 # Lengths are bounded before the checks run, so a hostile megabyte is refused cheaply.
-RunName = Annotated[
+LabelName = Annotated[
     str,
     Field(max_length=4 * NAME_MAX, description="1 to 120 characters (surrounding blanks dropped)"),
     AfterValidator(_name),
 ]
-RunNotes = Annotated[
+LabelNotes = Annotated[
     str,
     Field(max_length=NOTES_MAX, description="Free text, at most 10,000 characters"),
     AfterValidator(_notes),
 ]
-RunTags = Annotated[
+LabelTags = Annotated[
     list[Annotated[str, Field(max_length=4 * TAG_MAX)]],
     Field(
         max_length=4 * TAGS_MAX,
@@ -99,35 +100,36 @@ def same_tag(a: str, b: str) -> bool:
     return a.casefold() == b.casefold()
 
 
-class RunLabels(BaseModel):
-    """A run's current name, notes and tags (the run folder's labels file)."""
+class Labels(BaseModel):
+    """A run's or tokenizer's current name, notes and tags (its folder's labels file)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: RunName | None = None
-    notes: RunNotes | None = None
-    tags: RunTags = []
+    name: LabelName | None = None
+    notes: LabelNotes | None = None
+    tags: LabelTags = []
 
 
-class RunLabelsPatch(RequestModel):
-    """A change to a run's labels: a field left out stays as it is, null clears it.
+class LabelsPatch(RequestModel):
+    """A change to a run's or tokenizer's labels: a field left out stays as it is, null
+    clears it.
 
-    `tags` replaces the whole list; `add_tags` and `remove_tags` change the tags the run
-    has when the edit is applied, so two people tagging at once both keep their tags."""
+    `tags` replaces the whole list; `add_tags` and `remove_tags` change the tags it has when
+    the edit is applied, so two people tagging at once both keep their tags."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: RunName | None = None
-    notes: RunNotes | None = None
-    tags: RunTags | None = None
+    name: LabelName | None = None
+    notes: LabelNotes | None = None
+    tags: LabelTags | None = None
     add_tags: Annotated[
-        RunTags, Field(description="Tags to add to the run's current ones (kept if present)")
+        LabelTags, Field(description="Tags to add to the current ones (kept if present)")
     ] = []
     remove_tags: Annotated[
-        RunTags,
+        LabelTags,
         Field(
-            description="Tags to take out of the run's current ones, ignoring case; a tag "
-            "in both lists is removed"
+            description="Tags to take out of the current ones, ignoring case; a tag in both "
+            "lists is removed"
         ),
     ] = []
 
@@ -137,11 +139,11 @@ class RunLabelsPatch(RequestModel):
             raise ValueError("give either tags (the whole list) or add_tags/remove_tags, not both")
         return self
 
-    def applied_to(self, current: RunLabels) -> RunLabels:
+    def applied_to(self, current: Labels) -> Labels:
         """`current` with the fields this patch carries replaced (null: cleared)."""
         given = self.model_fields_set
         tags = (self.tags or []) if "tags" in given else self._retagged(current.tags)
-        return RunLabels(
+        return Labels(
             name=self.name if "name" in given else current.name,
             notes=self.notes if "notes" in given else current.notes,
             tags=tags,
@@ -160,6 +162,6 @@ class RunLabelsPatch(RequestModel):
         if len(kept) > TAGS_MAX:
             raise AppError(
                 ErrorCode.CONFIG_INVALID,
-                f"add_tags: the run would have {len(kept)} tags; at most {TAGS_MAX}",
+                f"add_tags: it would have {len(kept)} tags; at most {TAGS_MAX}",
             )
         return kept
