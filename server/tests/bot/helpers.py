@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from e2e.processes import ProcessStack
+from e2e.processes import READY_S, ProcessStack
 
 from model_trainer.bot.api import API_KEY_HEADER, TrainerApi
 from model_trainer.bot.core import BotOptions, StatusBot
@@ -106,7 +106,7 @@ class Stack:
             base_url=self.processes.base, headers={API_KEY_HEADER: API_KEY}, timeout=60
         )
 
-    def wait_ready(self, timeout_s: float = 120) -> None:
+    def wait_ready(self, timeout_s: float = READY_S) -> None:
         deadline = time.monotonic() + timeout_s
         with self.http() as http:
             while True:

@@ -21,6 +21,8 @@ from model_trainer.core.settings import Settings, WorkerSettings
 from model_trainer.infra.redis_store import RedisStore
 from model_trainer.services import build_registry
 
+from .processes import READY_S
+
 WORDS = "the king and queen of a quiet town spoke with every friend they met on long roads".split()
 
 
@@ -159,7 +161,7 @@ def api(stack_settings: Settings, worker: subprocess.Popen[bytes]) -> Iterator[T
     registry = build_registry(stack_settings)
     # A loopback name: without a key the API refuses others (TestClient's own is `testserver`).
     with TestClient(create_app(registry), base_url="http://localhost") as client:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + READY_S
         while client.get("/readyz").status_code != 200:
             assert worker.poll() is None, "the worker process died"
             assert time.monotonic() < deadline, "no worker became ready"

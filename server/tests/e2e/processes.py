@@ -30,6 +30,11 @@ FAST_RECOVERY = {
 }
 """Short heartbeats so that a lost worker is noticed in seconds, not minutes."""
 
+READY_S = 300.0
+"""How long a stack may take to answer `/readyz`: a guard against a hang, not a measure.
+A worker imports torch and times its peak FLOP/s before its first heartbeat, which a
+machine busy with other work stretches well past a minute."""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -135,7 +140,7 @@ class ProcessStack:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.procs.clear()
 
-    def wait_ready(self, timeout_s: float = 120) -> None:
+    def wait_ready(self, timeout_s: float = READY_S) -> None:
         deadline = time.monotonic() + timeout_s
         while request("GET", self.base + "/readyz")[0] != 200:
             assert time.monotonic() < deadline, f"the stack did not get ready; logs in {self.work}"

@@ -24,7 +24,7 @@ from model_trainer.infra.rq_queue import RqJobQueue
 from model_trainer.training.config import DataSpec, ModelSpec, RunConfig, TrainerSpec
 
 from .conftest import story
-from .processes import free_port
+from .processes import READY_S, free_port
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -110,7 +110,7 @@ def test_every_stderr_line_of_api_and_worker_is_a_json_object(
                 start_new_session=True,
             )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + READY_S
         while request("GET", base + "/readyz")[0] != 200:
             assert all(p.poll() is None for p in procs.values()), "a process died at start"
             assert time.monotonic() < deadline, "the stack did not get ready"
