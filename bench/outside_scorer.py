@@ -242,6 +242,9 @@ def _report(metrics: EvalMetrics, text: Text, theirs: Theirs, unmatched: Theirs)
         raise SystemExit("the evaluation has no bits per byte (no byte count for its text)")
     their_loss = -theirs.loglikelihood / theirs.tokens
     print(f"lm-eval {theirs.version}; its tokenization gives our ids: {theirs.same_tokens}")
+    if not theirs.same_tokens:
+        # the figures below would compare different token streams, so they would mean nothing
+        raise SystemExit("lm-eval's tokenization of the text differs from ours: not comparable")
     print(
         f"text: {text.tokens} tokens; {text.windows} windows of {text.block}; "
         f"{theirs.tokens} tokens ({theirs.bytes} bytes) scored by both"

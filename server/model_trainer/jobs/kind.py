@@ -16,7 +16,7 @@ from model_trainer.core.job_status import JobStatus
 from model_trainer.core.logging import Category, Log
 from model_trainer.infra.job_state import JobStateStore
 from model_trainer.infra.storage import storage
-from model_trainer.jobs.layout import ArtifactLayout, JobFolder
+from model_trainer.jobs.layout import ArtifactLayout, JobFolder, LabelledFolder
 from model_trainer.jobs.manifest import JobRecord
 from model_trainer.jobs.targets import JobTarget
 
@@ -96,11 +96,16 @@ class JobKind(ABC, Generic[R]):
 
     def publish(self, manifest: R) -> None:
         """Push the job's files to the shared store, all but the manifest, which the next
-        `write` pushes after them: a reader never sees a manifest naming a missing file."""
+        `write` pushes after them: a reader never sees a manifest naming a missing file. Nor
+        the labels, which the API alone writes and pushes: a copy this host pulled earlier
+        would undo an edit made since."""
         folder = self.folder(self.job_id(manifest))
         if not self.publishes or not storage().shared or not folder.path.is_dir():
             return
-        files = [p for p in sorted(folder.path.rglob("*")) if p.is_file() and p != folder.manifest]
+        skipped = {folder.manifest}
+        if isinstance(folder, LabelledFolder):
+            skipped.add(folder.labels)
+        files = [p for p in sorted(folder.path.rglob("*")) if p.is_file() and p not in skipped]
         storage().push([*files, folder.logs])
 
     def where(self, manifest: R) -> str:

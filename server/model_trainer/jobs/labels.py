@@ -27,21 +27,25 @@ TAG_MAX = 40
 TAG_PATTERN = r"^[A-Za-z0-9_.:-]{1,40}$"
 """A tag: letters, digits, `-`, `_`, `.`, `:`; kept as typed, compared case-insensitively."""
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_NOTES_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_UNSHOWABLE = "\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+"""DEL, the C1 controls (U+0080-U+009F, which terminals act on) and the bidirectional
+embeddings, overrides and isolates (which make a name read otherwise than it is stored)."""
+_CONTROL = re.compile(f"[\\x00-\\x1f{_UNSHOWABLE}]")
+_NOTES_CONTROL = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f{_UNSHOWABLE}]")
 _TAG = re.compile(TAG_PATTERN)
 
 
 def _printable(text: str, control: re.Pattern[str]) -> str:
-    """Refuse what UTF-8 cannot hold (a lone surrogate from a JSON `\\ud800`) and control
-    characters: either would break the stored file, a terminal or a chat message."""
+    """Refuse what UTF-8 cannot hold (a lone surrogate from a JSON `\\ud800`), control
+    characters and bidirectional overrides: each would break the stored file, a terminal
+    or a chat message, or show it otherwise than it is."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("holds a character UTF-8 cannot encode (a lone surrogate)") from None
     found = control.search(text)
     if found is not None:
-        raise ValueError(f"holds the control character U+{ord(found.group()):04X}")
+        raise ValueError(f"holds the control or direction character U+{ord(found.group()):04X}")
     return text
 
 

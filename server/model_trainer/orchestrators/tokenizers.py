@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from model_trainer.core.contracts.events import utc_now
@@ -38,6 +39,8 @@ HANDLE_CACHE_SIZE = 16
 MAX_LISTED_TOKENIZERS = 10_000
 """Tokenizers a filtered list looks through at most, newest first."""
 
+EPOCH = datetime.min.replace(tzinfo=UTC)
+"""Where a tokenizer whose manifest cannot be read sorts: after every dated one."""
 _log = Log("tokenizer")
 
 
@@ -123,11 +126,11 @@ class TokenizerOrchestrator:
         config = config.with_options(options)  # the defaults, recorded
         # What the method could not train is refused now; what it ignores is not recorded.
         backend = self._registry.get(config.method)
-        config = config.as_applied(backend.check(config.backend_config()))
         if not can_train(backend):
             raise AppError(
                 ErrorCode.CONFIG_INVALID, f"method: '{config.method}' does not train tokenizers"
             )
+        config = config.as_applied(backend.check(config.backend_config()))
         check_corpus(self._settings.corpus_root, config.corpus_path, config, "corpus_path")
         check_room(self._queue, self._settings.limits.max_queued_jobs)
         tokenizer_id = new_id("tok")
@@ -195,7 +198,7 @@ class TokenizerOrchestrator:
         known = set(self._state.newest(MAX_LISTED_TOKENIZERS))
         known.update(storage().folders(self._layout.tokenizers))
         views: list[TokenizerView] = []
-        for tokenizer_id in sorted(known, reverse=True)[:MAX_LISTED_TOKENIZERS]:
+        for tokenizer_id in self._newest_first(known)[:MAX_LISTED_TOKENIZERS]:
             try:
                 if self._fits(tokenizer_id, query):
                     views.append(self.get(tokenizer_id))
@@ -204,6 +207,19 @@ class TokenizerOrchestrator:
             if len(views) >= query.limit:
                 break
         return views
+
+    def _newest_first(self, ids: set[str]) -> list[str]:
+        """`ids` by when each was created, newest first (an imported tokenizer's id is a
+        content hash, not a time, so ids alone do not sort by age); unreadable ones last,
+        where `find` reports them."""
+        dated: list[tuple[datetime, str]] = []
+        for tokenizer_id in ids:
+            try:
+                manifest = self._manifests.get(self._layout.tokenizer(tokenizer_id).manifest)
+            except AppError:
+                manifest = None
+            dated.append((manifest.created_at if manifest is not None else EPOCH, tokenizer_id))
+        return [tokenizer_id for _, tokenizer_id in sorted(dated, reverse=True)]
 
     def _fits(self, tokenizer_id: str, query: TokenizerQuery) -> bool:
         folder = self._layout.tokenizer(tokenizer_id)

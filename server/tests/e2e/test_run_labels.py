@@ -145,6 +145,8 @@ def test_malformed_labels_are_refused_naming_the_field(api: TestClient, tokenize
     assert submitted(name="red \x1b[31m alert").startswith("name: ")
     assert submitted(notes="x" * 10_001).startswith("notes")
     assert submitted(notes="bell \x07").startswith("notes")
+    assert submitted(name="csi \x9b31m").startswith("name: ")  # a C1 control
+    assert submitted(notes="reads \u202eesrever").startswith("notes")  # a direction override
     # A lone surrogate, which UTF-8 cannot hold, written as JSON spells it
     lone = json.dumps(_body(tokenizer, 3, {})).removesuffix("}") + ', "name": "a\\ud800b"}'
     assert _refused(api, "POST", "/runs/train", lone).message.startswith("name: ")

@@ -231,6 +231,8 @@ def test_an_imported_tokenizer_is_labelled_and_found(
     imported = import_tokenizer(layout, registry, folder, f"labelled/{mark}")
     tokenizer_id = imported.tokenizer_id
     assert _get(api, tokenizer_id).method == "hf"
+    # newest first by when it was made: its id is a content hash, which sorts anywhere
+    assert _listed(api, status="completed", limit=1) == [tokenizer_id]
     edited = _patch(api, tokenizer_id, {"name": f"From {mark}", "add_tags": [mark]})
     assert (edited.name, edited.tags, edited.status) == (f"From {mark}", [mark], "completed")
     assert _listed(api, tag=mark) == [tokenizer_id]

@@ -233,6 +233,13 @@ def test_a_best_from_evaluations_the_resume_repeats_is_worked_out_again(
     resumed.on_eval(EvalResult(step=20, train_loss=2.0, val_loss=2.7))
     resumed.close()
     assert _best(_on_disk(tmp_path)) == (2.5, 10)
+    # a best at the checkpoint's own step: that evaluation is dropped and made again
+    # (it may read otherwise, e.g. the final one over the whole split), so it is not kept
+    at_checkpoint = Watched(tmp_path, _on_disk(tmp_path))
+    at_checkpoint.on_start(10)
+    at_checkpoint.on_eval(EvalResult(step=10, train_loss=2.0, val_loss=2.6))
+    at_checkpoint.close()
+    assert _best(_on_disk(tmp_path)) == (2.6, 10)
     fresh = Watched(tmp_path, _on_disk(tmp_path))
     fresh.on_start(None)  # no checkpoint: all over again, nothing carried
     fresh.on_eval(EvalResult(step=0, train_loss=3.0, val_loss=3.0))

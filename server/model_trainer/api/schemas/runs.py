@@ -104,7 +104,11 @@ class RunEstimatePublic(BaseModel):
     architecture: Architecture
     parameters: int
     flops_per_token: Annotated[
-        int, Field(description="Training FLOPs per token (forward and backward), the family's")
+        int,
+        Field(
+            description="Training FLOPs per token (forward and backward), by the family's "
+            "formula; a LoRA run leaves out the weight gradients its frozen weights never get"
+        ),
     ]
     tokens_per_step: int
     memory: StepMemoryPublic

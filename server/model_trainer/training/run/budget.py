@@ -70,7 +70,8 @@ def training_flops_per_token(
     full = backend.flops_per_token(arch)
     if not lora_parameters:
         return full
-    return full - 2 * backend.parameter_count(arch) + 6 * lora_parameters
+    # never below the adapters' own share, whatever a plugin's formula counts
+    return max(full - 2 * backend.parameter_count(arch), 0) + 6 * lora_parameters
 
 
 def tokens_per_step(arch: Architecture, spec: TrainerSpec) -> int:

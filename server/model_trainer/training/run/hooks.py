@@ -76,11 +76,12 @@ def improve_best(summary: MetricsSummary, step: int, val_loss: float) -> None:
 
 def carry_best(summary: MetricsSummary, metrics: Path, step: int) -> None:
     """The best val loss a loop starting at `step` carries (it restores its best from the
-    checkpoint there): the manifest's when it was reached by then; else (it came from
-    evaluations the loop repeats, or none was recorded) the lowest of the evaluations left in
-    `metrics`, trimmed to those before `step`. None on a fresh start."""
+    checkpoint there): the manifest's when it was reached before `step`; else (it came from
+    evaluations the loop repeats, the one at `step` included, or none was recorded) the
+    lowest of the evaluations left in `metrics`, trimmed to those before `step`. None on a
+    fresh start."""
     best, at = summary.best_val_loss, summary.best_step
-    if best is not None and at is not None and 0 < at <= step and math.isfinite(best):
+    if best is not None and at is not None and 0 < at < step and math.isfinite(best):
         return
     summary.best_val_loss = summary.best_step = None
     records, _ = metrics_after(metrics, 0)
