@@ -1765,7 +1765,7 @@ export interface components {
             parameters: number;
             /**
              * Flops Per Token
-             * @description Training FLOPs per token (forward and backward), the family's
+             * @description Training FLOPs per token (forward and backward), by the family's formula; a LoRA run leaves out the weight gradients its frozen weights never get
              */
             flops_per_token: number;
             /** Tokens Per Step */
