@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model_trainer.api.app import create_app
+from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.runs import RunPublic
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued
 from model_trainer.core.settings import Settings, WorkerSettings
@@ -66,6 +67,17 @@ def run_reaching(api: TestClient, run_id: str, states: set[str], timeout: float 
             return run
         assert time.monotonic() < deadline, f"run stuck in {run.status}: {run.message}"
         time.sleep(0.2)
+
+
+def refused_config(api: TestClient, method: str, url: str, content: str) -> ErrorBody:
+    """The 422 `CONFIG_INVALID` answer to a request of raw JSON `content`, whole and short."""
+    headers = {"Content-Type": "application/json"}
+    response = api.request(method, url, content=content.encode("utf-8"), headers=headers)
+    assert response.status_code == 422, response.text
+    error = ErrorBody.model_validate_json(response.content)
+    assert error.code == "CONFIG_INVALID" and error.request_id
+    assert len(error.message) < 2000
+    return error
 
 
 @pytest.fixture(scope="session")

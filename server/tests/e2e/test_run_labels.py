@@ -22,7 +22,7 @@ from model_trainer.jobs.labels import Labels, LabelsPatch
 from model_trainer.jobs.layout import RunFolder
 from model_trainer.orchestrators.labels import LabelBook
 
-from .conftest import run_reaching, trained_tokenizer
+from .conftest import refused_config, run_reaching, trained_tokenizer
 from .store_server import StoreServer
 
 pytestmark = pytest.mark.timeout(400)
@@ -77,16 +77,6 @@ def _listed(api: TestClient, **params: str | int) -> list[str]:
     return [r.run_id for r in runs.data]
 
 
-def _refused(api: TestClient, method: str, url: str, content: str) -> ErrorBody:
-    headers = {"Content-Type": "application/json"}
-    response = api.request(method, url, content=content.encode("utf-8"), headers=headers)
-    assert response.status_code == 422, response.text
-    error = ErrorBody.model_validate_json(response.content)
-    assert error.code == "CONFIG_INVALID" and error.request_id
-    assert len(error.message) < 2000
-    return error
-
-
 @pytest.fixture(scope="module")
 def tokenizer(api: TestClient) -> str:
     body = {"method": "char", "vocab_size": 100, "corpus_path": "story.txt", "seed": 5}
@@ -132,7 +122,7 @@ def test_labels_given_at_submission_and_edited(
 def test_malformed_labels_are_refused_naming_the_field(api: TestClient, tokenizer: str) -> None:
     def submitted(**labels: object) -> str:
         body = json.dumps(_body(tokenizer, 3, labels))
-        return _refused(api, "POST", "/runs/train", body).message
+        return refused_config(api, "POST", "/runs/train", body).message
 
     assert submitted(tags=["two words"]).startswith("tags: ")
     assert submitted(tags=["x" * 41]).startswith("tags")
@@ -149,12 +139,12 @@ def test_malformed_labels_are_refused_naming_the_field(api: TestClient, tokenize
     assert submitted(notes="reads \u202eesrever").startswith("notes")  # a direction override
     # A lone surrogate, which UTF-8 cannot hold, written as JSON spells it
     lone = json.dumps(_body(tokenizer, 3, {})).removesuffix("}") + ', "name": "a\\ud800b"}'
-    assert _refused(api, "POST", "/runs/train", lone).message.startswith("name: ")
+    assert refused_config(api, "POST", "/runs/train", lone).message.startswith("name: ")
 
     run_id = _submit(api, tokenizer, 2)
     url = f"/runs/{run_id}"
-    assert _refused(api, "PATCH", url, '{"tags": ["a b"]}').message.startswith("tags: ")
-    assert _refused(api, "PATCH", url, '{"colour": "red"}').message.startswith("colour: ")
+    assert refused_config(api, "PATCH", url, '{"tags": ["a b"]}').message.startswith("tags: ")
+    assert refused_config(api, "PATCH", url, '{"colour": "red"}').message.startswith("colour: ")
     huge = '{"notes": "' + "y" * 200_000 + '"}'
     response = api.patch(url, content=huge.encode(), headers={"Content-Type": "application/json"})
     assert response.status_code in (413, 422) and ErrorBody.model_validate_json(response.content)
@@ -220,12 +210,13 @@ def test_tags_are_added_and_removed_without_losing_others(api: TestClient, token
     both = _patch(api, run_id, {"add_tags": ["x"], "remove_tags": ["X", "absent"]})
     assert both.tags == ["keep", "mine", "theirs"]  # in both lists: removed
     url = f"/runs/{run_id}"
-    message = _refused(api, "PATCH", url, '{"tags": ["a"], "add_tags": ["b"]}').message
+    message = refused_config(api, "PATCH", url, '{"tags": ["a"], "add_tags": ["b"]}').message
     assert "add_tags" in message and "not both" in message
-    assert _refused(api, "PATCH", url, '{"remove_tags": ["a b"]}').message.startswith("remove_tags")
+    spaced = refused_config(api, "PATCH", url, '{"remove_tags": ["a b"]}')
+    assert spaced.message.startswith("remove_tags")
     added: dict[str, list[str]] = {"add_tags": [f"t{i}" for i in range(14)]}
     many = json.dumps(added)
-    assert "at most 16" in _refused(api, "PATCH", url, many).message
+    assert "at most 16" in refused_config(api, "PATCH", url, many).message
     assert _run(api, run_id).tags == ["keep", "mine", "theirs"]  # nothing was stored
     run_reaching(api, run_id, ENDED)
 
@@ -241,7 +232,7 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreServer]:
         server.stop()
 
 
-def test_an_edit_builds_on_the_stored_labels_or_is_refused(
+def test_an_edit_builds_on_the_stored_labels_or_isrefused_config(
     tmp_path: Path, store: StoreServer
 ) -> None:
     """An edit through one API process reads the store afresh: it keeps what another

@@ -30,7 +30,7 @@ from model_trainer.tokenizers.imported import import_tokenizer
 from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
 from model_trainer.tokenizers.registry import discover_tokenizers
 
-from .conftest import story, trained_tokenizer
+from .conftest import refused_config, story, trained_tokenizer
 from .store_server import StoreServer
 
 pytestmark = pytest.mark.timeout(400)
@@ -59,15 +59,6 @@ def _listed(api: TestClient, **params: str | int) -> list[str]:
     tokenizers = TokenizersPublic.model_validate_json(response.content)
     assert tokenizers.count == len(tokenizers.data)
     return [t.tokenizer_id for t in tokenizers.data]
-
-
-def _refused(api: TestClient, method: str, url: str, content: str) -> ErrorBody:
-    headers = {"Content-Type": "application/json"}
-    response = api.request(method, url, content=content.encode("utf-8"), headers=headers)
-    assert response.status_code == 422, response.text
-    error = ErrorBody.model_validate_json(response.content)
-    assert error.code == "CONFIG_INVALID" and error.request_id
-    return error
 
 
 def _trained(api: TestClient, method: str = "char", **labels: object) -> str:
@@ -129,7 +120,7 @@ def _wait(api: TestClient, tokenizer_id: str) -> TokenizerPublic:
 def test_malformed_labels_are_refused_naming_the_field(api: TestClient) -> None:
     def submitted(**labels: object) -> str:
         body = json.dumps(_body("char", **labels))
-        return _refused(api, "POST", "/tokenizers/train", body).message
+        return refused_config(api, "POST", "/tokenizers/train", body).message
 
     assert submitted(tags=["two words"]).startswith("tags: ")
     assert "at most 16" in submitted(tags=[f"t{i}" for i in range(17)])
@@ -140,13 +131,13 @@ def test_malformed_labels_are_refused_naming_the_field(api: TestClient) -> None:
 
     tokenizer_id = _trained(api, tags=["keep", "Old"])
     url = f"/tokenizers/{tokenizer_id}"
-    assert _refused(api, "PATCH", url, '{"tags": ["a b"]}').message.startswith("tags: ")
-    assert _refused(api, "PATCH", url, '{"colour": "red"}').message.startswith("colour: ")
-    message = _refused(api, "PATCH", url, '{"tags": ["a"], "add_tags": ["b"]}').message
+    assert refused_config(api, "PATCH", url, '{"tags": ["a b"]}').message.startswith("tags: ")
+    assert refused_config(api, "PATCH", url, '{"colour": "red"}').message.startswith("colour: ")
+    message = refused_config(api, "PATCH", url, '{"tags": ["a"], "add_tags": ["b"]}').message
     assert "add_tags" in message and "not both" in message
     added: dict[str, list[str]] = {"add_tags": [f"t{i}" for i in range(15)]}
     many = json.dumps(added)
-    assert "at most 16" in _refused(api, "PATCH", url, many).message
+    assert "at most 16" in refused_config(api, "PATCH", url, many).message
     assert _get(api, tokenizer_id).tags == ["keep", "Old"]  # nothing was stored
     # Two edits that each know only their own tag: both land
     assert _patch(api, tokenizer_id, {"add_tags": ["mine"]}).tags == ["keep", "Old", "mine"]
@@ -248,7 +239,7 @@ def test_backends_say_which_tokenizer_methods_train(api: TestClient) -> None:
     assert trains["hf"] is False
     assert trains["bpe"] and trains["char"] and trains["sentencepiece"]
     assert all(b.trains for b in listing.data if b.kind == "model" and b.status == "ok")
-    refused = _refused(api, "POST", "/tokenizers/train", json.dumps(_body("hf")))
+    refused = refused_config(api, "POST", "/tokenizers/train", json.dumps(_body("hf")))
     assert refused.message.startswith("method: ")
 
 
