@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react'
 import type { LabelsPatch } from '../api/contract'
 import { asApiError, type ApiError } from '../api/errors'
-import { labelsProblem, parseTags, type JobLabelValues } from '../lib/labels'
+import { labelsPatch, labelsProblem, parseTags, type JobLabelValues } from '../lib/labels'
 import { ErrorNotice } from './States'
 
 /** The tags of a run or tokenizer as chips. */
@@ -68,6 +68,9 @@ function LabelsForm({
   onClose: () => void
   onSaved: () => void
 }) {
+  // The labels as the form opened: what is sent is the change from these, even when the job's
+  // labels are fetched again while the form is open.
+  const [opened] = useState(labels)
   const [name, setName] = useState(labels.name ?? '')
   const [tagsText, setTagsText] = useState((labels.tags ?? []).join(', '))
   const [notes, setNotes] = useState(labels.notes ?? '')
@@ -78,15 +81,13 @@ function LabelsForm({
   const submit = async (e: FormEvent): Promise<void> => {
     e.preventDefault()
     if (problem) return
+    const patch = labelsPatch(opened, name, tags, notes)
+    if (patch === null) {
+      onClose()
+      return
+    }
     setBusy(true)
     setFailure(undefined)
-    const patch: LabelsPatch = {
-      name: name.trim() || null,
-      tags,
-      notes: notes.trim() ? notes : null,
-      add_tags: [],
-      remove_tags: [],
-    }
     try {
       await save(patch)
       onSaved()
@@ -103,7 +104,9 @@ function LabelsForm({
     <form className="form labels-form" onSubmit={(e) => void submit(e)} aria-label={title}>
       <div className="field">
         <label htmlFor={`${field}-name`}>Name</label>
-        <input id={`${field}-name`} value={name} maxLength={120} onChange={(e) => setName(e.target.value)} placeholder="No name (shown by its id)" />
+        {/* maxLength counts UTF-16 units, not characters: a bound well above 120 characters
+            (an emoji is two units), the exact limit being said by `labelsProblem`. */}
+        <input id={`${field}-name`} value={name} maxLength={480} onChange={(e) => setName(e.target.value)} placeholder="No name (shown by its id)" />
       </div>
       <div className="field">
         <label htmlFor={`${field}-tags`}>Tags</label>

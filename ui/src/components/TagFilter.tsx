@@ -28,7 +28,7 @@ export function TagFilter({
     <form className="filters" role="search" aria-label={label} onSubmit={(e) => e.preventDefault()}>
       <label className="filter">
         <span className="small">{field}</span>
-        <input type="text" value={text} placeholder="any" spellCheck={false} onChange={(e) => setText(e.target.value)} />
+        <input type="text" value={text} placeholder="any" spellCheck={false} maxLength={40} onChange={(e) => setText(e.target.value)} />
       </label>
     </form>
   )

@@ -406,9 +406,11 @@ describe('Run page: what a user found missing', () => {
       'GET /runs/run-1/metrics': () => jsonResponse(200, { run_id: 'run-1', data: [], count: 0 }),
       'GET /artifacts/models/run-1': () => listing([]),
       'PATCH /runs/run-1': async (req) => {
-        const body = (await req.json()) as Record<string, unknown>
+        const body = (await req.json()) as { name?: string | null; add_tags: string[]; remove_tags: string[] }
         patches.push(body)
-        labelled = { ...labelled, ...body } as RunPublic
+        const gone = body.remove_tags.map((t) => t.toLowerCase())
+        const tags = [...labelled.tags.filter((t) => !gone.includes(t.toLowerCase())), ...body.add_tags]
+        labelled = { ...labelled, ...('name' in body ? { name: body.name ?? null } : {}), tags }
         return jsonResponse(200, labelled)
       },
     }).fetchImpl)
@@ -428,8 +430,10 @@ describe('Run page: what a user found missing', () => {
     expect(screen.getByRole('alert').textContent).toContain("'bad/tag'")
     await user.type(screen.getByLabelText('Tags'), '{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}{Backspace}')
     await user.click(screen.getByRole('button', { name: 'Save labels' }))
-    await waitFor(() => expect(patches).toEqual([{ name: 'lr sweep', tags: ['bpe', 'sweep'], notes: 'first try', add_tags: [], remove_tags: [] }]))
+    // Only what changed: the name, and the tags as additions and removals (never the whole list).
+    await waitFor(() => expect(patches).toEqual([{ name: 'lr sweep', add_tags: ['sweep'], remove_tags: ['small'] }]))
     await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('lr sweep run-1'))
+    expect(within(screen.getByRole('list', { name: 'Tags' })).getAllByRole('listitem').map((t) => t.textContent)).toEqual(['bpe', 'sweep'])
   })
 
   it('shows bits per byte, lengths, sample figures, regressions and the samples at each evaluation', async () => {

@@ -1,14 +1,34 @@
 import { render, screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { TokenizerView } from '../api/contract'
+import type { LabelsPatch, TokenizerView } from '../api/contract'
 import { MODEL_BACKENDS, tokenizer } from '../test/fixtures'
 import { apiFetch, jsonResponse } from '../test/fakes'
 import { HomePage } from './index'
 import { TokenizerPage } from './tokenizers.$tokenizerId'
 
+// The tag filter waits for typing to rest before it asks: its waits are long (as long as a busy
+// machine needs, no longer), so a test may take more than the default 5 s there.
+vi.setConfig({ testTimeout: 30_000 })
+
 function labelled(id: string, name: string | null, tags: string[], notes: string | null = null): TokenizerView {
   return { ...tokenizer(id, 300, 'story.txt'), name, notes, tags }
+}
+
+/** `view` with `patch` applied as the API applies it: a field left out stays, tags change by
+ * `add_tags` / `remove_tags` (compared without case). */
+function patched(view: TokenizerView, patch: LabelsPatch): TokenizerView {
+  const gone = new Set(patch.remove_tags.map((t) => t.toLowerCase()))
+  const kept = view.tags.filter((t) => !gone.has(t.toLowerCase()))
+  for (const t of patch.add_tags) {
+    if (!gone.has(t.toLowerCase()) && !kept.some((k) => k.toLowerCase() === t.toLowerCase())) kept.push(t)
+  }
+  return {
+    ...view,
+    name: 'name' in patch ? (patch.name ?? null) : view.name,
+    notes: 'notes' in patch ? (patch.notes ?? null) : view.notes,
+    tags: patch.tags ?? kept,
+  }
 }
 
 const ALL = [labelled('tok-a', 'small bpe', ['base', 'fast']), labelled('tok-b', null, ['sweep'])]
@@ -33,9 +53,9 @@ beforeEach(() => {
     },
     'GET /tokenizers/tok-a': () => jsonResponse(200, current),
     'PATCH /tokenizers/tok-a': async (req) => {
-      const patch = (await req.json()) as { name: string | null; notes: string | null; tags: string[] }
+      const patch = (await req.json()) as LabelsPatch
       patches.push(patch)
-      current = { ...current, ...patch }
+      current = patched(current, patch)
       return jsonResponse(200, current)
     },
     'GET /artifacts/tokenizers/tok-a': () => jsonResponse(200, { kind: 'tokenizers', id: 'tok-a', files: [], count: 0 }),
@@ -59,21 +79,22 @@ describe('The tokenizers list', () => {
     expect(row.textContent).toContain('tok-a')
     expect(screen.getByRole('link', { name: 'tok-b' })).toBeTruthy()
     await user.click(within(row).getByRole('button', { name: 'Show tokenizers tagged fast' }))
-    await waitFor(() => expect(screen.queryByRole('link', { name: 'tok-b' })).toBeNull())
+    await waitFor(() => expect(screen.queryByRole('link', { name: 'tok-b' })).toBeNull(), { timeout: 10_000 })
     expect(tokQueries.at(-1)?.get('tag')).toBe('fast')
     expect(screen.getByLabelText('Tokenizer tag')).toHaveProperty('value', 'fast')
 
     const field = screen.getByLabelText('Tokenizer tag')
     await user.clear(field)
     await user.type(field, 'SWEEP')
-    await waitFor(() => expect(tokQueries.at(-1)?.get('tag')).toBe('SWEEP'))
-    expect(await screen.findByRole('link', { name: 'tok-b' })).toBeTruthy()
+    // The filter is sent once typing rests (a debounce): wait as long as a busy machine needs.
+    await waitFor(() => expect(tokQueries.at(-1)?.get('tag')).toBe('SWEEP'), { timeout: 10_000 })
+    expect(await screen.findByRole('link', { name: 'tok-b' }, { timeout: 10_000 })).toBeTruthy()
     expect(screen.queryByRole('link', { name: 'small bpe' })).toBeNull()
 
     await user.clear(field)
     await user.type(field, 'nothing')
-    await user.click(await screen.findByRole('button', { name: 'Show all tokenizers' }))
-    expect(await screen.findByRole('link', { name: 'small bpe' })).toBeTruthy()
+    await user.click(await screen.findByRole('button', { name: 'Show all tokenizers' }, { timeout: 10_000 }))
+    expect(await screen.findByRole('link', { name: 'small bpe' }, { timeout: 10_000 })).toBeTruthy()
     expect(tokQueries.at(-1)?.get('tag')).toBeNull()
   })
 })
@@ -98,9 +119,12 @@ describe('A tokenizer page', () => {
     await user.clear(within(form).getByLabelText('Notes'))
     await user.click(within(form).getByRole('button', { name: 'Save labels' }))
     await waitFor(() => expect(patches).toHaveLength(1))
-    expect(patches[0]).toEqual({ name: 'renamed', tags: ['base', 'Fast'], notes: null, add_tags: [], remove_tags: [] })
+    // Only what changed, tags as an addition: a tag added elsewhere meanwhile stays.
+    expect(patches[0]).toEqual({ name: 'renamed', notes: null, add_tags: ['Fast'], remove_tags: [] })
     await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('renamed tok-a'))
     expect(screen.queryByRole('form', { name: 'Tokenizer labels' })).toBeNull()
+    expect(within(screen.getByRole('list', { name: 'Tags' })).getAllByRole('listitem').map((t) => t.textContent)).toEqual(['base', 'Fast'])
+    expect(screen.queryByText('first try')).toBeNull()
   })
 
   it('refuses a malformed tag before asking the API', async () => {
