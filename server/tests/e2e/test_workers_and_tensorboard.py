@@ -112,6 +112,7 @@ def test_a_run_leaves_an_event_file_tensorboard_reads(
     folder = runs / run_id
     events = [p.name for p in folder.rglob("*") if "tfevents" in p.name]
     assert events == ["events.out.tfevents.model-trainer"], events
+    assert "events.out.tfevents.model-trainer" in run.artifacts  # listed, so it downloads
     # `tensorboard --logdir <root>/models` shows the run as one, named by its id
     named = {Path(d).relative_to(runs).as_posix() for d in GetLogdirSubdirectories(str(runs))}
     assert run_id in named and not any(n.startswith(f"{run_id}/") for n in named), named

@@ -24,19 +24,25 @@ from model_trainer.training.run.events import (
 from model_trainer.training.run.manifest import RUN_MANIFESTS, RunManifest
 
 
+def _optional(folder: RunFolder) -> list[str]:
+    """The files a run writes only sometimes (samples when it decodes them, the TensorBoard
+    events once it logs), listed when they are there."""
+    return [folder.relative(p) for p in (folder.samples, folder.tensorboard) if p.is_file()]
+
+
 def present_artifacts(folder: RunFolder) -> list[str]:
     """The run's files that exist now, as `artifacts` lists them (a run that ended early
     still has its log, metrics and checkpoints to download)."""
     present = [folder.relative(path) for path in folder.kept if path.is_file()]
-    return sorted([folder.relative(folder.manifest), *present])
+    return sorted([folder.relative(folder.manifest), *present, *_optional(folder)])
 
 
 def completed_artifacts(folder: RunFolder, exported: list[str]) -> list[str]:
-    """A completed run's files, as `artifacts` lists them: everything it keeps, and the
-    export's files by name."""
+    """A completed run's files, as `artifacts` lists them: everything it keeps, what it
+    wrote of the optional ones, and the export's files by name."""
     kept = [folder.relative(path) for path in folder.kept]
     export = [folder.relative(folder.export / name) for name in sorted(set(exported))]
-    return sorted([folder.relative(folder.manifest), *kept, *export])
+    return sorted([folder.relative(folder.manifest), *kept, *_optional(folder), *export])
 
 
 class RunKind(JobKind[RunManifest]):
