@@ -9,6 +9,7 @@ from typing import Annotated, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from model_trainer.core.json_types import JsonObject
+from model_trainer.core.logging import Log
 
 
 class TokenizerMethod(StrEnum):
@@ -200,7 +201,12 @@ def can_train(backend: TokenizerBackend) -> bool:
         return True
     try:
         said: object = backend.trains()
-    except Exception:  # noqa: BLE001 - a plugin's own bug: it is not offered
+    except Exception as exc:  # noqa: BLE001 - a plugin's own bug: logged, and not offered
+        Log("core").warning(
+            "plugin_trains_failed",
+            plugin=type(backend).__name__,
+            error=f"{type(exc).__name__}: {exc}",
+        )
         return False
     return said is not False
 
