@@ -2414,6 +2414,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description An unexpected failure (logged with its stack; the body says nothing more) */
             500: {
                 headers: {
@@ -2454,6 +2463,15 @@ export interface operations {
             };
             /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2532,6 +2550,15 @@ export interface operations {
             };
             /** @description The body is over the configured limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2623,6 +2650,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -2699,6 +2735,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -2766,6 +2811,15 @@ export interface operations {
             };
             /** @description The tokenizer or run is not in a state that allows this */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2864,6 +2918,15 @@ export interface operations {
             };
             /** @description The body is over the configured limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2978,6 +3041,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -3046,6 +3118,15 @@ export interface operations {
             };
             /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3151,6 +3232,15 @@ export interface operations {
             };
             /** @description The body is over the configured limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3281,6 +3371,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -3342,6 +3441,15 @@ export interface operations {
             };
             /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3416,6 +3524,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -3483,6 +3600,15 @@ export interface operations {
             };
             /** @description The tokenizer or run is not in a state that allows this */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3588,6 +3714,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -3662,6 +3797,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -3722,6 +3866,15 @@ export interface operations {
             };
             /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3791,6 +3944,15 @@ export interface operations {
             };
             /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3873,6 +4035,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -3942,6 +4113,15 @@ export interface operations {
             };
             /** @description The tokenizer or run is not in a state that allows this */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4049,6 +4229,15 @@ export interface operations {
             };
             /** @description The body is over the configured limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4172,6 +4361,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -4250,6 +4448,15 @@ export interface operations {
             };
             /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4377,6 +4584,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -4438,6 +4654,15 @@ export interface operations {
             };
             /** @description No such tokenizer, run, evaluation, artifact, file or corpus */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4534,6 +4759,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -4602,6 +4836,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field is missing, unknown or out of range (the message names it) */
             422: {
                 headers: {
@@ -4642,6 +4885,15 @@ export interface operations {
             };
             /** @description `X-Api-Key` is missing or wrong (only when the API has a key) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key it answers loopback names and `SECURITY__ALLOWED_HOSTS` only) */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from model_trainer.api.deps import ArtifactsDep
 from model_trainer.api.errors import error_response
-from model_trainer.api.schemas.common import ErrorBody, Responses, error_responses
+from model_trainer.api.schemas.common import GUARDED, ErrorBody, Responses, error_responses
 from model_trainer.core.errors import HTTP_STATUS, ErrorCode
 from model_trainer.orchestrators.artifacts import ArtifactFile, ArtifactKind
 
@@ -135,9 +135,9 @@ DOWNLOAD_RESPONSES: Responses = {
     },
 }
 
-# Every route may answer 401 (API key), 404 (no such artifact), 422 (parameters) and 500.
+# Every route may answer 401 or 421 (key, host), 404 (no such artifact), 422 (parameters) and 500.
 router = APIRouter(
-    prefix="/artifacts", tags=["artifacts"], responses=error_responses(401, 404, 422, 500)
+    prefix="/artifacts", tags=["artifacts"], responses=error_responses(*GUARDED, 404, 422, 500)
 )
 router.add_api_route(
     "/{kind}/{artifact_id}", list_files, methods=["GET"], operation_id="artifacts-list"

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from model_trainer.api.deps import ModelsDep, TokenizerBackendsDep
 from model_trainer.api.schemas.backends import BackendPublic, BackendsPublic, ModelSize
-from model_trainer.api.schemas.common import error_responses
+from model_trainer.api.schemas.common import GUARDED, error_responses
 from model_trainer.core.contracts.tokenizer import can_train
 from model_trainer.infra.plugins import PluginStatus
 
@@ -28,5 +28,5 @@ async def list_backends(tokenizers: TokenizerBackendsDep, models: ModelsDep) -> 
     return BackendsPublic(data=data, count=len(data))
 
 
-router = APIRouter(prefix="/backends", tags=["backends"], responses=error_responses(401, 500))
+router = APIRouter(prefix="/backends", tags=["backends"], responses=error_responses(*GUARDED, 500))
 router.add_api_route("", list_backends, methods=["GET"], operation_id="backends-list")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from model_trainer.api.deps import CorpusDep
-from model_trainer.api.schemas.common import error_responses
+from model_trainer.api.schemas.common import GUARDED, error_responses
 from model_trainer.api.schemas.corpus import CorpusPublic
 
 
@@ -25,8 +25,8 @@ def list_corpus(
 
 # The folder is refused as training would refuse it: outside the root, a symlink loop, or
 # reached through a name that is not UTF-8 or too deep (400), missing (404); every route
-# may answer 401 (API key), 422 (parameters) and 500.
-router = APIRouter(prefix="/corpus", tags=["corpus"], responses=error_responses(401, 422, 500))
+# may answer 401 or 421 (key, host), 422 (parameters) and 500.
+router = APIRouter(prefix="/corpus", tags=["corpus"], responses=error_responses(*GUARDED, 422, 500))
 router.add_api_route(
     "",
     list_corpus,

@@ -20,7 +20,13 @@ from starlette.types import Receive, Scope, Send
 from model_trainer.api.deps import GenerationPoolDep, RunsDep
 from model_trainer.api.errors import request_id_var
 from model_trainer.api.routes.log_stream import PING_S, sse_json
-from model_trainer.api.schemas.common import BODY_ERRORS, ErrorBody, Responses, error_responses
+from model_trainer.api.schemas.common import (
+    BODY_ERRORS,
+    GUARDED,
+    ErrorBody,
+    Responses,
+    error_responses,
+)
 from model_trainer.api.schemas.runs import GeneratePublic, GenerateRequest, GenerateToken
 from model_trainer.core.errors import AppError, ErrorCode
 from model_trainer.core.json_types import JsonObject
@@ -181,7 +187,9 @@ def generate_responses() -> Responses:
 
 
 # Routes are added without decorators: FastAPI's decorator types carry `Any`.
-router = APIRouter(prefix="/runs", tags=["runs"], responses=error_responses(401, 422, 500, 503))
+router = APIRouter(
+    prefix="/runs", tags=["runs"], responses=error_responses(*GUARDED, 422, 500, 503)
+)
 router.add_api_route(
     "/{run_id}/generate",
     generate,

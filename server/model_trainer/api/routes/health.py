@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from model_trainer.api.deps import QueueDep, RedisDep, WorkersDep
 from model_trainer.api.schemas.common import (
+    GUARDED,
     CapabilityCounts,
     Health,
     LiveWorker,
@@ -67,5 +68,5 @@ router.add_api_route(
     readyz,
     methods=["GET"],
     operation_id="health-readyz",
-    responses=error_responses(401, 500, 503),
+    responses=error_responses(*GUARDED, 500, 503),
 )

@@ -21,7 +21,7 @@ from model_trainer.api.routes.log_stream import (
     resume_after,
     stream_responses,
 )
-from model_trainer.api.schemas.common import BODY_ERRORS, error_responses
+from model_trainer.api.schemas.common import BODY_ERRORS, GUARDED, error_responses
 from model_trainer.api.schemas.labels import LabelsPatch
 from model_trainer.api.schemas.runs import (
     EvalPublic,
@@ -203,9 +203,11 @@ def get_eval(run_id: str, evaluations: EvaluationsDep) -> EvalPublic:
     return EvalPublic.from_view(evaluations.latest(run_id))
 
 
-# Every route may answer 401 (API key), 422 (parameters), 500 and 503 (Redis); the rest are
+# Every route may answer 401 or 421 (key, host), 422 (parameters), 500 and 503 (Redis); the rest are
 # declared per route so the schema lists what each one can answer.
-router = APIRouter(prefix="/runs", tags=["runs"], responses=error_responses(401, 422, 500, 503))
+router = APIRouter(
+    prefix="/runs", tags=["runs"], responses=error_responses(*GUARDED, 422, 500, 503)
+)
 router.add_api_route(
     "/train",
     start_run,

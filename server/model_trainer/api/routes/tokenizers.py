@@ -15,7 +15,7 @@ from model_trainer.api.routes.log_stream import (
     resume_after,
     stream_responses,
 )
-from model_trainer.api.schemas.common import BODY_ERRORS, error_responses
+from model_trainer.api.schemas.common import BODY_ERRORS, GUARDED, error_responses
 from model_trainer.api.schemas.labels import LabelsPatch
 from model_trainer.api.schemas.tokenizers import (
     EncodePublic,
@@ -102,10 +102,10 @@ def stream_logs(
     return log_stream(logs.follow(tokenizer_id, path, resume_after(last_event_id)))
 
 
-# Every route may answer 401 (API key), 422 (parameters), 500 and 503 (Redis); the rest are
+# Every route may answer 401 or 421 (key, host), 422 (parameters), 500 and 503 (Redis); the rest are
 # declared per route so the schema lists what each one can answer.
 router = APIRouter(
-    prefix="/tokenizers", tags=["tokenizers"], responses=error_responses(401, 422, 500, 503)
+    prefix="/tokenizers", tags=["tokenizers"], responses=error_responses(*GUARDED, 422, 500, 503)
 )
 router.add_api_route(
     "/train",

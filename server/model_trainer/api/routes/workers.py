@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from model_trainer.api.deps import RedisDep, WorkersDep
-from model_trainer.api.schemas.common import error_responses
+from model_trainer.api.schemas.common import GUARDED, error_responses
 from model_trainer.api.schemas.workers import WorkerPublic, WorkersPublic
 from model_trainer.infra.resources import ResourceHistory
 from model_trainer.infra.workers import WorkerCapacity
@@ -24,5 +24,7 @@ def list_workers(directory: WorkersDep, redis: RedisDep) -> WorkersPublic:
     return WorkersPublic(data=data, count=len(data))
 
 
-router = APIRouter(prefix="/workers", tags=["workers"], responses=error_responses(401, 500, 503))
+router = APIRouter(
+    prefix="/workers", tags=["workers"], responses=error_responses(*GUARDED, 500, 503)
+)
 router.add_api_route("", list_workers, methods=["GET"], operation_id="workers-list")

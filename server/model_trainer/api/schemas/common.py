@@ -67,6 +67,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "The tokenizer or run is not in a state that allows this",
     411: "A chunked body without `Content-Length`",
     413: "The body is over the configured limit",
+    421: "The request names a host this API does not answer (`HOST_NOT_ALLOWED`: without a key "
+    "it answers loopback names and `SECURITY__ALLOWED_HOSTS` only)",
     422: "A field is missing, unknown or out of range (the message names it)",
     429: "Too many jobs wait for a worker (`QUEUE_FULL`, with `Retry-After`)",
     500: "An unexpected failure (logged with its stack; the body says nothing more)",
@@ -77,6 +79,10 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
 
 Responses = dict[int | str, dict[str, object]]
 """What `add_api_route(responses=...)` takes, without `Any`."""
+
+GUARDED = (401, 421)
+"""What the middleware answers before any route runs: a missing or wrong key, a host it does
+not answer."""
 
 BODY_ERRORS = (400, 411, 413, 422)
 """What any route with a JSON body can answer before it runs: unparseable, chunked, too big,
