@@ -47,9 +47,10 @@ export function chart(page: Page, title = 'Loss'): Locator {
 interface Fixtures {
   /** The API of the stack without a key. */
   api: Api
-  /** A full-page screenshot into test-results/screenshots/<project>-<spec>-<n>-<name>.png
-   * (n counts the test's screenshots: give a spec's tests names of their own). */
-  shot: (name: string) => Promise<void>
+  /** A full-page screenshot (or, with `whole` false, what fits the window) into
+   * test-results/screenshots/<project>-<spec>-<n>-<name>.png (n counts the test's
+   * screenshots: give a spec's tests names of their own). */
+  shot: (name: string, whole?: boolean) => Promise<void>
   /** Open a page of the dashboard (`'#/runs/run-1'`; `''` for the overview). */
   open: (hash: string) => Promise<void>
   /** What the test's page reported as refused by its Content-Security-Policy; must stay
@@ -68,10 +69,10 @@ export const test = base.extend<Fixtures>({
     mkdirSync(folder, { recursive: true })
     const spec = basename(testInfo.file).replace(/\.spec\.ts$/, '')
     let n = 0
-    await provide(async (name) => {
+    await provide(async (name, whole = true) => {
       n += 1
       const file = `${testInfo.project.name}-${spec}-${String(n).padStart(2, '0')}-${name}.png`
-      await page.screenshot({ path: join(folder, file), fullPage: true, animations: 'disabled' })
+      await page.screenshot({ path: join(folder, file), fullPage: whole, animations: 'disabled' })
     })
   },
   open: async ({ page }, provide) => {
