@@ -18,20 +18,32 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from model_trainer.api.schemas.backends import BackendsPublic
 from model_trainer.api.schemas.common import ErrorBody
 from model_trainer.api.schemas.tokenizers import TokenizerPublic, TokenizerQueued, TokenizersPublic
+from model_trainer.core.contracts.events import utc_now
 from model_trainer.core.errors import AppError, ErrorCode
+from model_trainer.core.job_status import JobStatus
 from model_trainer.core.settings import Settings, StoreSettings
 from model_trainer.infra.atomic import write_model
+from model_trainer.infra.job_state import JobStateStore
+from model_trainer.infra.redis_store import RedisStore
 from model_trainer.infra.storage import storage, use_storage
 from model_trainer.infra.storage.objects import ObjectStorage
 from model_trainer.jobs.labels import Labels, LabelsPatch
 from model_trainer.jobs.layout import ArtifactLayout, TokenizerFolder
 from model_trainer.orchestrators.labels import LabelBook
 from model_trainer.tokenizers.imported import import_tokenizer
-from model_trainer.tokenizers.manifest import TOKENIZER_MANIFESTS
+from model_trainer.tokenizers.kind import TokenizerKind
+from model_trainer.tokenizers.manifest import (
+    TOKENIZER_MANIFESTS,
+    TokenizerManifest,
+    TokenizerTrainConfig,
+)
 from model_trainer.tokenizers.registry import discover_tokenizers
 
 from .conftest import refused_config, story, trained_tokenizer
 from .store_server import StoreServer
+
+UNUSED = "redis://127.0.0.1:9/0"
+"""A Redis no one answers at: publishing a job's files never asks it."""
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -275,6 +287,23 @@ def test_tokenizer_labels_go_through_the_shared_store(tmp_path: Path, store: Sto
         assert (edited.name, edited.tags) == ("mine", ["first", "second"])
         assert other.pull(theirs.labels)
         assert Labels.model_validate_json(theirs.labels.read_bytes()) == edited
+
+        # A worker's host with an old copy of the labels publishes the job's files: the
+        # labels, which only the API writes, are not among them
+        worker = use_storage(ObjectStorage(url, tmp_path / "worker", quick))
+        stale = TokenizerFolder(worker.root / "tokenizers" / "tok-1")
+        write_model(stale.labels, Labels(tags=["stale"]))
+        stale.logs.write_text("{}\n", encoding="utf-8")
+        kind = TokenizerKind(ArtifactLayout(worker.root), JobStateStore(RedisStore(UNUSED), "t"))
+        config = TokenizerTrainConfig(method="char", vocab_size=10, corpus_path="story.txt")
+        kind.publish(
+            TokenizerManifest(
+                tokenizer_id="tok-1", status=JobStatus.RUNNING, config=config, created_at=utc_now()
+            )
+        )
+        assert other.pull(theirs.logs) and other.pull(theirs.labels)
+        assert Labels.model_validate_json(theirs.labels.read_bytes()) == edited
+        use_storage(here)
 
         gone = TokenizerFolder(here.root / "tokenizers" / "tok-2")
         with pytest.raises(AppError) as refused:
