@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from model_trainer.api.app import create_app
 from model_trainer.api.schemas.common import ErrorBody
@@ -23,6 +25,7 @@ from model_trainer.infra.redis_store import RedisStore
 from model_trainer.services import build_registry
 
 from .processes import READY_S
+from .store_server import StoreServer
 
 WORDS = "the king and queen of a quiet town spoke with every friend they met on long roads".split()
 
@@ -78,6 +81,41 @@ def refused_config(api: TestClient, method: str, url: str, content: str) -> Erro
     assert error.code == "CONFIG_INVALID" and error.request_id
     assert len(error.message) < 2000
     return error
+
+
+@pytest.fixture()
+def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreServer]:
+    """An S3-compatible store of this test's own, its address and keys in the environment."""
+    server = StoreServer()
+    for name, value in server.env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def model_folder_tokenizer(folder: Path, text: str) -> Tokenizer:
+    """A model folder's tokenizer as people have it: a byte-level BPE `tokenizer.json`
+    trained on `text`, and its config (the folder is made)."""
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = byte_level
+    specials: list[str] = ["<|endoftext|>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=specials,
+        initial_alphabet=byte_level.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(text.splitlines(), trainer)
+    folder.mkdir(parents=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(
+        '{"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>"}',
+        encoding="utf-8",
+    )
+    return tokenizer
 
 
 @pytest.fixture(scope="session")

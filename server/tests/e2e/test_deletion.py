@@ -292,17 +292,6 @@ def test_hostile_ids_are_refused_plainly(
     assert after == before
 
 
-@pytest.fixture()
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreServer]:
-    server = StoreServer()
-    for name, value in server.env.items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def test_a_shared_store_forgets_a_removed_folder(tmp_path: Path, store: StoreServer) -> None:
     """What one host removes from the store no other host lists or pulls back."""
     url, quick = f"s3://{store.bucket}/deleting", StoreSettings(attempts=2, first_delay_s=0.05)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from model_trainer.api.schemas.common import ErrorBody
@@ -32,7 +31,7 @@ from model_trainer.client.views import RunView
 from model_trainer.core.settings import Settings
 from model_trainer.plugins.llama import LORA_TARGETS
 
-from .conftest import WORDS, trained_tokenizer
+from .conftest import WORDS, model_folder_tokenizer, trained_tokenizer
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -211,23 +210,7 @@ def _load_in_fresh_process(base_export: Path, export: Path) -> None:
 
 def _hf_folder(folder: Path, text: str) -> None:
     """What people have: `save_pretrained` of a tiny GPT-2 and a BPE `tokenizer.json`."""
-    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = byte_level
-    specials: list[str] = ["<|endoftext|>"]
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=specials,
-        initial_alphabet=byte_level.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(text.splitlines(), trainer)
-    folder.mkdir(parents=True)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    (folder / "tokenizer_config.json").write_text(
-        '{"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>"}',
-        encoding="utf-8",
-    )
+    tokenizer = model_folder_tokenizer(folder, text)
     config = GPT2Config(
         vocab_size=tokenizer.get_vocab_size(),
         n_positions=128,

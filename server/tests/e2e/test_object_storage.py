@@ -33,17 +33,6 @@ from .test_lifecycle import WORKER, Body, Note, NoteKind, Queue
 QUICK = StoreSettings(attempts=2, first_delay_s=0.05, max_delay_s=0.1)
 
 
-@pytest.fixture()
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreServer]:
-    server = StoreServer()
-    for name, value in server.env.items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _host(tmp_path: Path, name: str, store: StoreServer) -> ObjectStorage:
     return ObjectStorage(f"s3://{store.bucket}/unit", tmp_path / name, QUICK)
 

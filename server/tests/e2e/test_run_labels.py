@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -219,17 +218,6 @@ def test_tags_are_added_and_removed_without_losing_others(api: TestClient, token
     assert "at most 16" in refused_config(api, "PATCH", url, many).message
     assert _run(api, run_id).tags == ["keep", "mine", "theirs"]  # nothing was stored
     run_reaching(api, run_id, ENDED)
-
-
-@pytest.fixture()
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreServer]:
-    server = StoreServer()
-    for name, value in server.env.items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_an_edit_builds_on_the_stored_labels_or_isrefused_config(

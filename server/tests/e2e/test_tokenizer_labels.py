@@ -8,12 +8,10 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from model_trainer.api.schemas.backends import BackendsPublic
 from model_trainer.api.schemas.common import ErrorBody
@@ -39,7 +37,7 @@ from model_trainer.tokenizers.manifest import (
 )
 from model_trainer.tokenizers.registry import discover_tokenizers
 
-from .conftest import refused_config, story, trained_tokenizer
+from .conftest import model_folder_tokenizer, refused_config, story, trained_tokenizer
 from .store_server import StoreServer
 
 UNUSED = "redis://127.0.0.1:9/0"
@@ -201,33 +199,12 @@ def test_the_list_filters(api: TestClient) -> None:
     assert _listed(api, tag="", q="", method="", limit=1)  # an empty filter is no filter
 
 
-def _model_folder_tokenizer(folder: Path, text: str) -> None:
-    """A model folder's tokenizer as people have it: a BPE `tokenizer.json` and its config."""
-    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = byte_level
-    specials: list[str] = ["<|endoftext|>"]
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=specials,
-        initial_alphabet=byte_level.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(text.splitlines(), trainer)
-    folder.mkdir(parents=True)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    (folder / "tokenizer_config.json").write_text(
-        '{"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>"}',
-        encoding="utf-8",
-    )
-
-
 def test_an_imported_tokenizer_is_labelled_and_found(
     api: TestClient, stack_settings: Settings
 ) -> None:
     mark = f"hf-{secrets.token_hex(4)}"
     folder = stack_settings.models_root / "labelled" / mark
-    _model_folder_tokenizer(folder, story(200, 7) + mark + "\n")
+    model_folder_tokenizer(folder, story(200, 7) + mark + "\n")
     layout = ArtifactLayout(stack_settings.artifacts_folder)
     registry = discover_tokenizers({})
     # What a fine-tune of the folder registers (`model.init_from`)
@@ -253,17 +230,6 @@ def test_backends_say_which_tokenizer_methods_train(api: TestClient) -> None:
     assert all(b.trains for b in listing.data if b.kind == "model" and b.status == "ok")
     refused = refused_config(api, "POST", "/tokenizers/train", json.dumps(_body("hf")))
     assert refused.message.startswith("method: ")
-
-
-@pytest.fixture()
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreServer]:
-    server = StoreServer()
-    for name, value in server.env.items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_tokenizer_labels_go_through_the_shared_store(tmp_path: Path, store: StoreServer) -> None:
